@@ -1,0 +1,37 @@
+//! Keyward's browser client, in Rust. The same code is the Rust API that `keyward-leptos` uses
+//! and, through wasm-bindgen, the JS API of the `keyward` npm package.
+//!
+//! What it keeps, and where:
+//!
+//! | what | where | how |
+//! |---|---|---|
+//! | device key (ECDSA P-256) | IndexedDB | a non-extractable WebCrypto `CryptoKey`: script can use it, never read it |
+//! | session tokens, cached user | IndexedDB | AES-256-GCM under a non-extractable key *(coming with the client core)* |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), keyward_client::Error> {
+//! use keyward_client::{device_key::DeviceKey, idb::Database};
+//!
+//! let db = Database::open("keyward").await?;
+//! let key = DeviceKey::load_or_create(&db).await?;
+//! let signature = key.sign(b"proof of possession").await?;
+//! assert_eq!(signature.len(), 64);
+//! # Ok(()) }
+//! ```
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod browser;
+pub mod device_key;
+mod error;
+pub mod idb;
+mod js;
+
+pub use error::Error;

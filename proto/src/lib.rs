@@ -1,0 +1,85 @@
+//! Keyward's wire protocol: the JSON shapes that the server sends and the browser client reads.
+//!
+//! Every response is either `{"data": …}` ([`Envelope`]) or, with a 4xx/5xx status,
+//! `{"error": {"code": …, "message": …}}` ([`ErrorEnvelope`]). Clients branch on [`ErrorCode`],
+//! never on the message.
+//!
+//! ```
+//! use keyward_proto::{ErrorCode, ErrorEnvelope};
+//!
+//! let body = r#"{"error":{"code":"rate_limited","message":"Too many attempts."}}"#;
+//! let parsed: ErrorEnvelope = serde_json::from_str(body).unwrap();
+//! assert_eq!(parsed.error.code, ErrorCode::RateLimited);
+//! ```
+//!
+//! This crate does no I/O and pulls in nothing but `serde`, so the wasm client stays small.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod error;
+
+pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
+
+use serde::{Deserialize, Serialize};
+
+/// The success envelope: every 2xx JSON body is `{"data": …}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope<T> {
+    /// The payload.
+    pub data: T,
+}
+
+impl<T> Envelope<T> {
+    /// Wraps a payload.
+    pub fn new(data: T) -> Self {
+        Self { data }
+    }
+}
+
+/// `GET /healthz`: liveness, including a round trip to the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `"ok"` when the server can serve requests.
+    pub status: HealthStatus,
+    /// The database backend in use: `"sqlite"` or `"postgres"`.
+    pub database: String,
+    /// The server's version (its crate version).
+    pub version: String,
+}
+
+/// Whether a health check passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Everything the server needs answered.
+    Ok,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_round_trips_in_the_data_envelope() {
+        let health = Envelope::new(Health {
+            status: HealthStatus::Ok,
+            database: "sqlite".into(),
+            version: "0.1.0".into(),
+        });
+        let json = serde_json::to_string(&health).unwrap();
+        assert_eq!(
+            json,
+            r#"{"data":{"status":"ok","database":"sqlite","version":"0.1.0"}}"#
+        );
+        let back: Envelope<Health> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, health);
+    }
+}

@@ -1,0 +1,69 @@
+// Helpers for the end-to-end tests: a real `keyward` server on a fresh SQLite database and a
+// free port, and Debian's Chromium driven by playwright-core. `cargo xtask test` sets
+// KEYWARD_BIN, KEYWARD_DEMO_DIR and KEYWARD_CHROMIUM.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the end-to-end tests with \`cargo xtask test\``);
+  return value;
+}
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts `keyward serve` serving the demo page; resolves once /healthz answers. */
+export async function startServer({ env = {} } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
+  const port = await freePort();
+  const child = spawn(
+    required("KEYWARD_BIN"),
+    ["serve", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,
+      "--static-dir", required("KEYWARD_DEMO_DIR")],
+    { env: { ...process.env, KEYWARD_LOG: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] },
+  );
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  // WebAuthn rejects IP addresses, so pages are opened at localhost.
+  const url = `http://localhost:${port}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`keyward exited at start (${child.exitCode})`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error("keyward did not answer /healthz within 20 s");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Launches headless Chromium with the flags that work on this machine kind (DESIGN.md). */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.KEYWARD_CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}

@@ -1,0 +1,62 @@
+//! `cargo xtask …`: the project's commands. Run with `cargo xtask help`.
+//!
+//! - `setup`: install what is missing (wasm target, wasm-bindgen-cli, Chromium, npm packages).
+//! - `demo`: build everything and serve the demo app with the server at http://localhost:8787.
+//! - `test`: every check and test; ends with one line `N passed, N failed`.
+//! - `npm`: build the `keyward` npm package into `npm/pkg/` and pack it.
+
+mod cmd;
+mod demo;
+mod npm;
+mod pg;
+mod setup;
+mod test;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// What went wrong in a command, for people.
+type Result<T = ()> = std::result::Result<T, String>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  setup   install what is missing: wasm32 target, wasm-bindgen-cli, Chromium, npm packages
+  demo    build everything and serve the demo at http://localhost:8787 (Ctrl-C stops it)
+  test    fmt, clippy, native tests (SQLite and PostgreSQL), wasm tests in Chromium, e2e tests
+  npm     build the npm package into npm/pkg/ and pack it into npm/";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("demo") => demo::run(),
+        Some("test") => test::run(),
+        Some("npm") => npm::run(),
+        Some("help" | "-h" | "--help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("\nxtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (this crate lives in `<root>/xtask`).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Prints a step heading.
+fn step(title: &str) {
+    println!("\n==> {title}");
+}

@@ -1,0 +1,161 @@
+//! `cargo xtask setup`: installs what is missing, skips what is present. Every check is cheap, so
+//! `demo` and `test` run it first.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::cmd::{self, cargo, is_root, output, which};
+use crate::{Result, root, step};
+
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+pub fn run() -> Result {
+    step("setup");
+    wasm_target()?;
+    wasm_bindgen_cli()?;
+    chromium()?;
+    npm_packages()?;
+    postgres_bin_dir()?;
+    println!("setup: everything is in place");
+    Ok(())
+}
+
+fn wasm_target() -> Result {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
+    match installed {
+        Some(list) if list.lines().any(|line| line.trim() == WASM_TARGET) => {
+            println!("ok   rust target {WASM_TARGET}");
+            Ok(())
+        }
+        Some(_) => cmd::run(Command::new("rustup").args(["target", "add", WASM_TARGET])),
+        None => Err(format!(
+            "rustup is not on PATH: install the {WASM_TARGET} target for your toolchain by hand"
+        )),
+    }
+}
+
+/// The exact `wasm-bindgen` version in Cargo.lock: the CLI must match it byte for byte.
+pub fn locked_wasm_bindgen_version() -> Result<String> {
+    let lock_path = root().join("Cargo.lock");
+    let lock = std::fs::read_to_string(&lock_path)
+        .map_err(|e| format!("read {}: {e}", lock_path.display()))?;
+    lock.split("[[package]]")
+        .find(|package| package.contains("\nname = \"wasm-bindgen\"\n"))
+        .and_then(|package| {
+            package
+                .lines()
+                .find_map(|line| line.strip_prefix("version = \""))
+                .and_then(|version| version.strip_suffix('"'))
+        })
+        .map(str::to_owned)
+        .ok_or_else(|| "Cargo.lock has no wasm-bindgen package".into())
+}
+
+fn wasm_bindgen_cli() -> Result {
+    let version = locked_wasm_bindgen_version()?;
+    let have = output(Command::new("wasm-bindgen").arg("--version"));
+    let runner = which("wasm-bindgen-test-runner").is_some();
+    if runner && have.as_deref() == Some(&format!("wasm-bindgen {version}")) {
+        println!("ok   wasm-bindgen-cli {version}");
+        return Ok(());
+    }
+    // No `--locked`: the registry copy of the CLI's lock file pins a dependency version that is
+    // not on the registry (DESIGN.md, engineering facts).
+    cmd::run(cargo().args([
+        "install",
+        "wasm-bindgen-cli",
+        "--version",
+        &version,
+        "--force",
+    ]))
+}
+
+pub fn chromium_path() -> Option<PathBuf> {
+    ["chromium", "chromium-browser"].iter().find_map(which)
+}
+
+fn chromium() -> Result {
+    if chromium_path().is_some() && which("chromedriver").is_some() {
+        println!("ok   chromium and chromedriver");
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(
+            "Chromium is missing: install the Debian packages `chromium` and \
+                    `chromium-driver` (sudo apt-get install -y chromium chromium-driver)"
+                .into(),
+        );
+    }
+    let install = || {
+        cmd::run(
+            Command::new("apt-get")
+                .args([
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "chromium",
+                    "chromium-driver",
+                ])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    install()
+        .or_else(|_| {
+            cmd::run(Command::new("apt-get").arg("update"))?;
+            install()
+        })
+        .map_err(|e| {
+            format!(
+                "{e}\ninstalling Chromium failed: the packages are `chromium` and `chromium-driver`"
+            )
+        })
+}
+
+/// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),
+/// skipped when `node_modules` already matches `package-lock.json`.
+fn npm_packages() -> Result {
+    if which("npm").is_none() || which("node").is_none() {
+        return Err("Node.js and npm are missing: install Debian's `nodejs` and `npm`".into());
+    }
+    let root = root();
+    let lock = std::fs::read(root.join("package-lock.json"))
+        .map_err(|e| format!("read package-lock.json: {e}"))?;
+    let stamp_path = root.join("node_modules/.keyward-lock");
+    if std::fs::read(&stamp_path).ok().as_deref() == Some(lock.as_slice()) {
+        println!("ok   npm packages");
+        return Ok(());
+    }
+    cmd::run(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&root),
+    )?;
+    std::fs::write(&stamp_path, lock).map_err(|e| format!("write {}: {e}", stamp_path.display()))
+}
+
+/// The directory holding PostgreSQL's server programs (`initdb`, `postgres`, `pg_isready`).
+pub fn postgres_bin_dir() -> Result<PathBuf> {
+    let from_debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"))
+        .filter(|bin| bin.join("initdb").is_file())
+        .max();
+    let found = from_debian.or_else(|| {
+        which("initdb")
+            .and_then(|initdb| std::fs::canonicalize(initdb).ok())
+            .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+    });
+    match found {
+        Some(bin) => {
+            println!("ok   postgresql ({})", bin.display());
+            Ok(bin)
+        }
+        None => Err(
+            "PostgreSQL is missing: install the Debian package `postgresql` \
+                     (the tests start their own throwaway cluster with its initdb)"
+                .into(),
+        ),
+    }
+}
