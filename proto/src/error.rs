@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// The failure envelope: `{"error": {"code": …, "message": …}}`, sent with a 4xx or 5xx status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorEnvelope {
     /// What went wrong.
     pub error: ErrorBody,
@@ -11,6 +12,7 @@ pub struct ErrorEnvelope {
 
 /// A machine-readable code and a human-readable message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable: branch on this.
     pub code: ErrorCode,
@@ -18,50 +20,97 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// Every error code the server can answer with. The wire form is the snake_case name.
-///
-/// Codes are stable: new ones may be added (the enum is `#[non_exhaustive]`, and a client that
-/// meets a code it does not know reads it as [`ErrorCode::Unknown`]), existing ones never change
-/// meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorCode {
+macro_rules! error_codes {
+    ($( $(#[doc = $doc:literal])* $variant:ident => $wire:literal, )*) => {
+        /// Every error code the server can answer with. The wire form is the snake_case name.
+        ///
+        /// Codes are stable: new ones may be added (the enum is `#[non_exhaustive]`, and a client
+        /// that meets a code it does not know reads it as [`ErrorCode::Unknown`]), existing ones
+        /// never change meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])* $variant, )*
+            /// A code this client version does not know (a newer server). Never sent by the
+            /// server.
+            #[serde(other)]
+            Unknown,
+        }
+
+        impl ErrorCode {
+            /// Every code the server sends.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            /// The wire name, as in the JSON body.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $wire, )*
+                    Self::Unknown => "unknown",
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
     /// The request body or query is malformed: bad JSON, a wrong type, an unknown field.
-    InvalidRequest,
+    InvalidRequest => "invalid_request",
     /// The request body is larger than the server accepts (64 KiB).
-    PayloadTooLarge,
+    PayloadTooLarge => "payload_too_large",
     /// The request's `Content-Type` is not `application/json`.
-    UnsupportedMediaType,
+    UnsupportedMediaType => "unsupported_media_type",
     /// No such route or resource.
-    NotFound,
+    NotFound => "not_found",
     /// The route exists but not for this HTTP method.
-    MethodNotAllowed,
+    MethodNotAllowed => "method_not_allowed",
+    /// The email address is not one the server accepts.
+    InvalidEmail => "invalid_email",
+    /// The password is shorter than 8 characters.
+    WeakPassword => "weak_password",
+    /// The password is longer than 1024 characters.
+    PasswordTooLong => "password_too_long",
+    /// An account with this email address exists already.
+    EmailTaken => "email_taken",
+    /// Wrong email or password (which one is never said).
+    InvalidCredentials => "invalid_credentials",
+    /// Too many failed sign-ins: the account is locked for a while (`Retry-After` says how long).
+    AccountLocked => "account_locked",
+    /// The request needs an access token and carried none.
+    Unauthorized => "unauthorized",
+    /// The access token is malformed, forged, or not for this server.
+    InvalidToken => "invalid_token",
+    /// The access token has expired: refresh and retry.
+    TokenExpired => "token_expired",
+    /// The session was revoked (signed out elsewhere, or by an administrator). Sign in again.
+    SessionRevoked => "session_revoked",
+    /// The refresh token is unknown. Sign in again.
+    InvalidRefreshToken => "invalid_refresh_token",
+    /// The session can no longer be refreshed (too long idle, or past its lifetime). Sign in again.
+    RefreshTokenExpired => "refresh_token_expired",
+    /// An old refresh token was used again after its grace window: the session has been revoked
+    /// as a precaution. Sign in again.
+    RefreshTokenReused => "refresh_token_reused",
     /// Too many requests; retry after the `Retry-After` header's seconds.
-    RateLimited,
+    RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.
-    Internal,
+    Internal => "internal",
     /// The server cannot reach a dependency (such as its database) right now. Safe to retry.
-    Unavailable,
-    /// A code this client version does not know (a newer server). Never sent by the server.
-    #[serde(other)]
-    Unknown,
+    Unavailable => "unavailable",
 }
 
 impl ErrorCode {
-    /// The wire name, as in the JSON body.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InvalidRequest => "invalid_request",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::RateLimited => "rate_limited",
-            Self::Internal => "internal",
-            Self::Unavailable => "unavailable",
-            Self::Unknown => "unknown",
-        }
+    /// Whether this answer means the session is over for good (the client should forget it and
+    /// sign in again). Anything else (a network error, a 5xx, a rate limit) keeps the session.
+    pub fn ends_session(self) -> bool {
+        matches!(
+            self,
+            Self::SessionRevoked
+                | Self::InvalidRefreshToken
+                | Self::RefreshTokenExpired
+                | Self::RefreshTokenReused
+        )
     }
 }
 
@@ -76,18 +125,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn error_envelope_round_trips_and_codes_match_their_wire_names() {
-        let codes = [
-            ErrorCode::InvalidRequest,
-            ErrorCode::PayloadTooLarge,
-            ErrorCode::UnsupportedMediaType,
-            ErrorCode::NotFound,
-            ErrorCode::MethodNotAllowed,
-            ErrorCode::RateLimited,
-            ErrorCode::Internal,
-            ErrorCode::Unavailable,
-        ];
-        for code in codes {
+    fn every_code_round_trips_under_its_wire_name() {
+        for &code in ErrorCode::ALL {
             let envelope = ErrorEnvelope {
                 error: ErrorBody {
                     code,

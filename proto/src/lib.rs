@@ -23,14 +23,20 @@
     )
 )]
 
+mod auth;
 mod error;
 
+pub use auth::{
+    AuthSuccess, Jwk, Jwks, Me, RefreshRequest, RefreshResponse, Session, SessionList,
+    SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType, Tokens, User,
+};
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
 
 use serde::{Deserialize, Serialize};
 
 /// The success envelope: every 2xx JSON body is `{"data": …}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Envelope<T> {
     /// The payload.
@@ -46,6 +52,7 @@ impl<T> Envelope<T> {
 
 /// `GET /healthz`: liveness, including a round trip to the database.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `"ok"` when the server can serve requests.
     pub status: HealthStatus,
@@ -57,6 +64,7 @@ pub struct Health {
 
 /// Whether a health check passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Everything the server needs answered.
@@ -81,5 +89,27 @@ mod tests {
         );
         let back: Envelope<Health> = serde_json::from_str(&json).unwrap();
         assert_eq!(back, health);
+    }
+
+    #[test]
+    fn sign_up_refuses_unknown_fields_and_sign_out_scope_defaults_to_session() {
+        let typo = r#"{"email":"a@example.com","password":"correct horse","nmae":"A"}"#;
+        assert!(serde_json::from_str::<SignUpRequest>(typo).is_err());
+        let empty: SignOutRequest = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty.scope.unwrap_or_default(), SignOutScope::Session);
+        let all: SignOutRequest = serde_json::from_str(r#"{"scope":"all"}"#).unwrap();
+        assert_eq!(all.scope, Some(SignOutScope::All));
+    }
+
+    #[test]
+    fn token_type_uses_the_http_scheme_names() {
+        assert_eq!(
+            serde_json::to_string(&TokenType::DPoP).unwrap(),
+            r#""DPoP""#
+        );
+        assert_eq!(
+            serde_json::to_string(&TokenType::Bearer).unwrap(),
+            r#""Bearer""#
+        );
     }
 }

@@ -1,14 +1,18 @@
 //! The `keyward` command line. Every setting comes from a flag, else a `KEYWARD_*` environment
-//! variable, else `keyward.toml` (or the file `--config` names), else its default.
+//! variable, else `keyward.toml` (or the file `--config` names), else its default. The master
+//! secret is never a flag (flags show up in `ps`): it comes from `KEYWARD_SECRET` or a file
+//! (`--secret-file`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
-use crate::{Error, Keyward, Settings};
+use crate::domain::secrets::MasterSecret;
+use crate::{Error, Keyward, Settings, Store, Timestamp};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]
@@ -26,10 +30,78 @@ pub enum Command {
     Serve(SettingsArgs),
     /// Apply pending database migrations, then exit.
     Migrate(SettingsArgs),
+    /// Manage the token signing keys.
+    Keys {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Look at users.
+    Users {
+        /// What to do.
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+    /// Print recent audit events, newest first.
+    Audit {
+        /// How many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Only this user's events.
+        #[arg(long, value_name = "USER_ID")]
+        user: Option<String>,
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+/// `keyward keys …`.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Make a new signing key. The old key keeps verifying (and stays in the JWKS) until the
+    /// tokens it signed have expired; running servers pick the new key up within 30 seconds.
+    Rotate(SettingsArgs),
+}
+
+/// `keyward users …`.
+#[derive(Debug, Subcommand)]
+pub enum UsersAction {
+    /// List users, oldest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// Skip this many first.
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `development` or `production`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    /// Generated secret, http issuer allowed.
+    Development,
+    /// Strict: see `--production`.
+    Production,
 }
 
 /// Settings given on the command line or in the environment. Unset ones fall back to the
-/// configuration file, then to the defaults.
+/// configuration file, then to the defaults. Durations read like `10s`, `15m`, `7d`.
 #[derive(Debug, Default, Args)]
 pub struct SettingsArgs {
     /// A TOML file with the same settings (keys are the flag names with `_`).
@@ -41,6 +113,47 @@ pub struct SettingsArgs {
     /// `sqlite://file.db` (created when missing) or `postgres://…` [default: sqlite://keyward.db].
     #[arg(long, env = "KEYWARD_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// The server's public URL, the `iss` of its tokens [default: http://localhost:8787].
+    #[arg(long, env = "KEYWARD_ISSUER", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// The `aud` of its tokens [default: the issuer].
+    #[arg(long, env = "KEYWARD_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Production mode: refuses an http issuer, a missing or short secret, wildcard origins.
+    #[arg(long)]
+    pub production: bool,
+    /// `production` is the same as `--production`.
+    #[arg(long = "env", env = "KEYWARD_ENV", value_enum, value_name = "ENV")]
+    pub environment: Option<Environment>,
+    /// A file holding the master secret (else `KEYWARD_SECRET`; in development one is generated).
+    #[arg(long, env = "KEYWARD_SECRET_FILE", value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// Browser origins allowed to call the API, comma-separated [default: the issuer's origin].
+    #[arg(
+        long,
+        env = "KEYWARD_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub allowed_origins: Option<Vec<String>>,
+    /// Access-token lifetime [default: 15m].
+    #[arg(long, env = "KEYWARD_ACCESS_TTL", value_parser = humantime::parse_duration)]
+    pub access_ttl: Option<Duration>,
+    /// Session lifetime: no refresh after this long since sign-in [default: 30d].
+    #[arg(long, env = "KEYWARD_REFRESH_TTL", value_parser = humantime::parse_duration)]
+    pub refresh_ttl: Option<Duration>,
+    /// A session not refreshed for this long ends [default: 15d].
+    #[arg(long, env = "KEYWARD_SESSION_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub session_idle_timeout: Option<Duration>,
+    /// A used refresh token presented again within this gets the same successor [default: 10s].
+    #[arg(long, env = "KEYWARD_REFRESH_GRACE", value_parser = humantime::parse_duration)]
+    pub refresh_grace: Option<Duration>,
+    /// Sessions per user; beyond it the oldest is signed out [default: 50].
+    #[arg(long, env = "KEYWARD_MAX_SESSIONS")]
+    pub max_sessions: Option<u32>,
+    /// Per-IP and per-account rate limits; `off` only for load tests [default: on].
+    #[arg(long, env = "KEYWARD_RATE_LIMITS", value_enum)]
+    pub rate_limits: Option<Switch>,
     /// Serve the static files in this directory at `/` (the demo app).
     #[arg(long, env = "KEYWARD_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -53,6 +166,17 @@ pub struct SettingsArgs {
 struct FileSettings {
     bind: Option<SocketAddr>,
     database_url: Option<String>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    production: Option<bool>,
+    secret_file: Option<PathBuf>,
+    allowed_origins: Option<Vec<String>>,
+    access_ttl: Option<String>,
+    refresh_ttl: Option<String>,
+    session_idle_timeout: Option<String>,
+    refresh_grace: Option<String>,
+    max_sessions: Option<u32>,
+    rate_limits: Option<Switch>,
     static_dir: Option<PathBuf>,
 }
 
@@ -61,6 +185,10 @@ const DEFAULT_CONFIG_FILE: &str = "keyward.toml";
 impl SettingsArgs {
     /// Merges flags and environment over the configuration file over the defaults.
     pub fn resolve(self) -> Result<Settings, Error> {
+        self.resolve_with_secret(std::env::var("KEYWARD_SECRET").ok())
+    }
+
+    fn resolve_with_secret(self, secret_env: Option<String>) -> Result<Settings, Error> {
         let file = match &self.config {
             Some(path) => read_config(path)?,
             None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
@@ -68,16 +196,85 @@ impl SettingsArgs {
             }
             None => FileSettings::default(),
         };
-        let defaults = Settings::default();
+        let d = Settings::default();
+        let duration = |flag: Option<Duration>, text: Option<String>, name, default| {
+            flag.map_or_else(|| parse_duration(name, text, default), Ok)
+        };
+        let secret_file = self.secret_file.or(file.secret_file);
+        let secret = match (secret_env.filter(|s| !s.is_empty()), secret_file) {
+            (Some(secret), _) => Some(MasterSecret::new(secret.into_bytes())),
+            (None, Some(path)) => Some(read_secret(&path)?),
+            (None, None) => None,
+        };
+        let production = self.production
+            || self.environment == Some(Environment::Production)
+            || file.production == Some(true);
         Ok(Settings {
-            bind: self.bind.or(file.bind).unwrap_or(defaults.bind),
+            bind: self.bind.or(file.bind).unwrap_or(d.bind),
             database_url: self
                 .database_url
                 .or(file.database_url)
-                .unwrap_or(defaults.database_url),
-            static_dir: self.static_dir.or(file.static_dir).or(defaults.static_dir),
+                .unwrap_or(d.database_url),
+            issuer: self.issuer.or(file.issuer).unwrap_or(d.issuer),
+            audience: self.audience.or(file.audience),
+            secret,
+            production,
+            allowed_origins: self
+                .allowed_origins
+                .or(file.allowed_origins)
+                .unwrap_or(d.allowed_origins),
+            access_ttl: duration(self.access_ttl, file.access_ttl, "access-ttl", d.access_ttl)?,
+            refresh_ttl: duration(
+                self.refresh_ttl,
+                file.refresh_ttl,
+                "refresh-ttl",
+                d.refresh_ttl,
+            )?,
+            session_idle_timeout: duration(
+                self.session_idle_timeout,
+                file.session_idle_timeout,
+                "session-idle-timeout",
+                d.session_idle_timeout,
+            )?,
+            refresh_grace: duration(
+                self.refresh_grace,
+                file.refresh_grace,
+                "refresh-grace",
+                d.refresh_grace,
+            )?,
+            max_sessions_per_user: self
+                .max_sessions
+                .or(file.max_sessions)
+                .unwrap_or(d.max_sessions_per_user),
+            rate_limits: self
+                .rate_limits
+                .or(file.rate_limits)
+                .map_or(d.rate_limits, |s| s == Switch::On),
+            static_dir: self.static_dir.or(file.static_dir).or(d.static_dir),
         })
     }
+}
+
+fn parse_duration(
+    setting: &'static str,
+    text: Option<String>,
+    default: Duration,
+) -> Result<Duration, Error> {
+    match text {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(&text).map_err(|err| Error::Config {
+            setting,
+            reason: format!("`{text}` is not a duration like 10s, 15m or 7d ({err})"),
+        }),
+    }
+}
+
+fn read_secret(path: &Path) -> Result<MasterSecret, Error> {
+    let text = std::fs::read_to_string(path).map_err(|err| Error::Config {
+        setting: "secret-file",
+        reason: format!("cannot read {}: {err}", path.display()),
+    })?;
+    Ok(MasterSecret::new(text.trim().as_bytes()))
 }
 
 fn read_config(path: &Path) -> Result<FileSettings, Error> {
@@ -118,15 +315,82 @@ async fn run(command: Command) -> Result<(), Error> {
     match command {
         Command::Serve(args) => serve(args.resolve()?).await,
         Command::Migrate(args) => {
+            let store = open_store(args).await?;
+            println!("migrations applied ({})", store.kind().as_str());
+            store.close().await;
+            Ok(())
+        }
+        Command::Keys {
+            action: KeysAction::Rotate(args),
+        } => {
             let keyward = Keyward::start(args.resolve()?).await?;
-            tracing::info!(
-                database = keyward.store().kind().as_str(),
-                "migrations applied"
-            );
+            let kid = keyward.rotate_signing_key().await?;
+            println!("new signing key: {kid}");
+            println!("the previous key keeps verifying until the tokens it signed have expired");
             keyward.store().close().await;
             Ok(())
         }
+        Command::Users {
+            action:
+                UsersAction::List {
+                    limit,
+                    offset,
+                    settings,
+                },
+        } => {
+            let store = open_store(settings).await?;
+            let users = store.users(limit.clamp(1, 10_000), offset.max(0)).await?;
+            println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
+            for user in &users {
+                println!(
+                    "{:<36}  {:<24}  {:<8}  {}",
+                    user.id,
+                    Timestamp::from_millis(user.created_at).to_rfc3339(),
+                    if user.email_verified_at.is_some() {
+                        "yes"
+                    } else {
+                        "no"
+                    },
+                    user.email
+                );
+            }
+            println!("{} user(s)", users.len());
+            store.close().await;
+            Ok(())
+        }
+        Command::Audit {
+            limit,
+            user,
+            settings,
+        } => {
+            let store = open_store(settings).await?;
+            let events = store
+                .recent_audit(limit.clamp(1, 10_000), user.as_deref())
+                .await?;
+            for event in &events {
+                println!(
+                    "{:>6}  {}  {:<22}  user={}  session={}  ip={}  {}",
+                    event.id,
+                    Timestamp::from_millis(event.at).to_rfc3339(),
+                    event.kind,
+                    event.user_id.as_deref().unwrap_or("-"),
+                    event.session_id.as_deref().unwrap_or("-"),
+                    event.ip.as_deref().unwrap_or("-"),
+                    event.detail.as_deref().unwrap_or("")
+                );
+            }
+            store.close().await;
+            Ok(())
+        }
     }
+}
+
+/// The database of `args`, migrated (for the commands that only read or write rows).
+async fn open_store(args: SettingsArgs) -> Result<Store, Error> {
+    let settings = args.resolve()?;
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
 }
 
 async fn serve(settings: Settings) -> Result<(), Error> {
@@ -137,6 +401,7 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     tracing::info!(
         address = %local,
         database = keyward.store().kind().as_str(),
+        issuer = %keyward.settings().issuer,
         "keyward is listening"
     );
     let app = keyward
@@ -184,36 +449,86 @@ fn init_tracing() {
 mod tests {
     use super::*;
 
-    #[test]
-    fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let dir = tempfile::tempdir().unwrap();
+    fn write(dir: &tempfile::TempDir, text: &str) -> PathBuf {
         let path = dir.path().join("keyward.toml");
-        std::fs::write(
-            &path,
-            "bind = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\n",
-        )
-        .unwrap();
-        let args = SettingsArgs {
-            config: Some(path),
-            database_url: Some("sqlite://from-flag.db".into()),
-            ..SettingsArgs::default()
-        };
-        let settings = args.resolve().unwrap();
-        assert_eq!(settings.database_url, "sqlite://from-flag.db");
-        assert_eq!(settings.bind, "127.0.0.1:9000".parse().unwrap());
-        assert_eq!(settings.static_dir, None);
+        std::fs::write(&path, text).unwrap();
+        path
     }
 
     #[test]
-    fn a_misspelt_key_in_the_file_is_refused_with_its_name() {
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyward.toml");
-        std::fs::write(&path, "databse_url = \"sqlite://x.db\"\n").unwrap();
+        let path = write(
+            &dir,
+            "bind = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\n\
+             access_ttl = \"5m\"\nrate_limits = \"off\"\nallowed_origins = [\"https://a.example\"]\n",
+        );
+        let args = SettingsArgs {
+            config: Some(path),
+            database_url: Some("sqlite://from-flag.db".into()),
+            refresh_grace: Some(Duration::from_secs(3)),
+            ..SettingsArgs::default()
+        };
+        let settings = args.resolve_with_secret(None).unwrap();
+        assert_eq!(settings.database_url, "sqlite://from-flag.db");
+        assert_eq!(settings.bind, "127.0.0.1:9000".parse().unwrap());
+        assert_eq!(settings.access_ttl, Duration::from_secs(300));
+        assert_eq!(settings.refresh_grace, Duration::from_secs(3));
+        assert_eq!(settings.refresh_ttl, Settings::default().refresh_ttl);
+        assert!(!settings.rate_limits);
+        assert_eq!(
+            settings.allowed_origins,
+            vec!["https://a.example".to_owned()]
+        );
+        assert_eq!(settings.static_dir, None);
+        assert!(!settings.production && settings.secret.is_none());
+    }
+
+    #[test]
+    fn a_misspelt_key_or_a_bad_duration_in_the_file_is_refused_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "databse_url = \"sqlite://x.db\"\n");
         let args = SettingsArgs {
             config: Some(path),
             ..SettingsArgs::default()
         };
-        let err = args.resolve().unwrap_err().to_string();
+        let err = args.resolve_with_secret(None).unwrap_err().to_string();
         assert!(err.contains("databse_url"), "{err}");
+
+        let path = write(&dir, "access_ttl = \"fifteen minutes\"\n");
+        let args = SettingsArgs {
+            config: Some(path),
+            ..SettingsArgs::default()
+        };
+        let err = args.resolve_with_secret(None).unwrap_err().to_string();
+        assert!(
+            err.contains("access-ttl") && err.contains("fifteen minutes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_secret_comes_from_the_environment_or_a_file_and_env_production_is_production() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_path = dir.path().join("secret");
+        std::fs::write(&secret_path, "s".repeat(40) + "\n").unwrap();
+        let args = SettingsArgs {
+            secret_file: Some(secret_path),
+            environment: Some(Environment::Production),
+            ..SettingsArgs::default()
+        };
+        let settings = args.resolve_with_secret(None).unwrap();
+        assert_eq!(settings.secret.map(|s| s.len()), Some(40));
+        assert!(settings.production);
+        let err = settings_error(SettingsArgs {
+            environment: Some(Environment::Production),
+            ..SettingsArgs::default()
+        });
+        assert!(err.contains("issuer"), "{err}");
+    }
+
+    fn settings_error(args: SettingsArgs) -> String {
+        let settings = args.resolve_with_secret(Some("x".repeat(32))).unwrap();
+        settings.validate().unwrap_err().to_string()
     }
 }

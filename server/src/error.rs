@@ -1,9 +1,27 @@
-//! The server crate's one error type.
+//! The server crate's one error type: what went wrong starting up, and what a request is refused
+//! for. `http` turns it into a response: a [`Error::Rejected`] becomes its status and code,
+//! everything else an opaque `internal` (logged, never shown).
 
-/// What can go wrong while starting or running the server.
+use std::borrow::Cow;
+use std::time::Duration;
+
+use keyward_proto::ErrorCode;
+
+/// What can go wrong in Keyward.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A request was refused: bad input, wrong credentials, a limit. The code and message go to
+    /// the client as they are.
+    #[error("{code}: {message}")]
+    Rejected {
+        /// The stable code the client branches on.
+        code: ErrorCode,
+        /// A sentence for people.
+        message: Cow<'static, str>,
+        /// For limits and lockouts: when trying again can succeed (`Retry-After`).
+        retry_after: Option<Duration>,
+    },
     /// A setting is missing, malformed or unsafe.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
@@ -21,4 +39,44 @@ pub enum Error {
     /// Binding a socket or reading a file failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    /// An invariant broke inside the server (a bug, or data written by something else).
+    #[error("internal error: {0}")]
+    Internal(Cow<'static, str>),
+}
+
+impl Error {
+    /// A refusal with `code` and a message for people.
+    pub fn rejected(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Rejected {
+            code,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// A refusal that can succeed after `retry_after`.
+    pub fn retry_later(
+        code: ErrorCode,
+        message: impl Into<Cow<'static, str>>,
+        retry_after: Duration,
+    ) -> Self {
+        Self::Rejected {
+            code,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// An internal failure, described for the logs.
+    pub fn internal(what: impl Into<Cow<'static, str>>) -> Self {
+        Self::Internal(what.into())
+    }
+
+    /// The code a client sees for a refusal; `None` for internal failures.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Rejected { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
 }

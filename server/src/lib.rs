@@ -1,22 +1,51 @@
 //! Keyward's auth server: an axum router you run standalone (`keyward serve`) or nest into your
-//! own axum app.
+//! own axum app, with an extractor ([`AuthUser`]) that protects your routes by verifying
+//! Keyward's access tokens locally.
 //!
 //! ```no_run
-//! use keyward_server::{Keyward, Settings};
+//! use axum::{Router, extract::FromRef, routing::get};
+//! use keyward_server::{AuthUser, Keyward, Settings};
+//!
+//! #[derive(Clone)]
+//! struct App {
+//!     keyward: Keyward,
+//! }
+//!
+//! impl FromRef<App> for Keyward {
+//!     fn from_ref(app: &App) -> Keyward {
+//!         app.keyward.clone()
+//!     }
+//! }
+//!
+//! async fn todos(user: AuthUser) -> String {
+//!     format!("the todos of {}", user.user_id)
+//! }
 //!
 //! # async fn run() -> Result<(), keyward_server::Error> {
-//! let settings = Settings {
+//! let keyward = Keyward::start(Settings {
 //!     database_url: "sqlite://keyward.db".into(),
 //!     ..Settings::default()
-//! };
-//! let keyward = Keyward::start(settings).await?;
-//! let app = axum::Router::new().merge(keyward.router());
+//! })
+//! .await?;
+//! let app = Router::new()
+//!     .route("/api/todos", get(todos))
+//!     .with_state(App { keyward: keyward.clone() })
+//!     .merge(keyward.router()); // /auth/…, /.well-known/jwks.json, /healthz
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! The crate keeps three rooms with doors in one direction: `http` (axum: routes, extractors,
+//! | feature | |
+//! |---|---|
+//! | email + password | argon2id (19 MiB, t=2, p=1) on a bounded blocking pool; equal timing for unknown emails; old hashes upgraded at sign-in |
+//! | tokens | ES256 access tokens (`kid`, `typ: at+jwt`), JWKS; opaque rotating refresh tokens with a grace window and reuse detection |
+//! | sessions | list, revoke one / others / all; idle timeout, lifetime, per-user limit; revoked tokens refused at once |
+//! | protection | per-IP and per-account rate limits shared through the database; lockout after 10 failures |
+//! | storage | SQLite (embedded, WAL) or PostgreSQL (shared by any number of servers) |
+//! | audit | append-only log of every sign-up, sign-in, refresh, reuse, sign-out, revocation, key rotation |
+//!
+//! Inside, three rooms with doors in one direction: `http` (axum: routes, extractors,
 //! error → response) calls `domain` (the decisions), which calls `store` (SQLite or PostgreSQL
 //! through sqlx).
 #![cfg_attr(
@@ -29,46 +58,82 @@
     )
 )]
 
+// Lets `testing.rs` name this crate the same way from unit tests and integration tests.
+#[cfg(test)]
+extern crate self as keyward_server;
+
 pub mod cli;
+mod domain;
 mod error;
 mod http;
 mod settings;
 mod store;
+#[cfg(test)]
+mod testing;
 
+use std::sync::Arc;
+
+pub use domain::secrets::MasterSecret;
+pub use domain::tokens::{AccessClaims, Confirmation};
+pub use domain::{SessionId, Timestamp, UserId};
 pub use error::Error;
+pub use http::extract::AuthUser;
+pub use http::openapi_json;
 pub use settings::{DatabaseKind, Settings};
-pub use store::Store;
+pub use store::{AuditEventRow, Store, UserRow};
 
-/// A running Keyward: its database is connected and migrated. Build it once at start-up, then
-/// take its [`router`](Keyward::router) (cheap to clone) as often as you need.
+use domain::audit::Client;
+use domain::core::Core;
+
+/// A running Keyward: database connected and migrated, signing key loaded, background upkeep
+/// running. Cheap to clone (a handle); build it once at start-up.
 #[derive(Clone, Debug)]
 pub struct Keyward {
-    state: http::AppState,
+    core: Arc<Core>,
 }
 
 impl Keyward {
-    /// Connects to the database named in `settings`, creating an SQLite file when missing, and
-    /// applies pending migrations.
+    /// Validates `settings`, connects to the database (creating an SQLite file when missing),
+    /// applies pending migrations, loads the signing keys (making the first on first start),
+    /// and starts the background upkeep (revocations from other servers, key reloads, purging
+    /// ended sessions). Must be called inside a tokio runtime.
     pub async fn start(settings: Settings) -> Result<Self, Error> {
-        let store = Store::connect(&settings.database_url).await?;
-        store.migrate().await?;
-        Ok(Self {
-            state: http::AppState::new(settings, store),
-        })
+        let core = Core::start(settings).await?;
+        Core::spawn_upkeep(&core);
+        Ok(Self { core })
     }
 
-    /// The axum router: `/healthz`, and the static directory when one is configured.
+    /// The axum router: `/auth/…`, `/.well-known/jwks.json`, `/healthz`, `/auth/openapi.json`,
+    /// and the static directory when one is configured.
     pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone())
+        http::router(self.clone())
     }
 
     /// The store this instance uses.
     pub fn store(&self) -> &Store {
-        &self.state.store
+        &self.core.store
     }
 
     /// The settings this instance was started with.
     pub fn settings(&self) -> &Settings {
-        &self.state.settings
+        &self.core.settings
+    }
+
+    /// Makes a new signing key; the old one keeps verifying until its tokens have expired.
+    /// Returns the new key's id.
+    pub async fn rotate_signing_key(&self) -> Result<String, Error> {
+        self.core
+            .rotate_keys(Timestamp::now(), &Client::default())
+            .await
+    }
+
+    /// Verifies an access token as [`AuthUser`] does, for code outside axum (a WebSocket
+    /// handshake, a sync server): signature, `iss`, `aud`, expiry, revocation.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, Error> {
+        self.core.verify_access(token, Timestamp::now()).await
+    }
+
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
     }
 }

@@ -3,17 +3,47 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::Error;
+use crate::domain::secrets::{MIN_SECRET_LEN, MasterSecret};
 
 /// Everything the server needs to know at start-up. `Settings::default()` is a development
-/// server on `127.0.0.1:8787` with an SQLite file `keyward.db` in the working directory.
+/// server on `127.0.0.1:8787` with an SQLite file `keyward.db` in the working directory; build
+/// yours with `Settings { database_url: …, ..Settings::default() }`.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The address `keyward serve` listens on.
     pub bind: SocketAddr,
     /// `sqlite://path/to/file.db` (created when missing) or `postgres://…`.
     pub database_url: String,
+    /// The server's public URL: the `iss` of every token. Its origin is the default allowed
+    /// origin.
+    pub issuer: String,
+    /// The `aud` of every token; the issuer when `None`.
+    pub audience: Option<String>,
+    /// The master secret that seals signing keys. Required in production; in development one is
+    /// generated and kept beside the database.
+    pub secret: Option<MasterSecret>,
+    /// Production mode: refuses an http issuer, a missing or short secret, wildcard origins.
+    pub production: bool,
+    /// Browser origins allowed to call the API (CORS); the issuer's origin when empty.
+    pub allowed_origins: Vec<String>,
+    /// Access-token lifetime.
+    pub access_ttl: Duration,
+    /// A session's lifetime: after this long since sign-in it cannot be refreshed, however
+    /// active it is (Auth0's "absolute lifetime").
+    pub refresh_ttl: Duration,
+    /// A session not refreshed for this long ends (Auth0's "inactivity lifetime").
+    pub session_idle_timeout: Duration,
+    /// A used refresh token presented again within this window gets the same successor back
+    /// (concurrent tabs and retries are not attacks); after it, the session is revoked.
+    pub refresh_grace: Duration,
+    /// Sessions one user may have at once; signing in beyond this ends the oldest.
+    pub max_sessions_per_user: u32,
+    /// Per-IP and per-account rate limits. Turn off only for load tests: the account lockout
+    /// stays on either way.
+    pub rate_limits: bool,
     /// A directory of static files served at `/` (the demo app); `None` serves none.
     pub static_dir: Option<PathBuf>,
 }
@@ -23,9 +53,114 @@ impl Default for Settings {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 8787)),
             database_url: "sqlite://keyward.db".into(),
+            issuer: "http://localhost:8787".into(),
+            audience: None,
+            secret: None,
+            production: false,
+            allowed_origins: Vec::new(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            session_idle_timeout: Duration::from_secs(15 * 24 * 3600),
+            refresh_grace: Duration::from_secs(10),
+            max_sessions_per_user: 50,
+            rate_limits: true,
             static_dir: None,
         }
     }
+}
+
+impl Settings {
+    /// The `aud` claim tokens carry.
+    pub fn audience(&self) -> &str {
+        self.audience.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// The origins allowed to call the API: the configured ones, else the issuer's.
+    pub fn origins(&self) -> Vec<String> {
+        if self.allowed_origins.is_empty() {
+            origin_of(&self.issuer).into_iter().collect()
+        } else {
+            self.allowed_origins.clone()
+        }
+    }
+
+    /// Refuses settings that cannot work, and, in production, settings that are unsafe. The
+    /// error names the setting and says why in one line.
+    pub fn validate(&self) -> Result<(), Error> {
+        let refuse = |setting: &'static str, reason: &str| {
+            Err(Error::Config {
+                setting,
+                reason: reason.into(),
+            })
+        };
+        DatabaseKind::from_url(&self.database_url)?;
+        if origin_of(&self.issuer).is_none() {
+            return refuse("issuer", "must be an http:// or https:// URL with a host");
+        }
+        for origin in &self.allowed_origins {
+            if origin != "*" && origin_of(origin).as_deref() != Some(origin.trim_end_matches('/')) {
+                return refuse(
+                    "allowed-origins",
+                    "each must be an origin like https://app.example.com (scheme, host, port)",
+                );
+            }
+        }
+        if self.access_ttl < Duration::from_secs(1)
+            || self.access_ttl > Duration::from_secs(24 * 3600)
+        {
+            return refuse("access-ttl", "must be between 1s and 24h");
+        }
+        if self.refresh_ttl <= self.access_ttl {
+            return refuse("refresh-ttl", "must be longer than access-ttl");
+        }
+        if self.session_idle_timeout <= self.access_ttl {
+            return refuse("session-idle-timeout", "must be longer than access-ttl");
+        }
+        if self.refresh_grace > Duration::from_secs(300) {
+            return refuse(
+                "refresh-grace",
+                "must be at most 5m (it lets a used token back in)",
+            );
+        }
+        if self.max_sessions_per_user == 0 {
+            return refuse("max-sessions", "must be at least 1");
+        }
+        if !self.production {
+            return Ok(());
+        }
+        if !self.issuer.starts_with("https://") {
+            return refuse("issuer", "production requires an https:// issuer");
+        }
+        match &self.secret {
+            None => return refuse("secret", "production requires KEYWARD_SECRET"),
+            Some(secret) if secret.len() < MIN_SECRET_LEN => {
+                return refuse("secret", "KEYWARD_SECRET must be at least 32 bytes");
+            }
+            Some(_) => {}
+        }
+        if self.allowed_origins.iter().any(|o| o == "*") {
+            return refuse(
+                "allowed-origins",
+                "production refuses the wildcard origin *",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL; `None` when it is not one.
+pub fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let valid = !authority.is_empty()
+        && !authority.contains('@')
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    valid.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
 }
 
 /// The two databases Keyward runs on.
@@ -78,5 +213,96 @@ mod tests {
         );
         let err = DatabaseKind::from_url("mysql://localhost/db").unwrap_err();
         assert!(err.to_string().contains("database-url"), "{err}");
+    }
+
+    #[test]
+    fn the_default_origin_is_the_issuers() {
+        let settings = Settings {
+            issuer: "https://Auth.Example.com/auth?x=1".into(),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.origins(),
+            vec!["https://auth.example.com".to_owned()]
+        );
+        assert_eq!(settings.audience(), "https://Auth.Example.com/auth?x=1");
+        assert_eq!(origin_of("ftp://example.com"), None);
+        assert_eq!(origin_of("https://user@evil.example"), None);
+    }
+
+    #[test]
+    fn production_refuses_unsafe_settings_with_one_clear_reason() {
+        let safe = Settings {
+            production: true,
+            issuer: "https://auth.example.com".into(),
+            secret: Some(MasterSecret::new(vec![7; 32])),
+            ..Settings::default()
+        };
+        assert!(safe.validate().is_ok());
+        let cases = [
+            (
+                Settings {
+                    issuer: "http://auth.example.com".into(),
+                    ..safe.clone()
+                },
+                "https:// issuer",
+            ),
+            (
+                Settings {
+                    secret: None,
+                    ..safe.clone()
+                },
+                "requires KEYWARD_SECRET",
+            ),
+            (
+                Settings {
+                    secret: Some(MasterSecret::new(vec![7; 31])),
+                    ..safe.clone()
+                },
+                "at least 32 bytes",
+            ),
+            (
+                Settings {
+                    allowed_origins: vec!["*".into()],
+                    ..safe.clone()
+                },
+                "wildcard",
+            ),
+        ];
+        for (settings, reason) in cases {
+            let err = settings.validate().unwrap_err().to_string();
+            assert!(err.contains(reason), "{err}");
+            assert_eq!(err.lines().count(), 1);
+        }
+        // Development accepts what production refuses.
+        let dev = Settings {
+            allowed_origins: vec!["*".into()],
+            ..Settings::default()
+        };
+        assert!(dev.validate().is_ok());
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused() {
+        let bad = Settings {
+            refresh_grace: Duration::from_secs(3600),
+            ..Settings::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("refresh-grace")
+        );
+        let bad = Settings {
+            allowed_origins: vec!["https://app.example.com/path".into()],
+            ..Settings::default()
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("allowed-origins")
+        );
     }
 }

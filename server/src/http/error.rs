@@ -1,50 +1,84 @@
 //! Error → response: the one place where error codes meet HTTP statuses.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_proto::{ErrorBody, ErrorCode, ErrorEnvelope};
 
-/// An error as the client sees it: a status, a stable code and a message for people.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    code: ErrorCode,
-    message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
+use crate::Error;
 
 /// The HTTP status each code is sent with.
-fn status_of(code: ErrorCode) -> StatusCode {
+pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::InvalidRequest
+        | ErrorCode::InvalidEmail
+        | ErrorCode::WeakPassword
+        | ErrorCode::PasswordTooLong => StatusCode::BAD_REQUEST,
+        ErrorCode::Unauthorized
+        | ErrorCode::InvalidCredentials
+        | ErrorCode::InvalidToken
+        | ErrorCode::TokenExpired
+        | ErrorCode::SessionRevoked
+        | ErrorCode::InvalidRefreshToken
+        | ErrorCode::RefreshTokenExpired
+        | ErrorCode::RefreshTokenReused => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::EmailTaken => StatusCode::CONFLICT,
+        ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::AccountLocked => StatusCode::LOCKED,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        // `Unknown` is a client-side reading of a code it does not know; the server never
-        // sends it, and anything unexpected is an internal error.
+        // `Internal`, and `Unknown` (a client-side reading the server never sends).
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
-impl IntoResponse for ApiError {
+/// The `WWW-Authenticate` challenge for access-token failures (RFC 6750 §3).
+fn challenge(code: ErrorCode) -> Option<&'static str> {
+    match code {
+        ErrorCode::Unauthorized => Some(r#"Bearer realm="keyward""#),
+        ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::SessionRevoked => {
+            Some(r#"Bearer realm="keyward", error="invalid_token""#)
+        }
+        _ => None,
+    }
+}
+
+impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let body = ErrorEnvelope {
-            error: ErrorBody {
-                code: self.code,
-                message: self.message,
-            },
+        let (code, message, retry_after) = match self {
+            Error::Rejected {
+                code,
+                message,
+                retry_after,
+            } => (code, message.into_owned(), retry_after),
+            other => {
+                // The details stay in the log: a client never sees SQL or paths.
+                tracing::error!(error = %other, "request failed");
+                (
+                    ErrorCode::Internal,
+                    "Something went wrong on the server. Try again.".to_owned(),
+                    None,
+                )
+            }
         };
-        (status_of(self.code), Json(body)).into_response()
+        let body = ErrorEnvelope {
+            error: ErrorBody { code, message },
+        };
+        let mut response = (status_of(code), Json(body)).into_response();
+        let headers = response.headers_mut();
+        if let Some(after) = retry_after {
+            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                headers.insert(header::RETRY_AFTER, value);
+            }
+        }
+        if let Some(value) = challenge(code) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
     }
 }

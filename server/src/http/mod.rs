@@ -1,72 +1,138 @@
 //! The HTTP room: routes, extractors and the mapping of errors to responses. Handlers parse and
 //! respond; decisions live in `domain`, persistence in `store`.
 
+mod accounts;
 mod error;
+pub(crate) mod extract;
+mod meta;
+mod sessions;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::State;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::HandlerWithoutStateExt;
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::{Json, Router};
-use keyward_proto::{Envelope, ErrorCode, Health, HealthStatus};
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::{Settings, Store};
-pub(crate) use error::ApiError;
+use crate::Keyward;
 
-/// What every handler can reach.
-#[derive(Clone, Debug)]
-pub(crate) struct AppState {
-    pub(crate) settings: Arc<Settings>,
-    pub(crate) store: Store,
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Keyward",
+        description = "Authentication for web apps. Every success is `{\"data\": …}`; every failure an HTTP status with `{\"error\": {\"code\", \"message\"}}`, where `code` is stable.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Sign-up, sign-in, the signed-in user."),
+        (name = "sessions", description = "Refresh, sign-out, the user's sessions."),
+        (name = "meta", description = "Health, keys, this document."),
+    )
+)]
+struct ApiDoc;
 
-impl AppState {
-    pub(crate) fn new(settings: Settings, store: Store) -> Self {
-        Self {
-            settings: Arc::new(settings),
-            store,
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        if let Some(components) = openapi.components.as_mut() {
+            let mut scheme = Http::new(HttpAuthScheme::Bearer);
+            scheme.bearer_format = Some("JWT".into());
+            components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
         }
     }
 }
 
-pub(crate) fn router(state: AppState) -> Router {
-    let routes = Router::new()
-        .route("/healthz", get(health))
-        .method_not_allowed_fallback(method_not_allowed);
-    let routes = match &state.settings.static_dir {
+/// The routes, and the OpenAPI document generated from them.
+fn api() -> (Router<Keyward>, OpenApiDoc) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(accounts::sign_up))
+        .routes(routes!(accounts::sign_in))
+        .routes(routes!(accounts::me))
+        .routes(routes!(sessions::refresh))
+        .routes(routes!(sessions::sign_out))
+        .routes(routes!(sessions::list_sessions))
+        .routes(routes!(sessions::revoke_session))
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::jwks))
+        .split_for_parts()
+}
+
+/// The OpenAPI 3.1 document, as served at `/auth/openapi.json`.
+pub fn openapi_json() -> String {
+    let (_, mut doc) = api();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.to_pretty_json().unwrap_or_default()
+}
+
+pub(crate) fn router(keyward: Keyward) -> Router {
+    let (routes, _) = api();
+    let spec: Arc<str> = openapi_json().into();
+    let routes = routes
+        .route(
+            "/auth/openapi.json",
+            get(move || {
+                let spec = Arc::clone(&spec);
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        spec.to_string(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .method_not_allowed_fallback(meta::method_not_allowed);
+    let routes = match &keyward.core().settings.static_dir {
         Some(dir) => routes.fallback_service(
             ServeDir::new(dir)
                 .append_index_html_on_directories(true)
-                .not_found_service(not_found.into_service()),
+                .not_found_service(meta::not_found.into_service()),
         ),
-        None => routes.fallback(not_found),
+        None => routes.fallback(meta::not_found),
     };
-    routes.layer(TraceLayer::new_for_http()).with_state(state)
+    let cors = cors(&keyward.core().settings.origins());
+    routes
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(keyward)
 }
 
-/// `GET /healthz`: 200 when the database answers, 503 `unavailable` when it does not.
-async fn health(State(state): State<AppState>) -> Result<Json<Envelope<Health>>, ApiError> {
-    state.store.ping().await.map_err(|err| {
-        tracing::warn!(%err, "health check: database did not answer");
-        ApiError::new(ErrorCode::Unavailable, "The database is not reachable.")
-    })?;
-    Ok(Json(Envelope::new(Health {
-        status: HealthStatus::Ok,
-        database: state.store.kind().as_str().into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-    })))
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(ErrorCode::NotFound, "No such route.")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        ErrorCode::MethodNotAllowed,
-        "This route does not take that HTTP method.",
-    )
+/// Browsers may call the API from the allowed origins only. No cookies are involved (tokens
+/// travel in headers), so credentials are not allowed either.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("dpop"),
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("dpop-nonce"),
+        ])
+        .max_age(Duration::from_secs(600))
 }

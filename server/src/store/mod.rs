@@ -36,6 +36,37 @@ macro_rules! on_pool {
     };
 }
 
+/// Appends an audit event on `$conn` (a transaction, so the event commits with what it records).
+macro_rules! insert_audit {
+    ($conn:expr, $event:expr) => {{
+        let event: &$crate::store::AuditRow = $event;
+        sqlx::query(
+            "INSERT INTO audit_events (at, kind, user_id, session_id, ip, user_agent, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(event.at)
+        .bind(event.kind)
+        .bind(event.user_id.as_deref())
+        .bind(event.session_id.as_deref())
+        .bind(event.ip.as_deref())
+        .bind(event.user_agent.as_deref())
+        .bind(event.detail.as_deref())
+        .execute($conn)
+        .await?
+    }};
+}
+
+mod audit;
+mod keys;
+mod limits;
+mod sessions;
+mod users;
+
+pub use audit::{AuditEventRow, AuditRow};
+pub use keys::SigningKeyRow;
+pub use sessions::{NewSession, RefreshRow, Revoke, SessionRow};
+pub use users::UserRow;
+
 impl Store {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`). An SQLite file is created
     /// when missing and runs in WAL mode with `synchronous=NORMAL`: durable across process

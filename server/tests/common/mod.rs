@@ -1,98 +1,128 @@
-//! Shared helpers for the server's integration tests.
-//!
-//! Every test gets a database of its own. By default that is a fresh SQLite file; with
-//! `KEYWARD_TEST_DATABASE_URL=postgres://…/postgres` (what `cargo xtask test` sets for its second
-//! pass, against a throwaway cluster) it is a fresh PostgreSQL database on that server.
+//! Helpers for the server's integration tests: a database per test (see `src/testing.rs`) and
+//! requests sent through the router.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicU32, Ordering};
+#[path = "../../src/testing.rs"]
+pub mod testing;
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use keyward_server::{DatabaseKind, Keyward, Settings};
-use sqlx::Connection;
-use tower::ServiceExt;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use keyward_server::Keyward;
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
 
-/// A database for one test; an SQLite file lives as long as this value.
-pub struct TestDb {
-    pub url: String,
-    pub kind: DatabaseKind,
-    _dir: Option<tempfile::TempDir>,
+pub use testing::TestDb;
+
+/// What came back.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
 }
 
-impl TestDb {
-    pub async fn new() -> Self {
-        match std::env::var("KEYWARD_TEST_DATABASE_URL") {
-            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url).await,
-            _ => Self::sqlite(),
-        }
-    }
-
-    fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("keyward.db").display());
-        Self {
-            url,
-            kind: DatabaseKind::Sqlite,
-            _dir: Some(dir),
-        }
-    }
-
-    async fn postgres(admin_url: &str) -> Self {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "kw_test_{}_{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut admin = sqlx::PgConnection::connect(admin_url)
-            .await
-            .expect("KEYWARD_TEST_DATABASE_URL names a reachable PostgreSQL");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create the test database");
-        let (server, _) = admin_url
-            .rsplit_once('/')
-            .expect("a URL with a database path");
-        Self {
-            url: format!("{server}/{name}"),
-            kind: DatabaseKind::Postgres,
-            _dir: None,
-        }
-    }
-
-    /// Settings for a server on this database.
-    pub fn settings(&self) -> Settings {
-        Settings {
-            database_url: self.url.clone(),
-            ..Settings::default()
-        }
-    }
-
-    /// A started server on this database, with default settings.
-    pub async fn start(&self) -> Keyward {
-        Keyward::start(self.settings())
-            .await
-            .expect("the server starts")
+impl Reply {
+    /// The error code of an error reply.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
     }
 }
 
-/// Sends one request through the router and returns the status and the JSON body.
-pub async fn send(keyward: &Keyward, request: Request<Body>) -> (StatusCode, serde_json::Value) {
+/// Sends one request through the router.
+pub async fn send(keyward: &Keyward, request: Request<Body>) -> Reply {
     let response = keyward.router().oneshot(request).await.expect("infallible");
     let status = response.status();
+    let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = if bytes.is_empty() {
-        serde_json::Value::Null
+    let body = if bytes.is_empty() {
+        Value::Null
     } else {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(&bytes)))
     };
-    (status, json)
+    Reply {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn get(uri: &str) -> Request<Body> {
     Request::get(uri).body(Body::empty()).unwrap()
+}
+
+/// A request with a JSON body and, when given, a bearer token.
+pub fn json_request(method: Method, uri: &str, token: Option<&str>, body: &Value) -> Request<Body> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::USER_AGENT, "keyward-tests/1.0");
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    request.body(Body::from(body.to_string())).unwrap()
+}
+
+pub fn post(uri: &str, body: &Value) -> Request<Body> {
+    json_request(Method::POST, uri, None, body)
+}
+
+pub fn authed(method: Method, uri: &str, token: &str) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Signs up `email` and returns the `data` of the answer.
+pub async fn sign_up(keyward: &Keyward, email: &str) -> Value {
+    let reply = send(
+        keyward,
+        post(
+            "/auth/sign-up",
+            &json!({ "email": email, "password": PASSWORD }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    reply.body["data"].clone()
+}
+
+/// Signs in `email` and returns the `data` of the answer.
+pub async fn sign_in(keyward: &Keyward, email: &str) -> Value {
+    let reply = send(
+        keyward,
+        post(
+            "/auth/sign-in",
+            &json!({ "email": email, "password": PASSWORD }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    reply.body["data"].clone()
+}
+
+/// Refreshes with `token`.
+pub async fn refresh(keyward: &Keyward, token: &str) -> Reply {
+    send(
+        keyward,
+        post("/auth/refresh", &json!({ "refresh_token": token })),
+    )
+    .await
+}
+
+/// The access token in an auth answer.
+pub fn access(data: &Value) -> String {
+    data["tokens"]["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The refresh token in an auth answer.
+pub fn refresh_token(data: &Value) -> String {
+    data["tokens"]["refresh_token"].as_str().unwrap().to_owned()
 }

@@ -1,0 +1,190 @@
+//! Accounts, sessions and tokens: the bodies of the `/auth/…` endpoints.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /auth/sign-up`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignUpRequest {
+    /// The email address to sign in with. Trimmed; the domain is lower-cased.
+    pub email: String,
+    /// 8 to 1024 characters.
+    pub password: String,
+    /// A display name (at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /auth/sign-in`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    /// The account's email address (case does not matter).
+    pub email: String,
+    /// The account's password.
+    pub password: String,
+}
+
+/// `POST /auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last sign-in or refresh.
+    pub refresh_token: String,
+}
+
+/// `POST /auth/sign-out`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SignOutRequest {
+    /// Which sessions to end; `session` (this one) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<SignOutScope>,
+}
+
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum SignOutScope {
+    /// The session the access token belongs to.
+    #[default]
+    Session,
+    /// Every other session of the user (this one stays signed in).
+    Others,
+    /// Every session of the user, this one included.
+    All,
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    /// Stable identifier (a UUID).
+    pub id: String,
+    /// The email address, as normalised at sign-up.
+    pub email: String,
+    /// Whether the address has been verified.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// When the account was created (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// How the access token is presented: `Bearer`, or `DPoP` when bound to a device key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum TokenType {
+    /// `Authorization: Bearer <access_token>`.
+    Bearer,
+    /// `Authorization: DPoP <access_token>` plus a `DPoP` proof header (RFC 9449).
+    #[serde(rename = "DPoP")]
+    DPoP,
+}
+
+/// A fresh token pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Tokens {
+    /// A JWT (ES256) to send with API requests.
+    pub access_token: String,
+    /// An opaque token for `POST /auth/refresh`; single use, rotated on every refresh.
+    pub refresh_token: String,
+    /// How to present the access token.
+    pub token_type: TokenType,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+/// The answer to a successful sign-up or sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuthSuccess {
+    /// Who signed in.
+    pub user: User,
+    /// The new session's id (the access token's `sid`).
+    pub session_id: String,
+    /// The session's first token pair.
+    pub tokens: Tokens,
+}
+
+/// The answer to `POST /auth/refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RefreshResponse {
+    /// The next token pair; the refresh token sent is now used up.
+    pub tokens: Tokens,
+}
+
+/// The answer to `GET /auth/me`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Me {
+    /// The signed-in user.
+    pub user: User,
+}
+
+/// One signed-in session of the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Session {
+    /// The session id.
+    pub id: String,
+    /// Whether this is the session making the request.
+    pub current: bool,
+    /// When it was signed in (RFC 3339).
+    pub created_at: String,
+    /// When it last refreshed its tokens (RFC 3339).
+    pub last_used_at: String,
+    /// When it ends unless refreshed before (RFC 3339): the earlier of its idle timeout and its
+    /// lifetime.
+    pub expires_at: String,
+    /// The browser or client that signed in, as its `User-Agent` said.
+    pub user_agent: Option<String>,
+    /// The IP address it signed in from.
+    pub ip: Option<String>,
+}
+
+/// `GET /auth/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SessionList {
+    /// Active sessions, newest first.
+    pub sessions: Vec<Session>,
+}
+
+/// A public signing key (RFC 7517), as published in the JWKS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Jwk {
+    /// Always `EC`.
+    pub kty: String,
+    /// Always `P-256`.
+    pub crv: String,
+    /// The x coordinate, base64url.
+    pub x: String,
+    /// The y coordinate, base64url.
+    pub y: String,
+    /// The key id tokens name in their `kid` header (the key's RFC 7638 thumbprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// Always `ES256`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// Always `sig`.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub use_: Option<String>,
+}
+
+/// `GET /.well-known/jwks.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Jwks {
+    /// The keys that sign, or signed tokens that have not expired yet.
+    pub keys: Vec<Jwk>,
+}

@@ -1,0 +1,208 @@
+//! Accounts: sign-up, sign-in with email and password, and reading the signed-in user.
+
+use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignUpRequest, User};
+
+use super::audit::{self, Client, EventExt as _};
+use super::core::Core;
+use super::email::Email;
+use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
+use super::password::{Password, Verdict};
+use super::sessions::{self, Start};
+use super::{Timestamp, UserId, random};
+use crate::Error;
+use crate::store::UserRow;
+
+/// The longest display name accepted.
+const MAX_NAME_CHARS: usize = 200;
+
+/// `POST /auth/sign-up`: creates the account and signs it in.
+pub async fn sign_up(
+    core: &Core,
+    request: SignUpRequest,
+    client: &Client,
+    now: Timestamp,
+) -> Result<AuthSuccess, Error> {
+    let email = Email::parse(&request.email)?;
+    let password = Password::new(request.password)?;
+    let name = parse_name(request.name)?;
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        limits::SIGN_UP_PER_IP,
+        client.ip_key(),
+        now,
+    )
+    .await?;
+    // Hash before looking at the email, so a taken address answers no faster than a new one.
+    let hash = core.hasher.hash(&password).await?;
+    let user = UserRow {
+        id: UserId::new(now, random()).to_string(),
+        email: email.as_str().to_owned(),
+        email_key: email.key().to_owned(),
+        email_verified_at: None,
+        name,
+        password_hash: Some(hash),
+        created_at: now.millis(),
+    };
+    let start = Start {
+        user: &user,
+        sign_up: true,
+        amr: &["pwd"],
+        client,
+        event: audit::SIGN_UP,
+    };
+    let started = sessions::start(core, start, now).await?.ok_or_else(|| {
+        Error::rejected(
+            ErrorCode::EmailTaken,
+            "An account with this email address exists already. Sign in instead.",
+        )
+    })?;
+    Ok(AuthSuccess {
+        user: user_view(&user),
+        session_id: started.session_id,
+        tokens: started.tokens,
+    })
+}
+
+/// `POST /auth/sign-in`: checks the password and starts a session.
+///
+/// In order: rate limits (per IP, per email + IP), the lockout, the password (an unknown email
+/// is verified against a dummy hash, so it takes as long as a known one), then on failure the
+/// failure count (the 10th consecutive failure locks the email for 15 minutes, known or not, so
+/// a lock reveals nothing either).
+pub async fn sign_in(
+    core: &Core,
+    request: SignInRequest,
+    client: &Client,
+    now: Timestamp,
+) -> Result<AuthSuccess, Error> {
+    let email = Email::parse(&request.email)?;
+    let store = &core.store;
+    let enabled = core.settings.rate_limits;
+    limits::check(store, enabled, limits::SIGN_IN_PER_IP, client.ip_key(), now).await?;
+    let account_key = format!("{}:{}", email.key(), client.ip_key());
+    limits::check(
+        store,
+        enabled,
+        limits::SIGN_IN_PER_ACCOUNT,
+        &account_key,
+        now,
+    )
+    .await?;
+
+    let failures = store.sign_in_failures(email.key()).await?;
+    if let Err(locked) = limits::locked(failures.and_then(|f| f.locked_until), now) {
+        let event = audit::event(audit::SIGN_IN_LOCKED, now, client)
+            .detail(serde_json::json!({ "email": email.as_str() }));
+        store.insert_audit(&event).await?;
+        return Err(locked);
+    }
+
+    let user = store.user_by_email(email.key()).await?;
+    let verdict = match Password::candidate(request.password) {
+        Some(password) => {
+            let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+            core.hasher.verify(&password, stored).await?
+        }
+        None => Verdict::Mismatch,
+    };
+    let user = match (verdict, user) {
+        (Verdict::Mismatch, user) | (_, user @ None) => {
+            return Err(failed(core, &email, user.as_ref(), client, now).await?);
+        }
+        (Verdict::MatchRehashed(upgraded), Some(user)) => {
+            store
+                .set_password_hash(&user.id, &upgraded, now.millis())
+                .await?;
+            user
+        }
+        (Verdict::Match, Some(user)) => user,
+    };
+    if failures.is_some() {
+        store.clear_sign_in_failures(email.key()).await?;
+    }
+    let start = Start {
+        user: &user,
+        sign_up: false,
+        amr: &["pwd"],
+        client,
+        event: audit::SIGN_IN,
+    };
+    let started = sessions::start(core, start, now)
+        .await?
+        .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
+    Ok(AuthSuccess {
+        user: user_view(&user),
+        session_id: started.session_id,
+        tokens: started.tokens,
+    })
+}
+
+/// Records a failed sign-in and returns the error to answer with.
+async fn failed(
+    core: &Core,
+    email: &Email,
+    user: Option<&UserRow>,
+    client: &Client,
+    now: Timestamp,
+) -> Result<Error, Error> {
+    let record = core
+        .store
+        .record_sign_in_failure(
+            email.key(),
+            now.millis(),
+            LOCKOUT_THRESHOLD,
+            now.plus(LOCKOUT_DURATION).millis(),
+        )
+        .await?;
+    let just_locked = record.locked_until.is_some();
+    let kind = if just_locked {
+        audit::SIGN_IN_LOCKED
+    } else {
+        audit::SIGN_IN_FAILED
+    };
+    let mut event = audit::event(kind, now, client).detail(serde_json::json!({
+        "email": email.as_str(),
+        "failures": record.failures,
+    }));
+    if let Some(user) = user {
+        event = event.user(&user.id);
+    }
+    core.store.insert_audit(&event).await?;
+    Ok(Error::rejected(
+        ErrorCode::InvalidCredentials,
+        "Wrong email or password.",
+    ))
+}
+
+/// `GET /auth/me`: the user the token belongs to. An account deleted since the token was issued
+/// answers `session_revoked` (the client then forgets the session).
+pub async fn me(core: &Core, user_id: &str) -> Result<User, Error> {
+    let user = core.store.user(user_id).await?.ok_or_else(|| {
+        Error::rejected(ErrorCode::SessionRevoked, "This account no longer exists.")
+    })?;
+    Ok(user_view(&user))
+}
+
+/// A user as the API shows it.
+pub fn user_view(user: &UserRow) -> User {
+    User {
+        id: user.id.clone(),
+        email: user.email.clone(),
+        email_verified: user.email_verified_at.is_some(),
+        name: user.name.clone(),
+        created_at: Timestamp::from_millis(user.created_at).to_rfc3339(),
+    }
+}
+
+fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
+    let Some(name) = name else { return Ok(None) };
+    let name = name.trim();
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "The name must be at most 200 characters, without control characters.",
+        ));
+    }
+    Ok((!name.is_empty()).then(|| name.to_owned()))
+}

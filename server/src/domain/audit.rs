@@ -1,0 +1,80 @@
+//! What the audit log records. Every event is written in the same transaction as the change it
+//! records, so the log and the data cannot disagree.
+
+use super::Timestamp;
+use crate::store::AuditRow;
+
+/// An account was created.
+pub const SIGN_UP: &str = "sign_up";
+/// A sign-in succeeded.
+pub const SIGN_IN: &str = "sign_in";
+/// A sign-in failed (wrong password or unknown email).
+pub const SIGN_IN_FAILED: &str = "sign_in_failed";
+/// A sign-in was refused because the account is locked, or this failure locked it.
+pub const SIGN_IN_LOCKED: &str = "sign_in_locked";
+/// A session's tokens were rotated.
+pub const REFRESH: &str = "refresh";
+/// A used refresh token came back after its grace window; the session was revoked.
+pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
+/// A user signed out (`detail.scope` says which sessions).
+pub const SIGN_OUT: &str = "sign_out";
+/// A session was revoked (by its user from another session, or evicted by the session limit).
+pub const SESSION_REVOKED: &str = "session_revoked";
+/// A new signing key replaced the old one.
+pub const KEY_ROTATED: &str = "key_rotated";
+
+/// Who made a request: what the HTTP layer knows about the client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Client {
+    /// The peer's IP address.
+    pub ip: Option<String>,
+    /// The `User-Agent` header (truncated to 512 bytes).
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    /// The key rate limits count this client under.
+    pub fn ip_key(&self) -> &str {
+        self.ip.as_deref().unwrap_or("unknown")
+    }
+}
+
+/// An event of `kind` at `now` by `client`.
+pub fn event(kind: &'static str, now: Timestamp, client: &Client) -> AuditRow {
+    AuditRow {
+        at: now.millis(),
+        kind,
+        user_id: None,
+        session_id: None,
+        ip: client.ip.clone(),
+        user_agent: client.user_agent.clone(),
+        detail: None,
+    }
+}
+
+/// Builder-style additions to an event.
+pub trait EventExt {
+    /// For `user_id`.
+    fn user(self, user_id: &str) -> Self;
+    /// About `session_id`.
+    fn session(self, session_id: &str) -> Self;
+    /// With these facts (a JSON object).
+    fn detail(self, detail: serde_json::Value) -> Self;
+}
+
+impl EventExt for AuditRow {
+    fn user(mut self, user_id: &str) -> Self {
+        self.user_id = Some(user_id.to_owned());
+        self
+    }
+
+    fn session(mut self, session_id: &str) -> Self {
+        self.session_id = Some(session_id.to_owned());
+        self
+    }
+
+    fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
+}

@@ -1,0 +1,187 @@
+//! [`Core`]: everything a running Keyward holds, shared by every request.
+
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use super::Timestamp;
+use super::audit::{self, Client, EventExt as _};
+use super::keys::{self, KeyRing};
+use super::password::Hasher;
+use super::revocation::{self, RevokedSessions};
+use super::secrets::{self, DerivedKeys};
+use super::tokens::{self, AccessClaims, Expected};
+use crate::store::Store;
+use crate::{Error, Settings};
+
+/// A running Keyward's state: settings, database, keys, the revoked-session set, the password
+/// hashing pool.
+#[derive(Debug)]
+pub struct Core {
+    /// The settings it was started with (validated).
+    pub settings: Settings,
+    /// The database.
+    pub store: Store,
+    /// Password hashing.
+    pub hasher: Hasher,
+    /// Sessions whose access tokens are refused.
+    pub revoked: RevokedSessions,
+    secrets: DerivedKeys,
+    keys: RwLock<Arc<KeyRing>>,
+    last_key_reload: Mutex<Timestamp>,
+}
+
+/// How often an unknown `kid` may trigger a reload of the keys (a rotation made by another
+/// process), so garbage tokens cannot make the server hammer its database.
+const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Core {
+    /// Validates `settings`, connects and migrates the database, loads (on first start: makes)
+    /// the signing key, and reads the recent revocations.
+    pub async fn start(settings: Settings) -> Result<Arc<Self>, Error> {
+        settings.validate()?;
+        let secret = match &settings.secret {
+            Some(secret) => secret.clone(),
+            None => secrets::load_or_create_dev_secret(&secrets::dev_secret_path(
+                &settings.database_url,
+            ))?,
+        };
+        let derived = secret.derive();
+        let store = Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        let now = Timestamp::now();
+        let mut rows = store.signing_keys().await?;
+        if !rows.iter().any(|row| row.retired_at.is_none()) {
+            let key = keys::generate(&derived, now)?;
+            let event = audit::event(audit::KEY_ROTATED, now, &Client::default())
+                .detail(serde_json::json!({ "kid": key.kid, "reason": "first start" }));
+            store.add_signing_key(&key, &event).await?;
+            rows = store.signing_keys().await?;
+        }
+        let ring = KeyRing::from_rows(&rows, &derived, now, settings.access_ttl)?;
+        let revoked = RevokedSessions::default();
+        revoked.sync(&store, now, settings.access_ttl).await?;
+        Ok(Arc::new(Self {
+            settings,
+            store,
+            hasher: Hasher::new()?,
+            revoked,
+            secrets: derived,
+            keys: RwLock::new(Arc::new(ring)),
+            last_key_reload: Mutex::new(now),
+        }))
+    }
+
+    /// The current key ring.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.read().map_or_else(
+            |poisoned| Arc::clone(&poisoned.into_inner()),
+            |ring| Arc::clone(&ring),
+        )
+    }
+
+    /// The keys derived from the master secret.
+    pub fn secrets(&self) -> &DerivedKeys {
+        &self.secrets
+    }
+
+    /// Re-reads the signing keys (to see a rotation made by another process).
+    pub async fn reload_keys(&self, now: Timestamp) -> Result<(), Error> {
+        let rows = self.store.signing_keys().await?;
+        let ring = KeyRing::from_rows(&rows, &self.secrets, now, self.settings.access_ttl)?;
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = Arc::new(ring);
+        }
+        if let Ok(mut last) = self.last_key_reload.lock() {
+            *last = now;
+        }
+        Ok(())
+    }
+
+    /// Makes a new signing key; the current one is retired but keeps verifying (and stays in
+    /// the JWKS) until its tokens have expired. Returns the new key's id.
+    pub async fn rotate_keys(&self, now: Timestamp, client: &Client) -> Result<String, Error> {
+        let key = keys::generate(&self.secrets, now)?;
+        let event = audit::event(audit::KEY_ROTATED, now, client)
+            .detail(serde_json::json!({ "kid": key.kid, "reason": "rotation" }));
+        self.store.add_signing_key(&key, &event).await?;
+        self.reload_keys(now).await?;
+        Ok(key.kid)
+    }
+
+    /// Verifies an access token as the `AuthUser` extractor does: signature, `alg`, `kid`,
+    /// `iss`, `aud`, expiry, and that its session has not been revoked.
+    pub async fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, Error> {
+        let mut ring = self.keys();
+        let unknown_kid = tokens::kid_of(token).is_some_and(|kid| ring.verifying(&kid).is_none());
+        if unknown_kid && self.may_reload_for_unknown_kid(now) {
+            self.reload_keys(now).await?;
+            ring = self.keys();
+        }
+        let claims = tokens::verify(&ring, token, &self.expected(now))?;
+        if self.revoked.contains(&claims.sid) {
+            return Err(Error::rejected(
+                keyward_proto::ErrorCode::SessionRevoked,
+                "This session has been signed out.",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// What tokens must say to be ours, at `now`.
+    pub fn expected(&self, now: Timestamp) -> Expected<'_> {
+        Expected {
+            issuer: &self.settings.issuer,
+            audience: self.settings.audience(),
+            now,
+        }
+    }
+
+    fn may_reload_for_unknown_kid(&self, now: Timestamp) -> bool {
+        self.last_key_reload
+            .lock()
+            .is_ok_and(|last| now >= last.plus(UNKNOWN_KID_RELOAD_INTERVAL))
+    }
+
+    /// Starts the background upkeep: revocations synced every second, keys re-read every 30
+    /// seconds, ended sessions and old counters purged every ten minutes. It stops by itself
+    /// once the last handle to `core` is dropped.
+    pub fn spawn_upkeep(core: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(core);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(revocation::SYNC_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks: u64 = 0;
+            loop {
+                tick.tick().await;
+                let Some(core) = weak.upgrade() else { break };
+                let now = Timestamp::now();
+                if let Err(err) = core.upkeep(now, ticks).await {
+                    tracing::warn!(%err, "background upkeep failed; retrying next second");
+                }
+                ticks = ticks.wrapping_add(1);
+            }
+        });
+    }
+
+    async fn upkeep(&self, now: Timestamp, tick: u64) -> Result<(), Error> {
+        self.revoked
+            .sync(&self.store, now, self.settings.access_ttl)
+            .await?;
+        if tick.is_multiple_of(keys::RELOAD_INTERVAL.as_secs()) && tick > 0 {
+            self.reload_keys(now).await?;
+        }
+        if tick.is_multiple_of(600) {
+            let week = Duration::from_secs(7 * 24 * 3600);
+            let ended_before = now.minus(week).millis();
+            let idle_before = now
+                .minus(self.settings.session_idle_timeout)
+                .minus(week)
+                .millis();
+            self.store.purge_sessions(ended_before, idle_before).await?;
+            self.store
+                .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! The decisions: accounts, sessions, tokens, keys, limits. Pure logic over the store: functions
+//! take the time (`now`) and randomness as arguments, and no axum or sqlx type appears here, so
+//! tests control expiry and grace windows without sleeping. How refresh works is in
+//! [`sessions`]; how tokens are signed and checked in [`tokens`].
+
+pub mod accounts;
+pub mod audit;
+pub mod core;
+pub mod email;
+pub mod keys;
+pub mod limits;
+pub mod password;
+pub mod revocation;
+pub mod secrets;
+pub mod sessions;
+pub mod tokens;
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest as _, Sha256};
+
+/// A point in time: milliseconds since the Unix epoch, UTC. Stored as such in both databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The wall clock. Only the HTTP layer and background tasks read it, once per request.
+    pub fn now() -> Self {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Self(ms)
+    }
+
+    /// From milliseconds since the epoch.
+    pub const fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    /// Milliseconds since the epoch.
+    pub const fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the epoch (JWT `iat`/`exp`).
+    pub const fn seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// Later by `d`.
+    pub fn plus(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(millis_of(d)))
+    }
+
+    /// Earlier by `d`.
+    pub fn minus(self, d: Duration) -> Self {
+        Self(self.0.saturating_sub(millis_of(d)))
+    }
+
+    /// How long from `self` until `later` (zero when `later` is not later).
+    pub fn until(self, later: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(later.0.saturating_sub(self.0)).unwrap_or(0))
+    }
+
+    /// RFC 3339 in UTC, as the API shows times: `2026-11-22T06:19:12.957Z`.
+    pub fn to_rfc3339(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn millis_of(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(uuid::Uuid);
+
+        impl $name {
+            /// A new id: UUIDv7 (time-ordered, so new rows land at the end of the index) from
+            /// `now` and 10 random bytes.
+            pub fn new(now: Timestamp, random: [u8; 10]) -> Self {
+                let ms = u64::try_from(now.millis()).unwrap_or(0);
+                Self(uuid::Builder::from_unix_timestamp_millis(ms, &random).into_uuid())
+            }
+
+            /// Parses the text form; `None` for anything that is not a UUID.
+            pub fn parse(text: &str) -> Option<Self> {
+                uuid::Uuid::try_parse(text).ok().map(Self)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A user's id.
+    UserId
+);
+uuid_id!(
+    /// A session's id (the access token's `sid`).
+    SessionId
+);
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// The OS generator failing means the machine cannot do cryptography at all; there is no safe
+/// way to continue, so this is the one place that aborts instead of returning an error.
+pub fn fill_random(buf: &mut [u8]) {
+    #[allow(clippy::panic)]
+    if let Err(err) = getrandom::fill(buf) {
+        panic!("the operating system's random number generator failed: {err}");
+    }
+}
+
+/// `N` random bytes.
+pub fn random<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    fill_random(&mut buf);
+    buf
+}
+
+/// SHA-256.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// base64url without padding (JOSE's encoding).
+pub fn b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Decodes base64url without padding; `None` for anything else.
+pub fn unb64(text: &str) -> Option<Vec<u8>> {
+    URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_rfc3339_utc() {
+        assert_eq!(
+            Timestamp::from_millis(1_795_000_000_123).to_rfc3339(),
+            "2026-11-18T11:06:40.123Z"
+        );
+        let t = Timestamp::from_millis(10_000);
+        assert_eq!(t.plus(Duration::from_secs(5)).millis(), 15_000);
+        assert_eq!(t.until(t.minus(Duration::from_secs(1))), Duration::ZERO);
+    }
+
+    #[test]
+    fn ids_are_time_ordered_uuids_and_parse_back() {
+        let a = SessionId::new(Timestamp::from_millis(1_000), [1; 10]);
+        let b = SessionId::new(Timestamp::from_millis(2_000), [0; 10]);
+        assert!(a < b);
+        assert_eq!(SessionId::parse(&a.to_string()), Some(a));
+        assert_eq!(SessionId::parse("not-a-uuid"), None);
+        assert_eq!(SessionId::parse("' OR 1=1"), None);
+    }
+}

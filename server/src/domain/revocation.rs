@@ -1,0 +1,104 @@
+//! Revoked sessions, as the token checker sees them.
+//!
+//! Access tokens are verified locally (no database read per request), so a revoked session's
+//! tokens would stay valid until they expire. This set closes that gap: a session revoked by
+//! this process is in it at once; one revoked by another process (on a shared PostgreSQL, or by
+//! the CLI) arrives with the next sync, every second. An entry is kept until every token issued
+//! before the revocation has expired, then dropped, so the set stays small.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use super::Timestamp;
+use crate::Error;
+use crate::store::Store;
+
+/// How often the set is refreshed from the database.
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Overlap between syncs, so a revocation committed while the previous sync ran is not missed.
+const SYNC_OVERLAP: Duration = Duration::from_secs(5);
+
+/// Session ids whose access tokens must be refused, each with the time it can be forgotten.
+#[derive(Debug, Default)]
+pub struct RevokedSessions {
+    entries: RwLock<HashMap<String, Timestamp>>,
+    synced_until: RwLock<Option<Timestamp>>,
+}
+
+impl RevokedSessions {
+    /// Whether `session_id` is revoked.
+    pub fn contains(&self, session_id: &str) -> bool {
+        self.entries
+            .read()
+            .is_ok_and(|entries| entries.contains_key(session_id))
+    }
+
+    /// Marks `ids` revoked at `revoked_at`; tokens live at most `access_ttl`.
+    pub fn insert<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a str>,
+        revoked_at: Timestamp,
+        access_ttl: Duration,
+    ) {
+        let forget_at = forget_at(revoked_at, access_ttl);
+        if let Ok(mut entries) = self.entries.write() {
+            for id in ids {
+                entries.insert(id.to_owned(), forget_at);
+            }
+        }
+    }
+
+    /// Reads revocations made since the last sync (or, the first time, within the last access
+    /// token lifetime) and forgets entries whose tokens have all expired.
+    pub async fn sync(
+        &self,
+        store: &Store,
+        now: Timestamp,
+        access_ttl: Duration,
+    ) -> Result<(), Error> {
+        let since = self
+            .synced_until
+            .read()
+            .ok()
+            .and_then(|synced| *synced)
+            .map_or_else(
+                || now.minus(access_ttl).minus(SYNC_OVERLAP),
+                |t| t.minus(SYNC_OVERLAP),
+            );
+        let revoked = store.revoked_since(since.millis()).await?;
+        if let Ok(mut entries) = self.entries.write() {
+            for (id, revoked_at) in revoked {
+                entries.insert(
+                    id,
+                    forget_at(Timestamp::from_millis(revoked_at), access_ttl),
+                );
+            }
+            entries.retain(|_, forget| *forget > now);
+        }
+        if let Ok(mut synced) = self.synced_until.write() {
+            *synced = Some(now);
+        }
+        Ok(())
+    }
+}
+
+/// Tokens issued up to `revoked_at` expire by `revoked_at + ttl`; a minute more covers clocks.
+fn forget_at(revoked_at: Timestamp, access_ttl: Duration) -> Timestamp {
+    revoked_at.plus(access_ttl).plus(Duration::from_secs(60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoked_ids_are_refused_and_others_are_not() {
+        let set = RevokedSessions::default();
+        let t0 = Timestamp::from_millis(1_000_000);
+        set.insert(["a"], t0, Duration::from_secs(900));
+        assert!(set.contains("a"));
+        assert!(!set.contains("b"));
+    }
+}

@@ -1,0 +1,258 @@
+//! The master secret and what is derived from it.
+//!
+//! Nothing secret is stored in the clear: signing keys are sealed with AES-256-GCM under a key
+//! derived (HKDF-SHA256) from the master secret, so a copy of the database alone cannot sign
+//! tokens. Each use gets its own derived key (HKDF `info`), so no two purposes share a key.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use hkdf::Hkdf;
+use hmac::Mac;
+use sha2::Sha256;
+
+use crate::Error;
+
+/// The master secret (`KEYWARD_SECRET`). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterSecret(Vec<u8>);
+
+/// The shortest master secret accepted in production: 32 bytes (256 bits).
+pub const MIN_SECRET_LEN: usize = 32;
+
+impl MasterSecret {
+    /// Wraps the secret's bytes (any text of at least 32 bytes; `openssl rand -base64 48`
+    /// makes a good one).
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// How many bytes it has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The derived keys, one per purpose.
+    pub fn derive(&self) -> DerivedKeys {
+        let hkdf = Hkdf::<Sha256>::new(Some(b"keyward master secret v1"), &self.0);
+        let expand = |info: &[u8]| {
+            let mut key = [0u8; 32];
+            // 32 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
+            let _ = hkdf.expand(info, &mut key);
+            key
+        };
+        DerivedKeys {
+            sealing: expand(b"keyward signing keys at rest v1"),
+            refresh: expand(b"keyward refresh token chain v1"),
+        }
+    }
+}
+
+impl fmt::Debug for MasterSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MasterSecret(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+/// Keys derived from the master secret.
+#[derive(Clone)]
+pub struct DerivedKeys {
+    sealing: [u8; 32],
+    refresh: [u8; 32],
+}
+
+impl fmt::Debug for DerivedKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedKeys(<redacted>)")
+    }
+}
+
+const NONCE_LEN: usize = 12;
+
+impl DerivedKeys {
+    /// Encrypts `plaintext` with AES-256-GCM, bound to `context` (authenticated, not secret: a
+    /// sealed value moved to another record fails to open). Output: nonce ‖ ciphertext ‖ tag.
+    pub fn seal(
+        &self,
+        context: &[u8],
+        plaintext: &[u8],
+        nonce: [u8; NONCE_LEN],
+    ) -> Result<Vec<u8>, Error> {
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.sealing));
+        let sealed = cipher
+            .encrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .map_err(|_| Error::internal("AES-GCM sealing failed"))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Opens what [`Self::seal`] made with the same `context`; `None` when the key or context
+    /// differ or the bytes were changed.
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
+        let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.sealing));
+        cipher
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .ok()
+    }
+
+    /// The refresh token that follows `token` in its session's chain: HMAC-SHA256 under a key
+    /// only the server has. Deriving (instead of drawing) the successor lets a retry inside the
+    /// grace window get the very same successor back while the database stores only hashes.
+    pub fn refresh_successor(&self, token: &[u8]) -> [u8; 32] {
+        // HMAC takes keys of any length, so `new_from_slice` cannot fail for 32 bytes.
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(&self.refresh) else {
+            return [0; 32];
+        };
+        mac.update(token);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Where a development server keeps its generated secret: beside the SQLite file, or in the
+/// working directory for PostgreSQL.
+pub fn dev_secret_path(database_url: &str) -> PathBuf {
+    let file = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|rest| rest.split('?').next().unwrap_or(rest))
+        .filter(|path| !path.is_empty() && !path.contains(":memory:"));
+    match file.and_then(|f| Path::new(f).parent()) {
+        Some(dir) => dir.join("keyward.secret"),
+        None => PathBuf::from("keyward.secret"),
+    }
+}
+
+/// Reads the development secret at `path`, or makes one (48 random bytes, base64url) and writes
+/// it there readable by the owner only.
+pub fn load_or_create_dev_secret(path: &Path) -> Result<MasterSecret, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= MIN_SECRET_LEN => {
+            return Ok(MasterSecret::new(text.trim().as_bytes()));
+        }
+        Ok(_) => {
+            return Err(Error::Config {
+                setting: "secret",
+                reason: format!("{} is shorter than 32 bytes", path.display()),
+            });
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    let secret = super::b64(&super::random::<48>());
+    match write_private(path, &secret) {
+        Ok(()) => {}
+        // Another process made it first: use theirs.
+        Err(Error::Io(err)) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            return load_or_create_dev_secret(path);
+        }
+        Err(err) => return Err(err),
+    }
+    tracing::warn!(
+        path = %path.display(),
+        "no KEYWARD_SECRET set: generated a development secret and saved it there; \
+         production requires KEYWARD_SECRET"
+    );
+    Ok(MasterSecret::new(secret.into_bytes()))
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_secret_and_context() {
+        let keys = MasterSecret::new(b"0123456789abcdef0123456789abcdef".to_vec()).derive();
+        let sealed = keys.seal(b"kid-1", b"private key", [7; 12]).unwrap();
+        assert_eq!(
+            keys.open(b"kid-1", &sealed).as_deref(),
+            Some(&b"private key"[..])
+        );
+        assert_eq!(
+            keys.open(b"kid-2", &sealed),
+            None,
+            "moved to another record"
+        );
+
+        let other = MasterSecret::new(b"another secret of thirty-two bytes!".to_vec()).derive();
+        assert_eq!(
+            other.open(b"kid-1", &sealed),
+            None,
+            "another deployment's secret"
+        );
+
+        let mut tampered = sealed.clone();
+        if let Some(last) = tampered.last_mut() {
+            *last ^= 1;
+        }
+        assert_eq!(keys.open(b"kid-1", &tampered), None);
+        assert_eq!(keys.open(b"kid-1", &sealed[..5]), None);
+    }
+
+    #[test]
+    fn the_refresh_chain_is_deterministic_per_secret() {
+        let a = MasterSecret::new(vec![1; 32]).derive();
+        let b = MasterSecret::new(vec![2; 32]).derive();
+        assert_eq!(a.refresh_successor(b"t"), a.refresh_successor(b"t"));
+        assert_ne!(a.refresh_successor(b"t"), a.refresh_successor(b"u"));
+        assert_ne!(a.refresh_successor(b"t"), b.refresh_successor(b"t"));
+        assert!(format!("{:?}", MasterSecret::new(vec![1; 32])).contains("redacted"));
+    }
+
+    #[test]
+    fn the_dev_secret_lives_beside_the_sqlite_file_and_is_reused() {
+        assert_eq!(
+            dev_secret_path("sqlite:///var/lib/kw/keyward.db?mode=rwc"),
+            PathBuf::from("/var/lib/kw/keyward.secret")
+        );
+        assert_eq!(
+            dev_secret_path("postgres://u@h/db"),
+            PathBuf::from("keyward.secret")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.secret");
+        let first = load_or_create_dev_secret(&path).unwrap();
+        let second = load_or_create_dev_secret(&path).unwrap();
+        assert_eq!(first, second);
+        assert!(first.len() >= MIN_SECRET_LEN);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! Sessions: how they start, how their tokens rotate, how they end.
+//!
+//! **Refresh, in one place.** A refresh token is 256 random bits (`kwr_` + base64url); the
+//! database keeps only its SHA-256. Each refresh uses the token up and hands out its successor,
+//! `HMAC-SHA256(server key, token)`: derived, not drawn, so the server can hand the *same*
+//! successor out again without storing it. That is the grace window: a used token presented
+//! again within `refresh_grace` (default 10 s) gets the same successor back, because two tabs
+//! refreshing at once, or a retry after a lost response, are not attacks. Presented after the
+//! window, it is treated as stolen: the whole session is revoked (both the thief's copy and the
+//! user's), an audit event is written, and the answer is `refresh_token_reused`.
+//!
+//! A session also ends when it has not been refreshed for `session_idle_timeout`, when it is
+//! older than `refresh_ttl`, and when it is revoked (sign-out, the user revoking it from another
+//! session, or eviction by the per-user session limit).
+
+use keyward_proto::{ErrorCode, SignOutScope, TokenType, Tokens};
+
+use super::audit::{self, Client, EventExt as _};
+use super::core::Core;
+use super::tokens::{self, AccessClaims};
+use super::{SessionId, Timestamp, b64, random, sha256, unb64};
+use crate::Error;
+use crate::store::{NewSession, RefreshRow, Revoke, SessionRow, UserRow};
+
+const REFRESH_PREFIX: &str = "kwr_";
+
+/// A refresh token, parsed: `kwr_` and 32 bytes in base64url.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    /// A fresh random token.
+    fn generate() -> Self {
+        Self(format!("{REFRESH_PREFIX}{}", b64(&random::<32>())))
+    }
+
+    /// Parses a token as a client sends it; `None` for anything that is not one of ours (so
+    /// garbage never reaches the database).
+    pub fn parse(text: &str) -> Option<Self> {
+        let body = text.strip_prefix(REFRESH_PREFIX)?;
+        (body.len() == 43 && unb64(body).is_some_and(|bytes| bytes.len() == 32))
+            .then(|| Self(text.to_owned()))
+    }
+
+    /// What the database stores.
+    fn hash(&self) -> Vec<u8> {
+        sha256(self.0.as_bytes()).to_vec()
+    }
+
+    /// The token that follows this one.
+    fn successor(&self, core: &Core) -> Self {
+        Self(format!(
+            "{REFRESH_PREFIX}{}",
+            b64(&core.secrets().refresh_successor(self.0.as_bytes()))
+        ))
+    }
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(<redacted>)")
+    }
+}
+
+/// A session just started: its id and first tokens.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The session id.
+    pub session_id: String,
+    /// The first token pair.
+    pub tokens: Tokens,
+}
+
+/// What starts a session: who, how they authenticated, and the event that records it.
+pub struct Start<'a> {
+    /// The user (inserted in the same transaction when `sign_up` is set).
+    pub user: &'a UserRow,
+    /// Whether the user is new (a sign-up): then the user row is written too, and `None` comes
+    /// back when its email is taken.
+    pub sign_up: bool,
+    /// Authentication methods (`pwd`, `passkey`, …).
+    pub amr: &'a [&'a str],
+    /// The client.
+    pub client: &'a Client,
+    /// The audit event kind (`sign_up`, `sign_in`).
+    pub event: &'static str,
+}
+
+/// Starts a session for `start.user`. `None` when this is a sign-up whose email is taken.
+pub async fn start(
+    core: &Core,
+    start: Start<'_>,
+    now: Timestamp,
+) -> Result<Option<Started>, Error> {
+    let settings = &core.settings;
+    let session_id = SessionId::new(now, random()).to_string();
+    let refresh = RefreshToken::generate();
+    let amr = start.amr.join(" ");
+    let session = SessionRow {
+        id: session_id.clone(),
+        user_id: start.user.id.clone(),
+        created_at: now.millis(),
+        last_used_at: now.millis(),
+        expires_at: now.plus(settings.refresh_ttl).millis(),
+        revoked_at: None,
+        revoke_reason: None,
+        amr,
+        user_agent: start.client.user_agent.clone(),
+        ip: start.client.ip.clone(),
+    };
+    let new = NewSession {
+        refresh: RefreshRow {
+            token_hash: refresh.hash(),
+            session_id: session_id.clone(),
+            issued_at: now.millis(),
+        },
+        max_per_user: i64::from(settings.max_sessions_per_user),
+        idle_cutoff: now.minus(settings.session_idle_timeout).millis(),
+        audit: audit::event(start.event, now, start.client)
+            .user(&start.user.id)
+            .session(&session_id),
+        session,
+    };
+    let user = start.sign_up.then_some(start.user);
+    let Some(evicted) = core.store.create_session(&new, user).await? else {
+        return Ok(None);
+    };
+    core.revoked
+        .insert(evicted.iter().map(String::as_str), now, settings.access_ttl);
+    let tokens = issue(core, &new.session, refresh, now)?;
+    Ok(Some(Started { session_id, tokens }))
+}
+
+/// `POST /auth/refresh`: rotates the session's tokens. See the module docs for the rules.
+pub async fn refresh(
+    core: &Core,
+    token: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<Tokens, Error> {
+    let settings = &core.settings;
+    let unknown = || {
+        Error::rejected(
+            ErrorCode::InvalidRefreshToken,
+            "The refresh token is not valid. Sign in again.",
+        )
+    };
+    super::limits::check(
+        &core.store,
+        settings.rate_limits,
+        super::limits::REFRESH_PER_IP,
+        client.ip_key(),
+        now,
+    )
+    .await?;
+    let token = RefreshToken::parse(token).ok_or_else(unknown)?;
+    let found = core
+        .store
+        .refresh_token(&token.hash())
+        .await?
+        .ok_or_else(unknown)?;
+    let session = &found.session;
+    if session.revoked_at.is_some() {
+        return Err(Error::rejected(
+            ErrorCode::SessionRevoked,
+            "This session has been signed out. Sign in again.",
+        ));
+    }
+    let idle_until =
+        Timestamp::from_millis(session.last_used_at).plus(settings.session_idle_timeout);
+    if now >= Timestamp::from_millis(session.expires_at) || now >= idle_until {
+        return Err(Error::rejected(
+            ErrorCode::RefreshTokenExpired,
+            "This session has expired. Sign in again.",
+        ));
+    }
+    super::limits::check(
+        &core.store,
+        settings.rate_limits,
+        super::limits::REFRESH_PER_SESSION,
+        &session.id,
+        now,
+    )
+    .await?;
+    let successor = token.successor(core);
+    let within_grace =
+        |used_at: i64| now <= Timestamp::from_millis(used_at).plus(settings.refresh_grace);
+    match found.used_at {
+        None => {
+            let row = RefreshRow {
+                token_hash: successor.hash(),
+                session_id: session.id.clone(),
+                issued_at: now.millis(),
+            };
+            let event = audit::event(audit::REFRESH, now, client)
+                .user(&session.user_id)
+                .session(&session.id);
+            // Losing the race means a concurrent refresh used the token a moment ago: that is
+            // the grace case, and its successor (the same one) is already stored.
+            let _won = core
+                .store
+                .rotate_refresh_token(&token.hash(), &row, &event)
+                .await?;
+            issue(core, session, successor, now)
+        }
+        Some(used_at) if within_grace(used_at) => issue(core, session, successor, now),
+        Some(_) => {
+            let event = audit::event(audit::REFRESH_REUSE_DETECTED, now, client)
+                .user(&session.user_id)
+                .session(&session.id);
+            let revoked = core
+                .store
+                .revoke_sessions(
+                    &session.user_id,
+                    Revoke::One(&session.id),
+                    now.millis(),
+                    "refresh_token_reused",
+                    &event,
+                )
+                .await?;
+            core.revoked
+                .insert(revoked.iter().map(String::as_str), now, settings.access_ttl);
+            tracing::warn!(session = %session.id, "refresh token reuse detected; session revoked");
+            Err(Error::rejected(
+                ErrorCode::RefreshTokenReused,
+                "This refresh token was already used, so the session has been revoked as a \
+                 precaution. Sign in again.",
+            ))
+        }
+    }
+}
+
+/// Signs an access token for `session` and pairs it with `refresh`.
+fn issue(
+    core: &Core,
+    session: &SessionRow,
+    refresh: RefreshToken,
+    now: Timestamp,
+) -> Result<Tokens, Error> {
+    let settings = &core.settings;
+    let claims = AccessClaims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience().to_owned(),
+        sub: session.user_id.clone(),
+        iat: now.seconds(),
+        exp: now.plus(settings.access_ttl).seconds(),
+        jti: b64(&random::<16>()),
+        sid: session.id.clone(),
+        amr: session.amr.split(' ').map(str::to_owned).collect(),
+        cnf: None,
+    };
+    Ok(Tokens {
+        access_token: tokens::sign(&core.keys(), &claims)?,
+        refresh_token: refresh.0,
+        token_type: TokenType::Bearer,
+        expires_in: settings.access_ttl.as_secs(),
+    })
+}
+
+/// `POST /auth/sign-out`: ends this session, the others, or all of the user's.
+pub async fn sign_out(
+    core: &Core,
+    claims: &AccessClaims,
+    scope: SignOutScope,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let which = match scope {
+        SignOutScope::Session => Revoke::One(&claims.sid),
+        SignOutScope::Others => Revoke::AllBut(&claims.sid),
+        SignOutScope::All => Revoke::All,
+    };
+    let scope_name = match scope {
+        SignOutScope::Session => "session",
+        SignOutScope::Others => "others",
+        SignOutScope::All => "all",
+    };
+    let event = audit::event(audit::SIGN_OUT, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "scope": scope_name }));
+    revoke(core, &claims.sub, which, "sign_out", &event, now).await?;
+    Ok(())
+}
+
+/// `DELETE /auth/sessions/{id}`: the user ends one of their sessions; `not_found` when it is
+/// not theirs or already ended.
+pub async fn revoke_one(
+    core: &Core,
+    claims: &AccessClaims,
+    session_id: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let not_found = || Error::rejected(ErrorCode::NotFound, "No such session.");
+    let id = SessionId::parse(session_id)
+        .ok_or_else(not_found)?
+        .to_string();
+    let event = audit::event(audit::SESSION_REVOKED, now, client)
+        .user(&claims.sub)
+        .session(&id)
+        .detail(serde_json::json!({ "by_session": claims.sid }));
+    let revoked = revoke(
+        core,
+        &claims.sub,
+        Revoke::One(&id),
+        "revoked_by_user",
+        &event,
+        now,
+    )
+    .await?;
+    if revoked.is_empty() {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+async fn revoke(
+    core: &Core,
+    user_id: &str,
+    which: Revoke<'_>,
+    reason: &str,
+    event: &crate::store::AuditRow,
+    now: Timestamp,
+) -> Result<Vec<String>, Error> {
+    let revoked = core
+        .store
+        .revoke_sessions(user_id, which, now.millis(), reason, event)
+        .await?;
+    core.revoked.insert(
+        revoked.iter().map(String::as_str),
+        now,
+        core.settings.access_ttl,
+    );
+    Ok(revoked)
+}
+
+/// `GET /auth/sessions`: the user's live sessions, newest first, the current one marked.
+pub async fn list(
+    core: &Core,
+    claims: &AccessClaims,
+    now: Timestamp,
+) -> Result<Vec<keyward_proto::Session>, Error> {
+    let idle = core.settings.session_idle_timeout;
+    let rows = core
+        .store
+        .live_sessions(&claims.sub, now.millis(), now.minus(idle).millis())
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let idle_end = Timestamp::from_millis(row.last_used_at).plus(idle);
+            let end = idle_end.min(Timestamp::from_millis(row.expires_at));
+            keyward_proto::Session {
+                current: row.id == claims.sid,
+                id: row.id,
+                created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+                last_used_at: Timestamp::from_millis(row.last_used_at).to_rfc3339(),
+                expires_at: end.to_rfc3339(),
+                user_agent: row.user_agent,
+                ip: row.ip,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_refresh_tokens_parse() {
+        let token = RefreshToken::generate();
+        assert_eq!(RefreshToken::parse(&token.0), Some(token.clone()));
+        assert!(token.0.starts_with("kwr_") && token.0.len() == 47);
+        for bad in [
+            "",
+            "kwr_",
+            "kwr_short",
+            &token.0[1..],
+            &format!("{}x", token.0),
+            "kwr_' OR 1=1 --aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(RefreshToken::parse(bad), None, "{bad}");
+        }
+        assert!(format!("{token:?}").contains("redacted"));
+    }
+}

@@ -1,0 +1,252 @@
+//! Access tokens: compact JWS, ES256, `typ: at+jwt` (RFC 9068), verified locally.
+//!
+//! The encoding is written here rather than taken from a JWT crate on purpose: the verifier is on
+//! every request's path, and holding each public key parsed once (aws-lc-rs `ParsedPublicKey`)
+//! is what a general-purpose crate does not do (jsonwebtoken re-parses the key per call; see
+//! DESIGN.md). The format checks are strict and few: exactly three base64url parts, `alg` must
+//! be `ES256`, `typ` must be `at+jwt`, `kid` must name a key we publish. Standard JWT libraries
+//! verify these tokens from the JWKS alone (a test does so with `jsonwebtoken`).
+
+use std::time::Duration;
+
+use keyward_proto::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use super::keys::KeyRing;
+use super::{Timestamp, b64, unb64};
+use crate::Error;
+
+/// The claims of a Keyward access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer: the server's public URL.
+    pub iss: String,
+    /// Audience: the APIs the token is for.
+    pub aud: String,
+    /// Subject: the user id.
+    pub sub: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issued at (seconds since the epoch).
+    pub iat: i64,
+    /// Unique token id.
+    pub jti: String,
+    /// The session the token belongs to.
+    pub sid: String,
+    /// How the user authenticated: `pwd`, `passkey`, `otp`, `mfa`, `oauth`, `magic`.
+    pub amr: Vec<String>,
+    /// Confirmation: the device key's JWK thumbprint, when the token is DPoP-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+/// RFC 7800 confirmation claim for DPoP (RFC 9449 §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    /// The bound key's RFC 7638 thumbprint.
+    pub jkt: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    alg: &'a str,
+    typ: &'a str,
+    kid: &'a str,
+}
+
+/// Tokens longer than this are refused before any parsing (ours are well under 1 KiB).
+const MAX_TOKEN_LEN: usize = 4096;
+
+/// How far in the future `iat` may be (servers' clocks differ a little).
+const CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Signs `claims` with the ring's signing key.
+pub fn sign(ring: &KeyRing, claims: &AccessClaims) -> Result<String, Error> {
+    let key = ring.signing();
+    let header = Header {
+        alg: "ES256",
+        typ: "at+jwt",
+        kid: key.kid(),
+    };
+    let mut token = encode(&header)?;
+    token.push('.');
+    token.push_str(&encode(claims)?);
+    let signature = key.sign(token.as_bytes())?;
+    token.push('.');
+    token.push_str(&b64(&signature));
+    Ok(token)
+}
+
+/// What a token must match besides its signature.
+#[derive(Debug, Clone)]
+pub struct Expected<'a> {
+    /// The `iss` claim.
+    pub issuer: &'a str,
+    /// The `aud` claim.
+    pub audience: &'a str,
+    /// The time to check `exp` and `iat` against.
+    pub now: Timestamp,
+}
+
+/// Verifies `token` and returns its claims: `invalid_token` for anything malformed, forged, or
+/// for another issuer or audience; `token_expired` once `exp` has passed.
+pub fn verify(ring: &KeyRing, token: &str, expected: &Expected<'_>) -> Result<AccessClaims, Error> {
+    let invalid = || Error::rejected(ErrorCode::InvalidToken, "The access token is not valid.");
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(invalid());
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid());
+    };
+    let header_json = unb64(header).ok_or_else(invalid)?;
+    let header: Header<'_> = serde_json::from_slice(&header_json).map_err(|_| invalid())?;
+    if header.alg != "ES256" || header.typ != "at+jwt" {
+        return Err(invalid());
+    }
+    let key = ring.verifying(header.kid).ok_or_else(invalid)?;
+    let signature = unb64(signature).ok_or_else(invalid)?;
+    let signed_len = header_len_plus_payload(token, payload);
+    let signed = token.get(..signed_len).ok_or_else(invalid)?;
+    if !key.verify(signed.as_bytes(), &signature) {
+        return Err(invalid());
+    }
+    let claims: AccessClaims =
+        serde_json::from_slice(&unb64(payload).ok_or_else(invalid)?).map_err(|_| invalid())?;
+    if claims.iss != expected.issuer || claims.aud != expected.audience {
+        return Err(invalid());
+    }
+    if claims.iat > expected.now.plus(CLOCK_SKEW).seconds() {
+        return Err(invalid());
+    }
+    if claims.exp <= expected.now.seconds() {
+        return Err(Error::rejected(
+            ErrorCode::TokenExpired,
+            "The access token has expired.",
+        ));
+    }
+    Ok(claims)
+}
+
+/// The `kid` a token's header names, without verifying anything.
+pub fn kid_of(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
+    let header = unb64(token.split('.').next()?)?;
+    serde_json::from_slice::<Header<'_>>(&header)
+        .ok()
+        .map(|h| h.kid.to_owned())
+}
+
+/// The length of `header.payload` inside `token`.
+fn header_len_plus_payload(token: &str, payload: &str) -> usize {
+    token.find('.').map_or(0, |dot| dot + 1 + payload.len())
+}
+
+/// base64url of `value`'s JSON.
+fn encode<T: Serialize>(value: &T) -> Result<String, Error> {
+    serde_json::to_vec(value)
+        .map(|bytes| b64(&bytes))
+        .map_err(|_| Error::internal("JSON encoding failed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::keys;
+    use crate::domain::secrets::MasterSecret;
+
+    const TTL: Duration = Duration::from_secs(900);
+
+    fn ring(now: Timestamp) -> KeyRing {
+        let derived = MasterSecret::new(vec![3; 32]).derive();
+        let row = keys::generate(&derived, now).unwrap();
+        KeyRing::from_rows(&[row], &derived, now, TTL).unwrap()
+    }
+
+    fn claims(now: Timestamp) -> AccessClaims {
+        AccessClaims {
+            iss: "https://auth.example.com".into(),
+            aud: "https://auth.example.com".into(),
+            sub: "user".into(),
+            iat: now.seconds(),
+            exp: now.plus(TTL).seconds(),
+            jti: "jti".into(),
+            sid: "sid".into(),
+            amr: vec!["pwd".into()],
+            cnf: None,
+        }
+    }
+
+    fn expected(now: Timestamp) -> Expected<'static> {
+        Expected {
+            issuer: "https://auth.example.com",
+            audience: "https://auth.example.com",
+            now,
+        }
+    }
+
+    fn code(result: Result<AccessClaims, Error>) -> Option<ErrorCode> {
+        result.err().and_then(|e| e.code())
+    }
+
+    #[test]
+    fn a_signed_token_verifies_until_it_expires() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let ring = ring(now);
+        let token = sign(&ring, &claims(now)).unwrap();
+        assert_eq!(verify(&ring, &token, &expected(now)).unwrap(), claims(now));
+        let later = now.plus(TTL);
+        assert_eq!(
+            code(verify(&ring, &token, &expected(later))),
+            Some(ErrorCode::TokenExpired)
+        );
+    }
+
+    #[test]
+    fn forged_and_foreign_tokens_are_invalid() {
+        let now = Timestamp::from_millis(1_800_000_000_000);
+        let ring = ring(now);
+        let token = sign(&ring, &claims(now)).unwrap();
+        let (head, rest) = token.split_once('.').unwrap();
+        let (payload, signature) = rest.split_once('.').unwrap();
+
+        let mut forged = claims(now);
+        forged.sub = "admin".into();
+        let forged_payload = b64(&serde_json::to_vec(&forged).unwrap());
+        let none_header = b64(br#"{"alg":"none","typ":"at+jwt","kid":"x"}"#);
+        let hs_header = b64(br#"{"alg":"HS256","typ":"at+jwt","kid":"x"}"#);
+        let other_ring = self::ring(now);
+        let foreign = sign(&other_ring, &claims(now)).unwrap();
+        let mut other_aud = claims(now);
+        other_aud.aud = "https://other.example".into();
+        let other_aud = sign(&ring, &other_aud).unwrap();
+        let mut future = claims(now);
+        future.iat = now.plus(Duration::from_secs(3600)).seconds();
+        let future = sign(&ring, &future).unwrap();
+
+        for bad in [
+            String::new(),
+            "garbage".into(),
+            format!("{head}.{forged_payload}.{signature}"),
+            format!("{none_header}.{payload}."),
+            format!("{hs_header}.{payload}.{signature}"),
+            format!("{head}.{payload}"),
+            format!("{head}.{payload}.{signature}.extra"),
+            format!("{head}.{payload}.!!!"),
+            foreign,
+            other_aud,
+            future,
+            "a".repeat(MAX_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                code(verify(&ring, &bad, &expected(now))),
+                Some(ErrorCode::InvalidToken),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! `POST /auth/sign-up`, `POST /auth/sign-in`, `GET /auth/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use keyward_proto::{AuthSuccess, Envelope, ErrorEnvelope, Me, SignInRequest, SignUpRequest};
+
+use super::extract::{ApiJson, AuthUser};
+use crate::domain::audit::Client;
+use crate::domain::{Timestamp, accounts};
+use crate::{Error, Keyward};
+
+/// Create an account with email and password; it is signed in at once.
+#[utoipa::path(
+    post,
+    path = "/auth/sign-up",
+    tag = "accounts",
+    request_body = SignUpRequest,
+    responses(
+        (status = 201, description = "The account exists and is signed in.", body = Envelope<AuthSuccess>),
+        (status = 400, description = "`invalid_email`, `weak_password`, `password_too_long` or `invalid_request`.", body = ErrorEnvelope),
+        (status = 409, description = "`email_taken`.", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn sign_up(
+    State(keyward): State<Keyward>,
+    client: Client,
+    ApiJson(body): ApiJson<SignUpRequest>,
+) -> Result<(StatusCode, Json<Envelope<AuthSuccess>>), Error> {
+    let success = accounts::sign_up(keyward.core(), body, &client, Timestamp::now()).await?;
+    Ok((StatusCode::CREATED, Json(Envelope::new(success))))
+}
+
+/// Sign in with email and password.
+#[utoipa::path(
+    post,
+    path = "/auth/sign-in",
+    tag = "accounts",
+    request_body = SignInRequest,
+    responses(
+        (status = 200, description = "Signed in.", body = Envelope<AuthSuccess>),
+        (status = 400, description = "`invalid_email` or `invalid_request`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_credentials`.", body = ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`.", body = ErrorEnvelope),
+        (status = 423, description = "`account_locked` (see `Retry-After`).", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited` (see `Retry-After`).", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn sign_in(
+    State(keyward): State<Keyward>,
+    client: Client,
+    ApiJson(body): ApiJson<SignInRequest>,
+) -> Result<Json<Envelope<AuthSuccess>>, Error> {
+    let success = accounts::sign_in(keyward.core(), body, &client, Timestamp::now()).await?;
+    Ok(Json(Envelope::new(success)))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user the access token belongs to.", body = Envelope<Me>),
+        (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired` or `session_revoked`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn me(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+) -> Result<Json<Envelope<Me>>, Error> {
+    let user = accounts::me(keyward.core(), &user.user_id).await?;
+    Ok(Json(Envelope::new(Me { user })))
+}

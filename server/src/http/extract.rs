@@ -1,0 +1,225 @@
+//! Extractors: JSON bodies with designed errors, the client's address and agent, and
+//! [`AuthUser`] for protected routes.
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use keyward_proto::ErrorCode;
+use serde::de::DeserializeOwned;
+
+use crate::domain::Timestamp;
+use crate::domain::audit::Client;
+use crate::domain::tokens::AccessClaims;
+use crate::{Error, Keyward};
+
+/// The largest request body accepted.
+pub(crate) const MAX_BODY: usize = 64 * 1024;
+
+/// A JSON request body. Malformed JSON, a wrong type, a missing or unknown field answer
+/// `invalid_request`; a body over 64 KiB `payload_too_large`; another content type
+/// `unsupported_media_type`. Nothing is read into the handler unless the whole body is valid.
+pub(crate) struct ApiJson<T>(pub T);
+
+/// Like [`ApiJson`], but an empty body reads as `T::default()` (for bodies that are optional).
+pub(crate) struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let (is_json, bytes) = read_body(req, state).await?;
+        parse(is_json, &bytes).map(Self)
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Error> {
+        let (is_json, bytes) = read_body(req, state).await?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        parse(is_json, &bytes).map(Self)
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(bool, Bytes), Error> {
+    let is_json = is_json(req.headers());
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::rejected(
+                ErrorCode::PayloadTooLarge,
+                "The request body is larger than 64 KiB.",
+            )
+        } else {
+            Error::rejected(
+                ErrorCode::InvalidRequest,
+                "The request body could not be read.",
+            )
+        }
+    })?;
+    Ok((is_json, bytes))
+}
+
+fn parse<T: DeserializeOwned>(is_json: bool, bytes: &[u8]) -> Result<T, Error> {
+    if !is_json {
+        return Err(Error::rejected(
+            ErrorCode::UnsupportedMediaType,
+            "Send the body as JSON, with Content-Type: application/json.",
+        ));
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
+        let what = match err.classify() {
+            serde_json::error::Category::Data => {
+                format!("The request body is not as expected: {err}.")
+            }
+            _ => "The request body is not valid JSON.".to_owned(),
+        };
+        Error::rejected(ErrorCode::InvalidRequest, what)
+    })
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json")
+                || (mime.len() > 5
+                    && mime
+                        .get(..12)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("application/"))
+                    && mime.to_ascii_lowercase().ends_with("+json"))
+        })
+}
+
+/// The longest `User-Agent` kept (sessions list it; nobody needs more).
+const MAX_USER_AGENT: usize = 512;
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<std::net::SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|value| value.to_str().ok())
+            .map(|agent| truncate(agent, MAX_USER_AGENT).to_owned());
+        Ok(Self { ip, user_agent })
+    }
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default()
+}
+
+/// The signed-in user of a request, from its `Authorization: Bearer …` access token, verified
+/// locally: ES256 signature by a key in our JWKS, `iss`, `aud`, expiry, and a session that has
+/// not been revoked. Use it in your own handlers:
+///
+/// ```
+/// use keyward_server::AuthUser;
+///
+/// async fn todos(user: AuthUser) -> String {
+///     format!("todos of {}", user.user_id)
+/// }
+/// ```
+///
+/// Your router's state must give a [`Keyward`] (`impl FromRef<YourState> for Keyward`). A request
+/// without a valid token is answered 401 with the error envelope and a `WWW-Authenticate`
+/// challenge.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    /// The user's id (`sub`).
+    pub user_id: String,
+    /// The session's id (`sid`).
+    pub session_id: String,
+    /// Every claim of the token.
+    pub claims: AccessClaims,
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Keyward: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let keyward = Keyward::from_ref(state);
+        let token = bearer_token(&parts.headers)?;
+        let claims = keyward
+            .core()
+            .verify_access(token, Timestamp::now())
+            .await?;
+        Ok(Self {
+            user_id: claims.sub.clone(),
+            session_id: claims.sid.clone(),
+            claims,
+        })
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
+    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+        Error::rejected(
+            ErrorCode::Unauthorized,
+            "Sign in first: this needs an access token.",
+        )
+    })?;
+    let invalid = || {
+        Error::rejected(
+            ErrorCode::InvalidToken,
+            "Send the access token as `Authorization: Bearer <token>`.",
+        )
+    };
+    let value = value.to_str().map_err(|_| invalid())?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(invalid());
+    }
+    Ok(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let mut headers = HeaderMap::new();
+        for (value, expected) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&headers), expected, "{value}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn long_user_agents_are_cut_on_a_character_boundary() {
+        let agent = "é".repeat(300);
+        let cut = truncate(&agent, MAX_USER_AGENT);
+        assert!(cut.len() <= MAX_USER_AGENT && cut.chars().all(|c| c == 'é'));
+    }
+}

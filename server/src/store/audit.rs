@@ -1,0 +1,71 @@
+//! The audit log: append-only (the schema's triggers refuse updates and deletes).
+
+use super::{Pool, Store};
+use crate::Error;
+
+/// An event to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    /// When it happened (ms since the epoch).
+    pub at: i64,
+    /// What happened: `sign_up`, `sign_in`, `refresh_reuse_detected`, … (see `domain::audit`).
+    pub kind: &'static str,
+    /// The user concerned, when known.
+    pub user_id: Option<String>,
+    /// The session concerned, when there is one.
+    pub session_id: Option<String>,
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
+    /// A JSON object with event-specific facts.
+    pub detail: Option<String>,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditEventRow {
+    /// Sequence number.
+    pub id: i64,
+    /// When (ms since the epoch).
+    pub at: i64,
+    /// What.
+    pub kind: String,
+    /// Who.
+    pub user_id: Option<String>,
+    /// Which session.
+    pub session_id: Option<String>,
+    /// From where.
+    pub ip: Option<String>,
+    /// With what client.
+    pub user_agent: Option<String>,
+    /// Details (JSON).
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Appends one event on its own.
+    pub async fn insert_audit(&self, event: &AuditRow) -> Result<(), Error> {
+        on_pool!(self, pool => {
+            insert_audit!(pool, event);
+        });
+        Ok(())
+    }
+
+    /// The newest `limit` events, newest first; only those of `user_id` when given.
+    pub async fn recent_audit(
+        &self,
+        limit: i64,
+        user_id: Option<&str>,
+    ) -> Result<Vec<AuditEventRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, at, kind, user_id, session_id, ip, user_agent, detail FROM audit_events \
+             WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+}

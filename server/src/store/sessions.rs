@@ -1,0 +1,314 @@
+//! Sessions and their refresh tokens.
+
+use super::{AuditRow, Pool, Store, UserRow};
+use crate::Error;
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRow {
+    /// UUID.
+    pub id: String,
+    /// Whose.
+    pub user_id: String,
+    /// Signed in at (ms).
+    pub created_at: i64,
+    /// Last refreshed at (ms).
+    pub last_used_at: i64,
+    /// No refresh after this (ms).
+    pub expires_at: i64,
+    /// Revoked at (ms).
+    pub revoked_at: Option<i64>,
+    /// Why it was revoked (`sign_out`, `evicted`, `refresh_token_reused`, …).
+    pub revoke_reason: Option<String>,
+    /// Authentication methods, space-separated (`pwd`, `passkey`, …).
+    pub amr: String,
+    /// The client's `User-Agent` at sign-in.
+    pub user_agent: Option<String>,
+    /// The client's IP address at sign-in.
+    pub ip: Option<String>,
+}
+
+/// A refresh token as stored: only its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRow {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// The session it refreshes.
+    pub session_id: String,
+    /// Issued at (ms).
+    pub issued_at: i64,
+}
+
+/// A refresh token with the session it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct RefreshLookup {
+    /// When the token was used (rotated); `None` while it is the session's current token.
+    pub used_at: Option<i64>,
+    /// The session.
+    #[sqlx(flatten)]
+    pub session: SessionRow,
+}
+
+/// Everything that makes a new session, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    /// The session.
+    pub session: SessionRow,
+    /// Its first refresh token.
+    pub refresh: RefreshRow,
+    /// Sessions a user may have; the oldest beyond this are revoked (`evicted`).
+    pub max_per_user: i64,
+    /// Sessions last used before this (ms) do not count: they are idle-expired.
+    pub idle_cutoff: i64,
+    /// The event that records it (`sign_up`, `sign_in`).
+    pub audit: AuditRow,
+}
+
+/// Which of a user's sessions to revoke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke<'a> {
+    /// This one (if it is the user's).
+    One(&'a str),
+    /// All but this one.
+    AllBut(&'a str),
+    /// All.
+    All,
+}
+
+impl Store {
+    /// Creates a session (and, for a sign-up, its user first), then revokes the user's oldest
+    /// sessions beyond the limit. Returns the evicted session ids, or `None` when `user`'s email
+    /// is taken (nothing is written then).
+    pub async fn create_session(
+        &self,
+        new: &NewSession,
+        user: Option<&UserRow>,
+    ) -> Result<Option<Vec<String>>, Error> {
+        let s = &new.session;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if let Some(user) = user {
+                let inserted = sqlx::query(
+                    "INSERT INTO users (id, email, email_key, email_verified_at, name, password_hash, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                     ON CONFLICT (email_key) DO NOTHING",
+                )
+                .bind(&user.id)
+                .bind(&user.email)
+                .bind(&user.email_key)
+                .bind(user.email_verified_at)
+                .bind(user.name.as_deref())
+                .bind(user.password_hash.as_deref())
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+            }
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
+                 user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(&s.id)
+            .bind(&s.user_id)
+            .bind(s.created_at)
+            .bind(s.last_used_at)
+            .bind(s.expires_at)
+            .bind(&s.amr)
+            .bind(s.user_agent.as_deref())
+            .bind(s.ip.as_deref())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&new.refresh.token_hash)
+            .bind(&new.refresh.session_id)
+            .bind(new.refresh.issued_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, &new.audit);
+            let active: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
+            )
+            .bind(&s.user_id)
+            .bind(s.created_at)
+            .bind(new.idle_cutoff)
+            .fetch_all(&mut *tx)
+            .await?;
+            let keep = usize::try_from(new.max_per_user).unwrap_or(usize::MAX);
+            let evicted: Vec<String> = active.into_iter().skip(keep).collect();
+            for id in &evicted {
+                sqlx::query(
+                    "UPDATE sessions SET revoked_at = $1, revoke_reason = 'evicted' WHERE id = $2",
+                )
+                .bind(s.created_at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                let event = AuditRow {
+                    kind: crate::domain::audit::SESSION_REVOKED,
+                    session_id: Some(id.clone()),
+                    detail: Some(r#"{"reason":"evicted"}"#.into()),
+                    ..new.audit.clone()
+                };
+                insert_audit!(&mut *tx, &event);
+            }
+            tx.commit().await?;
+            Ok(Some(evicted))
+        })
+    }
+
+    /// The refresh token whose hash is `token_hash`, with its session.
+    pub async fn refresh_token(&self, token_hash: &[u8]) -> Result<Option<RefreshLookup>, Error> {
+        let row = on_pool!(self, pool => sqlx::query_as(
+            "SELECT r.used_at, s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
+             s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip \
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Uses up the token `old_hash` and stores its `successor`, in one transaction. Returns
+    /// `false` (and writes nothing) when the old token was used already: a concurrent refresh
+    /// won the race, or this is a replay; the caller decides which.
+    pub async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        successor: &RefreshRow,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        let now = successor.issued_at;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // The first statement writes, so SQLite takes its write lock at once instead of
+            // upgrading a read transaction (which can fail under concurrency).
+            let claimed = sqlx::query(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+            )
+            .bind(now)
+            .bind(old_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
+            )
+            .bind(&successor.token_hash)
+            .bind(&successor.session_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&successor.session_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Revokes `which` of `user_id`'s live sessions at `now` for `reason`, appending `audit`.
+    /// Returns the ids it revoked.
+    pub async fn revoke_sessions(
+        &self,
+        user_id: &str,
+        which: Revoke<'_>,
+        now: i64,
+        reason: &str,
+        audit: &AuditRow,
+    ) -> Result<Vec<String>, Error> {
+        let (sql, session): (&'static str, &str) = match which {
+            Revoke::One(id) => (
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                 WHERE user_id = $3 AND revoked_at IS NULL AND id = $4 RETURNING id",
+                id,
+            ),
+            Revoke::AllBut(id) => (
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                 WHERE user_id = $3 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+                id,
+            ),
+            // No session has an empty id, so "all but none" is all.
+            Revoke::All => (
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                 WHERE user_id = $3 AND revoked_at IS NULL AND id <> $4 RETURNING id",
+                "",
+            ),
+        };
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let revoked: Vec<String> = sqlx::query_scalar(sql)
+                .bind(now)
+                .bind(reason)
+                .bind(user_id)
+                .bind(session)
+                .fetch_all(&mut *tx)
+                .await?;
+            if !revoked.is_empty() {
+                insert_audit!(&mut *tx, audit);
+            }
+            tx.commit().await?;
+            Ok(revoked)
+        })
+    }
+
+    /// `user_id`'s sessions that can still be refreshed at `now` (not revoked, not past their
+    /// lifetime, used after `idle_cutoff`), newest first.
+    pub async fn live_sessions(
+        &self,
+        user_id: &str,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Vec<SessionRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, \
+             amr, user_agent, ip FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Sessions revoked at or after `since` (ms): id and revocation time.
+    pub async fn revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Deletes sessions (and their refresh tokens) that ended before `ended_before`: revoked or
+    /// past their lifetime then, or last used before `idle_before`.
+    pub async fn purge_sessions(&self, ended_before: i64, idle_before: i64) -> Result<u64, Error> {
+        let purged = on_pool!(self, pool => sqlx::query(
+            "DELETE FROM sessions WHERE revoked_at < $1 OR expires_at < $1 OR last_used_at < $2",
+        )
+        .bind(ended_before)
+        .bind(idle_before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(purged)
+    }
+}
