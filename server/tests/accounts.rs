@@ -353,7 +353,10 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
 
     // A token with a bad scheme, a tampered signature, or another server's key.
     let token = access(&signed);
-    let tampered = format!("{}A", &token[..token.len() - 1]);
+    // Change one character in the middle of the signature (never a no-op).
+    let at = token.len() - 20;
+    let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+    let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
     let basic = axum::http::Request::get("/auth/me")
         .header("authorization", format!("Basic {token}"))
         .body(axum::body::Body::empty())

@@ -11,6 +11,8 @@ pub mod keys;
 pub mod limits;
 pub mod password;
 pub mod revocation;
+#[cfg(test)]
+mod scenarios;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;

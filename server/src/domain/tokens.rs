@@ -224,6 +224,9 @@ mod tests {
         let mut other_aud = claims(now);
         other_aud.aud = "https://other.example".into();
         let other_aud = sign(&ring, &other_aud).unwrap();
+        let mut other_iss = claims(now);
+        other_iss.iss = "https://evil.example".into();
+        let other_iss = sign(&ring, &other_iss).unwrap();
         let mut future = claims(now);
         future.iat = now.plus(Duration::from_secs(3600)).seconds();
         let future = sign(&ring, &future).unwrap();
@@ -239,6 +242,7 @@ mod tests {
             format!("{head}.{payload}.!!!"),
             foreign,
             other_aud,
+            other_iss,
             future,
             "a".repeat(MAX_TOKEN_LEN + 1),
         ] {

@@ -1,0 +1,471 @@
+//! Scenario tests of the domain with a controlled clock, on the database the test run selects:
+//! grace windows, idle timeouts, lifetimes, lockouts and rate-limit windows without sleeping.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpRequest};
+
+use super::audit::Client;
+use super::core::Core;
+use super::password::{Hasher, Password};
+use super::{Timestamp, accounts, sessions};
+use crate::Settings;
+use crate::testing::TestDb;
+
+const PASSWORD: &str = "correct horse battery staple";
+const MINUTE: Duration = Duration::from_secs(60);
+
+async fn core(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> Arc<Core> {
+    let mut settings = db.settings();
+    adjust(&mut settings);
+    Core::start(settings).await.unwrap()
+}
+
+fn client(ip: &str) -> Client {
+    Client {
+        ip: Some(ip.into()),
+        user_agent: Some("scenario".into()),
+    }
+}
+
+async fn sign_up(core: &Core, email: &str, now: Timestamp) -> AuthSuccess {
+    let request = SignUpRequest {
+        email: email.into(),
+        password: PASSWORD.into(),
+        name: None,
+    };
+    accounts::sign_up(core, request, &client("198.51.100.1"), now)
+        .await
+        .unwrap()
+}
+
+async fn sign_in(
+    core: &Core,
+    email: &str,
+    password: &str,
+    ip: &str,
+    now: Timestamp,
+) -> Result<AuthSuccess, crate::Error> {
+    let request = SignInRequest {
+        email: email.into(),
+        password: password.into(),
+    };
+    accounts::sign_in(core, request, &client(ip), now).await
+}
+
+fn code<T: std::fmt::Debug>(result: Result<T, crate::Error>) -> ErrorCode {
+    result
+        .unwrap_err()
+        .code()
+        .expect("a refusal, not an internal error")
+}
+
+#[tokio::test]
+async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_and_revokes_after_it()
+{
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let signed = sign_up(&core, "tab@example.com", t0).await;
+    let r0 = signed.tokens.refresh_token;
+    let c = client("198.51.100.2");
+
+    let t1 = t0.plus(MINUTE);
+    let first = sessions::refresh(&core, &r0, &c, t1).await.unwrap();
+    let again = sessions::refresh(&core, &r0, &c, t1.plus(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.refresh_token, first.refresh_token,
+        "the same successor inside the window"
+    );
+    assert_ne!(again.access_token, first.access_token);
+    let second = sessions::refresh(
+        &core,
+        &first.refresh_token,
+        &c,
+        t1.plus(Duration::from_secs(6)),
+    )
+    .await
+    .unwrap();
+
+    // Eleven seconds after it was used, the old token is a replay: the session is revoked.
+    let late = t1.plus(Duration::from_secs(11));
+    assert_eq!(
+        code(sessions::refresh(&core, &r0, &c, late).await),
+        ErrorCode::RefreshTokenReused
+    );
+    assert_eq!(
+        code(sessions::refresh(&core, &second.refresh_token, &c, late).await),
+        ErrorCode::SessionRevoked,
+        "the legitimate holder's newest token dies with the session"
+    );
+    assert_eq!(
+        code(core.verify_access(&second.access_token, late).await),
+        ErrorCode::SessionRevoked,
+        "and its access token is refused at once"
+    );
+    let events = core
+        .store
+        .recent_audit(50, Some(&signed.user.id))
+        .await
+        .unwrap();
+    let reuse = events
+        .iter()
+        .find(|e| e.kind == "refresh_reuse_detected")
+        .expect("an audit event");
+    assert_eq!(
+        reuse.session_id.as_deref(),
+        Some(signed.session_id.as_str())
+    );
+    assert_eq!(reuse.ip.as_deref(), Some("198.51.100.2"));
+}
+
+#[tokio::test]
+async fn a_session_ends_when_idle_too_long_or_past_its_lifetime() {
+    let db = TestDb::new().await;
+    let core = core(&db, |s| {
+        s.session_idle_timeout = Duration::from_secs(3600);
+        s.refresh_ttl = Duration::from_secs(2 * 3600);
+        s.rate_limits = false;
+    })
+    .await;
+    let t0 = Timestamp::now();
+    let c = client("198.51.100.3");
+
+    // Idle: refreshed after 59 minutes, then silent for 61.
+    let idle = sign_up(&core, "idle@example.com", t0).await;
+    let r1 = sessions::refresh(&core, &idle.tokens.refresh_token, &c, t0.plus(59 * MINUTE))
+        .await
+        .unwrap();
+    let late = t0.plus(59 * MINUTE).plus(61 * MINUTE);
+    assert_eq!(
+        code(sessions::refresh(&core, &r1.refresh_token, &c, late).await),
+        ErrorCode::RefreshTokenExpired
+    );
+
+    // Lifetime: refreshed every 50 minutes, still over after two hours.
+    let busy = sign_in(&core, "idle@example.com", PASSWORD, "198.51.100.3", t0)
+        .await
+        .unwrap();
+    let mut token = busy.tokens.refresh_token;
+    for step in 1..=2 {
+        token = sessions::refresh(&core, &token, &c, t0.plus(step * 50 * MINUTE))
+            .await
+            .unwrap()
+            .refresh_token;
+    }
+    let past = t0.plus(121 * MINUTE);
+    assert_eq!(
+        code(sessions::refresh(&core, &token, &c, past).await),
+        ErrorCode::RefreshTokenExpired
+    );
+}
+
+#[tokio::test]
+async fn ten_failures_lock_an_email_for_fifteen_minutes_even_with_rate_limits_off() {
+    let db = TestDb::new().await;
+    let core = core(&db, |s| s.rate_limits = false).await;
+    let t0 = Timestamp::now();
+    sign_up(&core, "locked@example.com", t0).await;
+    let ip = "198.51.100.4";
+
+    for attempt in 0..10 {
+        let at = t0.plus(Duration::from_secs(attempt));
+        let result = sign_in(&core, "locked@example.com", "wrong password", ip, at).await;
+        assert_eq!(
+            code(result),
+            ErrorCode::InvalidCredentials,
+            "attempt {attempt}"
+        );
+    }
+    // Locked now: even the right password is refused, with the time left.
+    let t1 = t0.plus(Duration::from_secs(20));
+    let locked = sign_in(&core, "locked@example.com", PASSWORD, ip, t1)
+        .await
+        .unwrap_err();
+    let crate::Error::Rejected {
+        code: locked_code,
+        retry_after,
+        ..
+    } = locked
+    else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(locked_code, ErrorCode::AccountLocked);
+    let left = retry_after.unwrap();
+    assert!(left > 14 * MINUTE && left <= 15 * MINUTE, "{left:?}");
+
+    // After the lock, the right password works and the count starts again.
+    let t2 = t0.plus(15 * MINUTE).plus(Duration::from_secs(10));
+    sign_in(&core, "locked@example.com", PASSWORD, ip, t2)
+        .await
+        .unwrap();
+    assert_eq!(
+        core.store
+            .sign_in_failures("locked@example.com")
+            .await
+            .unwrap(),
+        None
+    );
+
+    // An unknown email locks the same way, so a lock says nothing about whether it exists.
+    for attempt in 0..10 {
+        let at = t0.plus(Duration::from_secs(attempt));
+        let _ = sign_in(&core, "ghost@example.com", "whatever pass", ip, at).await;
+    }
+    let ghost = sign_in(&core, "ghost@example.com", "whatever pass", ip, t1).await;
+    assert_eq!(code(ghost), ErrorCode::AccountLocked);
+
+    let kinds: Vec<String> = core
+        .store
+        .recent_audit(100, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().filter(|k| *k == "sign_in_failed").count() >= 9);
+    assert!(kinds.iter().any(|k| k == "sign_in_locked"));
+}
+
+#[tokio::test]
+async fn sign_ins_are_limited_per_email_and_ip_with_a_retry_after() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let minute_start = Timestamp::from_millis(Timestamp::now().millis() / 60_000 * 60_000);
+    sign_up(&core, "busy@example.com", minute_start).await;
+    let ip = "198.51.100.5";
+
+    for i in 0..5 {
+        let at = minute_start.plus(Duration::from_secs(i));
+        sign_in(&core, "busy@example.com", PASSWORD, ip, at)
+            .await
+            .unwrap();
+    }
+    let at = minute_start.plus(Duration::from_secs(10));
+    let limited = sign_in(&core, "busy@example.com", PASSWORD, ip, at)
+        .await
+        .unwrap_err();
+    let crate::Error::Rejected {
+        code: limited_code,
+        retry_after,
+        ..
+    } = limited
+    else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(limited_code, ErrorCode::RateLimited);
+    assert_eq!(retry_after, Some(Duration::from_secs(50)));
+
+    // Another address is not affected; the next window is open again.
+    sign_in(&core, "busy@example.com", PASSWORD, "198.51.100.99", at)
+        .await
+        .unwrap();
+    sign_in(
+        &core,
+        "busy@example.com",
+        PASSWORD,
+        ip,
+        minute_start.plus(MINUTE),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn sign_ups_are_limited_per_ip() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let now = Timestamp::now();
+    for i in 0..30 {
+        sign_up(&core, &format!("user{i}@example.com"), now).await;
+    }
+    let request = SignUpRequest {
+        email: "one.more@example.com".into(),
+        password: PASSWORD.into(),
+        name: None,
+    };
+    let limited = accounts::sign_up(&core, request, &client("198.51.100.1"), now).await;
+    assert_eq!(code(limited), ErrorCode::RateLimited);
+    assert!(
+        core.store
+            .user_by_email("one.more@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
+    let db = TestDb::new().await;
+    let core = core(&db, |s| {
+        s.max_sessions_per_user = 2;
+        s.rate_limits = false;
+    })
+    .await;
+    let t0 = Timestamp::now();
+    let first = sign_up(&core, "many@example.com", t0).await;
+    let second = sign_in(
+        &core,
+        "many@example.com",
+        PASSWORD,
+        "198.51.100.6",
+        t0.plus(Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    let third = sign_in(
+        &core,
+        "many@example.com",
+        PASSWORD,
+        "198.51.100.6",
+        t0.plus(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap();
+    let now = t0.plus(Duration::from_secs(3));
+
+    assert_eq!(
+        code(core.verify_access(&first.tokens.access_token, now).await),
+        ErrorCode::SessionRevoked
+    );
+    assert_eq!(
+        code(sessions::refresh(&core, &first.tokens.refresh_token, &client("x"), now).await),
+        ErrorCode::SessionRevoked
+    );
+    core.verify_access(&second.tokens.access_token, now)
+        .await
+        .unwrap();
+    let claims = core
+        .verify_access(&third.tokens.access_token, now)
+        .await
+        .unwrap();
+    let live = sessions::list(&core, &claims, now).await.unwrap();
+    assert_eq!(live.len(), 2);
+}
+
+#[tokio::test]
+async fn rotating_the_signing_key_keeps_earlier_tokens_valid() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let before = sign_up(&core, "rotate@example.com", t0).await;
+    let old_kid = core.keys().signing().kid().to_owned();
+
+    let new_kid = core
+        .rotate_keys(t0.plus(Duration::from_secs(1)), &client("x"))
+        .await
+        .unwrap();
+    assert_ne!(new_kid, old_kid);
+    assert_eq!(core.keys().jwks().keys.len(), 2, "both keys published");
+    let now = t0.plus(Duration::from_secs(2));
+    core.verify_access(&before.tokens.access_token, now)
+        .await
+        .unwrap();
+
+    let after = sign_in(&core, "rotate@example.com", PASSWORD, "198.51.100.7", now)
+        .await
+        .unwrap();
+    assert_eq!(
+        super::tokens::kid_of(&after.tokens.access_token).as_deref(),
+        Some(new_kid.as_str())
+    );
+    core.verify_access(&after.tokens.access_token, now)
+        .await
+        .unwrap();
+
+    // Once every token the old key signed has expired, it leaves the JWKS.
+    let much_later = now.plus(core.settings.access_ttl).plus(5 * MINUTE);
+    core.reload_keys(much_later).await.unwrap();
+    let kids: Vec<_> = core
+        .keys()
+        .jwks()
+        .keys
+        .iter()
+        .filter_map(|k| k.kid.clone())
+        .collect();
+    assert_eq!(kids, vec![new_kid]);
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_revocations_and_rotations() {
+    let db = TestDb::new().await;
+    let a = core(&db, |_| {}).await;
+    let b = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let signed = sign_up(&a, "shared@example.com", t0).await;
+    let token = &signed.tokens.access_token;
+    b.verify_access(token, t0).await.unwrap();
+
+    let claims = a.verify_access(token, t0).await.unwrap();
+    sessions::sign_out(&a, &claims, SignOutScope::Session, &client("x"), t0)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(a.verify_access(token, t0).await),
+        ErrorCode::SessionRevoked
+    );
+    // B learns of it with its next sync (every second in a running server).
+    b.revoked
+        .sync(
+            &b.store,
+            t0.plus(Duration::from_secs(1)),
+            b.settings.access_ttl,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        code(b.verify_access(token, t0).await),
+        ErrorCode::SessionRevoked
+    );
+
+    // A key rotated by A: B verifies A's new tokens after reloading on the unknown kid.
+    a.rotate_keys(t0, &client("x")).await.unwrap();
+    let fresh = sign_in(&a, "shared@example.com", PASSWORD, "198.51.100.8", t0)
+        .await
+        .unwrap();
+    let later = t0.plus(Duration::from_secs(10));
+    b.verify_access(&fresh.tokens.access_token, later)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_password_hashed_with_older_parameters_is_upgraded_at_sign_in() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let cheap = Hasher::with_params(argon2::Params::new(64, 1, 1, None).unwrap(), 1).unwrap();
+    let old_hash = cheap
+        .hash(&Password::new(PASSWORD.into()).unwrap())
+        .await
+        .unwrap();
+    let user = sign_up(&core, "legacy@example.com", t0).await.user;
+    core.store
+        .set_password_hash(&user.id, &old_hash, t0.millis())
+        .await
+        .unwrap();
+
+    sign_in(&core, "legacy@example.com", PASSWORD, "198.51.100.9", t0)
+        .await
+        .unwrap();
+
+    let stored = core
+        .store
+        .user(&user.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    sign_in(&core, "legacy@example.com", PASSWORD, "198.51.100.9", t0)
+        .await
+        .unwrap();
+}

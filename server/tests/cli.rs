@@ -1,0 +1,106 @@
+//! The `keyward` binary: operator commands against a real database, and the production checks.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use axum::http::StatusCode;
+use common::*;
+
+const SECRET: &str = "keyward test secret, 32+ bytes long";
+
+fn keyward(args: &[&str], database_url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .args(args)
+        .args(["--database-url", database_url])
+        .env("KEYWARD_SECRET", SECRET)
+        .env("KEYWARD_LOG", "error")
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .expect("the keyward binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn users_list_audit_and_keys_rotate_work_on_the_servers_database() {
+    let db = TestDb::new().await;
+    let url = db.url.clone();
+    let migrate = tokio::task::spawn_blocking(move || keyward(&["migrate"], &url))
+        .await
+        .unwrap();
+    assert!(stdout(&migrate).contains("migrations applied"));
+
+    let server = db.start().await;
+    sign_up(&server, "operator@example.com").await;
+
+    let url = db.url.clone();
+    let (users, audit, rotate) = tokio::task::spawn_blocking(move || {
+        (
+            keyward(&["users", "list"], &url),
+            keyward(&["audit", "--limit", "10"], &url),
+            keyward(&["keys", "rotate"], &url),
+        )
+    })
+    .await
+    .unwrap();
+    let users = stdout(&users);
+    assert!(
+        users.contains("operator@example.com") && users.contains("1 user(s)"),
+        "{users}"
+    );
+    let audit = stdout(&audit);
+    assert!(audit.contains("sign_up"), "{audit}");
+    let rotate = stdout(&rotate);
+    let new_kid = rotate
+        .lines()
+        .find_map(|line| line.strip_prefix("new signing key: "))
+        .expect("the new kid is printed")
+        .to_owned();
+
+    // A server started now signs with the new key and still publishes the old one.
+    let restarted = db.start().await;
+    let reply = send(&restarted, get("/.well-known/jwks.json")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let kids: Vec<&str> = reply.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids.len(), 2, "{kids:?}");
+    assert!(kids.contains(&new_kid.as_str()));
+}
+
+#[test]
+fn production_mode_refuses_unsafe_settings_with_a_one_line_reason() {
+    for (args, env, reason) in [
+        (vec!["serve", "--production"], None, "issuer"),
+        (
+            vec!["serve", "--issuer", "https://auth.example.com"],
+            Some(("KEYWARD_ENV", "production")),
+            "KEYWARD_SECRET",
+        ),
+    ] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_keyward"));
+        command
+            .args(&args)
+            .env_remove("KEYWARD_SECRET")
+            .env("KEYWARD_LOG", "error");
+        if let Some((key, value)) = env {
+            command.env(key, value);
+        }
+        let output = command.output().unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(reason), "{stderr}");
+    }
+}
