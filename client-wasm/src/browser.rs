@@ -28,6 +28,17 @@ pub fn subtle() -> Result<web_sys::SubtleCrypto, Error> {
     Ok(subtle)
 }
 
+/// Fills `buf` from the browser's CSPRNG (`crypto.getRandomValues`).
+pub fn random_bytes(buf: &mut [u8]) -> Result<(), Error> {
+    let crypto: web_sys::Crypto = global_property("crypto")
+        .and_then(|crypto| crypto.dyn_into().ok())
+        .ok_or(Error::Unsupported { api: "crypto" })?;
+    crypto
+        .get_random_values_with_u8_array(buf)
+        .map(drop)
+        .map_err(|e| Error::browser("crypto.getRandomValues", &e))
+}
+
 /// `indexedDB`: where keys and encrypted tokens live. Missing in some private modes.
 pub fn indexed_db() -> Result<web_sys::IdbFactory, Error> {
     global_property("indexedDB")

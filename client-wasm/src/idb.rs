@@ -75,6 +75,23 @@ impl Database {
         .await
     }
 
+    /// Stores `value` under `key` unless something is stored there already. Returns whether it
+    /// was stored (`false`: another writer was first).
+    pub async fn add(&self, key: &str, value: &JsValue) -> Result<bool, Error> {
+        let outcome = self
+            .write("IndexedDB add", |store| {
+                store.add_with_key(value, &JsValue::from_str(key))
+            })
+            .await;
+        match outcome {
+            Ok(()) => Ok(true),
+            Err(Error::Browser { message, .. }) if message.starts_with("ConstraintError") => {
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
     /// Removes `key` (nothing happens when it is absent); returns once committed.
     pub async fn delete(&self, key: &str) -> Result<(), Error> {
         self.write("IndexedDB delete", |store| {

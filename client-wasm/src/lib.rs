@@ -28,10 +28,17 @@
     )
 )]
 
+mod api;
 pub mod browser;
+mod client;
 pub mod device_key;
 mod error;
 pub mod idb;
 mod js;
+pub mod schedule;
+mod tabs;
+pub mod vault;
 
+pub use client::{AuthClient, AuthState, Options, Snapshot, Subscription};
 pub use error::Error;
+pub use keyward_proto::{ErrorCode, Session, SignOutScope, User};

@@ -67,8 +67,8 @@ test("CORS answers the issuer's origin and not others", async () => {
       method: "OPTIONS",
       headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
     });
-  const allowed = await preflight("http://localhost:8787");
-  assert.equal(allowed.headers.get("access-control-allow-origin"), "http://localhost:8787");
+  const allowed = await preflight(server.url);
+  assert.equal(allowed.headers.get("access-control-allow-origin"), server.url);
   const denied = await preflight("https://evil.example");
   assert.equal(denied.headers.get("access-control-allow-origin"), null);
 });

@@ -25,14 +25,14 @@ async function freePort() {
   });
 }
 
-/** Starts `keyward serve` serving the demo page; resolves once /healthz answers. */
-export async function startServer({ env = {} } = {}) {
+/** Starts `keyward serve` serving the demo app; resolves once /healthz answers. */
+export async function startServer({ env = {}, args = [] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
   const port = await freePort();
   const child = spawn(
     required("KEYWARD_BIN"),
     ["serve", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,
-      "--static-dir", required("KEYWARD_DEMO_DIR")],
+      "--static-dir", required("KEYWARD_DEMO_DIR"), "--issuer", `http://localhost:${port}`, ...args],
     { env: { ...process.env, KEYWARD_LOG: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] },
   );
   const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -57,6 +57,27 @@ export async function startServer({ env = {} } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Opens the demo app in `page` and waits until the client is ready. */
+export async function openApp(page, url) {
+  await page.goto(url);
+  await page.locator("#client-status[data-state=ready]").waitFor({ timeout: 15_000 });
+  await page.waitForFunction(() => window.auth !== undefined);
+}
+
+/** Signs up through the page's client and returns the user. */
+export async function signUp(page, email, password = "correct horse battery staple") {
+  return page.evaluate(([email, password]) => window.auth.signUp({ email, password }), [email, password]);
+}
+
+/** Counts the requests to `path` made by every page of `context`. */
+export function countRequests(context, path) {
+  const counter = { count: 0 };
+  context.on("request", (request) => {
+    if (new URL(request.url()).pathname === path) counter.count += 1;
+  });
+  return counter;
 }
 
 /** Launches headless Chromium with the flags that work on this machine kind (DESIGN.md). */

@@ -4,14 +4,12 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::cmd::{self, cargo, copy_dir};
+use crate::cmd::{self, cargo};
 use crate::{Result, root, step};
 
 pub fn run() -> Result {
     crate::setup::run()?;
-    let pkg = crate::npm::build()?;
-    crate::npm::report_size(&pkg);
-    let site = build_site()?;
+    let app = build_app()?;
     let server = build_server()?;
 
     step("serve");
@@ -21,21 +19,38 @@ pub fn run() -> Result {
             .args(["serve", "--bind", "127.0.0.1:8787"])
             .args(["--database-url", "sqlite://keyward.db"])
             .arg("--static-dir")
-            .arg(site)
+            .arg(app)
             .current_dir(root()),
     )
 }
 
-/// The demo page with the npm package beside it, in `target/demo/`.
-pub fn build_site() -> Result<PathBuf> {
-    step("build the demo page");
-    let root = root();
-    let site = root.join("target/demo");
-    let _ = std::fs::remove_dir_all(&site);
-    copy_dir(&root.join("examples/demo"), &site)?;
-    copy_dir(&root.join("npm/pkg"), &site.join("pkg"))?;
-    println!("demo page: {}", site.display());
-    Ok(site)
+/// Builds the npm package, installs the packed tarball into `examples/vanilla-js` (as a user
+/// would) and builds that Vite app. Returns the built site's directory.
+pub fn build_app() -> Result<PathBuf> {
+    let pkg = crate::npm::build()?;
+    crate::npm::report_size(&pkg);
+    crate::npm::pack(&pkg)?;
+    step("build the demo app (examples/vanilla-js, Vite)");
+    let app = root().join("examples/vanilla-js");
+    // The tarball is rebuilt with the same version number: make npm take the new one.
+    let _ = std::fs::remove_dir_all(app.join("node_modules/keyward"));
+    cmd::run(
+        Command::new("npm")
+            .args([
+                "install",
+                "--no-package-lock",
+                "--no-audit",
+                "--no-fund",
+                "--silent",
+            ])
+            .current_dir(&app),
+    )?;
+    cmd::run(
+        Command::new("npx")
+            .args(["--no-install", "vite", "build", "--logLevel", "warn"])
+            .current_dir(&app),
+    )?;
+    Ok(app.join("dist"))
 }
 
 /// Builds the `keyward` binary and returns its path.

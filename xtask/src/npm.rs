@@ -13,14 +13,21 @@ const PROFILE: &str = "wasm-release";
 pub fn run() -> Result {
     crate::setup::run()?;
     let pkg = build()?;
+    let tarball = pack(&pkg)?;
+    println!("packed: {}", tarball.display());
+    report_size(&pkg);
+    Ok(())
+}
+
+/// `npm pack`s `npm/pkg/` into `npm/keyward-<version>.tgz` and returns its path.
+pub fn pack(pkg: &Path) -> Result<PathBuf> {
     step("npm pack");
     cmd::run(
         Command::new("npm")
-            .args(["pack", "--pack-destination", ".."])
-            .current_dir(&pkg),
+            .args(["pack", "--silent", "--pack-destination", ".."])
+            .current_dir(pkg),
     )?;
-    report_size(&pkg);
-    Ok(())
+    Ok(root().join(format!("npm/keyward-{}.tgz", env!("CARGO_PKG_VERSION"))))
 }
 
 /// Builds the release wasm client, generates the JS glue and fills `npm/pkg/`. Returns its path.
@@ -42,14 +49,14 @@ pub fn build() -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&pkg);
     cmd::run(
         Command::new("wasm-bindgen")
-            .args(["--target", "web", "--out-name", "keyward"])
+            .args(["--target", "web", "--out-name", "keyward_wasm"])
             .args(["--remove-name-section", "--remove-producers-section"])
             .arg("--out-dir")
             .arg(&pkg)
             .arg(&wasm),
     )?;
-    optimize(&root, &pkg.join("keyward_bg.wasm"))?;
-    for file in ["package.json", "README.md"] {
+    optimize(&root, &pkg.join("keyward_wasm_bg.wasm"))?;
+    for file in ["package.json", "README.md", "index.js", "index.d.ts"] {
         std::fs::copy(root.join("npm").join(file), pkg.join(file))
             .map_err(|e| format!("copy npm/{file}: {e}"))?;
     }
@@ -95,9 +102,9 @@ fn check_version(pkg: &Path) -> Result {
     }
 }
 
-/// Prints what a browser downloads (wasm + JS glue), raw and gzip -9.
+/// Prints what a browser downloads (wasm + JS glue + entry), raw and gzip -9.
 pub fn report_size(pkg: &Path) {
-    let files = ["keyward_bg.wasm", "keyward.js"];
+    let files = ["keyward_wasm_bg.wasm", "keyward_wasm.js", "index.js"];
     let mut raw = 0;
     let mut gzipped = 0;
     for file in files {

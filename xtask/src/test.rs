@@ -175,9 +175,8 @@ pub fn run() -> Result {
     );
 
     step("end-to-end tests (Playwright + Chromium + the real server)");
-    let built = crate::npm::build()
-        .and_then(|_| crate::demo::build_site())
-        .and_then(|site| test_built_server().map(|server| (site, server)));
+    let built =
+        crate::demo::build_app().and_then(|site| test_built_server().map(|server| (site, server)));
     match built {
         Ok((site, server)) => {
             let mut node = Command::new("node");

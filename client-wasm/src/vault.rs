@@ -1,0 +1,204 @@
+//! The vault: where the session (tokens and cached user) is kept between page loads.
+//!
+//! In IndexedDB, the session is AES-256-GCM ciphertext under a key that WebCrypto made with
+//! `extractable: false` and that is stored as a `CryptoKey` object: no script can read the key
+//! out, so the stored tokens are unreadable outside this origin's running pages (a copied
+//! profile, a browser extension reading storage, a backup). A record that does not decrypt
+//! (tampered, or its key lost) reads as "no session": the user signs in again; nothing crashes.
+//!
+//! Where IndexedDB is unavailable (some private modes), the session lives in memory for the
+//! page's lifetime.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use keyward_proto::{Tokens, User};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey};
+
+use crate::idb::Database;
+use crate::{Error, browser};
+
+const KEY_RECORD: &str = "vault_key";
+const SESSION_RECORD: &str = "session";
+/// Authenticated with every ciphertext: a record made for something else does not decrypt here.
+const CONTEXT: &[u8] = b"keyward session v1";
+
+/// What the vault keeps: the session's tokens and the user they belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredSession {
+    /// The signed-in user, shown while offline.
+    pub user: User,
+    /// The session id.
+    pub session_id: String,
+    /// The current token pair.
+    pub tokens: Tokens,
+    /// When the access token was received (ms since the epoch, this browser's clock).
+    pub issued_at: i64,
+    /// When the access token expires (ms since the epoch, this browser's clock).
+    pub expires_at: i64,
+}
+
+/// Encrypted session storage (or memory, where IndexedDB is missing).
+#[derive(Debug)]
+pub struct Vault {
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Encrypted { db: Database, key: CryptoKey },
+    Memory(Box<RefCell<Option<StoredSession>>>),
+}
+
+impl Vault {
+    /// Opens the vault in the IndexedDB database `name`, making its key on first use. Falls
+    /// back to memory when IndexedDB or WebCrypto is unavailable; never fails.
+    pub async fn open(name: &str) -> Self {
+        match Self::open_encrypted(name).await {
+            Ok(vault) => vault,
+            Err(_) => Self::memory(),
+        }
+    }
+
+    /// A vault that keeps the session in memory only.
+    pub fn memory() -> Self {
+        Self {
+            backend: Backend::Memory(Box::default()),
+        }
+    }
+
+    async fn open_encrypted(name: &str) -> Result<Self, Error> {
+        let db = Database::open(name).await?;
+        let key = match db
+            .get(KEY_RECORD)
+            .await?
+            .and_then(|k| k.dyn_into::<CryptoKey>().ok())
+        {
+            Some(key) => key,
+            None => {
+                let key = generate_key().await?;
+                // Another tab may be doing the same right now: the first key stored wins, and
+                // everyone uses it.
+                if db.add(KEY_RECORD, &key).await? {
+                    key
+                } else {
+                    db.get(KEY_RECORD)
+                        .await?
+                        .and_then(|k| k.dyn_into::<CryptoKey>().ok())
+                        .ok_or(Error::Corrupt { what: "vault key" })?
+                }
+            }
+        };
+        Ok(Self {
+            backend: Backend::Encrypted { db, key },
+        })
+    }
+
+    /// Whether the session survives a reload (IndexedDB), or only this page (memory).
+    pub fn is_persistent(&self) -> bool {
+        matches!(self.backend, Backend::Encrypted { .. })
+    }
+
+    /// The stored session; `None` when there is none, or when it does not decrypt (then it is
+    /// deleted).
+    pub async fn load(&self) -> Option<StoredSession> {
+        match &self.backend {
+            Backend::Memory(session) => session.borrow().clone(),
+            Backend::Encrypted { db, key } => {
+                let record = db.get(SESSION_RECORD).await.ok()??;
+                match decrypt(key, &record).await {
+                    Some(session) => Some(session),
+                    None => {
+                        let _ = db.delete(SESSION_RECORD).await;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stores `session`, replacing what was there.
+    pub async fn save(&self, session: &StoredSession) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Memory(slot) => {
+                *slot.borrow_mut() = Some(session.clone());
+                Ok(())
+            }
+            Backend::Encrypted { db, key } => {
+                // Encrypt first: an IndexedDB transaction cannot wait for WebCrypto.
+                let record = encrypt(key, session).await?;
+                db.put(SESSION_RECORD, &record).await
+            }
+        }
+    }
+
+    /// Forgets the session.
+    pub async fn clear(&self) -> Result<(), Error> {
+        match &self.backend {
+            Backend::Memory(slot) => {
+                slot.borrow_mut().take();
+                Ok(())
+            }
+            Backend::Encrypted { db, .. } => db.delete(SESSION_RECORD).await,
+        }
+    }
+}
+
+async fn generate_key() -> Result<CryptoKey, Error> {
+    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+    let promise = browser::subtle()?
+        .generate_key_with_object(&AesKeyGenParams::new("AES-GCM", 256), false, &usages)
+        .map_err(|e| Error::browser("generate the vault key", &e))?;
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| Error::browser("generate the vault key", &e))?
+        .dyn_into()
+        .map_err(|_| Error::Corrupt { what: "vault key" })
+}
+
+fn params(iv: &Uint8Array) -> AesGcmParams {
+    let params = AesGcmParams::new("AES-GCM", iv);
+    params.set_additional_data(&Uint8Array::from(CONTEXT));
+    params
+}
+
+async fn encrypt(key: &CryptoKey, session: &StoredSession) -> Result<JsValue, Error> {
+    let json = serde_wasm_bindgen::to_value(session)
+        .ok()
+        .and_then(|value| js_sys::JSON::stringify(&value).ok())
+        .and_then(|text| text.as_string())
+        .ok_or(Error::Corrupt { what: "session" })?;
+    let mut iv = [0u8; 12];
+    browser::random_bytes(&mut iv)?;
+    let iv = Uint8Array::from(&iv[..]);
+    let promise = browser::subtle()?
+        .encrypt_with_object_and_u8_array(&params(&iv), key, json.as_bytes())
+        .map_err(|e| Error::browser("encrypt the session", &e))?;
+    let ciphertext = JsFuture::from(promise)
+        .await
+        .map_err(|e| Error::browser("encrypt the session", &e))?;
+    let record = Object::new();
+    // Setting properties on a fresh plain object cannot fail.
+    let _ = Reflect::set(&record, &"v".into(), &1.into());
+    let _ = Reflect::set(&record, &"iv".into(), &iv);
+    let _ = Reflect::set(&record, &"data".into(), &Uint8Array::new(&ciphertext));
+    Ok(record.into())
+}
+
+async fn decrypt(key: &CryptoKey, record: &JsValue) -> Option<StoredSession> {
+    let field = |name: &str| -> Option<Uint8Array> {
+        Reflect::get(record, &name.into()).ok()?.dyn_into().ok()
+    };
+    let (iv, data) = (field("iv")?, field("data")?);
+    let promise = browser::subtle()
+        .ok()?
+        .decrypt_with_object_and_js_u8_array(&params(&iv), key, &data)
+        .ok()?;
+    let plaintext = JsFuture::from(promise).await.ok()?;
+    let text = String::from_utf8(Uint8Array::new(&plaintext).to_vec()).ok()?;
+    let value = js_sys::JSON::parse(&text).ok()?;
+    serde_wasm_bindgen::from_value(value).ok()
+}

@@ -1,0 +1,101 @@
+// A plain app on the keyward npm package. Everything the package does is on `auth`; this file
+// only renders it. (`window.auth` is exposed for the end-to-end tests.)
+import { capabilities, createAuthClient, version } from "keyward";
+
+const $ = (id) => document.getElementById(id);
+const errorBox = $("error");
+
+function showError(error) {
+  errorBox.textContent = error ? `${error.code ?? "error"}: ${error.message}` : "";
+}
+
+async function checkServer() {
+  const health = $("server-health");
+  try {
+    const response = await fetch("/healthz");
+    const body = await response.json();
+    health.textContent = response.ok ? `${body.data.status} (${body.data.database}, keyward ${body.data.version})` : `unhealthy: ${body.error.code}`;
+    health.dataset.state = response.ok ? "ok" : "error";
+  } catch (error) {
+    health.textContent = `unreachable: ${error}`;
+    health.dataset.state = "error";
+  }
+}
+
+function render({ state, user }) {
+  const stateBox = $("auth-state");
+  stateBox.textContent = state;
+  stateBox.dataset.state = state;
+  const signedIn = state === "signedIn" || state === "offline";
+  $("signed-in").hidden = !signedIn;
+  $("signed-out").hidden = signedIn;
+  $("user-email").textContent = user?.email ?? "";
+  if (signedIn) listSessions();
+}
+
+async function listSessions(auth = window.auth) {
+  const list = $("sessions");
+  try {
+    const sessions = await auth.sessions.list();
+    list.replaceChildren(
+      ...sessions.map((session) => {
+        const item = document.createElement("li");
+        item.dataset.sessionId = session.id;
+        item.textContent = `${session.current ? "this browser" : session.userAgent ?? "unknown client"}, since ${new Date(session.createdAt).toLocaleString()} `;
+        if (!session.current) {
+          const revoke = document.createElement("button");
+          revoke.textContent = "Revoke";
+          revoke.addEventListener("click", async () => {
+            await auth.sessions.revoke(session.id).catch(showError);
+            listSessions();
+          });
+          item.append(revoke);
+        }
+        return item;
+      }),
+    );
+  } catch (error) {
+    if (error.code !== "signed_out") showError(error);
+  }
+}
+
+async function main() {
+  checkServer();
+  const auth = await createAuthClient({ serverUrl: `${location.origin}/auth` });
+  window.auth = auth;
+  const clientStatus = $("client-status");
+  clientStatus.textContent = `ready (keyward ${await version()})`;
+  clientStatus.dataset.state = "ready";
+
+  const caps = await capabilities();
+  $("capabilities").replaceChildren(
+    ...Object.entries(caps).map(([name, available]) => {
+      const item = document.createElement("li");
+      item.textContent = `${name}: ${available ? "yes" : "no"}`;
+      item.dataset.available = String(available);
+      return item;
+    }),
+  );
+
+  auth.onChange(render);
+  render({ state: auth.state, user: auth.user });
+
+  $("auth-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(null);
+    const email = $("email").value;
+    const password = $("password").value;
+    const action = event.submitter?.value === "sign-up" ? auth.signUp({ email, password }) : auth.signIn({ email, password });
+    await action.catch(showError);
+  });
+  $("sign-out").addEventListener("click", () => auth.signOut().catch(showError));
+  $("call-api").addEventListener("click", async () => {
+    const response = await auth.fetch("/auth/me").catch(showError);
+    if (response) $("api-result").textContent = `${response.status} ${JSON.stringify(await response.json(), null, 2)}`;
+  });
+}
+
+main().catch((error) => {
+  $("client-status").textContent = `failed to load: ${error}`;
+  $("client-status").dataset.state = "error";
+});
