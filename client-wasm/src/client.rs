@@ -22,7 +22,7 @@ use keyward_proto::{
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::{JsFuture, future_to_promise, spawn_local};
+use wasm_bindgen_futures::{JsFuture, spawn_local};
 use web_sys::{EventTarget, Request, Response};
 
 use crate::Error;
@@ -343,7 +343,7 @@ impl AuthClient {
                     .borrow()
                     .as_ref()
                     .map(|s| s.tokens.access_token.clone());
-                let promise = future_to_promise(async move {
+                let promise = crate::promise(async move {
                     let outcome = tabs::with_lock(&name, {
                         let client = client.clone();
                         async move {

