@@ -188,3 +188,70 @@ pub struct Jwks {
     /// The keys that sign, or signed tokens that have not expired yet.
     pub keys: Vec<Jwk>,
 }
+
+/// A device key the user signed in with (a browser profile, an app install).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Device {
+    /// The device id.
+    pub id: String,
+    /// A name for people, from the user agent at first sign-in unless renamed.
+    pub name: String,
+    /// The RFC 7638 thumbprint of its public key (the `cnf.jkt` of its tokens).
+    pub jkt: String,
+    /// Whether the request came from this device.
+    pub current: bool,
+    /// First sign-in (RFC 3339).
+    pub created_at: String,
+    /// Last sign-in or refresh (RFC 3339).
+    pub last_seen_at: String,
+}
+
+/// `GET /auth/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceList {
+    /// Devices that are not revoked, most recently seen first.
+    pub devices: Vec<Device>,
+}
+
+/// `PATCH /auth/devices/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RenameDevice {
+    /// 1 to 100 characters.
+    pub name: String,
+}
+
+/// `POST /auth/devices/{id}/challenge`: a single-use challenge for the device to sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceChallenge {
+    /// Put this in the `nonce` of a DPoP proof for `POST /auth/devices/challenge/verify`.
+    pub challenge: String,
+    /// Not valid after (RFC 3339); 60 seconds from issue.
+    pub expires_at: String,
+}
+
+/// `POST /auth/devices/challenge/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct VerifyChallenge {
+    /// The challenge.
+    pub challenge: String,
+    /// The device's signature: a DPoP proof (RFC 9449) with `htm` `POST`, `htu` the verify URL,
+    /// and `nonce` the challenge.
+    pub proof: String,
+}
+
+/// The answer to a verified challenge: which device, of which user, holds the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChallengeVerified {
+    /// The device.
+    pub device_id: String,
+    /// Its user.
+    pub user_id: String,
+}

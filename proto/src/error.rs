@@ -92,6 +92,14 @@ error_codes! {
     /// An old refresh token was used again after its grace window: the session has been revoked
     /// as a precaution. Sign in again.
     RefreshTokenReused => "refresh_token_reused",
+    /// This needs a DPoP proof (header `DPoP`) by the session's device key, and none was sent.
+    DpopRequired => "dpop_required",
+    /// The DPoP proof is malformed, signed by another key, for another request, too old, or
+    /// replayed.
+    InvalidDpopProof => "invalid_dpop_proof",
+    /// The DPoP proof must carry the server's nonce: retry with the one in the `DPoP-Nonce`
+    /// header (RFC 9449 §8).
+    UseDpopNonce => "use_dpop_nonce",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

@@ -27,8 +27,9 @@ mod auth;
 mod error;
 
 pub use auth::{
-    AuthSuccess, Jwk, Jwks, Me, RefreshRequest, RefreshResponse, Session, SessionList,
-    SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType, Tokens, User,
+    AuthSuccess, ChallengeVerified, Device, DeviceChallenge, DeviceList, Jwk, Jwks, Me,
+    RefreshRequest, RefreshResponse, RenameDevice, Session, SessionList, SignInRequest,
+    SignOutRequest, SignOutScope, SignUpRequest, TokenType, Tokens, User, VerifyChallenge,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
 

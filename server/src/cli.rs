@@ -154,6 +154,12 @@ pub struct SettingsArgs {
     /// Per-IP and per-account rate limits; `off` only for load tests [default: on].
     #[arg(long, env = "KEYWARD_RATE_LIMITS", value_enum)]
     pub rate_limits: Option<Switch>,
+    /// Refuse sessions not bound to a device key (DPoP) [default: off].
+    #[arg(long, env = "KEYWARD_REQUIRE_DPOP", value_enum)]
+    pub require_dpop: Option<Switch>,
+    /// Ask DPoP clients for server nonces (RFC 9449 §8) [default: off].
+    #[arg(long, env = "KEYWARD_DPOP_NONCE", value_enum)]
+    pub dpop_nonce: Option<Switch>,
     /// Serve the static files in this directory at `/` (the demo app).
     #[arg(long, env = "KEYWARD_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -177,6 +183,8 @@ struct FileSettings {
     refresh_grace: Option<String>,
     max_sessions: Option<u32>,
     rate_limits: Option<Switch>,
+    require_dpop: Option<Switch>,
+    dpop_nonce: Option<Switch>,
     static_dir: Option<PathBuf>,
 }
 
@@ -250,6 +258,14 @@ impl SettingsArgs {
                 .rate_limits
                 .or(file.rate_limits)
                 .map_or(d.rate_limits, |s| s == Switch::On),
+            require_dpop: self
+                .require_dpop
+                .or(file.require_dpop)
+                .map_or(d.require_dpop, |s| s == Switch::On),
+            dpop_nonce: self
+                .dpop_nonce
+                .or(file.dpop_nonce)
+                .map_or(d.dpop_nonce, |s| s == Switch::On),
             static_dir: self.static_dir.or(file.static_dir).or(d.static_dir),
         })
     }

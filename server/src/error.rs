@@ -22,6 +22,13 @@ pub enum Error {
         /// For limits and lockouts: when trying again can succeed (`Retry-After`).
         retry_after: Option<Duration>,
     },
+    /// A DPoP proof lacks the server's current nonce (RFC 9449 §8): the client retries with
+    /// `nonce`, which goes out in the `DPoP-Nonce` header.
+    #[error("use_dpop_nonce: the DPoP proof must carry the server's nonce")]
+    UseDpopNonce {
+        /// The nonce to use.
+        nonce: String,
+    },
     /// A setting is missing, malformed or unsafe.
     #[error("invalid setting `{setting}`: {reason}")]
     Config {
@@ -76,6 +83,7 @@ impl Error {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Rejected { code, .. } => Some(*code),
+            Self::UseDpopNonce { .. } => Some(ErrorCode::UseDpopNonce),
             _ => None,
         }
     }

@@ -44,6 +44,12 @@ pub struct Settings {
     /// Per-IP and per-account rate limits. Turn off only for load tests: the account lockout
     /// stays on either way.
     pub rate_limits: bool,
+    /// Refuse sessions that are not bound to a device key (every sign-in must carry a DPoP
+    /// proof). Off by default so clients without WebCrypto still work.
+    pub require_dpop: bool,
+    /// Ask DPoP clients for server nonces (RFC 9449 §8): proofs must then carry a nonce the
+    /// server issued in the last few minutes, which also makes a client's wrong clock harmless.
+    pub dpop_nonce: bool,
     /// A directory of static files served at `/` (the demo app); `None` serves none.
     pub static_dir: Option<PathBuf>,
 }
@@ -64,6 +70,8 @@ impl Default for Settings {
             refresh_grace: Duration::from_secs(10),
             max_sessions_per_user: 50,
             rate_limits: true,
+            require_dpop: false,
+            dpop_nonce: false,
             static_dir: None,
         }
     }
@@ -82,6 +90,12 @@ impl Settings {
         } else {
             self.allowed_origins.clone()
         }
+    }
+
+    /// The origin under which this server is reached (from the issuer): DPoP proofs name URLs
+    /// under it.
+    pub fn public_origin(&self) -> String {
+        origin_of(&self.issuer).unwrap_or_default()
     }
 
     /// Refuses settings that cannot work, and, in production, settings that are unsafe. The

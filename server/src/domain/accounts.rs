@@ -4,6 +4,7 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignUpRequest, User};
 
 use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
+use super::dpop::{self, Proof};
 use super::email::Email;
 use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
 use super::password::{Password, Verdict};
@@ -19,12 +20,14 @@ const MAX_NAME_CHARS: usize = 200;
 pub async fn sign_up(
     core: &Core,
     request: SignUpRequest,
+    dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
     let password = Password::new(request.password)?;
     let name = parse_name(request.name)?;
+    let device = device_proof(core, dpop, now).await?;
     limits::check(
         &core.store,
         core.settings.rate_limits,
@@ -50,6 +53,7 @@ pub async fn sign_up(
         amr: &["pwd"],
         client,
         event: audit::SIGN_UP,
+        device: device.as_ref(),
     };
     let started = sessions::start(core, start, now).await?.ok_or_else(|| {
         Error::rejected(
@@ -73,10 +77,12 @@ pub async fn sign_up(
 pub async fn sign_in(
     core: &Core,
     request: SignInRequest,
+    dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
+    let device = device_proof(core, dpop, now).await?;
     let store = &core.store;
     let enabled = core.settings.rate_limits;
     limits::check(store, enabled, limits::SIGN_IN_PER_IP, client.ip_key(), now).await?;
@@ -127,6 +133,7 @@ pub async fn sign_in(
         amr: &["pwd"],
         client,
         event: audit::SIGN_IN,
+        device: device.as_ref(),
     };
     let started = sessions::start(core, start, now)
         .await?
@@ -136,6 +143,23 @@ pub async fn sign_in(
         session_id: started.session_id,
         tokens: started.tokens,
     })
+}
+
+/// The device key a sign-in or sign-up proves (its DPoP proof), which the new session is bound
+/// to; `dpop_required` when the server requires one and none came.
+pub async fn device_proof(
+    core: &Core,
+    dpop: &dpop::Request,
+    now: Timestamp,
+) -> Result<Option<Proof>, Error> {
+    let proof = core.accept_dpop(dpop, None, now).await?;
+    if proof.is_none() && core.settings.require_dpop {
+        return Err(Error::rejected(
+            ErrorCode::DpopRequired,
+            "This server requires a device key: sign in with a DPoP proof.",
+        ));
+    }
+    Ok(proof)
 }
 
 /// Records a failed sign-in and returns the error to answer with.

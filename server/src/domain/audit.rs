@@ -20,6 +20,10 @@ pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
 pub const SIGN_OUT: &str = "sign_out";
 /// A session was revoked (by its user from another session, or evicted by the session limit).
 pub const SESSION_REVOKED: &str = "session_revoked";
+/// A refresh was refused for a missing or invalid DPoP proof (a stolen token used elsewhere?).
+pub const DPOP_REFUSED: &str = "dpop_refused";
+/// A device was revoked (and its sessions with it).
+pub const DEVICE_REVOKED: &str = "device_revoked";
 /// A new signing key replaced the old one.
 pub const KEY_ROTATED: &str = "key_rotated";
 

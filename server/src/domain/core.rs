@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::Timestamp;
 use super::audit::{self, Client, EventExt as _};
+use super::dpop::{self, Proof, ReplayGuard};
 use super::keys::{self, KeyRing};
 use super::password::Hasher;
 use super::revocation::{self, RevokedSessions};
@@ -25,10 +26,14 @@ pub struct Core {
     pub hasher: Hasher,
     /// Sessions whose access tokens are refused.
     pub revoked: RevokedSessions,
+    replays: ReplayGuard,
     secrets: DerivedKeys,
     keys: RwLock<Arc<KeyRing>>,
     last_key_reload: Mutex<Timestamp>,
 }
+
+/// DPoP nonces change every 5 minutes; the previous one stays valid, so a nonce lives 5 to 10.
+const NONCE_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// How often an unknown `kid` may trigger a reload of the keys (a rotation made by another
 /// process), so garbage tokens cannot make the server hammer its database.
@@ -65,6 +70,7 @@ impl Core {
             store,
             hasher: Hasher::new()?,
             revoked,
+            replays: ReplayGuard::default(),
             secrets: derived,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
@@ -127,6 +133,41 @@ impl Core {
         Ok(claims)
     }
 
+    /// Checks the DPoP proof of `request` (if it has one): signature, method, URL, time,
+    /// `ath` for `access_token`, the server nonce when nonces are on, and that it was never used
+    /// before. `None` when the request carries no proof.
+    pub async fn accept_dpop(
+        &self,
+        request: &dpop::Request,
+        access_token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<Proof>, Error> {
+        let Some(text) = request.proof.as_deref() else {
+            return Ok(None);
+        };
+        let proof = dpop::verify(text, &request.method, &request.url, access_token, now)?;
+        if self.settings.dpop_nonce {
+            let window = now.millis().div_euclid(NONCE_WINDOW_MS);
+            let valid = [window, window - 1].map(|w| super::b64(&self.secrets.dpop_nonce(w)));
+            if !proof.nonce.as_ref().is_some_and(|n| valid.contains(n)) {
+                return Err(Error::UseDpopNonce {
+                    nonce: self.dpop_nonce(now),
+                });
+            }
+        }
+        self.replays.check(&self.store, &proof, now).await?;
+        Ok(Some(proof))
+    }
+
+    /// The DPoP nonce to hand out at `now` (valid for this window and the next).
+    pub fn dpop_nonce(&self, now: Timestamp) -> String {
+        super::b64(
+            &self
+                .secrets
+                .dpop_nonce(now.millis().div_euclid(NONCE_WINDOW_MS)),
+        )
+    }
+
     /// What tokens must say to be ours, at `now`.
     pub fn expected(&self, now: Timestamp) -> Expected<'_> {
         Expected {
@@ -181,6 +222,7 @@ impl Core {
             self.store
                 .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
                 .await?;
+            self.store.purge_dpop(now.millis()).await?;
         }
         Ok(())
     }

@@ -206,11 +206,27 @@ pub fn public_jwk(point: &[u8], kid: Option<&str>) -> Option<Jwk> {
     })
 }
 
-/// The RFC 7638 thumbprint of a P-256 public key given by its base64url coordinates: SHA-256
-/// over the required members in lexicographic order, without whitespace.
+/// The RFC 7638 thumbprint of a P-256 public key given by its base64url coordinates.
 pub fn thumbprint(x: &str, y: &str) -> String {
-    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
-    b64(&sha256(canonical.as_bytes()))
+    let jwk = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
+    thumbprint_of(&jwk).unwrap_or_default()
+}
+
+/// The RFC 7638 thumbprint of any public JWK (EC, RSA, OKP): SHA-256 over its required members
+/// in lexicographic order, without whitespace. `None` when a required member is missing.
+pub fn thumbprint_of(jwk: &serde_json::Value) -> Option<String> {
+    let required: &[&str] = match jwk.get("kty")?.as_str()? {
+        "EC" => &["crv", "kty", "x", "y"],
+        "RSA" => &["e", "kty", "n"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let members: std::collections::BTreeMap<&str, &str> = required
+        .iter()
+        .map(|&name| Some((name, jwk.get(name)?.as_str()?)))
+        .collect::<Option<_>>()?;
+    let canonical = serde_json::to_string(&members).ok()?;
+    Some(b64(&sha256(canonical.as_bytes())))
 }
 
 #[cfg(test)]
@@ -233,7 +249,8 @@ mod tests {
             br#"{"crv":"P-256","kty":"EC","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}"#,
         ));
         assert_eq!(thumbprint(x, y), expected);
-        assert_eq!(thumbprint(x, y).len(), 43);
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": "k"});
+        assert_eq!(thumbprint_of(&jwk), Some(expected));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 pub mod accounts;
 pub mod audit;
 pub mod core;
+pub mod devices;
+pub mod dpop;
 pub mod email;
 pub mod keys;
 pub mod limits;
@@ -125,6 +127,10 @@ uuid_id!(
 uuid_id!(
     /// A session's id (the access token's `sid`).
     SessionId
+);
+uuid_id!(
+    /// A device's id.
+    DeviceId
 );
 
 /// Fills `buf` from the operating system's CSPRNG.

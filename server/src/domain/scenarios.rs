@@ -9,7 +9,7 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpR
 use super::audit::Client;
 use super::core::Core;
 use super::password::{Hasher, Password};
-use super::{Timestamp, accounts, sessions};
+use super::{Timestamp, accounts, dpop, sessions};
 use crate::Settings;
 use crate::testing::TestDb;
 
@@ -35,9 +35,15 @@ async fn sign_up(core: &Core, email: &str, now: Timestamp) -> AuthSuccess {
         password: PASSWORD.into(),
         name: None,
     };
-    accounts::sign_up(core, request, &client("198.51.100.1"), now)
-        .await
-        .unwrap()
+    accounts::sign_up(
+        core,
+        request,
+        &no_proof("/auth/sign-up"),
+        &client("198.51.100.1"),
+        now,
+    )
+    .await
+    .unwrap()
 }
 
 async fn sign_in(
@@ -51,7 +57,25 @@ async fn sign_in(
         email: email.into(),
         password: password.into(),
     };
-    accounts::sign_in(core, request, &client(ip), now).await
+    accounts::sign_in(core, request, &no_proof("/auth/sign-in"), &client(ip), now).await
+}
+
+/// A request without a DPoP proof, to `path`.
+fn no_proof(path: &str) -> dpop::Request {
+    dpop::Request {
+        proof: None,
+        method: "POST".into(),
+        url: format!("http://localhost:8787{path}"),
+    }
+}
+
+async fn refresh(
+    core: &Core,
+    token: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<keyward_proto::Tokens, crate::Error> {
+    sessions::refresh(core, token, &no_proof("/auth/refresh"), client, now).await
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, crate::Error>) -> ErrorCode {
@@ -72,8 +96,8 @@ async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_an
     let c = client("198.51.100.2");
 
     let t1 = t0.plus(MINUTE);
-    let first = sessions::refresh(&core, &r0, &c, t1).await.unwrap();
-    let again = sessions::refresh(&core, &r0, &c, t1.plus(Duration::from_secs(5)))
+    let first = refresh(&core, &r0, &c, t1).await.unwrap();
+    let again = refresh(&core, &r0, &c, t1.plus(Duration::from_secs(5)))
         .await
         .unwrap();
     assert_eq!(
@@ -81,7 +105,7 @@ async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_an
         "the same successor inside the window"
     );
     assert_ne!(again.access_token, first.access_token);
-    let second = sessions::refresh(
+    let second = refresh(
         &core,
         &first.refresh_token,
         &c,
@@ -93,11 +117,11 @@ async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_an
     // Eleven seconds after it was used, the old token is a replay: the session is revoked.
     let late = t1.plus(Duration::from_secs(11));
     assert_eq!(
-        code(sessions::refresh(&core, &r0, &c, late).await),
+        code(refresh(&core, &r0, &c, late).await),
         ErrorCode::RefreshTokenReused
     );
     assert_eq!(
-        code(sessions::refresh(&core, &second.refresh_token, &c, late).await),
+        code(refresh(&core, &second.refresh_token, &c, late).await),
         ErrorCode::SessionRevoked,
         "the legitimate holder's newest token dies with the session"
     );
@@ -136,12 +160,12 @@ async fn a_session_ends_when_idle_too_long_or_past_its_lifetime() {
 
     // Idle: refreshed after 59 minutes, then silent for 61.
     let idle = sign_up(&core, "idle@example.com", t0).await;
-    let r1 = sessions::refresh(&core, &idle.tokens.refresh_token, &c, t0.plus(59 * MINUTE))
+    let r1 = refresh(&core, &idle.tokens.refresh_token, &c, t0.plus(59 * MINUTE))
         .await
         .unwrap();
     let late = t0.plus(59 * MINUTE).plus(61 * MINUTE);
     assert_eq!(
-        code(sessions::refresh(&core, &r1.refresh_token, &c, late).await),
+        code(refresh(&core, &r1.refresh_token, &c, late).await),
         ErrorCode::RefreshTokenExpired
     );
 
@@ -151,14 +175,14 @@ async fn a_session_ends_when_idle_too_long_or_past_its_lifetime() {
         .unwrap();
     let mut token = busy.tokens.refresh_token;
     for step in 1..=2 {
-        token = sessions::refresh(&core, &token, &c, t0.plus(step * 50 * MINUTE))
+        token = refresh(&core, &token, &c, t0.plus(step * 50 * MINUTE))
             .await
             .unwrap()
             .refresh_token;
     }
     let past = t0.plus(121 * MINUTE);
     assert_eq!(
-        code(sessions::refresh(&core, &token, &c, past).await),
+        code(refresh(&core, &token, &c, past).await),
         ErrorCode::RefreshTokenExpired
     );
 }
@@ -287,7 +311,14 @@ async fn sign_ups_are_limited_per_ip() {
         password: PASSWORD.into(),
         name: None,
     };
-    let limited = accounts::sign_up(&core, request, &client("198.51.100.1"), now).await;
+    let limited = accounts::sign_up(
+        &core,
+        request,
+        &no_proof("/auth/sign-up"),
+        &client("198.51.100.1"),
+        now,
+    )
+    .await;
     assert_eq!(code(limited), ErrorCode::RateLimited);
     assert!(
         core.store
@@ -333,7 +364,7 @@ async fn the_oldest_sessions_are_evicted_beyond_the_per_user_limit() {
         ErrorCode::SessionRevoked
     );
     assert_eq!(
-        code(sessions::refresh(&core, &first.tokens.refresh_token, &client("x"), now).await),
+        code(refresh(&core, &first.tokens.refresh_token, &client("x"), now).await),
         ErrorCode::SessionRevoked
     );
     core.verify_access(&second.tokens.access_token, now)

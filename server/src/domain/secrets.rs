@@ -51,6 +51,7 @@ impl MasterSecret {
         DerivedKeys {
             sealing: expand(b"keyward signing keys at rest v1"),
             refresh: expand(b"keyward refresh token chain v1"),
+            nonce: expand(b"keyward dpop nonces v1"),
         }
     }
 }
@@ -66,6 +67,7 @@ impl fmt::Debug for MasterSecret {
 pub struct DerivedKeys {
     sealing: [u8; 32],
     refresh: [u8; 32],
+    nonce: [u8; 32],
 }
 
 impl fmt::Debug for DerivedKeys {
@@ -121,13 +123,23 @@ impl DerivedKeys {
     /// only the server has. Deriving (instead of drawing) the successor lets a retry inside the
     /// grace window get the very same successor back while the database stores only hashes.
     pub fn refresh_successor(&self, token: &[u8]) -> [u8; 32] {
-        // HMAC takes keys of any length, so `new_from_slice` cannot fail for 32 bytes.
-        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(&self.refresh) else {
-            return [0; 32];
-        };
-        mac.update(token);
-        mac.finalize().into_bytes().into()
+        hmac(&self.refresh, token)
     }
+
+    /// The DPoP nonce of time window `window`: stateless, so every server process sharing the
+    /// master secret issues and accepts the same nonces.
+    pub fn dpop_nonce(&self, window: i64) -> [u8; 32] {
+        hmac(&self.nonce, &window.to_be_bytes())
+    }
+}
+
+fn hmac(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    // HMAC takes keys of any length, so `new_from_slice` cannot fail for 32 bytes.
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
+        return [0; 32];
+    };
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 /// Where a development server keeps its generated secret: beside the SQLite file, or in the

@@ -17,10 +17,11 @@ use keyward_proto::{ErrorCode, SignOutScope, TokenType, Tokens};
 
 use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
+use super::dpop::{self, Proof};
 use super::tokens::{self, AccessClaims};
 use super::{SessionId, Timestamp, b64, random, sha256, unb64};
 use crate::Error;
-use crate::store::{NewSession, RefreshRow, Revoke, SessionRow, UserRow};
+use crate::store::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow};
 
 const REFRESH_PREFIX: &str = "kwr_";
 
@@ -84,6 +85,8 @@ pub struct Start<'a> {
     pub client: &'a Client,
     /// The audit event kind (`sign_up`, `sign_in`).
     pub event: &'static str,
+    /// The device key's proof, when the client sent one: the session is bound to that key.
+    pub device: Option<&'a Proof>,
 }
 
 /// Starts a session for `start.user`. `None` when this is a sign-up whose email is taken.
@@ -107,7 +110,14 @@ pub async fn start(
         amr,
         user_agent: start.client.user_agent.clone(),
         ip: start.client.ip.clone(),
+        device_id: None,
+        jkt: start.device.map(|proof| proof.jkt.clone()),
     };
+    let device = start.device.map(|proof| NewDevice {
+        id: super::DeviceId::new(now, random()).to_string(),
+        jkt: proof.jkt.clone(),
+        name: super::devices::name_from_user_agent(start.client.user_agent.as_deref()),
+    });
     let new = NewSession {
         refresh: RefreshRow {
             token_hash: refresh.hash(),
@@ -120,21 +130,28 @@ pub async fn start(
             .user(&start.user.id)
             .session(&session_id),
         session,
+        device,
     };
     let user = start.sign_up.then_some(start.user);
-    let Some(evicted) = core.store.create_session(&new, user).await? else {
+    let Some(created) = core.store.create_session(&new, user).await? else {
         return Ok(None);
     };
-    core.revoked
-        .insert(evicted.iter().map(String::as_str), now, settings.access_ttl);
+    core.revoked.insert(
+        created.evicted.iter().map(String::as_str),
+        now,
+        settings.access_ttl,
+    );
     let tokens = issue(core, &new.session, refresh, now)?;
     Ok(Some(Started { session_id, tokens }))
 }
 
-/// `POST /auth/refresh`: rotates the session's tokens. See the module docs for the rules.
+/// `POST /auth/refresh`: rotates the session's tokens. See the module docs for the rules. A
+/// session bound to a device key refreshes only with a DPoP proof by that key; the check comes
+/// before the token is used up, so a thief's attempt changes nothing for the user.
 pub async fn refresh(
     core: &Core,
     token: &str,
+    request: &dpop::Request,
     client: &Client,
     now: Timestamp,
 ) -> Result<Tokens, Error> {
@@ -182,6 +199,16 @@ pub async fn refresh(
         now,
     )
     .await?;
+    if let Some(jkt) = &session.jkt
+        && let Err(refused) = proof_of_possession(core, request, jkt, now).await
+    {
+        let event = audit::event(audit::DPOP_REFUSED, now, client)
+            .user(&session.user_id)
+            .session(&session.id)
+            .detail(serde_json::json!({ "code": refused.code().map(|c| c.as_str()) }));
+        core.store.insert_audit(&event).await?;
+        return Err(refused);
+    }
     let successor = token.successor(core);
     let within_grace =
         |used_at: i64| now <= Timestamp::from_millis(used_at).plus(settings.refresh_grace);
@@ -199,7 +226,7 @@ pub async fn refresh(
             // the grace case, and its successor (the same one) is already stored.
             let _won = core
                 .store
-                .rotate_refresh_token(&token.hash(), &row, &event)
+                .rotate_refresh_token(&token.hash(), &row, session.device_id.as_deref(), &event)
                 .await?;
             issue(core, session, successor, now)
         }
@@ -230,6 +257,26 @@ pub async fn refresh(
     }
 }
 
+/// Checks that `request` carries a valid DPoP proof by the key with thumbprint `jkt`.
+async fn proof_of_possession(
+    core: &Core,
+    request: &dpop::Request,
+    jkt: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    match core.accept_dpop(request, None, now).await? {
+        None => Err(Error::rejected(
+            ErrorCode::DpopRequired,
+            "This session is bound to a device key: refresh with a DPoP proof.",
+        )),
+        Some(proof) if proof.jkt != jkt => Err(Error::rejected(
+            ErrorCode::InvalidDpopProof,
+            "The DPoP proof is not valid: it is signed by another key than the session's.",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
 /// Signs an access token for `session` and pairs it with `refresh`.
 fn issue(
     core: &Core,
@@ -247,12 +294,19 @@ fn issue(
         jti: b64(&random::<16>()),
         sid: session.id.clone(),
         amr: session.amr.split(' ').map(str::to_owned).collect(),
-        cnf: None,
+        cnf: session
+            .jkt
+            .as_ref()
+            .map(|jkt| tokens::Confirmation { jkt: jkt.clone() }),
     };
     Ok(Tokens {
         access_token: tokens::sign(&core.keys(), &claims)?,
         refresh_token: refresh.0,
-        token_type: TokenType::Bearer,
+        token_type: if session.jkt.is_some() {
+            TokenType::DPoP
+        } else {
+            TokenType::Bearer
+        },
         expires_in: settings.access_ttl.as_secs(),
     })
 }

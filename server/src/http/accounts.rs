@@ -5,12 +5,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use keyward_proto::{AuthSuccess, Envelope, ErrorEnvelope, Me, SignInRequest, SignUpRequest};
 
-use super::extract::{ApiJson, AuthUser};
+use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
 use crate::domain::{Timestamp, accounts};
 use crate::{Error, Keyward};
 
-/// Create an account with email and password; it is signed in at once.
+/// Create an account with email and password; it is signed in at once. With a `DPoP` proof
+/// header (RFC 9449) the session is bound to that device key and the tokens are DPoP-bound.
 #[utoipa::path(
     post,
     path = "/auth/sign-up",
@@ -18,6 +19,7 @@ use crate::{Error, Keyward};
     request_body = SignUpRequest,
     responses(
         (status = 201, description = "The account exists and is signed in.", body = Envelope<AuthSuccess>),
+        (status = 401, description = "`dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce` (see `DPoP-Nonce`).", body = ErrorEnvelope),
         (status = 400, description = "`invalid_email`, `weak_password`, `password_too_long` or `invalid_request`.", body = ErrorEnvelope),
         (status = 409, description = "`email_taken`.", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
@@ -28,13 +30,15 @@ use crate::{Error, Keyward};
 pub(crate) async fn sign_up(
     State(keyward): State<Keyward>,
     client: Client,
+    Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<SignUpRequest>,
 ) -> Result<(StatusCode, Json<Envelope<AuthSuccess>>), Error> {
-    let success = accounts::sign_up(keyward.core(), body, &client, Timestamp::now()).await?;
+    let success = accounts::sign_up(keyward.core(), body, &dpop, &client, Timestamp::now()).await?;
     Ok((StatusCode::CREATED, Json(Envelope::new(success))))
 }
 
-/// Sign in with email and password.
+/// Sign in with email and password. With a `DPoP` proof header the session is bound to that
+/// device key.
 #[utoipa::path(
     post,
     path = "/auth/sign-in",
@@ -43,7 +47,7 @@ pub(crate) async fn sign_up(
     responses(
         (status = 200, description = "Signed in.", body = Envelope<AuthSuccess>),
         (status = 400, description = "`invalid_email` or `invalid_request`.", body = ErrorEnvelope),
-        (status = 401, description = "`invalid_credentials`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_credentials`, `dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorEnvelope),
         (status = 423, description = "`account_locked` (see `Retry-After`).", body = ErrorEnvelope),
@@ -53,9 +57,10 @@ pub(crate) async fn sign_up(
 pub(crate) async fn sign_in(
     State(keyward): State<Keyward>,
     client: Client,
+    Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Json<Envelope<AuthSuccess>>, Error> {
-    let success = accounts::sign_in(keyward.core(), body, &client, Timestamp::now()).await?;
+    let success = accounts::sign_in(keyward.core(), body, &dpop, &client, Timestamp::now()).await?;
     Ok(Json(Envelope::new(success)))
 }
 

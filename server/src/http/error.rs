@@ -21,7 +21,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::SessionRevoked
         | ErrorCode::InvalidRefreshToken
         | ErrorCode::RefreshTokenExpired
-        | ErrorCode::RefreshTokenReused => StatusCode::UNAUTHORIZED,
+        | ErrorCode::RefreshTokenReused
+        | ErrorCode::DpopRequired
+        | ErrorCode::InvalidDpopProof
+        | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::EmailTaken => StatusCode::CONFLICT,
@@ -35,25 +38,37 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
-/// The `WWW-Authenticate` challenge for access-token failures (RFC 6750 §3).
+/// The `WWW-Authenticate` challenge for access-token failures (RFC 6750 §3, RFC 9449 §7.1).
 fn challenge(code: ErrorCode) -> Option<&'static str> {
     match code {
-        ErrorCode::Unauthorized => Some(r#"Bearer realm="keyward""#),
+        ErrorCode::Unauthorized => Some(r#"Bearer realm="keyward", DPoP algs="ES256""#),
         ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::SessionRevoked => {
             Some(r#"Bearer realm="keyward", error="invalid_token""#)
         }
+        ErrorCode::DpopRequired => Some(r#"DPoP algs="ES256""#),
+        ErrorCode::InvalidDpopProof => Some(r#"DPoP error="invalid_dpop_proof", algs="ES256""#),
+        ErrorCode::UseDpopNonce => Some(r#"DPoP error="use_dpop_nonce", algs="ES256""#),
         _ => None,
     }
 }
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let mut nonce = None;
         let (code, message, retry_after) = match self {
             Error::Rejected {
                 code,
                 message,
                 retry_after,
             } => (code, message.into_owned(), retry_after),
+            Error::UseDpopNonce { nonce: fresh } => {
+                nonce = Some(fresh);
+                (
+                    ErrorCode::UseDpopNonce,
+                    "Retry with the nonce in the DPoP-Nonce header.".to_owned(),
+                    None,
+                )
+            }
             other => {
                 // The details stay in the log: a client never sees SQL or paths.
                 tracing::error!(error = %other, "request failed");
@@ -77,6 +92,9 @@ impl IntoResponse for Error {
         }
         if let Some(value) = challenge(code) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));
+        }
+        if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            headers.insert("dpop-nonce", value);
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response

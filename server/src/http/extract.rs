@@ -2,15 +2,15 @@
 //! [`AuthUser`] for protected routes.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use keyward_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::domain::Timestamp;
 use crate::domain::audit::Client;
 use crate::domain::tokens::AccessClaims;
+use crate::domain::{Timestamp, dpop};
 use crate::{Error, Keyward};
 
 /// The largest request body accepted.
@@ -128,9 +128,11 @@ fn truncate(text: &str, max: usize) -> &str {
     text.get(..end).unwrap_or_default()
 }
 
-/// The signed-in user of a request, from its `Authorization: Bearer …` access token, verified
-/// locally: ES256 signature by a key in our JWKS, `iss`, `aud`, expiry, and a session that has
-/// not been revoked. Use it in your own handlers:
+/// The signed-in user of a request, from its access token, verified locally: ES256 signature by
+/// a key in our JWKS, `iss`, `aud`, expiry, and a session that has not been revoked. A token
+/// bound to a device key must come as `Authorization: DPoP …` with a DPoP proof by that key
+/// (method, URL, time, `ath`, never replayed); as a Bearer token it is refused. Use it in your
+/// own handlers:
 ///
 /// ```
 /// use keyward_server::AuthUser;
@@ -162,11 +164,43 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let keyward = Keyward::from_ref(state);
-        let token = bearer_token(&parts.headers)?;
-        let claims = keyward
-            .core()
-            .verify_access(token, Timestamp::now())
-            .await?;
+        let core = keyward.core();
+        let now = Timestamp::now();
+        let (scheme, token) = authorization(&parts.headers)?;
+        let claims = core.verify_access(token, now).await?;
+        match (scheme, &claims.cnf) {
+            (Scheme::Bearer, None) => {}
+            (Scheme::Bearer, Some(_)) => {
+                return Err(Error::rejected(
+                    ErrorCode::InvalidToken,
+                    "This token is bound to a device key: send it as `Authorization: DPoP` with a DPoP proof.",
+                ));
+            }
+            (Scheme::DPoP, None) => {
+                return Err(Error::rejected(
+                    ErrorCode::InvalidToken,
+                    "This token is not bound to a device key: send it as `Authorization: Bearer`.",
+                ));
+            }
+            (Scheme::DPoP, Some(cnf)) => {
+                let request = dpop_request(parts, core.settings.public_origin())?;
+                match core.accept_dpop(&request, Some(token), now).await? {
+                    None => {
+                        return Err(Error::rejected(
+                            ErrorCode::DpopRequired,
+                            "A DPoP-bound token needs a DPoP proof in the `DPoP` header.",
+                        ));
+                    }
+                    Some(proof) if proof.jkt != cnf.jkt => {
+                        return Err(Error::rejected(
+                            ErrorCode::InvalidDpopProof,
+                            "The DPoP proof is not valid: it is signed by another key than the token's.",
+                        ));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         Ok(Self {
             user_id: claims.sub.clone(),
             session_id: claims.sid.clone(),
@@ -175,7 +209,13 @@ where
     }
 }
 
-fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Bearer,
+    DPoP,
+}
+
+fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Error> {
     let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
         Error::rejected(
             ErrorCode::Unauthorized,
@@ -185,15 +225,66 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Error> {
     let invalid = || {
         Error::rejected(
             ErrorCode::InvalidToken,
-            "Send the access token as `Authorization: Bearer <token>`.",
+            "Send the access token as `Authorization: Bearer <token>` (or `DPoP <token>`).",
         )
     };
     let value = value.to_str().map_err(|_| invalid())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+    let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+        Scheme::Bearer
+    } else if scheme.eq_ignore_ascii_case("dpop") {
+        Scheme::DPoP
+    } else {
+        return Err(invalid());
+    };
+    let token = token.trim();
+    if token.is_empty() {
         return Err(invalid());
     }
-    Ok(token.trim())
+    Ok((scheme, token))
+}
+
+/// What a request offers for DPoP: its one `DPoP` header (two are refused), its method, and its
+/// URL as the client addressed it (the public origin from the issuer, and the path before any
+/// `nest` stripped a prefix).
+pub(crate) struct Dpop(pub dpop::Request);
+
+impl<S> FromRequestParts<S> for Dpop
+where
+    S: Send + Sync,
+    Keyward: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let keyward = Keyward::from_ref(state);
+        dpop_request(parts, keyward.core().settings.public_origin()).map(Self)
+    }
+}
+
+fn dpop_request(parts: &Parts, origin: String) -> Result<dpop::Request, Error> {
+    let mut values = parts.headers.get_all("dpop").iter();
+    let proof = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(value.to_str().map(str::to_owned).map_err(|_| {
+            Error::rejected(ErrorCode::InvalidDpopProof, "The DPoP header is not ASCII.")
+        })?),
+        (Some(_), Some(_)) => {
+            return Err(Error::rejected(
+                ErrorCode::InvalidDpopProof,
+                "A request carries one DPoP header, not several.",
+            ));
+        }
+    };
+    let path = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or_else(|| parts.uri.path(), |OriginalUri(uri)| uri.path());
+    Ok(dpop::Request {
+        proof,
+        method: parts.method.as_str().to_owned(),
+        url: format!("{origin}{path}"),
+    })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! respond; decisions live in `domain`, persistence in `store`.
 
 mod accounts;
+mod devices;
 mod error;
 pub(crate) mod extract;
 mod meta;
@@ -37,6 +38,7 @@ use crate::Keyward;
     tags(
         (name = "accounts", description = "Sign-up, sign-in, the signed-in user."),
         (name = "sessions", description = "Refresh, sign-out, the user's sessions."),
+        (name = "devices", description = "Device keys (DPoP): list, rename, revoke, challenges."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -64,6 +66,10 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(sessions::sign_out))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::rename_device, devices::revoke_device))
+        .routes(routes!(devices::challenge_device))
+        .routes(routes!(devices::verify_challenge))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts()
@@ -132,6 +138,7 @@ fn cors(origins: &[String]) -> CorsLayer {
         .expose_headers([
             header::RETRY_AFTER,
             header::WWW_AUTHENTICATE,
+            header::DATE,
             HeaderName::from_static("dpop-nonce"),
         ])
         .max_age(Duration::from_secs(600))

@@ -8,12 +8,13 @@ use keyward_proto::{
     Envelope, ErrorEnvelope, RefreshRequest, RefreshResponse, SessionList, SignOutRequest,
 };
 
-use super::extract::{ApiJson, AuthUser, OptionalJson};
+use super::extract::{ApiJson, AuthUser, Dpop, OptionalJson};
 use crate::domain::audit::Client;
 use crate::domain::{Timestamp, sessions};
 use crate::{Error, Keyward};
 
-/// Rotate the session's tokens: the refresh token sent is used up, a new pair comes back.
+/// Rotate the session's tokens: the refresh token sent is used up, a new pair comes back. A
+/// device-bound session needs a `DPoP` proof by its key.
 #[utoipa::path(
     post,
     path = "/auth/refresh",
@@ -22,22 +23,19 @@ use crate::{Error, Keyward};
     responses(
         (status = 200, description = "The next token pair.", body = Envelope<RefreshResponse>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
-        (status = 401, description = "`invalid_refresh_token`, `refresh_token_expired`, `refresh_token_reused` or `session_revoked`: sign in again.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_refresh_token`, `refresh_token_expired`, `refresh_token_reused` or `session_revoked`: sign in again. `dpop_required`, `invalid_dpop_proof`, `use_dpop_nonce`: the proof of the device key is missing or wrong.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn refresh(
     State(keyward): State<Keyward>,
     client: Client,
+    Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<Envelope<RefreshResponse>>, Error> {
-    let tokens = sessions::refresh(
-        keyward.core(),
-        &body.refresh_token,
-        &client,
-        Timestamp::now(),
-    )
-    .await?;
+    let now = Timestamp::now();
+    let tokens =
+        sessions::refresh(keyward.core(), &body.refresh_token, &dpop, &client, now).await?;
     Ok(Json(Envelope::new(RefreshResponse { tokens })))
 }
 

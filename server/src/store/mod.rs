@@ -57,14 +57,16 @@ macro_rules! insert_audit {
 }
 
 mod audit;
+mod devices;
 mod keys;
 mod limits;
 mod sessions;
 mod users;
 
 pub use audit::{AuditEventRow, AuditRow};
+pub use devices::Challenge;
 pub use keys::SigningKeyRow;
-pub use sessions::{NewSession, RefreshRow, Revoke, SessionRow};
+pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use users::UserRow;
 
 impl Store {

@@ -26,6 +26,10 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     /// The client's IP address at sign-in.
     pub ip: Option<String>,
+    /// The device the session is bound to (DPoP), if any.
+    pub device_id: Option<String>,
+    /// That device key's RFC 7638 thumbprint: refresh needs a proof by this key.
+    pub jkt: Option<String>,
 }
 
 /// A refresh token as stored: only its hash.
@@ -62,6 +66,29 @@ pub struct NewSession {
     pub idle_cutoff: i64,
     /// The event that records it (`sign_up`, `sign_in`).
     pub audit: AuditRow,
+    /// The device key the session is bound to: its row is created (or revived) in the same
+    /// transaction, and `session.device_id` set to it.
+    pub device: Option<NewDevice>,
+}
+
+/// A device key seen at sign-in.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    /// The id to use when the device is new.
+    pub id: String,
+    /// The key's thumbprint.
+    pub jkt: String,
+    /// A name for people ("Chrome on Linux").
+    pub name: String,
+}
+
+/// What [`Store::create_session`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    /// The device the session is bound to.
+    pub device_id: Option<String>,
+    /// Sessions revoked by the per-user limit.
+    pub evicted: Vec<String>,
 }
 
 /// Which of a user's sessions to revoke.
@@ -76,14 +103,15 @@ pub enum Revoke<'a> {
 }
 
 impl Store {
-    /// Creates a session (and, for a sign-up, its user first), then revokes the user's oldest
-    /// sessions beyond the limit. Returns the evicted session ids, or `None` when `user`'s email
-    /// is taken (nothing is written then).
+    /// Creates a session (and, for a sign-up, its user first; for a device-bound session, its
+    /// device), then revokes the user's oldest sessions beyond the limit. Returns the device id
+    /// and the evicted session ids, or `None` when `user`'s email is taken (nothing is written
+    /// then).
     pub async fn create_session(
         &self,
         new: &NewSession,
         user: Option<&UserRow>,
-    ) -> Result<Option<Vec<String>>, Error> {
+    ) -> Result<Option<Created>, Error> {
         let s = &new.session;
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -108,9 +136,28 @@ impl Store {
                     return Ok(None);
                 }
             }
+            let device_id: Option<String> = match &new.device {
+                Some(device) => Some(
+                    sqlx::query_scalar(
+                        "INSERT INTO devices (id, user_id, jkt, name, user_agent, created_at, \
+                         last_seen_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+                         ON CONFLICT (user_id, jkt) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
+                         revoked_at = NULL, user_agent = excluded.user_agent RETURNING id",
+                    )
+                    .bind(&device.id)
+                    .bind(&s.user_id)
+                    .bind(&device.jkt)
+                    .bind(&device.name)
+                    .bind(s.user_agent.as_deref())
+                    .bind(s.created_at)
+                    .fetch_one(&mut *tx)
+                    .await?,
+                ),
+                None => None,
+            };
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
-                 user_agent, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 user_agent, ip, device_id, jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(&s.id)
             .bind(&s.user_id)
@@ -120,6 +167,8 @@ impl Store {
             .bind(&s.amr)
             .bind(s.user_agent.as_deref())
             .bind(s.ip.as_deref())
+            .bind(device_id.as_deref())
+            .bind(new.device.as_ref().map(|d| d.jkt.as_str()))
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -159,7 +208,7 @@ impl Store {
                 insert_audit!(&mut *tx, &event);
             }
             tx.commit().await?;
-            Ok(Some(evicted))
+            Ok(Some(Created { device_id, evicted }))
         })
     }
 
@@ -167,7 +216,7 @@ impl Store {
     pub async fn refresh_token(&self, token_hash: &[u8]) -> Result<Option<RefreshLookup>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT r.used_at, s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
-             s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip \
+             s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, s.jkt \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(token_hash)
@@ -183,6 +232,7 @@ impl Store {
         &self,
         old_hash: &[u8],
         successor: &RefreshRow,
+        device_id: Option<&str>,
         audit: &AuditRow,
     ) -> Result<bool, Error> {
         let now = successor.issued_at;
@@ -215,6 +265,13 @@ impl Store {
                 .bind(&successor.session_id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some(device_id) = device_id {
+                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(device_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(true)
@@ -276,7 +333,8 @@ impl Store {
     ) -> Result<Vec<SessionRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, \
-             amr, user_agent, ip FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+             amr, user_agent, ip, device_id, jkt FROM sessions WHERE user_id = $1 \
+             AND revoked_at IS NULL \
              AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
         )
         .bind(user_id)

@@ -126,3 +126,159 @@ pub fn access(data: &Value) -> String {
 pub fn refresh_token(data: &Value) -> String {
     data["tokens"]["refresh_token"].as_str().unwrap().to_owned()
 }
+
+/// A device key as a client holds it, to sign DPoP proofs in tests.
+pub struct TestDevice {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+    jwk: Value,
+    counter: std::sync::atomic::AtomicU64,
+}
+
+impl TestDevice {
+    pub fn new() -> Self {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = pair.public_key().as_ref().to_vec();
+        let jwk = json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64(&point[1..33]),
+            "y": b64(&point[33..65]),
+        });
+        Self {
+            pair,
+            jwk,
+            counter: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The RFC 7638 thumbprint, computed here independently of the server.
+    pub fn jkt(&self) -> String {
+        use sha2::Digest as _;
+        let canonical = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            self.jwk["x"].as_str().unwrap(),
+            self.jwk["y"].as_str().unwrap()
+        );
+        b64(&sha2::Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// A proof for `method` `path` on the test server, optionally for `access_token`, with
+    /// `nonce`, issued `age_secs` ago.
+    pub fn proof_with(
+        &self,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+        nonce: Option<&str>,
+        age_secs: i64,
+    ) -> String {
+        use sha2::Digest as _;
+        let n = self
+            .counter
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let mut claims = json!({
+            "jti": format!("jti-{n}-{}", rand_suffix()),
+            "htm": method,
+            "htu": format!("http://localhost:8787{path}"),
+            "iat": now - age_secs,
+        });
+        if let Some(token) = access_token {
+            claims["ath"] = json!(b64(&sha2::Sha256::digest(token.as_bytes())));
+        }
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        let signing_input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let signature = self.pair.sign(&rng, signing_input.as_bytes()).unwrap();
+        format!("{signing_input}.{}", b64(signature.as_ref()))
+    }
+
+    pub fn proof(&self, method: &str, path: &str, access_token: Option<&str>) -> String {
+        self.proof_with(method, path, access_token, None, 0)
+    }
+}
+
+fn rand_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    b64(&bytes)
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A JSON request with a `DPoP` header, and the access token under `scheme` when given.
+pub fn dpop_request(
+    method: Method,
+    uri: &str,
+    scheme_token: Option<(&str, &str)>,
+    proof: Option<&str>,
+    body: Option<&Value>,
+) -> Request<Body> {
+    let mut request = Request::builder().method(method).uri(uri).header(
+        header::USER_AGENT,
+        "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36",
+    );
+    if let Some((scheme, token)) = scheme_token {
+        request = request.header(header::AUTHORIZATION, format!("{scheme} {token}"));
+    }
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    match body {
+        Some(body) => request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap(),
+        None => request.body(Body::empty()).unwrap(),
+    }
+}
+
+/// Signs up `email` with `device`'s proof: a device-bound session.
+pub async fn sign_up_bound(keyward: &Keyward, email: &str, device: &TestDevice) -> Value {
+    let proof = device.proof("POST", "/auth/sign-up", None);
+    let body = json!({ "email": email, "password": PASSWORD });
+    let reply = send(
+        keyward,
+        dpop_request(
+            Method::POST,
+            "/auth/sign-up",
+            None,
+            Some(&proof),
+            Some(&body),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    reply.body["data"].clone()
+}
+
+/// Refreshes `token` with a proof by `device`.
+pub async fn refresh_bound(keyward: &Keyward, token: &str, device: &TestDevice) -> Reply {
+    let proof = device.proof("POST", "/auth/refresh", None);
+    let body = json!({ "refresh_token": token });
+    send(
+        keyward,
+        dpop_request(
+            Method::POST,
+            "/auth/refresh",
+            None,
+            Some(&proof),
+            Some(&body),
+        ),
+    )
+    .await
+}
