@@ -12,6 +12,8 @@ export type {
   AuthSnapshot,
   AuthState,
   Capabilities,
+  Device,
+  Devices,
   ErrorCode,
   KeywardError,
   Session,

@@ -6,6 +6,7 @@ use js_sys::{Promise, Reflect};
 use keyward_proto::{ErrorBody, ErrorCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, RequestInit, Response};
@@ -22,6 +23,8 @@ pub enum Method {
     Get,
     /// POST
     Post,
+    /// PATCH
+    Patch,
     /// DELETE
     Delete,
 }
@@ -31,19 +34,18 @@ impl Method {
         match self {
             Self::Get => "GET",
             Self::Post => "POST",
+            Self::Patch => "PATCH",
             Self::Delete => "DELETE",
         }
     }
 }
 
-/// Sends `body` as JSON to `url` (with `token` as a Bearer token) and reads the `data` of the
-/// answer. A 204 reads as JSON `null`.
-pub async fn call<T: DeserializeOwned>(
+/// A request to `url` with `body` as JSON.
+pub fn json_request(
     method: Method,
     url: &str,
-    token: Option<&str>,
     body: Option<&impl Serialize>,
-) -> Result<T, Error> {
+) -> Result<Request, Error> {
     let headers = Headers::new().map_err(|e| Error::browser("fetch", &e))?;
     let init = RequestInit::new();
     init.set_method(method.as_str());
@@ -55,14 +57,8 @@ pub async fn call<T: DeserializeOwned>(
         let _ = headers.set("content-type", "application/json");
         init.set_body(&json);
     }
-    if let Some(token) = token {
-        let _ = headers.set("authorization", &format!("Bearer {token}"));
-    }
     init.set_headers(&headers);
-    let request =
-        Request::new_with_str_and_init(url, &init).map_err(|e| Error::browser("fetch", &e))?;
-    let response = send(&request).await?;
-    read(response).await
+    Request::new_with_str_and_init(url, &init).map_err(|e| Error::browser("fetch", &e))
 }
 
 /// `fetch(request)` with the timeout; any rejection is a network error.

@@ -17,8 +17,9 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
 use keyward_proto::{
-    AuthSuccess, RefreshRequest, RefreshResponse, Session, SessionList, SignInRequest,
-    SignOutRequest, SignOutScope, SignUpRequest, User,
+    AuthSuccess, Device, DeviceList, ErrorCode, RefreshRequest, RefreshResponse, RenameDevice,
+    Session, SessionList, SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType,
+    Tokens, User,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -27,6 +28,8 @@ use web_sys::{EventTarget, Request, Response};
 
 use crate::Error;
 use crate::api::{self, Method, Timer};
+use crate::device_key::DeviceKey;
+use crate::dpop;
 use crate::schedule::{Clock, Freshness, SystemClock, freshness};
 use crate::tabs::{self, Channel};
 use crate::vault::{StoredSession, Vault};
@@ -113,6 +116,13 @@ struct Inner {
     base: String,
     lock_name: String,
     vault: Vault,
+    /// The key sessions are bound to (DPoP); `None` without WebCrypto.
+    device: Option<DeviceKey>,
+    /// The server's clock minus this one's (ms), from `Date` headers: DPoP proofs carry the
+    /// server's time, so a wrong clock here does not get them refused.
+    skew: Cell<f64>,
+    /// The last DPoP nonce the server handed out.
+    nonce: RefCell<Option<String>>,
     clock: Box<dyn Clock>,
     session: RefCell<Option<StoredSession>>,
     state: Cell<AuthState>,
@@ -133,6 +143,9 @@ impl Drop for Inner {
     }
 }
 
+/// Clock differences smaller than this are noise (`Date` headers have whole seconds).
+const SKEW_TOLERANCE_MS: f64 = 5_000.0;
+
 /// How long to wait before retrying a refresh that failed for a transient reason.
 const RETRY_MS: f64 = 30_000.0;
 
@@ -150,6 +163,7 @@ impl AuthClient {
             Vault::open(&options.storage_name).await
         };
         let session = vault.load().await;
+        let device = vault.device_key().await;
         let state = if session.is_some() {
             AuthState::SignedIn
         } else {
@@ -159,6 +173,9 @@ impl AuthClient {
             base: options.server_url.trim_end_matches('/').to_owned(),
             lock_name: format!("keyward-refresh:{}", options.storage_name),
             vault,
+            device,
+            skew: Cell::new(0.0),
+            nonce: RefCell::default(),
             clock,
             session: RefCell::new(session),
             state: Cell::new(state),
@@ -266,12 +283,11 @@ impl AuthClient {
             return Ok(());
         };
         let body = SignOutRequest { scope: Some(scope) };
-        let token = self
-            .access_token()
-            .await
-            .unwrap_or(session.tokens.access_token);
+        // A token that cannot be refreshed (offline) still tells the server, if it is valid.
+        let _ = self.access_token().await;
+        let tokens = self.tokens().unwrap_or(session.tokens);
         let told = self
-            .call::<serde::de::IgnoredAny>(Method::Post, "/sign-out", Some(&token), Some(&body))
+            .call::<serde::de::IgnoredAny>(Method::Post, "/sign-out", Some(&tokens), Some(&body))
             .await;
         if scope != SignOutScope::Others {
             self.adopt(None, true).await;
@@ -412,7 +428,7 @@ impl AuthClient {
                 self.adopt(Some(renewed), true).await;
                 Ok(())
             }
-            Err(err) if err.ends_session() => {
+            Err(err) if err.ends_session() || refused_key(&err) => {
                 self.adopt(None, true).await;
                 Err(err)
             }
@@ -423,45 +439,115 @@ impl AuthClient {
         }
     }
 
-    /// `fetch` with the access token, retried once after a refresh when the server says the
-    /// token is no longer valid.
+    /// `fetch` with the access token (and a DPoP proof when the session is device-bound),
+    /// retried once after a refresh when the server says the token is no longer valid.
     pub async fn fetch(&self, request: Request) -> Result<Response, Error> {
         let retry = request
             .clone()
             .map_err(|e| Error::browser("Request.clone", &e))?;
-        let token = self.access_token().await?;
-        let response = self.send_with(&request, &token).await?;
+        self.access_token().await?;
+        let tokens = self.tokens()?;
+        let response = self.dispatch(request, Some(&tokens)).await;
+        self.note_network(&response);
+        let response = response?;
         if response.status() != 401 || !says_invalid_token(&response) {
             return Ok(response);
         }
         self.refresh().await?;
-        let token = self.cached_access_token().ok_or(Error::SignedOut)?;
-        self.send_with(&retry, &token).await
+        let tokens = self.tokens()?;
+        let response = self.dispatch(retry, Some(&tokens)).await;
+        self.note_network(&response);
+        response
     }
 
-    async fn send_with(&self, request: &Request, token: &str) -> Result<Response, Error> {
-        let _ = request
-            .headers()
-            .set("authorization", &format!("Bearer {token}"));
-        let result = api::send(request).await;
-        self.note_network(&result);
-        result
+    fn tokens(&self) -> Result<Tokens, Error> {
+        self.inner
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.tokens.clone())
+            .ok_or(Error::SignedOut)
+    }
+
+    /// Sends `request` as `tokens`' holder: the access token under its scheme, a DPoP proof
+    /// when the session is bound (and always for token requests, which bind new sessions).
+    /// When a refusal brings a new DPoP nonce, or shows that this browser's clock is off (the
+    /// proof's time was wrong), sends once more, corrected.
+    async fn dispatch(&self, request: Request, tokens: Option<&Tokens>) -> Result<Response, Error> {
+        let retry = request
+            .clone()
+            .map_err(|e| Error::browser("Request.clone", &e))?;
+        let nonce_before = self.inner.nonce.borrow().clone();
+        let skew_before = self.inner.skew.get();
+        let response = self.send_once(&request, tokens).await?;
+        let refused = matches!(response.status(), 400 | 401);
+        let new_nonce = *self.inner.nonce.borrow() != nonce_before;
+        let new_clock = (self.inner.skew.get() - skew_before).abs() > SKEW_TOLERANCE_MS;
+        if refused && (new_nonce || new_clock) && self.inner.device.is_some() {
+            return self.send_once(&retry, tokens).await;
+        }
+        Ok(response)
+    }
+
+    async fn send_once(
+        &self,
+        request: &Request,
+        tokens: Option<&Tokens>,
+    ) -> Result<Response, Error> {
+        let headers = request.headers();
+        let bound = tokens.is_none_or(|t| t.token_type == TokenType::DPoP);
+        if let Some(tokens) = tokens {
+            let scheme = if bound { "DPoP" } else { "Bearer" };
+            let _ = headers.set(
+                "authorization",
+                &format!("{scheme} {}", tokens.access_token),
+            );
+        }
+        if let Some(key) = self.inner.device.as_ref().filter(|_| bound) {
+            let nonce = self.inner.nonce.borrow().clone();
+            let claims = dpop::Claims {
+                method: &request.method(),
+                url: &request.url(),
+                access_token: tokens.map(|t| t.access_token.as_str()),
+                nonce: nonce.as_deref(),
+                issued_at: (self.inner.clock.now() + self.inner.skew.get()) / 1000.0,
+            };
+            let proof = dpop::proof(key, claims).await?;
+            let _ = headers.set("dpop", &proof);
+        }
+        let response = api::send(request).await?;
+        self.observe(&response);
+        Ok(response)
+    }
+
+    /// Learns the server's clock and DPoP nonce from a response.
+    fn observe(&self, response: &Response) {
+        let headers = response.headers();
+        if let Ok(Some(nonce)) = headers.get("dpop-nonce") {
+            *self.inner.nonce.borrow_mut() = Some(nonce);
+        }
+        if let Ok(Some(date)) = headers.get("date") {
+            let server = js_sys::Date::parse(&date);
+            let skew = server - self.inner.clock.now();
+            // `Date` has whole seconds: only a difference well beyond that is a wrong clock.
+            if server.is_finite() && (skew - self.inner.skew.get()).abs() > SKEW_TOLERANCE_MS {
+                self.inner.skew.set(skew);
+            }
+        }
     }
 
     /// The user's live sessions, newest first, the current one marked.
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
-        let token = self.access_token().await?;
         let list: SessionList = self
-            .call(Method::Get, "/sessions", Some(&token), None::<&()>)
+            .authorized(Method::Get, "/sessions", None::<&()>)
             .await?;
         Ok(list.sessions)
     }
 
     /// Revokes one of the user's sessions. Revoking this one signs this client out.
     pub async fn revoke_session(&self, id: &str) -> Result<(), Error> {
-        let token = self.access_token().await?;
         let path = format!("/sessions/{}", js_sys::encode_uri_component(id));
-        self.call::<serde::de::IgnoredAny>(Method::Delete, &path, Some(&token), None::<&()>)
+        self.authorized::<serde::de::IgnoredAny>(Method::Delete, &path, None::<&()>)
             .await?;
         let current = self
             .inner
@@ -475,17 +561,82 @@ impl AuthClient {
         Ok(())
     }
 
+    /// The user's devices (device keys), most recently seen first; this one marked `current`.
+    pub async fn devices(&self) -> Result<Vec<Device>, Error> {
+        let list: DeviceList = self
+            .authorized(Method::Get, "/devices", None::<&()>)
+            .await?;
+        Ok(list.devices)
+    }
+
+    /// This browser's device, as the server knows it (`None` when the session is not bound).
+    pub async fn current_device(&self) -> Result<Option<Device>, Error> {
+        Ok(self.devices().await?.into_iter().find(|d| d.current))
+    }
+
+    /// Renames a device.
+    pub async fn rename_device(&self, id: &str, name: &str) -> Result<(), Error> {
+        let path = format!("/devices/{}", js_sys::encode_uri_component(id));
+        let body = RenameDevice { name: name.into() };
+        self.authorized::<serde::de::IgnoredAny>(Method::Patch, &path, Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes a device and every session bound to it. Revoking this one signs this client out.
+    pub async fn revoke_device(&self, id: &str) -> Result<(), Error> {
+        let current = self.current_device().await?.is_some_and(|d| d.id == id);
+        let path = format!("/devices/{}", js_sys::encode_uri_component(id));
+        self.authorized::<serde::de::IgnoredAny>(Method::Delete, &path, None::<&()>)
+            .await?;
+        if current {
+            self.adopt(None, true).await;
+        }
+        Ok(())
+    }
+
+    /// Answers a device challenge (from `POST …/devices/{id}/challenge`): a DPoP proof for
+    /// `POST …/devices/challenge/verify` with the challenge as its nonce, to hand to the server
+    /// that asked.
+    pub async fn sign_challenge(&self, challenge: &str) -> Result<String, Error> {
+        let key = self.inner.device.as_ref().ok_or(Error::Unsupported {
+            api: "crypto.subtle",
+        })?;
+        let url = format!("{}/devices/challenge/verify", self.inner.base);
+        let claims = dpop::Claims {
+            method: "POST",
+            url: &url,
+            access_token: None,
+            nonce: Some(challenge),
+            issued_at: (self.inner.clock.now() + self.inner.skew.get()) / 1000.0,
+        };
+        dpop::proof(key, claims).await
+    }
+
+    /// A call with the session's access token (refreshed first when needed).
+    async fn authorized<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<T, Error> {
+        self.access_token().await?;
+        let tokens = self.tokens()?;
+        self.call(method, path, Some(&tokens), body).await
+    }
+
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        token: Option<&str>,
+        tokens: Option<&Tokens>,
         body: Option<&impl serde::Serialize>,
     ) -> Result<T, Error> {
         let url = format!("{}{path}", self.inner.base);
-        let result = api::call(method, &url, token, body).await;
-        self.note_network(&result);
-        result
+        let request = api::json_request(method, &url, body)?;
+        let response = self.dispatch(request, tokens).await;
+        self.note_network(&response);
+        api::read(response?).await
     }
 
     /// Offline after a network failure, back online after any answer from the server.
@@ -678,6 +829,18 @@ fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000)
+}
+
+/// Whether a refresh was refused because this client's device key is not the session's (it was
+/// lost and replaced): the session cannot be recovered, so it ends here.
+fn refused_key(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::Server {
+            code: ErrorCode::InvalidDpopProof | ErrorCode::DpopRequired,
+            ..
+        }
+    )
 }
 
 /// Whether a 401 is about the token (RFC 6750 `error="invalid_token"`), rather than the app's own

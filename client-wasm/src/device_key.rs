@@ -13,11 +13,14 @@ use crate::{Error, browser};
 
 const RECORD: &str = "device_key";
 
-/// A device key pair. Cloning clones the handles, not the key.
+/// A device key pair, with its public coordinates (for the `jwk` of DPoP proofs). Cloning
+/// clones the handles, not the key.
 #[derive(Debug, Clone)]
 pub struct DeviceKey {
     private_key: CryptoKey,
     public_key: CryptoKey,
+    x: String,
+    y: String,
 }
 
 impl DeviceKey {
@@ -30,17 +33,29 @@ impl DeviceKey {
         let pair = JsFuture::from(pair)
             .await
             .map_err(|e| Error::browser("generate the device key", &e))?;
-        Self::from_record(&pair).ok_or(Error::Corrupt { what: "device key" })
+        Self::from_record(&pair)
+            .await
+            .ok_or(Error::Corrupt { what: "device key" })
     }
 
     /// The key stored in `db`, or a new one, stored before it is returned.
     pub async fn load_or_create(db: &Database) -> Result<Self, Error> {
-        if let Some(key) = db.get(RECORD).await?.as_ref().and_then(Self::from_record) {
+        if let Some(stored) = db.get(RECORD).await?
+            && let Some(key) = Self::from_record(&stored).await
+        {
             return Ok(key);
         }
         let key = Self::generate().await?;
-        db.put(RECORD, &key.to_record()).await?;
-        Ok(key)
+        // Another tab may be making one right now: the first stored wins, and everyone uses it.
+        if db.add(RECORD, &key.to_record()).await? {
+            return Ok(key);
+        }
+        match db.get(RECORD).await? {
+            Some(stored) => Self::from_record(&stored)
+                .await
+                .ok_or(Error::Corrupt { what: "device key" }),
+            None => Err(Error::Corrupt { what: "device key" }),
+        }
     }
 
     /// The private half: usable for signing, not readable.
@@ -74,14 +89,34 @@ impl DeviceKey {
         record.into()
     }
 
-    /// Reads `{privateKey, publicKey}` (a `CryptoKeyPair` or what [`Self::to_record`] stored).
-    fn from_record(record: &JsValue) -> Option<Self> {
+    /// The public key's x coordinate (base64url), as in its JWK.
+    pub fn x(&self) -> &str {
+        &self.x
+    }
+
+    /// The public key's y coordinate (base64url), as in its JWK.
+    pub fn y(&self) -> &str {
+        &self.y
+    }
+
+    /// Reads `{privateKey, publicKey}` (a `CryptoKeyPair` or what [`Self::to_record`] stored)
+    /// and the public key's coordinates.
+    async fn from_record(record: &JsValue) -> Option<Self> {
         let field = |name: &str| -> Option<CryptoKey> {
             Reflect::get(record, &name.into()).ok()?.dyn_into().ok()
         };
+        let public_key = field("publicKey")?;
+        let jwk = browser::subtle()
+            .ok()?
+            .export_key("jwk", &public_key)
+            .ok()?;
+        let jwk = JsFuture::from(jwk).await.ok()?;
+        let coordinate = |name: &str| Reflect::get(&jwk, &name.into()).ok()?.as_string();
         Some(Self {
             private_key: field("privateKey")?,
-            public_key: field("publicKey")?,
+            x: coordinate("x")?,
+            y: coordinate("y")?,
+            public_key,
         })
     }
 }

@@ -68,6 +68,19 @@ export interface Session {
   ip: string | null;
 }
 
+/** A device key the user signed in with (a browser profile, an app install). */
+export interface Device {
+  id: string;
+  /** From the user agent at first sign-in, unless renamed. */
+  name: string;
+  /** RFC 7638 thumbprint of its public key: the `cnf.jkt` of its tokens. */
+  jkt: string;
+  /** Whether it is this browser. */
+  current: boolean;
+  createdAt: string;
+  lastSeenAt: string;
+}
+
 export interface SignUpInput {
   email: string;
   /** 8 to 1024 characters. */
@@ -91,7 +104,8 @@ export type ErrorCode =
   | "method_not_allowed" | "invalid_email" | "weak_password" | "password_too_long"
   | "email_taken" | "invalid_credentials" | "account_locked" | "unauthorized"
   | "invalid_token" | "token_expired" | "session_revoked" | "invalid_refresh_token"
-  | "refresh_token_expired" | "refresh_token_reused" | "rate_limited" | "internal"
+  | "refresh_token_expired" | "refresh_token_reused" | "dpop_required"
+  | "invalid_dpop_proof" | "use_dpop_nonce" | "rate_limited" | "internal"
   | "unavailable" | "unknown"
   | "network" | "signed_out" | "unsupported" | "browser" | "corrupt";
 
@@ -290,6 +304,89 @@ impl JsAuthClient {
         Sessions {
             client: self.client.clone(),
         }
+    }
+
+    /// The user's devices: `list()`, `current()`, `rename(id, name)`, `revoke(id)`,
+    /// `signChallenge(challenge)`.
+    #[wasm_bindgen(getter)]
+    pub fn devices(&self) -> Devices {
+        Devices {
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// The user's devices (from `auth.devices`). Sessions are bound to this browser's device key,
+/// which WebCrypto made non-extractable: tokens copied out of the page work nowhere else.
+#[wasm_bindgen]
+pub struct Devices {
+    client: AuthClient,
+}
+
+#[wasm_bindgen]
+impl Devices {
+    /// Devices not revoked, most recently seen first; `current` marks this browser.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Device[]>")]
+    pub fn list(&self) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let devices = client.devices().await.map_err(|e| error_to_js(&e))?;
+            let array = js_sys::Array::new();
+            for device in &devices {
+                array.push(&camel(device));
+            }
+            Ok(array.into())
+        })
+    }
+
+    /// This browser's device, or `null` when the session is not bound to one.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Device | null>")]
+    pub fn current(&self) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let device = client.current_device().await.map_err(|e| error_to_js(&e))?;
+            Ok(device.as_ref().map_or(JsValue::NULL, camel))
+        })
+    }
+
+    /// Renames a device.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn rename(&self, id: String, name: String) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            client
+                .rename_device(&id, &name)
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Revokes a device and every session bound to it; revoking this one signs out here.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn revoke(&self, id: String) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            client
+                .revoke_device(&id)
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Signs a device challenge with this browser's key: the proof to hand to the server that
+    /// asked (it checks it with `POST /auth/devices/challenge/verify`).
+    #[wasm_bindgen(js_name = signChallenge, unchecked_return_type = "Promise<string>")]
+    pub fn sign_challenge(&self, challenge: String) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            client
+                .sign_challenge(&challenge)
+                .await
+                .map(JsValue::from)
+                .map_err(|e| error_to_js(&e))
+        })
     }
 }
 

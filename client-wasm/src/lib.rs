@@ -32,6 +32,7 @@ mod api;
 pub mod browser;
 mod client;
 pub mod device_key;
+pub mod dpop;
 mod error;
 pub mod idb;
 mod js;

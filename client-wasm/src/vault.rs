@@ -18,6 +18,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey};
 
+use crate::device_key::DeviceKey;
 use crate::idb::Database;
 use crate::{Error, browser};
 
@@ -95,6 +96,15 @@ impl Vault {
         Ok(Self {
             backend: Backend::Encrypted { db, key },
         })
+    }
+
+    /// The device key: the one stored in IndexedDB (made on first use), or, without IndexedDB,
+    /// a key for this page only. `None` without WebCrypto (tokens are then plain Bearer tokens).
+    pub async fn device_key(&self) -> Option<DeviceKey> {
+        match &self.backend {
+            Backend::Encrypted { db, .. } => DeviceKey::load_or_create(db).await.ok(),
+            Backend::Memory(_) => DeviceKey::generate().await.ok(),
+        }
     }
 
     /// Whether the session survives a reload (IndexedDB), or only this page (memory).

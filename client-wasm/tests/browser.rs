@@ -90,3 +90,53 @@ fn chromium_offers_every_api_the_client_uses() {
     assert!(caps.web_crypto && caps.indexed_db && caps.broadcast_channel && caps.web_locks);
     assert!(caps.passkeys);
 }
+
+/// base64url-decodes with the browser's own `atob`, independently of the client's encoder.
+fn unb64(part: &str) -> Vec<u8> {
+    let padded = format!("{part}{}", "=".repeat((4 - part.len() % 4) % 4));
+    let standard = padded.replace('-', "+").replace('_', "/");
+    let atob = js_sys::Reflect::get(&js_sys::global(), &"atob".into()).unwrap();
+    let binary = js_sys::Function::from(atob)
+        .call1(&wasm_bindgen::JsValue::UNDEFINED, &standard.into())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    binary.chars().map(|c| c as u8).collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_dpop_proof_carries_the_public_key_and_verifies_with_it() {
+    use keyward_client::dpop::{Claims, proof};
+    let key = DeviceKey::generate().await.unwrap();
+    let text = proof(
+        &key,
+        Claims {
+            method: "GET",
+            url: "https://api.example.com/todos?page=2#top",
+            access_token: Some("the.access.token"),
+            nonce: Some("server-nonce"),
+            issued_at: 1_800_000_000.7,
+        },
+    )
+    .await
+    .unwrap();
+    let parts: Vec<&str> = text.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let json = |part: &str| -> serde_json::Value { serde_json::from_slice(&unb64(part)).unwrap() };
+    let header = json(parts[0]);
+    assert_eq!(header["typ"], "dpop+jwt");
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["jwk"]["x"], key.x());
+    assert!(header["jwk"].get("d").is_none(), "never the private key");
+    let claims = json(parts[1]);
+    assert_eq!(claims["htm"], "GET");
+    assert_eq!(claims["htu"], "https://api.example.com/todos");
+    assert_eq!(claims["iat"], 1_800_000_000);
+    assert_eq!(claims["nonce"], "server-nonce");
+    // base64url(SHA-256("the.access.token")), computed with openssl.
+    assert_eq!(claims["ath"], "R2a7yCsxS8BpCgk-2VRP3xHZJ8n6zSvOygTlU97Z9m0");
+    assert!(claims["jti"].as_str().is_some_and(|j| j.len() >= 16));
+
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    assert!(verify(&key, signed.as_bytes(), &unb64(parts[2])).await);
+}

@@ -30,7 +30,34 @@ function render({ state, user }) {
   $("signed-in").hidden = !signedIn;
   $("signed-out").hidden = signedIn;
   $("user-email").textContent = user?.email ?? "";
-  if (signedIn) listSessions();
+  if (signedIn) {
+    listSessions();
+    listDevices();
+  }
+}
+
+async function listDevices(auth = window.auth) {
+  const list = $("devices");
+  try {
+    const devices = await auth.devices.list();
+    list.replaceChildren(
+      ...devices.map((device) => {
+        const item = document.createElement("li");
+        item.dataset.deviceId = device.id;
+        item.textContent = `${device.name}${device.current ? " (this browser)" : ""}, last seen ${new Date(device.lastSeenAt).toLocaleString()} `;
+        const revoke = document.createElement("button");
+        revoke.textContent = device.current ? "Sign this browser out" : "Revoke";
+        revoke.addEventListener("click", async () => {
+          await auth.devices.revoke(device.id).catch(showError);
+          listDevices();
+        });
+        item.append(revoke);
+        return item;
+      }),
+    );
+  } catch (error) {
+    if (error.code !== "signed_out") showError(error);
+  }
 }
 
 async function listSessions(auth = window.auth) {
