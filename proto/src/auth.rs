@@ -255,3 +255,57 @@ pub struct ChallengeVerified {
     /// Its user.
     pub user_id: String,
 }
+
+/// A passkey of the user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Passkey {
+    /// The passkey id (not the WebAuthn credential id).
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// Registered (RFC 3339).
+    pub created_at: String,
+    /// Last used to sign in (RFC 3339).
+    pub last_used_at: Option<String>,
+}
+
+/// `GET /auth/passkeys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PasskeyList {
+    /// The user's passkeys, oldest first.
+    pub passkeys: Vec<Passkey>,
+}
+
+/// `POST /auth/passkeys/register/options`, and `PATCH /auth/passkeys/{id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyName {
+    /// A name for people (at most 100 characters); "Passkey on <device>" when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /auth/passkeys/sign-up/options`: an account with a passkey and no password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignUp {
+    /// The new account's email address.
+    pub email: String,
+    /// A display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `POST /auth/passkeys/sign-in/options`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PasskeySignIn {
+    /// The account's email; without it, any passkey of this site can answer (usernameless).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}

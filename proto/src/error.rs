@@ -100,6 +100,11 @@ error_codes! {
     /// The DPoP proof must carry the server's nonce: retry with the one in the `DPoP-Nonce`
     /// header (RFC 9449 §8).
     UseDpopNonce => "use_dpop_nonce",
+    /// The passkey was refused: its signature, origin or relying party is wrong, it is not
+    /// registered here, or it belongs to another account.
+    PasskeyInvalid => "passkey_invalid",
+    /// The passkey ceremony is unknown, was finished already, or expired (5 minutes). Start again.
+    ChallengeExpired => "challenge_expired",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

@@ -160,6 +160,17 @@ pub struct SettingsArgs {
     /// Ask DPoP clients for server nonces (RFC 9449 §8) [default: off].
     #[arg(long, env = "KEYWARD_DPOP_NONCE", value_enum)]
     pub dpop_nonce: Option<Switch>,
+    /// The WebAuthn relying party id, a domain [default: the issuer's host].
+    #[arg(long, env = "KEYWARD_RP_ID")]
+    pub rp_id: Option<String>,
+    /// Origins passkeys are used from, comma-separated [default: the allowed origins].
+    #[arg(
+        long,
+        env = "KEYWARD_RP_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGINS"
+    )]
+    pub rp_origins: Option<Vec<String>>,
     /// Serve the static files in this directory at `/` (the demo app).
     #[arg(long, env = "KEYWARD_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -185,6 +196,8 @@ struct FileSettings {
     rate_limits: Option<Switch>,
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
+    rp_id: Option<String>,
+    rp_origins: Option<Vec<String>>,
     static_dir: Option<PathBuf>,
 }
 
@@ -266,6 +279,8 @@ impl SettingsArgs {
                 .dpop_nonce
                 .or(file.dpop_nonce)
                 .map_or(d.dpop_nonce, |s| s == Switch::On),
+            rp_id: self.rp_id.or(file.rp_id),
+            rp_origins: self.rp_origins.or(file.rp_origins).unwrap_or(d.rp_origins),
             static_dir: self.static_dir.or(file.static_dir).or(d.static_dir),
         })
     }

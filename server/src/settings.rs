@@ -50,6 +50,10 @@ pub struct Settings {
     /// Ask DPoP clients for server nonces (RFC 9449 §8): proofs must then carry a nonce the
     /// server issued in the last few minutes, which also makes a client's wrong clock harmless.
     pub dpop_nonce: bool,
+    /// The WebAuthn relying party id (a domain): the issuer's host when `None`.
+    pub rp_id: Option<String>,
+    /// The origins passkeys are used from: the allowed origins (or the issuer's) when empty.
+    pub rp_origins: Vec<String>,
     /// A directory of static files served at `/` (the demo app); `None` serves none.
     pub static_dir: Option<PathBuf>,
 }
@@ -72,6 +76,8 @@ impl Default for Settings {
             rate_limits: true,
             require_dpop: false,
             dpop_nonce: false,
+            rp_id: None,
+            rp_origins: Vec::new(),
             static_dir: None,
         }
     }
@@ -89,6 +95,27 @@ impl Settings {
             origin_of(&self.issuer).into_iter().collect()
         } else {
             self.allowed_origins.clone()
+        }
+    }
+
+    /// The WebAuthn relying party id: the setting, else the issuer's host.
+    pub fn rp_id(&self) -> String {
+        self.rp_id.clone().unwrap_or_else(|| {
+            let origin = self.public_origin();
+            let host = origin.split_once("://").map_or("", |(_, host)| host);
+            match host.rsplit_once(':') {
+                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name.to_owned(),
+                _ => host.to_owned(),
+            }
+        })
+    }
+
+    /// The origins passkeys may be used from.
+    pub fn rp_origins(&self) -> Vec<String> {
+        if self.rp_origins.is_empty() {
+            self.origins().into_iter().filter(|o| o != "*").collect()
+        } else {
+            self.rp_origins.clone()
         }
     }
 

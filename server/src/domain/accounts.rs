@@ -54,6 +54,7 @@ pub async fn sign_up(
         client,
         event: audit::SIGN_UP,
         device: device.as_ref(),
+        passkey: None,
     };
     let started = sessions::start(core, start, now).await?.ok_or_else(|| {
         Error::rejected(
@@ -134,6 +135,7 @@ pub async fn sign_in(
         client,
         event: audit::SIGN_IN,
         device: device.as_ref(),
+        passkey: None,
     };
     let started = sessions::start(core, start, now)
         .await?

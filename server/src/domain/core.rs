@@ -27,6 +27,7 @@ pub struct Core {
     /// Sessions whose access tokens are refused.
     pub revoked: RevokedSessions,
     replays: ReplayGuard,
+    webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
     keys: RwLock<Arc<KeyRing>>,
     last_key_reload: Mutex<Timestamp>,
@@ -44,6 +45,7 @@ impl Core {
     /// the signing key, and reads the recent revocations.
     pub async fn start(settings: Settings) -> Result<Arc<Self>, Error> {
         settings.validate()?;
+        let webauthn = super::passkeys::relying_party(&settings)?;
         let secret = match &settings.secret {
             Some(secret) => secret.clone(),
             None => secrets::load_or_create_dev_secret(&secrets::dev_secret_path(
@@ -71,6 +73,7 @@ impl Core {
             hasher: Hasher::new()?,
             revoked,
             replays: ReplayGuard::default(),
+            webauthn,
             secrets: derived,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
@@ -83,6 +86,11 @@ impl Core {
             |poisoned| Arc::clone(&poisoned.into_inner()),
             |ring| Arc::clone(&ring),
         )
+    }
+
+    /// The WebAuthn relying party.
+    pub fn webauthn(&self) -> &webauthn_rs::Webauthn {
+        &self.webauthn
     }
 
     /// The keys derived from the master secret.
@@ -223,6 +231,7 @@ impl Core {
                 .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
                 .await?;
             self.store.purge_dpop(now.millis()).await?;
+            self.store.purge_ceremonies(now.millis()).await?;
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ pub mod dpop;
 pub mod email;
 pub mod keys;
 pub mod limits;
+pub mod passkeys;
 pub mod password;
 pub mod revocation;
 #[cfg(test)]

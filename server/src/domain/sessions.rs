@@ -87,6 +87,8 @@ pub struct Start<'a> {
     pub event: &'static str,
     /// The device key's proof, when the client sent one: the session is bound to that key.
     pub device: Option<&'a Proof>,
+    /// A passkey-only sign-up's passkey, stored with the user.
+    pub passkey: Option<crate::store::PasskeyRow>,
 }
 
 /// Starts a session for `start.user`. `None` when this is a sign-up whose email is taken.
@@ -131,6 +133,7 @@ pub async fn start(
             .session(&session_id),
         session,
         device,
+        passkey: start.passkey,
     };
     let user = start.sign_up.then_some(start.user);
     let Some(created) = core.store.create_session(&new, user).await? else {

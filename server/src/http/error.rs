@@ -24,7 +24,9 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::RefreshTokenReused
         | ErrorCode::DpopRequired
         | ErrorCode::InvalidDpopProof
-        | ErrorCode::UseDpopNonce => StatusCode::UNAUTHORIZED,
+        | ErrorCode::UseDpopNonce
+        | ErrorCode::PasskeyInvalid
+        | ErrorCode::ChallengeExpired => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::EmailTaken => StatusCode::CONFLICT,

@@ -6,6 +6,7 @@ mod devices;
 mod error;
 pub(crate) mod extract;
 mod meta;
+mod passkeys;
 mod sessions;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ use crate::Keyward;
         (name = "accounts", description = "Sign-up, sign-in, the signed-in user."),
         (name = "sessions", description = "Refresh, sign-out, the user's sessions."),
         (name = "devices", description = "Device keys (DPoP): list, rename, revoke, challenges."),
+        (name = "passkeys", description = "Passkeys (WebAuthn): register, sign up, sign in, manage."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -70,6 +72,14 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(devices::rename_device, devices::revoke_device))
         .routes(routes!(devices::challenge_device))
         .routes(routes!(devices::verify_challenge))
+        .routes(routes!(passkeys::register_options))
+        .routes(routes!(passkeys::register_verify))
+        .routes(routes!(passkeys::sign_up_options))
+        .routes(routes!(passkeys::sign_up_verify))
+        .routes(routes!(passkeys::sign_in_options))
+        .routes(routes!(passkeys::sign_in_verify))
+        .routes(routes!(passkeys::list_passkeys))
+        .routes(routes!(passkeys::rename_passkey, passkeys::remove_passkey))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts()

@@ -60,12 +60,14 @@ mod audit;
 mod devices;
 mod keys;
 mod limits;
+mod passkeys;
 mod sessions;
 mod users;
 
 pub use audit::{AuditEventRow, AuditRow};
 pub use devices::Challenge;
 pub use keys::SigningKeyRow;
+pub use passkeys::{CeremonyRow, PasskeyRow};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use users::UserRow;
 

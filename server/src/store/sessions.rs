@@ -69,6 +69,8 @@ pub struct NewSession {
     /// The device key the session is bound to: its row is created (or revived) in the same
     /// transaction, and `session.device_id` set to it.
     pub device: Option<NewDevice>,
+    /// A passkey to store with a passkey-only sign-up, in the same transaction as the user.
+    pub passkey: Option<super::PasskeyRow>,
 }
 
 /// A device key seen at sign-in.
@@ -132,6 +134,25 @@ impl Store {
                 .await?
                 .rows_affected();
                 if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
+            }
+            if let Some(passkey) = &new.passkey {
+                let stored = sqlx::query(
+                    "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
+                )
+                .bind(&passkey.id)
+                .bind(&passkey.user_id)
+                .bind(&passkey.credential_id)
+                .bind(&passkey.passkey)
+                .bind(&passkey.name)
+                .bind(passkey.created_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if stored == 0 {
                     tx.rollback().await?;
                     return Ok(None);
                 }
