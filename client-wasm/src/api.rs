@@ -40,22 +40,23 @@ impl Method {
     }
 }
 
-/// A request to `url` with `body` as JSON.
-pub fn json_request(
-    method: Method,
-    url: &str,
-    body: Option<&impl Serialize>,
-) -> Result<Request, Error> {
+/// JSON text of `value`, through the browser's `JSON.stringify`.
+pub fn json_text(value: &impl Serialize) -> Result<JsValue, Error> {
+    serde_wasm_bindgen::to_value(value)
+        .ok()
+        .and_then(|value| js_sys::JSON::stringify(&value).ok())
+        .map(JsValue::from)
+        .ok_or(Error::Corrupt { what: "request" })
+}
+
+/// A request to `url` with `body` (JSON text) as its body.
+pub fn json_request(method: Method, url: &str, body: Option<&JsValue>) -> Result<Request, Error> {
     let headers = Headers::new().map_err(|e| Error::browser("fetch", &e))?;
     let init = RequestInit::new();
     init.set_method(method.as_str());
-    if let Some(body) = body {
-        let json = serde_wasm_bindgen::to_value(body)
-            .ok()
-            .and_then(|value| js_sys::JSON::stringify(&value).ok())
-            .ok_or(Error::Corrupt { what: "request" })?;
+    if let Some(json) = body {
         let _ = headers.set("content-type", "application/json");
-        init.set_body(&json);
+        init.set_body(json);
     }
     init.set_headers(&headers);
     Request::new_with_str_and_init(url, &init).map_err(|e| Error::browser("fetch", &e))
@@ -84,6 +85,14 @@ pub async fn send(request: &Request) -> Result<Response, Error> {
 
 /// Reads an enveloped answer: `data` on success, the error envelope otherwise.
 pub async fn read<T: DeserializeOwned>(response: Response) -> Result<T, Error> {
+    let data = read_data(response).await?;
+    serde_wasm_bindgen::from_value(data).map_err(|_| Error::Corrupt {
+        what: "server answer",
+    })
+}
+
+/// Like [`read`], leaving `data` as the JS value it is (`null` for a 204).
+pub async fn read_data(response: Response) -> Result<JsValue, Error> {
     let status = response.status();
     let text = match response.text() {
         Ok(promise) => JsFuture::from(promise)
@@ -99,13 +108,10 @@ pub async fn read<T: DeserializeOwned>(response: Response) -> Result<T, Error> {
         js_sys::JSON::parse(&text).unwrap_or(JsValue::UNDEFINED)
     };
     if response.ok() {
-        let data = if json.is_null() {
+        return Ok(if json.is_null() {
             JsValue::NULL
         } else {
             Reflect::get(&json, &"data".into()).unwrap_or(JsValue::UNDEFINED)
-        };
-        return serde_wasm_bindgen::from_value(data).map_err(|_| Error::Corrupt {
-            what: "server answer",
         });
     }
     let body: Option<ErrorBody> = Reflect::get(&json, &"error".into())

@@ -17,9 +17,9 @@ use std::rc::{Rc, Weak};
 
 use js_sys::Promise;
 use keyward_proto::{
-    AuthSuccess, Device, DeviceList, ErrorCode, RefreshRequest, RefreshResponse, RenameDevice,
-    Session, SessionList, SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType,
-    Tokens, User,
+    AuthSuccess, Device, DeviceList, ErrorCode, Passkey, PasskeyList, PasskeyName, PasskeySignIn,
+    PasskeySignUp, RefreshRequest, RefreshResponse, RenameDevice, Session, SessionList,
+    SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType, Tokens, User,
 };
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
@@ -33,6 +33,7 @@ use crate::dpop;
 use crate::schedule::{Clock, Freshness, SystemClock, freshness};
 use crate::tabs::{self, Channel};
 use crate::vault::{StoredSession, Vault};
+use crate::webauthn;
 
 /// Where the client stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -613,6 +614,151 @@ impl AuthClient {
         dpop::proof(key, claims).await
     }
 
+    /// Registers a passkey to the signed-in account (the browser shows its dialog).
+    pub async fn register_passkey(&self, name: Option<&str>) -> Result<Passkey, Error> {
+        let body = PasskeyName {
+            name: name.map(str::to_owned),
+        };
+        let options = self
+            .authorized_data(Method::Post, "/passkeys/register/options", &body)
+            .await?;
+        let credential = webauthn::create(&options).await?;
+        self.access_token().await?;
+        let tokens = self.tokens()?;
+        self.call_json(
+            Method::Post,
+            "/passkeys/register/verify",
+            Some(&tokens),
+            Some(&credential),
+        )
+        .await
+    }
+
+    /// Signs in with a passkey: the account's (with `email`), or any of this site's (without).
+    pub async fn sign_in_with_passkey(&self, email: Option<&str>) -> Result<User, Error> {
+        let body = PasskeySignIn {
+            email: email.map(str::to_owned),
+        };
+        let options = self.public_data("/passkeys/sign-in/options", &body).await?;
+        let credential = webauthn::get(&options, false, None)
+            .await?
+            .ok_or(Error::Cancelled)?;
+        let success: AuthSuccess = self
+            .call_json(
+                Method::Post,
+                "/passkeys/sign-in/verify",
+                None,
+                Some(&credential),
+            )
+            .await?;
+        self.start(success).await
+    }
+
+    /// Creates an account with a passkey and no password, and signs it in.
+    pub async fn sign_up_with_passkey(
+        &self,
+        email: &str,
+        name: Option<&str>,
+    ) -> Result<User, Error> {
+        let body = PasskeySignUp {
+            email: email.into(),
+            name: name.map(str::to_owned),
+        };
+        let options = self.public_data("/passkeys/sign-up/options", &body).await?;
+        let credential = webauthn::create(&options).await?;
+        let success: AuthSuccess = self
+            .call_json(
+                Method::Post,
+                "/passkeys/sign-up/verify",
+                None,
+                Some(&credential),
+            )
+            .await?;
+        self.start(success).await
+    }
+
+    /// Offers the site's passkeys in the browser's autofill (conditional mediation) until the
+    /// user picks one (then signs in and returns the user) or `signal` aborts (then `None`).
+    pub async fn passkey_autofill(&self, signal: Option<&JsValue>) -> Result<Option<User>, Error> {
+        let options = self
+            .public_data("/passkeys/sign-in/options", &PasskeySignIn::default())
+            .await?;
+        let Some(credential) = webauthn::get(&options, true, signal).await? else {
+            return Ok(None);
+        };
+        let success: AuthSuccess = self
+            .call_json(
+                Method::Post,
+                "/passkeys/sign-in/verify",
+                None,
+                Some(&credential),
+            )
+            .await?;
+        self.start(success).await.map(Some)
+    }
+
+    /// The user's passkeys.
+    pub async fn passkeys(&self) -> Result<Vec<Passkey>, Error> {
+        let list: PasskeyList = self
+            .authorized(Method::Get, "/passkeys", None::<&()>)
+            .await?;
+        Ok(list.passkeys)
+    }
+
+    /// Renames a passkey.
+    pub async fn rename_passkey(&self, id: &str, name: &str) -> Result<(), Error> {
+        let path = format!("/passkeys/{}", js_sys::encode_uri_component(id));
+        let body = PasskeyName {
+            name: Some(name.into()),
+        };
+        self.authorized::<serde::de::IgnoredAny>(Method::Patch, &path, Some(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a passkey.
+    pub async fn remove_passkey(&self, id: &str) -> Result<(), Error> {
+        let path = format!("/passkeys/{}", js_sys::encode_uri_component(id));
+        self.authorized::<serde::de::IgnoredAny>(Method::Delete, &path, None::<&()>)
+            .await?;
+        Ok(())
+    }
+
+    /// `data` of a POST without a token, as the JS value it is.
+    async fn public_data(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<JsValue, Error> {
+        self.data(Method::Post, path, None, body).await
+    }
+
+    /// `data` of a call with the session's token, as the JS value it is.
+    async fn authorized_data(
+        &self,
+        method: Method,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<JsValue, Error> {
+        self.access_token().await?;
+        let tokens = self.tokens()?;
+        self.data(method, path, Some(&tokens), body).await
+    }
+
+    async fn data(
+        &self,
+        method: Method,
+        path: &str,
+        tokens: Option<&Tokens>,
+        body: &impl serde::Serialize,
+    ) -> Result<JsValue, Error> {
+        let url = format!("{}{path}", self.inner.base);
+        let request = api::json_request(method, &url, Some(&api::json_text(body)?))?;
+        let response = self.dispatch(request, tokens).await;
+        self.note_network(&response);
+        api::read_data(response?).await
+    }
+
     /// A call with the session's access token (refreshed first when needed).
     async fn authorized<T: serde::de::DeserializeOwned>(
         &self,
@@ -631,6 +777,18 @@ impl AuthClient {
         path: &str,
         tokens: Option<&Tokens>,
         body: Option<&impl serde::Serialize>,
+    ) -> Result<T, Error> {
+        let body = body.map(api::json_text).transpose()?;
+        self.call_json(method, path, tokens, body.as_ref()).await
+    }
+
+    /// [`Self::call`] with a body that is JSON text already (WebAuthn's `toJSON()` output).
+    async fn call_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        tokens: Option<&Tokens>,
+        body: Option<&JsValue>,
     ) -> Result<T, Error> {
         let url = format!("{}{path}", self.inner.base);
         let request = api::json_request(method, &url, body)?;

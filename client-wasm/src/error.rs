@@ -23,6 +23,9 @@ pub enum Error {
     /// The call needs a signed-in user and there is none.
     #[error("not signed in")]
     SignedOut,
+    /// The user cancelled the passkey dialog (or it timed out).
+    #[error("the passkey dialog was cancelled")]
+    Cancelled,
     /// The browser lacks an API the client needs (an old browser, or a context such as a
     /// sandboxed iframe where it is switched off).
     #[error("{api} is not available here")]
@@ -63,12 +66,13 @@ impl Error {
     }
 
     /// The stable code: the server's, or the client's own (`network`, `signed_out`,
-    /// `unsupported`, `browser`, `corrupt`).
+    /// `cancelled`, `unsupported`, `browser`, `corrupt`).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Server { code, .. } => code.as_str(),
             Self::Network(_) => "network",
             Self::SignedOut => "signed_out",
+            Self::Cancelled => "cancelled",
             Self::Unsupported { .. } => "unsupported",
             Self::Browser { .. } => "browser",
             Self::Corrupt { .. } => "corrupt",

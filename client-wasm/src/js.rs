@@ -81,6 +81,34 @@ export interface Device {
   lastSeenAt: string;
 }
 
+/** A passkey of the user. */
+export interface Passkey {
+  id: string;
+  name: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+}
+
+export interface PasskeyRegisterInput {
+  /** A name for people; "Passkey on <device>" when absent. */
+  name?: string;
+}
+
+export interface PasskeySignInInput {
+  /** The account's email; without it any passkey of this site can answer (usernameless). */
+  email?: string;
+}
+
+export interface PasskeySignUpInput {
+  email: string;
+  name?: string;
+}
+
+export interface PasskeyAutofillInput {
+  /** Aborting it stops the autofill offer; the promise then resolves with `null`. */
+  signal?: AbortSignal;
+}
+
 export interface SignUpInput {
   email: string;
   /** 8 to 1024 characters. */
@@ -98,16 +126,16 @@ export interface SignOutOptions {
   scope?: "session" | "others" | "all";
 }
 
-/** The server's stable codes, and the client's own (`network`, `signed_out`, `unsupported`, `browser`, `corrupt`). */
+/** The server's stable codes, and the client's own (`network`, `signed_out`, `cancelled`, `unsupported`, `browser`, `corrupt`). */
 export type ErrorCode =
   | "invalid_request" | "payload_too_large" | "unsupported_media_type" | "not_found"
   | "method_not_allowed" | "invalid_email" | "weak_password" | "password_too_long"
   | "email_taken" | "invalid_credentials" | "account_locked" | "unauthorized"
   | "invalid_token" | "token_expired" | "session_revoked" | "invalid_refresh_token"
   | "refresh_token_expired" | "refresh_token_reused" | "dpop_required"
-  | "invalid_dpop_proof" | "use_dpop_nonce" | "rate_limited" | "internal"
-  | "unavailable" | "unknown"
-  | "network" | "signed_out" | "unsupported" | "browser" | "corrupt";
+  | "invalid_dpop_proof" | "use_dpop_nonce" | "passkey_invalid" | "challenge_expired"
+  | "rate_limited" | "internal" | "unavailable" | "unknown"
+  | "network" | "signed_out" | "cancelled" | "unsupported" | "browser" | "corrupt";
 
 /** Every rejected promise of this package rejects with one of these. Branch on `code`. */
 export interface KeywardError extends Error {
@@ -306,6 +334,14 @@ impl JsAuthClient {
         }
     }
 
+    /// Passkeys: sign in, sign up, register, autofill, manage.
+    #[wasm_bindgen(getter)]
+    pub fn passkeys(&self) -> Passkeys {
+        Passkeys {
+            client: self.client.clone(),
+        }
+    }
+
     /// The user's devices: `list()`, `current()`, `rename(id, name)`, `revoke(id)`,
     /// `signChallenge(challenge)`.
     #[wasm_bindgen(getter)]
@@ -386,6 +422,163 @@ impl Devices {
                 .await
                 .map(JsValue::from)
                 .map_err(|e| error_to_js(&e))
+        })
+    }
+}
+
+/// Passkeys (from `auth.passkeys`). A dialog the user closes rejects with code `cancelled`.
+#[wasm_bindgen]
+pub struct Passkeys {
+    client: AuthClient,
+}
+
+#[derive(Deserialize, Default)]
+struct PasskeyInput {
+    name: Option<String>,
+    email: Option<String>,
+}
+
+fn optional_input(value: Option<JsValue>, what: &str) -> Result<PasskeyInput, JsValue> {
+    match value.filter(|v| !v.is_null() && !v.is_undefined()) {
+        Some(value) => input(value, what),
+        None => Ok(PasskeyInput::default()),
+    }
+}
+
+#[wasm_bindgen]
+impl Passkeys {
+    /// Whether passkeys work in this browser.
+    #[wasm_bindgen(js_name = isSupported)]
+    pub fn is_supported(&self) -> bool {
+        crate::webauthn::supported()
+    }
+
+    /// Whether this device has a built-in authenticator (Touch ID, Windows Hello, Android).
+    #[wasm_bindgen(js_name = isPlatformAuthenticatorAvailable, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_platform_authenticator_available(&self) -> Promise {
+        crate::promise(async {
+            Ok(crate::webauthn::platform_authenticator_available()
+                .await
+                .into())
+        })
+    }
+
+    /// Registers a passkey to the signed-in account.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Passkey>")]
+    pub fn register(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "PasskeyRegisterInput")] options: Option<
+            JsValue,
+        >,
+    ) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let options = optional_input(options, "passkeys.register")?;
+            let passkey = client
+                .register_passkey(options.name.as_deref())
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(camel(&passkey))
+        })
+    }
+
+    /// Signs in with a passkey (the account's with `email`; any of this site's without).
+    #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<User>")]
+    pub fn sign_in(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "PasskeySignInInput")] options: Option<
+            JsValue,
+        >,
+    ) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let options = optional_input(options, "passkeys.signIn")?;
+            let user = client
+                .sign_in_with_passkey(options.email.as_deref())
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(user_to_js(Some(&user)))
+        })
+    }
+
+    /// Creates an account with a passkey and no password.
+    #[wasm_bindgen(js_name = signUp, unchecked_return_type = "Promise<User>")]
+    pub fn sign_up(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "PasskeySignUpInput")] options: JsValue,
+    ) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let options: PasskeyInput = input(options, "passkeys.signUp")?;
+            let email = options.email.unwrap_or_default();
+            let user = client
+                .sign_up_with_passkey(&email, options.name.as_deref())
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(user_to_js(Some(&user)))
+        })
+    }
+
+    /// Offers passkeys in the browser's autofill (for an input with
+    /// `autocomplete="username webauthn"`): resolves with the user once one is picked, or `null`
+    /// when `signal` aborts.
+    #[wasm_bindgen(unchecked_return_type = "Promise<User | null>")]
+    pub fn autofill(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "PasskeyAutofillInput")] options: Option<
+            JsValue,
+        >,
+    ) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let signal = options
+                .and_then(|o| Reflect::get(&o, &"signal".into()).ok())
+                .filter(|s| !s.is_undefined() && !s.is_null());
+            let user = client
+                .passkey_autofill(signal.as_ref())
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(user_to_js(user.as_ref()))
+        })
+    }
+
+    /// The user's passkeys.
+    #[wasm_bindgen(unchecked_return_type = "Promise<Passkey[]>")]
+    pub fn list(&self) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            let passkeys = client.passkeys().await.map_err(|e| error_to_js(&e))?;
+            let array = js_sys::Array::new();
+            for passkey in &passkeys {
+                array.push(&camel(passkey));
+            }
+            Ok(array.into())
+        })
+    }
+
+    /// Renames a passkey.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn rename(&self, id: String, name: String) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            client
+                .rename_passkey(&id, &name)
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Removes a passkey.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn remove(&self, id: String) -> Promise {
+        let client = self.client.clone();
+        crate::promise(async move {
+            client
+                .remove_passkey(&id)
+                .await
+                .map_err(|e| error_to_js(&e))?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 }
@@ -548,6 +741,7 @@ pub(crate) fn error_from_js(value: &JsValue) -> Error {
     match code.as_str() {
         "network" => Error::Network(message),
         "signed_out" => Error::SignedOut,
+        "cancelled" => Error::Cancelled,
         "browser" | "unsupported" | "corrupt" | "" => Error::Browser {
             operation: "refresh",
             message,

@@ -39,6 +39,7 @@ mod js;
 pub mod schedule;
 mod tabs;
 pub mod vault;
+pub mod webauthn;
 
 pub use client::{AuthClient, AuthState, Options, Snapshot, Subscription};
 pub use error::Error;

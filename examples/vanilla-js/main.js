@@ -33,6 +33,29 @@ function render({ state, user }) {
   if (signedIn) {
     listSessions();
     listDevices();
+    listPasskeys();
+  }
+}
+
+async function listPasskeys(auth = window.auth) {
+  try {
+    const passkeys = await auth.passkeys.list();
+    $("passkeys").replaceChildren(
+      ...passkeys.map((passkey) => {
+        const item = document.createElement("li");
+        item.textContent = `${passkey.name}, added ${new Date(passkey.createdAt).toLocaleString()} `;
+        const remove = document.createElement("button");
+        remove.textContent = "Remove";
+        remove.addEventListener("click", async () => {
+          await auth.passkeys.remove(passkey.id).catch(showError);
+          listPasskeys();
+        });
+        item.append(remove);
+        return item;
+      }),
+    );
+  } catch (error) {
+    if (error.code !== "signed_out") showError(error);
   }
 }
 
@@ -116,6 +139,22 @@ async function main() {
     await action.catch(showError);
   });
   $("sign-out").addEventListener("click", () => auth.signOut().catch(showError));
+
+  if (auth.passkeys.isSupported()) {
+    $("passkey-actions").hidden = false;
+    $("passkey-sign-in").addEventListener("click", async () => {
+      showError(null);
+      const email = $("email").value || undefined;
+      await auth.passkeys.signIn({ email }).catch(showError);
+    });
+    $("add-passkey").addEventListener("click", async () => {
+      showError(null);
+      await auth.passkeys.register().catch(showError);
+      listPasskeys();
+    });
+  } else {
+    $("add-passkey").hidden = true;
+  }
   $("call-api").addEventListener("click", async () => {
     const response = await auth.fetch("/auth/me").catch(showError);
     if (response) $("api-result").textContent = `${response.status} ${JSON.stringify(await response.json(), null, 2)}`;
