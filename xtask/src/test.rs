@@ -163,7 +163,7 @@ pub fn run() -> Result {
         "wasm tests (Chromium)",
         cargo()
             .args(["test", "--target", WASM_TARGET])
-            .args(["-p", "keyward-client"])
+            .args(["-p", "keyward-client", "-p", "keyward-leptos"])
             .env("CHROMEDRIVER", chromedriver())
             // The runner adds --headless and --no-sandbox; this file adds the flags that keep
             // Chromium off the (closed) network on this machine kind.

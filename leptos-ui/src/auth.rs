@@ -1,0 +1,168 @@
+//! [`Auth`]: the reactive face of the client, provided by `<AuthProvider>`.
+
+use std::future::Future;
+
+use keyward_client::{AuthClient, AuthState, Error, Subscription, User};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+/// An error as components show it: the stable code, and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthError {
+    /// The stable code (`invalid_credentials`, `network`, `cancelled`, …).
+    pub code: String,
+    /// The message to show.
+    pub message: String,
+}
+
+impl From<&Error> for AuthError {
+    fn from(error: &Error) -> Self {
+        let message = match error {
+            Error::Network(_) => "The server cannot be reached. Check your connection.".to_owned(),
+            Error::Cancelled => "The passkey dialog was closed.".to_owned(),
+            other => other.to_string(),
+        };
+        Self {
+            code: error.code().to_owned(),
+            message,
+        }
+    }
+}
+
+/// Where an action reports: its own error and pending flags (so two forms on one page do not
+/// show each other's errors).
+#[derive(Clone, Copy)]
+pub struct Feedback {
+    /// The action's error, cleared when it starts again.
+    pub error: RwSignal<Option<AuthError>>,
+    /// Whether it runs.
+    pub pending: RwSignal<bool>,
+}
+
+impl Feedback {
+    /// Fresh flags.
+    pub fn new() -> Self {
+        Self {
+            error: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+}
+
+impl Default for Feedback {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The signed-in state and the actions, for components and your own views. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    client: StoredValue<Option<AuthClient>, LocalStorage>,
+    subscription: StoredValue<Option<Subscription>, LocalStorage>,
+    state: RwSignal<AuthState>,
+    user: RwSignal<Option<User>>,
+    error: RwSignal<Option<AuthError>>,
+    pending: RwSignal<bool>,
+}
+
+/// The [`Auth`] of the nearest `<AuthProvider>`.
+///
+/// # Panics
+/// Outside an `<AuthProvider>`: that is a bug in the app's component tree, not a runtime
+/// condition, so it is reported at once with the fix.
+pub fn use_auth() -> Auth {
+    #[allow(clippy::expect_used)]
+    use_context::<Auth>().expect("use_auth() called outside <AuthProvider>")
+}
+
+impl Auth {
+    /// A new, loading state (the provider attaches the client).
+    pub(crate) fn new() -> Self {
+        Self {
+            client: StoredValue::new_local(None),
+            subscription: StoredValue::new_local(None),
+            state: RwSignal::new(AuthState::Loading),
+            user: RwSignal::new(None),
+            error: RwSignal::new(None),
+            pending: RwSignal::new(false),
+        }
+    }
+
+    /// Attaches `client`: its state now drives the signals.
+    pub(crate) fn attach(self, client: AuthClient) {
+        let snapshot = client.snapshot();
+        self.state.set(snapshot.state);
+        self.user.set(snapshot.user);
+        let subscription = client.on_change(move |snapshot| {
+            self.state.set(snapshot.state);
+            self.user.set(snapshot.user.clone());
+        });
+        self.subscription.set_value(Some(subscription));
+        self.client.set_value(Some(client));
+    }
+
+    /// `Loading`, `SignedOut`, `SignedIn` or `Offline`.
+    pub fn state(&self) -> Signal<AuthState> {
+        self.state.into()
+    }
+
+    /// The signed-in user (also while offline).
+    pub fn user(&self) -> Signal<Option<User>> {
+        self.user.into()
+    }
+
+    /// The last action's error, cleared when the next one starts.
+    pub fn error(&self) -> Signal<Option<AuthError>> {
+        self.error.into()
+    }
+
+    /// Whether an action is running (forms disable their buttons).
+    pub fn pending(&self) -> Signal<bool> {
+        self.pending.into()
+    }
+
+    /// Whether someone is signed in (offline counts: the session is kept).
+    pub fn signed_in(&self) -> bool {
+        matches!(self.state.get(), AuthState::SignedIn | AuthState::Offline)
+    }
+
+    /// The client, once created.
+    pub fn client(&self) -> Option<AuthClient> {
+        self.client.with_value(Clone::clone)
+    }
+
+    /// Runs `action` with the client, reporting to the provider's `error` and `pending`.
+    pub fn run<F, Fut, T>(&self, action: F)
+    where
+        F: FnOnce(AuthClient) -> Fut + 'static,
+        Fut: Future<Output = Result<T, Error>> + 'static,
+    {
+        self.run_with(
+            Feedback {
+                error: self.error,
+                pending: self.pending,
+            },
+            action,
+        );
+    }
+
+    /// Runs `action` with the client, reporting to `feedback`: pending while it runs, the
+    /// error when it fails.
+    pub fn run_with<F, Fut, T>(&self, feedback: Feedback, action: F)
+    where
+        F: FnOnce(AuthClient) -> Fut + 'static,
+        Fut: Future<Output = Result<T, Error>> + 'static,
+    {
+        let Some(client) = self.client() else { return };
+        feedback.error.set(None);
+        feedback.pending.set(true);
+        spawn_local(async move {
+            let outcome = action(client).await;
+            feedback.pending.set(false);
+            if let Err(error) = outcome {
+                feedback.error.set(Some(AuthError::from(&error)));
+            }
+        });
+    }
+}
