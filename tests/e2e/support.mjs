@@ -25,14 +25,20 @@ async function freePort() {
   });
 }
 
-/** Starts `keyward serve` serving the demo app; resolves once /healthz answers. */
-export async function startServer({ env = {}, args = [] } = {}) {
+/**
+ * Starts `keyward serve` serving the vanilla demo app (or, with `leptos: true`, the example API
+ * binary serving the Leptos demo app); resolves once /healthz answers.
+ */
+export async function startServer({ env = {}, args = [], leptos = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
   const port = await freePort();
+  const [program, first, site] = leptos
+    ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
+    : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
   const child = spawn(
-    required("KEYWARD_BIN"),
-    ["serve", "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,
-      "--static-dir", required("KEYWARD_DEMO_DIR"), "--issuer", `http://localhost:${port}`, ...args],
+    program,
+    [...first, "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,
+      "--static-dir", site, "--issuer", `http://localhost:${port}`, ...args],
     { env: { ...process.env, KEYWARD_LOG: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] },
   );
   const exited = new Promise((resolve) => child.once("exit", resolve));

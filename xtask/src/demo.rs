@@ -9,19 +9,79 @@ use crate::{Result, root, step};
 
 pub fn run() -> Result {
     crate::setup::run()?;
-    let app = build_app()?;
-    let server = build_server()?;
+    let app = build_leptos_app()?;
+    let server = build_api_server()?;
 
     step("serve");
     println!("Keyward demo: open http://localhost:8787  (Ctrl-C stops it)");
+    println!(
+        "  the Leptos app, the Keyward server (/auth) and the example API (/api) in one process"
+    );
     cmd::run(
         Command::new(server)
-            .args(["serve", "--bind", "127.0.0.1:8787"])
+            .args(["--bind", "127.0.0.1:8787"])
             .args(["--database-url", "sqlite://keyward.db"])
             .arg("--static-dir")
             .arg(app)
             .current_dir(root()),
     )
+}
+
+/// Builds the Leptos demo app (`examples/leptos-app`) into `target/leptos-app/`.
+pub fn build_leptos_app() -> Result<PathBuf> {
+    step("build the Leptos demo app (examples/leptos-app)");
+    let root = root();
+    cmd::run(
+        cargo()
+            .args([
+                "build",
+                "-p",
+                "example-leptos-app",
+                "--target",
+                crate::setup::WASM_TARGET,
+            ])
+            .current_dir(&root),
+    )?;
+    let site = root.join("target/leptos-app");
+    let _ = std::fs::remove_dir_all(&site);
+    cmd::run(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--out-name", "app", "--no-typescript"])
+            .arg("--out-dir")
+            .arg(&site)
+            .arg(
+                root.join("target")
+                    .join(crate::setup::WASM_TARGET)
+                    .join("debug/example-leptos-app.wasm"),
+            ),
+    )?;
+    let public = root.join("examples/leptos-app/public");
+    for entry in
+        std::fs::read_dir(&public).map_err(|e| format!("read {}: {e}", public.display()))?
+    {
+        let entry = entry.map_err(|e| format!("read {}: {e}", public.display()))?;
+        std::fs::copy(entry.path(), site.join(entry.file_name()))
+            .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
+    }
+    Ok(site)
+}
+
+/// Builds the example API (Keyward's router merged into an app of its own) and returns it.
+pub fn build_api_server() -> Result<PathBuf> {
+    step("build the example API server");
+    let root = root();
+    cmd::run(
+        cargo()
+            .args([
+                "build",
+                "-p",
+                "example-axum-api",
+                "--bin",
+                "example-axum-api",
+            ])
+            .current_dir(&root),
+    )?;
+    Ok(root.join("target/debug/example-axum-api"))
 }
 
 /// Builds the npm package, installs the packed tarball into `examples/vanilla-js` (as a user
@@ -51,16 +111,4 @@ pub fn build_app() -> Result<PathBuf> {
             .current_dir(&app),
     )?;
     Ok(app.join("dist"))
-}
-
-/// Builds the `keyward` binary and returns its path.
-pub fn build_server() -> Result<PathBuf> {
-    step("build the server");
-    let root = root();
-    cmd::run(
-        cargo()
-            .args(["build", "-p", "keyward-server", "--bin", "keyward"])
-            .current_dir(&root),
-    )?;
-    Ok(root.join("target/debug/keyward"))
 }

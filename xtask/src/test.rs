@@ -125,7 +125,14 @@ pub fn run() -> Result {
         cmd::run(
             cargo()
                 .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
-                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
+                .args([
+                    "-p",
+                    "keyward-client",
+                    "-p",
+                    "keyward-leptos",
+                    "-p",
+                    "example-leptos-app",
+                ])
                 .args(["--", "-D", "warnings"])
                 .current_dir(&root),
         ),
@@ -175,15 +182,21 @@ pub fn run() -> Result {
     );
 
     step("end-to-end tests (Playwright + Chromium + the real server)");
-    let built =
-        crate::demo::build_app().and_then(|site| test_built_server().map(|server| (site, server)));
+    let built = crate::demo::build_app().and_then(|site| {
+        let leptos = crate::demo::build_leptos_app()?;
+        let server = test_built(&["-p", "keyward-server"], "keyward")?;
+        let api = test_built(&["-p", "example-axum-api"], "example-axum-api")?;
+        Ok((site, leptos, server, api))
+    });
     match built {
-        Ok((site, server)) => {
+        Ok((site, leptos, server, api)) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
                 .arg("tests/e2e/")
                 .env("KEYWARD_BIN", server)
                 .env("KEYWARD_DEMO_DIR", site)
+                .env("KEYWARD_API_BIN", api)
+                .env("KEYWARD_LEPTOS_DIR", leptos)
                 .env(
                     "KEYWARD_CHROMIUM",
                     chromium_path().unwrap_or_else(|| "chromium".into()),
@@ -211,16 +224,18 @@ pub fn run() -> Result {
     }
 }
 
-/// The `keyward` binary as the server tests built it. `cargo build -p keyward-server` would
-/// resolve features without the dev-dependencies and rebuild half the tree for nothing.
-fn test_built_server() -> Result<std::path::PathBuf> {
+/// A binary as its package's tests built it. `cargo build -p …` would resolve features without
+/// the dev-dependencies and rebuild half the tree for nothing.
+fn test_built(package: &[&str], binary: &str) -> Result<std::path::PathBuf> {
     let root = root();
     cmd::run(
         cargo()
-            .args(["test", "-p", "keyward-server", "--tests", "--no-run"])
+            .arg("test")
+            .args(package)
+            .args(["--tests", "--no-run"])
             .current_dir(&root),
     )?;
-    Ok(root.join("target/debug/keyward"))
+    Ok(root.join("target/debug").join(binary))
 }
 
 fn chromedriver() -> std::ffi::OsString {

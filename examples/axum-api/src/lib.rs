@@ -5,9 +5,9 @@
 //! Run with `cargo run -p example-axum-api`, then:
 //!
 //! ```text
-//! curl -s localhost:8788/auth/sign-up -H 'content-type: application/json' \
+//! curl -s localhost:8787/auth/sign-up -H 'content-type: application/json' \
 //!   -d '{"email":"you@example.com","password":"correct horse battery"}'
-//! curl -s localhost:8788/api/todos -H "authorization: Bearer <access_token>"
+//! curl -s localhost:8787/api/todos -H "authorization: Bearer <access_token>"
 //! ```
 
 use std::collections::HashMap;

@@ -1,19 +1,29 @@
-//! Run with `cargo run -p example-axum-api` (listens on 127.0.0.1:8788, SQLite file
-//! `example-api.db`). See `lib.rs` for the code that matters.
+//! Run with `cargo run -p example-axum-api` (takes the same flags as `keyward serve`; defaults:
+//! 127.0.0.1:8787, SQLite file `keyward.db`). See `lib.rs` for the code that matters.
+//! `cargo xtask demo` runs it with `--static-dir` pointing at the Leptos demo app.
 
-use keyward_server::{Keyward, Settings};
+use clap::Parser;
+use keyward_server::Keyward;
+use keyward_server::cli::SettingsArgs;
+
+/// The example API: your routes, with Keyward's merged in.
+#[derive(Parser)]
+#[command(name = "example-axum-api")]
+struct Args {
+    #[command(flatten)]
+    settings: SettingsArgs,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), keyward_server::Error> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
-    let keyward = Keyward::start(Settings {
-        database_url: "sqlite://example-api.db".into(),
-        issuer: "http://localhost:8788".into(),
-        ..Settings::default()
-    })
-    .await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:8788").await?;
-    println!("example API on http://localhost:8788 (GET /api/todos needs a Bearer token)");
+    tracing_subscriber::fmt()
+        .with_env_filter(std::env::var("KEYWARD_LOG").unwrap_or_else(|_| "info".into()))
+        .init();
+    let settings = Args::parse().settings.resolve()?;
+    let bind = settings.bind;
+    let keyward = Keyward::start(settings).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    println!("example API on http://{bind} (GET /api/todos needs a Keyward token)");
     let app = example_axum_api::app(keyward)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app).await?;

@@ -1,0 +1,196 @@
+//! The Keyward demo app, in Leptos (client-side rendered). Built and served by
+//! `cargo xtask demo` at http://localhost:8787, together with the server and the example API
+//! (`examples/axum-api`), whose `/api/todos` the protected page calls with `auth.fetch`.
+
+use keyward_leptos::*;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+fn main() {
+    mount_to_body(App);
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Page {
+    Home,
+    Todos,
+    Security,
+}
+
+impl Page {
+    fn from_hash(hash: &str) -> Self {
+        match hash {
+            "#todos" => Self::Todos,
+            "#security" => Self::Security,
+            _ => Self::Home,
+        }
+    }
+}
+
+fn current_hash() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default()
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let page = RwSignal::new(Page::from_hash(&current_hash()));
+    let on_hash = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+        page.set(Page::from_hash(&current_hash()));
+    });
+    if let Some(window) = web_sys::window() {
+        window.set_onhashchange(Some(on_hash.as_ref().unchecked_ref()));
+    }
+    on_hash.forget();
+    let origin = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default();
+    view! {
+        <KeywardStyles/>
+        <AuthProvider server_url=format!("{origin}/auth")>
+            <header class="app-header">
+                <strong class="app-name">"Keyward"</strong>
+                <nav>
+                    <a href="#">"Home"</a>
+                    <a href="#todos">"Todos"</a>
+                    <a href="#security">"Security"</a>
+                </nav>
+                <UserMenu/>
+            </header>
+            <main class="app-main">
+                {move || match page.get() {
+                    Page::Home => view! { <Home/> }.into_any(),
+                    Page::Todos => view! {
+                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                            <Todos/>
+                        </RequireAuth>
+                    }.into_any(),
+                    Page::Security => view! {
+                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                            <h2>"Security"</h2>
+                            <SessionList/>
+                        </RequireAuth>
+                    }.into_any(),
+                }}
+            </main>
+        </AuthProvider>
+    }
+}
+
+#[component]
+fn Home() -> impl IntoView {
+    view! {
+        <h1>"Authentication, in Rust from the browser to the database"</h1>
+        <p>"Sign up, then visit the protected Todos page: it calls an API protected by Keyward's extractor, with a device-bound (DPoP) token."</p>
+        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+            <p class="welcome">"You are signed in. Try the " <a href="#todos">"Todos"</a> " page, or review your " <a href="#security">"sessions and devices"</a> "."</p>
+        </RequireAuth>
+    }
+}
+
+#[component]
+fn SignInPanel() -> impl IntoView {
+    view! {
+        <div class="panels">
+            <section>
+                <h2>"Sign in"</h2>
+                <SignInForm/>
+                <PasskeyButton/>
+            </section>
+            <section>
+                <h2>"Create an account"</h2>
+                <SignUpForm/>
+            </section>
+        </div>
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Todo {
+    title: String,
+}
+
+/// Calls the example API with the client's `fetch` (token and DPoP proof added).
+async fn api(auth: Auth, method: &str, body: Option<&Todo>) -> Result<Vec<Todo>, String> {
+    let client = auth.client().ok_or("not ready")?;
+    let init = web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(todo) = body {
+        let headers = web_sys::Headers::new().map_err(|_| "headers")?;
+        headers
+            .set("content-type", "application/json")
+            .map_err(|_| "headers")?;
+        init.set_headers(&headers);
+        let json = serde_wasm_bindgen::to_value(todo).map_err(|e| e.to_string())?;
+        let text = js_sys::JSON::stringify(&json).map_err(|_| "json")?;
+        init.set_body(&text.into());
+    }
+    let request =
+        web_sys::Request::new_with_str_and_init("/api/todos", &init).map_err(|_| "request")?;
+    let response = client.fetch(request).await.map_err(|e| e.to_string())?;
+    if !response.ok() {
+        return Err(format!("the API answered {}", response.status()));
+    }
+    let json = JsFuture::from(response.json().map_err(|_| "body")?)
+        .await
+        .map_err(|_| "body")?;
+    serde_wasm_bindgen::from_value::<Vec<Todo>>(json).map_err(|e| e.to_string())
+}
+
+#[component]
+fn Todos() -> impl IntoView {
+    let auth = use_auth();
+    let todos = RwSignal::new(Vec::<Todo>::new());
+    let status = RwSignal::new(String::from("Loading your todos…"));
+    let title = RwSignal::new(String::new());
+    let load = move || {
+        leptos::task::spawn_local(async move {
+            match api(auth, "GET", None).await {
+                Ok(list) => {
+                    status.set(format!("{} todo(s), from the protected API", list.len()));
+                    todos.set(list);
+                }
+                Err(error) => status.set(format!("The API call failed: {error}")),
+            }
+        });
+    };
+    load();
+    let add = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let todo = Todo {
+            title: title.get_untracked(),
+        };
+        if todo.title.trim().is_empty() {
+            return;
+        }
+        title.set(String::new());
+        leptos::task::spawn_local(async move {
+            match api(auth, "POST", Some(&todo)).await {
+                Ok(list) => {
+                    status.set(format!("{} todo(s), from the protected API", list.len()));
+                    todos.set(list);
+                }
+                Err(error) => status.set(format!("The API call failed: {error}")),
+            }
+        });
+    };
+    view! {
+        <h2>"Todos"</h2>
+        <p class="api-status" aria-live="polite">{move || status.get()}</p>
+        <form class="kw-form todo-form" on:submit=add>
+            <label class="kw-field">
+                <span class="kw-label">"New todo"</span>
+                <input class="kw-input" name="title" autocomplete="off" bind:value=title/>
+            </label>
+            <button class="kw-button kw-primary" type="submit">"Add"</button>
+        </form>
+        <ul class="todos">
+            <For each=move || todos.get() key=|t| t.title.clone() let(todo)>
+                <li>{todo.title}</li>
+            </For>
+        </ul>
+    }
+}
