@@ -3,15 +3,23 @@
 //!
 //! Three lines give an app sign-in, protected views and a security page:
 //!
-//! ```ignore
+//! ```no_run
 //! use keyward_leptos::*;
+//! use leptos::prelude::*;
 //!
-//! view! {
-//!     <AuthProvider server_url="/auth">
-//!         <RequireAuth fallback=|| view! { <SignInForm/> <SignUpForm/> }>
-//!             <UserMenu/> <SessionList/>
-//!         </RequireAuth>
-//!     </AuthProvider>
+//! #[component]
+//! fn App() -> impl IntoView {
+//!     view! {
+//!         <AuthProvider server_url="/auth">
+//!             <RequireAuth fallback=|| view! { <SignInForm/> <SignUpForm/> }>
+//!                 <UserMenu/> <SessionList/>
+//!             </RequireAuth>
+//!         </AuthProvider>
+//!     }
+//! }
+//!
+//! fn main() {
+//!     leptos::mount::mount_to_body(App);
 //! }
 //! ```
 //!
