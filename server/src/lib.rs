@@ -129,7 +129,7 @@ impl Keyward {
 
     /// Verifies an access token as [`AuthUser`] does, for code outside axum (a WebSocket
     /// handshake, a sync server): signature, `iss`, `aud`, expiry, revocation.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, Error> {
+    pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, Error> {
         self.core.verify_access(token, Timestamp::now()).await
     }
 

@@ -49,8 +49,14 @@ pub fn app(keyward: Keyward) -> Router {
     Router::new()
         .route("/api/todos", get(list_todos).post(add_todo))
         .route("/api/whoami", get(whoami))
+        .route("/api/hello", get(hello))
         .with_state(state)
         .merge(keyward.router())
+}
+
+/// The same kind of route without authentication (a baseline for the benchmarks).
+async fn hello() -> &'static str {
+    "hello"
 }
 
 /// Who the token says you are.

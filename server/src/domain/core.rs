@@ -11,6 +11,7 @@ use super::password::Hasher;
 use super::revocation::{self, RevokedSessions};
 use super::secrets::{self, DerivedKeys};
 use super::tokens::{self, AccessClaims, Expected};
+use super::verified::VerifiedTokens;
 use crate::store::Store;
 use crate::{Error, Settings};
 
@@ -27,6 +28,7 @@ pub struct Core {
     /// Sessions whose access tokens are refused.
     pub revoked: RevokedSessions,
     replays: ReplayGuard,
+    verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
     keys: RwLock<Arc<KeyRing>>,
@@ -73,6 +75,7 @@ impl Core {
             hasher: Hasher::new()?,
             revoked,
             replays: ReplayGuard::default(),
+            verified: VerifiedTokens::default(),
             webauthn,
             secrets: derived,
             keys: RwLock::new(Arc::new(ring)),
@@ -124,14 +127,26 @@ impl Core {
 
     /// Verifies an access token as the `AuthUser` extractor does: signature, `alg`, `kid`,
     /// `iss`, `aud`, expiry, and that its session has not been revoked.
-    pub async fn verify_access(&self, token: &str, now: Timestamp) -> Result<AccessClaims, Error> {
-        let mut ring = self.keys();
-        let unknown_kid = tokens::kid_of(token).is_some_and(|kid| ring.verifying(&kid).is_none());
-        if unknown_kid && self.may_reload_for_unknown_kid(now) {
-            self.reload_keys(now).await?;
-            ring = self.keys();
-        }
-        let claims = tokens::verify(&ring, token, &self.expected(now))?;
+    pub async fn verify_access(
+        &self,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<Arc<AccessClaims>, Error> {
+        let claims = match self.verified.get(token, now) {
+            Some(claims) => claims,
+            None => {
+                let mut ring = self.keys();
+                let unknown_kid =
+                    tokens::kid_of(token).is_some_and(|kid| ring.verifying(&kid).is_none());
+                if unknown_kid && self.may_reload_for_unknown_kid(now) {
+                    self.reload_keys(now).await?;
+                    ring = self.keys();
+                }
+                let claims = Arc::new(tokens::verify(&ring, token, &self.expected(now))?);
+                self.verified.insert(token, Arc::clone(&claims), now);
+                claims
+            }
+        };
         if self.revoked.contains(&claims.sid) {
             return Err(Error::rejected(
                 keyward_proto::ErrorCode::SessionRevoked,

@@ -19,6 +19,7 @@ mod scenarios;
 pub mod secrets;
 pub mod sessions;
 pub mod tokens;
+pub mod verified;
 
 use std::fmt;
 use std::time::Duration;

@@ -151,8 +151,8 @@ pub struct AuthUser {
     pub user_id: String,
     /// The session's id (`sid`).
     pub session_id: String,
-    /// Every claim of the token.
-    pub claims: AccessClaims,
+    /// Every claim of the token (shared with the verification cache).
+    pub claims: std::sync::Arc<AccessClaims>,
 }
 
 impl<S> FromRequestParts<S> for AuthUser
