@@ -112,6 +112,8 @@ async function listSessions(auth = window.auth) {
 async function main() {
   checkServer();
   const auth = await createAuthClient({ serverUrl: `${location.origin}/auth` });
+  // For `cargo xtask bench`: milliseconds from navigation start to a restored session.
+  window.keywardReadyAt = performance.now();
   window.auth = auth;
   const clientStatus = $("client-status");
   clientStatus.textContent = `ready (keyward ${await version()})`;

@@ -4,7 +4,9 @@
 //! - `demo`: build everything and serve the demo app with the server at http://localhost:8787.
 //! - `test`: every check and test; ends with one line `N passed, N failed`.
 //! - `npm`: build the `keyward` npm package into `npm/pkg/` and pack it.
+//! - `bench`: Keyward and the two peers side by side; writes `BENCHMARKS.md`.
 
+mod bench;
 mod cmd;
 mod demo;
 mod npm;
@@ -24,7 +26,8 @@ commands:
   setup   install what is missing: wasm32 target, wasm-bindgen-cli, Chromium, npm packages
   demo    build everything and serve the demo at http://localhost:8787 (Ctrl-C stops it)
   test    fmt, clippy, native tests (SQLite and PostgreSQL), wasm tests in Chromium, e2e tests
-  npm     build the npm package into npm/pkg/ and pack it into npm/";
+  npm     build the npm package into npm/pkg/ and pack it into npm/
+  bench   Keyward and the peers side by side (release builds, wrk); writes BENCHMARKS.md";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("test") => test::run(),
         Some("npm") => npm::run(),
+        Some("bench") => bench::run(),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -66,7 +66,7 @@ pub fn build() -> Result<PathBuf> {
 
 /// `wasm-opt -Oz` from the npm package `binaryen` (Debian's wasm-opt 108 corrupts current
 /// wasm-bindgen output; DESIGN.md). The feature flags are the ones rustc's wasm32 target emits.
-fn optimize(root: &Path, wasm: &Path) -> Result {
+pub fn optimize(root: &Path, wasm: &Path) -> Result {
     let wasm_opt = root.join("node_modules/.bin/wasm-opt");
     if !wasm_opt.is_file() {
         return Err("node_modules/.bin/wasm-opt is missing: run `cargo xtask setup`".into());

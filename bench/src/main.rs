@@ -1,0 +1,238 @@
+//! `keyward-bench dpop <base-url> <path> <connections> <warmup-s> <seconds>`: signs up a user
+//! with a device key, then keeps `connections` HTTP/1.1 keep-alive connections busy (closed
+//! loop, like wrk) with `GET <path>` carrying the DPoP-bound access token and a fresh DPoP
+//! proof per request (what a browser client sends), and prints wrk's `RESULT {…}` line.
+//!
+//! wrk cannot sign ES256 proofs; everything else in `cargo xtask bench` uses wrk.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use sha2::{Digest as _, Sha256};
+
+type Result<T> = std::result::Result<T, String>;
+
+struct Device {
+    pair: EcdsaKeyPair,
+    header: String,
+    counter: AtomicU64,
+}
+
+impl Device {
+    fn new() -> Result<Self> {
+        let pair =
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|e| e.to_string())?;
+        let point = pair.public_key().as_ref().to_vec();
+        let (x, y) = (
+            point.get(1..33).ok_or("short key")?,
+            point.get(33..65).ok_or("short key")?,
+        );
+        let header = serde_json::json!({
+            "typ": "dpop+jwt",
+            "alg": "ES256",
+            "jwk": { "kty": "EC", "crv": "P-256", "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y) },
+        });
+        Ok(Self {
+            pair,
+            header: URL_SAFE_NO_PAD.encode(header.to_string()),
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    fn proof(&self, method: &str, url: &str, token: Option<&str>) -> Result<String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_err(|e| e.to_string())?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut claims = serde_json::json!({
+            "jti": format!("{}-{n}", now.as_nanos()),
+            "htm": method,
+            "htu": url,
+            "iat": now.as_secs(),
+        });
+        if let Some(token) = token {
+            claims["ath"] =
+                serde_json::json!(URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes())));
+        }
+        let input = format!(
+            "{}.{}",
+            self.header,
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self
+            .pair
+            .sign(&aws_lc_rs::rand::SystemRandom::new(), input.as_bytes())
+            .map_err(|e| e.to_string())?;
+        Ok(format!(
+            "{input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
+    }
+}
+
+async fn connect(authority: &str) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Signs up a fresh user with the device key; returns its DPoP-bound access token.
+async fn bound_token(base: &str, authority: &str, device: &Device) -> Result<String> {
+    let mut sender = connect(authority).await?;
+    let url = format!("{base}/auth/sign-up");
+    let email = format!(
+        "dpop-{}@bench.test",
+        device.counter.load(Ordering::Relaxed) ^ std::process::id() as u64
+    );
+    let body = serde_json::json!({ "email": email, "password": "bench-password-123" }).to_string();
+    let request = Request::post(&url)
+        .header("host", authority)
+        .header("content-type", "application/json")
+        .header("dpop", device.proof("POST", &url, None)?)
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
+    json["data"]["tokens"]["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("sign-up failed: {json}"))
+}
+
+struct Stats {
+    latencies_us: Vec<u64>,
+    errors: u64,
+}
+
+async fn worker(
+    authority: String,
+    url: Arc<str>,
+    token: Arc<str>,
+    device: Arc<Device>,
+    start_measuring: Instant,
+    stop: Instant,
+) -> Result<Stats> {
+    let mut sender = connect(&authority).await?;
+    let mut stats = Stats {
+        latencies_us: Vec::new(),
+        errors: 0,
+    };
+    while Instant::now() < stop {
+        let began = Instant::now();
+        let request = Request::get(&*url)
+            .header("host", &authority)
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", device.proof("GET", &url, Some(&token))?)
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let ok = response.status().is_success();
+        response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?;
+        if began >= start_measuring {
+            stats
+                .latencies_us
+                .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
+            if !ok {
+                stats.errors += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+async fn run(args: &[String]) -> Result<()> {
+    let [mode, base, path, connections, warmup, seconds] = args else {
+        return Err(
+            "usage: keyward-bench dpop <base-url> <path> <connections> <warmup-s> <seconds>".into(),
+        );
+    };
+    if mode != "dpop" {
+        return Err(format!("unknown mode {mode}"));
+    }
+    let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
+    let (connections, warmup, seconds) = (parse(connections)?, parse(warmup)?, parse(seconds)?);
+    let authority = base
+        .strip_prefix("http://")
+        .ok_or("the base URL must be http://")?
+        .trim_end_matches('/')
+        .to_owned();
+    let device = Arc::new(Device::new()?);
+    let token: Arc<str> = bound_token(base, &authority, &device).await?.into();
+    let url: Arc<str> = format!("{base}{path}").into();
+    let start_measuring = Instant::now() + Duration::from_secs(warmup);
+    let stop = start_measuring + Duration::from_secs(seconds);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            tokio::spawn(worker(
+                authority.clone(),
+                Arc::clone(&url),
+                Arc::clone(&token),
+                Arc::clone(&device),
+                start_measuring,
+                stop,
+            ))
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for task in tasks {
+        let stats = task.await.map_err(|e| e.to_string())??;
+        latencies.extend(stats.latencies_us);
+        errors += stats.errors;
+    }
+    latencies.sort_unstable();
+    let pct = |p: f64| {
+        let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies.get(index).copied().unwrap_or(0) as f64 / 1000.0
+    };
+    let requests = latencies.len();
+    println!(
+        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors}}}",
+        requests as f64 / seconds as f64,
+        pct(0.50),
+        pct(0.99)
+    );
+    Ok(())
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyward-bench: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
