@@ -57,7 +57,11 @@ async fn a_bound_session_refreshes_only_with_its_device_key() {
         "a proof older than five minutes"
     );
 
-    // None of that touched the session: the device refreshes fine, once per proof.
+    // None of that touched the session: the device refreshes fine, once per proof, and the
+    // refresh counts as the device being seen.
+    let user_id = signed["user"]["id"].as_str().unwrap();
+    let seen_at_sign_up = keyward.store().devices(user_id).await.unwrap()[0].last_seen_at;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let proof = device.proof("POST", "/auth/refresh", None);
     let ok = send(
         &keyward,
@@ -72,6 +76,11 @@ async fn a_bound_session_refreshes_only_with_its_device_key() {
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     assert_eq!(ok.body["data"]["tokens"]["token_type"], "DPoP");
+    let seen = keyward.store().devices(user_id).await.unwrap()[0].last_seen_at;
+    assert!(
+        seen > seen_at_sign_up,
+        "the refresh updated the device's last use"
+    );
     let next = ok.body["data"]["tokens"]["refresh_token"]
         .as_str()
         .unwrap()

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, cargo, free_port, which};
-use crate::pg::Postgres;
+use crate::pg::{Durability, Postgres};
 use crate::{Result, root, step};
 
 /// One measured figure.
@@ -69,7 +69,7 @@ pub fn run() -> Result {
     for db in ["sqlite", "postgres"] {
         step(&format!("Keyward on {db}"));
         let pg = if db == "postgres" {
-            Some(Postgres::start()?)
+            Some(Postgres::start(Durability::Default)?)
         } else {
             None
         };

@@ -19,8 +19,17 @@ pub struct Postgres {
     port: u16,
 }
 
+/// How much durability the cluster keeps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// No fsync: for tests, whose cluster is deleted after the run.
+    Off,
+    /// PostgreSQL's defaults (fsync, synchronous commit): for benchmarks, as the peers run it.
+    Default,
+}
+
 impl Postgres {
-    pub fn start() -> Result<Self> {
+    pub fn start(durability: Durability) -> Result<Self> {
         let bin = postgres_bin_dir()?;
         let dir = std::env::temp_dir().join(format!("keyward-pg-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -53,16 +62,22 @@ impl Postgres {
             return Err(format!("initdb failed ({quiet_initdb})"));
         }
         let port = free_port()?;
-        // Durability is pointless for a cluster deleted after the run; without fsync the tests
-        // spend their time on Keyward, not on the disk.
-        let child = program(&bin, "postgres", as_postgres)
+        let mut postgres = program(&bin, "postgres", as_postgres);
+        postgres
             .arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
             .arg("-k")
             .arg(&dir)
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
-            .args(["-c", "full_page_writes=off", "-c", "max_connections=400"])
+            .args(["-c", "max_connections=400"]);
+        if durability == Durability::Off {
+            // Durability is pointless for a cluster deleted after the run; without fsync the
+            // tests spend their time on Keyward, not on the disk.
+            postgres
+                .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+                .args(["-c", "full_page_writes=off"]);
+        }
+        let child = postgres
             .stdout(Stdio::null())
             .stderr(
                 std::fs::File::create(dir.join("postgres.log"))

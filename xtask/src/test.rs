@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::cmd::{self, cargo};
-use crate::pg::Postgres;
+use crate::pg::{Durability, Postgres};
 use crate::setup::{WASM_TARGET, chromium_path};
 use crate::{Result, root, step};
 
@@ -148,7 +148,7 @@ pub fn run() -> Result {
     );
 
     step("server tests on a throwaway PostgreSQL");
-    match Postgres::start() {
+    match Postgres::start(Durability::Off) {
         Ok(pg) => {
             tally.tests(
                 "server tests (PostgreSQL)",

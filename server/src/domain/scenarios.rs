@@ -86,6 +86,126 @@ fn code<T: std::fmt::Debug>(result: Result<T, crate::Error>) -> ErrorCode {
 }
 
 #[tokio::test]
+async fn a_rotation_records_the_use_once_and_a_grace_replay_writes_nothing() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let signed = sign_up(&core, "rotation@example.com", t0).await;
+    let user = signed.user.id.clone();
+    let c = client("198.51.100.7");
+    let last_used = |core: Arc<Core>, at: Timestamp| {
+        let user = user.clone();
+        async move {
+            let sessions = core
+                .store
+                .live_sessions(&user, at.millis(), 0)
+                .await
+                .unwrap();
+            assert_eq!(sessions.len(), 1);
+            sessions[0].last_used_at
+        }
+    };
+    let rotations = |core: Arc<Core>| {
+        let user = user.clone();
+        async move {
+            let events = core.store.recent_audit(50, Some(&user)).await.unwrap();
+            events.iter().filter(|e| e.kind == "refresh").count()
+        }
+    };
+
+    let t1 = t0.plus(MINUTE);
+    let first = refresh(&core, &signed.tokens.refresh_token, &c, t1)
+        .await
+        .unwrap();
+    assert_eq!(last_used(Arc::clone(&core), t1).await, t1.millis());
+    assert_eq!(rotations(Arc::clone(&core)).await, 1);
+
+    // A second tab with the same token, two seconds later: the same successor, nothing written.
+    let t2 = t1.plus(Duration::from_secs(2));
+    let again = refresh(&core, &signed.tokens.refresh_token, &c, t2)
+        .await
+        .unwrap();
+    assert_eq!(again.refresh_token, first.refresh_token);
+    assert_eq!(last_used(Arc::clone(&core), t2).await, t1.millis());
+    assert_eq!(rotations(Arc::clone(&core)).await, 1);
+
+    // The successor rotates in turn.
+    let t3 = t2.plus(MINUTE);
+    refresh(&core, &first.refresh_token, &c, t3).await.unwrap();
+    assert_eq!(last_used(Arc::clone(&core), t3).await, t3.millis());
+    assert_eq!(rotations(Arc::clone(&core)).await, 2);
+}
+
+#[tokio::test]
+async fn a_rotation_that_fails_rolls_back_alone() {
+    use super::audit::EventExt as _;
+    use crate::store::RefreshRow;
+
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let a = sign_up(&core, "alone-a@example.com", t0).await;
+    let b = sign_up(&core, "alone-b@example.com", t0).await;
+    let hash = |token: &str| super::sha256(token.as_bytes()).to_vec();
+    let session_of = |token: String| {
+        let core = Arc::clone(&core);
+        async move {
+            let found = core.store.refresh_token(&hash(&token)).await.unwrap();
+            found.unwrap().session.id
+        }
+    };
+    let (a_session, b_session) = (
+        session_of(a.tokens.refresh_token.clone()).await,
+        session_of(b.tokens.refresh_token.clone()).await,
+    );
+    let t1 = t0.plus(MINUTE);
+    let c = client("198.51.100.8");
+    let event = |session: &str| super::audit::event("refresh", t1, &c).session(session);
+
+    // B's successor collides with A's current token: B's rotation fails in the database, while
+    // A's, sent at the same moment, succeeds.
+    let clash = RefreshRow {
+        token_hash: hash(&a.tokens.refresh_token),
+        session_id: b_session.clone(),
+        issued_at: t1.millis(),
+    };
+    let fine = RefreshRow {
+        token_hash: hash("kwr_the-successor-of-a"),
+        session_id: a_session.clone(),
+        issued_at: t1.millis(),
+    };
+    let (b_old, a_old) = (hash(&b.tokens.refresh_token), hash(&a.tokens.refresh_token));
+    let (b_event, a_event) = (event(&b_session), event(&a_session));
+    let (failed, won) = tokio::join!(
+        core.store
+            .rotate_refresh_token(&b_old, &clash, None, &b_event),
+        core.store
+            .rotate_refresh_token(&a_old, &fine, None, &a_event),
+    );
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(won.unwrap(), "A's rotation committed");
+
+    // Nothing of B's rotation stayed: its token is unused, and B refreshes normally.
+    let b_token = core
+        .store
+        .refresh_token(&hash(&b.tokens.refresh_token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b_token.used_at, None);
+    refresh(&core, &b.tokens.refresh_token, &c, t1)
+        .await
+        .unwrap();
+    let a_token = core
+        .store
+        .refresh_token(&hash(&a.tokens.refresh_token))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a_token.used_at, Some(t1.millis()));
+}
+
+#[tokio::test]
 async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_and_revokes_after_it()
 {
     let db = TestDb::new().await;

@@ -46,7 +46,7 @@ pub struct AuditEventRow {
 impl Store {
     /// Appends one event on its own.
     pub async fn insert_audit(&self, event: &AuditRow) -> Result<(), Error> {
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             insert_audit!(pool, event);
         });
         Ok(())

@@ -50,7 +50,7 @@ impl Store {
 
     /// Renames one of `user_id`'s devices; `false` when there is no such live device.
     pub async fn rename_device(&self, user_id: &str, id: &str, name: &str) -> Result<bool, Error> {
-        let renamed = on_pool!(self, pool => sqlx::query(
+        let renamed = on_writer!(self, pool => sqlx::query(
             "UPDATE devices SET name = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
         )
         .bind(name)
@@ -71,7 +71,7 @@ impl Store {
         now: i64,
         audit: &AuditRow,
     ) -> Result<Option<Vec<String>>, Error> {
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let revoked = sqlx::query(
                 "UPDATE devices SET revoked_at = $1 WHERE id = $2 AND user_id = $3 \
@@ -103,7 +103,7 @@ impl Store {
 
     /// Stores a challenge.
     pub async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "INSERT INTO device_challenges (challenge_hash, device_id, user_id, expires_at) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -124,7 +124,7 @@ impl Store {
         hash: &[u8],
         now: i64,
     ) -> Result<Option<(String, String, String)>, Error> {
-        let row = on_pool!(self, pool => sqlx::query_as(
+        let row = on_writer!(self, pool => sqlx::query_as(
             "UPDATE device_challenges SET used_at = $1 WHERE challenge_hash = $2 \
              AND used_at IS NULL AND expires_at > $1 \
              RETURNING device_id, user_id, \
@@ -150,7 +150,7 @@ impl Store {
         now: i64,
         expires_at: i64,
     ) -> Result<bool, Error> {
-        let inserted = on_pool!(self, pool => sqlx::query(
+        let inserted = on_writer!(self, pool => sqlx::query(
             "INSERT INTO dpop_replays (id, expires_at) VALUES ($1, $2) \
              ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
              WHERE dpop_replays.expires_at <= $3",
@@ -166,7 +166,7 @@ impl Store {
 
     /// Forgets replay records and challenges that expired before `before`.
     pub async fn purge_dpop(&self, before: i64) -> Result<(), Error> {
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             sqlx::query("DELETE FROM dpop_replays WHERE expires_at < $1")
                 .bind(before)
                 .execute(pool)

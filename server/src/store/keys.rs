@@ -36,7 +36,7 @@ impl Store {
         key: &SigningKeyRow,
         audit: &super::AuditRow,
     ) -> Result<(), Error> {
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query("UPDATE signing_keys SET retired_at = $1 WHERE retired_at IS NULL")
                 .bind(key.created_at)

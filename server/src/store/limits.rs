@@ -17,7 +17,7 @@ impl Store {
     /// Counts one hit on `key` in the fixed window starting at `window_start` and returns the
     /// window's count, this hit included. A hit in a newer window starts the count again.
     pub async fn hit(&self, key: &str, window_start: i64) -> Result<i64, Error> {
-        let hits: i64 = on_pool!(self, pool => sqlx::query_scalar(
+        let hits: i64 = on_writer!(self, pool => sqlx::query_scalar(
             "INSERT INTO rate_limits (key, window_start, hits) VALUES ($1, $2, 1) \
              ON CONFLICT (key) DO UPDATE SET \
                hits = CASE WHEN rate_limits.window_start = excluded.window_start \
@@ -34,7 +34,7 @@ impl Store {
 
     /// Forgets counters of windows that started before `before`.
     pub async fn purge_rate_limits(&self, before: i64) -> Result<u64, Error> {
-        let purged = on_pool!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
+        let purged = on_writer!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
             .bind(before)
             .execute(pool)
             .await
@@ -62,7 +62,7 @@ impl Store {
         threshold: i64,
         lock_until: i64,
     ) -> Result<Failures, Error> {
-        let failures = on_pool!(self, pool => sqlx::query_as(
+        let failures = on_writer!(self, pool => sqlx::query_as(
             "INSERT INTO sign_in_failures (email_key, failures, locked_until, updated_at) \
              VALUES ($1, 1, CASE WHEN 1 >= $3 THEN $4 END, $2) \
              ON CONFLICT (email_key) DO UPDATE SET \
@@ -87,7 +87,7 @@ impl Store {
 
     /// Forgets the failures of `email_key` (after a successful sign-in).
     pub async fn clear_sign_in_failures(&self, email_key: &str) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM sign_in_failures WHERE email_key = $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM sign_in_failures WHERE email_key = $1")
             .bind(email_key)
             .execute(pool)
             .await

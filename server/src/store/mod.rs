@@ -1,36 +1,54 @@
 //! Persistence: one [`Store`] over SQLite or PostgreSQL.
 //!
 //! Both backends run the same SQL (`$1` placeholders and `RETURNING` work on both), so each query
-//! is written once and dispatched with [`on_pool!`]; only the migrations differ per backend.
+//! is written once and dispatched with [`on_pool!`] (reads) or [`on_writer!`] (anything that
+//! writes); only the migrations differ per backend.
+//!
+//! On SQLite, writes go through one connection and reads through a read-only pool (see
+//! [`sqlite`]); PostgreSQL uses one pool for both.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 
 use crate::{DatabaseKind, Error};
 
-/// The database behind Keyward. Cheap to clone: it is a connection pool.
+/// The database behind Keyward. Cheap to clone: it is connection pools.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Refresh-token rotations, committed in groups (see [`rotations`]).
+    rotations: tokio::sync::mpsc::UnboundedSender<rotations::Rotation>,
 }
 
 #[derive(Clone, Debug)]
 enum Pool {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to whichever pool the store holds. The body is compiled once
-/// per backend, so the same query text serves both.
+/// Runs `$body`, which only reads, with `$pool` bound to the store's pool for reads. The body is
+/// compiled once per backend, so the same query text serves both.
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.pool {
-            Pool::Sqlite($pool) => $body,
+            Pool::Sqlite(pools) => {
+                let $pool = &pools.read;
+                $body
+            }
+            Pool::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body`, which writes, with `$pool` bound to the store's pool for writes.
+macro_rules! on_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite(pools) => {
+                let $pool = &pools.write;
+                $body
+            }
             Pool::Postgres($pool) => $body,
         }
     };
@@ -61,8 +79,12 @@ mod devices;
 mod keys;
 mod limits;
 mod passkeys;
+mod rotations;
 mod sessions;
+mod sqlite;
 mod users;
+
+use sqlite::SqlitePools;
 
 pub use audit::{AuditEventRow, AuditRow};
 pub use devices::Challenge;
@@ -77,20 +99,7 @@ impl Store {
     /// crashes, and several thousand small write transactions per second.
     pub async fn connect(database_url: &str) -> Result<Self, Error> {
         let pool = match DatabaseKind::from_url(database_url)? {
-            DatabaseKind::Sqlite => {
-                let options = SqliteConnectOptions::from_str(database_url)?
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5));
-                Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(8)
-                        .connect_with(options)
-                        .await?,
-                )
-            }
+            DatabaseKind::Sqlite => Pool::Sqlite(SqlitePools::connect(database_url).await?),
             DatabaseKind::Postgres => Pool::Postgres(
                 PgPoolOptions::new()
                     .max_connections(16)
@@ -99,7 +108,11 @@ impl Store {
                     .await?,
             ),
         };
-        Ok(Self { pool })
+        let rotations = rotations::start(&pool);
+        if let Pool::Sqlite(pools) = &pool {
+            pools.start_checkpoints(rotations.downgrade());
+        }
+        Ok(Self { pool, rotations })
     }
 
     /// Which database this store runs on.
@@ -113,7 +126,11 @@ impl Store {
     /// Applies the migrations that have not run yet.
     pub async fn migrate(&self) -> Result<(), Error> {
         match &self.pool {
-            Pool::Sqlite(pool) => sqlx::migrate!("migrations/sqlite").run(pool).await?,
+            Pool::Sqlite(pools) => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&pools.write)
+                    .await?
+            }
             Pool::Postgres(pool) => sqlx::migrate!("migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -127,6 +144,9 @@ impl Store {
 
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await);
+        match &self.pool {
+            Pool::Sqlite(pools) => pools.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
     }
 }

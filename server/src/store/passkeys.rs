@@ -44,7 +44,7 @@ pub struct CeremonyRow {
 impl Store {
     /// Stores a ceremony.
     pub async fn insert_ceremony(&self, ceremony: &CeremonyRow) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "INSERT INTO passkey_ceremonies (challenge, kind, user_id, email, name, state, \
              expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -64,7 +64,7 @@ impl Store {
     /// Takes (deletes and returns) the ceremony with `challenge`: whatever happens next, it
     /// cannot be finished twice.
     pub async fn take_ceremony(&self, challenge: &str) -> Result<Option<CeremonyRow>, Error> {
-        let row = on_pool!(self, pool => sqlx::query_as(
+        let row = on_writer!(self, pool => sqlx::query_as(
             "DELETE FROM passkey_ceremonies WHERE challenge = $1 \
              RETURNING challenge, kind, user_id, email, name, state, expires_at",
         )
@@ -76,7 +76,7 @@ impl Store {
 
     /// Forgets ceremonies that expired before `before`.
     pub async fn purge_ceremonies(&self, before: i64) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
+        on_writer!(self, pool => sqlx::query("DELETE FROM passkey_ceremonies WHERE expires_at < $1")
             .bind(before)
             .execute(pool)
             .await
@@ -113,7 +113,7 @@ impl Store {
 
     /// Stores a new passkey; `false` when its credential id is registered already.
     pub async fn insert_passkey(&self, passkey: &PasskeyRow) -> Result<bool, Error> {
-        let inserted = on_pool!(self, pool => sqlx::query(
+        let inserted = on_writer!(self, pool => sqlx::query(
             "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
         )
@@ -131,7 +131,7 @@ impl Store {
 
     /// Records a use: the updated credential (sign count, backup state) and the time.
     pub async fn touch_passkey(&self, id: &str, passkey: &str, now: i64) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3",
         )
         .bind(passkey)
@@ -145,7 +145,7 @@ impl Store {
 
     /// Renames one of `user_id`'s passkeys; `false` when there is no such passkey.
     pub async fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> Result<bool, Error> {
-        let renamed = on_pool!(self, pool => sqlx::query(
+        let renamed = on_writer!(self, pool => sqlx::query(
             "UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3",
         )
         .bind(name)
@@ -159,7 +159,7 @@ impl Store {
 
     /// Removes one of `user_id`'s passkeys; `false` when there is no such passkey.
     pub async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, Error> {
-        let deleted = on_pool!(self, pool => sqlx::query(
+        let deleted = on_writer!(self, pool => sqlx::query(
             "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
         )
         .bind(id)

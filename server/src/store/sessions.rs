@@ -115,7 +115,7 @@ impl Store {
         user: Option<&UserRow>,
     ) -> Result<Option<Created>, Error> {
         let s = &new.session;
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             if let Some(user) = user {
                 let inserted = sqlx::query(
@@ -246,7 +246,8 @@ impl Store {
         Ok(row)
     }
 
-    /// Uses up the token `old_hash` and stores its `successor`, in one transaction. Returns
+    /// Uses up the token `old_hash` and stores its `successor`, in one transaction (shared with
+    /// the rotations that arrive with it, see [`super::rotations`]). Returns
     /// `false` (and writes nothing) when the old token was used already: a concurrent refresh
     /// won the race, or this is a replay; the caller decides which.
     pub async fn rotate_refresh_token(
@@ -256,47 +257,17 @@ impl Store {
         device_id: Option<&str>,
         audit: &AuditRow,
     ) -> Result<bool, Error> {
-        let now = successor.issued_at;
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // The first statement writes, so SQLite takes its write lock at once instead of
-            // upgrading a read transaction (which can fail under concurrency).
-            let claimed = sqlx::query(
-                "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
-            )
-            .bind(now)
-            .bind(old_hash)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            sqlx::query(
-                "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
-            )
-            .bind(&successor.token_hash)
-            .bind(&successor.session_id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&successor.session_id)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(device_id) = device_id {
-                sqlx::query("UPDATE devices SET last_seen_at = $1 WHERE id = $2")
-                    .bind(now)
-                    .bind(device_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            insert_audit!(&mut *tx, audit);
-            tx.commit().await?;
-            Ok(true)
-        })
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let rotation = super::rotations::Rotation {
+            old_hash: old_hash.to_vec(),
+            successor: successor.clone(),
+            device_id: device_id.map(str::to_owned),
+            audit: audit.clone(),
+            done,
+        };
+        let stopped = || Error::internal("the refresh writer has stopped");
+        self.rotations.send(rotation).map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     /// Revokes `which` of `user_id`'s live sessions at `now` for `reason`, appending `audit`.
@@ -327,7 +298,7 @@ impl Store {
                 "",
             ),
         };
-        on_pool!(self, pool => {
+        on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let revoked: Vec<String> = sqlx::query_scalar(sql)
                 .bind(now)
@@ -380,7 +351,7 @@ impl Store {
     /// Deletes sessions (and their refresh tokens) that ended before `ended_before`: revoked or
     /// past their lifetime then, or last used before `idle_before`.
     pub async fn purge_sessions(&self, ended_before: i64, idle_before: i64) -> Result<u64, Error> {
-        let purged = on_pool!(self, pool => sqlx::query(
+        let purged = on_writer!(self, pool => sqlx::query(
             "DELETE FROM sessions WHERE revoked_at < $1 OR expires_at < $1 OR last_used_at < $2",
         )
         .bind(ended_before)

@@ -62,7 +62,7 @@ impl Store {
 
     /// Replaces a user's password hash (an upgrade to current parameters, or a new password).
     pub async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), Error> {
-        on_pool!(self, pool => sqlx::query(
+        on_writer!(self, pool => sqlx::query(
             "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
         )
         .bind(hash)
