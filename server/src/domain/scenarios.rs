@@ -620,3 +620,37 @@ async fn a_password_hashed_with_older_parameters_is_upgraded_at_sign_in() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_proof_id_sent_many_times_at_once_is_recorded_once_and_again_after_it_expires() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let now = Timestamp::now().millis();
+    let attempts: Vec<_> = (0..12)
+        .map(|i| {
+            let core = Arc::clone(&core);
+            // Two ids: one sent eight times, one four times, all at once.
+            let id = if i % 3 == 0 { "jkt:b" } else { "jkt:a" };
+            tokio::spawn(async move { core.store.record_dpop_proof(id, now, now + 1000).await })
+        })
+        .collect();
+    let mut fresh = 0;
+    for attempt in attempts {
+        fresh += usize::from(attempt.await.unwrap().unwrap());
+    }
+    assert_eq!(fresh, 2, "each id is new exactly once");
+    assert!(
+        !core
+            .store
+            .record_dpop_proof("jkt:a", now + 999, now + 2000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        core.store
+            .record_dpop_proof("jkt:a", now + 1000, now + 2000)
+            .await
+            .unwrap(),
+        "a record that has expired is taken over"
+    );
+}

@@ -143,25 +143,20 @@ impl Store {
     }
 
     /// Records the DPoP proof `id` until `expires_at`; `false` when it was recorded already (a
-    /// replay). Expired records are cleared on the way.
+    /// replay). Expired records are taken over on the way. Recorded in groups (see
+    /// [`super::replays`]).
     pub async fn record_dpop_proof(
         &self,
         id: &str,
         now: i64,
         expires_at: i64,
     ) -> Result<bool, Error> {
-        let inserted = on_writer!(self, pool => sqlx::query(
-            "INSERT INTO dpop_replays (id, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE dpop_replays.expires_at <= $3",
-        )
-        .bind(id)
-        .bind(expires_at)
-        .bind(now)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(inserted == 1)
+        let replay = super::replays::Replay {
+            id: id.to_owned(),
+            now,
+            expires_at,
+        };
+        super::groups::submit(&self.replays, replay).await
     }
 
     /// Forgets replay records and challenges that expired before `before`.

@@ -18,7 +18,9 @@ use crate::{DatabaseKind, Error};
 pub struct Store {
     pool: Pool,
     /// Refresh-token rotations, committed in groups (see [`rotations`]).
-    rotations: tokio::sync::mpsc::UnboundedSender<rotations::Rotation>,
+    rotations: groups::Queue<rotations::Rotation, bool>,
+    /// DPoP proof ids, recorded in groups (see [`replays`]).
+    replays: groups::Queue<replays::Replay, bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -76,9 +78,11 @@ macro_rules! insert_audit {
 
 mod audit;
 mod devices;
+mod groups;
 mod keys;
 mod limits;
 mod passkeys;
+mod replays;
 mod rotations;
 mod sessions;
 mod sqlite;
@@ -112,7 +116,12 @@ impl Store {
         if let Pool::Sqlite(pools) = &pool {
             pools.start_checkpoints(rotations.downgrade());
         }
-        Ok(Self { pool, rotations })
+        let replays = replays::start(&pool);
+        Ok(Self {
+            pool,
+            rotations,
+            replays,
+        })
     }
 
     /// Which database this store runs on.

@@ -1,12 +1,9 @@
-//! Refresh-token rotations, committed in groups.
+//! Refresh-token rotations, committed in groups (see [`super::groups`]).
 //!
 //! A rotation writes five rows (uses the old token, stores its successor, touches the session and
-//! the device, appends an audit event). Done one transaction per rotation, the database spent
-//! its time on commits, not rows: SQLite writes every page a transaction touched to the WAL,
-//! whole, at each commit (about ten pages, 40 KB, per rotation), and PostgreSQL waits for a WAL
-//! flush per commit. Rotations arriving together therefore share one statement and one commit.
-//! Nothing waits for a group to fill: a group is whatever queued while the previous one was
-//! being written, so a lone refresh commits at once.
+//! the device, appends an audit event). One transaction per rotation capped SQLite near 2,300
+//! rotations/s: each commit wrote about ten pages (40 KB) to the WAL, most of them the tails of
+//! the same tables and indexes, which a group writes once.
 //!
 //! Should a group fail (it should not), it rolls back and its rotations run again one by one,
 //! so only the one at fault fails.
@@ -16,15 +13,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use sqlx::sqlite::SqliteArguments;
-use sqlx::{AssertSqlSafe, PgPool, Row as _, Sqlite, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
-
+use super::groups::{self, MAX_GROUP, Queue};
 use super::{AuditRow, Pool, RefreshRow};
 use crate::Error;
-
-/// At most this many rotations share a transaction.
-const MAX_GROUP: usize = 64;
+use sqlx::sqlite::SqliteArguments;
+use sqlx::{AssertSqlSafe, PgPool, Row as _, Sqlite, SqlitePool};
 
 /// Arguments per rotation in an SQLite statement text.
 const ARGS: usize = 12;
@@ -67,58 +60,47 @@ static GROUPS: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
 static ALONE: LazyLock<Arc<str>> =
     LazyLock::new(|| format!("SAVEPOINT rotation; {}RELEASE rotation;", statements(0, 0)).into());
 
-/// One rotation waiting for its group.
+/// One rotation: use up `old_hash`, store `successor`.
 #[derive(Debug)]
 pub(super) struct Rotation {
     pub old_hash: Vec<u8>,
     pub successor: RefreshRow,
     pub device_id: Option<String>,
     pub audit: AuditRow,
-    /// Whether the claim won, once committed.
-    pub done: oneshot::Sender<Result<bool, Error>>,
 }
 
-/// Starts the task that commits rotations on `pool` (on SQLite, its single writer), one group
-/// at a time; rotations go in through the returned sender. The task ends when every sender is
-/// gone. (Several groups in flight on PostgreSQL measured no faster on two cores.)
-pub(super) fn start(pool: &Pool) -> mpsc::UnboundedSender<Rotation> {
-    let (sender, mut queue) = mpsc::unbounded_channel::<Rotation>();
+/// Starts the writer of rotations on `pool` (on SQLite, its single writer); each answer says
+/// whether the rotation's claim won. (Several groups in flight on PostgreSQL measured no faster
+/// on two cores, so one group at a time on both.)
+pub(super) fn start(pool: &Pool) -> Queue<Rotation, bool> {
     let pool = pool.clone();
-    tokio::spawn(async move {
-        let mut group = Vec::with_capacity(MAX_GROUP);
-        while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-            commit(&pool, std::mem::take(&mut group)).await;
-        }
-    });
-    sender
+    groups::start(move |group| {
+        let pool = pool.clone();
+        async move { commit(&pool, &group).await }
+    })
 }
 
-/// Commits `group` and answers each rotation.
-async fn commit(pool: &Pool, group: Vec<Rotation>) {
+/// Commits `group`: whether each claim won.
+async fn commit(pool: &Pool, group: &[Rotation]) -> Vec<Result<bool, Error>> {
     let together = match pool {
-        Pool::Sqlite(pools) => together_sqlite(&pools.write, &group).await,
-        Pool::Postgres(pool) => together_pg(pool, &group).await,
+        Pool::Sqlite(pools) => together_sqlite(&pools.write, group).await,
+        Pool::Postgres(pool) => together_pg(pool, group).await,
     };
-    let outcomes = match together {
+    match together {
         Ok(claimed) => claimed.into_iter().map(Ok).collect(),
         Err(err) => {
             tracing::warn!(error = %err, rotations = group.len(), "a group of refreshes failed; running them one by one");
             match pool {
-                Pool::Sqlite(pools) => one_by_one_sqlite(&pools.write, &group).await,
+                Pool::Sqlite(pools) => one_by_one_sqlite(&pools.write, group).await,
                 Pool::Postgres(pool) => {
                     let mut outcomes = Vec::with_capacity(group.len());
-                    for rotation in group.iter() {
+                    for rotation in group {
                         outcomes.push(alone_pg(pool, rotation).await);
                     }
                     outcomes
                 }
             }
         }
-    };
-    for (rotation, outcome) in group.into_iter().zip(outcomes) {
-        // The request may have gone (cancelled); its rotation stands, and the grace window
-        // serves its retry.
-        let _ = rotation.done.send(outcome);
     }
 }
 

@@ -257,17 +257,13 @@ impl Store {
         device_id: Option<&str>,
         audit: &AuditRow,
     ) -> Result<bool, Error> {
-        let (done, outcome) = tokio::sync::oneshot::channel();
         let rotation = super::rotations::Rotation {
             old_hash: old_hash.to_vec(),
             successor: successor.clone(),
             device_id: device_id.map(str::to_owned),
             audit: audit.clone(),
-            done,
         };
-        let stopped = || Error::internal("the refresh writer has stopped");
-        self.rotations.send(rotation).map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
+        super::groups::submit(&self.rotations, rotation).await
     }
 
     /// Revokes `which` of `user_id`'s live sessions at `now` for `reason`, appending `audit`.

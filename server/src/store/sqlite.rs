@@ -18,13 +18,15 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::groups::Pending;
+use super::rotations::Rotation;
+use crate::Error;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use tokio::sync::mpsc;
 
-use super::rotations::Rotation;
-use crate::Error;
+/// A handle on the store that does not keep it alive.
+type WeakQueue = tokio::sync::mpsc::WeakUnboundedSender<Pending<Rotation, bool>>;
 
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
@@ -85,7 +87,7 @@ impl SqlitePools {
 
     /// Starts the background checkpoints; they stop when `alive` no longer upgrades (the store
     /// is gone) or the store is closed.
-    pub(super) fn start_checkpoints(&self, alive: mpsc::WeakUnboundedSender<Rotation>) {
+    pub(super) fn start_checkpoints(&self, alive: WeakQueue) {
         if let Some(pool) = &self.checkpointer {
             tokio::spawn(checkpoint(pool.clone(), alive));
         }
@@ -101,7 +103,7 @@ impl SqlitePools {
 }
 
 /// Checkpoints every [`CHECKPOINT_EVERY`] until the store is gone or closed.
-async fn checkpoint(pool: SqlitePool, alive: mpsc::WeakUnboundedSender<Rotation>) {
+async fn checkpoint(pool: SqlitePool, alive: WeakQueue) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

@@ -1,0 +1,56 @@
+//! Writes that arrive together, committed together.
+//!
+//! Under load, a database spends its time on commits rather than rows: PostgreSQL waits for a
+//! WAL flush per commit, and SQLite writes every page a transaction touched to the WAL, whole.
+//! Some writes are frequent, small and independent (a refresh-token rotation, a DPoP proof id);
+//! those go through a queue whose task writes whatever is queued as one group, in one statement
+//! and one commit. Nothing waits for a group to fill: a group is what queued while the previous
+//! one was being written, so a lone write commits at once.
+
+use std::future::Future;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+/// At most this many writes share a commit.
+pub(super) const MAX_GROUP: usize = 64;
+
+/// One write waiting for its group, and where its outcome goes.
+pub(super) type Pending<T, R> = (T, oneshot::Sender<Result<R, Error>>);
+
+/// The way into a group writer.
+pub(super) type Queue<T, R> = mpsc::UnboundedSender<Pending<T, R>>;
+
+/// Starts a task that writes queued items with `write`, one group at a time, and answers each
+/// item with its outcome (`write` returns one per item, in order). The task ends when every
+/// sender of the returned queue is gone.
+pub(super) fn start<T, R, F, Fut>(write: F) -> Queue<T, R>
+where
+    T: Send + 'static,
+    R: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + 'static,
+    Fut: Future<Output = Vec<Result<R, Error>>> + Send,
+{
+    let (sender, mut queue) = mpsc::unbounded_channel::<Pending<T, R>>();
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+            let (items, answers): (Vec<T>, Vec<_>) = group.drain(..).unzip();
+            let outcomes = write(items).await;
+            for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                // The request may have gone (cancelled); what it asked for is written anyway.
+                let _ = answer.send(outcome);
+            }
+        }
+    });
+    sender
+}
+
+/// Queues `item` on `queue` and waits for its outcome.
+pub(super) async fn submit<T, R>(queue: &Queue<T, R>, item: T) -> Result<R, Error> {
+    let (answer, outcome) = oneshot::channel();
+    let stopped = || Error::internal("a database writer has stopped");
+    queue.send((item, answer)).map_err(|_| stopped())?;
+    outcome.await.map_err(|_| stopped())?
+}
