@@ -217,6 +217,14 @@ impl SettingsArgs {
             }
             None => FileSettings::default(),
         };
+        self.resolve_over(file, secret_env)
+    }
+
+    fn resolve_over(
+        self,
+        file: FileSettings,
+        secret_env: Option<String>,
+    ) -> Result<Settings, Error> {
         let d = Settings::default();
         let duration = |flag: Option<Duration>, text: Option<String>, name, default| {
             flag.map_or_else(|| parse_duration(name, text, default), Ok)
@@ -313,10 +321,27 @@ fn read_config(path: &Path) -> Result<FileSettings, Error> {
         setting: "config",
         reason: format!("cannot read {}: {err}", path.display()),
     })?;
-    toml::from_str(&text).map_err(|err| Error::Config {
+    parse_config(&text).map_err(|err| Error::Config {
         setting: "config",
         reason: format!("{}: {}", path.display(), err.message()),
     })
+}
+
+fn parse_config(text: &str) -> Result<FileSettings, toml::de::Error> {
+    toml::from_str(text)
+}
+
+/// The settings a configuration file's `text` gives (with no flags or environment), validated:
+/// what `keyward serve --config` would run with. For the fuzz target.
+#[cfg(fuzzing)]
+pub(crate) fn settings_from_config(text: &str) -> Result<Settings, Error> {
+    let file = parse_config(text).map_err(|err| Error::Config {
+        setting: "config",
+        reason: err.message().to_owned(),
+    })?;
+    let settings = SettingsArgs::default().resolve_over(file, None)?;
+    settings.validate()?;
+    Ok(settings)
 }
 
 /// Parses the command line and runs it; what `main` calls.

@@ -65,6 +65,9 @@ extern crate self as keyward_server;
 pub mod cli;
 mod domain;
 mod error;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http;
 mod settings;
 mod store;

@@ -79,6 +79,7 @@ pub fn run() -> Result {
         };
         let server = Server::start(
             &release.join("example-axum-api"),
+            &[],
             &url,
             &out.join(format!("server-{db}.log")),
         )?;
@@ -149,19 +150,26 @@ fn ensure_wrk() -> Result {
     )
 }
 
-/// A release server on a free port, stopped when dropped.
-struct Server {
+/// A server (`example-axum-api`, or `keyward` with `serve` first in `args`) on a free port with
+/// rate limits off, stopped when dropped.
+pub(crate) struct Server {
     child: Child,
     base: String,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Server {
-    fn start(binary: &Path, database_url: &str, log: &Path) -> Result<Self> {
+    pub(crate) fn start(
+        binary: &Path,
+        args: &[&str],
+        database_url: &str,
+        log: &Path,
+    ) -> Result<Self> {
         let port = free_port()?;
         let log =
             std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
         let child = Command::new(binary)
+            .args(args)
             .args(["--bind", &format!("127.0.0.1:{port}")])
             .args(["--database-url", database_url])
             .args(["--issuer", &format!("http://localhost:{port}")])
@@ -211,7 +219,7 @@ impl Drop for Server {
 }
 
 /// A tiny HTTP/1.1 client for setup requests: (status, body).
-fn http(
+pub(crate) fn http(
     method: &str,
     port: u16,
     path: &str,
@@ -258,7 +266,7 @@ fn json_field(body: &str, name: &str) -> Option<String> {
 }
 
 /// Signs in `email`; returns (access token, refresh token).
-fn sign_in(port: u16, email: &str) -> Result<(String, String)> {
+pub(crate) fn sign_in(port: u16, email: &str) -> Result<(String, String)> {
     let body = format!(r#"{{"email":"{email}","password":"bench-password-123"}}"#);
     let (status, answer) = http("POST", port, "/auth/sign-in", Some(&body), None)?;
     if status != 200 {
@@ -270,7 +278,7 @@ fn sign_in(port: u16, email: &str) -> Result<(String, String)> {
     ))
 }
 
-fn sign_up(port: u16, email: &str) -> Result {
+pub(crate) fn sign_up(port: u16, email: &str) -> Result {
     let body = format!(r#"{{"email":"{email}","password":"bench-password-123"}}"#);
     let (status, answer) = http("POST", port, "/auth/sign-up", Some(&body), None)?;
     match status {
@@ -563,8 +571,14 @@ fn measure_keyward(
 
 /// Runs a peer's own `run.sh` with our settings and reads its kept results.
 fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Result<Vec<Row>> {
-    let dir = root().join("..").join("shared/peers").join(peer);
-    let dir = std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let shared = root().join("..").join("shared/peers").join(peer);
+    let shared =
+        std::fs::canonicalize(&shared).map_err(|e| format!("{}: {e}", shared.display()))?;
+    let dir = if shared.join("Cargo.toml").exists() {
+        rust_peer_copy(&shared, peer)?
+    } else {
+        shared
+    };
     let peer_out = out.join(peer);
     let log = std::fs::File::create(out.join(format!("{peer}.log"))).map_err(|e| e.to_string())?;
     let status = Command::new("bash")
@@ -614,6 +628,49 @@ fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Result<Vec<Ro
         });
     }
     Ok(rows)
+}
+
+/// A Rust peer is shared read-only and without a `Cargo.lock`, while its `run.sh` builds with
+/// `--locked` beside its sources: it runs from a copy under `target/peers/` (its build kept
+/// there for the next run), with a lock file resolved once from the registry.
+fn rust_peer_copy(shared: &Path, peer: &str) -> Result<PathBuf> {
+    let copy = root().join("target/peers").join(peer);
+    copy_sources(shared, &copy)?;
+    if !copy.join("Cargo.lock").exists() {
+        cmd::run(
+            Command::new("cargo")
+                .arg("generate-lockfile")
+                .current_dir(&copy),
+        )?;
+    }
+    Ok(copy)
+}
+
+/// Copies the files of `from` into `to` (made writable), skipping build output.
+fn copy_sources(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to).map_err(|e| format!("create {}: {e}", to.display()))?;
+    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    for entry in entries.flatten() {
+        let (source, name) = (entry.path(), entry.file_name());
+        let target = to.join(&name);
+        if name == "target" || name == "results" {
+            continue;
+        }
+        if source.is_dir() {
+            copy_sources(&source, &target)?;
+        } else {
+            let _ = std::fs::remove_file(&target);
+            std::fs::copy(&source, &target)
+                .map_err(|e| format!("copy {}: {e}", source.display()))?;
+            let mut permissions = std::fs::metadata(&target)
+                .map_err(|e| e.to_string())?
+                .permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(&target, permissions).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// (raw bytes, gzip -9 bytes) of what a browser downloads from the npm package.

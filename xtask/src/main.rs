@@ -5,10 +5,12 @@
 //! - `test`: every check and test; ends with one line `N passed, N failed`.
 //! - `npm`: build the `keyward` npm package into `npm/pkg/` and pack it.
 //! - `bench`: Keyward and the two peers side by side; writes `BENCHMARKS.md`.
+//! - `fuzz`: a longer schemathesis pass over the API, then every `cargo fuzz` target.
 
 mod bench;
 mod cmd;
 mod demo;
+mod fuzz;
 mod npm;
 mod pg;
 mod setup;
@@ -27,7 +29,8 @@ commands:
   demo    build everything and serve the demo at http://localhost:8787 (Ctrl-C stops it)
   test    fmt, clippy, native tests (SQLite and PostgreSQL), wasm tests in Chromium, e2e tests
   npm     build the npm package into npm/pkg/ and pack it into npm/
-  bench   Keyward and the peers side by side (release builds, wrk); writes BENCHMARKS.md";
+  bench   Keyward and the peers side by side (release builds, wrk); writes BENCHMARKS.md
+  fuzz    schemathesis over the whole API (longer than in test), then each cargo fuzz target";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(),
         Some("npm") => npm::run(),
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz::run(),
         Some("help" | "-h" | "--help") | None => {
             println!("{USAGE}");
             Ok(())

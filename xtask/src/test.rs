@@ -10,6 +10,10 @@ use crate::pg::{Durability, Postgres};
 use crate::setup::{WASM_TARGET, chromium_path};
 use crate::{Result, root, step};
 
+/// Requests per API operation and phase in the bounded schemathesis pass (`cargo xtask fuzz`
+/// runs more).
+const API_FUZZ_EXAMPLES: u64 = 25;
+
 /// Passed and failed counts: tests where a stage runs tests, the stage itself otherwise.
 #[derive(Default)]
 struct Tally {
@@ -164,6 +168,16 @@ pub fn run() -> Result {
             tally.fail("PostgreSQL cluster");
         }
     }
+
+    step("API fuzzing: schemathesis against keyward serve (bounded)");
+    tally.check(
+        "API fuzzing (schemathesis)",
+        test_built(&["-p", "keyward-server"], "keyward").and_then(|server| {
+            let requests = crate::fuzz::api(&server, API_FUZZ_EXAMPLES)?;
+            println!("schemathesis: {requests} requests checked");
+            Ok(())
+        }),
+    );
 
     step("wasm tests in headless Chromium");
     tally.tests(

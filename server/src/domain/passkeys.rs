@@ -93,7 +93,7 @@ fn discoverable(mut options: CreationChallengeResponse) -> CreationChallengeResp
 }
 
 /// The challenge a browser's answer carries (in its `clientDataJSON`), to find the ceremony.
-fn challenge_of(client_data_json: &[u8]) -> Result<String, Error> {
+pub(crate) fn challenge_of(client_data_json: &[u8]) -> Result<String, Error> {
     #[derive(Deserialize)]
     struct ClientData {
         challenge: String,

@@ -23,6 +23,7 @@ use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -60,7 +61,7 @@ impl Modify for BearerAuth {
 
 /// The routes, and the OpenAPI document generated from them.
 fn api() -> (Router<Keyward>, OpenApiDoc) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(accounts::sign_up))
         .routes(routes!(accounts::sign_in))
         .routes(routes!(accounts::me))
@@ -82,7 +83,64 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(passkeys::rename_passkey, passkeys::remove_passkey))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
-        .split_for_parts()
+        .split_for_parts();
+    describe_json_bodies(&mut doc);
+    (router, doc)
+}
+
+/// Operations whose JSON body may be left out (the handlers read an absent body as `{}`).
+const OPTIONAL_BODIES: [&str; 3] = [
+    "/auth/sign-out",
+    "/auth/passkeys/register/options",
+    "/auth/passkeys/sign-in/options",
+];
+
+/// What [`extract::Json`] answers for every route with a JSON body, written into each such
+/// operation once here rather than on every handler: 400 `invalid_request`, 413
+/// `payload_too_large`, 415 `unsupported_media_type`. Marks the optional bodies as such.
+fn describe_json_bodies(doc: &mut OpenApiDoc) {
+    let refusals = [
+        (
+            "400",
+            "`invalid_request`: malformed JSON, wrong types, unknown fields.",
+        ),
+        ("413", "`payload_too_large`: the body is over 64 KiB."),
+        ("415", "`unsupported_media_type`: the body is not JSON."),
+    ];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let operations = [
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let Some(body) = operation.request_body.as_mut() else {
+                continue;
+            };
+            if let RefOr::T(body) = body
+                && OPTIONAL_BODIES.contains(&path.as_str())
+            {
+                body.required = Some(Required::False);
+            }
+            for (status, description) in refusals {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                Content::new(Some(Ref::from_schema_name("ErrorEnvelope"))),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
 }
 
 /// The OpenAPI 3.1 document, as served at `/auth/openapi.json`.

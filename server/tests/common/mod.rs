@@ -5,6 +5,8 @@
 #[path = "../../src/testing.rs"]
 pub mod testing;
 
+pub mod process;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt as _;
@@ -35,11 +37,16 @@ pub async fn send(keyward: &Keyward, request: Request<Body>) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    reply_of(status, headers, &bytes)
+}
+
+/// A reply from its parts; a body must be JSON (every Keyward answer is).
+pub fn reply_of(status: StatusCode, headers: HeaderMap, bytes: &[u8]) -> Reply {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(&bytes)))
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|err| panic!("not JSON ({err}): {}", String::from_utf8_lossy(bytes)))
     };
     Reply {
         status,
@@ -194,6 +201,12 @@ impl TestDevice {
             claims["nonce"] = json!(nonce);
         }
         let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        self.sign_jwt(&header, &claims)
+    }
+
+    /// A compact JWS of `header` and `claims`, signed ES256 with this key whatever the header
+    /// says (to forge tokens in the security tests).
+    pub fn sign_jwt(&self, header: &Value, claims: &Value) -> String {
         let signing_input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),
@@ -202,6 +215,11 @@ impl TestDevice {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let signature = self.pair.sign(&rng, signing_input.as_bytes()).unwrap();
         format!("{signing_input}.{}", b64(signature.as_ref()))
+    }
+
+    /// The public key as a JWK.
+    pub fn jwk(&self) -> &Value {
+        &self.jwk
     }
 
     pub fn proof(&self, method: &str, path: &str, access_token: Option<&str>) -> String {
@@ -218,6 +236,13 @@ fn rand_suffix() -> String {
 pub fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn unb64(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .unwrap()
 }
 
 /// A JSON request with a `DPoP` header, and the access token under `scheme` when given.
@@ -247,21 +272,28 @@ pub fn dpop_request(
     }
 }
 
+/// The sign-up request for `email`, with a proof by `device` when given (a device-bound
+/// session).
+pub fn sign_up_request(email: &str, device: Option<&TestDevice>) -> Request<Body> {
+    let body = json!({ "email": email, "password": PASSWORD });
+    match device {
+        Some(device) => {
+            let proof = device.proof("POST", "/auth/sign-up", None);
+            dpop_request(
+                Method::POST,
+                "/auth/sign-up",
+                None,
+                Some(&proof),
+                Some(&body),
+            )
+        }
+        None => post("/auth/sign-up", &body),
+    }
+}
+
 /// Signs up `email` with `device`'s proof: a device-bound session.
 pub async fn sign_up_bound(keyward: &Keyward, email: &str, device: &TestDevice) -> Value {
-    let proof = device.proof("POST", "/auth/sign-up", None);
-    let body = json!({ "email": email, "password": PASSWORD });
-    let reply = send(
-        keyward,
-        dpop_request(
-            Method::POST,
-            "/auth/sign-up",
-            None,
-            Some(&proof),
-            Some(&body),
-        ),
-    )
-    .await;
+    let reply = send(keyward, sign_up_request(email, Some(device))).await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     reply.body["data"].clone()
 }
