@@ -8,7 +8,7 @@
 //! a refresh or access token copied out of the browser is useless without the key, which the
 //! browser will not export.
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -189,7 +189,33 @@ pub fn normalize_url(url: &str) -> Option<String> {
 /// process is refused too.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: Mutex<HashMap<String, Timestamp>>,
+    seen: Mutex<Seen>,
+}
+
+/// Proof ids in memory, as 128-bit digests, with the times they may be forgotten in the order
+/// they were recorded: forgetting the expired ones costs nothing per request, however many are
+/// kept (a proof arrives ~once per request, so at 10,000 requests a second that is millions).
+#[derive(Debug, Default)]
+struct Seen {
+    ids: HashSet<[u8; 16]>,
+    expiry: VecDeque<(Timestamp, [u8; 16])>,
+}
+
+impl Seen {
+    /// Records `id` until `forget_at`; false when it is recorded already.
+    fn record(&mut self, id: [u8; 16], now: Timestamp, forget_at: Timestamp) -> bool {
+        while let Some(&(at, old)) = self.expiry.front()
+            && at <= now
+        {
+            self.ids.remove(&old);
+            self.expiry.pop_front();
+        }
+        if !self.ids.insert(id) {
+            return false;
+        }
+        self.expiry.push_back((forget_at, id));
+        true
+    }
 }
 
 impl ReplayGuard {
@@ -205,20 +231,12 @@ impl ReplayGuard {
                     .await?
             }
             DatabaseKind::Sqlite => {
-                let mut seen = self
-                    .seen
+                let full = sha256(id.as_bytes());
+                let digest = full.first_chunk::<16>().copied().unwrap_or_default();
+                self.seen
                     .lock()
-                    .map_err(|_| Error::internal("the DPoP replay guard is poisoned"))?;
-                if seen.len() > 100_000 {
-                    seen.retain(|_, until| *until > now);
-                }
-                match seen.get(&id) {
-                    Some(until) if *until > now => false,
-                    _ => {
-                        seen.insert(id, forget_at);
-                        true
-                    }
-                }
+                    .map_err(|_| Error::internal("the DPoP replay guard is poisoned"))?
+                    .record(digest, now, forget_at)
             }
         };
         if fresh {
@@ -232,6 +250,25 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_is_refused_until_it_is_forgotten_and_expired_ids_go_first() {
+        let mut seen = Seen::default();
+        let at = |s: i64| Timestamp::from_millis(s * 1000);
+        for n in 0..100_000u32 {
+            let mut id = [0u8; 16];
+            id[..4].copy_from_slice(&n.to_be_bytes());
+            assert!(seen.record(id, at(0), at(360)));
+        }
+        let first = [0u8; 16];
+        assert!(!seen.record(first, at(359), at(719)), "a replay");
+        let late = [9u8; 16];
+        assert!(seen.record(late, at(100), at(460)));
+        // At 360 s the first 100,000 are forgotten in one sweep; the later one is still there.
+        assert!(seen.record(first, at(360), at(720)));
+        assert_eq!(seen.ids.len(), 2);
+        assert!(!seen.record(late, at(400), at(760)));
+    }
 
     /// RFC 9449 §4.1, figure 4: a proof for a token request.
     const RFC_PROOF: &str = "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZOXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIsImNydiI6IlAtMjU2In19.eyJqdGkiOiItQndDM0VTYzZhY2MybFRjIiwiaHRtIjoiUE9TVCIsImh0dSI6Imh0dHBzOi8vc2VydmVyLmV4YW1wbGUuY29tL3Rva2VuIiwiaWF0IjoxNTYyMjYyNjE2fQ.2-GxA6T8lP4vfrg8v-FdWP0A0zdrj8igiMLvqRMUvwnQg4PtFLbdLXiOSsX0x7NVY-FNyJK70nfbV37xRZT3Lg";
