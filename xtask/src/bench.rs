@@ -659,6 +659,10 @@ fn copy_sources(from: &Path, to: &Path) -> Result {
         if source.is_dir() {
             copy_sources(&source, &target)?;
         } else {
+            // An unchanged file is left alone: a new mtime would make cargo rebuild the peer.
+            if std::fs::read(&target).ok() == std::fs::read(&source).ok() {
+                continue;
+            }
             let _ = std::fs::remove_file(&target);
             std::fs::copy(&source, &target)
                 .map_err(|e| format!("copy {}: {e}", source.display()))?;
