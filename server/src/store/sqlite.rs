@@ -113,11 +113,16 @@ async fn checkpoint(pool: SqlitePool, alive: WeakQueue) {
             break;
         }
         drop(store);
-        if let Err(err) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
             .execute(&pool)
             .await
         {
-            tracing::warn!(error = %err, "SQLite checkpoint failed; the writer will checkpoint");
+            Ok(_) => {}
+            // Closed by `Store::close` between the check above and now: done.
+            Err(sqlx::Error::PoolClosed) => break,
+            Err(err) => {
+                tracing::warn!(error = %err, "SQLite checkpoint failed; the writer will checkpoint");
+            }
         }
     }
     pool.close().await;
