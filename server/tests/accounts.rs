@@ -243,6 +243,16 @@ async fn bad_input_is_refused_with_a_code_and_changes_nothing() {
             "invalid_request",
         ),
         (
+            raw(r#"["a@example.com", "long enough"]"#, "application/json"),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            post("/auth/passkeys/sign-in/options", &json!([])),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
             raw(
                 r#"{"email": "a@example.com", "password": "long enough", "admin": true}"#,
                 "application/json",

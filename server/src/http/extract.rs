@@ -70,6 +70,14 @@ fn parse<T: DeserializeOwned>(is_json: bool, bytes: &[u8]) -> Result<T, Error> {
             "Send the body as JSON, with Content-Type: application/json.",
         ));
     }
+    // Every body this API takes is an object; serde would also read a struct from an array
+    // (`["a@example.com", "password"]` as a sign-in), which no client sends on purpose.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "The request body must be a JSON object.",
+        ));
+    }
     serde_json::from_slice(bytes).map_err(|err| {
         let what = match err.classify() {
             serde_json::error::Category::Data => {
