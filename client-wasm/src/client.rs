@@ -163,8 +163,8 @@ impl AuthClient {
         } else {
             Vault::open(&options.storage_name).await
         };
-        let session = vault.load().await;
-        let device = vault.device_key().await;
+        // Independent reads (two IndexedDB records, two WebCrypto steps): at once, not in turn.
+        let (session, device) = futures_util::future::join(vault.load(), vault.device_key()).await;
         let state = if session.is_some() {
             AuthState::SignedIn
         } else {
