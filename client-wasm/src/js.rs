@@ -482,7 +482,7 @@ impl Passkeys {
         })
     }
 
-    /// Signs in with a passkey (the account's with `email`; any of this site's without).
+    /// Signs in with a passkey: the account's (with `email`), or one the user picks (without).
     #[wasm_bindgen(js_name = signIn, unchecked_return_type = "Promise<User>")]
     pub fn sign_in(
         &self,
