@@ -75,11 +75,7 @@ async fn kill_9_under_refresh_load_loses_nothing_that_was_acknowledged() {
                         break;
                     }
                     let email = format!("new{round}-{n}@example.com");
-                    let request = post(
-                        "/auth/sign-up",
-                        &json!({ "email": email, "password": PASSWORD }),
-                    );
-                    match send_to(addr, request).await {
+                    match send_to(addr, sign_up_request(&email, None)).await {
                         Ok(reply) if reply.status == StatusCode::CREATED => {
                             let id = reply.body["data"]["user"]["id"].as_str().unwrap();
                             acknowledged.push((email, id.to_owned()));

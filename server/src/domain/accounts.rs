@@ -128,20 +128,33 @@ pub async fn sign_in(
     if failures.is_some() {
         store.clear_sign_in_failures(email.key()).await?;
     }
+    signed_in(core, &user, &["pwd"], client, device.as_ref(), now).await
+}
+
+/// Starts a session for `user`, who has just proved `amr` (bound to `device`'s key when
+/// given), and answers the sign-in.
+pub async fn signed_in(
+    core: &Core,
+    user: &UserRow,
+    amr: &[&str],
+    client: &Client,
+    device: Option<&Proof>,
+    now: Timestamp,
+) -> Result<AuthSuccess, Error> {
     let start = Start {
-        user: &user,
+        user,
         sign_up: false,
-        amr: &["pwd"],
+        amr,
         client,
         event: audit::SIGN_IN,
-        device: device.as_ref(),
+        device,
         passkey: None,
     };
     let started = sessions::start(core, start, now)
         .await?
         .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
     Ok(AuthSuccess {
-        user: user_view(&user),
+        user: user_view(user),
         session_id: started.session_id,
         tokens: started.tokens,
     })

@@ -19,7 +19,7 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
-use super::accounts::{device_proof, user_view};
+use super::accounts::{device_proof, signed_in, user_view};
 use super::audit::{self, Client};
 use super::core::Core;
 use super::email::Email;
@@ -470,23 +470,7 @@ pub async fn sign_in_verify(
         .user(&stored.user_id)
         .await?
         .ok_or_else(|| invalid("its account no longer exists"))?;
-    let start = Start {
-        user: &user,
-        sign_up: false,
-        amr: &["passkey"],
-        client,
-        event: audit::SIGN_IN,
-        device: device.as_ref(),
-        passkey: None,
-    };
-    let started = sessions::start(core, start, now)
-        .await?
-        .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
-    Ok(AuthSuccess {
-        user: user_view(&user),
-        session_id: started.session_id,
-        tokens: started.tokens,
-    })
+    signed_in(core, &user, &["passkey"], client, device.as_ref(), now).await
 }
 
 /// `GET /auth/passkeys`.

@@ -145,14 +145,18 @@ fn describe_json_bodies(doc: &mut OpenApiDoc) {
 
 /// The OpenAPI 3.1 document, as served at `/auth/openapi.json`.
 pub fn openapi_json() -> String {
-    let (_, mut doc) = api();
+    let (_, doc) = api();
+    spec_json(doc)
+}
+
+fn spec_json(mut doc: OpenApiDoc) -> String {
     doc.info.version = env!("CARGO_PKG_VERSION").into();
     doc.to_pretty_json().unwrap_or_default()
 }
 
 pub(crate) fn router(keyward: Keyward) -> Router {
-    let (routes, _) = api();
-    let spec: Arc<str> = openapi_json().into();
+    let (routes, doc) = api();
+    let spec: Arc<str> = spec_json(doc).into();
     let routes = routes
         .route(
             "/auth/openapi.json",
