@@ -138,8 +138,11 @@ async fn forged_access_tokens_are_refused() {
 #[tokio::test]
 async fn tokens_for_another_issuer_audience_or_deployment_and_expired_ones_are_refused() {
     let db = TestDb::new().await;
+    // `exp` is whole seconds (issued-at rounded down + TTL), so a token lives between TTL - 1 s
+    // and TTL: with 4 s it is certainly valid for the first check and certainly expired 4.2 s
+    // after it was issued.
     let keyward = Keyward::start(Settings {
-        access_ttl: Duration::from_secs(1),
+        access_ttl: Duration::from_secs(4),
         ..db.settings()
     })
     .await
@@ -192,7 +195,7 @@ async fn tokens_for_another_issuer_audience_or_deployment_and_expired_ones_are_r
 
     let short = access(&sign_up(&keyward, "short@example.com").await);
     assert_eq!(me(&keyward, &short).await.status, StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
     let expired = me(&keyward, &short).await;
     assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
     assert_eq!(expired.code(), "token_expired");
