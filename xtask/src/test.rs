@@ -2,6 +2,7 @@
 //! even when an earlier one failed (so one run shows everything that is wrong); the command exits
 //! non-zero if anything failed and ends with one line `N passed, N failed`.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -42,24 +43,32 @@ impl Tally {
     /// A stage that runs tests: counts each test from the runner's summary lines. A stage that
     /// fails without any failed test (a compile error, a crash) counts as one failure.
     fn tests(&mut self, name: &str, command: &mut Command) {
+        self.tests_in(name, &mut [command]);
+    }
+
+    /// A stage whose tests are spread over several commands (all of them run); it must run at
+    /// least one test in all.
+    fn tests_in(&mut self, name: &str, commands: &mut [&mut Command]) {
         let mut counts = Counts::default();
-        match cmd::run_observed(command, |line| counts.observe(line)) {
-            Ok(success) => {
-                self.passed += counts.passed;
-                self.failed += counts.failed;
-                if counts.failed > 0 {
-                    self.failed_stages.push(name.to_owned());
-                } else if !success || counts.passed == 0 {
-                    if counts.passed == 0 {
-                        eprintln!("xtask: {name}: no test ran");
-                    }
-                    self.fail(name);
+        let mut broken = false;
+        for command in commands {
+            match cmd::run_observed(command, |line| counts.observe(line)) {
+                Ok(success) => broken |= !success,
+                Err(message) => {
+                    eprintln!("xtask: {message}");
+                    broken = true;
                 }
             }
-            Err(message) => {
-                eprintln!("xtask: {message}");
-                self.fail(name);
+        }
+        self.passed += counts.passed;
+        self.failed += counts.failed;
+        if counts.failed > 0 {
+            self.failed_stages.push(name.to_owned());
+        } else if broken || counts.passed == 0 {
+            if counts.passed == 0 {
+                eprintln!("xtask: {name}: no test ran");
             }
+            self.fail(name);
         }
     }
 }
@@ -152,14 +161,24 @@ pub fn run() -> Result {
     );
 
     step("server tests on a throwaway PostgreSQL");
-    match Postgres::start(Durability::Off) {
-        Ok(pg) => {
-            tally.tests(
+    match Postgres::start(Durability::Off).and_then(|pg| Ok((pg, workspace_build()?))) {
+        Ok((pg, built)) => {
+            // The executables `cargo test --workspace` built, run directly: `cargo test -p
+            // keyward-server` would unify features for that package alone and rebuild ~230
+            // crates on a clean machine for the same tests.
+            let mut commands: Vec<Command> = built
+                .tests_of("server")
+                .map(|test| {
+                    let mut command = Command::new(&test.executable);
+                    command
+                        .env("KEYWARD_TEST_DATABASE_URL", pg.url())
+                        .current_dir(&test.package_dir);
+                    command
+                })
+                .collect();
+            tally.tests_in(
                 "server tests (PostgreSQL)",
-                cargo()
-                    .args(["test", "-p", "keyward-server", "--tests"])
-                    .env("KEYWARD_TEST_DATABASE_URL", pg.url())
-                    .current_dir(&root),
+                &mut commands.iter_mut().collect::<Vec<_>>(),
             );
             drop(pg);
         }
@@ -172,7 +191,8 @@ pub fn run() -> Result {
     step("API fuzzing: schemathesis against keyward serve (bounded)");
     tally.check(
         "API fuzzing (schemathesis)",
-        test_built(&["-p", "keyward-server"], "keyward").and_then(|server| {
+        workspace_build().and_then(|built| {
+            let server = built.binary("keyward")?;
             let requests = crate::fuzz::api(&server, API_FUZZ_EXAMPLES)?;
             println!("schemathesis: {requests} requests checked");
             Ok(())
@@ -198,8 +218,9 @@ pub fn run() -> Result {
     step("end-to-end tests (Playwright + Chromium + the real server)");
     let built = crate::demo::build_app().and_then(|site| {
         let leptos = crate::demo::build_leptos_app()?;
-        let server = test_built(&["-p", "keyward-server"], "keyward")?;
-        let api = test_built(&["-p", "example-axum-api"], "example-axum-api")?;
+        let built = workspace_build()?;
+        let server = built.binary("keyward")?;
+        let api = built.binary("example-axum-api")?;
         Ok((site, leptos, server, api))
     });
     match built {
@@ -238,18 +259,86 @@ pub fn run() -> Result {
     }
 }
 
-/// A binary as its package's tests built it. `cargo build -p …` would resolve features without
-/// the dev-dependencies and rebuild half the tree for nothing.
-fn test_built(package: &[&str], binary: &str) -> Result<std::path::PathBuf> {
-    let root = root();
-    cmd::run(
-        cargo()
-            .arg("test")
-            .args(package)
-            .args(["--tests", "--no-run"])
-            .current_dir(&root),
-    )?;
-    Ok(root.join("target/debug").join(binary))
+/// What `cargo test --workspace --tests` builds: the test executables and the binaries, with
+/// the features unified over the whole workspace as the SQLite pass built them (so nothing is
+/// rebuilt).
+struct WorkspaceBuild {
+    artifacts: Vec<Artifact>,
+}
+
+struct Artifact {
+    package_dir: PathBuf,
+    name: String,
+    is_test: bool,
+    executable: PathBuf,
+}
+
+impl WorkspaceBuild {
+    /// The test executables of the package in `dir` (relative to the workspace root).
+    fn tests_of(&self, dir: &str) -> impl Iterator<Item = &Artifact> {
+        let dir = root().join(dir);
+        self.artifacts
+            .iter()
+            .filter(move |artifact| artifact.is_test && artifact.package_dir == dir)
+    }
+
+    fn binary(&self, name: &str) -> Result<PathBuf> {
+        self.artifacts
+            .iter()
+            .find(|artifact| !artifact.is_test && artifact.name == name)
+            .map(|artifact| artifact.executable.clone())
+            .ok_or_else(|| format!("cargo built no binary `{name}`"))
+    }
+}
+
+fn workspace_build() -> Result<WorkspaceBuild> {
+    let mut command = cargo();
+    command
+        .args(["test", "--workspace", "--tests", "--no-run"])
+        .args(["--message-format=json"])
+        .current_dir(root());
+    println!("$ {}", cmd::describe(&command));
+    let out = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|err| format!("cannot run `{}`: {err}", cmd::describe(&command)))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{}` failed ({})",
+            cmd::describe(&command),
+            out.status
+        ));
+    }
+    let artifacts = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.starts_with(r#"{"reason":"compiler-artifact""#))
+        .filter_map(|line| {
+            let manifest = PathBuf::from(json_string(line, "manifest_path")?);
+            Some(Artifact {
+                package_dir: manifest.parent()?.to_owned(),
+                name: json_string(line, "name")?.to_owned(),
+                is_test: json_object(line, "profile")?.contains(r#""test":true"#),
+                executable: PathBuf::from(json_string(line, "executable")?),
+            })
+        })
+        .collect();
+    Ok(WorkspaceBuild { artifacts })
+}
+
+/// The first string value of `key` in one of cargo's one-line JSON messages. xtask stays on the
+/// standard library (it must compile fast); the values read here are workspace paths and target
+/// names, which carry no escapes.
+fn json_string<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// The text of the flat object under `key` (no nested objects, as cargo's `profile`).
+fn json_object<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(r#""{key}":{{"#))? + key.len() + 3;
+    let len = line[start..].find('}')?;
+    Some(&line[start..start + len])
 }
 
 fn chromedriver() -> std::ffi::OsString {
