@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
@@ -454,6 +455,11 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     let keyward = Keyward::start(settings).await?;
     let listener = tokio::net::TcpListener::bind(bind).await?;
     let local = listener.local_addr()?;
+    // Without TCP_NODELAY, a response written in two parts (a file's head, then its body)
+    // waits on the client's delayed ACK: 40 ms on some requests (measured with the demo page).
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     tracing::info!(
         address = %local,
         database = keyward.store().kind().as_str(),

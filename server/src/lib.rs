@@ -3,7 +3,7 @@
 //! Keyward's access tokens locally.
 //!
 //! ```no_run
-//! use axum::{Router, extract::FromRef, routing::get};
+//! use axum::{Router, extract::FromRef, routing::get, serve::ListenerExt};
 //! use keyward_server::{AuthUser, Keyward, Settings};
 //!
 //! #[derive(Clone)]
@@ -31,7 +31,9 @@
 //!     .route("/api/todos", get(todos))
 //!     .with_state(App { keyward: keyward.clone() })
 //!     .merge(keyward.router()); // /auth/…, /.well-known/jwks.json, /healthz
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787").await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787")
+//!     .await?
+//!     .tap_io(|tcp| drop(tcp.set_nodelay(true))); // no delayed-ACK stalls
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```

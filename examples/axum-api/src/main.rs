@@ -2,6 +2,7 @@
 //! 127.0.0.1:8787, SQLite file `keyward.db`). See `lib.rs` for the code that matters.
 //! `cargo xtask demo` runs it with `--static-dir` pointing at the Leptos demo app.
 
+use axum::serve::ListenerExt as _;
 use clap::Parser;
 use keyward_server::Keyward;
 use keyward_server::cli::SettingsArgs;
@@ -22,7 +23,10 @@ async fn main() -> Result<(), keyward_server::Error> {
     let settings = Args::parse().settings.resolve()?;
     let bind = settings.bind;
     let keyward = Keyward::start(settings).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await?;
+    // TCP_NODELAY: no 40 ms delayed-ACK stalls on responses written in two parts.
+    let listener = tokio::net::TcpListener::bind(bind).await?.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     println!("example API on http://{bind} (GET /api/todos needs a Keyward token)");
     let app = example_axum_api::app(keyward)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
