@@ -32,7 +32,7 @@ use crate::device_key::DeviceKey;
 use crate::dpop;
 use crate::schedule::{Clock, Freshness, SystemClock, freshness};
 use crate::tabs::{self, Channel};
-use crate::vault::{StoredSession, Vault};
+use crate::vault::{Restored, StoredSession, Vault};
 use crate::webauthn;
 
 /// Where the client stands.
@@ -158,13 +158,11 @@ impl AuthClient {
 
     /// Like [`AuthClient::new`], with a clock of your own (tests).
     pub async fn with_clock(options: Options, clock: Box<dyn Clock>) -> Self {
-        let vault = if options.memory_only {
-            Vault::memory()
+        let (vault, Restored { session, device }) = if options.memory_only {
+            Vault::memory().restore().await
         } else {
             Vault::open(&options.storage_name).await
         };
-        // Independent reads (two IndexedDB records, two WebCrypto steps): at once, not in turn.
-        let (session, device) = futures_util::future::join(vault.load(), vault.device_key()).await;
         let state = if session.is_some() {
             AuthState::SignedIn
         } else {

@@ -11,7 +11,8 @@ use web_sys::{CryptoKey, EcKeyGenParams, EcdsaParams};
 use crate::idb::Database;
 use crate::{Error, browser};
 
-const RECORD: &str = "device_key";
+/// The IndexedDB record holding the key pair.
+pub const RECORD: &str = "device_key";
 
 /// A device key pair, with its public coordinates (for the `jwk` of DPoP proofs). Cloning
 /// clones the handles, not the key.
@@ -40,7 +41,14 @@ impl DeviceKey {
 
     /// The key stored in `db`, or a new one, stored before it is returned.
     pub async fn load_or_create(db: &Database) -> Result<Self, Error> {
-        if let Some(stored) = db.get(RECORD).await?
+        let stored = db.get(RECORD).await?;
+        Self::stored_or_create(db, stored).await
+    }
+
+    /// The key in `stored` (the record as read from `db`), or a new one, stored in `db` before
+    /// it is returned.
+    pub async fn stored_or_create(db: &Database, stored: Option<JsValue>) -> Result<Self, Error> {
+        if let Some(stored) = stored
             && let Some(key) = Self::from_record(&stored).await
         {
             return Ok(key);
@@ -86,6 +94,10 @@ impl DeviceKey {
         // Setting a property on a fresh plain object cannot fail.
         let _ = Reflect::set(&record, &"privateKey".into(), &self.private_key);
         let _ = Reflect::set(&record, &"publicKey".into(), &self.public_key);
+        // The public coordinates too (public, like the key they come from), so a page load
+        // need not ask WebCrypto to export them again.
+        let _ = Reflect::set(&record, &"x".into(), &self.x.as_str().into());
+        let _ = Reflect::set(&record, &"y".into(), &self.y.as_str().into());
         record.into()
     }
 
@@ -99,23 +111,31 @@ impl DeviceKey {
         &self.y
     }
 
-    /// Reads `{privateKey, publicKey}` (a `CryptoKeyPair` or what [`Self::to_record`] stored)
-    /// and the public key's coordinates.
+    /// Reads `{privateKey, publicKey, x?, y?}` (a `CryptoKeyPair` or what [`Self::to_record`]
+    /// stored) and the public key's coordinates: from the record, or exported from the key
+    /// where the record has none (a fresh pair, or a record stored by an older version).
     async fn from_record(record: &JsValue) -> Option<Self> {
         let field = |name: &str| -> Option<CryptoKey> {
             Reflect::get(record, &name.into()).ok()?.dyn_into().ok()
         };
+        let text =
+            |object: &JsValue, name: &str| Reflect::get(object, &name.into()).ok()?.as_string();
         let public_key = field("publicKey")?;
-        let jwk = browser::subtle()
-            .ok()?
-            .export_key("jwk", &public_key)
-            .ok()?;
-        let jwk = JsFuture::from(jwk).await.ok()?;
-        let coordinate = |name: &str| Reflect::get(&jwk, &name.into()).ok()?.as_string();
+        let (x, y) = match (text(record, "x"), text(record, "y")) {
+            (Some(x), Some(y)) => (x, y),
+            _ => {
+                let jwk = browser::subtle()
+                    .ok()?
+                    .export_key("jwk", &public_key)
+                    .ok()?;
+                let jwk = JsFuture::from(jwk).await.ok()?;
+                (text(&jwk, "x")?, text(&jwk, "y")?)
+            }
+        };
         Some(Self {
             private_key: field("privateKey")?,
-            x: coordinate("x")?,
-            y: coordinate("y")?,
+            x,
+            y,
             public_key,
         })
     }

@@ -12,7 +12,9 @@ use js_sys::{Function, Promise};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{EventTarget, IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransactionMode};
+use web_sys::{
+    EventTarget, IdbDatabase, IdbOpenDbRequest, IdbRequest, IdbTransaction, IdbTransactionMode,
+};
 
 use crate::{Error, browser};
 
@@ -50,21 +52,34 @@ impl Database {
 
     /// Reads the value stored under `key`, `None` when there is none.
     pub async fn get(&self, key: &str) -> Result<Option<JsValue>, Error> {
-        let store = self
+        Ok(self.get_all(&[key]).await?.pop().flatten())
+    }
+
+    /// Reads the values stored under `keys` in one transaction (one round trip to the browser's
+    /// storage), each `None` when absent.
+    pub async fn get_all(&self, keys: &[&str]) -> Result<Vec<Option<JsValue>>, Error> {
+        let tx = self
             .db
             .transaction_with_str(STORE)
-            .and_then(|tx| tx.object_store(STORE))
             .map_err(|e| Error::browser("IndexedDB read", &e))?;
-        let request = store
-            .get(&JsValue::from_str(key))
+        let store = tx
+            .object_store(STORE)
             .map_err(|e| Error::browser("IndexedDB read", &e))?;
-        settle(&request, "success", &["error"])
+        let mut requests = Vec::with_capacity(keys.len());
+        for key in keys {
+            requests.push(
+                store
+                    .get(&JsValue::from_str(key))
+                    .map_err(|e| Error::browser("IndexedDB read", &e))?,
+            );
+        }
+        settle(&tx, "complete", &["error", "abort"])
             .await
-            .map_err(|()| request_error("IndexedDB read", &request))?;
-        let value = request
-            .result()
-            .map_err(|e| Error::browser("IndexedDB read", &e))?;
-        Ok((!value.is_undefined()).then_some(value))
+            .map_err(|()| transaction_error("IndexedDB read", &tx))?;
+        Ok(requests
+            .iter()
+            .map(|request| request.result().ok().filter(|value| !value.is_undefined()))
+            .collect())
     }
 
     /// Stores `value` under `key`; returns once the write is committed.
@@ -114,13 +129,7 @@ impl Database {
             .map_err(|e| Error::browser(operation, &e))?;
         settle(&tx, "complete", &["error", "abort"])
             .await
-            .map_err(|()| match tx.error() {
-                Some(error) => Error::browser(operation, &error),
-                None => Error::Browser {
-                    operation,
-                    message: "the transaction was aborted".into(),
-                },
-            })
+            .map_err(|()| transaction_error(operation, &tx))
     }
 
     /// Deletes the whole database `name` (every key and token in it).
@@ -147,6 +156,16 @@ fn create_schema(request: &IdbOpenDbRequest) {
     if !db.object_store_names().contains(STORE) {
         // Failing here aborts the upgrade, which `open` then reports as an error.
         let _ = db.create_object_store(STORE);
+    }
+}
+
+fn transaction_error(operation: &'static str, tx: &IdbTransaction) -> Error {
+    match tx.error() {
+        Some(error) => Error::browser(operation, &error),
+        None => Error::Browser {
+            operation,
+            message: "the transaction was aborted".into(),
+        },
     }
 }
 

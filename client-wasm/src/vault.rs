@@ -54,13 +54,24 @@ enum Backend {
     Memory(Box<RefCell<Option<StoredSession>>>),
 }
 
+/// What a page load finds in the vault.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The stored session, if there is one that decrypts.
+    pub session: Option<StoredSession>,
+    /// The device key (made and stored on first use); `None` without WebCrypto.
+    pub device: Option<DeviceKey>,
+}
+
 impl Vault {
-    /// Opens the vault in the IndexedDB database `name`, making its key on first use. Falls
-    /// back to memory when IndexedDB or WebCrypto is unavailable; never fails.
-    pub async fn open(name: &str) -> Self {
+    /// Opens the vault in the IndexedDB database `name`, making its key on first use, and reads
+    /// what it holds: the vault key, the session and the device key come in one IndexedDB
+    /// transaction, then the session is decrypted while the device key is read. Falls back to
+    /// memory when IndexedDB or WebCrypto is unavailable; never fails.
+    pub async fn open(name: &str) -> (Self, Restored) {
         match Self::open_encrypted(name).await {
-            Ok(vault) => vault,
-            Err(_) => Self::memory(),
+            Ok(opened) => opened,
+            Err(_) => Self::memory().restore().await,
         }
     }
 
@@ -71,40 +82,43 @@ impl Vault {
         }
     }
 
-    async fn open_encrypted(name: &str) -> Result<Self, Error> {
-        let db = Database::open(name).await?;
-        let key = match db
-            .get(KEY_RECORD)
-            .await?
-            .and_then(|k| k.dyn_into::<CryptoKey>().ok())
-        {
-            Some(key) => key,
-            None => {
-                let key = generate_key().await?;
-                // Another tab may be doing the same right now: the first key stored wins, and
-                // everyone uses it.
-                if db.add(KEY_RECORD, &key).await? {
-                    key
-                } else {
-                    db.get(KEY_RECORD)
-                        .await?
-                        .and_then(|k| k.dyn_into::<CryptoKey>().ok())
-                        .ok_or(Error::Corrupt { what: "vault key" })?
-                }
-            }
+    /// An empty memory vault's contents: no session, and a device key for this page only.
+    pub async fn restore(self) -> (Self, Restored) {
+        let restored = Restored {
+            session: None,
+            device: DeviceKey::generate().await.ok(),
         };
-        Ok(Self {
-            backend: Backend::Encrypted { db, key },
-        })
+        (self, restored)
     }
 
-    /// The device key: the one stored in IndexedDB (made on first use), or, without IndexedDB,
-    /// a key for this page only. `None` without WebCrypto (tokens are then plain Bearer tokens).
-    pub async fn device_key(&self) -> Option<DeviceKey> {
-        match &self.backend {
-            Backend::Encrypted { db, .. } => DeviceKey::load_or_create(db).await.ok(),
-            Backend::Memory(_) => DeviceKey::generate().await.ok(),
-        }
+    async fn open_encrypted(name: &str) -> Result<(Self, Restored), Error> {
+        let db = Database::open(name).await?;
+        let mut records = db
+            .get_all(&[KEY_RECORD, SESSION_RECORD, crate::device_key::RECORD])
+            .await?
+            .into_iter();
+        let mut next = || records.next().flatten();
+        let (key, session, device) = (next(), next(), next());
+        let (key, session) = match key.and_then(|k| k.dyn_into::<CryptoKey>().ok()) {
+            Some(key) => (key, session),
+            // Without its key no stored session can be read.
+            None => (first_key(&db).await?, None),
+        };
+        let (session, device) = futures_util::future::join(
+            session_from(&db, &key, session),
+            DeviceKey::stored_or_create(&db, device),
+        )
+        .await;
+        let restored = Restored {
+            session,
+            device: device.ok(),
+        };
+        Ok((
+            Self {
+                backend: Backend::Encrypted { db, key },
+            },
+            restored,
+        ))
     }
 
     /// Whether the session survives a reload (IndexedDB), or only this page (memory).
@@ -118,14 +132,8 @@ impl Vault {
         match &self.backend {
             Backend::Memory(session) => session.borrow().clone(),
             Backend::Encrypted { db, key } => {
-                let record = db.get(SESSION_RECORD).await.ok()??;
-                match decrypt(key, &record).await {
-                    Some(session) => Some(session),
-                    None => {
-                        let _ = db.delete(SESSION_RECORD).await;
-                        None
-                    }
-                }
+                let record = db.get(SESSION_RECORD).await.ok()?;
+                session_from(db, key, record).await
             }
         }
     }
@@ -155,6 +163,32 @@ impl Vault {
             Backend::Encrypted { db, .. } => db.delete(SESSION_RECORD).await,
         }
     }
+}
+
+/// The session in `record` (the session record as read from `db`); a record that does not
+/// decrypt under `key` is deleted.
+async fn session_from(
+    db: &Database,
+    key: &CryptoKey,
+    record: Option<JsValue>,
+) -> Option<StoredSession> {
+    let session = decrypt(key, &record?).await;
+    if session.is_none() {
+        let _ = db.delete(SESSION_RECORD).await;
+    }
+    session
+}
+
+/// A new vault key, stored in `db`; or, when another tab stored one first, that one.
+async fn first_key(db: &Database) -> Result<CryptoKey, Error> {
+    let key = generate_key().await?;
+    if db.add(KEY_RECORD, &key).await? {
+        return Ok(key);
+    }
+    db.get(KEY_RECORD)
+        .await?
+        .and_then(|k| k.dyn_into::<CryptoKey>().ok())
+        .ok_or(Error::Corrupt { what: "vault key" })
 }
 
 async fn generate_key() -> Result<CryptoKey, Error> {

@@ -39,6 +39,21 @@ async fn a_non_extractable_device_key_survives_a_reload_from_indexeddb() {
     assert_eq!(signature.len(), 64, "ES256 signatures are r || s");
     assert!(verify(&reloaded, message, &signature).await);
     assert!(!verify(&reloaded, b"another message", &signature).await);
+    // Its public coordinates (the DPoP `jwk`) come back from the record as they were made.
+    assert_eq!((reloaded.x(), reloaded.y()), (created.x(), created.y()));
+    assert_eq!(created.x().len(), 43, "32 bytes, base64url");
+
+    // A record stored before the coordinates were kept with it: they are exported again.
+    let record = db.get("device_key").await.unwrap().unwrap();
+    let older = js_sys::Object::new();
+    for half in ["privateKey", "publicKey"] {
+        let value = js_sys::Reflect::get(&record, &half.into()).unwrap();
+        js_sys::Reflect::set(&older, &half.into(), &value).unwrap();
+    }
+    db.put("device_key", &older.into()).await.unwrap();
+    let from_older = DeviceKey::load_or_create(&db).await.unwrap();
+    assert_eq!((from_older.x(), from_older.y()), (created.x(), created.y()));
+    assert!(verify(&from_older, message, &signature).await);
 
     // It is a P-256 ECDSA key whose private half cannot be read out.
     let private = reloaded.private_key();

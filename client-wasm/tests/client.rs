@@ -63,11 +63,18 @@ async fn the_session_round_trips_through_the_vault_encrypted() {
     Database::delete_database(DB).await.unwrap();
     let stored = session(1_000, 900_000);
     {
-        let vault = Vault::open(DB).await;
+        let (vault, restored) = Vault::open(DB).await;
         assert!(vault.is_persistent());
+        assert_eq!(restored.session, None);
+        assert!(
+            restored.device.is_some(),
+            "a device key is made on first use"
+        );
         vault.save(&stored).await.unwrap();
     }
-    let reopened = Vault::open(DB).await;
+    // A page load restores it (one read of all the records), and so does a later load().
+    let (reopened, restored) = Vault::open(DB).await;
+    assert_eq!(restored.session.as_ref(), Some(&stored));
     assert_eq!(reopened.load().await, Some(stored));
 
     let raw = raw_records(DB).await;
@@ -77,7 +84,7 @@ async fn the_session_round_trips_through_the_vault_encrypted() {
     }
 
     reopened.clear().await.unwrap();
-    assert_eq!(Vault::open(DB).await.load().await, None);
+    assert_eq!(Vault::open(DB).await.1.session, None);
 }
 
 #[wasm_bindgen_test]
@@ -86,6 +93,7 @@ async fn a_tampered_record_or_a_lost_key_reads_as_signed_out_not_a_crash() {
     Database::delete_database(DB).await.unwrap();
     Vault::open(DB)
         .await
+        .0
         .save(&session(1_000, 900_000))
         .await
         .unwrap();
@@ -104,7 +112,7 @@ async fn a_tampered_record_or_a_lost_key_reads_as_signed_out_not_a_crash() {
     .unwrap();
     Reflect::set(&tampered, &"data".into(), &data).unwrap();
     db.put("session", &tampered.into()).await.unwrap();
-    assert_eq!(Vault::open(DB).await.load().await, None);
+    assert_eq!(Vault::open(DB).await.1.session, None);
     assert_eq!(
         db.get("session").await.unwrap(),
         None,
@@ -115,21 +123,23 @@ async fn a_tampered_record_or_a_lost_key_reads_as_signed_out_not_a_crash() {
     db.put("session", &JsValue::from_str("not a record"))
         .await
         .unwrap();
-    assert_eq!(Vault::open(DB).await.load().await, None);
+    assert_eq!(Vault::open(DB).await.0.load().await, None);
 
     // The key is lost (evicted) while the ciphertext stays.
     Vault::open(DB)
         .await
+        .0
         .save(&session(1_000, 900_000))
         .await
         .unwrap();
     db.delete("vault_key").await.unwrap();
-    let fresh = Vault::open(DB).await;
+    let (fresh, restored) = Vault::open(DB).await;
+    assert_eq!(restored.session, None);
     assert_eq!(fresh.load().await, None);
     // And the vault works again with its new key.
     fresh.save(&session(2_000, 900_000)).await.unwrap();
     assert_eq!(
-        Vault::open(DB).await.load().await,
+        Vault::open(DB).await.1.session,
         Some(session(2_000, 900_000))
     );
 }
@@ -166,6 +176,7 @@ async fn a_fresh_token_needs_no_network_and_an_unreachable_server_keeps_the_sess
     Database::delete_database(DB).await.unwrap();
     Vault::open(DB)
         .await
+        .0
         .save(&session(1_000_000, 900_000))
         .await
         .unwrap();
@@ -190,7 +201,7 @@ async fn a_fresh_token_needs_no_network_and_an_unreachable_server_keeps_the_sess
     assert_eq!(client.state(), AuthState::Offline);
     assert_eq!(client.user().unwrap().email, "vault@example.com");
     assert!(
-        Vault::open(DB).await.load().await.is_some(),
+        Vault::open(DB).await.1.session.is_some(),
         "the stored session survives"
     );
 }

@@ -137,6 +137,7 @@ async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
     let now = js_sys::Date::now() as i64;
     Vault::open(STORAGE)
         .await
+        .0
         .save(&StoredSession {
             user: User {
                 id: "user-1".into(),
