@@ -160,8 +160,12 @@ pub fn run() -> Result {
             .current_dir(&root),
     );
 
+    // What the SQLite pass built (test executables and binaries), listed once for the stages
+    // below.
+    let built = workspace_build();
+
     step("server tests on a throwaway PostgreSQL");
-    match Postgres::start(Durability::Off).and_then(|pg| Ok((pg, workspace_build()?))) {
+    match Postgres::start(Durability::Off).and_then(|pg| Ok((pg, built.clone()?))) {
         Ok((pg, built)) => {
             // The executables `cargo test --workspace` built, run directly: `cargo test -p
             // keyward-server` would unify features for that package alone and rebuild ~230
@@ -191,7 +195,7 @@ pub fn run() -> Result {
     step("API fuzzing: schemathesis against keyward serve (bounded)");
     tally.check(
         "API fuzzing (schemathesis)",
-        workspace_build().and_then(|built| {
+        built.clone().and_then(|built| {
             let server = built.binary("keyward")?;
             let requests = crate::fuzz::api(&server, API_FUZZ_EXAMPLES)?;
             println!("schemathesis: {requests} requests checked");
@@ -216,14 +220,14 @@ pub fn run() -> Result {
     );
 
     step("end-to-end tests (Playwright + Chromium + the real server)");
-    let built = crate::demo::build_app().and_then(|site| {
+    let e2e = crate::demo::build_app().and_then(|site| {
         let leptos = crate::demo::build_leptos_app()?;
-        let built = workspace_build()?;
+        let built = built.clone()?;
         let server = built.binary("keyward")?;
         let api = built.binary("example-axum-api")?;
         Ok((site, leptos, server, api))
     });
-    match built {
+    match e2e {
         Ok((site, leptos, server, api)) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
@@ -262,10 +266,12 @@ pub fn run() -> Result {
 /// What `cargo test --workspace --tests` builds: the test executables and the binaries, with
 /// the features unified over the whole workspace as the SQLite pass built them (so nothing is
 /// rebuilt).
+#[derive(Clone)]
 struct WorkspaceBuild {
     artifacts: Vec<Artifact>,
 }
 
+#[derive(Clone)]
 struct Artifact {
     package_dir: PathBuf,
     name: String,

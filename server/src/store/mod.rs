@@ -29,13 +29,14 @@ enum Pool {
     Postgres(PgPool),
 }
 
-/// Runs `$body`, which only reads, with `$pool` bound to the store's pool for reads. The body is
-/// compiled once per backend, so the same query text serves both.
-macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+/// Runs `$body` with `$pool` bound to the store's pool: on SQLite the one named `$sqlite`
+/// (`read` or `write`), on PostgreSQL the one pool. The body is compiled once per backend, so the
+/// same query text serves both.
+macro_rules! with_pool {
+    ($store:expr, $sqlite:ident, $pool:ident => $body:expr) => {
         match &$store.pool {
             Pool::Sqlite(pools) => {
-                let $pool = &pools.read;
+                let $pool = &pools.$sqlite;
                 $body
             }
             Pool::Postgres($pool) => $body,
@@ -43,16 +44,17 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs `$body`, which only reads, with `$pool` bound to the store's pool for reads.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        with_pool!($store, read, $pool => $body)
+    };
+}
+
 /// Runs `$body`, which writes, with `$pool` bound to the store's pool for writes.
 macro_rules! on_writer {
     ($store:expr, $pool:ident => $body:expr) => {
-        match &$store.pool {
-            Pool::Sqlite(pools) => {
-                let $pool = &pools.write;
-                $body
-            }
-            Pool::Postgres($pool) => $body,
-        }
+        with_pool!($store, write, $pool => $body)
     };
 }
 
