@@ -5,7 +5,8 @@
 //! Some writes are frequent, small and independent (a refresh-token rotation, a DPoP proof id);
 //! those go through a queue whose task writes whatever is queued as one group, in one statement
 //! and one commit. Nothing waits for a group to fill: a group is what queued while the previous
-//! one was being written, so a lone write commits at once.
+//! one was being written (and, after one pass of the scheduler, what arrived meanwhile), so a lone
+//! write commits at once.
 
 use std::future::Future;
 
@@ -36,6 +37,15 @@ where
     tokio::spawn(async move {
         let mut group = Vec::with_capacity(MAX_GROUP);
         while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+            // One pass of the scheduler before the group closes: writes whose requests are
+            // already running on the other worker (a DPoP proof being verified) join this group
+            // instead of waiting for the next one. Measured on PostgreSQL with DPoP: groups of
+            // ~12 instead of ~6.5, 7 % more requests/s; a lone write waits a few µs more.
+            tokio::task::yield_now().await;
+            while group.len() < MAX_GROUP {
+                let Ok(item) = queue.try_recv() else { break };
+                group.push(item);
+            }
             let (items, answers): (Vec<T>, Vec<_>) = group.drain(..).unzip();
             let outcomes = write(items).await;
             for (answer, outcome) in answers.into_iter().zip(outcomes) {

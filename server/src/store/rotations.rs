@@ -230,7 +230,8 @@ async fn together_pg(pool: &PgPool, group: &[Rotation]) -> Result<Vec<bool>, sql
         // while `refresh_tokens` was nearly empty (a new deployment) hash-joins it by a
         // sequential scan, and a connection keeps that plan as the table grows. Measured: a
         // fresh database's refresh rate fell from ~5,000/s to ~2,700/s within a minute that
-        // way; planning costs each group about as much as one index probe.
+        // way. A plan made for the group at hand (it knows the group's size) also measured
+        // faster than a good generic one, after ANALYZE: ~5,800/s against ~4,900/s.
         .persistent(false)
         .bind(group.iter().map(|r| r.old_hash.clone()).collect::<Vec<_>>())
         .bind(
