@@ -580,24 +580,37 @@ fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Result<Vec<Ro
         shared
     };
     let peer_out = out.join(peer);
-    let log = std::fs::File::create(out.join(format!("{peer}.log"))).map_err(|e| e.to_string())?;
-    let status = Command::new("bash")
-        .arg("run.sh")
-        .current_dir(&dir)
-        .env("DURATION", duration.to_string())
-        .env("WARMUP", warmup.to_string())
-        .env("CONC", "32")
-        .env("THREADS", "1")
-        .env("OUT", &peer_out)
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .status()
-        .map_err(|e| format!("run.sh: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "run.sh failed ({status}); see {}",
-            out.join(format!("{peer}.log")).display()
-        ));
+    // One retry: a peer's run.sh can fail on its own (Better Auth's restarts its server on the
+    // same port between databases, and once met EADDRINUSE).
+    let mut attempt = 1;
+    loop {
+        let log_path = out.join(format!("{peer}.log"));
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let status = Command::new("bash")
+            .arg("run.sh")
+            .current_dir(&dir)
+            .env("DURATION", duration.to_string())
+            .env("WARMUP", warmup.to_string())
+            .env("CONC", "32")
+            .env("THREADS", "1")
+            .env("OUT", &peer_out)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .status()
+            .map_err(|e| format!("run.sh: {e}"))?;
+        if status.success() {
+            break;
+        }
+        let failed = format!("run.sh failed ({status}); see {}", log_path.display());
+        if attempt == 2 {
+            return Err(failed);
+        }
+        eprintln!("xtask: the {peer} peer's {failed}; running it once more");
+        // Kept aside, so the retry's results.jsonl (which run.sh appends to) starts empty.
+        let aside = |name: &str| out.join(format!("{name}-attempt{attempt}"));
+        let _ = std::fs::rename(&log_path, aside(&format!("{peer}.log")));
+        let _ = std::fs::rename(&peer_out, aside(peer));
+        attempt += 1;
     }
     let lines = std::fs::read_to_string(peer_out.join("results.jsonl"))
         .map_err(|e| format!("results.jsonl: {e}"))?;
