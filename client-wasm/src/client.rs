@@ -159,7 +159,7 @@ impl AuthClient {
     /// Like [`AuthClient::new`], with a clock of your own (tests).
     pub async fn with_clock(options: Options, clock: Box<dyn Clock>) -> Self {
         let (vault, Restored { session, device }) = if options.memory_only {
-            Vault::memory().restore().await
+            Vault::memory().await
         } else {
             Vault::open(&options.storage_name).await
         };

@@ -71,24 +71,21 @@ impl Vault {
     pub async fn open(name: &str) -> (Self, Restored) {
         match Self::open_encrypted(name).await {
             Ok(opened) => opened,
-            Err(_) => Self::memory().restore().await,
+            Err(_) => Self::memory().await,
         }
     }
 
-    /// A vault that keeps the session in memory only.
-    pub fn memory() -> Self {
-        Self {
+    /// A vault that keeps the session in memory only, and what it holds: no session, and a
+    /// device key for this page only.
+    pub async fn memory() -> (Self, Restored) {
+        let vault = Self {
             backend: Backend::Memory(Box::default()),
-        }
-    }
-
-    /// An empty memory vault's contents: no session, and a device key for this page only.
-    pub async fn restore(self) -> (Self, Restored) {
+        };
         let restored = Restored {
             session: None,
             device: DeviceKey::generate().await.ok(),
         };
-        (self, restored)
+        (vault, restored)
     }
 
     async fn open_encrypted(name: &str) -> Result<(Self, Restored), Error> {

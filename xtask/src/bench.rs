@@ -259,10 +259,7 @@ pub(crate) fn http(
 }
 
 fn json_field(body: &str, name: &str) -> Option<String> {
-    let key = format!("\"{name}\":\"");
-    let start = body.find(&key)? + key.len();
-    let end = body.get(start..)?.find('"')? + start;
-    body.get(start..end).map(str::to_owned)
+    cmd::json_string(body, name).map(str::to_owned)
 }
 
 /// Signs in `email`; returns (access token, refresh token).

@@ -87,3 +87,12 @@ pub fn free_port() -> Result<u16> {
         .map(|addr| addr.port())
         .map_err(|e| format!("cannot find a free port: {e}"))
 }
+
+/// The first string value of `key` in a one-line JSON text (cargo's messages, a server's
+/// answer). xtask stays on the standard library (it must compile fast); the values read this way
+/// are paths, names and tokens, which carry no escapes.
+pub fn json_string<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let rest = line.get(start..)?;
+    rest.get(..rest.find('"')?)
+}

@@ -319,25 +319,16 @@ fn workspace_build() -> Result<WorkspaceBuild> {
         .lines()
         .filter(|line| line.starts_with(r#"{"reason":"compiler-artifact""#))
         .filter_map(|line| {
-            let manifest = PathBuf::from(json_string(line, "manifest_path")?);
+            let manifest = PathBuf::from(cmd::json_string(line, "manifest_path")?);
             Some(Artifact {
                 package_dir: manifest.parent()?.to_owned(),
-                name: json_string(line, "name")?.to_owned(),
+                name: cmd::json_string(line, "name")?.to_owned(),
                 is_test: json_object(line, "profile")?.contains(r#""test":true"#),
-                executable: PathBuf::from(json_string(line, "executable")?),
+                executable: PathBuf::from(cmd::json_string(line, "executable")?),
             })
         })
         .collect();
     Ok(WorkspaceBuild { artifacts })
-}
-
-/// The first string value of `key` in one of cargo's one-line JSON messages. xtask stays on the
-/// standard library (it must compile fast); the values read here are workspace paths and target
-/// names, which carry no escapes.
-fn json_string<'a>(line: &'a str, key: &str) -> Option<&'a str> {
-    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
-    let len = line[start..].find('"')?;
-    Some(&line[start..start + len])
 }
 
 /// The text of the flat object under `key` (no nested objects, as cargo's `profile`).
