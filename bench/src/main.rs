@@ -4,6 +4,11 @@
 //! proof per request (what a browser client sends), and prints wrk's `RESULT {…}` line.
 //!
 //! wrk cannot sign ES256 proofs; everything else in `cargo xtask bench` uses wrk.
+//!
+//! `keyward-bench probe <seconds>`: a fixed piece of CPU work (ES256 signature checks, the
+//! server's hottest operation, on one thread) for `seconds`, printing `PROBE {"ops_per_s":…}`.
+//! The bench runs it at the start of each phase, so the report shows how fast the machine was
+//! while each system was measured.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -174,10 +179,42 @@ async fn worker(
     Ok(stats)
 }
 
+/// ES256 verifications per second on this thread, over `seconds`.
+fn probe(seconds: u64) -> Result<f64> {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    let pair =
+        EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).map_err(|e| e.to_string())?;
+    let message = b"keyward-bench probe: one fixed message, verified over and over";
+    let signature = pair
+        .sign(&aws_lc_rs::rand::SystemRandom::new(), message)
+        .map_err(|e| e.to_string())?;
+    let key = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref());
+    let started = Instant::now();
+    let until = started + Duration::from_secs(seconds);
+    let mut done = 0u64;
+    while Instant::now() < until {
+        for _ in 0..100 {
+            key.verify(message, signature.as_ref())
+                .map_err(|_| "the probe's own signature did not verify")?;
+        }
+        done += 100;
+    }
+    Ok(done as f64 / started.elapsed().as_secs_f64())
+}
+
 async fn run(args: &[String]) -> Result<()> {
+    if let [mode, seconds] = args
+        && mode == "probe"
+    {
+        let seconds = seconds
+            .parse::<u64>()
+            .map_err(|e| format!("{seconds}: {e}"))?;
+        println!("PROBE {{\"ops_per_s\":{:.1}}}", probe(seconds)?);
+        return Ok(());
+    }
     let [mode, base, path, connections, warmup, seconds] = args else {
         return Err(
-            "usage: keyward-bench dpop <base-url> <path> <connections> <warmup-s> <seconds>".into(),
+            "usage: keyward-bench dpop <base-url> <path> <connections> <warmup-s> <seconds> | keyward-bench probe <seconds>".into(),
         );
     };
     if mode != "dpop" {

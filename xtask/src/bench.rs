@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: Keyward and the two peers measured in one run, on the same machine, with
 //! the same load tool (wrk, `-t1 -c32`, warm-up then a measured window), and the client measured
-//! in headless Chromium. Writes `BENCHMARKS.md` (tables, ratios against every budget) and
+//! in headless Chromium. Keyward is measured before and after the peers (A-B-A) and each phase
+//! starts with a fixed CPU probe, because this machine's speed drifts. Writes `BENCHMARKS.md` (tables, ratios against every budget) and
 //! `bench/chart.svg`; raw output goes to `target/bench/<time>/`. Exits non-zero only when the
 //! run itself breaks, never for a missed budget.
 //!
@@ -27,6 +28,9 @@ struct Row {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    /// Keyward's req/s in each pass (before and after the peers); `rps` is their mean. Empty
+    /// for the peers, measured once.
+    passes: Vec<f64>,
 }
 
 fn env_secs(name: &str, default: u64) -> u64 {
@@ -64,41 +68,35 @@ pub fn run() -> Result {
     )?;
     let release = root.join("target/release");
 
-    let mut rows = Vec::new();
-    let mut memory = BTreeMap::new();
-    for db in ["sqlite", "postgres"] {
-        step(&format!("Keyward on {db}"));
-        let pg = if db == "postgres" {
-            Some(Postgres::start(Durability::Default)?)
-        } else {
-            None
-        };
-        let url = match &pg {
-            Some(pg) => pg.url(),
-            None => format!("sqlite://{}", out.join("keyward-bench.db").display()),
-        };
-        let server = Server::start(
-            &release.join("example-axum-api"),
-            &[],
-            &url,
-            &out.join(format!("server-{db}.log")),
-        )?;
-        let (idle, loaded) =
-            measure_keyward(&server, db, &release, &out, warmup, duration, &mut rows)?;
-        memory.insert(db.to_owned(), (idle, loaded));
-        drop(server);
-        drop(pg);
-    }
-
-    if std::env::var("SKIP_PEERS").as_deref() != Ok("1") {
+    // A-B-A: Keyward is measured before and after the peers and its figures are the mean of the
+    // two passes. This machine's speed drifts by up to 25 % within minutes; a ratio whose two
+    // sides bracket each other in time cancels a steady drift, where Keyward-then-peers does not.
+    let with_peers = std::env::var("SKIP_PEERS").as_deref() != Ok("1");
+    let mut phases = Vec::new();
+    let (first, memory) = phase(&mut phases, &release, "Keyward, before the peers", || {
+        keyward_pass(&release, &out, warmup, duration, 1)
+    })?;
+    let mut peer_rows = Vec::new();
+    let mut second = None;
+    if with_peers {
         for peer in ["better-auth", "better-auth-rs"] {
             step(&format!("peer: {peer}"));
-            match run_peer(peer, &out, warmup, duration) {
-                Ok(peer_rows) => rows.extend(peer_rows),
+            match phase(&mut phases, &release, &format!("peer: {peer}"), || {
+                run_peer(peer, &out, warmup, duration)
+            }) {
+                Ok(rows) => peer_rows.extend(rows),
                 Err(message) => eprintln!("xtask: the {peer} peer did not run: {message}"),
             }
         }
+        second = Some(
+            phase(&mut phases, &release, "Keyward, after the peers", || {
+                keyward_pass(&release, &out, warmup, duration, 2)
+            })?
+            .0,
+        );
     }
+    let mut rows = mean_of_passes(first, second);
+    rows.extend(peer_rows);
 
     step("client: package size, cold start, getAccessToken");
     let pkg = crate::npm::build()?;
@@ -114,6 +112,7 @@ pub fn run() -> Result {
     let machine = machine();
     let report = report(
         &rows,
+        &phases,
         &memory,
         package,
         leptos,
@@ -326,15 +325,18 @@ fn wait_quiet() {
     }
 }
 
+/// The number after `"name":` in a one-line JSON object.
+fn parse_number(line: &str, name: &str) -> Option<f64> {
+    let key = format!("\"{name}\":");
+    let start = line.find(&key)? + key.len();
+    let rest = line.get(start..)?;
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    rest.get(..end)?.trim().parse().ok()
+}
+
 fn parse_result(output: &str) -> Option<(f64, f64, f64, u64)> {
     let line = output.lines().find_map(|l| l.strip_prefix("RESULT "))?;
-    let number = |name: &str| -> Option<f64> {
-        let key = format!("\"{name}\":");
-        let start = line.find(&key)? + key.len();
-        let rest = line.get(start..)?;
-        let end = rest.find([',', '}']).unwrap_or(rest.len());
-        rest.get(..end)?.parse().ok()
-    };
+    let number = |name: &str| parse_number(line, name);
     let errors = [
         "err_connect",
         "err_read",
@@ -393,16 +395,135 @@ fn wrk(
     parse_result(&text).ok_or_else(|| format!("wrk printed no result for {label}:\n{text}"))
 }
 
+/// What the machine was like during one phase of the run.
+pub(crate) struct Phase {
+    name: String,
+    /// `keyward-bench probe` at the phase's start: ES256 checks per second on one thread.
+    probe: Option<f64>,
+    /// The share of CPU time the hypervisor gave to others (steal) over the phase.
+    steal_pct: Option<f64>,
+}
+
+/// The machine's CPU time so far, in ticks: (total, steal), from /proc/stat.
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    Some((fields.iter().sum(), *fields.get(7)?))
+}
+
+/// Runs `body` as a phase of the run: probes the machine's speed first (on a quiet machine) and
+/// records it, with the steal over the phase, in `phases`.
+fn phase<T>(
+    phases: &mut Vec<Phase>,
+    release: &Path,
+    name: &str,
+    body: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    wait_quiet();
+    let probe = cmd::output(Command::new(release.join("keyward-bench")).args(["probe", "3"]))
+        .and_then(|text| {
+            let line = text.lines().find_map(|l| l.strip_prefix("PROBE "))?;
+            parse_number(line, "ops_per_s")
+        });
+    let before = cpu_ticks();
+    let value = body();
+    let steal_pct = before.zip(cpu_ticks()).map(|((t0, s0), (t1, s1))| {
+        100.0 * s1.saturating_sub(s0) as f64 / t1.saturating_sub(t0).max(1) as f64
+    });
+    phases.push(Phase {
+        name: name.to_owned(),
+        probe,
+        steal_pct,
+    });
+    value
+}
+
+/// Server RSS per database, in MiB: (idle, with 256 clients).
+type Memory = BTreeMap<String, (f64, f64)>;
+
+/// One pass over Keyward's scenarios on SQLite, then on a fresh PostgreSQL. Memory is measured
+/// in the first pass only. Returns the rows and, for the first pass, the memory per database.
+fn keyward_pass(
+    release: &Path,
+    out: &Path,
+    warmup: u64,
+    duration: u64,
+    pass: u8,
+) -> Result<(Vec<Row>, Memory)> {
+    let mut rows = Vec::new();
+    let mut memory = BTreeMap::new();
+    for db in ["sqlite", "postgres"] {
+        step(&format!("Keyward on {db}, pass {pass}"));
+        let pg = if db == "postgres" {
+            Some(Postgres::start(Durability::Default)?)
+        } else {
+            None
+        };
+        let url = match &pg {
+            Some(pg) => pg.url(),
+            None => format!(
+                "sqlite://{}",
+                out.join(format!("keyward-bench-{pass}.db")).display()
+            ),
+        };
+        let server = Server::start(
+            &release.join("example-axum-api"),
+            &[],
+            &url,
+            &out.join(format!("server-{db}-{pass}.log")),
+        )?;
+        let figures =
+            measure_keyward(&server, db, pass, release, out, warmup, duration, &mut rows)?;
+        if let Some(figures) = figures {
+            memory.insert(db.to_owned(), figures);
+        }
+        drop(server);
+        drop(pg);
+    }
+    Ok((rows, memory))
+}
+
+/// Keyward's rows from both passes as one row per scenario, with the mean of the two.
+fn mean_of_passes(first: Vec<Row>, second: Option<Vec<Row>>) -> Vec<Row> {
+    first
+        .into_iter()
+        .map(|mut row| {
+            let again = second.as_ref().and_then(|rows| {
+                rows.iter()
+                    .find(|r| r.db == row.db && r.scenario == row.scenario)
+            });
+            row.passes = vec![row.rps];
+            if let Some(again) = again {
+                row.passes.push(again.rps);
+                row.rps = (row.rps + again.rps) / 2.0;
+                row.p50_ms = (row.p50_ms + again.p50_ms) / 2.0;
+                row.p99_ms = (row.p99_ms + again.p99_ms) / 2.0;
+                row.errors += again.errors;
+            }
+            row
+        })
+        .collect()
+}
+
+/// Keyward's scenarios against one server; the memory figures (idle, 256 clients) in pass 1.
 #[allow(clippy::too_many_arguments)]
 fn measure_keyward(
     server: &Server,
     db: &str,
+    pass: u8,
     release: &Path,
     out: &Path,
     warmup: u64,
     duration: u64,
     rows: &mut Vec<Row>,
-) -> Result<(f64, f64)> {
+) -> Result<Option<(f64, f64)>> {
     let port = server.port;
     std::thread::sleep(Duration::from_secs(2));
     let idle = server.rss_mib();
@@ -411,7 +532,7 @@ fn measure_keyward(
     let bearer = format!("Bearer {access}");
     let mut record = |scenario: &str, figures: (f64, f64, f64, u64)| {
         println!(
-            "keyward {db} {scenario}: {:.1} req/s (p50 {:.2} ms, p99 {:.2} ms, {} errors)",
+            "keyward {db} {scenario} (pass {pass}): {:.1} req/s (p50 {:.2} ms, p99 {:.2} ms, {} errors)",
             figures.0, figures.1, figures.2, figures.3
         );
         rows.push(Row {
@@ -422,10 +543,11 @@ fn measure_keyward(
             p50_ms: figures.1,
             p99_ms: figures.2,
             errors: figures.3,
+            passes: Vec::new(),
         });
     };
     let base = &server.base;
-    let label = |s: &str| format!("{db}-{s}");
+    let label = |s: &str| format!("{db}-{s}-{pass}");
     record(
         "bare route",
         wrk(
@@ -538,6 +660,9 @@ fn measure_keyward(
         )?,
     );
 
+    if pass != 1 {
+        return Ok(None);
+    }
     // Memory with 256 concurrent clients: sampled in the middle of a run.
     let pid_rss = {
         let bench_dir = root().join("bench/wrk");
@@ -563,7 +688,7 @@ fn measure_keyward(
         rss
     };
     println!("keyward {db} memory: {idle:.1} MiB idle, {pid_rss:.1} MiB with 256 clients");
-    Ok((idle, pid_rss))
+    Ok(Some((idle, pid_rss)))
 }
 
 /// Runs a peer's own `run.sh` with our settings and reads its kept results.
@@ -635,6 +760,7 @@ fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Result<Vec<Ro
             p50_ms: p50,
             p99_ms: p99,
             errors,
+            passes: Vec::new(),
         });
     }
     Ok(rows)
@@ -850,7 +976,8 @@ fn best_peer(rows: &[Row], db: &str, scenario: &str) -> Option<(f64, &'static st
 #[allow(clippy::too_many_arguments)]
 fn report(
     rows: &[Row],
-    memory: &BTreeMap<String, (f64, f64)>,
+    phases: &[Phase],
+    memory: &Memory,
     package: (u64, u64),
     leptos: (u64, u64),
     client: Option<&ClientFigures>,
@@ -868,25 +995,47 @@ fn report(
         md,
         "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request).\n"
     );
+    let _ = writeln!(
+        md,
+        "Keyward is measured twice, before and after the peers, and its figure is the mean of the two passes: this machine's speed drifts by up to 25 % within minutes, and a mean that brackets the peers in time cancels a steady drift. Both passes are shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n"
+    );
     let _ = writeln!(md, "![throughput](bench/chart.svg)\n");
     let _ = writeln!(
         md,
-        "## Throughput\n\n| system | db | scenario | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---:|---:|---:|---:|"
+        "## Throughput\n\n| system | db | scenario | req/s | before / after the peers | p50 ms | p99 ms | errors |\n|---|---|---|---:|---:|---:|---:|---:|"
     );
+    let each = |values: &[f64], digits: usize| {
+        if values.len() < 2 {
+            return "".to_owned();
+        }
+        values
+            .iter()
+            .map(|v| format!("{v:.digits$}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
     for r in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-            r.system, r.db, r.scenario, r.rps, r.p50_ms, r.p99_ms, r.errors
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {} |",
+            r.system,
+            r.db,
+            r.scenario,
+            r.rps,
+            each(&r.passes, 0),
+            r.p50_ms,
+            r.p99_ms,
+            r.errors
         );
     }
     let _ = writeln!(
         md,
-        "\n## Budgets (DESIGN.md)\n\n| budget | db | measured | target | met |\n|---|---|---:|---:|:---:|"
+        "\n## Budgets (DESIGN.md)\n\n| budget | db | measured | each pass | target | met |\n|---|---|---:|---:|---:|:---:|"
     );
     let mut line = |name: &str,
                     db: &str,
                     measured: Option<f64>,
+                    passes: &[f64],
                     target: f64,
                     unit: &str,
                     higher_is_better: bool| {
@@ -904,7 +1053,8 @@ fn report(
         let sign = if higher_is_better { "≥" } else { "≤" };
         let _ = writeln!(
             md,
-            "| {name} | {db} | {text} | {sign} {target}{unit} | {} |",
+            "| {name} | {db} | {text} | {} | {sign} {target}{unit} | {} |",
+            each(passes, 2),
             if measured.is_none() {
                 "?"
             } else if met {
@@ -915,64 +1065,80 @@ fn report(
         );
     };
     for db in ["sqlite", "postgres"] {
-        let keyward = |s: &str| find(rows, "keyward", db, s).map(|r| r.rps);
+        let keyward = |s: &str| find(rows, "keyward", db, s);
         let session = best_peer(rows, db, "get-session").map(|p| p.0);
         let signin = best_peer(rows, db, "sign-in").map(|p| p.0);
-        let ratio = |ours: Option<f64>, theirs: Option<f64>| Some(ours? / theirs?);
-        line(
-            "protected route, Bearer ÷ best peer session check",
-            db,
-            ratio(keyward("protected route (Bearer)"), session),
-            10.0,
-            "×",
-            true,
-        );
+        // The mean's ratio, and each pass's ratio to the same denominator.
+        let against = |s: &str, theirs: Option<f64>| -> (Option<f64>, Vec<f64>) {
+            match (keyward(s), theirs) {
+                (Some(ours), Some(theirs)) => (
+                    Some(ours.rps / theirs),
+                    ours.passes.iter().map(|p| p / theirs).collect(),
+                ),
+                _ => (None, Vec::new()),
+            }
+        };
+        let budgets = [
+            (
+                "protected route, Bearer ÷ best peer session check",
+                "protected route (Bearer)",
+                session,
+                10.0,
+            ),
+            (
+                "protected route, DPoP ÷ best peer session check",
+                "protected route (DPoP)",
+                session,
+                5.0,
+            ),
+            (
+                "GET /auth/me ÷ best peer session check",
+                "GET /auth/me",
+                session,
+                4.0,
+            ),
+            (
+                "POST /auth/refresh ÷ best peer session check",
+                "POST /auth/refresh",
+                session,
+                2.0,
+            ),
+            ("sign-in ÷ best peer sign-in", "sign-in", signin, 3.0),
+        ];
+        for (name, scenario, theirs, target) in budgets {
+            let (measured, passes) = against(scenario, theirs);
+            line(name, db, measured, &passes, target, "×", true);
+        }
+        // Both sides from the same server and pass.
+        let (bearer, bare) = (keyward("protected route (Bearer)"), keyward("bare route"));
+        let (measured, passes) = match (bearer, bare) {
+            (Some(bearer), Some(bare)) => (
+                Some(bearer.rps / bare.rps * 100.0),
+                bearer
+                    .passes
+                    .iter()
+                    .zip(&bare.passes)
+                    .map(|(a, b)| a / b * 100.0)
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
+        };
         line(
             "protected route, Bearer ÷ same route without auth",
             db,
-            ratio(keyward("protected route (Bearer)"), keyward("bare route")).map(|r| r * 100.0),
+            measured,
+            &passes,
             80.0,
             "%",
             true,
         );
-        line(
-            "protected route, DPoP ÷ best peer session check",
-            db,
-            ratio(keyward("protected route (DPoP)"), session),
-            5.0,
-            "×",
-            true,
-        );
-        line(
-            "GET /auth/me ÷ best peer session check",
-            db,
-            ratio(keyward("GET /auth/me"), session),
-            4.0,
-            "×",
-            true,
-        );
-        line(
-            "POST /auth/refresh ÷ best peer session check",
-            db,
-            ratio(keyward("POST /auth/refresh"), session),
-            2.0,
-            "×",
-            true,
-        );
-        line(
-            "sign-in ÷ best peer sign-in",
-            db,
-            ratio(keyward("sign-in"), signin),
-            3.0,
-            "×",
-            true,
-        );
         if let Some((idle, loaded)) = memory.get(db) {
-            line("server RSS idle", db, Some(*idle), 30.0, " MB", false);
+            line("server RSS idle", db, Some(*idle), &[], 30.0, " MB", false);
             line(
                 "server RSS with 256 clients",
                 db,
                 Some(*loaded),
+                &[],
                 150.0,
                 " MB",
                 false,
@@ -983,6 +1149,7 @@ fn report(
         "npm package, wasm + JS, gzip -9",
         "-",
         Some(package.1 as f64 / 1000.0),
+        &[],
         35.0,
         " KB",
         false,
@@ -992,6 +1159,7 @@ fn report(
             "client cold start (median)",
             "-",
             Some(client.cold_median_ms),
+            &[],
             25.0,
             " ms",
             false,
@@ -1000,6 +1168,7 @@ fn report(
             "getAccessToken() with a cached token (median)",
             "-",
             Some(client.token_median_us),
+            &[],
             20.0,
             " µs",
             false,
@@ -1036,6 +1205,21 @@ fn report(
             "- `getAccessToken()` with a valid cached token (30 000 calls, per-call time of 100-call batches): median {:.2} µs, p95 {:.2} µs.",
             client.token_median_us, client.token_p95_us
         );
+    }
+    let _ = writeln!(
+        md,
+        "\n## The machine during the run\n\nAt the start of each phase, on a quiet machine: `keyward-bench probe`, ES256 signature checks on one thread for 3 s (the server's hottest operation). Steal: the CPU time the hypervisor gave to other guests over the phase.\n\n| phase | probe, checks/s | vs the first phase | steal |\n|---|---:|---:|---:|"
+    );
+    let first = phases.first().and_then(|p| p.probe);
+    for phase in phases {
+        let probe = phase.probe.map_or("n/a".into(), |p| format!("{p:.0}"));
+        let relative = phase.probe.zip(first).map_or("n/a".into(), |(p, f)| {
+            format!("{:+.1} %", (p / f - 1.0) * 100.0)
+        });
+        let steal = phase
+            .steal_pct
+            .map_or("n/a".into(), |s| format!("{s:.1} %"));
+        let _ = writeln!(md, "| {} | {probe} | {relative} | {steal} |", phase.name);
     }
     let _ = writeln!(md, "\n## Memory\n");
     for (db, (idle, loaded)) in memory {
