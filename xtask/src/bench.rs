@@ -1,9 +1,10 @@
 //! `cargo xtask bench`: Keyward and the two peers measured in one run, on the same machine, with
 //! the same load tool (wrk, `-t1 -c32`, warm-up then a measured window), and the client measured
 //! in headless Chromium. Keyward is measured before and after the peers (A-B-A) and each phase
-//! starts with a fixed CPU probe, because this machine's speed drifts. Writes `BENCHMARKS.md` (tables, ratios against every budget) and
-//! `bench/chart.svg`; raw output goes to `target/bench/<time>/`. Exits non-zero only when the
-//! run itself breaks, never for a missed budget.
+//! starts with a fixed CPU probe, because this machine's speed drifts. Writes `BENCHMARKS.md`
+//! (tables, ratios against every budget) and `bench/chart.svg`; raw output goes to
+//! `target/bench/<time>/`. Exits non-zero only when the run itself breaks, never for a missed
+//! budget.
 //!
 //! Knobs (environment): `DURATION` (10), `WARMUP` (5), `SKIP_PEERS=1`, `SKIP_CLIENT=1`.
 
