@@ -3,7 +3,11 @@
 //! loop, like wrk) with `GET <path>` carrying the DPoP-bound access token and a fresh DPoP
 //! proof per request (what a browser client sends), and prints wrk's `RESULT {…}` line.
 //!
-//! wrk cannot sign ES256 proofs; everything else in `cargo xtask bench` uses wrk.
+//! wrk cannot sign ES256 proofs; everything else in `cargo xtask bench` uses wrk. The proofs of
+//! the measured window are signed before it (each with its own `jti` and `iat`, well within the
+//! server's 300 s), as wrk prepares its requests before it sends them: signing is the browser's
+//! work, on the user's device, and signing here during the window took a fifth of the two cores
+//! the server is measured on. The warm-up signs as it goes.
 //!
 //! `keyward-bench probe <seconds>`: a fixed piece of CPU work (ES256 signature checks, the
 //! server's hottest operation, on one thread) for `seconds`, printing `PROBE {"ops_per_s":…}`.
@@ -11,7 +15,7 @@
 //! while each system was measured.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
@@ -20,6 +24,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
+use hyper::header::HeaderValue;
 use hyper_util::rt::TokioIo;
 use sha2::{Digest as _, Sha256};
 
@@ -135,11 +140,61 @@ struct Stats {
     errors: u64,
 }
 
+/// An upper bound on the measured rate, to size the pool of proofs signed in advance; a faster
+/// run signs the rest as it goes and says so (`late_proofs` in its result).
+const PRESIGNED_PER_SECOND: u64 = 30_000;
+
+/// Proofs for `GET url` signed before the measured window, one taken per request in it.
+struct Proofs {
+    signed: Vec<HeaderValue>,
+    next: AtomicUsize,
+    late: AtomicU64,
+}
+
+impl Proofs {
+    /// Signs `count` proofs, on two threads (the machine's cores, idle before the window).
+    fn sign(device: &Device, url: &str, ath: &str, count: usize) -> Result<Self> {
+        let sign_some = |n: usize| -> Result<Vec<HeaderValue>> {
+            (0..n)
+                .map(|_| header_value(device.proof("GET", url, Some(ath))?))
+                .collect()
+        };
+        let (a, b) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| sign_some(count / 2));
+            let mine = sign_some(count - count / 2);
+            (other.join(), mine)
+        });
+        let mut signed = a.map_err(|_| "a signing thread panicked")??;
+        signed.extend(b?);
+        Ok(Self {
+            signed,
+            next: AtomicUsize::new(0),
+            late: AtomicU64::new(0),
+        })
+    }
+
+    /// The next signed proof; a fresh one if they are all taken.
+    fn take(&self, device: &Device, url: &str, ath: &str) -> Result<HeaderValue> {
+        match self.signed.get(self.next.fetch_add(1, Ordering::Relaxed)) {
+            Some(proof) => Ok(proof.clone()),
+            None => {
+                self.late.fetch_add(1, Ordering::Relaxed);
+                header_value(device.proof("GET", url, Some(ath))?)
+            }
+        }
+    }
+}
+
+fn header_value(proof: String) -> Result<HeaderValue> {
+    HeaderValue::from_maybe_shared(Bytes::from(proof)).map_err(|e| e.to_string())
+}
+
 async fn worker(
     authority: String,
     url: Arc<str>,
     token: Arc<str>,
     device: Arc<Device>,
+    proofs: Arc<Proofs>,
     start_measuring: Instant,
     stop: Instant,
 ) -> Result<Stats> {
@@ -151,10 +206,15 @@ async fn worker(
     };
     while Instant::now() < stop {
         let began = Instant::now();
+        let proof = if began >= start_measuring {
+            proofs.take(&device, &url, &ath)?
+        } else {
+            header_value(device.proof("GET", &url, Some(&ath))?)?
+        };
         let request = Request::get(&*url)
             .header("host", &authority)
             .header("authorization", &authorization)
-            .header("dpop", device.proof("GET", &url, Some(&ath))?)
+            .header("dpop", proof)
             .body(Full::new(Bytes::new()))
             .map_err(|e| e.to_string())?;
         let response = sender
@@ -230,6 +290,8 @@ async fn run(args: &[String]) -> Result<()> {
     let device = Arc::new(Device::new()?);
     let token: Arc<str> = bound_token(base, &authority, &device).await?.into();
     let url: Arc<str> = format!("{base}{path}").into();
+    let count = usize::try_from(PRESIGNED_PER_SECOND * seconds).map_err(|e| e.to_string())?;
+    let proofs = Arc::new(Proofs::sign(&device, &url, &ath(&token), count)?);
     let start_measuring = Instant::now() + Duration::from_secs(warmup);
     let stop = start_measuring + Duration::from_secs(seconds);
     let tasks: Vec<_> = (0..connections)
@@ -239,6 +301,7 @@ async fn run(args: &[String]) -> Result<()> {
                 Arc::clone(&url),
                 Arc::clone(&token),
                 Arc::clone(&device),
+                Arc::clone(&proofs),
                 start_measuring,
                 stop,
             ))
@@ -258,10 +321,11 @@ async fn run(args: &[String]) -> Result<()> {
     };
     let requests = latencies.len();
     println!(
-        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors}}}",
+        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors},\"late_proofs\":{}}}",
         requests as f64 / seconds as f64,
         pct(0.50),
-        pct(0.99)
+        pct(0.99),
+        proofs.late.load(Ordering::Relaxed)
     );
     Ok(())
 }
