@@ -397,7 +397,7 @@ fn wrk(
 }
 
 /// What the machine was like during one phase of the run.
-pub(crate) struct Phase {
+struct Phase {
     name: String,
     /// `keyward-bench probe` at the phase's start: ES256 checks per second on one thread.
     probe: Option<f64>,
