@@ -155,9 +155,7 @@ impl Proofs {
     /// Signs `count` proofs, on two threads (the machine's cores, idle before the window).
     fn sign(device: &Device, url: &str, ath: &str, count: usize) -> Result<Self> {
         let sign_some = |n: usize| -> Result<Vec<HeaderValue>> {
-            (0..n)
-                .map(|_| header_value(device.proof("GET", url, Some(ath))?))
-                .collect()
+            (0..n).map(|_| Self::fresh(device, url, ath)).collect()
         };
         let (a, b) = std::thread::scope(|scope| {
             let other = scope.spawn(|| sign_some(count / 2));
@@ -179,14 +177,16 @@ impl Proofs {
             Some(proof) => Ok(proof.clone()),
             None => {
                 self.late.fetch_add(1, Ordering::Relaxed);
-                header_value(device.proof("GET", url, Some(ath))?)
+                Self::fresh(device, url, ath)
             }
         }
     }
-}
 
-fn header_value(proof: String) -> Result<HeaderValue> {
-    HeaderValue::from_maybe_shared(Bytes::from(proof)).map_err(|e| e.to_string())
+    /// A proof signed now, as a header value.
+    fn fresh(device: &Device, url: &str, ath: &str) -> Result<HeaderValue> {
+        HeaderValue::from_maybe_shared(Bytes::from(device.proof("GET", url, Some(ath))?))
+            .map_err(|e| e.to_string())
+    }
 }
 
 async fn worker(
@@ -209,7 +209,7 @@ async fn worker(
         let proof = if began >= start_measuring {
             proofs.take(&device, &url, &ath)?
         } else {
-            header_value(device.proof("GET", &url, Some(&ath))?)?
+            Proofs::fresh(&device, &url, &ath)?
         };
         let request = Request::get(&*url)
             .header("host", &authority)

@@ -301,22 +301,11 @@ fn refresh_pool(port: u16, count: usize, file: &Path, tag: &str) -> Result {
 /// Waits (up to a minute) until the machine is less than 10 % busy, as the peers' scripts do.
 fn wait_quiet() {
     let busy = || -> Option<f64> {
-        let read = || -> Option<(u64, u64)> {
-            let stat = std::fs::read_to_string("/proc/stat").ok()?;
-            let fields: Vec<u64> = stat
-                .lines()
-                .next()?
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|v| v.parse().ok())
-                .collect();
-            let idle = fields.get(3)? + fields.get(4).unwrap_or(&0);
-            Some((fields.iter().sum(), idle))
-        };
-        let (t0, i0) = read()?;
+        let before = CpuTicks::now()?;
         std::thread::sleep(Duration::from_secs(1));
-        let (t1, i1) = read()?;
-        Some(100.0 * (1.0 - (i1 - i0) as f64 / (t1 - t0).max(1) as f64))
+        let after = CpuTicks::now()?;
+        let total = after.total.saturating_sub(before.total).max(1);
+        Some(100.0 * (1.0 - after.idle.saturating_sub(before.idle) as f64 / total as f64))
     };
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -405,18 +394,33 @@ struct Phase {
     steal_pct: Option<f64>,
 }
 
-/// The machine's CPU time so far, in ticks: (total, steal), from /proc/stat.
-fn cpu_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let fields: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    Some((fields.iter().sum(), *fields.get(7)?))
+/// The machine's CPU time so far, in ticks, from the first line of /proc/stat.
+struct CpuTicks {
+    total: u64,
+    /// Idle and waiting for I/O.
+    idle: u64,
+    /// Taken by the hypervisor for other guests.
+    steal: u64,
+}
+
+impl CpuTicks {
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        // user nice system idle iowait irq softirq steal (guest time is inside user already).
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        Some(Self {
+            total: fields.iter().sum(),
+            idle: fields.get(3)? + fields.get(4).unwrap_or(&0),
+            steal: fields.get(7).copied().unwrap_or(0),
+        })
+    }
 }
 
 /// Runs `body` as a phase of the run: probes the machine's speed first (on a quiet machine) and
@@ -433,10 +437,11 @@ fn phase<T>(
             let line = text.lines().find_map(|l| l.strip_prefix("PROBE "))?;
             parse_number(line, "ops_per_s")
         });
-    let before = cpu_ticks();
+    let before = CpuTicks::now();
     let value = body();
-    let steal_pct = before.zip(cpu_ticks()).map(|((t0, s0), (t1, s1))| {
-        100.0 * s1.saturating_sub(s0) as f64 / t1.saturating_sub(t0).max(1) as f64
+    let steal_pct = before.zip(CpuTicks::now()).map(|(before, after)| {
+        let total = after.total.saturating_sub(before.total).max(1);
+        100.0 * after.steal.saturating_sub(before.steal) as f64 / total as f64
     });
     phases.push(Phase {
         name: name.to_owned(),
