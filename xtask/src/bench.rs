@@ -1011,10 +1011,13 @@ fn report(
         md,
         "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request): the proofs of its measured window are signed before the window, each with its own `jti` and a fresh `iat`, and the server verifies every one. Signing is the browser's work, on the user's device; signed during the window it took a fifth of the two cores the server is measured on.\n"
     );
-    let _ = writeln!(
-        md,
-        "Keyward is measured twice, before and after the peers, and its figure is the mean of the two passes: this machine's speed drifts by up to 25 % within minutes, and a mean that brackets the peers in time cancels a steady drift. Both passes are shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n"
-    );
+    let two_passes = rows.iter().any(|r| r.passes.len() > 1);
+    if two_passes {
+        let _ = writeln!(
+            md,
+            "Keyward is measured twice, before and after the peers, and its figure is the mean of the two passes: this machine's speed drifts by up to 25 % within minutes, and a mean that brackets the peers in time cancels a steady drift. Both passes are shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n"
+        );
+    }
     let _ = writeln!(md, "![throughput](bench/chart.svg)\n");
     let _ = writeln!(
         md,
