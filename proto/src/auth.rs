@@ -224,7 +224,23 @@ pub struct RenameDevice {
     pub name: String,
 }
 
-/// `POST /auth/devices/{id}/challenge`: a single-use challenge for the device to sign.
+/// `POST /auth/devices/{id}/challenge`: who the challenge is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The verifier that will check the answer (a sync server's URL, say): only a verification
+    /// naming the same audience accepts it, so an answer handed to one server cannot be
+    /// replayed to another. 1 to 512 visible ASCII characters.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 512, pattern = "^[!-~]+$")
+    )]
+    pub audience: String,
+}
+
+/// The answer to `POST /auth/devices/{id}/challenge`: a single-use challenge for the device to
+/// sign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceChallenge {
@@ -244,6 +260,9 @@ pub struct VerifyChallenge {
     /// The device's signature: a DPoP proof (RFC 9449) with `htm` `POST`, `htu` the verify URL,
     /// and `nonce` the challenge.
     pub proof: String,
+    /// The verifier's own audience, as the challenge was issued for: an answer issued for
+    /// another verifier is refused.
+    pub audience: String,
 }
 
 /// The answer to a verified challenge: which device, of which user, holds the key.

@@ -105,6 +105,13 @@ error_codes! {
     PasskeyInvalid => "passkey_invalid",
     /// The passkey ceremony is unknown, was finished already, or expired (5 minutes). Start again.
     ChallengeExpired => "challenge_expired",
+    /// Adding or removing a way to sign in needs a recent sign-in (by default within the last
+    /// 10 minutes): sign in again (with a password or a passkey), then retry. Answered 401 with
+    /// `WWW-Authenticate: Bearer error="insufficient_user_authentication"` (RFC 9470).
+    ReauthenticationRequired => "reauthentication_required",
+    /// This is the account's last way to sign in (its only passkey, with no password): it cannot
+    /// be removed before another one is added.
+    LastSignInMethod => "last_sign_in_method",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::domain::secrets::MasterSecret;
-use crate::{Error, Keyward, Settings, Store, Timestamp};
+use crate::{Error, ForwardedHeader, Keyward, Settings, Store, Timestamp};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]
@@ -92,6 +93,25 @@ pub enum Switch {
     Off,
 }
 
+/// `x-forwarded-for` or `forwarded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeaderArg {
+    /// `X-Forwarded-For`.
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239).
+    Forwarded,
+}
+
+impl From<ForwardedHeaderArg> for ForwardedHeader {
+    fn from(arg: ForwardedHeaderArg) -> Self {
+        match arg {
+            ForwardedHeaderArg::XForwardedFor => Self::XForwardedFor,
+            ForwardedHeaderArg::Forwarded => Self::Forwarded,
+        }
+    }
+}
+
 /// `development` or `production`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Environment {
@@ -149,6 +169,12 @@ pub struct SettingsArgs {
     /// A used refresh token presented again within this gets the same successor [default: 10s].
     #[arg(long, env = "KEYWARD_REFRESH_GRACE", value_parser = humantime::parse_duration)]
     pub refresh_grace: Option<Duration>,
+    /// How recent a sign-in must be to add or remove a passkey [default: 10m].
+    #[arg(long, env = "KEYWARD_RECENT_AUTH", value_parser = humantime::parse_duration)]
+    pub recent_auth: Option<Duration>,
+    /// How long audit events are kept [default: 365d].
+    #[arg(long, env = "KEYWARD_AUDIT_RETENTION", value_parser = humantime::parse_duration)]
+    pub audit_retention: Option<Duration>,
     /// Sessions per user; beyond it the oldest is signed out [default: 50].
     #[arg(long, env = "KEYWARD_MAX_SESSIONS")]
     pub max_sessions: Option<u32>,
@@ -172,6 +198,19 @@ pub struct SettingsArgs {
         value_name = "ORIGINS"
     )]
     pub rp_origins: Option<Vec<String>>,
+    /// Proxies whose forwarding header is believed, comma-separated CIDRs (`10.0.0.0/8`,
+    /// `::1/128`) [default: none].
+    #[arg(
+        long,
+        env = "KEYWARD_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDRS",
+        value_parser = parse_cidr
+    )]
+    pub trusted_proxies: Option<Vec<IpNet>>,
+    /// The header those proxies write the client's address in [default: x-forwarded-for].
+    #[arg(long, env = "KEYWARD_FORWARDED_HEADER", value_enum)]
+    pub forwarded_header: Option<ForwardedHeaderArg>,
     /// Serve the static files in this directory at `/` (the demo app).
     #[arg(long, env = "KEYWARD_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -193,12 +232,16 @@ struct FileSettings {
     refresh_ttl: Option<String>,
     session_idle_timeout: Option<String>,
     refresh_grace: Option<String>,
+    recent_auth: Option<String>,
+    audit_retention: Option<String>,
     max_sessions: Option<u32>,
     rate_limits: Option<Switch>,
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
     rp_id: Option<String>,
     rp_origins: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
+    forwarded_header: Option<ForwardedHeaderArg>,
     static_dir: Option<PathBuf>,
 }
 
@@ -272,6 +315,18 @@ impl SettingsArgs {
                 "refresh-grace",
                 d.refresh_grace,
             )?,
+            recent_auth: duration(
+                self.recent_auth,
+                file.recent_auth,
+                "recent-auth",
+                d.recent_auth,
+            )?,
+            audit_retention: duration(
+                self.audit_retention,
+                file.audit_retention,
+                "audit-retention",
+                d.audit_retention,
+            )?,
             max_sessions_per_user: self
                 .max_sessions
                 .or(file.max_sessions)
@@ -290,9 +345,34 @@ impl SettingsArgs {
                 .map_or(d.dpop_nonce, |s| s == Switch::On),
             rp_id: self.rp_id.or(file.rp_id),
             rp_origins: self.rp_origins.or(file.rp_origins).unwrap_or(d.rp_origins),
+            trusted_proxies: match (self.trusted_proxies, file.trusted_proxies) {
+                (Some(flag), _) => flag,
+                (None, Some(texts)) => texts
+                    .iter()
+                    .map(|text| {
+                        parse_cidr(text).map_err(|reason| Error::Config {
+                            setting: "trusted-proxies",
+                            reason,
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                (None, None) => d.trusted_proxies,
+            },
+            forwarded_header: self
+                .forwarded_header
+                .or(file.forwarded_header)
+                .map_or(d.forwarded_header, ForwardedHeader::from),
             static_dir: self.static_dir.or(file.static_dir).or(d.static_dir),
         })
     }
+}
+
+/// `10.0.0.0/8`, `2001:db8::/32`, or a single address (`192.0.2.1` is `192.0.2.1/32`).
+fn parse_cidr(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is not a CIDR like 10.0.0.0/8 or an IP address"))
 }
 
 fn parse_duration(
@@ -523,7 +603,8 @@ mod tests {
         let path = write(
             &dir,
             "bind = \"127.0.0.1:9000\"\ndatabase_url = \"sqlite://from-file.db\"\n\
-             access_ttl = \"5m\"\nrate_limits = \"off\"\nallowed_origins = [\"https://a.example\"]\n",
+             access_ttl = \"5m\"\nrate_limits = \"off\"\nallowed_origins = [\"https://a.example\"]\n\
+             trusted_proxies = [\"10.0.0.0/8\", \"::1\"]\nforwarded_header = \"forwarded\"\n",
         );
         let args = SettingsArgs {
             config: Some(path),
@@ -543,6 +624,14 @@ mod tests {
             vec!["https://a.example".to_owned()]
         );
         assert_eq!(settings.static_dir, None);
+        assert_eq!(
+            settings.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "::1/128".parse().unwrap()
+            ]
+        );
+        assert_eq!(settings.forwarded_header, ForwardedHeader::Forwarded);
         assert!(!settings.production && settings.secret.is_none());
     }
 

@@ -84,7 +84,7 @@ pub use domain::{SessionId, Timestamp, UserId};
 pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
-pub use settings::{DatabaseKind, Settings};
+pub use settings::{DatabaseKind, ForwardedHeader, Settings};
 pub use store::{AuditEventRow, Store, UserRow};
 
 use domain::audit::Client;
@@ -133,9 +133,39 @@ impl Keyward {
     }
 
     /// Verifies an access token as [`AuthUser`] does, for code outside axum (a WebSocket
-    /// handshake, a sync server): signature, `iss`, `aud`, expiry, revocation.
+    /// handshake, a sync server): signature, `iss`, `aud`, expiry, revocation. A token bound to
+    /// a device key (`cnf`) is refused with `dpop_required`: it is only good with a proof by
+    /// that key, so check it with [`Keyward::verify_access_token_with_proof`].
     pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, Error> {
-        self.core.verify_access(token, Timestamp::now()).await
+        let now = Timestamp::now();
+        let claims = self.core.verify_access(token, now).await?;
+        self.core.check_binding(&claims, token, None, now).await?;
+        Ok(claims)
+    }
+
+    /// Verifies an access token with the DPoP proof (RFC 9449) that came with it, for a request
+    /// `method` `url` (the URL as the client addressed it, without query): everything
+    /// [`Keyward::verify_access_token`] checks, and for a device-bound token that `proof` is by
+    /// its key, for this request, fresh, naming this token (`ath`), and never used before. A
+    /// token that is not bound passes without looking at the proof.
+    pub async fn verify_access_token_with_proof(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Arc<AccessClaims>, Error> {
+        let now = Timestamp::now();
+        let claims = self.core.verify_access(token, now).await?;
+        let request = domain::dpop::Request {
+            proof: Some(proof.to_owned()),
+            method: method.to_owned(),
+            url: url.to_owned(),
+        };
+        self.core
+            .check_binding(&claims, token, Some(&request), now)
+            .await?;
+        Ok(claims)
     }
 
     pub(crate) fn core(&self) -> &Core {

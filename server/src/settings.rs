@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use crate::Error;
 use crate::domain::secrets::{MIN_SECRET_LEN, MasterSecret};
 
@@ -39,6 +41,13 @@ pub struct Settings {
     /// A used refresh token presented again within this window gets the same successor back
     /// (concurrent tabs and retries are not attacks); after it, the session is revoked.
     pub refresh_grace: Duration,
+    /// How recent a sign-in must be to add or remove a way to sign in (a passkey; later a
+    /// password, an email, an OAuth identity): a stolen access token, or script in the page,
+    /// must not be able to add the attacker's own credential and keep the account.
+    pub recent_auth: Duration,
+    /// How long audit events are kept; older ones are deleted every ten minutes. The log is
+    /// otherwise append-only: the database refuses to change or delete any younger event.
+    pub audit_retention: Duration,
     /// Sessions one user may have at once; signing in beyond this ends the oldest.
     pub max_sessions_per_user: u32,
     /// Per-IP and per-account rate limits. Turn off only for load tests: the account lockout
@@ -54,6 +63,13 @@ pub struct Settings {
     pub rp_id: Option<String>,
     /// The origins passkeys are used from: the allowed origins (or the issuer's) when empty.
     pub rp_origins: Vec<String>,
+    /// Proxies in front of the server (CIDRs) whose forwarding header is believed: requests
+    /// from them are counted (rate limits, lockouts) under the client's address the header
+    /// names. None by default: behind a proxy that is not listed, every client shares the
+    /// proxy's limits; a header from anyone else is never believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Which header the trusted proxies write the client's address in.
+    pub forwarded_header: ForwardedHeader,
     /// A directory of static files served at `/` (the demo app); `None` serves none.
     pub static_dir: Option<PathBuf>,
 }
@@ -72,12 +88,16 @@ impl Default for Settings {
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             session_idle_timeout: Duration::from_secs(15 * 24 * 3600),
             refresh_grace: Duration::from_secs(10),
+            recent_auth: Duration::from_secs(10 * 60),
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
             max_sessions_per_user: 50,
             rate_limits: true,
             require_dpop: false,
             dpop_nonce: false,
             rp_id: None,
             rp_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             static_dir: None,
         }
     }
@@ -163,6 +183,14 @@ impl Settings {
                 "must be at most 5m (it lets a used token back in)",
             );
         }
+        if self.recent_auth < Duration::from_secs(1)
+            || self.recent_auth > Duration::from_secs(24 * 3600)
+        {
+            return refuse("recent-auth", "must be between 1s and 24h");
+        }
+        if self.audit_retention < Duration::from_secs(24 * 3600) {
+            return refuse("audit-retention", "must be at least 1d");
+        }
         if self.max_sessions_per_user == 0 {
             return refuse("max-sessions", "must be at least 1");
         }
@@ -202,6 +230,17 @@ pub fn origin_of(url: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
     valid.then(|| format!("{scheme}://{}", authority.to_ascii_lowercase()))
+}
+
+/// The header trusted proxies write the client's address in. Only one is read: a proxy appends
+/// to its own and passes the other through from the client, who could write anything in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, Caddy, Traefik, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239), its `for=` parameters.
+    Forwarded,
 }
 
 /// The two databases Keyward runs on.

@@ -340,7 +340,7 @@ async fn a_device_answers_a_challenge_once_with_its_own_key() {
             &challenge_uri,
             Some(("DPoP", &token)),
             Some(&proof),
-            None,
+            Some(&json!({"audience": "https://sync.example.com"})),
         )
     };
     let issued = send(&keyward, challenge(())).await;
@@ -363,7 +363,9 @@ async fn a_device_answers_a_challenge_once_with_its_own_key() {
             "/auth/devices/challenge/verify",
             None,
             None,
-            Some(&json!({"challenge": challenge, "proof": proof})),
+            Some(
+                &json!({"challenge": challenge, "proof": proof, "audience": "https://sync.example.com"}),
+            ),
         )
     };
     let thief = send(&keyward, verify(&TestDevice::new(), &value)).await;

@@ -532,6 +532,74 @@ async fn passkeys_can_be_renamed_and_removed_and_a_removed_one_no_longer_signs_i
     );
 }
 
+/// The security review's finding 1: removing the last passkey of an account without a password
+/// locked its owner out for good. The last way to sign in stays; with a second one it can go.
+#[tokio::test]
+async fn the_last_passkey_of_an_account_without_a_password_cannot_be_removed() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let mut phone = Phone::new();
+    let options = call(
+        &keyward,
+        "/auth/passkeys/sign-up/options",
+        None,
+        &json!({"email": "only@example.com"}),
+    )
+    .await;
+    let created = phone.create(ORIGIN, &options.body["data"]).await;
+    let signed = call(&keyward, "/auth/passkeys/sign-up/verify", None, &created).await;
+    assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.body);
+    let token = access(&signed.body["data"]);
+    let list = send(&keyward, authed(Method::GET, "/auth/passkeys", &token)).await;
+    let first = list.body["data"]["passkeys"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let remove = |id: &str| authed(Method::DELETE, &format!("/auth/passkeys/{id}"), &token);
+    let refused = send(&keyward, remove(&first)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::CONFLICT, "last_sign_in_method")
+    );
+    let options = call(&keyward, "/auth/passkeys/sign-in/options", None, &json!({})).await;
+    let assertion = phone.get(ORIGIN, &options.body["data"]).await;
+    assert_eq!(
+        call(&keyward, "/auth/passkeys/sign-in/verify", None, &assertion)
+            .await
+            .status,
+        StatusCode::OK,
+        "the passkey still signs in"
+    );
+
+    // A second passkey (on another phone): now either can go, but not both.
+    let mut other = Phone::new();
+    let options = call(
+        &keyward,
+        "/auth/passkeys/register/options",
+        Some(&token),
+        &json!({}),
+    )
+    .await;
+    let created = other.create(ORIGIN, &options.body["data"]).await;
+    let added = call(
+        &keyward,
+        "/auth/passkeys/register/verify",
+        Some(&token),
+        &created,
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.body);
+    let second = added.body["data"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&keyward, remove(&first)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&keyward, remove(&second)).await.code(),
+        "last_sign_in_method"
+    );
+}
+
 fn uuid_bytes(id: &str) -> Vec<u8> {
     let hex: String = id.chars().filter(|c| *c != '-').collect();
     (0..16)

@@ -9,6 +9,7 @@ use super::email::Email;
 use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
 use super::password::{Password, Verdict};
 use super::sessions::{self, Start};
+use super::tokens::AccessClaims;
 use super::{Timestamp, UserId, random};
 use crate::Error;
 use crate::store::UserRow;
@@ -27,15 +28,16 @@ pub async fn sign_up(
     let email = Email::parse(&request.email)?;
     let password = Password::new(request.password)?;
     let name = parse_name(request.name)?;
-    let device = device_proof(core, dpop, now).await?;
     limits::check(
         &core.store,
         core.settings.rate_limits,
         limits::SIGN_UP_PER_IP,
-        client.ip_key(),
+        &client.ip_key(),
         now,
     )
     .await?;
+    // After the rate limit: a refused request must not grow the set of recorded proofs.
+    let device = device_proof(core, dpop, now).await?;
     // Hash before looking at the email, so a taken address answers no faster than a new one.
     let hash = core.hasher.hash(&password).await?;
     let user = UserRow {
@@ -71,10 +73,11 @@ pub async fn sign_up(
 
 /// `POST /auth/sign-in`: checks the password and starts a session.
 ///
-/// In order: rate limits (per IP, per email + IP), the lockout, the password (an unknown email
-/// is verified against a dummy hash, so it takes as long as a known one), then on failure the
-/// failure count (the 10th consecutive failure locks the email for 15 minutes, known or not, so
-/// a lock reveals nothing either).
+/// In order: rate limits (per IP, per email + IP), the device proof, the lockout, the password
+/// (an unknown email is verified against a dummy hash, so it takes as long as a known one), then
+/// on failure the failure count (the 10th consecutive failure from one client locks the email
+/// for that client for 15 minutes, known or not, so a lock reveals nothing either; the owner
+/// signing in from another client is not locked out by a stranger).
 pub async fn sign_in(
     core: &Core,
     request: SignInRequest,
@@ -83,10 +86,16 @@ pub async fn sign_in(
     now: Timestamp,
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
-    let device = device_proof(core, dpop, now).await?;
     let store = &core.store;
     let enabled = core.settings.rate_limits;
-    limits::check(store, enabled, limits::SIGN_IN_PER_IP, client.ip_key(), now).await?;
+    limits::check(
+        store,
+        enabled,
+        limits::SIGN_IN_PER_IP,
+        &client.ip_key(),
+        now,
+    )
+    .await?;
     let account_key = format!("{}:{}", email.key(), client.ip_key());
     limits::check(
         store,
@@ -96,8 +105,12 @@ pub async fn sign_in(
         now,
     )
     .await?;
+    // After the rate limits: a refused request must not grow the set of recorded proofs.
+    let device = device_proof(core, dpop, now).await?;
 
-    let failures = store.sign_in_failures(email.key()).await?;
+    // The lockout counts failures per email *and client*: a stranger's failures lock the
+    // stranger out, not the account's owner signing in from elsewhere.
+    let failures = store.sign_in_failures(&account_key).await?;
     if let Err(locked) = limits::locked(failures.and_then(|f| f.locked_until), now) {
         let event = audit::event(audit::SIGN_IN_LOCKED, now, client)
             .detail(serde_json::json!({ "email": email.as_str() }));
@@ -115,7 +128,7 @@ pub async fn sign_in(
     };
     let user = match (verdict, user) {
         (Verdict::Mismatch, user) | (_, user @ None) => {
-            return Err(failed(core, &email, user.as_ref(), client, now).await?);
+            return Err(failed(core, &email, &account_key, user.as_ref(), client, now).await?);
         }
         (Verdict::MatchRehashed(upgraded), Some(user)) => {
             store
@@ -126,7 +139,7 @@ pub async fn sign_in(
         (Verdict::Match, Some(user)) => user,
     };
     if failures.is_some() {
-        store.clear_sign_in_failures(email.key()).await?;
+        store.clear_sign_in_failures(&account_key).await?;
     }
     signed_in(core, &user, &["pwd"], client, device.as_ref(), now).await
 }
@@ -160,14 +173,29 @@ pub async fn signed_in(
     })
 }
 
-/// The device key a sign-in or sign-up proves (its DPoP proof), which the new session is bound
-/// to; `dpop_required` when the server requires one and none came.
+/// The device key a sign-in or sign-up proves (its DPoP proof, checked and recorded as used),
+/// which the new session is bound to; `dpop_required` when the server requires one and none
+/// came. Call it after the request's rate limits.
 pub async fn device_proof(
     core: &Core,
     dpop: &dpop::Request,
     now: Timestamp,
 ) -> Result<Option<Proof>, Error> {
-    let proof = core.accept_dpop(dpop, None, now).await?;
+    let proof = device_check(core, dpop, now)?;
+    if let Some(proof) = &proof {
+        core.record_dpop(proof, now).await?;
+    }
+    Ok(proof)
+}
+
+/// [`device_proof`] without recording the proof: for requests that must refuse a bad proof
+/// before using up something else (a passkey ceremony), and record it after.
+pub fn device_check(
+    core: &Core,
+    dpop: &dpop::Request,
+    now: Timestamp,
+) -> Result<Option<Proof>, Error> {
+    let proof = core.check_dpop(dpop, None, now)?;
     if proof.is_none() && core.settings.require_dpop {
         return Err(Error::rejected(
             ErrorCode::DpopRequired,
@@ -181,6 +209,7 @@ pub async fn device_proof(
 async fn failed(
     core: &Core,
     email: &Email,
+    account_key: &str,
     user: Option<&UserRow>,
     client: &Client,
     now: Timestamp,
@@ -188,7 +217,7 @@ async fn failed(
     let record = core
         .store
         .record_sign_in_failure(
-            email.key(),
+            account_key,
             now.millis(),
             LOCKOUT_THRESHOLD,
             now.plus(LOCKOUT_DURATION).millis(),
@@ -211,6 +240,25 @@ async fn failed(
     Ok(Error::rejected(
         ErrorCode::InvalidCredentials,
         "Wrong email or password.",
+    ))
+}
+
+/// Refuses with `reauthentication_required` unless the user behind `claims` signed in within
+/// `recent_auth` of `now`: what adding or removing a way to sign in asks for, so that a stolen
+/// access token (or script in the page) cannot add the attacker's own credential. A new sign-in,
+/// with a password or a passkey, makes it recent.
+pub fn require_recent_auth(
+    core: &Core,
+    claims: &AccessClaims,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let signed_in = Timestamp::from_millis(claims.auth_time.saturating_mul(1000));
+    if now <= signed_in.plus(core.settings.recent_auth) {
+        return Ok(());
+    }
+    Err(Error::rejected(
+        ErrorCode::ReauthenticationRequired,
+        "This needs a recent sign-in: sign in again (with your password or a passkey), then retry.",
     ))
 }
 

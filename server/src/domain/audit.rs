@@ -37,9 +37,19 @@ pub struct Client {
 }
 
 impl Client {
-    /// The key rate limits count this client under.
-    pub fn ip_key(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
+    /// The key rate limits and lockouts count this client under: its IPv4 address, or its IPv6
+    /// /64 (anyone with one IPv6 address holds the whole /64 around it); `unknown` without one.
+    pub fn ip_key(&self) -> String {
+        let Some(ip) = self.ip.as_deref() else {
+            return "unknown".into();
+        };
+        match ip.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            _ => ip.to_owned(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::Timestamp;
 use super::audit::{self, Client, EventExt as _};
-use super::dpop::{self, Proof, ReplayGuard};
+use super::dpop::{self, Proof};
 use super::keys::{self, KeyRing};
 use super::password::Hasher;
 use super::revocation::{self, RevokedSessions};
@@ -27,7 +27,6 @@ pub struct Core {
     pub hasher: Hasher,
     /// Sessions whose access tokens are refused.
     pub revoked: RevokedSessions,
-    replays: ReplayGuard,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -74,7 +73,6 @@ impl Core {
             store,
             hasher: Hasher::new()?,
             revoked,
-            replays: ReplayGuard::default(),
             verified: VerifiedTokens::default(),
             webauthn,
             secrets: derived,
@@ -156,10 +154,56 @@ impl Core {
         Ok(claims)
     }
 
-    /// Checks the DPoP proof of `request` (if it has one): signature, method, URL, time,
-    /// `ath` for `access_token`, the server nonce when nonces are on, and that it was never used
-    /// before. `None` when the request carries no proof.
+    /// Checks that a device-bound token (`cnf.jkt`) comes with a proof by its key for
+    /// `request` (method, URL, time, `ath`, never replayed): `dpop_required` without one,
+    /// `invalid_dpop_proof` for another key's. A token without `cnf` passes as it is.
+    pub async fn check_binding(
+        &self,
+        claims: &AccessClaims,
+        token: &str,
+        request: Option<&dpop::Request>,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        let Some(cnf) = &claims.cnf else {
+            return Ok(());
+        };
+        let proof = match request {
+            Some(request) => self.accept_dpop(request, Some(token), now).await?,
+            None => None,
+        };
+        match proof {
+            None => Err(Error::rejected(
+                keyward_proto::ErrorCode::DpopRequired,
+                "A DPoP-bound token needs a DPoP proof in the `DPoP` header.",
+            )),
+            Some(proof) if proof.jkt != cnf.jkt => Err(Error::rejected(
+                keyward_proto::ErrorCode::InvalidDpopProof,
+                "The DPoP proof is not valid: it is signed by another key than the token's.",
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Checks the DPoP proof of `request` (if it has one) and records it as used:
+    /// [`Core::check_dpop`], then [`Core::record_dpop`]. `None` when the request carries no proof.
     pub async fn accept_dpop(
+        &self,
+        request: &dpop::Request,
+        access_token: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Option<Proof>, Error> {
+        let Some(proof) = self.check_dpop(request, access_token, now)? else {
+            return Ok(None);
+        };
+        self.record_dpop(&proof, now).await?;
+        Ok(Some(proof))
+    }
+
+    /// Checks the DPoP proof of `request` (if it has one) without recording it: signature,
+    /// method, URL, time, `ath` for `access_token`, and the server nonce when nonces are on.
+    /// Costs no storage, so it can come before a request's rate limits and ceremonies;
+    /// [`Core::record_dpop`] must follow before the proof is relied on.
+    pub fn check_dpop(
         &self,
         request: &dpop::Request,
         access_token: Option<&str>,
@@ -178,8 +222,25 @@ impl Core {
                 });
             }
         }
-        self.replays.check(&self.store, &proof, now).await?;
         Ok(Some(proof))
+    }
+
+    /// Records `proof` as used; `invalid_dpop_proof` if it was used before (on any server
+    /// sharing a PostgreSQL).
+    pub async fn record_dpop(&self, proof: &Proof, now: Timestamp) -> Result<(), Error> {
+        let id = format!("{}:{}", proof.jkt, proof.jti);
+        let fresh = self
+            .store
+            .record_dpop_proof(&id, now.millis(), dpop::forget_at(proof).millis())
+            .await?;
+        if fresh {
+            Ok(())
+        } else {
+            Err(Error::rejected(
+                keyward_proto::ErrorCode::InvalidDpopProof,
+                "The DPoP proof is not valid: it was used before.",
+            ))
+        }
     }
 
     /// The DPoP nonce to hand out at `now` (valid for this window and the next).
@@ -207,7 +268,8 @@ impl Core {
     }
 
     /// Starts the background upkeep: revocations synced every second, keys re-read every 30
-    /// seconds, ended sessions and old counters purged every ten minutes. It stops by itself
+    /// seconds, ended sessions, old counters and audit events past their retention purged every
+    /// ten minutes. It stops by itself
     /// once the last handle to `core` is dropped.
     pub fn spawn_upkeep(core: &Arc<Self>) {
         let weak: Weak<Self> = Arc::downgrade(core);
@@ -227,7 +289,8 @@ impl Core {
         });
     }
 
-    async fn upkeep(&self, now: Timestamp, tick: u64) -> Result<(), Error> {
+    /// One round of upkeep at `now`; `tick` counts the seconds since start.
+    pub(crate) async fn upkeep(&self, now: Timestamp, tick: u64) -> Result<(), Error> {
         self.revoked
             .sync(&self.store, now, self.settings.access_ttl)
             .await?;
@@ -247,6 +310,13 @@ impl Core {
                 .await?;
             self.store.purge_dpop(now.millis()).await?;
             self.store.purge_ceremonies(now.millis()).await?;
+            let purged = self
+                .store
+                .purge_audit(now.minus(self.settings.audit_retention).millis())
+                .await?;
+            if purged > 0 {
+                tracing::info!(purged, "audit events past their retention deleted");
+            }
         }
         Ok(())
     }

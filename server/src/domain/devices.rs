@@ -85,14 +85,27 @@ pub async fn revoke(
     Ok(())
 }
 
+/// The longest audience accepted.
+const MAX_AUDIENCE_LEN: usize = 512;
+
 /// `POST /auth/devices/{id}/challenge`: a single-use challenge, valid 60 seconds, that only
-/// device `id` (one of the caller's) can answer.
+/// device `id` (one of the caller's) can answer, and only a verifier naming `audience` accepts.
 pub async fn challenge(
     core: &Core,
     claims: &AccessClaims,
     id: &str,
+    audience: &str,
     now: Timestamp,
 ) -> Result<DeviceChallenge, Error> {
+    if audience.is_empty()
+        || audience.len() > MAX_AUDIENCE_LEN
+        || !audience.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "The audience must be 1 to 512 visible ASCII characters (a URL, say).",
+        ));
+    }
     let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
     let owned = core
         .store
@@ -111,6 +124,7 @@ pub async fn challenge(
             device_id: id,
             user_id: claims.sub.clone(),
             expires_at: expires_at.millis(),
+            audience: audience.to_owned(),
         })
         .await?;
     Ok(DeviceChallenge {
@@ -120,31 +134,40 @@ pub async fn challenge(
 }
 
 /// `POST /auth/devices/challenge/verify`: checks that `proof` is the challenged device's DPoP
-/// proof for this request with the challenge as its nonce. The challenge is used up either way
-/// once it is found, so it cannot be tried twice.
+/// proof for this request with the challenge as its nonce, and that the verifier asking is the
+/// `audience` the challenge was issued for. The challenge is used up either way once it is
+/// found, so it cannot be tried twice.
 pub async fn verify_challenge(
     core: &Core,
     challenge: &str,
+    audience: &str,
     request: &dpop::Request,
     now: Timestamp,
 ) -> Result<ChallengeVerified, Error> {
     let refused = || {
         Error::rejected(
             ErrorCode::InvalidDpopProof,
-            "The challenge is unknown, used or expired, or the proof is not the device's.",
+            "The challenge is unknown, used or expired, issued for another audience, or the \
+             proof is not the device's.",
         )
     };
-    let (device_id, user_id, jkt) = core
+    let consumed = core
         .store
         .consume_challenge(&sha256(challenge.as_bytes()), now.millis())
         .await?
         .ok_or_else(refused)?;
     let text = request.proof.as_deref().ok_or_else(refused)?;
     let proof = dpop::verify(text, &request.method, &request.url, None, now)?;
-    if proof.jkt != jkt || proof.nonce.as_deref() != Some(challenge) {
+    if proof.jkt != consumed.jkt
+        || proof.nonce.as_deref() != Some(challenge)
+        || consumed.audience != audience
+    {
         return Err(refused());
     }
-    Ok(ChallengeVerified { device_id, user_id })
+    Ok(ChallengeVerified {
+        device_id: consumed.device_id,
+        user_id: consumed.user_id,
+    })
 }
 
 /// "Chrome on Linux", "Safari on iOS", … from a `User-Agent`; "Unknown device" otherwise.

@@ -8,8 +8,6 @@
 //! a refresh or access token copied out of the browser is useless without the key, which the
 //! browser will not export.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use keyward_proto::ErrorCode;
@@ -18,8 +16,7 @@ use serde_json::Value;
 
 use super::keys::{VerifyingKey, thumbprint_of};
 use super::{Timestamp, b64, sha256, unb64};
-use crate::store::Store;
-use crate::{DatabaseKind, Error};
+use crate::Error;
 
 /// How old a proof may be.
 pub const MAX_AGE: Duration = Duration::from_secs(300);
@@ -49,6 +46,8 @@ pub struct Proof {
     pub jti: String,
     /// The nonce it carries, if any.
     pub nonce: Option<String>,
+    /// When the client made it (its `iat`, seconds since the epoch).
+    pub iat: i64,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +145,7 @@ pub fn verify(
         jkt: thumbprint_of(&header.jwk).ok_or_else(|| invalid("its jwk is incomplete"))?,
         jti: claims.jti,
         nonce: claims.nonce,
+        iat: claims.iat,
     })
 }
 
@@ -184,67 +184,14 @@ pub fn normalize_url(url: &str) -> Option<String> {
     Some(format!("{scheme}://{authority}{path}"))
 }
 
-/// Proof ids seen recently, so none is accepted twice. With SQLite (one server process) they
-/// are kept in memory; with PostgreSQL in the database, so a proof replayed to another server
-/// process is refused too.
-#[derive(Debug, Default)]
-pub struct ReplayGuard {
-    seen: Mutex<Seen>,
-}
-
-/// Proof ids in memory, as 128-bit digests, with the times they may be forgotten in the order
-/// they were recorded: forgetting the expired ones costs nothing per request, however many are
-/// kept (a proof arrives ~once per request, so at 10,000 requests a second that is millions).
-#[derive(Debug, Default)]
-struct Seen {
-    ids: HashSet<[u8; 16]>,
-    expiry: VecDeque<(Timestamp, [u8; 16])>,
-}
-
-impl Seen {
-    /// Records `id` until `forget_at`; false when it is recorded already.
-    fn record(&mut self, id: [u8; 16], now: Timestamp, forget_at: Timestamp) -> bool {
-        while let Some(&(at, old)) = self.expiry.front()
-            && at <= now
-        {
-            self.ids.remove(&old);
-            self.expiry.pop_front();
-        }
-        if !self.ids.insert(id) {
-            return false;
-        }
-        self.expiry.push_back((forget_at, id));
-        true
-    }
-}
-
-impl ReplayGuard {
-    /// Records `proof` as used at `now`; `invalid_dpop_proof` if it was used before.
-    pub async fn check(&self, store: &Store, proof: &Proof, now: Timestamp) -> Result<(), Error> {
-        let id = format!("{}:{}", proof.jkt, proof.jti);
-        // A proof older than MAX_AGE is refused anyway, so that is how long to remember it.
-        let forget_at = now.plus(MAX_AGE).plus(MAX_AHEAD);
-        let fresh = match store.kind() {
-            DatabaseKind::Postgres => {
-                store
-                    .record_dpop_proof(&id, now.millis(), forget_at.millis())
-                    .await?
-            }
-            DatabaseKind::Sqlite => {
-                let full = sha256(id.as_bytes());
-                let digest = full.first_chunk::<16>().copied().unwrap_or_default();
-                self.seen
-                    .lock()
-                    .map_err(|_| Error::internal("the DPoP replay guard is poisoned"))?
-                    .record(digest, now, forget_at)
-            }
-        };
-        if fresh {
-            Ok(())
-        } else {
-            Err(invalid("it was used before"))
-        }
-    }
+/// Until when `proof` must be remembered so that it is never accepted twice: a proof is refused
+/// anyway once its `iat` is more than [`MAX_AGE`] old, so that long after its `iat` (and a
+/// second, for the whole seconds of `iat`), whenever it was seen. A proof replayed late costs no
+/// memory: it is refused on its time before it is recorded.
+pub fn forget_at(proof: &Proof) -> Timestamp {
+    Timestamp::from_millis(proof.iat.saturating_mul(1000))
+        .plus(MAX_AGE)
+        .plus(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -252,22 +199,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_id_is_refused_until_it_is_forgotten_and_expired_ids_go_first() {
-        let mut seen = Seen::default();
-        let at = |s: i64| Timestamp::from_millis(s * 1000);
-        for n in 0..100_000u32 {
-            let mut id = [0u8; 16];
-            id[..4].copy_from_slice(&n.to_be_bytes());
-            assert!(seen.record(id, at(0), at(360)));
-        }
-        let first = [0u8; 16];
-        assert!(!seen.record(first, at(359), at(719)), "a replay");
-        let late = [9u8; 16];
-        assert!(seen.record(late, at(100), at(460)));
-        // At 360 s the first 100,000 are forgotten in one sweep; the later one is still there.
-        assert!(seen.record(first, at(360), at(720)));
-        assert_eq!(seen.ids.len(), 2);
-        assert!(!seen.record(late, at(400), at(760)));
+    fn a_proof_is_remembered_until_its_iat_is_too_old_not_for_a_fixed_time_after_it_came() {
+        let proof = |iat| Proof {
+            jkt: "k".into(),
+            jti: "j".into(),
+            nonce: None,
+            iat,
+        };
+        assert_eq!(forget_at(&proof(1_000)), at(1_301));
+        // One made almost five minutes ago is forgotten a second after it can no longer be
+        // accepted, not six minutes after it arrived.
+        let now = at(10_000);
+        let old = proof(10_000 - 299);
+        assert!(forget_at(&old) <= now.plus(Duration::from_secs(2)));
     }
 
     /// RFC 9449 §4.1, figure 4: a proof for a token request.

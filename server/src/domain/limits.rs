@@ -10,7 +10,11 @@
 //! | sign-up, per IP | 30 per 10 minutes |
 //! | refresh, per session | 30 per minute |
 //! | refresh, per IP | 600 per minute |
-//! | lockout | 10 consecutive failed sign-ins lock the email for 15 minutes |
+//! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes |
+//!
+//! A client is an IPv4 address, or an IPv6 /64 (anyone holds a whole /64), as the HTTP layer
+//! reads it (through the trusted proxies). Locking per email *and* client keeps a stranger from
+//! locking the owner out; guessing from many addresses at once meets the per-IP limits first.
 
 use std::time::Duration;
 

@@ -19,14 +19,14 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
-use super::accounts::{device_proof, signed_in, user_view};
+use super::accounts::{device_check, require_recent_auth, signed_in, user_view};
 use super::audit::{self, Client};
 use super::core::Core;
 use super::email::Email;
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
 use super::{Timestamp, UserId, b64, dpop, limits, random};
-use crate::store::{CeremonyRow, PasskeyRow, UserRow};
+use crate::store::{CeremonyRow, PasskeyRow, Removal, UserRow};
 use crate::{Error, Settings};
 
 /// How long a ceremony can be answered.
@@ -160,7 +160,8 @@ fn name_or_default(name: Option<String>, client: &Client) -> Result<String, Erro
     }
 }
 
-/// `POST /auth/passkeys/register/options`: options to register a passkey to the signed-in user.
+/// `POST /auth/passkeys/register/options`: options to register a passkey to the signed-in user,
+/// who must have signed in recently (see [`require_recent_auth`]).
 pub async fn register_options(
     core: &Core,
     claims: &AccessClaims,
@@ -168,6 +169,7 @@ pub async fn register_options(
     client: &Client,
     now: Timestamp,
 ) -> Result<CreationChallengeResponse, Error> {
+    require_recent_auth(core, claims, now)?;
     let user = core.store.user(&claims.sub).await?.ok_or_else(|| {
         Error::rejected(ErrorCode::SessionRevoked, "This account no longer exists.")
     })?;
@@ -197,13 +199,15 @@ pub async fn register_options(
     Ok(options)
 }
 
-/// `POST /auth/passkeys/register/verify`: stores the new passkey.
+/// `POST /auth/passkeys/register/verify`: stores the new passkey (the sign-in must still be
+/// recent).
 pub async fn register_verify(
     core: &Core,
     claims: &AccessClaims,
     answer: &RegisterPublicKeyCredential,
     now: Timestamp,
 ) -> Result<PasskeyView, Error> {
+    require_recent_auth(core, claims, now)?;
     let challenge = challenge_of(answer.response.client_data_json.as_ref())?;
     let ceremony = take(core, &challenge, &["register"], now).await?;
     if ceremony.user_id.as_deref() != Some(claims.sub.as_str()) {
@@ -267,7 +271,7 @@ pub async fn sign_up_options(
         &core.store,
         core.settings.rate_limits,
         limits::SIGN_UP_PER_IP,
-        client.ip_key(),
+        &client.ip_key(),
         now,
     )
     .await?;
@@ -306,9 +310,15 @@ pub async fn sign_up_verify(
     client: &Client,
     now: Timestamp,
 ) -> Result<AuthSuccess, Error> {
-    let device = device_proof(core, request, now).await?;
+    // The proof is checked before the ceremony is used up (a missing nonce is answered with
+    // one, and the retry still finds its ceremony) and recorded after it: only a request that
+    // holds a ceremony, which is rate limited, can add to the recorded proofs.
+    let device = device_check(core, request, now)?;
     let challenge = challenge_of(answer.response.client_data_json.as_ref())?;
     let ceremony = take(core, &challenge, &["sign_up"], now).await?;
+    if let Some(proof) = &device {
+        core.record_dpop(proof, now).await?;
+    }
     let state: PasskeyRegistration = from_json(&ceremony.state)?;
     let passkey = core
         .webauthn()
@@ -368,7 +378,7 @@ pub async fn sign_in_options(
         &core.store,
         core.settings.rate_limits,
         limits::SIGN_IN_PER_IP,
-        client.ip_key(),
+        &client.ip_key(),
         now,
     )
     .await?;
@@ -427,9 +437,13 @@ pub async fn sign_in_verify(
     client: &Client,
     now: Timestamp,
 ) -> Result<AuthSuccess, Error> {
-    let device = device_proof(core, request, now).await?;
+    // Checked before the ceremony is used up, recorded after (see `sign_up_verify`).
+    let device = device_check(core, request, now)?;
     let challenge = challenge_of(answer.response.client_data_json.as_ref())?;
     let ceremony = take(core, &challenge, &["sign_in", "discover"], now).await?;
+    if let Some(proof) = &device {
+        core.record_dpop(proof, now).await?;
+    }
     let credential_id = b64(answer.raw_id.as_ref());
     let stored = core
         .store
@@ -499,12 +513,22 @@ pub async fn rename(
     }
 }
 
-/// `DELETE /auth/passkeys/{id}`.
-pub async fn remove(core: &Core, claims: &AccessClaims, id: &str) -> Result<(), Error> {
-    if core.store.delete_passkey(&claims.sub, id).await? {
-        Ok(())
-    } else {
-        Err(Error::rejected(ErrorCode::NotFound, "No such passkey."))
+/// `DELETE /auth/passkeys/{id}`: needs a recent sign-in, and never removes the account's last
+/// way to sign in (its only passkey when it has no password).
+pub async fn remove(
+    core: &Core,
+    claims: &AccessClaims,
+    id: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    require_recent_auth(core, claims, now)?;
+    match core.store.delete_passkey(&claims.sub, id).await? {
+        Removal::Removed => Ok(()),
+        Removal::NotFound => Err(Error::rejected(ErrorCode::NotFound, "No such passkey.")),
+        Removal::LastSignInMethod => Err(Error::rejected(
+            ErrorCode::LastSignInMethod,
+            "This is the account's last way to sign in: add a password or another passkey first.",
+        )),
     }
 }
 

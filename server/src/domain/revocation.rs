@@ -5,6 +5,10 @@
 //! this process is in it at once; one revoked by another process (on a shared PostgreSQL, or by
 //! the CLI) arrives with the next sync, every second. An entry is kept until every token issued
 //! before the revocation has expired, then dropped, so the set stays small.
+//!
+//! Syncs read by the database's clock (the time each revocation was written, as the database
+//! saw it), never by a server's own: a server whose clock runs behind would otherwise write
+//! revocations the others had already read past.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -17,13 +21,15 @@ use crate::store::Store;
 /// How often the set is refreshed from the database.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Overlap between syncs, so a revocation committed while the previous sync ran is not missed.
+/// Overlap between syncs, so a revocation written before the previous sync read the clock but
+/// committed after it read the rows is not missed.
 const SYNC_OVERLAP: Duration = Duration::from_secs(5);
 
 /// Session ids whose access tokens must be refused, each with the time it can be forgotten.
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
     entries: RwLock<HashMap<String, Timestamp>>,
+    /// The database's clock at the last sync.
     synced_until: RwLock<Option<Timestamp>>,
 }
 
@@ -50,24 +56,26 @@ impl RevokedSessions {
         }
     }
 
-    /// Reads revocations made since the last sync (or, the first time, within the last access
-    /// token lifetime) and forgets entries whose tokens have all expired.
+    /// Reads revocations written since the last sync (or, the first time, within the last
+    /// access-token lifetime), by the database's clock, and forgets entries whose tokens have
+    /// all expired at `now`.
     pub async fn sync(
         &self,
         store: &Store,
         now: Timestamp,
         access_ttl: Duration,
     ) -> Result<(), Error> {
-        let since = self
-            .synced_until
-            .read()
-            .ok()
-            .and_then(|synced| *synced)
-            .map_or_else(
-                || now.minus(access_ttl).minus(SYNC_OVERLAP),
-                |t| t.minus(SYNC_OVERLAP),
-            );
-        let revoked = store.revoked_since(since.millis()).await?;
+        let last = self.synced_until.read().ok().and_then(|synced| *synced);
+        let since = match last {
+            Some(clock) => clock.minus(SYNC_OVERLAP),
+            // First sync: anything the database wrote within a token's lifetime of `now` (which
+            // is the database's clock give or take a little; a minute more covers that).
+            None => now
+                .minus(access_ttl)
+                .minus(SYNC_OVERLAP)
+                .minus(Duration::from_secs(60)),
+        };
+        let (revoked, clock) = store.revocations_since(since.millis()).await?;
         if let Ok(mut entries) = self.entries.write() {
             for (id, revoked_at) in revoked {
                 entries.insert(
@@ -78,7 +86,7 @@ impl RevokedSessions {
             entries.retain(|_, forget| *forget > now);
         }
         if let Ok(mut synced) = self.synced_until.write() {
-            *synced = Some(now);
+            *synced = Some(Timestamp::from_millis(clock));
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpR
 use super::audit::Client;
 use super::core::Core;
 use super::password::{Hasher, Password};
-use super::{Timestamp, accounts, dpop, sessions};
+use super::{Timestamp, accounts, dpop, passkeys, sessions};
 use crate::Settings;
 use crate::testing::TestDb;
 
@@ -653,4 +653,136 @@ async fn a_proof_id_sent_many_times_at_once_is_recorded_once_and_again_after_it_
             .unwrap(),
         "a record that has expired is taken over"
     );
+}
+
+/// Finding 6: revocations reached other servers by the revoking process's wall clock with a 5 s
+/// overlap, so a process whose clock ran behind wrote revocations the others never read. They
+/// are read by the database's clock now.
+#[tokio::test]
+async fn a_revocation_by_a_server_whose_clock_is_behind_reaches_the_others() {
+    let db = TestDb::new().await;
+    let a = core(&db, |_| {}).await;
+    let b = core(&db, |_| {}).await;
+    let now = Timestamp::now();
+    let signed = sign_up(&a, "skew@example.com", now).await;
+    let claims = a
+        .verify_access(&signed.tokens.access_token, now)
+        .await
+        .unwrap();
+    b.revoked
+        .sync(&b.store, now, b.settings.access_ttl)
+        .await
+        .unwrap();
+
+    // A's clock is a minute behind.
+    let behind = now.minus(MINUTE);
+    sessions::sign_out(
+        &a,
+        &claims,
+        SignOutScope::Session,
+        &client("198.51.100.2"),
+        behind,
+    )
+    .await
+    .unwrap();
+    let later = now.plus(Duration::from_secs(1));
+    b.revoked
+        .sync(&b.store, later, b.settings.access_ttl)
+        .await
+        .unwrap();
+    assert!(b.revoked.contains(&claims.sid));
+    assert_eq!(
+        b.verify_access(&signed.tokens.access_token, later)
+            .await
+            .unwrap_err()
+            .code(),
+        Some(ErrorCode::SessionRevoked)
+    );
+}
+
+/// Finding 1: a stolen access token (or script in the page) could add a passkey of its own and
+/// keep the account. Adding or removing a passkey needs a sign-in within `recent_auth`.
+#[tokio::test]
+async fn adding_a_passkey_needs_a_recent_sign_in() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let signed = sign_up(&core, "recent@example.com", t0).await;
+    let c = client("198.51.100.3");
+    let fresh = core
+        .verify_access(&signed.tokens.access_token, t0)
+        .await
+        .unwrap();
+    assert!(
+        passkeys::register_options(&core, &fresh, None, &c, t0)
+            .await
+            .is_ok()
+    );
+
+    // Eleven minutes on, the session's tokens are refreshed, but nobody signed in again.
+    let t1 = t0.plus(11 * MINUTE);
+    let renewed = refresh(&core, &signed.tokens.refresh_token, &c, t1)
+        .await
+        .unwrap();
+    let stale = core.verify_access(&renewed.access_token, t1).await.unwrap();
+    let refused = passkeys::register_options(&core, &stale, None, &c, t1).await;
+    assert_eq!(
+        refused.err().and_then(|e| e.code()).map(|c| c.as_str()),
+        Some("reauthentication_required")
+    );
+    let removal = passkeys::remove(&core, &stale, "0190c0de-0000-7000-8000-000000000000", t1).await;
+    assert_eq!(
+        removal.err().and_then(|e| e.code()).map(|c| c.as_str()),
+        Some("reauthentication_required")
+    );
+
+    // Signing in again makes it recent.
+    let again = sign_in(&core, "recent@example.com", PASSWORD, "198.51.100.3", t1)
+        .await
+        .unwrap();
+    let recent = core
+        .verify_access(&again.tokens.access_token, t1)
+        .await
+        .unwrap();
+    assert!(
+        passkeys::register_options(&core, &recent, None, &c, t1)
+            .await
+            .is_ok()
+    );
+}
+
+/// Finding 9: the audit log only grew. Events past `audit_retention` are deleted by the upkeep;
+/// younger ones still cannot be deleted by anyone.
+#[tokio::test]
+async fn audit_events_past_their_retention_are_deleted_and_no_others() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let now = Timestamp::now();
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let old = sign_up(&core, "old@example.com", now.minus(year).minus(MINUTE)).await;
+    let new = sign_up(&core, "new@example.com", now).await;
+    let count = |user: String| {
+        let store = core.store.clone();
+        async move { store.recent_audit(100, Some(&user)).await.unwrap().len() }
+    };
+    assert_eq!(count(old.user.id.clone()).await, 1);
+
+    core.upkeep(now, 0).await.unwrap();
+    assert_eq!(count(old.user.id.clone()).await, 0, "past a year: deleted");
+    assert_eq!(count(new.user.id.clone()).await, 1);
+    let delete = "DELETE FROM audit_events";
+    let refused = match db.kind {
+        crate::DatabaseKind::Sqlite => {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(delete).execute(&mut conn).await.is_err()
+        }
+        crate::DatabaseKind::Postgres => {
+            use sqlx::Connection as _;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(delete).execute(&mut conn).await.is_err()
+        }
+    };
+    assert!(refused, "younger events cannot be deleted");
+    assert_eq!(count(new.user.id.clone()).await, 1);
 }

@@ -3,11 +3,24 @@
 //! **Refresh, in one place.** A refresh token is 256 random bits (`kwr_` + base64url); the
 //! database keeps only its SHA-256. Each refresh uses the token up and hands out its successor,
 //! `HMAC-SHA256(server key, token)`: derived, not drawn, so the server can hand the *same*
-//! successor out again without storing it. That is the grace window: a used token presented
-//! again within `refresh_grace` (default 10 s) gets the same successor back, because two tabs
-//! refreshing at once, or a retry after a lost response, are not attacks. Presented after the
-//! window, it is treated as stolen: the whole session is revoked (both the thief's copy and the
-//! user's), an audit event is written, and the answer is `refresh_token_reused`.
+//! successor out again without storing it. A used token presented again gets that same
+//! successor back:
+//!
+//! - within `refresh_grace` (default 10 s) of its use, because two tabs refreshing at once are
+//!   not an attack;
+//! - later, while its successor has never been used: the answer to the refresh was lost (a
+//!   timeout, a dropped connection, a laptop closed mid-request), and this is the retry. Nobody
+//!   has moved the session on since, so nothing is handed out that was not already the
+//!   client's. (Supabase Auth accepts the parent of the active token the same way.)
+//!
+//! Anything else is a replay of a token that was stolen: the whole session is revoked (both the
+//! thief's copy and the user's), an audit event is written, and the answer is
+//! `refresh_token_reused`.
+//!
+//! In order: the per-IP limit, the token, the session's state, the proof of the device key
+//! (bound sessions), reuse, and only then the per-session limit, which counts accepted
+//! refreshes only: a thief's refused attempts cannot spend the user's budget, and a replay is
+//! always detected as reuse rather than answered 429.
 //!
 //! A session also ends when it has not been refreshed for `session_idle_timeout`, when it is
 //! older than `refresh_ttl`, and when it is revoked (sign-out, the user revoking it from another
@@ -105,6 +118,7 @@ pub async fn start(
         id: session_id.clone(),
         user_id: start.user.id.clone(),
         created_at: now.millis(),
+        auth_time: now.millis(),
         last_used_at: now.millis(),
         expires_at: now.plus(settings.refresh_ttl).millis(),
         revoked_at: None,
@@ -169,7 +183,7 @@ pub async fn refresh(
         &core.store,
         settings.rate_limits,
         super::limits::REFRESH_PER_IP,
-        client.ip_key(),
+        &client.ip_key(),
         now,
     )
     .await?;
@@ -194,14 +208,6 @@ pub async fn refresh(
             "This session has expired. Sign in again.",
         ));
     }
-    super::limits::check(
-        &core.store,
-        settings.rate_limits,
-        super::limits::REFRESH_PER_SESSION,
-        &session.id,
-        now,
-    )
-    .await?;
     if let Some(jkt) = &session.jkt
         && let Err(refused) = proof_of_possession(core, request, jkt, now).await
     {
@@ -215,49 +221,96 @@ pub async fn refresh(
     let successor = token.successor(core);
     let within_grace =
         |used_at: i64| now <= Timestamp::from_millis(used_at).plus(settings.refresh_grace);
-    match found.used_at {
-        None => {
-            let row = RefreshRow {
-                token_hash: successor.hash(),
-                session_id: session.id.clone(),
-                issued_at: now.millis(),
-            };
-            let event = audit::event(audit::REFRESH, now, client)
-                .user(&session.user_id)
-                .session(&session.id);
-            // Losing the race means a concurrent refresh used the token a moment ago: that is
-            // the grace case, and its successor (the same one) is already stored.
-            let _won = core
-                .store
-                .rotate_refresh_token(&token.hash(), &row, session.device_id.as_deref(), &event)
-                .await?;
-            issue(core, session, successor, now)
-        }
-        Some(used_at) if within_grace(used_at) => issue(core, session, successor, now),
-        Some(_) => {
-            let event = audit::event(audit::REFRESH_REUSE_DETECTED, now, client)
-                .user(&session.user_id)
-                .session(&session.id);
-            let revoked = core
-                .store
-                .revoke_sessions(
-                    &session.user_id,
-                    Revoke::One(&session.id),
-                    now.millis(),
-                    "refresh_token_reused",
-                    &event,
-                )
-                .await?;
-            core.revoked
-                .insert(revoked.iter().map(String::as_str), now, settings.access_ttl);
-            tracing::warn!(session = %session.id, "refresh token reuse detected; session revoked");
-            Err(Error::rejected(
-                ErrorCode::RefreshTokenReused,
-                "This refresh token was already used, so the session has been revoked as a \
-                 precaution. Sign in again.",
-            ))
-        }
+    let accepted = match found.used_at {
+        None => Accepted::Rotation,
+        Some(used_at) if within_grace(used_at) => Accepted::Again,
+        // The answer to the last refresh was lost (a timeout, a dropped connection) and the
+        // client retries later than the grace window: while the successor has not been used,
+        // nobody has moved the session on, so this is that retry, not a replay.
+        Some(_) if successor_unused(core, &successor, session).await? => Accepted::Again,
+        Some(_) => return Err(reused(core, session, client, now).await?),
+    };
+    // Only what is accepted counts against the session's budget: a thief's refused attempts
+    // must not spend it, and a replay must be detected as reuse, not answered 429.
+    super::limits::check(
+        &core.store,
+        settings.rate_limits,
+        super::limits::REFRESH_PER_SESSION,
+        &session.id,
+        now,
+    )
+    .await?;
+    if accepted == Accepted::Rotation {
+        let row = RefreshRow {
+            token_hash: successor.hash(),
+            session_id: session.id.clone(),
+            issued_at: now.millis(),
+        };
+        let event = audit::event(audit::REFRESH, now, client)
+            .user(&session.user_id)
+            .session(&session.id);
+        // Losing the race means a concurrent refresh used the token a moment ago: that is the
+        // grace case, and its successor (the same one) is already stored.
+        let _won = core
+            .store
+            .rotate_refresh_token(&token.hash(), &row, session.device_id.as_deref(), &event)
+            .await?;
     }
+    issue(core, session, successor, now)
+}
+
+/// How a refresh is answered: by rotating the token, or by handing out its successor again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepted {
+    Rotation,
+    Again,
+}
+
+/// Whether `successor` is the session's current refresh token, never used.
+async fn successor_unused(
+    core: &Core,
+    successor: &RefreshToken,
+    session: &SessionRow,
+) -> Result<bool, Error> {
+    Ok(core
+        .store
+        .refresh_token(&successor.hash())
+        .await?
+        .is_some_and(|next| next.used_at.is_none() && next.session.id == session.id))
+}
+
+/// A used token came back after its successor was used: revokes the session and returns the
+/// refusal.
+async fn reused(
+    core: &Core,
+    session: &SessionRow,
+    client: &Client,
+    now: Timestamp,
+) -> Result<Error, Error> {
+    let event = audit::event(audit::REFRESH_REUSE_DETECTED, now, client)
+        .user(&session.user_id)
+        .session(&session.id);
+    let revoked = core
+        .store
+        .revoke_sessions(
+            &session.user_id,
+            Revoke::One(&session.id),
+            now.millis(),
+            "refresh_token_reused",
+            &event,
+        )
+        .await?;
+    core.revoked.insert(
+        revoked.iter().map(String::as_str),
+        now,
+        core.settings.access_ttl,
+    );
+    tracing::warn!(session = %session.id, "refresh token reuse detected; session revoked");
+    Ok(Error::rejected(
+        ErrorCode::RefreshTokenReused,
+        "This refresh token was already used, so the session has been revoked as a \
+         precaution. Sign in again.",
+    ))
 }
 
 /// Checks that `request` carries a valid DPoP proof by the key with thumbprint `jkt`.
@@ -297,6 +350,7 @@ fn issue(
         jti: b64(&random::<16>()),
         sid: session.id.clone(),
         amr: session.amr.split(' ').map(str::to_owned).collect(),
+        auth_time: Timestamp::from_millis(session.auth_time).seconds(),
         cnf: session
             .jkt
             .as_ref()

@@ -35,6 +35,11 @@ pub struct AccessClaims {
     pub sid: String,
     /// How the user authenticated: `pwd`, `passkey`, `otp`, `mfa`, `oauth`, `magic`.
     pub amr: Vec<String>,
+    /// When the user last proved who they are (seconds since the epoch, as OpenID Connect's
+    /// `auth_time`): the sign-in, not the refresh that issued this token. Changing credentials
+    /// needs it recent. Absent (0) in tokens from before it existed: never recent.
+    #[serde(default)]
+    pub auth_time: i64,
     /// Confirmation: the device key's JWK thumbprint, when the token is DPoP-bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
@@ -177,6 +182,7 @@ mod tests {
             jti: "jti".into(),
             sid: "sid".into(),
             amr: vec!["pwd".into()],
+            auth_time: now.seconds(),
             cnf: None,
         }
     }

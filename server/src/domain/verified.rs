@@ -60,6 +60,7 @@ mod tests {
             jti: "j".into(),
             sid: "sid".into(),
             amr: vec![],
+            auth_time: 0,
             cnf: None,
         })
     }

@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keyward_proto::{
-    ChallengeVerified, DeviceChallenge, DeviceList, Envelope, ErrorEnvelope, RenameDevice,
-    VerifyChallenge,
+    ChallengeRequest, ChallengeVerified, DeviceChallenge, DeviceList, Envelope, ErrorEnvelope,
+    RenameDevice, VerifyChallenge,
 };
 
 use super::extract::{ApiJson, AuthUser, Dpop};
@@ -81,15 +81,18 @@ pub(crate) async fn revoke_device(
 }
 
 /// A single-use challenge, valid 60 seconds, for one of the user's devices to sign (for a
-/// server, such as a sync server, that wants a fresh proof the device holds its key).
+/// server, such as a sync server, that wants a fresh proof the device holds its key). Only a
+/// verification by the same `audience` accepts the answer.
 #[utoipa::path(
     post,
     path = "/auth/devices/{id}/challenge",
     tag = "devices",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "The device id.")),
+    request_body = ChallengeRequest,
     responses(
         (status = 200, description = "The challenge.", body = Envelope<DeviceChallenge>),
+        (status = 400, description = "`invalid_request`: the audience is empty, too long or not visible ASCII.", body = ErrorEnvelope),
         (status = 401, description = "Not signed in.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: not a live device of this user.", body = ErrorEnvelope),
     )
@@ -98,8 +101,16 @@ pub(crate) async fn challenge_device(
     State(keyward): State<Keyward>,
     user: AuthUser,
     Path(id): Path<String>,
+    ApiJson(body): ApiJson<ChallengeRequest>,
 ) -> Result<Json<Envelope<DeviceChallenge>>, Error> {
-    let challenge = devices::challenge(keyward.core(), &user.claims, &id, Timestamp::now()).await?;
+    let challenge = devices::challenge(
+        keyward.core(),
+        &user.claims,
+        &id,
+        &body.audience,
+        Timestamp::now(),
+    )
+    .await?;
     Ok(Json(Envelope::new(challenge)))
 }
 
@@ -113,7 +124,7 @@ pub(crate) async fn challenge_device(
     responses(
         (status = 200, description = "The device holds its key.", body = Envelope<ChallengeVerified>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
-        (status = 401, description = "`invalid_dpop_proof`: unknown, used or expired challenge, or not the device's proof.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_dpop_proof`: unknown, used or expired challenge, one issued for another audience, or not the device's proof.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn verify_challenge(
@@ -125,8 +136,13 @@ pub(crate) async fn verify_challenge(
         proof: Some(body.proof),
         ..request
     };
-    let verified =
-        devices::verify_challenge(keyward.core(), &body.challenge, &request, Timestamp::now())
-            .await?;
+    let verified = devices::verify_challenge(
+        keyward.core(),
+        &body.challenge,
+        &body.audience,
+        &request,
+        Timestamp::now(),
+    )
+    .await?;
     Ok(Json(Envelope::new(verified)))
 }

@@ -26,10 +26,11 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidDpopProof
         | ErrorCode::UseDpopNonce
         | ErrorCode::PasskeyInvalid
-        | ErrorCode::ChallengeExpired => StatusCode::UNAUTHORIZED,
+        | ErrorCode::ChallengeExpired
+        | ErrorCode::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::EmailTaken => StatusCode::CONFLICT,
+        ErrorCode::EmailTaken | ErrorCode::LastSignInMethod => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::AccountLocked => StatusCode::LOCKED,
@@ -47,6 +48,10 @@ fn challenge(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::SessionRevoked => {
             Some(r#"Bearer realm="keyward", error="invalid_token""#)
         }
+        // RFC 9470 (step-up): the token is good, the sign-in behind it is not recent enough.
+        ErrorCode::ReauthenticationRequired => Some(
+            r#"Bearer realm="keyward", error="insufficient_user_authentication", error_description="sign in again""#,
+        ),
         ErrorCode::DpopRequired => Some(r#"DPoP algs="ES256""#),
         ErrorCode::InvalidDpopProof => Some(r#"DPoP error="invalid_dpop_proof", algs="ES256""#),
         ErrorCode::UseDpopNonce => Some(r#"DPoP error="use_dpop_nonce", algs="ES256""#),

@@ -1,14 +1,13 @@
-//! Extractors: JSON bodies with designed errors, the client's address and agent, and
-//! [`AuthUser`] for protected routes.
+//! Extractors: JSON bodies with designed errors, and [`AuthUser`] for protected routes. (The
+//! client's address and agent: `client`.)
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use keyward_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::domain::audit::Client;
 use crate::domain::tokens::AccessClaims;
 use crate::domain::{Timestamp, dpop};
 use crate::{Error, Keyward};
@@ -105,37 +104,6 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
-/// The longest `User-Agent` kept (sessions list it; nobody needs more).
-const MAX_USER_AGENT: usize = 512;
-
-impl<S: Send + Sync> FromRequestParts<S> for Client {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_canonical().to_string());
-        let user_agent = parts
-            .headers
-            .get(header::USER_AGENT)
-            .and_then(|value| value.to_str().ok())
-            .map(|agent| truncate(agent, MAX_USER_AGENT).to_owned());
-        Ok(Self { ip, user_agent })
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default()
-}
-
 /// The signed-in user of a request, from its access token, verified locally: ES256 signature by
 /// a key in our JWKS, `iss`, `aud`, expiry, and a session that has not been revoked. A token
 /// bound to a device key must come as `Authorization: DPoP …` with a DPoP proof by that key
@@ -190,23 +158,10 @@ where
                     "This token is not bound to a device key: send it as `Authorization: Bearer`.",
                 ));
             }
-            (Scheme::DPoP, Some(cnf)) => {
+            (Scheme::DPoP, Some(_)) => {
                 let request = dpop_request(parts, core.settings.public_origin())?;
-                match core.accept_dpop(&request, Some(token), now).await? {
-                    None => {
-                        return Err(Error::rejected(
-                            ErrorCode::DpopRequired,
-                            "A DPoP-bound token needs a DPoP proof in the `DPoP` header.",
-                        ));
-                    }
-                    Some(proof) if proof.jkt != cnf.jkt => {
-                        return Err(Error::rejected(
-                            ErrorCode::InvalidDpopProof,
-                            "The DPoP proof is not valid: it is signed by another key than the token's.",
-                        ));
-                    }
-                    Some(_) => {}
-                }
+                core.check_binding(&claims, token, Some(&request), now)
+                    .await?;
             }
         }
         Ok(Self {
@@ -313,12 +268,5 @@ mod tests {
             assert_eq!(is_json(&headers), expected, "{value}");
         }
         assert!(!is_json(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn long_user_agents_are_cut_on_a_character_boundary() {
-        let agent = "é".repeat(300);
-        let cut = truncate(&agent, MAX_USER_AGENT);
-        assert!(cut.len() <= MAX_USER_AGENT && cut.chars().all(|c| c == 'é'));
     }
 }

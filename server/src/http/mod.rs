@@ -2,6 +2,7 @@
 //! respond; decisions live in `domain`, persistence in `store`.
 
 mod accounts;
+mod client;
 mod devices;
 mod error;
 pub(crate) mod extract;

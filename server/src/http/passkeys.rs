@@ -28,7 +28,7 @@ use crate::{Error, Keyward};
     request_body(content = PasskeyName, description = "Optional: the passkey's name."),
     responses(
         (status = 200, description = "WebAuthn creation options (`{publicKey}`).", body = Object),
-        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in, or `reauthentication_required`: the sign-in is older than `recent_auth` (10 minutes by default).", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn register_options(
@@ -53,7 +53,7 @@ pub(crate) async fn register_options(
     responses(
         (status = 201, description = "The passkey is registered.", body = Envelope<Passkey>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
-        (status = 401, description = "`passkey_invalid`, `challenge_expired`, or not signed in.", body = ErrorEnvelope),
+        (status = 401, description = "`passkey_invalid`, `challenge_expired`, `reauthentication_required`, or not signed in.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn register_verify(
@@ -221,8 +221,9 @@ pub(crate) async fn rename_passkey(
     params(("id" = String, Path, description = "The passkey id.")),
     responses(
         (status = 204, description = "Removed."),
-        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in, or `reauthentication_required`: the sign-in is older than `recent_auth` (10 minutes by default).", body = ErrorEnvelope),
         (status = 404, description = "`not_found`.", body = ErrorEnvelope),
+        (status = 409, description = "`last_sign_in_method`: the account's only passkey, and it has no password.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn remove_passkey(
@@ -230,6 +231,6 @@ pub(crate) async fn remove_passkey(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    passkeys::remove(keyward.core(), &user.claims, &id).await?;
+    passkeys::remove(keyward.core(), &user.claims, &id, Timestamp::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

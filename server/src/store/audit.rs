@@ -1,4 +1,5 @@
-//! The audit log: append-only (the schema's triggers refuse updates and deletes).
+//! The audit log: append-only (the schema's triggers refuse updates, and deletes of any event
+//! younger than the retention cutoff).
 
 use super::{Pool, Store};
 use crate::Error;
@@ -50,6 +51,36 @@ impl Store {
             insert_audit!(pool, event);
         });
         Ok(())
+    }
+
+    /// Deletes the events from before `before` (ms), in batches so that the writer is never held
+    /// for long; returns how many. The database allows deleting only events older than the
+    /// retention cutoff, which this first moves forward to `before` (it never moves back, nor
+    /// past the database's clock).
+    pub async fn purge_audit(&self, before: i64) -> Result<u64, Error> {
+        const BATCH: u64 = 5_000;
+        on_writer!(self, pool => {
+            sqlx::query("UPDATE audit_retention SET cutoff = $1 WHERE id = 1 AND cutoff < $1")
+                .bind(before)
+                .execute(pool)
+                .await?;
+            let mut purged = 0;
+            loop {
+                let deleted = sqlx::query(
+                    "DELETE FROM audit_events WHERE id IN \
+                     (SELECT id FROM audit_events WHERE at < $1 ORDER BY id LIMIT 5000)",
+                )
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+                purged += deleted;
+                if deleted < BATCH {
+                    break;
+                }
+            }
+            Ok(purged)
+        })
     }
 
     /// The newest `limit` events, newest first; only those of `user_id` when given.

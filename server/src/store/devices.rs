@@ -33,6 +33,21 @@ pub struct Challenge {
     pub user_id: String,
     /// Not valid after (ms).
     pub expires_at: i64,
+    /// The verifier it was issued for.
+    pub audience: String,
+}
+
+/// A challenge just used up: whose, for which verifier, and the key that must have signed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumed {
+    /// The device that must have signed it.
+    pub device_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// The verifier it was issued for.
+    pub audience: String,
+    /// The device key's thumbprint.
+    pub jkt: String,
 }
 
 impl Store {
@@ -104,30 +119,31 @@ impl Store {
     /// Stores a challenge.
     pub async fn insert_challenge(&self, challenge: &Challenge) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "INSERT INTO device_challenges (challenge_hash, device_id, user_id, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO device_challenges (challenge_hash, device_id, user_id, expires_at, \
+             audience) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&challenge.hash)
         .bind(&challenge.device_id)
         .bind(&challenge.user_id)
         .bind(challenge.expires_at)
+        .bind(&challenge.audience)
         .execute(pool)
         .await
         .map(drop))?;
         Ok(())
     }
 
-    /// Uses up the challenge with `hash` if it is unused and unexpired at `now`: its device and
-    /// user, with the device's key thumbprint. `None` otherwise (and nothing changes).
+    /// Uses up the challenge with `hash` if it is unused and unexpired at `now`. `None` otherwise
+    /// (and nothing changes), or when its device has been revoked since.
     pub async fn consume_challenge(
         &self,
         hash: &[u8],
         now: i64,
-    ) -> Result<Option<(String, String, String)>, Error> {
+    ) -> Result<Option<Consumed>, Error> {
         let row = on_writer!(self, pool => sqlx::query_as(
             "UPDATE device_challenges SET used_at = $1 WHERE challenge_hash = $2 \
              AND used_at IS NULL AND expires_at > $1 \
-             RETURNING device_id, user_id, \
+             RETURNING device_id, user_id, audience, \
              (SELECT jkt FROM devices WHERE devices.id = device_challenges.device_id \
               AND devices.revoked_at IS NULL)",
         )
@@ -135,22 +151,34 @@ impl Store {
         .bind(hash)
         .fetch_optional(pool)
         .await)?;
-        Ok(
-            row.and_then(|(device, user, jkt): (String, String, Option<String>)| {
-                jkt.map(|jkt| (device, user, jkt))
-            }),
-        )
+        Ok(row.and_then(
+            |(device_id, user_id, audience, jkt): (String, String, String, Option<String>)| {
+                jkt.map(|jkt| Consumed {
+                    device_id,
+                    user_id,
+                    audience,
+                    jkt,
+                })
+            },
+        ))
     }
 
     /// Records the DPoP proof `id` until `expires_at`; `false` when it was recorded already (a
-    /// replay). Expired records are taken over on the way. Recorded in groups (see
-    /// [`super::replays`]).
+    /// replay). On SQLite (one server process) in memory; on PostgreSQL in the database, in
+    /// groups (see [`super::replays`]), where expired records are taken over on the way.
     pub async fn record_dpop_proof(
         &self,
         id: &str,
         now: i64,
         expires_at: i64,
     ) -> Result<bool, Error> {
+        if let Pool::Sqlite(_) = &self.pool {
+            return self
+                .seen
+                .lock()
+                .map(|mut seen| seen.record(id, now, expires_at))
+                .map_err(|_| Error::internal("the DPoP replay memory is poisoned"));
+        }
         let replay = super::replays::Replay {
             id: id.to_owned(),
             now,

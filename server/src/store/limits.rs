@@ -4,7 +4,7 @@
 use super::{Pool, Store};
 use crate::Error;
 
-/// Failed sign-ins for one email.
+/// Failed sign-ins for one email from one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Failures {
     /// Consecutive failures since the last success (or the last lock's end).
@@ -42,12 +42,13 @@ impl Store {
         Ok(purged)
     }
 
-    /// The failure record of `email_key`, if any.
-    pub async fn sign_in_failures(&self, email_key: &str) -> Result<Option<Failures>, Error> {
+    /// The failure record of `key` (an email's key and a client, as the domain forms it), if
+    /// any. (The column is still called `email_key`.)
+    pub async fn sign_in_failures(&self, key: &str) -> Result<Option<Failures>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT failures, locked_until FROM sign_in_failures WHERE email_key = $1",
         )
-        .bind(email_key)
+        .bind(key)
         .fetch_optional(pool)
         .await)?;
         Ok(row)
@@ -57,7 +58,7 @@ impl Store {
     /// count reaches `threshold`, locks until `lock_until`. Returns the record after the update.
     pub async fn record_sign_in_failure(
         &self,
-        email_key: &str,
+        key: &str,
         now: i64,
         threshold: i64,
         lock_until: i64,
@@ -76,7 +77,7 @@ impl Store {
                updated_at = $2 \
              RETURNING failures, locked_until",
         )
-        .bind(email_key)
+        .bind(key)
         .bind(now)
         .bind(threshold)
         .bind(lock_until)
@@ -85,10 +86,10 @@ impl Store {
         Ok(failures)
     }
 
-    /// Forgets the failures of `email_key` (after a successful sign-in).
-    pub async fn clear_sign_in_failures(&self, email_key: &str) -> Result<(), Error> {
+    /// Forgets the failures of `key` (after a successful sign-in).
+    pub async fn clear_sign_in_failures(&self, key: &str) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query("DELETE FROM sign_in_failures WHERE email_key = $1")
-            .bind(email_key)
+            .bind(key)
             .execute(pool)
             .await
             .map(drop))?;

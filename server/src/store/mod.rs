@@ -21,6 +21,8 @@ pub struct Store {
     rotations: groups::Queue<rotations::Rotation, bool>,
     /// DPoP proof ids, recorded in groups (see [`replays`]).
     replays: groups::Queue<replays::Replay, bool>,
+    /// DPoP proof ids on SQLite, where one process serves: in memory.
+    seen: replays::Memory,
 }
 
 #[derive(Clone, Debug)]
@@ -95,7 +97,7 @@ use sqlite::SqlitePools;
 pub use audit::{AuditEventRow, AuditRow};
 pub use devices::Challenge;
 pub use keys::SigningKeyRow;
-pub use passkeys::{CeremonyRow, PasskeyRow};
+pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use users::UserRow;
 
@@ -123,6 +125,7 @@ impl Store {
             pool,
             rotations,
             replays,
+            seen: replays::Memory::default(),
         })
     }
 

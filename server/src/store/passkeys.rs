@@ -22,6 +22,17 @@ pub struct PasskeyRow {
     pub last_used_at: Option<i64>,
 }
 
+/// What asking to remove a passkey did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// It is gone.
+    Removed,
+    /// The user has no such passkey.
+    NotFound,
+    /// It is the account's last way to sign in; it stays.
+    LastSignInMethod,
+}
+
 /// A ceremony's server-side state.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CeremonyRow {
@@ -157,16 +168,50 @@ impl Store {
         Ok(renamed == 1)
     }
 
-    /// Removes one of `user_id`'s passkeys; `false` when there is no such passkey.
-    pub async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<bool, Error> {
-        let deleted = on_writer!(self, pool => sqlx::query(
-            "DELETE FROM passkeys WHERE id = $1 AND user_id = $2",
-        )
-        .bind(id)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(deleted == 1)
+    /// Removes one of `user_id`'s passkeys, unless it is the account's last way to sign in.
+    ///
+    /// The user's row is written first, which locks it (PostgreSQL) or takes the one writer
+    /// (SQLite) for the transaction: two removals at once cannot each see the other's passkey
+    /// still there and leave the account with none.
+    pub async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<Removal, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let has_password: Option<bool> = sqlx::query_scalar(
+                "UPDATE users SET updated_at = updated_at WHERE id = $1 \
+                 RETURNING password_hash IS NOT NULL",
+            )
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let others: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM passkeys WHERE user_id = $1 AND id <> $2",
+            )
+            .bind(user_id)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let exists: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM passkeys WHERE id = $1 AND user_id = $2",
+            )
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if exists.is_none() {
+                tx.rollback().await?;
+                return Ok(Removal::NotFound);
+            }
+            if has_password != Some(true) && others == 0 {
+                tx.rollback().await?;
+                return Ok(Removal::LastSignInMethod);
+            }
+            sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(Removal::Removed)
+        })
     }
 }

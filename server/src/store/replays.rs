@@ -1,14 +1,57 @@
-//! DPoP proof ids, recorded in groups (see [`super::groups`]) so that a proof is accepted once
-//! across every server sharing the database. On PostgreSQL one proof per request meant one
-//! commit, one WAL flush, per request; a group shares it.
+//! DPoP proof ids seen recently, so that none is accepted twice. On SQLite (one server process)
+//! they are kept in memory; on PostgreSQL in the database, so that a proof replayed to another
+//! server process is refused too, recorded in groups (see [`super::groups`]): one proof per
+//! request meant one commit, one WAL flush, per request; a group shares it.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Mutex;
 
 use sqlx::PgPool;
 
 use super::Pool;
 use super::groups::{self, Queue};
 use crate::Error;
+
+/// Proof ids in memory, as 128-bit digests of the id, with the times they may be forgotten in the
+/// order they were recorded: forgetting the expired ones costs nothing per request, however many
+/// are kept (a proof arrives ~once per request, so at 10,000 requests a second that is
+/// millions).
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    ids: HashSet<[u8; 16]>,
+    expiry: VecDeque<(i64, [u8; 16])>,
+}
+
+impl Seen {
+    /// Records `id` until `forget_at` (ms); false when it is recorded already. Ids whose time
+    /// has come by `now` are forgotten first.
+    pub(super) fn record(&mut self, id: &str, now: i64, forget_at: i64) -> bool {
+        while let Some(&(at, old)) = self.expiry.front()
+            && at <= now
+        {
+            self.ids.remove(&old);
+            self.expiry.pop_front();
+        }
+        let full = crate::domain::sha256(id.as_bytes());
+        let digest = full.first_chunk::<16>().copied().unwrap_or_default();
+        if !self.ids.insert(digest) {
+            return false;
+        }
+        // Proofs arrive roughly in the order of their `iat`, so the queue stays ordered; one
+        // out of order is forgotten a little late, never early.
+        self.expiry.push_back((forget_at, digest));
+        true
+    }
+
+    /// How many ids are remembered.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+/// Proof ids in memory, shared by the store's clones.
+pub(super) type Memory = std::sync::Arc<Mutex<Seen>>;
 
 /// One proof id to record until `expires_at`, seen at `now` (ms).
 #[derive(Debug)]
@@ -40,8 +83,8 @@ pub(super) fn start(pool: &Pool) -> Queue<Replay, bool> {
             match &pool {
                 Pool::Postgres(pool) => record_group_pg(pool, &group).await,
                 Pool::Sqlite(pools) => {
-                    // One server process: the domain keeps proof ids in memory and never comes
-                    // here, but the store answers correctly all the same.
+                    // Not used: on SQLite the ids are kept in memory (see `Store::
+                    // record_dpop_proof`), but the database answers correctly all the same.
                     let mut outcomes = Vec::with_capacity(group.len());
                     for replay in &group {
                         let recorded = sqlx::query(RECORD)
@@ -105,5 +148,25 @@ async fn record_group_pg(pool: &PgPool, group: &[Replay]) -> Vec<Result<bool, Er
                 )))
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_refused_until_it_is_forgotten_and_expired_ids_go_first() {
+        let mut seen = Seen::default();
+        let at = |s: i64| s * 1000;
+        for n in 0..100_000u32 {
+            assert!(seen.record(&n.to_string(), at(0), at(300)));
+        }
+        assert!(!seen.record("0", at(299), at(600)), "a replay");
+        assert!(seen.record("late", at(100), at(400)));
+        // At 300 s the first 100,000 are forgotten in one sweep; the later one is still there.
+        assert!(seen.record("0", at(300), at(600)));
+        assert_eq!(seen.len(), 2);
+        assert!(!seen.record("late", at(350), at(650)));
     }
 }

@@ -12,6 +12,8 @@ pub struct SessionRow {
     pub user_id: String,
     /// Signed in at (ms).
     pub created_at: i64,
+    /// When the user last proved who they are (ms): the sign-in, or a later step-up.
+    pub auth_time: i64,
     /// Last refreshed at (ms).
     pub last_used_at: i64,
     /// No refresh after this (ms).
@@ -178,7 +180,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
-                 user_agent, ip, device_id, jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 user_agent, ip, device_id, jkt, auth_time) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&s.id)
             .bind(&s.user_id)
@@ -190,6 +193,7 @@ impl Store {
             .bind(s.ip.as_deref())
             .bind(device_id.as_deref())
             .bind(new.device.as_ref().map(|d| d.jkt.as_str()))
+            .bind(s.auth_time)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -236,8 +240,9 @@ impl Store {
     /// The refresh token whose hash is `token_hash`, with its session.
     pub async fn refresh_token(&self, token_hash: &[u8]) -> Result<Option<RefreshLookup>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT r.used_at, s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, \
-             s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, s.jkt \
+            "SELECT r.used_at, s.id, s.user_id, s.created_at, s.auth_time, s.last_used_at, \
+             s.expires_at, s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, \
+             s.jkt \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(token_hash)
@@ -320,8 +325,8 @@ impl Store {
         idle_cutoff: i64,
     ) -> Result<Vec<SessionRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, user_id, created_at, last_used_at, expires_at, revoked_at, revoke_reason, \
-             amr, user_agent, ip, device_id, jkt FROM sessions WHERE user_id = $1 \
+            "SELECT id, user_id, created_at, auth_time, last_used_at, expires_at, revoked_at, \
+             revoke_reason, amr, user_agent, ip, device_id, jkt FROM sessions WHERE user_id = $1 \
              AND revoked_at IS NULL \
              AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
         )
@@ -333,15 +338,32 @@ impl Store {
         Ok(rows)
     }
 
-    /// Sessions revoked at or after `since` (ms): id and revocation time.
-    pub async fn revoked_since(&self, since: i64) -> Result<Vec<(String, i64)>, Error> {
+    /// The revocations written at or after `since` by the database's clock (ms): each session's
+    /// id and revocation time; and the database's clock as it was before they were read, for
+    /// the next call. The database's clock, not this process's: a revocation written by a
+    /// server whose clock is behind must still be read by the others.
+    pub async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), Error> {
+        let clock: i64 = match &self.pool {
+            Pool::Sqlite(pools) => {
+                sqlx::query_scalar(
+                    "SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)",
+                )
+                .fetch_one(&pools.read)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= $1",
+            "SELECT id, revoked_at FROM sessions WHERE revoked_clock >= $1",
         )
         .bind(since)
         .fetch_all(pool)
         .await)?;
-        Ok(rows)
+        Ok((rows, clock))
     }
 
     /// Deletes sessions (and their refresh tokens) that ended before `ended_before`: revoked or
