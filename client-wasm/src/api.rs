@@ -14,7 +14,11 @@ use web_sys::{AbortController, Headers, Request, RequestInit, Response};
 use crate::Error;
 
 /// How long a call may take before it counts as a network failure.
-const TIMEOUT_MS: i32 = 15_000;
+pub const TIMEOUT_MS: i32 = 15_000;
+
+/// How long a refresh may take: a refresh that timed out is retried 2 s later, and that retry
+/// should reach the server within its 10 s grace window.
+pub const REFRESH_TIMEOUT_MS: i32 = 6_000;
 
 /// An HTTP method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +66,10 @@ pub fn json_request(method: Method, url: &str, body: Option<&JsValue>) -> Result
     Request::new_with_str_and_init(url, &init).map_err(|e| Error::browser("fetch", &e))
 }
 
-/// `fetch(request)` with the timeout; any rejection is a network error.
-pub async fn send(request: &Request) -> Result<Response, Error> {
+/// `fetch(request)`, given up after `timeout_ms`; any rejection is a network error.
+pub async fn send(request: &Request, timeout_ms: i32) -> Result<Response, Error> {
     let controller = AbortController::new().map_err(|e| Error::browser("fetch", &e))?;
-    let timer = Timer::start(TIMEOUT_MS, {
+    let timer = Timer::start(timeout_ms, {
         let controller = controller.clone();
         move || controller.abort()
     });

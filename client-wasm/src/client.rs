@@ -130,6 +130,8 @@ struct Inner {
     listeners: RefCell<Vec<(u64, Listener)>>,
     next_listener: Cell<u64>,
     inflight: RefCell<Option<Promise>>,
+    /// Refreshes that failed for a transient reason since the last one that succeeded.
+    failed_refreshes: Cell<u32>,
     timer: RefCell<Option<Timer>>,
     channel: RefCell<Option<Channel>>,
     page_events: RefCell<Vec<PageEvent>>,
@@ -147,8 +149,14 @@ impl Drop for Inner {
 /// Clock differences smaller than this are noise (`Date` headers have whole seconds).
 const SKEW_TOLERANCE_MS: f64 = 5_000.0;
 
-/// How long to wait before retrying a refresh that failed for a transient reason.
-const RETRY_MS: f64 = 30_000.0;
+/// How long to wait before retrying a refresh that failed for a transient reason: 2 s, then
+/// twice as long each time, up to 30 s. The first retry of a refresh whose answer was lost
+/// (timed out after [`api::REFRESH_TIMEOUT_MS`]) reaches the server within its 10 s grace
+/// window, where it gets the same successor back. (The server also accepts the last used token
+/// as a retry for as long as its successor has not been used, so a later retry, after a long
+/// offline spell, still does not end the session.)
+const RETRY_FIRST_MS: f64 = 2_000.0;
+const RETRY_MAX_MS: f64 = 30_000.0;
 
 impl AuthClient {
     /// Opens the vault and restores the stored session, without touching the network.
@@ -181,6 +189,7 @@ impl AuthClient {
             listeners: RefCell::default(),
             next_listener: Cell::new(0),
             inflight: RefCell::default(),
+            failed_refreshes: Cell::new(0),
             timer: RefCell::default(),
             channel: RefCell::default(),
             page_events: RefCell::default(),
@@ -424,6 +433,7 @@ impl AuthClient {
                     tokens: answer.tokens,
                     ..session
                 };
+                self.inner.failed_refreshes.set(0);
                 self.adopt(Some(renewed), true).await;
                 Ok(())
             }
@@ -514,7 +524,14 @@ impl AuthClient {
             let proof = dpop::proof(key, claims).await?;
             let _ = headers.set("dpop", &proof);
         }
-        let response = api::send(request).await?;
+        // A refresh whose answer is lost must be retried within the server's grace window, so
+        // it gives up sooner than other calls.
+        let timeout = if request.url() == format!("{}/refresh", self.inner.base) {
+            api::REFRESH_TIMEOUT_MS
+        } else {
+            api::TIMEOUT_MS
+        };
+        let response = api::send(request, timeout).await?;
         self.observe(&response);
         Ok(response)
     }
@@ -871,7 +888,10 @@ impl AuthClient {
     }
 
     fn retry_later(&self) {
-        self.set_timer(Some(RETRY_MS));
+        let failed = self.inner.failed_refreshes.get();
+        self.inner.failed_refreshes.set(failed.saturating_add(1));
+        let delay = RETRY_FIRST_MS * f64::from(1u32 << failed.min(4));
+        self.set_timer(Some(delay.min(RETRY_MAX_MS)));
     }
 
     fn set_timer(&self, after_ms: Option<f64>) {

@@ -32,11 +32,13 @@ fn lock_manager() -> Option<LockManager> {
 }
 
 /// How long a tab waits for another tab's refresh before going ahead without the lock: a tab
-/// frozen in the middle of a refresh must not block the others for ever.
-const LOCK_WAIT_MS: u32 = 10_000;
+/// frozen in the middle of a refresh must not block the others for ever. Short enough that the
+/// token the frozen tab used is still inside the server's 10 s grace window, which gives this
+/// tab the same successor.
+const LOCK_WAIT_MS: u32 = 5_000;
 
 /// Runs `work` while holding the exclusive lock `name` across this origin's tabs. Without Web
-/// Locks, or when the lock is not granted within 10 s, runs it anyway.
+/// Locks, or when the lock is not granted within 5 s, runs it anyway.
 pub async fn with_lock<F>(name: &str, work: F) -> Result<JsValue, JsValue>
 where
     F: Future<Output = Result<JsValue, JsValue>> + 'static,

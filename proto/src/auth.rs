@@ -8,11 +8,19 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
     /// The email address to sign in with. Trimmed; the domain is lower-cased.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
     /// 8 to 1024 characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
-    /// A display name (at most 200 characters).
+    /// A display name (at most 200 characters, no control characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // The pattern refuses control characters (Unicode Cc), as the server does, so that
+    // generated clients check it before sending.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: Option<String>,
 }
 
@@ -22,6 +30,7 @@ pub struct SignUpRequest {
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// The account's email address (case does not matter).
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
     /// The account's password.
     pub password: String,
@@ -220,7 +229,12 @@ pub struct DeviceList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenameDevice {
-    /// 1 to 100 characters.
+    /// At most 100 characters, no control characters; blank gives the device its default name
+    /// back (from its browser, "Chrome on Linux").
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: String,
 }
 
@@ -302,8 +316,13 @@ pub struct PasskeyList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyName {
-    /// A name for people (at most 100 characters); "Passkey on <device>" when absent.
+    /// A name for people (at most 100 characters, no control characters); "Passkey on
+    /// <device>" when absent or blank.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: Option<String>,
 }
 
@@ -313,9 +332,14 @@ pub struct PasskeyName {
 #[serde(deny_unknown_fields)]
 pub struct PasskeySignUp {
     /// The new account's email address.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
-    /// A display name.
+    /// A display name (at most 200 characters, no control characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+    )]
     pub name: Option<String>,
 }
 
@@ -326,5 +350,6 @@ pub struct PasskeySignUp {
 pub struct PasskeySignIn {
     /// The account's email; without it, any passkey of this site can answer (usernameless).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: Option<String>,
 }

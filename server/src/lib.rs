@@ -34,6 +34,9 @@
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8787")
 //!     .await?
 //!     .tap_io(|tcp| drop(tcp.set_nodelay(true))); // no delayed-ACK stalls
+//! // The peer's address is what rate limits and lockouts count by (behind a proxy, list it in
+//! // `Settings::trusted_proxies`): serve with connect info.
+//! let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```

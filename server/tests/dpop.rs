@@ -251,6 +251,29 @@ async fn devices_are_listed_renamed_and_revoking_one_ends_its_sessions() {
         Some(&json!({"name": "Work laptop"})),
     );
     assert_eq!(send(&keyward, rename).await.status, StatusCode::NO_CONTENT);
+    let name_of_laptop = |devices: &Value| {
+        devices["data"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == laptop_id.as_str())
+            .unwrap()["name"]
+            .clone()
+    };
+    let listed = send(&keyward, list(&phone, &phone_token)).await.body;
+    assert_eq!(name_of_laptop(&listed), "Work laptop");
+    // A blank name gives the device its default name back.
+    let proof = phone.proof("PATCH", &uri, Some(&phone_token));
+    let blank = dpop_request(
+        Method::PATCH,
+        &uri,
+        Some(("DPoP", &phone_token)),
+        Some(&proof),
+        Some(&json!({"name": "  "})),
+    );
+    assert_eq!(send(&keyward, blank).await.status, StatusCode::NO_CONTENT);
+    let listed = send(&keyward, list(&phone, &phone_token)).await.body;
+    assert_eq!(name_of_laptop(&listed), "Chrome on Linux");
 
     // Revoke the laptop from the phone: the laptop's tokens stop working at once.
     let proof = phone.proof("DELETE", &uri, Some(&phone_token));

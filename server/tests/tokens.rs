@@ -150,4 +150,28 @@ async fn the_openapi_document_is_3_1_and_describes_every_route() {
         doc["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
     );
+
+    // The constraints the server checks are stated, so generated clients check them before
+    // sending (the security review's finding 10; schemathesis holds the server to them).
+    let schemas = &doc["components"]["schemas"];
+    let sign_up = &schemas["SignUpRequest"]["properties"];
+    assert_eq!(sign_up["email"]["format"], "email");
+    assert_eq!(sign_up["email"]["maxLength"], 254);
+    assert_eq!(sign_up["password"]["minLength"], 8);
+    assert_eq!(sign_up["password"]["maxLength"], 1024);
+    assert_eq!(sign_up["name"]["maxLength"], 200);
+    assert!(sign_up["name"]["pattern"].is_string());
+    assert_eq!(
+        schemas["SignInRequest"]["properties"]["email"]["format"],
+        "email"
+    );
+    assert_eq!(
+        schemas["RenameDevice"]["properties"]["name"]["maxLength"],
+        100
+    );
+    let register = &doc["paths"]["/auth/passkeys/register/verify"]["post"]["requestBody"];
+    assert!(
+        register.to_string().contains("RegistrationResponse"),
+        "{register}"
+    );
 }

@@ -140,6 +140,48 @@ test("offline keeps the user signed in; back online it refreshes", async () => {
   await context.close();
 });
 
+test("a refresh whose answer is lost is retried within seconds, and the user stays signed in", async () => {
+  // Its own server, with a 1 s grace window: the retry arrives after it, as a retry after a
+  // long timeout or an offline spell would (the security review's finding 4).
+  const lossy = await startServer({ args: ["--rate-limits", "off", "--access-ttl", "20s", "--refresh-grace", "1s"] });
+  const context = await browser.newContext();
+  await context.clock.install();
+  const page = await context.newPage();
+  await openApp(page, lossy.url);
+  await signUp(page, "lost-answer@example.com");
+  await context.clock.pauseAt(Date.now() + 2_000);
+  await context.clock.setSystemTime(Date.now() + 2_000 + 21_000);
+
+  // The first refresh reaches the server, which rotates the token, but its answer never
+  // reaches the page.
+  let lost = 0;
+  await context.route("**/auth/refresh", async (route) => {
+    if (lost === 0) {
+      lost += 1;
+      await route.fetch();
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  const refreshes = countRequests(context, "/auth/refresh");
+  const failure = await page.evaluate(() => window.auth.getAccessToken().then(() => null, (e) => e.code));
+  assert.equal(failure, "network");
+  assert.equal(lost, 1);
+  assert.equal(await page.evaluate(() => window.auth.state), "offline");
+
+  // Past the server's grace window, the client's retry (2 s later on its clock) still gets the
+  // successor of the token it used, and the session lives on.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  await context.clock.runFor(2_500);
+  await page.waitForFunction(() => window.auth?.state === "signedIn", null, { timeout: 10_000 });
+  assert.equal(refreshes.count, 2, "one retry, 2 s after the lost answer");
+  const me = await page.evaluate(() => window.auth.fetch("/auth/me").then((r) => r.status));
+  assert.equal(me, 200);
+  await context.close();
+  await lossy.stop();
+});
+
 test("a session revoked from another browser signs this one out on its next refresh", async () => {
   const alice = await browser.newContext();
   const laptop = await alice.newPage();

@@ -282,7 +282,9 @@ pub fn user_view(user: &UserRow) -> User {
     }
 }
 
-fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
+/// A display name as given: trimmed, at most 200 characters, no control characters; blank is
+/// none.
+pub fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
     let Some(name) = name else { return Ok(None) };
     let name = name.trim();
     if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {

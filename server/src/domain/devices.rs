@@ -40,18 +40,24 @@ pub async fn list(core: &Core, claims: &AccessClaims) -> Result<Vec<Device>, Err
         .collect())
 }
 
-/// `PATCH /auth/devices/{id}`.
+/// `PATCH /auth/devices/{id}`: a blank name gives the device its default name back.
 pub async fn rename(core: &Core, claims: &AccessClaims, id: &str, name: &str) -> Result<(), Error> {
     let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
-            "A device name must be 1 to 100 characters, without control characters.",
+            "A device name must be at most 100 characters, without control characters.",
         ));
     }
     let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
-    if core.store.rename_device(&claims.sub, &id, name).await? {
+    let name = if name.is_empty() {
+        let devices = core.store.devices(&claims.sub).await?;
+        let device = devices.iter().find(|d| d.id == id).ok_or_else(not_found)?;
+        name_from_user_agent(device.user_agent.as_deref())
+    } else {
+        name.to_owned()
+    };
+    if core.store.rename_device(&claims.sub, &id, &name).await? {
         Ok(())
     } else {
         Err(not_found())

@@ -267,6 +267,7 @@ pub async fn sign_up_options(
     now: Timestamp,
 ) -> Result<CreationChallengeResponse, Error> {
     let email = Email::parse(email)?;
+    let name = super::accounts::parse_name(name)?;
     limits::check(
         &core.store,
         core.settings.rate_limits,
@@ -296,7 +297,7 @@ pub async fn sign_up_options(
     );
     row.user_id = Some(user_id);
     row.email = Some(email.as_str().to_owned());
-    row.name = name.filter(|n| !n.trim().is_empty());
+    row.name = name;
     begin(core, row).await?;
     Ok(options)
 }

@@ -42,7 +42,7 @@ pub(crate) async fn list_devices(
     request_body = RenameDevice,
     responses(
         (status = 204, description = "Renamed."),
-        (status = 400, description = "`invalid_request`: the name is empty, too long, or has control characters.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_request`: the name is too long, or has control characters.", body = ErrorEnvelope),
         (status = 401, description = "Not signed in.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: not a live device of this user.", body = ErrorEnvelope),
     )

@@ -49,7 +49,7 @@ pub(crate) async fn register_options(
     path = "/auth/passkeys/register/verify",
     tag = "passkeys",
     security(("bearer" = [])),
-    request_body(content = Object, description = "The browser's `PublicKeyCredential.toJSON()`."),
+    request_body(content = RegistrationResponse, description = "The browser's `PublicKeyCredential.toJSON()`."),
     responses(
         (status = 201, description = "The passkey is registered.", body = Envelope<Passkey>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
@@ -59,7 +59,7 @@ pub(crate) async fn register_options(
 pub(crate) async fn register_verify(
     State(keyward): State<Keyward>,
     user: AuthUser,
-    ApiJson(body): ApiJson<RegisterPublicKeyCredential>,
+    Credential(body): Credential<RegisterPublicKeyCredential>,
 ) -> Result<(StatusCode, Json<Envelope<Passkey>>), Error> {
     let passkey =
         passkeys::register_verify(keyward.core(), &user.claims, &body, Timestamp::now()).await?;
@@ -96,7 +96,7 @@ pub(crate) async fn sign_up_options(
     post,
     path = "/auth/passkeys/sign-up/verify",
     tag = "passkeys",
-    request_body(content = Object, description = "The browser's `PublicKeyCredential.toJSON()`."),
+    request_body(content = RegistrationResponse, description = "The browser's `PublicKeyCredential.toJSON()`."),
     responses(
         (status = 201, description = "Signed up and signed in.", body = Envelope<AuthSuccess>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
@@ -108,7 +108,7 @@ pub(crate) async fn sign_up_verify(
     State(keyward): State<Keyward>,
     client: Client,
     Dpop(dpop): Dpop,
-    ApiJson(body): ApiJson<RegisterPublicKeyCredential>,
+    Credential(body): Credential<RegisterPublicKeyCredential>,
 ) -> Result<(StatusCode, Json<Envelope<AuthSuccess>>), Error> {
     let now = Timestamp::now();
     let success = passkeys::sign_up_verify(keyward.core(), &body, &dpop, &client, now).await?;
@@ -144,7 +144,7 @@ pub(crate) async fn sign_in_options(
     post,
     path = "/auth/passkeys/sign-in/verify",
     tag = "passkeys",
-    request_body(content = Object, description = "The browser's `PublicKeyCredential.toJSON()`."),
+    request_body(content = AuthenticationResponse, description = "The browser's `PublicKeyCredential.toJSON()`."),
     responses(
         (status = 200, description = "Signed in.", body = Envelope<AuthSuccess>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
@@ -155,7 +155,7 @@ pub(crate) async fn sign_in_verify(
     State(keyward): State<Keyward>,
     client: Client,
     Dpop(dpop): Dpop,
-    ApiJson(body): ApiJson<PublicKeyCredential>,
+    Credential(body): Credential<PublicKeyCredential>,
 ) -> Result<Json<Envelope<AuthSuccess>>, Error> {
     let now = Timestamp::now();
     let success = passkeys::sign_in_verify(keyward.core(), &body, &dpop, &client, now).await?;
@@ -233,4 +233,104 @@ pub(crate) async fn remove_passkey(
 ) -> Result<StatusCode, Error> {
     passkeys::remove(keyward.core(), &user.claims, &id, Timestamp::now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A WebAuthn answer (`PublicKeyCredential.toJSON()`) in a JSON body. A body that is JSON but not
+/// a credential webauthn-rs can read (a field missing, bytes that are not base64url) is a
+/// refused passkey, `passkey_invalid`, like one whose signature is wrong: the browser sent it,
+/// and the same thing happens for the user either way.
+pub(crate) struct Credential<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S>
+    for Credential<T>
+{
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Error> {
+        let ApiJson(value) = ApiJson::<serde_json::Value>::from_request(req, state).await?;
+        serde_json::from_value(value).map(Self).map_err(|err| {
+            Error::rejected(
+                keyward_proto::ErrorCode::PasskeyInvalid,
+                format!("The passkey was refused: its answer is malformed ({err})."),
+            )
+        })
+    }
+}
+
+// The bodies below only document what WebAuthn's JSON is (bytes as base64url without padding,
+// `^[A-Za-z0-9_-]*$`), for generated clients: webauthn-rs reads the real ones.
+
+/// `PublicKeyCredential.toJSON()` of a registration.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+#[schema(title = "RegistrationResponseJSON")]
+pub(crate) struct RegistrationResponse {
+    /// The credential id, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]*$")]
+    id: String,
+    /// The same, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]*$")]
+    #[schema(rename = "rawId")]
+    raw_id: String,
+    /// Always `public-key`.
+    #[schema(rename = "type", pattern = "^public-key$")]
+    kind: String,
+    /// What the authenticator made.
+    response: AttestationResponse,
+    /// The client's extension outputs (may be empty).
+    #[schema(rename = "clientExtensionResults")]
+    client_extension_results: Option<serde_json::Value>,
+}
+
+/// `AuthenticatorAttestationResponse.toJSON()`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub(crate) struct AttestationResponse {
+    /// base64url.
+    #[schema(rename = "clientDataJSON", pattern = "^[A-Za-z0-9_-]*$")]
+    client_data_json: String,
+    /// base64url.
+    #[schema(rename = "attestationObject", pattern = "^[A-Za-z0-9_-]*$")]
+    attestation_object: String,
+    /// How the authenticator can be reached (`usb`, `nfc`, `ble`, `internal`, `hybrid`).
+    transports: Option<Vec<String>>,
+}
+
+/// `PublicKeyCredential.toJSON()` of a sign-in.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+#[schema(title = "AuthenticationResponseJSON")]
+pub(crate) struct AuthenticationResponse {
+    /// The credential id, base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]*$")]
+    id: String,
+    /// The same, base64url.
+    #[schema(rename = "rawId", pattern = "^[A-Za-z0-9_-]*$")]
+    raw_id: String,
+    /// Always `public-key`.
+    #[schema(rename = "type", pattern = "^public-key$")]
+    kind: String,
+    /// What the authenticator signed.
+    response: AssertionResponse,
+    /// The client's extension outputs (may be empty).
+    #[schema(rename = "clientExtensionResults")]
+    client_extension_results: Option<serde_json::Value>,
+}
+
+/// `AuthenticatorAssertionResponse.toJSON()`.
+#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+pub(crate) struct AssertionResponse {
+    /// base64url.
+    #[schema(rename = "clientDataJSON", pattern = "^[A-Za-z0-9_-]*$")]
+    client_data_json: String,
+    /// base64url.
+    #[schema(rename = "authenticatorData", pattern = "^[A-Za-z0-9_-]*$")]
+    authenticator_data: String,
+    /// base64url.
+    #[schema(pattern = "^[A-Za-z0-9_-]*$")]
+    signature: String,
+    /// The user's handle (a discoverable credential), base64url.
+    #[schema(rename = "userHandle", pattern = "^[A-Za-z0-9_-]*$")]
+    user_handle: Option<String>,
 }
