@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `POST /auth/sign-up`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignUpRequest {
@@ -25,7 +25,7 @@ pub struct SignUpRequest {
 }
 
 /// `POST /auth/sign-in`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
@@ -37,7 +37,7 @@ pub struct SignInRequest {
 }
 
 /// `POST /auth/refresh`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
@@ -97,7 +97,7 @@ pub enum TokenType {
 }
 
 /// A fresh token pair.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tokens {
     /// A JWT (ES256) to send with API requests.
@@ -352,4 +352,101 @@ pub struct PasskeySignIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: Option<String>,
+}
+
+/// Stands in for a secret in `Debug` output.
+const REDACTED: &str = "<redacted>";
+
+// Passwords and tokens never reach a log through `Debug`.
+impl std::fmt::Debug for SignUpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignUpRequest")
+            .field("email", &self.email)
+            .field("password", &REDACTED)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SignInRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInRequest")
+            .field("email", &self.email)
+            .field("password", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RefreshRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshRequest")
+            .field("refresh_token", &REDACTED)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_token", &REDACTED)
+            .field("refresh_token", &REDACTED)
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_password_or_token() {
+        let tokens = Tokens {
+            access_token: "eyJ.secret-access.sig".into(),
+            refresh_token: "kwr_secret-refresh".into(),
+            token_type: TokenType::DPoP,
+            expires_in: 900,
+        };
+        let success = AuthSuccess {
+            user: User {
+                id: "u".into(),
+                email: "a@example.com".into(),
+                email_verified: false,
+                name: None,
+                created_at: "2026-12-03T00:00:00Z".into(),
+            },
+            session_id: "s".into(),
+            tokens: tokens.clone(),
+        };
+        let printed = [
+            format!("{success:?}"),
+            format!(
+                "{:?}",
+                SignUpRequest {
+                    email: "a@example.com".into(),
+                    password: "hunter2-hunter2".into(),
+                    name: None,
+                }
+            ),
+            format!(
+                "{:?}",
+                SignInRequest {
+                    email: "a@example.com".into(),
+                    password: "hunter2-hunter2".into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                RefreshRequest {
+                    refresh_token: tokens.refresh_token.clone(),
+                }
+            ),
+        ]
+        .join("\n");
+        for secret in ["secret-access", "secret-refresh", "hunter2"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("a@example.com") && printed.contains("DPoP"));
+    }
 }

@@ -464,7 +464,7 @@ async fn run(command: Command) -> Result<(), Error> {
             let kid = keyward.rotate_signing_key().await?;
             println!("new signing key: {kid}");
             println!("the previous key keeps verifying until the tokens it signed have expired");
-            keyward.store().close().await;
+            keyward.core().store.close().await;
             Ok(())
         }
         Command::Users {
@@ -542,7 +542,7 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     });
     tracing::info!(
         address = %local,
-        database = keyward.store().kind().as_str(),
+        database = keyward.core().store.kind().as_str(),
         issuer = %keyward.settings().issuer,
         "keyward is listening"
     );
@@ -552,7 +552,7 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    keyward.store().close().await;
+    keyward.core().store.close().await;
     Ok(())
 }
 

@@ -37,12 +37,14 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// The database could not be reached or answered with an error.
+    /// The database cannot be reached right now (down, restarting, out of connections): the
+    /// client is answered 503 `unavailable`, safe to retry. The details are for the log.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The database answered with an error, or a migration failed. The details are for the log;
+    /// the client sees an opaque `internal`.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    /// A migration failed to apply.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Database(String),
     /// Binding a socket or reading a file failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -84,6 +86,7 @@ impl Error {
         match self {
             Self::Rejected { code, .. } => Some(*code),
             Self::UseDpopNonce { .. } => Some(ErrorCode::UseDpopNonce),
+            Self::Unavailable(_) => Some(ErrorCode::Unavailable),
             _ => None,
         }
     }

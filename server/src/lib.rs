@@ -88,6 +88,10 @@ pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
 pub use settings::{DatabaseKind, ForwardedHeader, Settings};
+/// The store, for this crate's own integration tests only (`testing` feature): an app nesting
+/// the router goes through the API, never around its checks.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub use store::{AuditEventRow, Store, UserRow};
 
 use domain::audit::Client;
@@ -117,7 +121,9 @@ impl Keyward {
         http::router(self.clone())
     }
 
-    /// The store this instance uses.
+    /// The store this instance uses (this crate's integration tests only).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
     pub fn store(&self) -> &Store {
         &self.core.store
     }

@@ -54,7 +54,7 @@ pub async fn sign_up(
         sign_up: true,
         amr: &["pwd"],
         client,
-        event: audit::SIGN_UP,
+        event: audit::AuditKind::SignUp,
         device: device.as_ref(),
         passkey: None,
     };
@@ -112,7 +112,7 @@ pub async fn sign_in(
     // stranger out, not the account's owner signing in from elsewhere.
     let failures = store.sign_in_failures(&account_key).await?;
     if let Err(locked) = limits::locked(failures.and_then(|f| f.locked_until), now) {
-        let event = audit::event(audit::SIGN_IN_LOCKED, now, client)
+        let event = audit::event(audit::AuditKind::SignInLocked, now, client)
             .detail(serde_json::json!({ "email": email.as_str() }));
         store.insert_audit(&event).await?;
         return Err(locked);
@@ -159,7 +159,7 @@ pub async fn signed_in(
         sign_up: false,
         amr,
         client,
-        event: audit::SIGN_IN,
+        event: audit::AuditKind::SignIn,
         device,
         passkey: None,
     };
@@ -225,9 +225,9 @@ async fn failed(
         .await?;
     let just_locked = record.locked_until.is_some();
     let kind = if just_locked {
-        audit::SIGN_IN_LOCKED
+        audit::AuditKind::SignInLocked
     } else {
-        audit::SIGN_IN_FAILED
+        audit::AuditKind::SignInFailed
     };
     let mut event = audit::event(kind, now, client).detail(serde_json::json!({
         "email": email.as_str(),

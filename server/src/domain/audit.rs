@@ -4,28 +4,52 @@
 use super::Timestamp;
 use crate::store::AuditRow;
 
-/// An account was created.
-pub const SIGN_UP: &str = "sign_up";
-/// A sign-in succeeded.
-pub const SIGN_IN: &str = "sign_in";
-/// A sign-in failed (wrong password or unknown email).
-pub const SIGN_IN_FAILED: &str = "sign_in_failed";
-/// A sign-in was refused because the account is locked, or this failure locked it.
-pub const SIGN_IN_LOCKED: &str = "sign_in_locked";
-/// A session's tokens were rotated.
-pub const REFRESH: &str = "refresh";
-/// A used refresh token came back after its grace window; the session was revoked.
-pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
-/// A user signed out (`detail.scope` says which sessions).
-pub const SIGN_OUT: &str = "sign_out";
-/// A session was revoked (by its user from another session, or evicted by the session limit).
-pub const SESSION_REVOKED: &str = "session_revoked";
-/// A refresh was refused for a missing or invalid DPoP proof (a stolen token used elsewhere?).
-pub const DPOP_REFUSED: &str = "dpop_refused";
-/// A device was revoked (and its sessions with it).
-pub const DEVICE_REVOKED: &str = "device_revoked";
-/// A new signing key replaced the old one.
-pub const KEY_ROTATED: &str = "key_rotated";
+/// What an audit event records. Stored as its snake_case name (the `kind` column), which is
+/// stable: `keyward audit` and the admin API show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// An account was created.
+    SignUp,
+    /// A sign-in succeeded.
+    SignIn,
+    /// A sign-in failed (wrong password or unknown email).
+    SignInFailed,
+    /// A sign-in was refused because the account is locked, or this failure locked it.
+    SignInLocked,
+    /// A session's tokens were rotated.
+    Refresh,
+    /// A used refresh token came back after its grace window; the session was revoked.
+    RefreshReuseDetected,
+    /// A user signed out (`detail.scope` says which sessions).
+    SignOut,
+    /// A session was revoked (by its user from another session, or evicted by the session limit).
+    SessionRevoked,
+    /// A refresh was refused for a missing or invalid DPoP proof (a stolen token used elsewhere?).
+    DpopRefused,
+    /// A device was revoked (and its sessions with it).
+    DeviceRevoked,
+    /// A new signing key replaced the old one.
+    KeyRotated,
+}
+
+impl AuditKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SignUp => "sign_up",
+            Self::SignIn => "sign_in",
+            Self::SignInFailed => "sign_in_failed",
+            Self::SignInLocked => "sign_in_locked",
+            Self::Refresh => "refresh",
+            Self::RefreshReuseDetected => "refresh_reuse_detected",
+            Self::SignOut => "sign_out",
+            Self::SessionRevoked => "session_revoked",
+            Self::DpopRefused => "dpop_refused",
+            Self::DeviceRevoked => "device_revoked",
+            Self::KeyRotated => "key_rotated",
+        }
+    }
+}
 
 /// Who made a request: what the HTTP layer knows about the client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,10 +78,10 @@ impl Client {
 }
 
 /// An event of `kind` at `now` by `client`.
-pub fn event(kind: &'static str, now: Timestamp, client: &Client) -> AuditRow {
+pub fn event(kind: AuditKind, now: Timestamp, client: &Client) -> AuditRow {
     AuditRow {
         at: now.millis(),
-        kind,
+        kind: kind.as_str(),
         user_id: None,
         session_id: None,
         ip: client.ip.clone(),

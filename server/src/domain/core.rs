@@ -60,7 +60,7 @@ impl Core {
         let mut rows = store.signing_keys().await?;
         if !rows.iter().any(|row| row.retired_at.is_none()) {
             let key = keys::generate(&derived, now)?;
-            let event = audit::event(audit::KEY_ROTATED, now, &Client::default())
+            let event = audit::event(audit::AuditKind::KeyRotated, now, &Client::default())
                 .detail(serde_json::json!({ "kid": key.kid, "reason": "first start" }));
             store.add_signing_key(&key, &event).await?;
             rows = store.signing_keys().await?;
@@ -79,6 +79,12 @@ impl Core {
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
         }))
+    }
+
+    /// One round trip to the database: which one, when it answers.
+    pub async fn health(&self) -> Result<crate::DatabaseKind, Error> {
+        self.store.ping().await?;
+        Ok(self.store.kind())
     }
 
     /// The current key ring.
@@ -116,7 +122,7 @@ impl Core {
     /// the JWKS) until its tokens have expired. Returns the new key's id.
     pub async fn rotate_keys(&self, now: Timestamp, client: &Client) -> Result<String, Error> {
         let key = keys::generate(&self.secrets, now)?;
-        let event = audit::event(audit::KEY_ROTATED, now, client)
+        let event = audit::event(audit::AuditKind::KeyRotated, now, client)
             .detail(serde_json::json!({ "kid": key.kid, "reason": "rotation" }));
         self.store.add_signing_key(&key, &event).await?;
         self.reload_keys(now).await?;

@@ -74,7 +74,7 @@ pub async fn revoke(
     now: Timestamp,
 ) -> Result<(), Error> {
     let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
-    let event = audit::event(audit::DEVICE_REVOKED, now, client)
+    let event = audit::event(audit::AuditKind::DeviceRevoked, now, client)
         .user(&claims.sub)
         .session(&claims.sid)
         .detail(serde_json::json!({ "device": id }));

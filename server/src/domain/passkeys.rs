@@ -104,7 +104,7 @@ pub(crate) fn challenge_of(client_data_json: &[u8]) -> Result<String, Error> {
 }
 
 async fn begin(core: &Core, ceremony: CeremonyRow) -> Result<(), Error> {
-    core.store.insert_ceremony(&ceremony).await
+    Ok(core.store.insert_ceremony(&ceremony).await?)
 }
 
 /// Takes the ceremony `challenge` of `kind`, unexpired at `now`.
@@ -345,7 +345,7 @@ pub async fn sign_up_verify(
         sign_up: true,
         amr: &["passkey"],
         client,
-        event: audit::SIGN_UP,
+        event: audit::AuditKind::SignUp,
         device: device.as_ref(),
         passkey: None,
     };

@@ -160,7 +160,9 @@ async fn a_rotation_that_fails_rolls_back_alone() {
     );
     let t1 = t0.plus(MINUTE);
     let c = client("198.51.100.8");
-    let event = |session: &str| super::audit::event("refresh", t1, &c).session(session);
+    let event = |session: &str| {
+        super::audit::event(super::audit::AuditKind::Refresh, t1, &c).session(session)
+    };
 
     // B's successor collides with A's current token: B's rotation fails in the database, while
     // A's, sent at the same moment, succeeds.

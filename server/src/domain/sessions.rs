@@ -28,7 +28,7 @@
 
 use keyward_proto::{ErrorCode, SignOutScope, TokenType, Tokens};
 
-use super::audit::{self, Client, EventExt as _};
+use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
 use super::tokens::{self, AccessClaims};
@@ -97,7 +97,7 @@ pub struct Start<'a> {
     /// The client.
     pub client: &'a Client,
     /// The audit event kind (`sign_up`, `sign_in`).
-    pub event: &'static str,
+    pub event: AuditKind,
     /// The device key's proof, when the client sent one: the session is bound to that key.
     pub device: Option<&'a Proof>,
     /// A passkey-only sign-up's passkey, stored with the user.
@@ -145,6 +145,9 @@ pub async fn start(
         audit: audit::event(start.event, now, start.client)
             .user(&start.user.id)
             .session(&session_id),
+        eviction: audit::event(AuditKind::SessionRevoked, now, start.client)
+            .user(&start.user.id)
+            .detail(serde_json::json!({ "reason": "evicted" })),
         session,
         device,
         passkey: start.passkey,
@@ -211,7 +214,7 @@ pub async fn refresh(
     if let Some(jkt) = &session.jkt
         && let Err(refused) = proof_of_possession(core, request, jkt, now).await
     {
-        let event = audit::event(audit::DPOP_REFUSED, now, client)
+        let event = audit::event(AuditKind::DpopRefused, now, client)
             .user(&session.user_id)
             .session(&session.id)
             .detail(serde_json::json!({ "code": refused.code().map(|c| c.as_str()) }));
@@ -246,7 +249,7 @@ pub async fn refresh(
             session_id: session.id.clone(),
             issued_at: now.millis(),
         };
-        let event = audit::event(audit::REFRESH, now, client)
+        let event = audit::event(AuditKind::Refresh, now, client)
             .user(&session.user_id)
             .session(&session.id);
         // Losing the race means a concurrent refresh used the token a moment ago: that is the
@@ -287,7 +290,7 @@ async fn reused(
     client: &Client,
     now: Timestamp,
 ) -> Result<Error, Error> {
-    let event = audit::event(audit::REFRESH_REUSE_DETECTED, now, client)
+    let event = audit::event(AuditKind::RefreshReuseDetected, now, client)
         .user(&session.user_id)
         .session(&session.id);
     let revoked = core
@@ -386,7 +389,7 @@ pub async fn sign_out(
         SignOutScope::Others => "others",
         SignOutScope::All => "all",
     };
-    let event = audit::event(audit::SIGN_OUT, now, client)
+    let event = audit::event(AuditKind::SignOut, now, client)
         .user(&claims.sub)
         .session(&claims.sid)
         .detail(serde_json::json!({ "scope": scope_name }));
@@ -407,7 +410,7 @@ pub async fn revoke_one(
     let id = SessionId::parse(session_id)
         .ok_or_else(not_found)?
         .to_string();
-    let event = audit::event(audit::SESSION_REVOKED, now, client)
+    let event = audit::event(AuditKind::SessionRevoked, now, client)
         .user(&claims.sub)
         .session(&id)
         .detail(serde_json::json!({ "by_session": claims.sid }));

@@ -68,6 +68,14 @@ impl IntoResponse for Error {
                 message,
                 retry_after,
             } => (code, message.into_owned(), retry_after),
+            Error::Unavailable(detail) => {
+                tracing::warn!(%detail, "the database is unavailable");
+                (
+                    ErrorCode::Unavailable,
+                    "The service is briefly unavailable. Try again in a moment.".to_owned(),
+                    Some(std::time::Duration::from_secs(1)),
+                )
+            }
             Error::UseDpopNonce { nonce: fresh } => {
                 nonce = Some(fresh);
                 (
@@ -105,5 +113,32 @@ impl IntoResponse for Error {
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code the server sends has a status chosen for it: only `internal` falls through to
+    /// 500, so a new code cannot go out as a server error by omission.
+    #[test]
+    fn every_error_code_maps_to_a_deliberate_status() {
+        for &code in ErrorCode::ALL {
+            let status = status_of(code);
+            if code == ErrorCode::Internal {
+                assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+            } else {
+                assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{code}");
+                assert!(
+                    status.is_client_error() || code == ErrorCode::Unavailable,
+                    "{code}: {status}"
+                );
+            }
+        }
+        assert_eq!(
+            status_of(ErrorCode::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

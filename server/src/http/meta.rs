@@ -21,14 +21,13 @@ use crate::{Error, Keyward};
 pub(crate) async fn health(
     State(keyward): State<Keyward>,
 ) -> Result<Json<Envelope<Health>>, Error> {
-    let store = &keyward.core().store;
-    store.ping().await.map_err(|err| {
+    let database = keyward.core().health().await.map_err(|err| {
         tracing::warn!(%err, "health check: database did not answer");
         Error::rejected(ErrorCode::Unavailable, "The database is not reachable.")
     })?;
     Ok(Json(Envelope::new(Health {
         status: HealthStatus::Ok,
-        database: store.kind().as_str().into(),
+        database: database.as_str().into(),
         version: env!("CARGO_PKG_VERSION").into(),
     })))
 }

@@ -1,8 +1,8 @@
 //! The audit log: append-only (the schema's triggers refuse updates, and deletes of any event
 //! younger than the retention cutoff).
 
+use super::Error;
 use super::{Pool, Store};
-use crate::Error;
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq)]

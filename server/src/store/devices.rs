@@ -1,7 +1,6 @@
 //! Device keys, their challenges, and the DPoP replay record.
 
-use super::{AuditRow, Pool, Store};
-use crate::Error;
+use super::{AuditRow, Error, Pool, Store};
 
 /// A device as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

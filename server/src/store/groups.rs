@@ -12,7 +12,7 @@ use std::future::Future;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::Error;
+use super::Error;
 
 /// At most this many writes share a commit.
 pub(super) const MAX_GROUP: usize = 64;

@@ -1,7 +1,7 @@
 //! Signing keys at rest (sealed; see `domain::keys`).
 
+use super::Error;
 use super::{Pool, Store};
-use crate::Error;
 
 /// A signing key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

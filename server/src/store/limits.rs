@@ -1,8 +1,8 @@
 //! Counters for rate limits and sign-in lockout. They live in the database, so every server
 //! process sharing a PostgreSQL sees the same counts.
 
+use super::Error;
 use super::{Pool, Store};
-use crate::Error;
 
 /// Failed sign-ins for one email from one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]

@@ -11,7 +11,73 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::{DatabaseKind, Error};
+use crate::DatabaseKind;
+
+/// Why a store call failed: the database's own error, which stays inside the crate (the public
+/// [`crate::Error`] carries only its description, sorted into "unreachable" and "failed").
+///
+/// (`pub` only so that the `testing` feature can hand the store to the integration tests: the
+/// `store` module itself is private.)
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// From the database driver.
+    #[error("{0}")]
+    Sqlx(sqlx::Error),
+    /// A migration failed to apply.
+    #[error("migration failed: {0}")]
+    Migrate(sqlx::migrate::MigrateError),
+    /// The store's own invariant broke (a writer task gone, a poisoned lock).
+    #[error("{0}")]
+    Internal(std::borrow::Cow<'static, str>),
+    /// Not for the database at all (a bad URL): passed through as it is.
+    #[error("{0}")]
+    Keyward(crate::Error),
+}
+
+impl Error {
+    /// The store's own failure, described for the log.
+    pub fn internal(what: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        Self::Internal(what.into())
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        Self::Sqlx(err)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(err: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(err)
+    }
+}
+
+impl From<crate::Error> for Error {
+    fn from(err: crate::Error) -> Self {
+        Self::Keyward(err)
+    }
+}
+
+impl From<Error> for crate::Error {
+    fn from(err: Error) -> Self {
+        match err {
+            // Cannot reach the database (refused, reset, timed out waiting for a connection, the
+            // pool shut): 503, try again.
+            Error::Sqlx(
+                err @ (sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed),
+            ) => Self::Unavailable(err.to_string()),
+            Error::Sqlx(err) => Self::Database(err.to_string()),
+            Error::Migrate(err) => Self::Database(format!("migration failed: {err}")),
+            Error::Internal(what) => Self::Internal(what),
+            Error::Keyward(err) => err,
+        }
+    }
+}
 
 /// The database behind Keyward. Cheap to clone: it is connection pools.
 #[derive(Clone, Debug)]

@@ -1,7 +1,7 @@
 //! Passkeys and passkey ceremonies.
 
+use super::Error;
 use super::{Pool, Store};
-use crate::Error;
 
 /// A passkey as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

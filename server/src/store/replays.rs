@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use sqlx::PgPool;
 
+use super::Error;
 use super::Pool;
 use super::groups::{self, Queue};
-use crate::Error;
 
 /// Proof ids in memory, as 128-bit digests of the id, with the times they may be forgotten in the
 /// order they were recorded: forgetting the expired ones costs nothing per request, however many

@@ -13,9 +13,9 @@
 
 use std::sync::{Arc, LazyLock};
 
+use super::Error;
 use super::groups::{self, MAX_GROUP, Queue};
 use super::{AuditRow, Pool, RefreshRow};
-use crate::Error;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, PgPool, Row as _, Sqlite, SqlitePool};
 

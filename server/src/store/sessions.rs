@@ -1,7 +1,7 @@
 //! Sessions and their refresh tokens.
 
+use super::Error;
 use super::{AuditRow, Pool, Store, UserRow};
-use crate::Error;
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -68,6 +68,8 @@ pub struct NewSession {
     pub idle_cutoff: i64,
     /// The event that records it (`sign_up`, `sign_in`).
     pub audit: AuditRow,
+    /// The event that records each eviction (its session id filled in per session).
+    pub eviction: AuditRow,
     /// The device key the session is bound to: its row is created (or revived) in the same
     /// transaction, and `session.device_id` set to it.
     pub device: Option<NewDevice>,
@@ -225,10 +227,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 let event = AuditRow {
-                    kind: crate::domain::audit::SESSION_REVOKED,
                     session_id: Some(id.clone()),
-                    detail: Some(r#"{"reason":"evicted"}"#.into()),
-                    ..new.audit.clone()
+                    ..new.eviction.clone()
                 };
                 insert_audit!(&mut *tx, &event);
             }

@@ -18,9 +18,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use super::Error;
 use super::groups::Pending;
 use super::rotations::Rotation;
-use crate::Error;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };

@@ -1,7 +1,7 @@
 //! Users.
 
+use super::Error;
 use super::{Pool, Store};
-use crate::Error;
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
