@@ -13,8 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::domain::secrets::MasterSecret;
-use crate::{Error, ForwardedHeader, Keyward, Settings, Store, Timestamp};
+use crate::secrets::MasterSecret;
+use crate::store::Store;
+use crate::{Error, ForwardedHeader, Keyward, Settings, Timestamp};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]

@@ -9,8 +9,8 @@ use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential, Uui
 
 use crate::Settings;
 use crate::domain::keys::{self, KeyRing};
-use crate::domain::secrets::MasterSecret;
 use crate::domain::{Timestamp, b64, dpop, email::Email, passkeys, tokens};
+use crate::secrets::MasterSecret;
 
 const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 

@@ -48,7 +48,11 @@
 //! | sessions | list, revoke one / others / all; idle timeout, lifetime, per-user limit; revoked tokens refused at once |
 //! | protection | per-IP and per-account rate limits shared through the database; lockout after 10 failures |
 //! | storage | SQLite (embedded, WAL) or PostgreSQL (shared by any number of servers) |
-//! | audit | append-only log of every sign-up, sign-in, refresh, reuse, sign-out, revocation, key rotation |
+//! | audit | append-only log of every sign-up, sign-in, refresh, reuse, sign-out, revocation, key rotation; kept `audit_retention` (365 days) |
+//!
+//! | cargo feature | |
+//! |---|---|
+//! | `cli` (default) | the `keyward` binary and [`cli`]: flags, `KEYWARD_*` variables, `keyward.toml`, logging. Turn default features off to compile the library alone |
 //!
 //! Inside, three rooms with doors in one direction: `http` (axum: routes, extractors,
 //! error → response) calls `domain` (the decisions), which calls `store` (SQLite or PostgreSQL
@@ -67,6 +71,7 @@
 #[cfg(test)]
 extern crate self as keyward_server;
 
+#[cfg(feature = "cli")]
 pub mod cli;
 mod domain;
 mod error;
@@ -74,6 +79,8 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod runtime;
+mod secrets;
 mod settings;
 mod store;
 #[cfg(test)]
@@ -81,12 +88,12 @@ mod testing;
 
 use std::sync::Arc;
 
-pub use domain::secrets::MasterSecret;
 pub use domain::tokens::{AccessClaims, Confirmation};
 pub use domain::{SessionId, Timestamp, UserId};
 pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
+pub use secrets::MasterSecret;
 pub use settings::{DatabaseKind, ForwardedHeader, Settings};
 /// The store, for this crate's own integration tests only (`testing` feature): an app nesting
 /// the router goes through the API, never around its checks.
@@ -110,8 +117,8 @@ impl Keyward {
     /// and starts the background upkeep (revocations from other servers, key reloads, purging
     /// ended sessions). Must be called inside a tokio runtime.
     pub async fn start(settings: Settings) -> Result<Self, Error> {
-        let core = Core::start(settings).await?;
-        Core::spawn_upkeep(&core);
+        let core = runtime::start(settings).await?;
+        runtime::spawn_upkeep(&core);
         Ok(Self { core })
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::Error;
-use crate::domain::secrets::{MIN_SECRET_LEN, MasterSecret};
+use crate::secrets::{MIN_SECRET_LEN, MasterSecret};
 
 /// Everything the server needs to know at start-up. `Settings::default()` is a development
 /// server on `127.0.0.1:8787` with an SQLite file `keyward.db` in the working directory; build

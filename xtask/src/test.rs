@@ -132,6 +132,29 @@ pub fn run() -> Result {
         ),
     );
 
+    // The server library as apps get it: the workspace pass above builds it with its tests'
+    // `testing` feature on. And an app that nests the router may turn the CLI off: the library
+    // alone must build, warning free, without clap, toml and the log formatter.
+    for (name, features) in [
+        ("clippy (server library as apps get it)", None),
+        (
+            "clippy (server library alone)",
+            Some("--no-default-features"),
+        ),
+    ] {
+        step(name);
+        tally.check(
+            name,
+            cmd::run(
+                cargo()
+                    .args(["clippy", "-p", "keyward-server", "--lib", "--bins"])
+                    .args(features)
+                    .args(["--", "-D", "warnings"])
+                    .current_dir(&root),
+            ),
+        );
+    }
+
     step("clippy (wasm32: the browser crates)");
     tally.check(
         "clippy (wasm32)",

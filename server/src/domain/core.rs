@@ -1,17 +1,17 @@
 //! [`Core`]: everything a running Keyward holds, shared by every request.
 
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use super::Timestamp;
-use super::audit::{self, Client, EventExt as _};
+use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::dpop::{self, Proof};
 use super::keys::{self, KeyRing};
 use super::password::Hasher;
-use super::revocation::{self, RevokedSessions};
-use super::secrets::{self, DerivedKeys};
+use super::revocation::RevokedSessions;
 use super::tokens::{self, AccessClaims, Expected};
 use super::verified::VerifiedTokens;
+use crate::secrets::DerivedKeys;
 use crate::store::Store;
 use crate::{Error, Settings};
 
@@ -42,43 +42,27 @@ const NONCE_WINDOW_MS: i64 = 5 * 60 * 1000;
 const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Core {
-    /// Validates `settings`, connects and migrates the database, loads (on first start: makes)
-    /// the signing key, and reads the recent revocations.
-    pub async fn start(settings: Settings) -> Result<Arc<Self>, Error> {
-        settings.validate()?;
-        let webauthn = super::passkeys::relying_party(&settings)?;
-        let secret = match &settings.secret {
-            Some(secret) => secret.clone(),
-            None => secrets::load_or_create_dev_secret(&secrets::dev_secret_path(
-                &settings.database_url,
-            ))?,
-        };
-        let derived = secret.derive();
-        let store = Store::connect(&settings.database_url).await?;
-        store.migrate().await?;
-        let now = Timestamp::now();
-        let mut rows = store.signing_keys().await?;
-        if !rows.iter().any(|row| row.retired_at.is_none()) {
-            let key = keys::generate(&derived, now)?;
-            let event = audit::event(audit::AuditKind::KeyRotated, now, &Client::default())
-                .detail(serde_json::json!({ "kid": key.kid, "reason": "first start" }));
-            store.add_signing_key(&key, &event).await?;
-            rows = store.signing_keys().await?;
-        }
-        let ring = KeyRing::from_rows(&rows, &derived, now, settings.access_ttl)?;
-        let revoked = RevokedSessions::default();
-        revoked.sync(&store, now, settings.access_ttl).await?;
-        Ok(Arc::new(Self {
+    /// A Keyward from its parts, made at start-up (see `runtime::start`).
+    pub fn new(
+        settings: Settings,
+        store: Store,
+        webauthn: webauthn_rs::Webauthn,
+        secrets: DerivedKeys,
+        ring: KeyRing,
+        revoked: RevokedSessions,
+        now: Timestamp,
+    ) -> Result<Self, Error> {
+        Ok(Self {
             settings,
             store,
             hasher: Hasher::new()?,
             revoked,
             verified: VerifiedTokens::default(),
             webauthn,
-            secrets: derived,
+            secrets,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
-        }))
+        })
     }
 
     /// One round trip to the database: which one, when it answers.
@@ -122,7 +106,7 @@ impl Core {
     /// the JWKS) until its tokens have expired. Returns the new key's id.
     pub async fn rotate_keys(&self, now: Timestamp, client: &Client) -> Result<String, Error> {
         let key = keys::generate(&self.secrets, now)?;
-        let event = audit::event(audit::AuditKind::KeyRotated, now, client)
+        let event = audit::event(AuditKind::KeyRotated, now, client)
             .detail(serde_json::json!({ "kid": key.kid, "reason": "rotation" }));
         self.store.add_signing_key(&key, &event).await?;
         self.reload_keys(now).await?;
@@ -271,59 +255,5 @@ impl Core {
         self.last_key_reload
             .lock()
             .is_ok_and(|last| now >= last.plus(UNKNOWN_KID_RELOAD_INTERVAL))
-    }
-
-    /// Starts the background upkeep: revocations synced every second, keys re-read every 30
-    /// seconds, ended sessions, old counters and audit events past their retention purged every
-    /// ten minutes. It stops by itself
-    /// once the last handle to `core` is dropped.
-    pub fn spawn_upkeep(core: &Arc<Self>) {
-        let weak: Weak<Self> = Arc::downgrade(core);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(revocation::SYNC_INTERVAL);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut ticks: u64 = 0;
-            loop {
-                tick.tick().await;
-                let Some(core) = weak.upgrade() else { break };
-                let now = Timestamp::now();
-                if let Err(err) = core.upkeep(now, ticks).await {
-                    tracing::warn!(%err, "background upkeep failed; retrying next second");
-                }
-                ticks = ticks.wrapping_add(1);
-            }
-        });
-    }
-
-    /// One round of upkeep at `now`; `tick` counts the seconds since start.
-    pub(crate) async fn upkeep(&self, now: Timestamp, tick: u64) -> Result<(), Error> {
-        self.revoked
-            .sync(&self.store, now, self.settings.access_ttl)
-            .await?;
-        if tick.is_multiple_of(keys::RELOAD_INTERVAL.as_secs()) && tick > 0 {
-            self.reload_keys(now).await?;
-        }
-        if tick.is_multiple_of(600) {
-            let week = Duration::from_secs(7 * 24 * 3600);
-            let ended_before = now.minus(week).millis();
-            let idle_before = now
-                .minus(self.settings.session_idle_timeout)
-                .minus(week)
-                .millis();
-            self.store.purge_sessions(ended_before, idle_before).await?;
-            self.store
-                .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
-                .await?;
-            self.store.purge_dpop(now.millis()).await?;
-            self.store.purge_ceremonies(now.millis()).await?;
-            let purged = self
-                .store
-                .purge_audit(now.minus(self.settings.audit_retention).millis())
-                .await?;
-            if purged > 0 {
-                tracing::info!(purged, "audit events past their retention deleted");
-            }
-        }
-        Ok(())
     }
 }

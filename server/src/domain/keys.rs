@@ -17,9 +17,9 @@ use aws_lc_rs::signature::{
 };
 use keyward_proto::{Jwk, Jwks};
 
-use super::secrets::DerivedKeys;
 use super::{Timestamp, b64, sha256};
 use crate::Error;
+use crate::secrets::DerivedKeys;
 use crate::store::SigningKeyRow;
 
 /// How often running servers re-read the keys (to pick up a rotation made elsewhere).
@@ -232,7 +232,7 @@ pub fn thumbprint_of(jwk: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::secrets::MasterSecret;
+    use crate::secrets::MasterSecret;
 
     fn derived() -> DerivedKeys {
         MasterSecret::new(vec![9; 32]).derive()

@@ -16,7 +16,6 @@ pub mod password;
 pub mod revocation;
 #[cfg(test)]
 mod scenarios;
-pub mod secrets;
 pub mod sessions;
 pub mod tokens;
 pub mod verified;

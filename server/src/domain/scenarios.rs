@@ -19,7 +19,7 @@ const MINUTE: Duration = Duration::from_secs(60);
 async fn core(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> Arc<Core> {
     let mut settings = db.settings();
     adjust(&mut settings);
-    Core::start(settings).await.unwrap()
+    crate::runtime::start(settings).await.unwrap()
 }
 
 fn client(ip: &str) -> Client {
@@ -769,7 +769,7 @@ async fn audit_events_past_their_retention_are_deleted_and_no_others() {
     };
     assert_eq!(count(old.user.id.clone()).await, 1);
 
-    core.upkeep(now, 0).await.unwrap();
+    crate::runtime::upkeep(&core, now, 0).await.unwrap();
     assert_eq!(count(old.user.id.clone()).await, 0, "past a year: deleted");
     assert_eq!(count(new.user.id.clone()).await, 1);
     let delete = "DELETE FROM audit_events";

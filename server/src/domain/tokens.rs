@@ -162,7 +162,7 @@ fn encode<T: Serialize>(value: &T) -> Result<String, Error> {
 mod tests {
     use super::*;
     use crate::domain::keys;
-    use crate::domain::secrets::MasterSecret;
+    use crate::secrets::MasterSecret;
 
     const TTL: Duration = Duration::from_secs(900);
 

@@ -23,7 +23,8 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-/// An event as stored.
+/// An event as stored (for the CLI and the tests).
+#[cfg(any(feature = "cli", feature = "testing", test))]
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEventRow {
     /// Sequence number.
@@ -83,6 +84,7 @@ impl Store {
         })
     }
 
+    #[cfg(any(feature = "cli", feature = "testing", test))]
     /// The newest `limit` events, newest first; only those of `user_id` when given.
     pub async fn recent_audit(
         &self,

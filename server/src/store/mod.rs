@@ -160,7 +160,9 @@ mod users;
 
 use sqlite::SqlitePools;
 
-pub use audit::{AuditEventRow, AuditRow};
+#[cfg(feature = "testing")]
+pub use audit::AuditEventRow;
+pub use audit::AuditRow;
 pub use devices::Challenge;
 pub use keys::SigningKeyRow;
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
@@ -222,6 +224,7 @@ impl Store {
         Ok(())
     }
 
+    #[cfg(any(feature = "cli", feature = "testing", test))]
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
         match &self.pool {

@@ -6,6 +6,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 
+use sha2::Digest as _;
+
 use sqlx::PgPool;
 
 use super::Error;
@@ -32,7 +34,7 @@ impl Seen {
             self.ids.remove(&old);
             self.expiry.pop_front();
         }
-        let full = crate::domain::sha256(id.as_bytes());
+        let full: [u8; 32] = sha2::Sha256::digest(id.as_bytes()).into();
         let digest = full.first_chunk::<16>().copied().unwrap_or_default();
         if !self.ids.insert(digest) {
             return false;

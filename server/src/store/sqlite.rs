@@ -93,6 +93,7 @@ impl SqlitePools {
         }
     }
 
+    #[cfg(any(feature = "cli", feature = "testing", test))]
     pub(super) async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

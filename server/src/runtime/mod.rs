@@ -1,0 +1,106 @@
+//! Start-up and background upkeep: what runs a [`Core`] rather than decides anything. Reads the
+//! clock and the operating system's randomness for the domain, which takes them as arguments.
+//!
+//! - [`start`]: validates the settings, loads the master secret (or, in development, makes one
+//!   beside the database: [`dev_secret`]), connects and migrates the database, makes the first
+//!   signing key on first start, and reads the recent revocations.
+//! - [`spawn_upkeep`]: every second, revocations from other servers; every 30 seconds, the
+//!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters,
+//!   expired proofs and ceremonies, and audit events past their retention.
+
+pub mod dev_secret;
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
+use crate::domain::core::Core;
+use crate::domain::keys::{self, KeyRing};
+use crate::domain::revocation::{self, RevokedSessions};
+use crate::domain::{Timestamp, passkeys};
+use crate::store::Store;
+use crate::{Error, Settings};
+
+/// Validates `settings`, connects and migrates the database, loads (on first start: makes) the
+/// signing key, and reads the recent revocations. The upkeep is not started: see
+/// [`spawn_upkeep`].
+pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
+    settings.validate()?;
+    let webauthn = passkeys::relying_party(&settings)?;
+    let secret = match &settings.secret {
+        Some(secret) => secret.clone(),
+        None => dev_secret::load_or_create_dev_secret(&dev_secret::dev_secret_path(
+            &settings.database_url,
+        ))?,
+    };
+    let derived = secret.derive();
+    let store = Store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let now = Timestamp::now();
+    let mut rows = store.signing_keys().await?;
+    if !rows.iter().any(|row| row.retired_at.is_none()) {
+        let key = keys::generate(&derived, now)?;
+        let event = audit::event(AuditKind::KeyRotated, now, &Client::default())
+            .detail(serde_json::json!({ "kid": key.kid, "reason": "first start" }));
+        store.add_signing_key(&key, &event).await?;
+        rows = store.signing_keys().await?;
+    }
+    let ring = KeyRing::from_rows(&rows, &derived, now, settings.access_ttl)?;
+    let revoked = RevokedSessions::default();
+    revoked.sync(&store, now, settings.access_ttl).await?;
+    let core = Core::new(settings, store, webauthn, derived, ring, revoked, now)?;
+    Ok(Arc::new(core))
+}
+
+/// Starts the background upkeep (see the module docs). It stops by itself once the last handle
+/// to `core` is dropped.
+pub fn spawn_upkeep(core: &Arc<Core>) {
+    let weak: Weak<Core> = Arc::downgrade(core);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(revocation::SYNC_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks: u64 = 0;
+        loop {
+            tick.tick().await;
+            let Some(core) = weak.upgrade() else { break };
+            let now = Timestamp::now();
+            if let Err(err) = upkeep(&core, now, ticks).await {
+                tracing::warn!(%err, "background upkeep failed; retrying next second");
+            }
+            ticks = ticks.wrapping_add(1);
+        }
+    });
+}
+
+/// One round of upkeep at `now`; `tick` counts the seconds since start.
+pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(), Error> {
+    let settings = &core.settings;
+    core.revoked
+        .sync(&core.store, now, settings.access_ttl)
+        .await?;
+    if tick.is_multiple_of(keys::RELOAD_INTERVAL.as_secs()) && tick > 0 {
+        core.reload_keys(now).await?;
+    }
+    if tick.is_multiple_of(600) {
+        let store = &core.store;
+        let week = Duration::from_secs(7 * 24 * 3600);
+        let ended_before = now.minus(week).millis();
+        let idle_before = now
+            .minus(settings.session_idle_timeout)
+            .minus(week)
+            .millis();
+        store.purge_sessions(ended_before, idle_before).await?;
+        store
+            .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
+            .await?;
+        store.purge_dpop(now.millis()).await?;
+        store.purge_ceremonies(now.millis()).await?;
+        let purged = store
+            .purge_audit(now.minus(settings.audit_retention).millis())
+            .await?;
+        if purged > 0 {
+            tracing::info!(purged, "audit events past their retention deleted");
+        }
+    }
+    Ok(())
+}
