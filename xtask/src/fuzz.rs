@@ -11,8 +11,8 @@ use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::bench::{Server, sign_in, sign_up};
 use crate::cmd::{self, cargo};
+use crate::server::{Server, sign_in, sign_up};
 use crate::{Result, root, step};
 
 /// Pinned, so that a new release's new checks do not change what a test run means.

@@ -13,6 +13,7 @@ mod demo;
 mod fuzz;
 mod npm;
 mod pg;
+mod server;
 mod setup;
 mod test;
 

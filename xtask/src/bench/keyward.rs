@@ -1,0 +1,200 @@
+//! Keyward's scenarios on one database: bare route, Bearer, DPoP, `me`, refresh, sign-in, and
+//! memory.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::Row;
+use super::load::{parse_number, parse_result, refresh_pool, wrk};
+use crate::server::{Server, sign_in, sign_up};
+use crate::{Result, root};
+
+/// Keyward's scenarios against one server; the memory figures (idle, 256 clients) in pass 1.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn measure_keyward(
+    server: &Server,
+    db: &str,
+    pass: u8,
+    release: &Path,
+    out: &Path,
+    warmup: u64,
+    duration: u64,
+    rows: &mut Vec<Row>,
+) -> Result<Option<(f64, f64)>> {
+    let port = server.port;
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = server.rss_mib();
+    sign_up(port, "signin@bench.test")?;
+    let (access, _) = sign_in(port, "signin@bench.test")?;
+    let bearer = format!("Bearer {access}");
+    let mut record = |scenario: &str, figures: (f64, f64, f64, u64)| {
+        println!(
+            "keyward {db} {scenario} (pass {pass}): {:.1} req/s (p50 {:.2} ms, p99 {:.2} ms, {} errors)",
+            figures.0, figures.1, figures.2, figures.3
+        );
+        rows.push(Row {
+            system: "keyward".into(),
+            db: db.into(),
+            scenario: scenario.into(),
+            rps: figures.0,
+            p50_ms: figures.1,
+            p99_ms: figures.2,
+            errors: figures.3,
+            passes: Vec::new(),
+        });
+    };
+    let base = &server.base;
+    let label = |s: &str| format!("{db}-{s}-{pass}");
+    record(
+        "bare route",
+        wrk(
+            out,
+            &label("bare"),
+            &format!("{base}/api/hello"),
+            "get.lua",
+            &[],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    record(
+        "protected route (Bearer)",
+        wrk(
+            out,
+            &label("bearer"),
+            &format!("{base}/api/whoami"),
+            "get.lua",
+            &[("AUTHORIZATION", bearer.clone())],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    let dpop = Command::new(release.join("keyward-bench"))
+        .args([
+            "dpop",
+            base,
+            "/api/whoami",
+            "32",
+            &warmup.to_string(),
+            &duration.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("keyward-bench: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&dpop.stdout).into_owned() + &String::from_utf8_lossy(&dpop.stderr);
+    std::fs::write(out.join(label("dpop") + ".txt"), &text).map_err(|e| e.to_string())?;
+    let late = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|line| parse_number(line, "late_proofs"))
+        .unwrap_or(0.0);
+    if late > 0.0 {
+        eprintln!(
+            "xtask: keyward-bench signed {late} proofs inside the measured window (its pool of signed proofs ran out)"
+        );
+    }
+    record(
+        "protected route (DPoP)",
+        parse_result(&text).ok_or_else(|| format!("keyward-bench: {text}"))?,
+    );
+    record(
+        "GET /auth/me",
+        wrk(
+            out,
+            &label("me"),
+            &format!("{base}/auth/me"),
+            "get.lua",
+            &[("AUTHORIZATION", bearer.clone())],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    // Separate pools for the warm-up and the measured run: a pool's successors leave with wrk.
+    let warm_pool = out.join(label("refresh-warmup-tokens"));
+    let pool = out.join(label("refresh-tokens"));
+    refresh_pool(port, 80, &warm_pool, &format!("{db}w"))?;
+    refresh_pool(port, 80, &pool, &format!("{db}m"))?;
+    wrk(
+        out,
+        &label("refresh-warmup"),
+        &format!("{base}/auth/refresh"),
+        "refresh.lua",
+        &[("TOKENS_FILE", warm_pool.display().to_string())],
+        32,
+        0,
+        warmup,
+    )?;
+    record(
+        "POST /auth/refresh",
+        wrk(
+            out,
+            &label("refresh"),
+            &format!("{base}/auth/refresh"),
+            "refresh.lua",
+            &[("TOKENS_FILE", pool.display().to_string())],
+            32,
+            0,
+            duration,
+        )?,
+    );
+    record(
+        "sign-in",
+        wrk(
+            out,
+            &label("sign-in"),
+            &format!("{base}/auth/sign-in"),
+            "signin.lua",
+            &[],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    record(
+        "sign-up",
+        wrk(
+            out,
+            &label("sign-up"),
+            &format!("{base}/auth/sign-up"),
+            "signup.lua",
+            &[],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+
+    if pass != 1 {
+        return Ok(None);
+    }
+    // Memory with 256 concurrent clients: sampled in the middle of a run.
+    let pid_rss = {
+        let bench_dir = root().join("bench/wrk");
+        let mut load = Command::new("wrk")
+            .args([
+                "-t1",
+                "-c256",
+                &format!("-d{duration}s"),
+                "--timeout",
+                "30s",
+            ])
+            .arg("-s")
+            .arg(bench_dir.join("get.lua"))
+            .arg(format!("{base}/auth/me"))
+            .env("BENCH_DIR", &bench_dir)
+            .env("AUTHORIZATION", &bearer)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("wrk: {e}"))?;
+        std::thread::sleep(Duration::from_secs(duration / 2));
+        let rss = server.rss_mib();
+        let _ = load.wait();
+        rss
+    };
+    println!("keyward {db} memory: {idle:.1} MiB idle, {pid_rss:.1} MiB with 256 clients");
+    Ok(Some((idle, pid_rss)))
+}

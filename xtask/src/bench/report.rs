@@ -1,0 +1,319 @@
+//! BENCHMARKS.md and bench/chart.svg from the rows.
+
+use std::fmt::Write as _;
+
+use super::client::ClientFigures;
+use super::machine::Phase;
+use super::{Memory, Row};
+
+pub(super) fn find<'a>(rows: &'a [Row], system: &str, db: &str, scenario: &str) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.system == system && r.db == db && r.scenario == scenario)
+}
+
+/// The faster peer's figure for a scenario on a database.
+pub(super) fn best_peer(rows: &[Row], db: &str, scenario: &str) -> Option<(f64, &'static str)> {
+    ["better-auth", "better-auth-rs"]
+        .iter()
+        .filter_map(|peer| find(rows, peer, db, scenario).map(|r| (r.rps, *peer)))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn report(
+    rows: &[Row],
+    phases: &[Phase],
+    memory: &Memory,
+    package: (u64, u64),
+    leptos: (u64, u64),
+    client: Option<&ClientFigures>,
+    machine: &str,
+    warmup: u64,
+    duration: u64,
+) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Keyward benchmarks\n");
+    let _ = writeln!(
+        md,
+        "Written by `cargo xtask bench` (do not edit by hand). Machine: {machine}."
+    );
+    let _ = writeln!(
+        md,
+        "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request): the proofs of its measured window are signed before the window, each with its own `jti` and a fresh `iat`, and the server verifies every one. Signing is the browser's work, on the user's device; signed during the window it took a fifth of the two cores the server is measured on.\n"
+    );
+    let two_passes = rows.iter().any(|r| r.passes.len() > 1);
+    if two_passes {
+        let _ = writeln!(
+            md,
+            "Keyward is measured twice, before and after the peers, and its figure is the mean of the two passes: this machine's speed drifts by up to 25 % within minutes, and a mean that brackets the peers in time cancels a steady drift. Both passes are shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n"
+        );
+    }
+    let _ = writeln!(md, "![throughput](bench/chart.svg)\n");
+    let _ = writeln!(
+        md,
+        "## Throughput\n\n| system | db | scenario | req/s | before / after the peers | p50 ms | p99 ms | errors |\n|---|---|---|---:|---:|---:|---:|---:|"
+    );
+    let each = |values: &[f64], digits: usize| {
+        if values.len() < 2 {
+            return "".to_owned();
+        }
+        values
+            .iter()
+            .map(|v| format!("{v:.digits$}"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    for r in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {} |",
+            r.system,
+            r.db,
+            r.scenario,
+            r.rps,
+            each(&r.passes, 0),
+            r.p50_ms,
+            r.p99_ms,
+            r.errors
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n## Budgets (DESIGN.md)\n\n| budget | db | measured | each pass | target | met |\n|---|---|---:|---:|---:|:---:|"
+    );
+    let mut line = |name: &str,
+                    db: &str,
+                    measured: Option<f64>,
+                    passes: &[f64],
+                    target: f64,
+                    unit: &str,
+                    higher_is_better: bool| {
+        let (text, met) = match measured {
+            Some(value) => (
+                format!("{value:.2}{unit}"),
+                if higher_is_better {
+                    value >= target
+                } else {
+                    value <= target
+                },
+            ),
+            None => ("n/a".into(), false),
+        };
+        let sign = if higher_is_better { "≥" } else { "≤" };
+        let _ = writeln!(
+            md,
+            "| {name} | {db} | {text} | {} | {sign} {target}{unit} | {} |",
+            each(passes, 2),
+            if measured.is_none() {
+                "?"
+            } else if met {
+                "yes"
+            } else {
+                "**no**"
+            }
+        );
+    };
+    for db in ["sqlite", "postgres"] {
+        let keyward = |s: &str| find(rows, "keyward", db, s);
+        let session = best_peer(rows, db, "get-session").map(|p| p.0);
+        let signin = best_peer(rows, db, "sign-in").map(|p| p.0);
+        // The mean's ratio, and each pass's ratio to the same denominator.
+        let against = |s: &str, theirs: Option<f64>| -> (Option<f64>, Vec<f64>) {
+            match (keyward(s), theirs) {
+                (Some(ours), Some(theirs)) => (
+                    Some(ours.rps / theirs),
+                    ours.passes.iter().map(|p| p / theirs).collect(),
+                ),
+                _ => (None, Vec::new()),
+            }
+        };
+        let budgets = [
+            (
+                "protected route, Bearer ÷ best peer session check",
+                "protected route (Bearer)",
+                session,
+                10.0,
+            ),
+            (
+                "protected route, DPoP ÷ best peer session check",
+                "protected route (DPoP)",
+                session,
+                5.0,
+            ),
+            (
+                "GET /auth/me ÷ best peer session check",
+                "GET /auth/me",
+                session,
+                4.0,
+            ),
+            (
+                "POST /auth/refresh ÷ best peer session check",
+                "POST /auth/refresh",
+                session,
+                2.0,
+            ),
+            ("sign-in ÷ best peer sign-in", "sign-in", signin, 3.0),
+        ];
+        for (name, scenario, theirs, target) in budgets {
+            let (measured, passes) = against(scenario, theirs);
+            line(name, db, measured, &passes, target, "×", true);
+        }
+        // Both sides from the same server and pass.
+        let (bearer, bare) = (keyward("protected route (Bearer)"), keyward("bare route"));
+        let (measured, passes) = match (bearer, bare) {
+            (Some(bearer), Some(bare)) => (
+                Some(bearer.rps / bare.rps * 100.0),
+                bearer
+                    .passes
+                    .iter()
+                    .zip(&bare.passes)
+                    .map(|(a, b)| a / b * 100.0)
+                    .collect(),
+            ),
+            _ => (None, Vec::new()),
+        };
+        line(
+            "protected route, Bearer ÷ same route without auth",
+            db,
+            measured,
+            &passes,
+            80.0,
+            "%",
+            true,
+        );
+        if let Some((idle, loaded)) = memory.get(db) {
+            line("server RSS idle", db, Some(*idle), &[], 30.0, " MB", false);
+            line(
+                "server RSS with 256 clients",
+                db,
+                Some(*loaded),
+                &[],
+                150.0,
+                " MB",
+                false,
+            );
+        }
+    }
+    line(
+        "npm package, wasm + JS, gzip -9",
+        "-",
+        Some(package.1 as f64 / 1000.0),
+        &[],
+        35.0,
+        " KB",
+        false,
+    );
+    if let Some(client) = client {
+        line(
+            "client cold start (median)",
+            "-",
+            Some(client.cold_median_ms),
+            &[],
+            25.0,
+            " ms",
+            false,
+        );
+        line(
+            "getAccessToken() with a cached token (median)",
+            "-",
+            Some(client.token_median_us),
+            &[],
+            20.0,
+            " µs",
+            false,
+        );
+    }
+    let _ = writeln!(md, "\n## Client\n");
+    let _ = writeln!(
+        md,
+        "- npm package, what a browser downloads (wasm + JS glue + entry): {:.1} KB raw, **{:.1} KB gzip -9**.",
+        package.0 as f64 / 1000.0,
+        package.1 as f64 / 1000.0
+    );
+    let _ = writeln!(
+        md,
+        "- Leptos demo app (release wasm + JS): {:.1} KB raw, {:.1} KB gzip -9.",
+        leptos.0 as f64 / 1000.0,
+        leptos.1 as f64 / 1000.0
+    );
+    if let Some(client) = client {
+        let _ = writeln!(
+            md,
+            "- Cold start, navigation to a session restored from IndexedDB (30 reloads): median {:.1} ms, p95 {:.1} ms.",
+            client.cold_median_ms, client.cold_p95_ms
+        );
+        let _ = writeln!(
+            md,
+            "- The floor for that on this machine (bench/floor.html: an inline script, no wasm, that opens IndexedDB, reads a key and an encrypted record and decrypts it; same server, same method): median {:.1} ms, p95 {:.1} ms. Keyward's cold start is {:.1} ms above it.",
+            client.floor_median_ms,
+            client.floor_p95_ms,
+            client.cold_median_ms - client.floor_median_ms
+        );
+        let _ = writeln!(
+            md,
+            "- `getAccessToken()` with a valid cached token (30 000 calls, per-call time of 100-call batches): median {:.2} µs, p95 {:.2} µs.",
+            client.token_median_us, client.token_p95_us
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n## The machine during the run\n\nAt the start of each phase, on a quiet machine: `keyward-bench probe`, ES256 signature checks on one thread for 3 s (the server's hottest operation). Steal: the CPU time the hypervisor gave to other guests over the phase.\n\n| phase | probe, checks/s | vs the first phase | steal |\n|---|---:|---:|---:|"
+    );
+    let first = phases.first().and_then(|p| p.probe);
+    for phase in phases {
+        let probe = phase.probe.map_or("n/a".into(), |p| format!("{p:.0}"));
+        let relative = phase.probe.zip(first).map_or("n/a".into(), |(p, f)| {
+            format!("{:+.1} %", (p / f - 1.0) * 100.0)
+        });
+        let steal = phase
+            .steal_pct
+            .map_or("n/a".into(), |s| format!("{s:.1} %"));
+        let _ = writeln!(md, "| {} | {probe} | {relative} | {steal} |", phase.name);
+    }
+    let _ = writeln!(md, "\n## Memory\n");
+    for (db, (idle, loaded)) in memory {
+        let _ = writeln!(
+            md,
+            "- {db}: {idle:.1} MiB idle, {loaded:.1} MiB with 256 concurrent clients (`GET /auth/me`)."
+        );
+    }
+    md
+}
+
+/// Throughput per scenario, one bar per system and database, on a log scale.
+pub(super) fn chart(rows: &[Row]) -> String {
+    let height = 26 * rows.len() + 60;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="900" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="white"/><text x="10" y="20" font-size="15" font-weight="bold">Requests per second (log scale)</text>"#
+    );
+    let max = rows
+        .iter()
+        .map(|r| r.rps)
+        .fold(1.0, f64::max)
+        .log10()
+        .max(1.0);
+    for (i, row) in rows.iter().enumerate() {
+        let y = 40 + i * 26;
+        let width = (row.rps.max(1.0).log10() / max * 420.0).max(1.0);
+        let colour = match row.system.as_str() {
+            "keyward" if row.db == "sqlite" => "#2563eb",
+            "keyward" => "#1e40af",
+            "better-auth" => "#9ca3af",
+            _ => "#6b7280",
+        };
+        let _ = write!(
+            svg,
+            r##"<text x="10" y="{}">{} · {} · {}</text><rect x="360" y="{}" width="{width:.1}" height="18" fill="{colour}"/><text x="{:.1}" y="{}">{:.0}</text>"##,
+            y + 13,
+            row.system,
+            row.db,
+            row.scenario,
+            y,
+            360.0 + width + 6.0,
+            y + 13,
+            row.rps
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
