@@ -16,7 +16,7 @@ const NOW: Timestamp = Timestamp::from_millis(1_800_000_000_000);
 
 static RING: LazyLock<KeyRing> = LazyLock::new(|| {
     let derived = MasterSecret::new(vec![7; 32]).derive();
-    let row = keys::generate(&derived, NOW).expect("a signing key");
+    let row = keys::generate(&derived, NOW, &crate::domain::Random::os()).expect("a signing key");
     KeyRing::from_rows(&[row], &derived, NOW, Duration::from_secs(900)).expect("a key ring")
 });
 

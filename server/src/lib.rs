@@ -101,6 +101,7 @@ pub use settings::{DatabaseKind, ForwardedHeader, Settings};
 #[doc(hidden)]
 pub use store::{AuditEventRow, Store, UserRow};
 
+use domain::Random;
 use domain::audit::Client;
 use domain::core::Core;
 
@@ -142,9 +143,10 @@ impl Keyward {
 
     /// Makes a new signing key; the old one keeps verifying until its tokens have expired.
     /// Returns the new key's id.
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app calls it
     pub async fn rotate_signing_key(&self) -> Result<String, Error> {
         self.core
-            .rotate_keys(Timestamp::now(), &Client::default())
+            .rotate_keys(Timestamp::now(), &Random::os(), &Client::default())
             .await
     }
 
@@ -152,6 +154,7 @@ impl Keyward {
     /// handshake, a sync server): signature, `iss`, `aud`, expiry, revocation. A token bound to
     /// a device key (`cnf`) is refused with `dpop_required`: it is only good with a proof by
     /// that key, so check it with [`Keyward::verify_access_token_with_proof`].
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app calls it
     pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, Error> {
         let now = Timestamp::now();
         let claims = self.core.verify_access(token, now).await?;
@@ -164,6 +167,7 @@ impl Keyward {
     /// [`Keyward::verify_access_token`] checks, and for a device-bound token that `proof` is by
     /// its key, for this request, fresh, naming this token (`ath`), and never used before. A
     /// token that is not bound passes without looking at the proof.
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app calls it
     pub async fn verify_access_token_with_proof(
         &self,
         token: &str,

@@ -5,6 +5,8 @@
 //! `KEYWARD_TEST_DATABASE_URL=postgres://…/postgres` (what `cargo xtask test` sets for its second
 //! pass, against a throwaway cluster) it is a fresh PostgreSQL database on that server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Tests stand outside the server: they read the clock and draw randomness as a client would.
+#![allow(clippy::disallowed_methods)]
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

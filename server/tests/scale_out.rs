@@ -3,6 +3,9 @@
 //! scale-out deployment (on SQLite, DPoP replays are remembered in the one process's memory), so
 //! this runs in the PostgreSQL pass of `cargo xtask test`.
 
+// Tests stand outside the server: they read the clock as a client would.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};

@@ -10,7 +10,7 @@ use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
 use super::password::{Password, Verdict};
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
-use super::{Timestamp, UserId, random};
+use super::{Random, Timestamp, UserId};
 use crate::Error;
 use crate::store::UserRow;
 
@@ -24,6 +24,7 @@ pub async fn sign_up(
     dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
     let password = Password::new(request.password)?;
@@ -39,9 +40,9 @@ pub async fn sign_up(
     // After the rate limit: a refused request must not grow the set of recorded proofs.
     let device = device_proof(core, dpop, now).await?;
     // Hash before looking at the email, so a taken address answers no faster than a new one.
-    let hash = core.hasher.hash(&password).await?;
+    let hash = core.hasher.hash(&password, random.bytes()).await?;
     let user = UserRow {
-        id: UserId::new(now, random()).to_string(),
+        id: UserId::new(now, random.bytes()).to_string(),
         email: email.as_str().to_owned(),
         email_key: email.key().to_owned(),
         email_verified_at: None,
@@ -58,12 +59,14 @@ pub async fn sign_up(
         device: device.as_ref(),
         passkey: None,
     };
-    let started = sessions::start(core, start, now).await?.ok_or_else(|| {
-        Error::rejected(
-            ErrorCode::EmailTaken,
-            "An account with this email address exists already. Sign in instead.",
-        )
-    })?;
+    let started = sessions::start(core, start, now, random)
+        .await?
+        .ok_or_else(|| {
+            Error::rejected(
+                ErrorCode::EmailTaken,
+                "An account with this email address exists already. Sign in instead.",
+            )
+        })?;
     Ok(AuthSuccess {
         user: user_view(&user),
         session_id: started.session_id,
@@ -84,6 +87,7 @@ pub async fn sign_in(
     dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
     let store = &core.store;
@@ -122,7 +126,9 @@ pub async fn sign_in(
     let verdict = match Password::candidate(request.password) {
         Some(password) => {
             let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-            core.hasher.verify(&password, stored).await?
+            core.hasher
+                .verify(&password, stored, random.bytes())
+                .await?
         }
         None => Verdict::Mismatch,
     };
@@ -141,7 +147,7 @@ pub async fn sign_in(
     if failures.is_some() {
         store.clear_sign_in_failures(&account_key).await?;
     }
-    signed_in(core, &user, &["pwd"], client, device.as_ref(), now).await
+    signed_in(core, &user, &["pwd"], client, device.as_ref(), now, random).await
 }
 
 /// Starts a session for `user`, who has just proved `amr` (bound to `device`'s key when
@@ -153,6 +159,7 @@ pub async fn signed_in(
     client: &Client,
     device: Option<&Proof>,
     now: Timestamp,
+    random: &Random,
 ) -> Result<AuthSuccess, Error> {
     let start = Start {
         user,
@@ -163,7 +170,7 @@ pub async fn signed_in(
         device,
         passkey: None,
     };
-    let started = sessions::start(core, start, now)
+    let started = sessions::start(core, start, now, random)
         .await?
         .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
     Ok(AuthSuccess {

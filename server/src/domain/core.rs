@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use super::Timestamp;
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::dpop::{self, Proof};
 use super::keys::{self, KeyRing};
@@ -11,6 +10,7 @@ use super::password::Hasher;
 use super::revocation::RevokedSessions;
 use super::tokens::{self, AccessClaims, Expected};
 use super::verified::VerifiedTokens;
+use super::{Random, Timestamp};
 use crate::secrets::DerivedKeys;
 use crate::store::Store;
 use crate::{Error, Settings};
@@ -49,20 +49,20 @@ impl Core {
         webauthn: webauthn_rs::Webauthn,
         secrets: DerivedKeys,
         ring: KeyRing,
-        revoked: RevokedSessions,
+        hasher: Hasher,
         now: Timestamp,
-    ) -> Result<Self, Error> {
-        Ok(Self {
+    ) -> Self {
+        Self {
             settings,
             store,
-            hasher: Hasher::new()?,
-            revoked,
+            hasher,
+            revoked: RevokedSessions::default(),
             verified: VerifiedTokens::default(),
             webauthn,
             secrets,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
-        })
+        }
     }
 
     /// One round trip to the database: which one, when it answers.
@@ -104,8 +104,13 @@ impl Core {
 
     /// Makes a new signing key; the current one is retired but keeps verifying (and stays in
     /// the JWKS) until its tokens have expired. Returns the new key's id.
-    pub async fn rotate_keys(&self, now: Timestamp, client: &Client) -> Result<String, Error> {
-        let key = keys::generate(&self.secrets, now)?;
+    pub async fn rotate_keys(
+        &self,
+        now: Timestamp,
+        random: &Random,
+        client: &Client,
+    ) -> Result<String, Error> {
+        let key = keys::generate(&self.secrets, now, random)?;
         let event = audit::event(AuditKind::KeyRotated, now, client)
             .detail(serde_json::json!({ "kid": key.kid, "reason": "rotation" }));
         self.store.add_signing_key(&key, &event).await?;

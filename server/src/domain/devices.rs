@@ -9,7 +9,7 @@ use keyward_proto::{ChallengeVerified, Device, DeviceChallenge, ErrorCode};
 use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
 use super::tokens::AccessClaims;
-use super::{DeviceId, Timestamp, b64, dpop, random, sha256};
+use super::{DeviceId, Random, Timestamp, b64, dpop, sha256};
 use crate::Error;
 use crate::store::Challenge;
 
@@ -102,6 +102,7 @@ pub async fn challenge(
     id: &str,
     audience: &str,
     now: Timestamp,
+    random: &Random,
 ) -> Result<DeviceChallenge, Error> {
     if audience.is_empty()
         || audience.len() > MAX_AUDIENCE_LEN
@@ -122,7 +123,7 @@ pub async fn challenge(
     if !owned {
         return Err(not_found());
     }
-    let challenge = b64(&random::<32>());
+    let challenge = b64(&random.bytes::<32>());
     let expires_at = now.plus(CHALLENGE_TTL);
     core.store
         .insert_challenge(&Challenge {

@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{
 };
 use keyward_proto::{Jwk, Jwks};
 
-use super::{Timestamp, b64, sha256};
+use super::{Random, Timestamp, b64, sha256};
 use crate::Error;
 use crate::secrets::DerivedKeys;
 use crate::store::SigningKeyRow;
@@ -169,7 +169,11 @@ pub fn published_until(retired: Timestamp, access_ttl: Duration) -> Timestamp {
 }
 
 /// A fresh signing key, sealed for storage.
-pub fn generate(keys: &DerivedKeys, now: Timestamp) -> Result<SigningKeyRow, Error> {
+pub fn generate(
+    keys: &DerivedKeys,
+    now: Timestamp,
+    random: &Random,
+) -> Result<SigningKeyRow, Error> {
     let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
         .map_err(|_| Error::internal("P-256 key generation failed"))?;
     let pkcs8 = pair
@@ -179,7 +183,7 @@ pub fn generate(keys: &DerivedKeys, now: Timestamp) -> Result<SigningKeyRow, Err
     let kid = public_jwk(&public_key, None)
         .map(|jwk| thumbprint(&jwk.x, &jwk.y))
         .ok_or_else(|| Error::internal("P-256 key generation gave a malformed point"))?;
-    let sealed_private_key = keys.seal(kid.as_bytes(), pkcs8.as_ref(), super::random())?;
+    let sealed_private_key = keys.seal(kid.as_bytes(), pkcs8.as_ref(), random.bytes())?;
     Ok(SigningKeyRow {
         kid,
         created_at: now.millis(),
@@ -256,7 +260,7 @@ mod tests {
     #[test]
     fn a_generated_key_signs_what_its_published_jwk_verifies() {
         let now = Timestamp::from_millis(1_000_000);
-        let row = generate(&derived(), now).unwrap();
+        let row = generate(&derived(), now, &Random::seeded(4)).unwrap();
         let ring = KeyRing::from_rows(
             std::slice::from_ref(&row),
             &derived(),
@@ -280,8 +284,13 @@ mod tests {
     fn retired_keys_stay_published_until_their_tokens_expired_then_leave() {
         let ttl = Duration::from_secs(900);
         let t0 = Timestamp::from_millis(1_000_000);
-        let mut old = generate(&derived(), t0).unwrap();
-        let new = generate(&derived(), t0.plus(Duration::from_secs(1))).unwrap();
+        let mut old = generate(&derived(), t0, &Random::seeded(4)).unwrap();
+        let new = generate(
+            &derived(),
+            t0.plus(Duration::from_secs(1)),
+            &Random::seeded(5),
+        )
+        .unwrap();
         let retired = t0.plus(Duration::from_secs(1));
         old.retired_at = Some(retired.millis());
         let rows = [old.clone(), new.clone()];
@@ -300,7 +309,7 @@ mod tests {
     #[test]
     fn keys_sealed_under_another_secret_are_refused_with_a_clear_reason() {
         let now = Timestamp::from_millis(0);
-        let row = generate(&derived(), now).unwrap();
+        let row = generate(&derived(), now, &Random::seeded(4)).unwrap();
         let other = MasterSecret::new(vec![1; 32]).derive();
         let err = KeyRing::from_rows(&[row], &other, now, Duration::from_secs(60)).unwrap_err();
         assert!(err.to_string().contains("KEYWARD_SECRET"), "{err}");

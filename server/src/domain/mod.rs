@@ -33,6 +33,7 @@ pub struct Timestamp(i64);
 
 impl Timestamp {
     /// The wall clock. Only the HTTP layer and background tasks read it, once per request.
+    #[allow(clippy::disallowed_methods)] // the one reading of the system clock
     pub fn now() -> Self {
         let ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -134,22 +135,72 @@ uuid_id!(
     DeviceId
 );
 
-/// Fills `buf` from the operating system's CSPRNG.
-///
-/// The OS generator failing means the machine cannot do cryptography at all; there is no safe
-/// way to continue, so this is the one place that aborts instead of returning an error.
-pub fn fill_random(buf: &mut [u8]) {
-    #[allow(clippy::panic)]
-    if let Err(err) = getrandom::fill(buf) {
-        panic!("the operating system's random number generator failed: {err}");
-    }
+/// Where the domain's random bytes come from, handed in like the time: the operating system's
+/// generator at the edges ([`Random::os`]: the HTTP handlers, start-up), or a seeded, repeatable
+/// stream in tests ([`Random::seeded`]). (What libraries draw for themselves, webauthn-rs's
+/// challenges and aws-lc's ECDSA nonces, stays theirs.)
+#[derive(Debug)]
+pub struct Random {
+    seeded: Option<Seeded>,
 }
 
-/// `N` random bytes.
-pub fn random<const N: usize>() -> [u8; N] {
-    let mut buf = [0u8; N];
-    fill_random(&mut buf);
-    buf
+#[derive(Debug)]
+struct Seeded {
+    seed: u64,
+    drawn: std::sync::atomic::AtomicU64,
+}
+
+impl Random {
+    /// The operating system's CSPRNG.
+    pub const fn os() -> Self {
+        Self { seeded: None }
+    }
+
+    /// A repeatable stream from `seed` (SHA-256 of the seed and a counter): tests only, never
+    /// for secrets.
+    #[cfg(test)]
+    pub const fn seeded(seed: u64) -> Self {
+        Self {
+            seeded: Some(Seeded {
+                seed,
+                drawn: std::sync::atomic::AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Fills `buf`.
+    ///
+    /// The OS generator failing means the machine cannot do cryptography at all; there is no
+    /// safe way to continue, so this is the one place that aborts instead of returning an error.
+    pub fn fill(&self, buf: &mut [u8]) {
+        match &self.seeded {
+            None => {
+                // The one draw from the operating system (the edges hand this source in).
+                #[allow(clippy::panic, clippy::disallowed_methods)]
+                if let Err(err) = getrandom::fill(buf) {
+                    panic!("the operating system's random number generator failed: {err}");
+                }
+            }
+            Some(seeded) => {
+                for chunk in buf.chunks_mut(32) {
+                    let n = seeded
+                        .drawn
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let block = sha256(&[seeded.seed.to_be_bytes(), n.to_be_bytes()].concat());
+                    // `chunks_mut(32)`: every chunk fits in one 32-byte block.
+                    let len = chunk.len();
+                    chunk.copy_from_slice(block.get(..len).unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    /// `N` random bytes.
+    pub fn bytes<const N: usize>(&self) -> [u8; N] {
+        let mut buf = [0u8; N];
+        self.fill(&mut buf);
+        buf
+    }
 }
 
 /// SHA-256.

@@ -25,7 +25,7 @@ use super::core::Core;
 use super::email::Email;
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
-use super::{Timestamp, UserId, b64, dpop, limits, random};
+use super::{Random, Timestamp, UserId, b64, dpop, limits};
 use crate::store::{CeremonyRow, PasskeyRow, Removal, UserRow};
 use crate::{Error, Settings};
 
@@ -206,6 +206,7 @@ pub async fn register_verify(
     claims: &AccessClaims,
     answer: &RegisterPublicKeyCredential,
     now: Timestamp,
+    random: &Random,
 ) -> Result<PasskeyView, Error> {
     require_recent_auth(core, claims, now)?;
     let challenge = challenge_of(answer.response.client_data_json.as_ref())?;
@@ -223,6 +224,7 @@ pub async fn register_verify(
         &passkey,
         ceremony.name.unwrap_or_default(),
         now,
+        random,
     )?;
     if !core.store.insert_passkey(&row).await? {
         return Err(invalid("this passkey is registered already"));
@@ -235,9 +237,10 @@ fn passkey_row(
     passkey: &Passkey,
     name: String,
     now: Timestamp,
+    random: &Random,
 ) -> Result<PasskeyRow, Error> {
     Ok(PasskeyRow {
-        id: super::DeviceId::new(now, random()).to_string(),
+        id: super::DeviceId::new(now, random.bytes()).to_string(),
         user_id: user_id.to_owned(),
         credential_id: b64(passkey.cred_id().as_ref()),
         passkey: to_json(passkey)?,
@@ -265,6 +268,7 @@ pub async fn sign_up_options(
     name: Option<String>,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<CreationChallengeResponse, Error> {
     let email = Email::parse(email)?;
     let name = super::accounts::parse_name(name)?;
@@ -282,7 +286,7 @@ pub async fn sign_up_options(
             "An account with this email address exists already. Sign in instead.",
         ));
     }
-    let user_id = UserId::new(now, random()).to_string();
+    let user_id = UserId::new(now, random.bytes()).to_string();
     let display = name.clone().unwrap_or_else(|| email.as_str().to_owned());
     let (options, state) = core
         .webauthn()
@@ -310,6 +314,7 @@ pub async fn sign_up_verify(
     request: &dpop::Request,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<AuthSuccess, Error> {
     // The proof is checked before the ceremony is used up (a missing nonce is answered with
     // one, and the retry still finds its ceremony) and recorded after it: only a request that
@@ -339,7 +344,7 @@ pub async fn sign_up_verify(
         created_at: now.millis(),
     };
     let key_name = name_or_default(None, client)?;
-    let passkey = passkey_row(&user.id, &passkey, key_name, now)?;
+    let passkey = passkey_row(&user.id, &passkey, key_name, now, random)?;
     let start = Start {
         user: &user,
         sign_up: true,
@@ -353,12 +358,14 @@ pub async fn sign_up_verify(
         passkey: Some(passkey),
         ..start
     };
-    let started = sessions::start(core, start, now).await?.ok_or_else(|| {
-        Error::rejected(
-            ErrorCode::EmailTaken,
-            "An account with this email address exists already. Sign in instead.",
-        )
-    })?;
+    let started = sessions::start(core, start, now, random)
+        .await?
+        .ok_or_else(|| {
+            Error::rejected(
+                ErrorCode::EmailTaken,
+                "An account with this email address exists already. Sign in instead.",
+            )
+        })?;
     Ok(AuthSuccess {
         user: user_view(&user),
         session_id: started.session_id,
@@ -437,6 +444,7 @@ pub async fn sign_in_verify(
     request: &dpop::Request,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<AuthSuccess, Error> {
     // Checked before the ceremony is used up, recorded after (see `sign_up_verify`).
     let device = device_check(core, request, now)?;
@@ -485,7 +493,16 @@ pub async fn sign_in_verify(
         .user(&stored.user_id)
         .await?
         .ok_or_else(|| invalid("its account no longer exists"))?;
-    signed_in(core, &user, &["passkey"], client, device.as_ref(), now).await
+    signed_in(
+        core,
+        &user,
+        &["passkey"],
+        client,
+        device.as_ref(),
+        now,
+        random,
+    )
+    .await
 }
 
 /// `GET /auth/passkeys`.

@@ -19,6 +19,7 @@ use argon2::password_hash::phc::{Output, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use keyward_proto::ErrorCode;
 
+use super::Random;
 use crate::Error;
 
 /// A password that meets the length rules. Its `Debug` never shows it.
@@ -99,19 +100,18 @@ impl fmt::Debug for Hasher {
 
 impl Hasher {
     /// A hasher with OWASP's argon2id parameters (19 MiB, 2 passes, 1 lane), on one thread per
-    /// core.
-    pub fn new() -> Result<Self, Error> {
+    /// core; its dummy hash is of a password drawn from `random`.
+    pub fn new(random: &Random) -> Result<Self, Error> {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::with_params(Params::DEFAULT, threads)
+        Self::with_params(Params::DEFAULT, threads, random)
     }
 
     /// A hasher with other parameters (tests use cheap ones to exercise rehashing).
-    pub fn with_params(params: Params, threads: usize) -> Result<Self, Error> {
-        let mut random = [0u8; 32];
-        crate::domain::fill_random(&mut random);
+    pub fn with_params(params: Params, threads: usize, random: &Random) -> Result<Self, Error> {
+        let password = random.bytes::<32>();
         // Computed here with memory that is freed at once: the threads allocate theirs only
         // when the first password arrives, so an idle server stays small.
-        let dummy = hash_with(&mut Vec::new(), &params, &random)?;
+        let dummy = hash_with(&mut Vec::new(), &params, &password, random.bytes())?;
         let (jobs, queue) = channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         for index in 0..threads.max(1) {
@@ -128,11 +128,11 @@ impl Hasher {
         })
     }
 
-    /// Hashes `password` (PHC string, `$argon2id$v=19$m=19456,t=2,p=1$…`).
-    pub async fn hash(&self, password: &Password) -> Result<String, Error> {
+    /// Hashes `password` with `salt` (PHC string, `$argon2id$v=19$m=19456,t=2,p=1$…`).
+    pub async fn hash(&self, password: &Password, salt: [u8; 16]) -> Result<String, Error> {
         let params = self.params.clone();
         let secret = password.0.clone();
-        self.on_pool(move |memory| hash_with(memory, &params, secret.as_bytes()))
+        self.on_pool(move |memory| hash_with(memory, &params, secret.as_bytes(), salt))
             .await?
     }
 
@@ -142,6 +142,7 @@ impl Hasher {
         &self,
         password: &Password,
         stored: Option<&str>,
+        rehash_salt: [u8; 16],
     ) -> Result<Verdict, Error> {
         let exists = stored.is_some();
         let stored: Arc<str> = stored.map_or_else(|| Arc::clone(&self.dummy), Arc::from);
@@ -160,7 +161,8 @@ impl Hasher {
             if is_current(&parsed, &params) {
                 Ok(Verdict::Match)
             } else {
-                hash_with(memory, &params, secret.as_bytes()).map(Verdict::MatchRehashed)
+                hash_with(memory, &params, secret.as_bytes(), rehash_salt)
+                    .map(Verdict::MatchRehashed)
             }
         })
         .await?
@@ -218,10 +220,13 @@ fn compute(
         .hash_password_into_with_memory(password, salt, out, memory)
 }
 
-fn hash_with(memory: &mut Vec<Block>, params: &Params, password: &[u8]) -> Result<String, Error> {
+fn hash_with(
+    memory: &mut Vec<Block>,
+    params: &Params,
+    password: &[u8],
+    salt: [u8; 16],
+) -> Result<String, Error> {
     let failed = |err: &dyn fmt::Display| Error::internal(format!("argon2 failed: {err}"));
-    let mut salt = [0u8; 16];
-    crate::domain::fill_random(&mut salt);
     let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     compute(
         memory,
@@ -306,27 +311,31 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_verify_and_old_parameters_are_upgraded() {
-        let old = Hasher::with_params(cheap(), 1).unwrap();
+        let old = Hasher::with_params(cheap(), 1, &Random::seeded(3)).unwrap();
         let password = Password::new("correct horse battery".into()).unwrap();
-        let stored = old.hash(&password).await.unwrap();
+        let stored = old.hash(&password, [5; 16]).await.unwrap();
         assert!(
             stored.starts_with("$argon2id$v=19$m=64,t=1,p=1$"),
             "{stored}"
         );
         assert_eq!(
-            old.verify(&password, Some(&stored)).await.unwrap(),
+            old.verify(&password, Some(&stored), [6; 16]).await.unwrap(),
             Verdict::Match
         );
 
         let wrong = Password::new("wrong horse battery".into()).unwrap();
         assert_eq!(
-            old.verify(&wrong, Some(&stored)).await.unwrap(),
+            old.verify(&wrong, Some(&stored), [6; 16]).await.unwrap(),
             Verdict::Mismatch
         );
 
-        let current = Hasher::with_params(Params::new(128, 2, 1, None).unwrap(), 1).unwrap();
-        let Verdict::MatchRehashed(upgraded) =
-            current.verify(&password, Some(&stored)).await.unwrap()
+        let current =
+            Hasher::with_params(Params::new(128, 2, 1, None).unwrap(), 1, &Random::seeded(3))
+                .unwrap();
+        let Verdict::MatchRehashed(upgraded) = current
+            .verify(&password, Some(&stored), [6; 16])
+            .await
+            .unwrap()
         else {
             panic!("an old hash must be upgraded");
         };
@@ -335,20 +344,26 @@ mod tests {
             "{upgraded}"
         );
         assert_eq!(
-            current.verify(&password, Some(&upgraded)).await.unwrap(),
+            current
+                .verify(&password, Some(&upgraded), [6; 16])
+                .await
+                .unwrap(),
             Verdict::Match
         );
     }
 
     #[tokio::test]
     async fn an_unknown_account_never_matches_even_with_the_dummy_password() {
-        let hasher = Hasher::with_params(cheap(), 1).unwrap();
+        let hasher = Hasher::with_params(cheap(), 1, &Random::seeded(3)).unwrap();
         let password = Password::new("anything at all".into()).unwrap();
         assert_eq!(
-            hasher.verify(&password, None).await.unwrap(),
+            hasher.verify(&password, None, [6; 16]).await.unwrap(),
             Verdict::Mismatch
         );
-        let garbage = hasher.verify(&password, Some("not a hash")).await.unwrap();
+        let garbage = hasher
+            .verify(&password, Some("not a hash"), [6; 16])
+            .await
+            .unwrap();
         assert_eq!(garbage, Verdict::Mismatch);
     }
 
@@ -356,11 +371,11 @@ mod tests {
     async fn the_stored_format_is_the_argon2_crates_own_both_ways() {
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
         let params = Params::new(256, 2, 1, None).unwrap();
-        let hasher = Hasher::with_params(params.clone(), 2).unwrap();
+        let hasher = Hasher::with_params(params.clone(), 2, &Random::seeded(3)).unwrap();
         let password = Password::new("correct horse battery".into()).unwrap();
         let reference = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
 
-        let ours = hasher.hash(&password).await.unwrap();
+        let ours = hasher.hash(&password, [5; 16]).await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         reference
             .verify_password(b"correct horse battery", &parsed)
@@ -376,7 +391,10 @@ mod tests {
             .unwrap()
             .to_string();
         assert_eq!(
-            hasher.verify(&password, Some(&theirs)).await.unwrap(),
+            hasher
+                .verify(&password, Some(&theirs), [6; 16])
+                .await
+                .unwrap(),
             Verdict::Match
         );
         // Argon2i and argon2d hashes (other libraries' defaults) verify too, and are upgraded.
@@ -389,19 +407,25 @@ mod tests {
         .unwrap()
         .to_string();
         assert!(matches!(
-            hasher.verify(&password, Some(&argon2i)).await.unwrap(),
+            hasher
+                .verify(&password, Some(&argon2i), [6; 16])
+                .await
+                .unwrap(),
             Verdict::MatchRehashed(_)
         ));
     }
 
     #[tokio::test]
     async fn a_hash_asking_for_absurd_memory_is_refused_not_computed() {
-        let hasher = Hasher::with_params(cheap(), 1).unwrap();
+        let hasher = Hasher::with_params(cheap(), 1, &Random::seeded(3)).unwrap();
         let password = Password::new("correct horse battery".into()).unwrap();
-        let stored = hasher.hash(&password).await.unwrap();
+        let stored = hasher.hash(&password, [5; 16]).await.unwrap();
         let greedy = stored.replace("m=64,", "m=4194304,");
         assert_eq!(
-            hasher.verify(&password, Some(&greedy)).await.unwrap(),
+            hasher
+                .verify(&password, Some(&greedy), [6; 16])
+                .await
+                .unwrap(),
             Verdict::Mismatch
         );
     }

@@ -1,6 +1,10 @@
 //! Scenario tests of the domain with a controlled clock, on the database the test run selects:
 //! grace windows, idle timeouts, lifetimes, lockouts and rate-limit windows without sleeping.
 
+// The scenarios start from the real time and move it by hand: the database's own clock (which
+// revocations are read by) must agree with them.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +13,14 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpR
 use super::audit::Client;
 use super::core::Core;
 use super::password::{Hasher, Password};
-use super::{Timestamp, accounts, dpop, passkeys, sessions};
+use super::{Random, Timestamp, accounts, dpop, passkeys, sessions};
 use crate::Settings;
 use crate::testing::TestDb;
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// The scenarios' randomness: repeatable, and one stream for all, so ids never collide.
+static RANDOM: Random = Random::seeded(7);
 const MINUTE: Duration = Duration::from_secs(60);
 
 async fn core(db: &TestDb, adjust: impl FnOnce(&mut Settings)) -> Arc<Core> {
@@ -41,6 +48,7 @@ async fn sign_up(core: &Core, email: &str, now: Timestamp) -> AuthSuccess {
         &no_proof("/auth/sign-up"),
         &client("198.51.100.1"),
         now,
+        &RANDOM,
     )
     .await
     .unwrap()
@@ -57,7 +65,15 @@ async fn sign_in(
         email: email.into(),
         password: password.into(),
     };
-    accounts::sign_in(core, request, &no_proof("/auth/sign-in"), &client(ip), now).await
+    accounts::sign_in(
+        core,
+        request,
+        &no_proof("/auth/sign-in"),
+        &client(ip),
+        now,
+        &RANDOM,
+    )
+    .await
 }
 
 /// A request without a DPoP proof, to `path`.
@@ -75,7 +91,15 @@ async fn refresh(
     client: &Client,
     now: Timestamp,
 ) -> Result<keyward_proto::Tokens, crate::Error> {
-    sessions::refresh(core, token, &no_proof("/auth/refresh"), client, now).await
+    sessions::refresh(
+        core,
+        token,
+        &no_proof("/auth/refresh"),
+        client,
+        now,
+        &RANDOM,
+    )
+    .await
 }
 
 fn code<T: std::fmt::Debug>(result: Result<T, crate::Error>) -> ErrorCode {
@@ -439,6 +463,7 @@ async fn sign_ups_are_limited_per_ip() {
         &no_proof("/auth/sign-up"),
         &client("198.51.100.1"),
         now,
+        &RANDOM,
     )
     .await;
     assert_eq!(code(limited), ErrorCode::RateLimited);
@@ -509,7 +534,7 @@ async fn rotating_the_signing_key_keeps_earlier_tokens_valid() {
     let old_kid = core.keys().signing().kid().to_owned();
 
     let new_kid = core
-        .rotate_keys(t0.plus(Duration::from_secs(1)), &client("x"))
+        .rotate_keys(t0.plus(Duration::from_secs(1)), &RANDOM, &client("x"))
         .await
         .unwrap();
     assert_ne!(new_kid, old_kid);
@@ -576,7 +601,7 @@ async fn two_servers_on_one_database_share_revocations_and_rotations() {
     );
 
     // A key rotated by A: B verifies A's new tokens after reloading on the unknown kid.
-    a.rotate_keys(t0, &client("x")).await.unwrap();
+    a.rotate_keys(t0, &RANDOM, &client("x")).await.unwrap();
     let fresh = sign_in(&a, "shared@example.com", PASSWORD, "198.51.100.8", t0)
         .await
         .unwrap();
@@ -591,9 +616,10 @@ async fn a_password_hashed_with_older_parameters_is_upgraded_at_sign_in() {
     let db = TestDb::new().await;
     let core = core(&db, |_| {}).await;
     let t0 = Timestamp::now();
-    let cheap = Hasher::with_params(argon2::Params::new(64, 1, 1, None).unwrap(), 1).unwrap();
+    let cheap =
+        Hasher::with_params(argon2::Params::new(64, 1, 1, None).unwrap(), 1, &RANDOM).unwrap();
     let old_hash = cheap
-        .hash(&Password::new(PASSWORD.into()).unwrap())
+        .hash(&Password::new(PASSWORD.into()).unwrap(), RANDOM.bytes())
         .await
         .unwrap();
     let user = sign_up(&core, "legacy@example.com", t0).await.user;

@@ -32,7 +32,7 @@ use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
 use super::tokens::{self, AccessClaims};
-use super::{SessionId, Timestamp, b64, random, sha256, unb64};
+use super::{Random, SessionId, Timestamp, b64, sha256, unb64};
 use crate::Error;
 use crate::store::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow};
 
@@ -44,8 +44,8 @@ pub struct RefreshToken(String);
 
 impl RefreshToken {
     /// A fresh random token.
-    fn generate() -> Self {
-        Self(format!("{REFRESH_PREFIX}{}", b64(&random::<32>())))
+    fn generate(random: &Random) -> Self {
+        Self(format!("{REFRESH_PREFIX}{}", b64(&random.bytes::<32>())))
     }
 
     /// Parses a token as a client sends it; `None` for anything that is not one of ours (so
@@ -109,10 +109,11 @@ pub async fn start(
     core: &Core,
     start: Start<'_>,
     now: Timestamp,
+    random: &Random,
 ) -> Result<Option<Started>, Error> {
     let settings = &core.settings;
-    let session_id = SessionId::new(now, random()).to_string();
-    let refresh = RefreshToken::generate();
+    let session_id = SessionId::new(now, random.bytes()).to_string();
+    let refresh = RefreshToken::generate(random);
     let amr = start.amr.join(" ");
     let session = SessionRow {
         id: session_id.clone(),
@@ -130,7 +131,7 @@ pub async fn start(
         jkt: start.device.map(|proof| proof.jkt.clone()),
     };
     let device = start.device.map(|proof| NewDevice {
-        id: super::DeviceId::new(now, random()).to_string(),
+        id: super::DeviceId::new(now, random.bytes()).to_string(),
         jkt: proof.jkt.clone(),
         name: super::devices::name_from_user_agent(start.client.user_agent.as_deref()),
     });
@@ -161,7 +162,7 @@ pub async fn start(
         now,
         settings.access_ttl,
     );
-    let tokens = issue(core, &new.session, refresh, now)?;
+    let tokens = issue(core, &new.session, refresh, now, random)?;
     Ok(Some(Started { session_id, tokens }))
 }
 
@@ -174,6 +175,7 @@ pub async fn refresh(
     request: &dpop::Request,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<Tokens, Error> {
     let settings = &core.settings;
     let unknown = || {
@@ -259,7 +261,7 @@ pub async fn refresh(
             .rotate_refresh_token(&token.hash(), &row, session.device_id.as_deref(), &event)
             .await?;
     }
-    issue(core, session, successor, now)
+    issue(core, session, successor, now, random)
 }
 
 /// How a refresh is answered: by rotating the token, or by handing out its successor again.
@@ -342,6 +344,7 @@ fn issue(
     session: &SessionRow,
     refresh: RefreshToken,
     now: Timestamp,
+    random: &Random,
 ) -> Result<Tokens, Error> {
     let settings = &core.settings;
     let claims = AccessClaims {
@@ -350,7 +353,7 @@ fn issue(
         sub: session.user_id.clone(),
         iat: now.seconds(),
         exp: now.plus(settings.access_ttl).seconds(),
-        jti: b64(&random::<16>()),
+        jti: b64(&random.bytes::<16>()),
         sid: session.id.clone(),
         amr: session.amr.split(' ').map(str::to_owned).collect(),
         auth_time: Timestamp::from_millis(session.auth_time).seconds(),
@@ -484,7 +487,7 @@ mod tests {
 
     #[test]
     fn only_well_formed_refresh_tokens_parse() {
-        let token = RefreshToken::generate();
+        let token = RefreshToken::generate(&Random::seeded(1));
         assert_eq!(RefreshToken::parse(&token.0), Some(token.clone()));
         assert!(token.0.starts_with("kwr_") && token.0.len() == 47);
         for bad in [

@@ -168,7 +168,7 @@ mod tests {
 
     fn ring(now: Timestamp) -> KeyRing {
         let derived = MasterSecret::new(vec![3; 32]).derive();
-        let row = keys::generate(&derived, now).unwrap();
+        let row = keys::generate(&derived, now, &crate::domain::Random::seeded(2)).unwrap();
         KeyRing::from_rows(&[row], &derived, now, TTL).unwrap()
     }
 

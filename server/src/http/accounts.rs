@@ -7,7 +7,7 @@ use keyward_proto::{AuthSuccess, Envelope, ErrorEnvelope, Me, SignInRequest, Sig
 
 use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
-use crate::domain::{Timestamp, accounts};
+use crate::domain::{Random, Timestamp, accounts};
 use crate::{Error, Keyward};
 
 /// Create an account with email and password; it is signed in at once. With a `DPoP` proof
@@ -33,7 +33,15 @@ pub(crate) async fn sign_up(
     Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<SignUpRequest>,
 ) -> Result<(StatusCode, Json<Envelope<AuthSuccess>>), Error> {
-    let success = accounts::sign_up(keyward.core(), body, &dpop, &client, Timestamp::now()).await?;
+    let success = accounts::sign_up(
+        keyward.core(),
+        body,
+        &dpop,
+        &client,
+        Timestamp::now(),
+        &Random::os(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(Envelope::new(success))))
 }
 
@@ -60,7 +68,15 @@ pub(crate) async fn sign_in(
     Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<SignInRequest>,
 ) -> Result<Json<Envelope<AuthSuccess>>, Error> {
-    let success = accounts::sign_in(keyward.core(), body, &dpop, &client, Timestamp::now()).await?;
+    let success = accounts::sign_in(
+        keyward.core(),
+        body,
+        &dpop,
+        &client,
+        Timestamp::now(),
+        &Random::os(),
+    )
+    .await?;
     Ok(Json(Envelope::new(success)))
 }
 

@@ -10,7 +10,7 @@ use keyward_proto::{
 
 use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
-use crate::domain::{Timestamp, devices, dpop};
+use crate::domain::{Random, Timestamp, devices, dpop};
 use crate::{Error, Keyward};
 
 /// The user's devices (device keys), most recently seen first; the caller's is `current`.
@@ -109,6 +109,7 @@ pub(crate) async fn challenge_device(
         &id,
         &body.audience,
         Timestamp::now(),
+        &Random::os(),
     )
     .await?;
     Ok(Json(Envelope::new(challenge)))

@@ -16,7 +16,7 @@ use webauthn_rs::prelude::{
 
 use super::extract::{ApiJson, AuthUser, Dpop, OptionalJson};
 use crate::domain::audit::Client;
-use crate::domain::{Timestamp, passkeys};
+use crate::domain::{Random, Timestamp, passkeys};
 use crate::{Error, Keyward};
 
 /// Options to register a passkey to the signed-in account.
@@ -61,8 +61,14 @@ pub(crate) async fn register_verify(
     user: AuthUser,
     Credential(body): Credential<RegisterPublicKeyCredential>,
 ) -> Result<(StatusCode, Json<Envelope<Passkey>>), Error> {
-    let passkey =
-        passkeys::register_verify(keyward.core(), &user.claims, &body, Timestamp::now()).await?;
+    let passkey = passkeys::register_verify(
+        keyward.core(),
+        &user.claims,
+        &body,
+        Timestamp::now(),
+        &Random::os(),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(Envelope::new(passkey))))
 }
 
@@ -85,8 +91,15 @@ pub(crate) async fn sign_up_options(
     ApiJson(body): ApiJson<PasskeySignUp>,
 ) -> Result<Json<Envelope<CreationChallengeResponse>>, Error> {
     let now = Timestamp::now();
-    let options =
-        passkeys::sign_up_options(keyward.core(), &body.email, body.name, &client, now).await?;
+    let options = passkeys::sign_up_options(
+        keyward.core(),
+        &body.email,
+        body.name,
+        &client,
+        now,
+        &Random::os(),
+    )
+    .await?;
     Ok(Json(Envelope::new(options)))
 }
 
@@ -111,7 +124,8 @@ pub(crate) async fn sign_up_verify(
     Credential(body): Credential<RegisterPublicKeyCredential>,
 ) -> Result<(StatusCode, Json<Envelope<AuthSuccess>>), Error> {
     let now = Timestamp::now();
-    let success = passkeys::sign_up_verify(keyward.core(), &body, &dpop, &client, now).await?;
+    let success =
+        passkeys::sign_up_verify(keyward.core(), &body, &dpop, &client, now, &Random::os()).await?;
     Ok((StatusCode::CREATED, Json(Envelope::new(success))))
 }
 
@@ -158,7 +172,8 @@ pub(crate) async fn sign_in_verify(
     Credential(body): Credential<PublicKeyCredential>,
 ) -> Result<Json<Envelope<AuthSuccess>>, Error> {
     let now = Timestamp::now();
-    let success = passkeys::sign_in_verify(keyward.core(), &body, &dpop, &client, now).await?;
+    let success =
+        passkeys::sign_in_verify(keyward.core(), &body, &dpop, &client, now, &Random::os()).await?;
     Ok(Json(Envelope::new(success)))
 }
 

@@ -10,7 +10,7 @@ use keyward_proto::{
 
 use super::extract::{ApiJson, AuthUser, Dpop, OptionalJson};
 use crate::domain::audit::Client;
-use crate::domain::{Timestamp, sessions};
+use crate::domain::{Random, Timestamp, sessions};
 use crate::{Error, Keyward};
 
 /// Rotate the session's tokens: the refresh token sent is used up, a new pair comes back. A
@@ -34,8 +34,15 @@ pub(crate) async fn refresh(
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Json<Envelope<RefreshResponse>>, Error> {
     let now = Timestamp::now();
-    let tokens =
-        sessions::refresh(keyward.core(), &body.refresh_token, &dpop, &client, now).await?;
+    let tokens = sessions::refresh(
+        keyward.core(),
+        &body.refresh_token,
+        &dpop,
+        &client,
+        now,
+        &Random::os(),
+    )
+    .await?;
     Ok(Json(Envelope::new(RefreshResponse { tokens })))
 }
 

@@ -37,7 +37,7 @@ pub fn load_or_create_dev_secret(path: &Path) -> Result<MasterSecret, Error> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(err.into()),
     }
-    let secret = crate::domain::b64(&crate::domain::random::<48>());
+    let secret = crate::domain::b64(&crate::domain::Random::os().bytes::<48>());
     match write_private(path, &secret) {
         Ok(()) => {}
         // Another process made it first: use theirs.

@@ -8,6 +8,9 @@
 //!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters,
 //!   expired proofs and ceremonies, and audit events past their retention.
 
+// The edge: this module reads the clock and draws from the operating system for the domain.
+#![allow(clippy::disallowed_methods)]
+
 pub mod dev_secret;
 
 use std::sync::{Arc, Weak};
@@ -16,8 +19,9 @@ use std::time::Duration;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::domain::keys::{self, KeyRing};
-use crate::domain::revocation::{self, RevokedSessions};
-use crate::domain::{Timestamp, passkeys};
+use crate::domain::password::Hasher;
+use crate::domain::revocation;
+use crate::domain::{Random, Timestamp, passkeys};
 use crate::store::Store;
 use crate::{Error, Settings};
 
@@ -33,22 +37,25 @@ pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
             &settings.database_url,
         ))?,
     };
+    let random = Random::os();
     let derived = secret.derive();
     let store = Store::connect(&settings.database_url).await?;
     store.migrate().await?;
     let now = Timestamp::now();
     let mut rows = store.signing_keys().await?;
     if !rows.iter().any(|row| row.retired_at.is_none()) {
-        let key = keys::generate(&derived, now)?;
+        let key = keys::generate(&derived, now, &random)?;
         let event = audit::event(AuditKind::KeyRotated, now, &Client::default())
             .detail(serde_json::json!({ "kid": key.kid, "reason": "first start" }));
         store.add_signing_key(&key, &event).await?;
         rows = store.signing_keys().await?;
     }
     let ring = KeyRing::from_rows(&rows, &derived, now, settings.access_ttl)?;
-    let revoked = RevokedSessions::default();
-    revoked.sync(&store, now, settings.access_ttl).await?;
-    let core = Core::new(settings, store, webauthn, derived, ring, revoked, now)?;
+    let hasher = Hasher::new(&random)?;
+    let core = Core::new(settings, store, webauthn, derived, ring, hasher, now);
+    core.revoked
+        .sync(&core.store, now, core.settings.access_ttl)
+        .await?;
     Ok(Arc::new(core))
 }
 

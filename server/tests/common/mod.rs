@@ -1,6 +1,8 @@
 //! Helpers for the server's integration tests: a database per test (see `src/testing.rs`) and
 //! requests sent through the router.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+// Tests stand outside the server: they read the clock and draw randomness as a client would.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../../src/testing.rs"]
 pub mod testing;
