@@ -59,16 +59,37 @@ pub async fn sign_up(
         device: device.as_ref(),
         passkey: None,
     };
-    let started = sessions::start(core, start, now, random)
-        .await?
-        .ok_or_else(|| {
-            Error::rejected(
-                ErrorCode::EmailTaken,
-                "An account with this email address exists already. Sign in instead.",
-            )
-        })?;
+    signed_up(core, start, now, random).await
+}
+
+/// Creates the account `start.user` with its first session (and a passkey-only sign-up's
+/// passkey) in one transaction, and answers the sign-up; `email_taken` when the address is
+/// taken (and nothing is written).
+pub async fn signed_up(
+    core: &Core,
+    start: Start<'_>,
+    now: Timestamp,
+    random: &Random,
+) -> Result<AuthSuccess, Error> {
+    let user = user_view(start.user);
+    let started = sessions::start(
+        core,
+        Start {
+            sign_up: true,
+            ..start
+        },
+        now,
+        random,
+    )
+    .await?
+    .ok_or_else(|| {
+        Error::rejected(
+            ErrorCode::EmailTaken,
+            "An account with this email address exists already. Sign in instead.",
+        )
+    })?;
     Ok(AuthSuccess {
-        user: user_view(&user),
+        user,
         session_id: started.session_id,
         tokens: started.tokens,
     })

@@ -19,11 +19,11 @@ use webauthn_rs::prelude::{
 };
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
-use super::accounts::{device_check, require_recent_auth, signed_in, user_view};
+use super::accounts::{device_check, require_recent_auth, signed_in, signed_up};
 use super::audit::{self, Client};
 use super::core::Core;
 use super::email::Email;
-use super::sessions::{self, Start};
+use super::sessions::Start;
 use super::tokens::AccessClaims;
 use super::{Random, Timestamp, UserId, b64, dpop, limits};
 use crate::store::{CeremonyRow, PasskeyRow, Removal, UserRow};
@@ -352,25 +352,9 @@ pub async fn sign_up_verify(
         client,
         event: audit::AuditKind::SignUp,
         device: device.as_ref(),
-        passkey: None,
-    };
-    let start = Start {
         passkey: Some(passkey),
-        ..start
     };
-    let started = sessions::start(core, start, now, random)
-        .await?
-        .ok_or_else(|| {
-            Error::rejected(
-                ErrorCode::EmailTaken,
-                "An account with this email address exists already. Sign in instead.",
-            )
-        })?;
-    Ok(AuthSuccess {
-        user: user_view(&user),
-        session_id: started.session_id,
-        tokens: started.tokens,
-    })
+    signed_up(core, start, now, random).await
 }
 
 /// `POST /auth/passkeys/sign-in/options`: with an email that has passkeys, options naming them;
