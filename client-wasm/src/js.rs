@@ -134,6 +134,7 @@ export type ErrorCode =
   | "invalid_token" | "token_expired" | "session_revoked" | "invalid_refresh_token"
   | "refresh_token_expired" | "refresh_token_reused" | "dpop_required"
   | "invalid_dpop_proof" | "use_dpop_nonce" | "passkey_invalid" | "challenge_expired"
+  | "reauthentication_required" | "last_sign_in_method"
   | "rate_limited" | "internal" | "unavailable" | "unknown"
   | "network" | "signed_out" | "cancelled" | "unsupported" | "browser" | "corrupt";
 
