@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use crate::secrets::MasterSecret;
 use crate::store::Store;
-use crate::{Error, ForwardedHeader, Keyward, Settings, Timestamp};
+use crate::{Error, ForwardedHeader, Keyward, Settings, Timestamp, UserId};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]
@@ -501,9 +501,16 @@ async fn run(command: Command) -> Result<(), Error> {
             user,
             settings,
         } => {
+            let user = match user.as_deref() {
+                Some(text) => Some(UserId::parse(text).ok_or_else(|| Error::Config {
+                    setting: "user",
+                    reason: format!("`{text}` is not a user id (a UUID)"),
+                })?),
+                None => None,
+            };
             let store = open_store(settings).await?;
             let events = store
-                .recent_audit(limit.clamp(1, 10_000), user.as_deref())
+                .recent_audit(limit.clamp(1, 10_000), user.as_ref())
                 .await?;
             for event in &events {
                 println!(

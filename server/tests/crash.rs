@@ -123,7 +123,10 @@ async fn kill_9_under_refresh_load_loses_nothing_that_was_acknowledged() {
     let users = keyward.store().users(100_000, 0).await.unwrap();
     let events = keyward.store().recent_audit(100_000, None).await.unwrap();
     for (email, id) in &signed_up {
-        assert!(users.iter().any(|user| &user.id == id), "{email} lost");
+        assert!(
+            users.iter().any(|user| user.id.to_string() == *id),
+            "{email} lost"
+        );
         assert!(
             events
                 .iter()

@@ -59,7 +59,7 @@ async fn a_bound_session_refreshes_only_with_its_device_key() {
 
     // None of that touched the session: the device refreshes fine, once per proof, and the
     // refresh counts as the device being seen.
-    let user_id = signed["user"]["id"].as_str().unwrap();
+    let user_id = &keyward_server::UserId::parse(signed["user"]["id"].as_str().unwrap()).unwrap();
     let seen_at_sign_up = keyward.store().devices(user_id).await.unwrap()[0].last_seen_at;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let proof = device.proof("POST", "/auth/refresh", None);

@@ -169,7 +169,7 @@ async fn verifying_a_bound_token_outside_axum_needs_its_proof() {
         .verify_access_token_with_proof(&bound, &proof, "GET", url)
         .await
         .unwrap();
-    assert_eq!(claims.cnf.as_ref().unwrap().jkt, device.jkt());
+    assert_eq!(claims.cnf.as_ref().unwrap().jkt.as_str(), device.jkt());
     let replayed = keyward
         .verify_access_token_with_proof(&bound, &proof, "GET", url)
         .await;

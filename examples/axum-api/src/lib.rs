@@ -16,14 +16,14 @@ use std::sync::{Arc, Mutex};
 use axum::extract::{FromRef, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use keyward_server::{AuthUser, Keyward};
+use keyward_server::{AuthUser, Keyward, UserId};
 use serde::{Deserialize, Serialize};
 
 /// The app's state: its own data, and the Keyward handle the extractor needs.
 #[derive(Clone)]
 pub struct App {
     keyward: Keyward,
-    todos: Arc<Mutex<HashMap<String, Vec<Todo>>>>,
+    todos: Arc<Mutex<HashMap<UserId, Vec<Todo>>>>,
 }
 
 /// This is all [`AuthUser`] needs from your state.

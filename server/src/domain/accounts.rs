@@ -42,7 +42,7 @@ pub async fn sign_up(
     // Hash before looking at the email, so a taken address answers no faster than a new one.
     let hash = core.hasher.hash(&password, random.bytes()).await?;
     let user = UserRow {
-        id: UserId::new(now, random.bytes()).to_string(),
+        id: UserId::new(now, random.bytes()),
         email: email.as_str().to_owned(),
         email_key: email.key().to_owned(),
         email_verified_at: None,
@@ -90,7 +90,7 @@ pub async fn signed_up(
     })?;
     Ok(AuthSuccess {
         user,
-        session_id: started.session_id,
+        session_id: started.session_id.to_string(),
         tokens: started.tokens,
     })
 }
@@ -196,7 +196,7 @@ pub async fn signed_in(
         .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
     Ok(AuthSuccess {
         user: user_view(user),
-        session_id: started.session_id,
+        session_id: started.session_id.to_string(),
         tokens: started.tokens,
     })
 }
@@ -292,7 +292,7 @@ pub fn require_recent_auth(
 
 /// `GET /auth/me`: the user the token belongs to. An account deleted since the token was issued
 /// answers `session_revoked` (the client then forgets the session).
-pub async fn me(core: &Core, user_id: &str) -> Result<User, Error> {
+pub async fn me(core: &Core, user_id: &UserId) -> Result<User, Error> {
     let user = core.store.user(user_id).await?.ok_or_else(|| {
         Error::rejected(ErrorCode::SessionRevoked, "This account no longer exists.")
     })?;
@@ -302,7 +302,7 @@ pub async fn me(core: &Core, user_id: &str) -> Result<User, Error> {
 /// A user as the API shows it.
 pub fn user_view(user: &UserRow) -> User {
     User {
-        id: user.id.clone(),
+        id: user.id.to_string(),
         email: user.email.clone(),
         email_verified: user.email_verified_at.is_some(),
         name: user.name.clone(),

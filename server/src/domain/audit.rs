@@ -1,7 +1,7 @@
 //! What the audit log records. Every event is written in the same transaction as the change it
 //! records, so the log and the data cannot disagree.
 
-use super::Timestamp;
+use super::{SessionId, Timestamp, UserId};
 use crate::store::AuditRow;
 
 /// What an audit event records. Stored as its snake_case name (the `kind` column), which is
@@ -93,21 +93,21 @@ pub fn event(kind: AuditKind, now: Timestamp, client: &Client) -> AuditRow {
 /// Builder-style additions to an event.
 pub trait EventExt {
     /// For `user_id`.
-    fn user(self, user_id: &str) -> Self;
+    fn user(self, user_id: &UserId) -> Self;
     /// About `session_id`.
-    fn session(self, session_id: &str) -> Self;
+    fn session(self, session_id: &SessionId) -> Self;
     /// With these facts (a JSON object).
     fn detail(self, detail: serde_json::Value) -> Self;
 }
 
 impl EventExt for AuditRow {
-    fn user(mut self, user_id: &str) -> Self {
-        self.user_id = Some(user_id.to_owned());
+    fn user(mut self, user_id: &UserId) -> Self {
+        self.user_id = Some(*user_id);
         self
     }
 
-    fn session(mut self, session_id: &str) -> Self {
-        self.session_id = Some(session_id.to_owned());
+    fn session(mut self, session_id: &SessionId) -> Self {
+        self.session_id = Some(*session_id);
         self
     }
 

@@ -31,9 +31,9 @@ pub async fn list(core: &Core, claims: &AccessClaims) -> Result<Vec<Device>, Err
         .into_iter()
         .map(|row| Device {
             current: Some(row.jkt.as_str()) == current,
-            id: row.id,
+            id: row.id.to_string(),
             name: row.name,
-            jkt: row.jkt,
+            jkt: row.jkt.to_string(),
             created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
             last_seen_at: Timestamp::from_millis(row.last_seen_at).to_rfc3339(),
         })
@@ -49,7 +49,7 @@ pub async fn rename(core: &Core, claims: &AccessClaims, id: &str, name: &str) ->
             "A device name must be at most 100 characters, without control characters.",
         ));
     }
-    let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
+    let id = DeviceId::parse(id).ok_or_else(not_found)?;
     let name = if name.is_empty() {
         let devices = core.store.devices(&claims.sub).await?;
         let device = devices.iter().find(|d| d.id == id).ok_or_else(not_found)?;
@@ -73,21 +73,18 @@ pub async fn revoke(
     client: &Client,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
+    let id = DeviceId::parse(id).ok_or_else(not_found)?;
     let event = audit::event(audit::AuditKind::DeviceRevoked, now, client)
         .user(&claims.sub)
         .session(&claims.sid)
-        .detail(serde_json::json!({ "device": id }));
+        .detail(serde_json::json!({ "device": id.to_string() }));
     let sessions = core
         .store
         .revoke_device(&claims.sub, &id, now.millis(), &event)
         .await?
         .ok_or_else(not_found)?;
-    core.revoked.insert(
-        sessions.iter().map(String::as_str),
-        now,
-        core.settings.access_ttl,
-    );
+    core.revoked
+        .insert(sessions.iter(), now, core.settings.access_ttl);
     Ok(())
 }
 
@@ -113,7 +110,7 @@ pub async fn challenge(
             "The audience must be 1 to 512 visible ASCII characters (a URL, say).",
         ));
     }
-    let id = DeviceId::parse(id).ok_or_else(not_found)?.to_string();
+    let id = DeviceId::parse(id).ok_or_else(not_found)?;
     let owned = core
         .store
         .devices(&claims.sub)
@@ -129,7 +126,7 @@ pub async fn challenge(
         .insert_challenge(&Challenge {
             hash: sha256(challenge.as_bytes()).to_vec(),
             device_id: id,
-            user_id: claims.sub.clone(),
+            user_id: claims.sub,
             expires_at: expires_at.millis(),
             audience: audience.to_owned(),
         })
@@ -172,8 +169,8 @@ pub async fn verify_challenge(
         return Err(refused());
     }
     Ok(ChallengeVerified {
-        device_id: consumed.device_id,
-        user_id: consumed.user_id,
+        device_id: consumed.device_id.to_string(),
+        user_id: consumed.user_id.to_string(),
     })
 }
 

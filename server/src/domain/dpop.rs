@@ -14,8 +14,8 @@ use keyward_proto::ErrorCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::keys::{VerifyingKey, thumbprint_of};
-use super::{Timestamp, b64, sha256, unb64};
+use super::keys::VerifyingKey;
+use super::{Jkt, Timestamp, b64, sha256, unb64};
 use crate::Error;
 
 /// How old a proof may be.
@@ -41,7 +41,7 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Proof {
     /// The RFC 7638 thumbprint of the key that signed it.
-    pub jkt: String,
+    pub jkt: Jkt,
     /// Its unique id.
     pub jti: String,
     /// The nonce it carries, if any.
@@ -142,7 +142,7 @@ pub fn verify(
         }
     }
     Ok(Proof {
-        jkt: thumbprint_of(&header.jwk).ok_or_else(|| invalid("its jwk is incomplete"))?,
+        jkt: Jkt::of(&header.jwk).ok_or_else(|| invalid("its jwk is incomplete"))?,
         jti: claims.jti,
         nonce: claims.nonce,
         iat: claims.iat,
@@ -197,11 +197,12 @@ pub fn forget_at(proof: &Proof) -> Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::keys::thumbprint_of;
 
     #[test]
     fn a_proof_is_remembered_until_its_iat_is_too_old_not_for_a_fixed_time_after_it_came() {
         let proof = |iat| Proof {
-            jkt: "k".into(),
+            jkt: Jkt::parse(RFC_JKT).unwrap(),
             jti: "j".into(),
             nonce: None,
             iat,
@@ -252,7 +253,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(proof.jti, "-BwC3ESc6acc2lTc");
-        assert_eq!(proof.jkt, RFC_JKT);
+        assert_eq!(proof.jkt.as_str(), RFC_JKT);
 
         let resource = verify(
             RFC_RESOURCE_PROOF,
@@ -262,7 +263,7 @@ mod tests {
             at(1_562_262_620),
         )
         .unwrap();
-        assert_eq!(resource.jkt, RFC_JKT);
+        assert_eq!(resource.jkt.as_str(), RFC_JKT);
     }
 
     fn refused(result: Result<Proof, Error>) -> bool {

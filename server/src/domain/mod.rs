@@ -119,6 +119,19 @@ macro_rules! uuid_id {
                 self.0.hyphenated().fmt(f)
             }
         }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                Self::parse(&text).ok_or_else(|| serde::de::Error::custom("not a UUID"))
+            }
+        }
     };
 }
 
@@ -134,6 +147,55 @@ uuid_id!(
     /// A device's id.
     DeviceId
 );
+
+impl UserId {
+    /// The UUID (WebAuthn's user handle).
+    pub fn as_uuid(&self) -> uuid::Uuid {
+        self.0
+    }
+}
+
+/// A device key's RFC 7638 thumbprint (SHA-256, base64url): what a device-bound session and its
+/// tokens (`cnf.jkt`) are bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Jkt(String);
+
+impl Jkt {
+    /// Parses a thumbprint: 43 base64url characters (32 bytes); `None` for anything else.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 43 && unb64(text).is_some_and(|bytes| bytes.len() == 32))
+            .then(|| Self(text.to_owned()))
+    }
+
+    /// The thumbprint of `jwk`, computed here (see `keys::thumbprint_of`).
+    pub(crate) fn of(jwk: &serde_json::Value) -> Option<Self> {
+        keys::thumbprint_of(jwk).map(Self)
+    }
+
+    /// The text form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Jkt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for Jkt {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Jkt {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom("not a JWK thumbprint"))
+    }
+}
 
 /// Where the domain's random bytes come from, handed in like the time: the operating system's
 /// generator at the edges ([`Random::os`]: the HTTP handlers, start-up), or a seeded, repeatable

@@ -139,8 +139,8 @@ fn ceremony(challenge: &[u8], kind: &str, state: String, now: Timestamp) -> Cere
     }
 }
 
-fn uuid_of(user_id: &str) -> Result<Uuid, Error> {
-    Uuid::parse_str(user_id).map_err(|_| Error::internal("a user id is not a UUID"))
+fn uuid_of(user_id: &UserId) -> Result<Uuid, Error> {
+    Ok(user_id.as_uuid())
 }
 
 fn name_or_default(name: Option<String>, client: &Client) -> Result<String, Error> {
@@ -211,7 +211,7 @@ pub async fn register_verify(
     require_recent_auth(core, claims, now)?;
     let challenge = challenge_of(answer.response.client_data_json.as_ref())?;
     let ceremony = take(core, &challenge, &["register"], now).await?;
-    if ceremony.user_id.as_deref() != Some(claims.sub.as_str()) {
+    if ceremony.user_id != Some(claims.sub) {
         return Err(expired());
     }
     let state: PasskeyRegistration = from_json(&ceremony.state)?;
@@ -233,7 +233,7 @@ pub async fn register_verify(
 }
 
 fn passkey_row(
-    user_id: &str,
+    user_id: &UserId,
     passkey: &Passkey,
     name: String,
     now: Timestamp,
@@ -241,7 +241,7 @@ fn passkey_row(
 ) -> Result<PasskeyRow, Error> {
     Ok(PasskeyRow {
         id: super::DeviceId::new(now, random.bytes()).to_string(),
-        user_id: user_id.to_owned(),
+        user_id: *user_id,
         credential_id: b64(passkey.cred_id().as_ref()),
         passkey: to_json(passkey)?,
         name,
@@ -286,7 +286,7 @@ pub async fn sign_up_options(
             "An account with this email address exists already. Sign in instead.",
         ));
     }
-    let user_id = UserId::new(now, random.bytes()).to_string();
+    let user_id = UserId::new(now, random.bytes());
     let display = name.clone().unwrap_or_else(|| email.as_str().to_owned());
     let (options, state) = core
         .webauthn()
@@ -460,7 +460,7 @@ pub async fn sign_in_verify(
             .finish_discoverable_authentication_v2(answer, state, &passkey)
             .map_err(|e| invalid(&e.to_string()))?
     } else {
-        if ceremony.user_id.as_deref() != Some(stored.user_id.as_str()) {
+        if ceremony.user_id != Some(stored.user_id) {
             return Err(invalid("the passkey belongs to another account"));
         }
         let state: PasskeyAuthentication = from_json(&ceremony.state)?;

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use super::Timestamp;
+use super::{SessionId, Timestamp};
 use crate::Error;
 use crate::store::Store;
 
@@ -28,14 +28,14 @@ const SYNC_OVERLAP: Duration = Duration::from_secs(5);
 /// Session ids whose access tokens must be refused, each with the time it can be forgotten.
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
-    entries: RwLock<HashMap<String, Timestamp>>,
+    entries: RwLock<HashMap<SessionId, Timestamp>>,
     /// The database's clock at the last sync.
     synced_until: RwLock<Option<Timestamp>>,
 }
 
 impl RevokedSessions {
     /// Whether `session_id` is revoked.
-    pub fn contains(&self, session_id: &str) -> bool {
+    pub fn contains(&self, session_id: &SessionId) -> bool {
         self.entries
             .read()
             .is_ok_and(|entries| entries.contains_key(session_id))
@@ -44,14 +44,14 @@ impl RevokedSessions {
     /// Marks `ids` revoked at `revoked_at`; tokens live at most `access_ttl`.
     pub fn insert<'a>(
         &self,
-        ids: impl IntoIterator<Item = &'a str>,
+        ids: impl IntoIterator<Item = &'a SessionId>,
         revoked_at: Timestamp,
         access_ttl: Duration,
     ) {
         let forget_at = forget_at(revoked_at, access_ttl);
         if let Ok(mut entries) = self.entries.write() {
             for id in ids {
-                entries.insert(id.to_owned(), forget_at);
+                entries.insert(*id, forget_at);
             }
         }
     }
@@ -105,8 +105,10 @@ mod tests {
     fn revoked_ids_are_refused_and_others_are_not() {
         let set = RevokedSessions::default();
         let t0 = Timestamp::from_millis(1_000_000);
-        set.insert(["a"], t0, Duration::from_secs(900));
-        assert!(set.contains("a"));
-        assert!(!set.contains("b"));
+        let a = SessionId::new(t0, [1; 10]);
+        let b = SessionId::new(t0, [2; 10]);
+        set.insert([&a], t0, Duration::from_secs(900));
+        assert!(set.contains(&a));
+        assert!(!set.contains(&b));
     }
 }

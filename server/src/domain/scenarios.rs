@@ -13,7 +13,7 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpR
 use super::audit::Client;
 use super::core::Core;
 use super::password::{Hasher, Password};
-use super::{Random, Timestamp, accounts, dpop, passkeys, sessions};
+use super::{Random, SessionId, Timestamp, UserId, accounts, dpop, passkeys, sessions};
 use crate::Settings;
 use crate::testing::TestDb;
 
@@ -115,10 +115,9 @@ async fn a_rotation_records_the_use_once_and_a_grace_replay_writes_nothing() {
     let core = core(&db, |_| {}).await;
     let t0 = Timestamp::now();
     let signed = sign_up(&core, "rotation@example.com", t0).await;
-    let user = signed.user.id.clone();
+    let user = UserId::parse(&signed.user.id).unwrap();
     let c = client("198.51.100.7");
     let last_used = |core: Arc<Core>, at: Timestamp| {
-        let user = user.clone();
         async move {
             let sessions = core
                 .store
@@ -130,7 +129,6 @@ async fn a_rotation_records_the_use_once_and_a_grace_replay_writes_nothing() {
         }
     };
     let rotations = |core: Arc<Core>| {
-        let user = user.clone();
         async move {
             let events = core.store.recent_audit(50, Some(&user)).await.unwrap();
             events.iter().filter(|e| e.kind == "refresh").count()
@@ -184,7 +182,7 @@ async fn a_rotation_that_fails_rolls_back_alone() {
     );
     let t1 = t0.plus(MINUTE);
     let c = client("198.51.100.8");
-    let event = |session: &str| {
+    let event = |session: &SessionId| {
         super::audit::event(super::audit::AuditKind::Refresh, t1, &c).session(session)
     };
 
@@ -192,12 +190,12 @@ async fn a_rotation_that_fails_rolls_back_alone() {
     // A's, sent at the same moment, succeeds.
     let clash = RefreshRow {
         token_hash: hash(&a.tokens.refresh_token),
-        session_id: b_session.clone(),
+        session_id: b_session,
         issued_at: t1.millis(),
     };
     let fine = RefreshRow {
         token_hash: hash("kwr_the-successor-of-a"),
-        session_id: a_session.clone(),
+        session_id: a_session,
         issued_at: t1.millis(),
     };
     let (b_old, a_old) = (hash(&b.tokens.refresh_token), hash(&a.tokens.refresh_token));
@@ -278,7 +276,7 @@ async fn a_used_refresh_token_gets_the_same_successor_within_the_grace_window_an
     );
     let events = core
         .store
-        .recent_audit(50, Some(&signed.user.id))
+        .recent_audit(50, UserId::parse(&signed.user.id).as_ref())
         .await
         .unwrap();
     let reuse = events
@@ -623,8 +621,9 @@ async fn a_password_hashed_with_older_parameters_is_upgraded_at_sign_in() {
         .await
         .unwrap();
     let user = sign_up(&core, "legacy@example.com", t0).await.user;
+    let user_id = UserId::parse(&user.id).unwrap();
     core.store
-        .set_password_hash(&user.id, &old_hash, t0.millis())
+        .set_password_hash(&user_id, &old_hash, t0.millis())
         .await
         .unwrap();
 
@@ -634,7 +633,7 @@ async fn a_password_hashed_with_older_parameters_is_upgraded_at_sign_in() {
 
     let stored = core
         .store
-        .user(&user.id)
+        .user(&user_id)
         .await
         .unwrap()
         .unwrap()
@@ -791,6 +790,7 @@ async fn audit_events_past_their_retention_are_deleted_and_no_others() {
     let new = sign_up(&core, "new@example.com", now).await;
     let count = |user: String| {
         let store = core.store.clone();
+        let user = UserId::parse(&user).unwrap();
         async move { store.recent_audit(100, Some(&user)).await.unwrap().len() }
     };
     assert_eq!(count(old.user.id.clone()).await, 1);

@@ -32,7 +32,7 @@ use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
 use super::tokens::{self, AccessClaims};
-use super::{Random, SessionId, Timestamp, b64, sha256, unb64};
+use super::{Jkt, Random, SessionId, Timestamp, UserId, b64, sha256, unb64};
 use crate::Error;
 use crate::store::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow};
 
@@ -80,7 +80,7 @@ impl std::fmt::Debug for RefreshToken {
 #[derive(Debug, Clone)]
 pub struct Started {
     /// The session id.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// The first token pair.
     pub tokens: Tokens,
 }
@@ -112,12 +112,12 @@ pub async fn start(
     random: &Random,
 ) -> Result<Option<Started>, Error> {
     let settings = &core.settings;
-    let session_id = SessionId::new(now, random.bytes()).to_string();
+    let session_id = SessionId::new(now, random.bytes());
     let refresh = RefreshToken::generate(random);
     let amr = start.amr.join(" ");
     let session = SessionRow {
-        id: session_id.clone(),
-        user_id: start.user.id.clone(),
+        id: session_id,
+        user_id: start.user.id,
         created_at: now.millis(),
         auth_time: now.millis(),
         last_used_at: now.millis(),
@@ -131,14 +131,14 @@ pub async fn start(
         jkt: start.device.map(|proof| proof.jkt.clone()),
     };
     let device = start.device.map(|proof| NewDevice {
-        id: super::DeviceId::new(now, random.bytes()).to_string(),
+        id: super::DeviceId::new(now, random.bytes()),
         jkt: proof.jkt.clone(),
         name: super::devices::name_from_user_agent(start.client.user_agent.as_deref()),
     });
     let new = NewSession {
         refresh: RefreshRow {
             token_hash: refresh.hash(),
-            session_id: session_id.clone(),
+            session_id,
             issued_at: now.millis(),
         },
         max_per_user: i64::from(settings.max_sessions_per_user),
@@ -157,11 +157,8 @@ pub async fn start(
     let Some(created) = core.store.create_session(&new, user).await? else {
         return Ok(None);
     };
-    core.revoked.insert(
-        created.evicted.iter().map(String::as_str),
-        now,
-        settings.access_ttl,
-    );
+    core.revoked
+        .insert(created.evicted.iter(), now, settings.access_ttl);
     let tokens = issue(core, &new.session, refresh, now, random)?;
     Ok(Some(Started { session_id, tokens }))
 }
@@ -241,14 +238,14 @@ pub async fn refresh(
         &core.store,
         settings.rate_limits,
         super::limits::REFRESH_PER_SESSION,
-        &session.id,
+        &session.id.to_string(),
         now,
     )
     .await?;
     if accepted == Accepted::Rotation {
         let row = RefreshRow {
             token_hash: successor.hash(),
-            session_id: session.id.clone(),
+            session_id: session.id,
             issued_at: now.millis(),
         };
         let event = audit::event(AuditKind::Refresh, now, client)
@@ -258,7 +255,7 @@ pub async fn refresh(
         // grace case, and its successor (the same one) is already stored.
         let _won = core
             .store
-            .rotate_refresh_token(&token.hash(), &row, session.device_id.as_deref(), &event)
+            .rotate_refresh_token(&token.hash(), &row, session.device_id, &event)
             .await?;
     }
     issue(core, session, successor, now, random)
@@ -305,11 +302,8 @@ async fn reused(
             &event,
         )
         .await?;
-    core.revoked.insert(
-        revoked.iter().map(String::as_str),
-        now,
-        core.settings.access_ttl,
-    );
+    core.revoked
+        .insert(revoked.iter(), now, core.settings.access_ttl);
     tracing::warn!(session = %session.id, "refresh token reuse detected; session revoked");
     Ok(Error::rejected(
         ErrorCode::RefreshTokenReused,
@@ -322,7 +316,7 @@ async fn reused(
 async fn proof_of_possession(
     core: &Core,
     request: &dpop::Request,
-    jkt: &str,
+    jkt: &Jkt,
     now: Timestamp,
 ) -> Result<(), Error> {
     match core.accept_dpop(request, None, now).await? {
@@ -330,7 +324,7 @@ async fn proof_of_possession(
             ErrorCode::DpopRequired,
             "This session is bound to a device key: refresh with a DPoP proof.",
         )),
-        Some(proof) if proof.jkt != jkt => Err(Error::rejected(
+        Some(proof) if proof.jkt != *jkt => Err(Error::rejected(
             ErrorCode::InvalidDpopProof,
             "The DPoP proof is not valid: it is signed by another key than the session's.",
         )),
@@ -350,11 +344,11 @@ fn issue(
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         aud: settings.audience().to_owned(),
-        sub: session.user_id.clone(),
+        sub: session.user_id,
         iat: now.seconds(),
         exp: now.plus(settings.access_ttl).seconds(),
         jti: b64(&random.bytes::<16>()),
-        sid: session.id.clone(),
+        sid: session.id,
         amr: session.amr.split(' ').map(str::to_owned).collect(),
         auth_time: Timestamp::from_millis(session.auth_time).seconds(),
         cnf: session
@@ -410,13 +404,11 @@ pub async fn revoke_one(
     now: Timestamp,
 ) -> Result<(), Error> {
     let not_found = || Error::rejected(ErrorCode::NotFound, "No such session.");
-    let id = SessionId::parse(session_id)
-        .ok_or_else(not_found)?
-        .to_string();
+    let id = SessionId::parse(session_id).ok_or_else(not_found)?;
     let event = audit::event(AuditKind::SessionRevoked, now, client)
         .user(&claims.sub)
         .session(&id)
-        .detail(serde_json::json!({ "by_session": claims.sid }));
+        .detail(serde_json::json!({ "by_session": claims.sid.to_string() }));
     let revoked = revoke(
         core,
         &claims.sub,
@@ -434,21 +426,18 @@ pub async fn revoke_one(
 
 async fn revoke(
     core: &Core,
-    user_id: &str,
+    user_id: &UserId,
     which: Revoke<'_>,
     reason: &str,
     event: &crate::store::AuditRow,
     now: Timestamp,
-) -> Result<Vec<String>, Error> {
+) -> Result<Vec<SessionId>, Error> {
     let revoked = core
         .store
         .revoke_sessions(user_id, which, now.millis(), reason, event)
         .await?;
-    core.revoked.insert(
-        revoked.iter().map(String::as_str),
-        now,
-        core.settings.access_ttl,
-    );
+    core.revoked
+        .insert(revoked.iter(), now, core.settings.access_ttl);
     Ok(revoked)
 }
 
@@ -470,7 +459,7 @@ pub async fn list(
             let end = idle_end.min(Timestamp::from_millis(row.expires_at));
             keyward_proto::Session {
                 current: row.id == claims.sid,
-                id: row.id,
+                id: row.id.to_string(),
                 created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
                 last_used_at: Timestamp::from_millis(row.last_used_at).to_rfc3339(),
                 expires_at: end.to_rfc3339(),

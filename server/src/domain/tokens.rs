@@ -13,7 +13,7 @@ use keyward_proto::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use super::keys::KeyRing;
-use super::{Timestamp, b64, unb64};
+use super::{Jkt, SessionId, Timestamp, UserId, b64, unb64};
 use crate::Error;
 
 /// The claims of a Keyward access token.
@@ -24,7 +24,7 @@ pub struct AccessClaims {
     /// Audience: the APIs the token is for.
     pub aud: String,
     /// Subject: the user id.
-    pub sub: String,
+    pub sub: UserId,
     /// Expiry (seconds since the epoch).
     pub exp: i64,
     /// Issued at (seconds since the epoch).
@@ -32,7 +32,7 @@ pub struct AccessClaims {
     /// Unique token id.
     pub jti: String,
     /// The session the token belongs to.
-    pub sid: String,
+    pub sid: SessionId,
     /// How the user authenticated: `pwd`, `passkey`, `otp`, `mfa`, `oauth`, `magic`.
     pub amr: Vec<String>,
     /// When the user last proved who they are (seconds since the epoch, as OpenID Connect's
@@ -49,7 +49,7 @@ pub struct AccessClaims {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
     /// The bound key's RFC 7638 thumbprint.
-    pub jkt: String,
+    pub jkt: Jkt,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -176,11 +176,11 @@ mod tests {
         AccessClaims {
             iss: "https://auth.example.com".into(),
             aud: "https://auth.example.com".into(),
-            sub: "user".into(),
+            sub: UserId::new(now, [1; 10]),
             iat: now.seconds(),
             exp: now.plus(TTL).seconds(),
             jti: "jti".into(),
-            sid: "sid".into(),
+            sid: SessionId::new(now, [2; 10]),
             amr: vec!["pwd".into()],
             auth_time: now.seconds(),
             cnf: None,
@@ -221,7 +221,7 @@ mod tests {
         let (payload, signature) = rest.split_once('.').unwrap();
 
         let mut forged = claims(now);
-        forged.sub = "admin".into();
+        forged.sub = UserId::new(now, [9; 10]);
         let forged_payload = b64(&serde_json::to_vec(&forged).unwrap());
         let none_header = b64(br#"{"alg":"none","typ":"at+jwt","kid":"x"}"#);
         let hs_header = b64(br#"{"alg":"HS256","typ":"at+jwt","kid":"x"}"#);

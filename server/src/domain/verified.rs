@@ -54,11 +54,11 @@ mod tests {
         Arc::new(AccessClaims {
             iss: "i".into(),
             aud: "a".into(),
-            sub: "s".into(),
+            sub: crate::domain::UserId::new(Timestamp::from_millis(0), [1; 10]),
             exp,
             iat: 0,
             jti: "j".into(),
-            sid: "sid".into(),
+            sid: crate::domain::SessionId::new(Timestamp::from_millis(0), [2; 10]),
             amr: vec![],
             auth_time: 0,
             cnf: None,

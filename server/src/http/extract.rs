@@ -9,7 +9,7 @@ use keyward_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::domain::tokens::AccessClaims;
-use crate::domain::{Timestamp, dpop};
+use crate::domain::{SessionId, Timestamp, UserId, dpop};
 use crate::{Error, Keyward};
 
 /// The largest request body accepted.
@@ -124,9 +124,9 @@ fn is_json(headers: &HeaderMap) -> bool {
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     /// The user's id (`sub`).
-    pub user_id: String,
+    pub user_id: UserId,
     /// The session's id (`sid`).
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Every claim of the token (shared with the verification cache).
     pub claims: std::sync::Arc<AccessClaims>,
 }
@@ -165,8 +165,8 @@ where
             }
         }
         Ok(Self {
-            user_id: claims.sub.clone(),
-            session_id: claims.sid.clone(),
+            user_id: claims.sub,
+            session_id: claims.sid,
             claims,
         })
     }

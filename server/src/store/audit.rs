@@ -3,6 +3,7 @@
 
 use super::Error;
 use super::{Pool, Store};
+use crate::domain::{SessionId, UserId};
 
 /// An event to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,9 +13,9 @@ pub struct AuditRow {
     /// What happened: `sign_up`, `sign_in`, `refresh_reuse_detected`, … (see `domain::audit`).
     pub kind: &'static str,
     /// The user concerned, when known.
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The session concerned, when there is one.
-    pub session_id: Option<String>,
+    pub session_id: Option<SessionId>,
     /// The client's IP address.
     pub ip: Option<String>,
     /// The client's `User-Agent`.
@@ -89,7 +90,7 @@ impl Store {
     pub async fn recent_audit(
         &self,
         limit: i64,
-        user_id: Option<&str>,
+        user_id: Option<&UserId>,
     ) -> Result<Vec<AuditEventRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, at, kind, user_id, session_id, ip, user_agent, detail FROM audit_events \

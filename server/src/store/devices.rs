@@ -1,16 +1,17 @@
 //! Device keys, their challenges, and the DPoP replay record.
 
 use super::{AuditRow, Error, Pool, Store};
+use crate::domain::{DeviceId, Jkt, SessionId, UserId};
 
 /// A device as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeviceRow {
-    /// UUID.
-    pub id: String,
+    /// Its id.
+    pub id: DeviceId,
     /// Whose.
-    pub user_id: String,
+    pub user_id: UserId,
     /// RFC 7638 thumbprint of its public key.
-    pub jkt: String,
+    pub jkt: Jkt,
     /// Name for people.
     pub name: String,
     /// The `User-Agent` it last signed in with.
@@ -27,9 +28,9 @@ pub struct Challenge {
     /// SHA-256 of the challenge.
     pub hash: Vec<u8>,
     /// The device that must sign it.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Its user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Not valid after (ms).
     pub expires_at: i64,
     /// The verifier it was issued for.
@@ -40,18 +41,18 @@ pub struct Challenge {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consumed {
     /// The device that must have signed it.
-    pub device_id: String,
+    pub device_id: DeviceId,
     /// Its user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The verifier it was issued for.
     pub audience: String,
     /// The device key's thumbprint.
-    pub jkt: String,
+    pub jkt: Jkt,
 }
 
 impl Store {
     /// `user_id`'s devices that are not revoked, most recently seen first.
-    pub async fn devices(&self, user_id: &str) -> Result<Vec<DeviceRow>, Error> {
+    pub async fn devices(&self, user_id: &UserId) -> Result<Vec<DeviceRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, user_id, jkt, name, user_agent, created_at, last_seen_at FROM devices \
              WHERE user_id = $1 AND revoked_at IS NULL ORDER BY last_seen_at DESC, id",
@@ -63,7 +64,12 @@ impl Store {
     }
 
     /// Renames one of `user_id`'s devices; `false` when there is no such live device.
-    pub async fn rename_device(&self, user_id: &str, id: &str, name: &str) -> Result<bool, Error> {
+    pub async fn rename_device(
+        &self,
+        user_id: &UserId,
+        id: &DeviceId,
+        name: &str,
+    ) -> Result<bool, Error> {
         let renamed = on_writer!(self, pool => sqlx::query(
             "UPDATE devices SET name = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
         )
@@ -80,11 +86,11 @@ impl Store {
     /// `audit`. Returns the revoked session ids, or `None` when there is no such live device.
     pub async fn revoke_device(
         &self,
-        user_id: &str,
-        id: &str,
+        user_id: &UserId,
+        id: &DeviceId,
         now: i64,
         audit: &AuditRow,
-    ) -> Result<Option<Vec<String>>, Error> {
+    ) -> Result<Option<Vec<SessionId>>, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let revoked = sqlx::query(
@@ -101,7 +107,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let sessions: Vec<String> = sqlx::query_scalar(
+            let sessions: Vec<SessionId> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = 'device_revoked' \
                  WHERE device_id = $2 AND revoked_at IS NULL RETURNING id",
             )
@@ -122,8 +128,8 @@ impl Store {
              audience) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&challenge.hash)
-        .bind(&challenge.device_id)
-        .bind(&challenge.user_id)
+        .bind(challenge.device_id)
+        .bind(challenge.user_id)
         .bind(challenge.expires_at)
         .bind(&challenge.audience)
         .execute(pool)
@@ -151,7 +157,7 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(row.and_then(
-            |(device_id, user_id, audience, jkt): (String, String, String, Option<String>)| {
+            |(device_id, user_id, audience, jkt): (DeviceId, UserId, String, Option<Jkt>)| {
                 jkt.map(|jkt| Consumed {
                     device_id,
                     user_id,

@@ -136,8 +136,8 @@ macro_rules! insert_audit {
         )
         .bind(event.at)
         .bind(event.kind)
-        .bind(event.user_id.as_deref())
-        .bind(event.session_id.as_deref())
+        .bind(event.user_id)
+        .bind(event.session_id)
         .bind(event.ip.as_deref())
         .bind(event.user_agent.as_deref())
         .bind(event.detail.as_deref())
@@ -149,6 +149,7 @@ macro_rules! insert_audit {
 mod audit;
 mod devices;
 mod groups;
+mod ids;
 mod keys;
 mod limits;
 mod passkeys;

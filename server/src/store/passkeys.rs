@@ -2,6 +2,7 @@
 
 use super::Error;
 use super::{Pool, Store};
+use crate::domain::UserId;
 
 /// A passkey as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -9,7 +10,7 @@ pub struct PasskeyRow {
     /// UUID.
     pub id: String,
     /// Whose.
-    pub user_id: String,
+    pub user_id: UserId,
     /// base64url credential id.
     pub credential_id: String,
     /// webauthn-rs `Passkey` as JSON.
@@ -41,7 +42,7 @@ pub struct CeremonyRow {
     /// `register`, `sign_up`, `sign_in`, `discover`.
     pub kind: String,
     /// The user (registration, sign-in by email, or the new user of a sign-up).
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The email of a passkey-only sign-up.
     pub email: Option<String>,
     /// The passkey's name (registration) or the user's (sign-up).
@@ -61,7 +62,7 @@ impl Store {
         )
         .bind(&ceremony.challenge)
         .bind(&ceremony.kind)
-        .bind(ceremony.user_id.as_deref())
+        .bind(ceremony.user_id)
         .bind(ceremony.email.as_deref())
         .bind(ceremony.name.as_deref())
         .bind(&ceremony.state)
@@ -96,7 +97,7 @@ impl Store {
     }
 
     /// `user_id`'s passkeys, oldest first.
-    pub async fn passkeys(&self, user_id: &str) -> Result<Vec<PasskeyRow>, Error> {
+    pub async fn passkeys(&self, user_id: &UserId) -> Result<Vec<PasskeyRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, user_id, credential_id, passkey, name, created_at, last_used_at \
              FROM passkeys WHERE user_id = $1 ORDER BY created_at, id",
@@ -129,7 +130,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
         )
         .bind(&passkey.id)
-        .bind(&passkey.user_id)
+        .bind(passkey.user_id)
         .bind(&passkey.credential_id)
         .bind(&passkey.passkey)
         .bind(&passkey.name)
@@ -155,7 +156,12 @@ impl Store {
     }
 
     /// Renames one of `user_id`'s passkeys; `false` when there is no such passkey.
-    pub async fn rename_passkey(&self, user_id: &str, id: &str, name: &str) -> Result<bool, Error> {
+    pub async fn rename_passkey(
+        &self,
+        user_id: &UserId,
+        id: &str,
+        name: &str,
+    ) -> Result<bool, Error> {
         let renamed = on_writer!(self, pool => sqlx::query(
             "UPDATE passkeys SET name = $1 WHERE id = $2 AND user_id = $3",
         )
@@ -173,7 +179,7 @@ impl Store {
     /// The user's row is written first, which locks it (PostgreSQL) or takes the one writer
     /// (SQLite) for the transaction: two removals at once cannot each see the other's passkey
     /// still there and leave the account with none.
-    pub async fn delete_passkey(&self, user_id: &str, id: &str) -> Result<Removal, Error> {
+    pub async fn delete_passkey(&self, user_id: &UserId, id: &str) -> Result<Removal, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let has_password: Option<bool> = sqlx::query_scalar(

@@ -16,6 +16,7 @@ use std::sync::{Arc, LazyLock};
 use super::Error;
 use super::groups::{self, MAX_GROUP, Queue};
 use super::{AuditRow, Pool, RefreshRow};
+use crate::domain::DeviceId;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{AssertSqlSafe, PgPool, Row as _, Sqlite, SqlitePool};
 
@@ -65,7 +66,7 @@ static ALONE: LazyLock<Arc<str>> =
 pub(super) struct Rotation {
     pub old_hash: Vec<u8>,
     pub successor: RefreshRow,
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     pub audit: AuditRow,
 }
 
@@ -183,12 +184,12 @@ fn bind<'q>(
         .bind(rotation.successor.issued_at)
         .bind(rotation.old_hash.clone())
         .bind(rotation.successor.token_hash.clone())
-        .bind(rotation.successor.session_id.clone())
-        .bind(rotation.device_id.clone())
+        .bind(rotation.successor.session_id)
+        .bind(rotation.device_id)
         .bind(audit.at)
         .bind(audit.kind)
-        .bind(audit.user_id.clone())
-        .bind(audit.session_id.clone())
+        .bind(audit.user_id)
+        .bind(audit.session_id)
         .bind(audit.ip.clone())
         .bind(audit.user_agent.clone())
         .bind(audit.detail.clone())
@@ -240,18 +241,18 @@ async fn together_pg(pool: &PgPool, group: &[Rotation]) -> Result<Vec<bool>, sql
                 .map(|r| r.successor.token_hash.clone())
                 .collect::<Vec<_>>(),
         )
-        .bind(column(&|r| Some(r.successor.session_id.clone())))
+        .bind(column(&|r| Some(r.successor.session_id.to_string())))
         .bind(
             group
                 .iter()
                 .map(|r| r.successor.issued_at)
                 .collect::<Vec<_>>(),
         )
-        .bind(column(&|r| r.device_id.clone()))
+        .bind(column(&|r| r.device_id.map(|id| id.to_string())))
         .bind(group.iter().map(|r| r.audit.at).collect::<Vec<_>>())
         .bind(column(&|r| Some(r.audit.kind.to_owned())))
-        .bind(column(&|r| r.audit.user_id.clone()))
-        .bind(column(&|r| r.audit.session_id.clone()))
+        .bind(column(&|r| r.audit.user_id.map(|id| id.to_string())))
+        .bind(column(&|r| r.audit.session_id.map(|id| id.to_string())))
         .bind(column(&|r| r.audit.ip.clone()))
         .bind(column(&|r| r.audit.user_agent.clone()))
         .bind(column(&|r| r.audit.detail.clone()))

@@ -2,14 +2,15 @@
 
 use super::Error;
 use super::{AuditRow, Pool, Store, UserRow};
+use crate::domain::{DeviceId, Jkt, SessionId, UserId};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SessionRow {
-    /// UUID.
-    pub id: String,
+    /// Its id.
+    pub id: SessionId,
     /// Whose.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Signed in at (ms).
     pub created_at: i64,
     /// When the user last proved who they are (ms): the sign-in, or a later step-up.
@@ -29,9 +30,9 @@ pub struct SessionRow {
     /// The client's IP address at sign-in.
     pub ip: Option<String>,
     /// The device the session is bound to (DPoP), if any.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// That device key's RFC 7638 thumbprint: refresh needs a proof by this key.
-    pub jkt: Option<String>,
+    pub jkt: Option<Jkt>,
 }
 
 /// A refresh token as stored: only its hash.
@@ -40,7 +41,7 @@ pub struct RefreshRow {
     /// SHA-256 of the token.
     pub token_hash: Vec<u8>,
     /// The session it refreshes.
-    pub session_id: String,
+    pub session_id: SessionId,
     /// Issued at (ms).
     pub issued_at: i64,
 }
@@ -81,9 +82,9 @@ pub struct NewSession {
 #[derive(Debug, Clone)]
 pub struct NewDevice {
     /// The id to use when the device is new.
-    pub id: String,
+    pub id: DeviceId,
     /// The key's thumbprint.
-    pub jkt: String,
+    pub jkt: Jkt,
     /// A name for people ("Chrome on Linux").
     pub name: String,
 }
@@ -92,18 +93,18 @@ pub struct NewDevice {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
     /// The device the session is bound to.
-    pub device_id: Option<String>,
+    pub device_id: Option<DeviceId>,
     /// Sessions revoked by the per-user limit.
-    pub evicted: Vec<String>,
+    pub evicted: Vec<SessionId>,
 }
 
 /// Which of a user's sessions to revoke.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Revoke<'a> {
     /// This one (if it is the user's).
-    One(&'a str),
+    One(&'a SessionId),
     /// All but this one.
-    AllBut(&'a str),
+    AllBut(&'a SessionId),
     /// All.
     All,
 }
@@ -127,7 +128,7 @@ impl Store {
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
                      ON CONFLICT (email_key) DO NOTHING",
                 )
-                .bind(&user.id)
+                .bind(user.id)
                 .bind(&user.email)
                 .bind(&user.email_key)
                 .bind(user.email_verified_at)
@@ -148,7 +149,7 @@ impl Store {
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
                 )
                 .bind(&passkey.id)
-                .bind(&passkey.user_id)
+                .bind(passkey.user_id)
                 .bind(&passkey.credential_id)
                 .bind(&passkey.passkey)
                 .bind(&passkey.name)
@@ -161,7 +162,7 @@ impl Store {
                     return Ok(None);
                 }
             }
-            let device_id: Option<String> = match &new.device {
+            let device_id: Option<DeviceId> = match &new.device {
                 Some(device) => Some(
                     sqlx::query_scalar(
                         "INSERT INTO devices (id, user_id, jkt, name, user_agent, created_at, \
@@ -169,8 +170,8 @@ impl Store {
                          ON CONFLICT (user_id, jkt) DO UPDATE SET last_seen_at = excluded.last_seen_at, \
                          revoked_at = NULL, user_agent = excluded.user_agent RETURNING id",
                     )
-                    .bind(&device.id)
-                    .bind(&s.user_id)
+                    .bind(device.id)
+                    .bind(s.user_id)
                     .bind(&device.jkt)
                     .bind(&device.name)
                     .bind(s.user_agent.as_deref())
@@ -185,15 +186,15 @@ impl Store {
                  user_agent, ip, device_id, jkt, auth_time) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
-            .bind(&s.id)
-            .bind(&s.user_id)
+            .bind(s.id)
+            .bind(s.user_id)
             .bind(s.created_at)
             .bind(s.last_used_at)
             .bind(s.expires_at)
             .bind(&s.amr)
             .bind(s.user_agent.as_deref())
             .bind(s.ip.as_deref())
-            .bind(device_id.as_deref())
+            .bind(device_id)
             .bind(new.device.as_ref().map(|d| d.jkt.as_str()))
             .bind(s.auth_time)
             .execute(&mut *tx)
@@ -202,22 +203,22 @@ impl Store {
                 "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) VALUES ($1, $2, $3)",
             )
             .bind(&new.refresh.token_hash)
-            .bind(&new.refresh.session_id)
+            .bind(new.refresh.session_id)
             .bind(new.refresh.issued_at)
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, &new.audit);
-            let active: Vec<String> = sqlx::query_scalar(
+            let active: Vec<SessionId> = sqlx::query_scalar(
                 "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
                  AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
             )
-            .bind(&s.user_id)
+            .bind(s.user_id)
             .bind(s.created_at)
             .bind(new.idle_cutoff)
             .fetch_all(&mut *tx)
             .await?;
             let keep = usize::try_from(new.max_per_user).unwrap_or(usize::MAX);
-            let evicted: Vec<String> = active.into_iter().skip(keep).collect();
+            let evicted: Vec<SessionId> = active.into_iter().skip(keep).collect();
             for id in &evicted {
                 sqlx::query(
                     "UPDATE sessions SET revoked_at = $1, revoke_reason = 'evicted' WHERE id = $2",
@@ -227,7 +228,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 let event = AuditRow {
-                    session_id: Some(id.clone()),
+                    session_id: Some(*id),
                     ..new.eviction.clone()
                 };
                 insert_audit!(&mut *tx, &event);
@@ -259,13 +260,13 @@ impl Store {
         &self,
         old_hash: &[u8],
         successor: &RefreshRow,
-        device_id: Option<&str>,
+        device_id: Option<DeviceId>,
         audit: &AuditRow,
     ) -> Result<bool, Error> {
         let rotation = super::rotations::Rotation {
             old_hash: old_hash.to_vec(),
             successor: successor.clone(),
-            device_id: device_id.map(str::to_owned),
+            device_id,
             audit: audit.clone(),
         };
         super::groups::submit(&self.rotations, rotation).await
@@ -275,33 +276,33 @@ impl Store {
     /// Returns the ids it revoked.
     pub async fn revoke_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         which: Revoke<'_>,
         now: i64,
         reason: &str,
         audit: &AuditRow,
-    ) -> Result<Vec<String>, Error> {
-        let (sql, session): (&'static str, &str) = match which {
+    ) -> Result<Vec<SessionId>, Error> {
+        let (sql, session): (&'static str, Option<&SessionId>) = match which {
             Revoke::One(id) => (
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
                  WHERE user_id = $3 AND revoked_at IS NULL AND id = $4 RETURNING id",
-                id,
+                Some(id),
             ),
             Revoke::AllBut(id) => (
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
                  WHERE user_id = $3 AND revoked_at IS NULL AND id <> $4 RETURNING id",
-                id,
+                Some(id),
             ),
-            // No session has an empty id, so "all but none" is all.
+            // `$4` is NULL here, and typed as a session id like in the two above.
             Revoke::All => (
                 "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
-                 WHERE user_id = $3 AND revoked_at IS NULL AND id <> $4 RETURNING id",
-                "",
+                 WHERE user_id = $3 AND revoked_at IS NULL AND ($4 IS NULL) RETURNING id",
+                None,
             ),
         };
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let revoked: Vec<String> = sqlx::query_scalar(sql)
+            let revoked: Vec<SessionId> = sqlx::query_scalar(sql)
                 .bind(now)
                 .bind(reason)
                 .bind(user_id)
@@ -320,7 +321,7 @@ impl Store {
     /// lifetime, used after `idle_cutoff`), newest first.
     pub async fn live_sessions(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         now: i64,
         idle_cutoff: i64,
     ) -> Result<Vec<SessionRow>, Error> {
@@ -342,7 +343,10 @@ impl Store {
     /// id and revocation time; and the database's clock as it was before they were read, for
     /// the next call. The database's clock, not this process's: a revocation written by a
     /// server whose clock is behind must still be read by the others.
-    pub async fn revocations_since(&self, since: i64) -> Result<(Vec<(String, i64)>, i64), Error> {
+    pub async fn revocations_since(
+        &self,
+        since: i64,
+    ) -> Result<(Vec<(SessionId, i64)>, i64), Error> {
         let clock: i64 = match &self.pool {
             Pool::Sqlite(pools) => {
                 sqlx::query_scalar(

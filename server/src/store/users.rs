@@ -2,12 +2,13 @@
 
 use super::Error;
 use super::{Pool, Store};
+use crate::domain::UserId;
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct UserRow {
-    /// UUID.
-    pub id: String,
+    /// Its id.
+    pub id: UserId,
     /// The normalised address (display form).
     pub email: String,
     /// The lookup key (lower-cased address), unique.
@@ -36,7 +37,7 @@ impl Store {
     }
 
     /// The user with id `id`.
-    pub async fn user(&self, id: &str) -> Result<Option<UserRow>, Error> {
+    pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
              FROM users WHERE id = $1",
@@ -62,7 +63,7 @@ impl Store {
     }
 
     /// Replaces a user's password hash (an upgrade to current parameters, or a new password).
-    pub async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<(), Error> {
+    pub async fn set_password_hash(&self, id: &UserId, hash: &str, now: i64) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
             "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3",
         )
