@@ -525,8 +525,13 @@ impl AuthClient {
             let _ = headers.set("dpop", &proof);
         }
         // A refresh whose answer is lost must be retried within the server's grace window, so
-        // it gives up sooner than other calls.
-        let timeout = if request.url() == format!("{}/refresh", self.inner.base) {
+        // it gives up sooner than other calls. (A refresh is the one call to a path ending in
+        // `/refresh` that carries no access token; the browser's absolute URL is compared by
+        // its path, whatever form `serverUrl` took.)
+        let is_refresh = tokens.is_none()
+            && request.method() == "POST"
+            && url_path(&request.url()).ends_with("/refresh");
+        let timeout = if is_refresh {
             api::REFRESH_TIMEOUT_MS
         } else {
             api::TIMEOUT_MS
@@ -1005,6 +1010,13 @@ fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000)
+}
+
+/// The path of an absolute URL (`https://host:port/a/b?x` → `/a/b`).
+fn url_path(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/");
+    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 /// Whether a refresh was refused because this client's device key is not the session's (it was

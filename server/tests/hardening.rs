@@ -105,41 +105,53 @@ async fn a_replay_is_detected_as_reuse_even_when_the_session_is_over_its_budget(
     assert_eq!(refresh(&keyward, &thiefs).await.code(), "session_revoked");
 }
 
-/// Finding 4: a refresh whose answer never reached the client (a timeout, a dropped
-/// connection) and is retried after the grace window used to revoke the session as "reuse".
-/// The last used token still gets its successor while that successor has not been used.
+/// Finding 4: a refresh whose answer never reached the device (a timeout, a dropped
+/// connection) and is retried after the grace window used to revoke the session as "reuse". On a
+/// device-bound session the last used token still gets its successor while that successor has
+/// not been used; on a session without a device key that leeway would let a copied token keep
+/// pace with the user's, so there it stays a replay.
 #[tokio::test]
 async fn a_refresh_retried_after_a_lost_answer_gets_the_same_successor_until_it_is_used() {
     let db = TestDb::new().await;
     let mut settings = db.settings();
     settings.refresh_grace = std::time::Duration::ZERO;
     let keyward = Keyward::start(settings).await.unwrap();
-    let signed = sign_up(&keyward, "lost@example.com").await;
+    let device = TestDevice::new();
+    let signed = sign_up_bound(&keyward, "lost@example.com", &device).await;
     let first = refresh_token(&signed);
 
-    let lost = refresh(&keyward, &first).await;
+    let lost = refresh_bound(&keyward, &first, &device).await;
     assert_eq!(lost.status, StatusCode::OK);
     let successor = lost.body["data"]["tokens"]["refresh_token"].clone();
-    let retried = refresh(&keyward, &first).await;
+    let retried = refresh_bound(&keyward, &first, &device).await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     assert_eq!(retried.body["data"]["tokens"]["refresh_token"], successor);
-    me_ok(&keyward, &retried).await;
+    let kinds: Vec<String> = keyward
+        .store()
+        .recent_audit(20, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"refresh_retried".to_owned()), "{kinds:?}");
 
     // Once the successor has been used, the old token is a replay.
-    let next = refresh(&keyward, successor.as_str().unwrap()).await;
+    let next = refresh_bound(&keyward, successor.as_str().unwrap(), &device).await;
     assert_eq!(next.status, StatusCode::OK);
+    assert_eq!(
+        refresh_bound(&keyward, &first, &device).await.code(),
+        "refresh_token_reused"
+    );
+
+    // Without a device key, a used token after the grace window is a replay at once.
+    let plain = sign_up(&keyward, "plain-lost@example.com").await;
+    let first = refresh_token(&plain);
+    assert_eq!(refresh(&keyward, &first).await.status, StatusCode::OK);
     assert_eq!(
         refresh(&keyward, &first).await.code(),
         "refresh_token_reused"
     );
-}
-
-async fn me_ok(keyward: &Keyward, reply: &Reply) {
-    let token = reply.body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap();
-    let me = send(keyward, authed(Method::GET, "/auth/me", token)).await;
-    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
 }
 
 /// Finding 5: `Keyward::verify_access_token`, documented for sync servers, accepted a
@@ -357,6 +369,35 @@ async fn a_stranger_cannot_lock_the_owner_out() {
     )
     .await;
     assert_eq!(owner.status, StatusCode::OK, "{}", owner.body);
+}
+
+/// Finding 9, the other side: with the lock per client, guessing from many addresses at once
+/// would have no limit. Over every client, 100 failures in an hour lock the email; no single
+/// client can get there by itself.
+#[tokio::test]
+async fn guessing_from_many_addresses_at_once_locks_the_email() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    sign_up(&keyward, "target@example.com").await;
+    fresh_window(3600, 60).await;
+    for n in 0..100u32 {
+        let peer = format!("198.18.{}.{}:1", n / 200, n % 200 + 1);
+        let reply = send(&keyward, from(&peer, wrong_password("target@example.com"))).await;
+        assert_eq!(reply.code(), "invalid_credentials", "client {n}");
+    }
+    let right = post(
+        "/auth/sign-in",
+        &json!({ "email": "target@example.com", "password": PASSWORD }),
+    );
+    let locked = send(&keyward, from("203.0.113.200:1", right)).await;
+    assert_eq!(locked.code(), "account_locked", "{}", locked.body);
+    assert!(locked.headers.get("retry-after").is_some());
+    // Other accounts are untouched.
+    sign_up(&keyward, "bystander@example.com").await;
+    assert_eq!(
+        sign_in(&keyward, "bystander@example.com").await["user"]["email"],
+        "bystander@example.com"
+    );
 }
 
 /// Finding 7: a device's answer to a challenge could be replayed to any verifier within 60 s. A

@@ -23,7 +23,8 @@ END;
 ALTER TABLE device_challenges ADD COLUMN audience TEXT NOT NULL DEFAULT '';
 
 -- Audit retention: events older than the cutoff may be deleted (by the retention job), no
--- others. The cutoff only moves forward, and never past the database's clock.
+-- others. The cutoff only moves forward, and never closer than a day to the database's clock:
+-- whoever can run SQL as the app still cannot erase the last day of the log.
 CREATE TABLE audit_retention (
     id     INTEGER PRIMARY KEY CHECK (id = 1),
     cutoff INTEGER NOT NULL
@@ -31,9 +32,9 @@ CREATE TABLE audit_retention (
 INSERT INTO audit_retention (id, cutoff) VALUES (1, 0);
 CREATE TRIGGER audit_retention_forward BEFORE UPDATE ON audit_retention
     WHEN NEW.cutoff < OLD.cutoff OR NEW.id <> OLD.id
-      OR NEW.cutoff > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+      OR NEW.cutoff > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 86400000
 BEGIN
-    SELECT RAISE(ABORT, 'the audit retention cutoff only moves forward, up to now');
+    SELECT RAISE(ABORT, 'the audit retention cutoff only moves forward, up to a day ago');
 END;
 CREATE TRIGGER audit_retention_no_delete BEFORE DELETE ON audit_retention
 BEGIN

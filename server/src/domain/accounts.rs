@@ -101,7 +101,9 @@ pub async fn signed_up(
 /// (an unknown email is verified against a dummy hash, so it takes as long as a known one), then
 /// on failure the failure count (the 10th consecutive failure from one client locks the email
 /// for that client for 15 minutes, known or not, so a lock reveals nothing either; the owner
-/// signing in from another client is not locked out by a stranger).
+/// signing in from another client is not locked out by a stranger). Over every client, 100
+/// failures in an hour lock the email for the rest of that hour: one client alone cannot get
+/// there (its own lock holds it to 40 an hour), guessing from many addresses at once stops there.
 pub async fn sign_in(
     core: &Core,
     request: SignInRequest,
@@ -136,7 +138,12 @@ pub async fn sign_in(
     // The lockout counts failures per email *and client*: a stranger's failures lock the
     // stranger out, not the account's owner signing in from elsewhere.
     let failures = store.sign_in_failures(&account_key).await?;
-    if let Err(locked) = limits::locked(failures.and_then(|f| f.locked_until), now) {
+    let locked = limits::locked(failures.and_then(|f| f.locked_until), now).and(
+        // And a cap over every client, which no one client can reach by itself: guessing
+        // from many addresses at once stops here.
+        limits::exceeded(store, limits::SIGN_IN_FAILURES_PER_EMAIL, email.key(), now).await,
+    );
+    if let Err(locked) = locked {
         let event = audit::event(audit::AuditKind::SignInLocked, now, client)
             .detail(serde_json::json!({ "email": email.as_str() }));
         store.insert_audit(&event).await?;
@@ -242,6 +249,13 @@ async fn failed(
     client: &Client,
     now: Timestamp,
 ) -> Result<Error, Error> {
+    limits::count(
+        &core.store,
+        limits::SIGN_IN_FAILURES_PER_EMAIL,
+        email.key(),
+        now,
+    )
+    .await?;
     let record = core
         .store
         .record_sign_in_failure(

@@ -18,6 +18,9 @@ pub enum AuditKind {
     SignInLocked,
     /// A session's tokens were rotated.
     Refresh,
+    /// A device retried a refresh whose answer it never got (after the grace window, its
+    /// successor still unused): it got the same successor back.
+    RefreshRetried,
     /// A used refresh token came back after its grace window; the session was revoked.
     RefreshReuseDetected,
     /// A user signed out (`detail.scope` says which sessions).
@@ -41,6 +44,7 @@ impl AuditKind {
             Self::SignInFailed => "sign_in_failed",
             Self::SignInLocked => "sign_in_locked",
             Self::Refresh => "refresh",
+            Self::RefreshRetried => "refresh_retried",
             Self::RefreshReuseDetected => "refresh_reuse_detected",
             Self::SignOut => "sign_out",
             Self::SessionRevoked => "session_revoked",

@@ -163,7 +163,7 @@ impl Core {
             return Ok(());
         };
         let proof = match request {
-            Some(request) => self.accept_dpop(request, Some(token), now).await?,
+            Some(request) => self.check_dpop(request, Some(token), now)?,
             None => None,
         };
         match proof {
@@ -171,27 +171,14 @@ impl Core {
                 keyward_proto::ErrorCode::DpopRequired,
                 "A DPoP-bound token needs a DPoP proof in the `DPoP` header.",
             )),
+            // Another key's proof is refused before it is recorded: only the token's own key
+            // adds to the replay record.
             Some(proof) if proof.jkt != cnf.jkt => Err(Error::rejected(
                 keyward_proto::ErrorCode::InvalidDpopProof,
                 "The DPoP proof is not valid: it is signed by another key than the token's.",
             )),
-            Some(_) => Ok(()),
+            Some(proof) => self.record_dpop(&proof, now).await,
         }
-    }
-
-    /// Checks the DPoP proof of `request` (if it has one) and records it as used:
-    /// [`Core::check_dpop`], then [`Core::record_dpop`]. `None` when the request carries no proof.
-    pub async fn accept_dpop(
-        &self,
-        request: &dpop::Request,
-        access_token: Option<&str>,
-        now: Timestamp,
-    ) -> Result<Option<Proof>, Error> {
-        let Some(proof) = self.check_dpop(request, access_token, now)? else {
-            return Ok(None);
-        };
-        self.record_dpop(&proof, now).await?;
-        Ok(Some(proof))
     }
 
     /// Checks the DPoP proof of `request` (if it has one) without recording it: signature,

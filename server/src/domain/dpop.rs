@@ -185,12 +185,14 @@ pub fn normalize_url(url: &str) -> Option<String> {
 }
 
 /// Until when `proof` must be remembered so that it is never accepted twice: a proof is refused
-/// anyway once its `iat` is more than [`MAX_AGE`] old, so that long after its `iat` (and a
-/// second, for the whole seconds of `iat`), whenever it was seen. A proof replayed late costs no
-/// memory: it is refused on its time before it is recorded.
+/// anyway once its `iat` is more than [`MAX_AGE`] old, so that long after its `iat`, whenever it
+/// was seen; plus [`MAX_AHEAD`], because another server sharing the record may run that much
+/// behind this one and still take the proof as fresh; plus a second for the whole seconds of
+/// `iat`. A proof replayed late costs no memory: it is refused on its time before it is recorded.
 pub fn forget_at(proof: &Proof) -> Timestamp {
     Timestamp::from_millis(proof.iat.saturating_mul(1000))
         .plus(MAX_AGE)
+        .plus(MAX_AHEAD)
         .plus(Duration::from_secs(1))
 }
 
@@ -207,12 +209,12 @@ mod tests {
             nonce: None,
             iat,
         };
-        assert_eq!(forget_at(&proof(1_000)), at(1_301));
-        // One made almost five minutes ago is forgotten a second after it can no longer be
-        // accepted, not six minutes after it arrived.
+        assert_eq!(forget_at(&proof(1_000)), at(1_361));
+        // One made almost five minutes ago is forgotten a minute (the clock margin) after it can
+        // no longer be accepted, not six minutes after it arrived.
         let now = at(10_000);
         let old = proof(10_000 - 299);
-        assert!(forget_at(&old) <= now.plus(Duration::from_secs(2)));
+        assert!(forget_at(&old) <= now.plus(Duration::from_secs(62)));
     }
 
     /// RFC 9449 §4.1, figure 4: a proof for a token request.

@@ -10,11 +10,12 @@
 //! | sign-up, per IP | 30 per 10 minutes |
 //! | refresh, per session | 30 per minute |
 //! | refresh, per IP | 600 per minute |
-//! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes |
+//! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes; 100 failures in an hour over every client lock it for the rest of the hour |
 //!
 //! A client is an IPv4 address, or an IPv6 /64 (anyone holds a whole /64), as the HTTP layer
 //! reads it (through the trusted proxies). Locking per email *and* client keeps a stranger from
-//! locking the owner out; guessing from many addresses at once meets the per-IP limits first.
+//! locking the owner out; the cap over every client stops guessing from many addresses at once,
+//! and takes at least three clients working together to reach.
 
 use std::time::Duration;
 
@@ -66,6 +67,15 @@ pub const REFRESH_PER_IP: Limit = Limit {
     window: Duration::from_secs(60),
 };
 
+/// Failed sign-ins for one email over every client: past this, the email is locked for the
+/// rest of the window. One client alone cannot reach it (its own lock allows it 10 failures per
+/// 15 minutes, 40 an hour); it caps guessing from many addresses at once.
+pub const SIGN_IN_FAILURES_PER_EMAIL: Limit = Limit {
+    name: "sign_in:email_failures",
+    max: 100,
+    window: Duration::from_secs(3600),
+};
+
 /// Consecutive failed sign-ins that lock an email.
 pub const LOCKOUT_THRESHOLD: i64 = 10;
 /// How long a lock lasts.
@@ -86,7 +96,7 @@ pub async fn check(
     let window = i64::try_from(limit.window.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    let start = now.millis() - now.millis().rem_euclid(window);
+    let start = window_start(limit, now);
     let hits = store
         .hit(&format!("{}:{subject}", limit.name), start)
         .await?;
@@ -99,6 +109,51 @@ pub async fn check(
         "Too many requests. Try again later.",
         retry_after.max(Duration::from_secs(1)),
     ))
+}
+
+/// Counts one event against `limit` for `subject`, refusing nothing (see [`exceeded`]). On
+/// whatever the rate-limit setting: this is a lockout.
+pub async fn count(
+    store: &Store,
+    limit: Limit,
+    subject: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let start = window_start(limit, now);
+    store
+        .hit(&format!("{}:{subject}", limit.name), start)
+        .await?;
+    Ok(())
+}
+
+/// `account_locked` (with `Retry-After`) when the events [`count`]ed against `limit` for
+/// `subject` have reached its maximum in the current window.
+pub async fn exceeded(
+    store: &Store,
+    limit: Limit,
+    subject: &str,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let start = window_start(limit, now);
+    let hits = store
+        .hits(&format!("{}:{subject}", limit.name), start)
+        .await?;
+    if hits < limit.max {
+        return Ok(());
+    }
+    let end = Timestamp::from_millis(start).plus(limit.window);
+    Err(Error::retry_later(
+        ErrorCode::AccountLocked,
+        "Too many failed sign-ins: this account is locked for a while.",
+        now.until(end).max(Duration::from_secs(1)),
+    ))
+}
+
+fn window_start(limit: Limit, now: Timestamp) -> i64 {
+    let window = i64::try_from(limit.window.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    now.millis() - now.millis().rem_euclid(window)
 }
 
 /// `account_locked`, with the time left, when `locked_until` is still ahead of `now`.

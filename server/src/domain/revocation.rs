@@ -22,8 +22,9 @@ use crate::store::Store;
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Overlap between syncs, so a revocation written before the previous sync read the clock but
-/// committed after it read the rows is not missed.
-const SYNC_OVERLAP: Duration = Duration::from_secs(5);
+/// committed after it read the rows (a slow commit, a lock wait) is not missed. Reading a minute
+/// of revocations again each second costs an indexed range scan of a few rows.
+const SYNC_OVERLAP: Duration = Duration::from_secs(60);
 
 /// Session ids whose access tokens must be refused, each with the time it can be forgotten.
 #[derive(Debug, Default)]

@@ -117,22 +117,18 @@ async fn a_rotation_records_the_use_once_and_a_grace_replay_writes_nothing() {
     let signed = sign_up(&core, "rotation@example.com", t0).await;
     let user = UserId::parse(&signed.user.id).unwrap();
     let c = client("198.51.100.7");
-    let last_used = |core: Arc<Core>, at: Timestamp| {
-        async move {
-            let sessions = core
-                .store
-                .live_sessions(&user, at.millis(), 0)
-                .await
-                .unwrap();
-            assert_eq!(sessions.len(), 1);
-            sessions[0].last_used_at
-        }
+    let last_used = |core: Arc<Core>, at: Timestamp| async move {
+        let sessions = core
+            .store
+            .live_sessions(&user, at.millis(), 0)
+            .await
+            .unwrap();
+        assert_eq!(sessions.len(), 1);
+        sessions[0].last_used_at
     };
-    let rotations = |core: Arc<Core>| {
-        async move {
-            let events = core.store.recent_audit(50, Some(&user)).await.unwrap();
-            events.iter().filter(|e| e.kind == "refresh").count()
-        }
+    let rotations = |core: Arc<Core>| async move {
+        let events = core.store.recent_audit(50, Some(&user)).await.unwrap();
+        events.iter().filter(|e| e.kind == "refresh").count()
     };
 
     let t1 = t0.plus(MINUTE);
@@ -365,18 +361,22 @@ async fn ten_failures_lock_an_email_for_fifteen_minutes_even_with_rate_limits_of
     let left = retry_after.unwrap();
     assert!(left > 14 * MINUTE && left <= 15 * MINUTE, "{left:?}");
 
+    // The failures are counted per email and client.
+    let record = format!("locked@example.com:{ip}");
+    assert!(
+        core.store
+            .sign_in_failures(&record)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
     // After the lock, the right password works and the count starts again.
     let t2 = t0.plus(15 * MINUTE).plus(Duration::from_secs(10));
     sign_in(&core, "locked@example.com", PASSWORD, ip, t2)
         .await
         .unwrap();
-    assert_eq!(
-        core.store
-            .sign_in_failures("locked@example.com")
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(core.store.sign_in_failures(&record).await.unwrap(), None);
 
     // An unknown email locks the same way, so a lock says nothing about whether it exists.
     for attempt in 0..10 {

@@ -8,10 +8,13 @@
 //!
 //! - within `refresh_grace` (default 10 s) of its use, because two tabs refreshing at once are
 //!   not an attack;
-//! - later, while its successor has never been used: the answer to the refresh was lost (a
-//!   timeout, a dropped connection, a laptop closed mid-request), and this is the retry. Nobody
-//!   has moved the session on since, so nothing is handed out that was not already the
-//!   client's. (Supabase Auth accepts the parent of the active token the same way.)
+//! - later, on a session bound to a device key, while its successor has never been used: the
+//!   answer to the refresh was lost (a timeout, a dropped connection, a laptop closed
+//!   mid-request), and this is the device's retry (its DPoP proof is checked first). Nobody has
+//!   moved the session on since, so nothing is handed out that was not already the device's;
+//!   an audit event (`refresh_retried`) records it. A session without a device key gets no
+//!   such leeway: there a copied token could keep pace with the user's for good, so its
+//!   clients retry inside the grace window.
 //!
 //! Anything else is a replay of a token that was stolen: the whole session is revoked (both the
 //! thief's copy and the user's), an audit event is written, and the answer is
@@ -227,9 +230,17 @@ pub async fn refresh(
         None => Accepted::Rotation,
         Some(used_at) if within_grace(used_at) => Accepted::Again,
         // The answer to the last refresh was lost (a timeout, a dropped connection) and the
-        // client retries later than the grace window: while the successor has not been used,
-        // nobody has moved the session on, so this is that retry, not a replay.
-        Some(_) if successor_unused(core, &successor, session).await? => Accepted::Again,
+        // device retries later than the grace window: it proved above that it holds the
+        // session's key, and while the successor has not been used nobody has moved the session
+        // on, so this is that retry, not a replay. (Not for a session without a device key:
+        // there a copied token would keep pace with the user's for good.)
+        Some(_) if session.jkt.is_some() && successor_unused(core, &successor, session).await? => {
+            let event = audit::event(AuditKind::RefreshRetried, now, client)
+                .user(&session.user_id)
+                .session(&session.id);
+            core.store.insert_audit(&event).await?;
+            Accepted::Again
+        }
         Some(_) => return Err(reused(core, session, client, now).await?),
     };
     // Only what is accepted counts against the session's budget: a thief's refused attempts
@@ -319,16 +330,17 @@ async fn proof_of_possession(
     jkt: &Jkt,
     now: Timestamp,
 ) -> Result<(), Error> {
-    match core.accept_dpop(request, None, now).await? {
+    match core.check_dpop(request, None, now)? {
         None => Err(Error::rejected(
             ErrorCode::DpopRequired,
             "This session is bound to a device key: refresh with a DPoP proof.",
         )),
+        // A thief's proof (another key) is refused before it is recorded.
         Some(proof) if proof.jkt != *jkt => Err(Error::rejected(
             ErrorCode::InvalidDpopProof,
             "The DPoP proof is not valid: it is signed by another key than the session's.",
         )),
-        Some(_) => Ok(()),
+        Some(proof) => core.record_dpop(&proof, now).await,
     }
 }
 

@@ -5,8 +5,9 @@
 //!   beside the database: [`dev_secret`]), connects and migrates the database, makes the first
 //!   signing key on first start, and reads the recent revocations.
 //! - [`spawn_upkeep`]: every second, revocations from other servers; every 30 seconds, the
-//!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters,
-//!   expired proofs and ceremonies, and audit events past their retention.
+//!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters
+//!   and sign-in failure records, expired proofs and ceremonies, and audit events past their
+//!   retention.
 
 // The edge: this module reads the clock and draws from the operating system for the domain.
 #![allow(clippy::disallowed_methods)]
@@ -99,6 +100,9 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store.purge_sessions(ended_before, idle_before).await?;
         store
             .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
+            .await?;
+        store
+            .purge_sign_in_failures(now.minus(Duration::from_secs(24 * 3600)).millis())
             .await?;
         store.purge_dpop(now.millis()).await?;
         store.purge_ceremonies(now.millis()).await?;

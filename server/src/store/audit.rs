@@ -58,7 +58,7 @@ impl Store {
     /// Deletes the events from before `before` (ms), in batches so that the writer is never held
     /// for long; returns how many. The database allows deleting only events older than the
     /// retention cutoff, which this first moves forward to `before` (it never moves back, nor
-    /// past the database's clock).
+    /// closer than a day to the database's clock).
     pub async fn purge_audit(&self, before: i64) -> Result<u64, Error> {
         const BATCH: u64 = 5_000;
         on_writer!(self, pool => {

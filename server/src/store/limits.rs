@@ -32,6 +32,18 @@ impl Store {
         Ok(hits)
     }
 
+    /// The count of `key` in the window starting at `window_start` (0 when none).
+    pub async fn hits(&self, key: &str, window_start: i64) -> Result<i64, Error> {
+        let hits: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT hits FROM rate_limits WHERE key = $1 AND window_start = $2",
+        )
+        .bind(key)
+        .bind(window_start)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(hits.unwrap_or(0))
+    }
+
     /// Forgets counters of windows that started before `before`.
     pub async fn purge_rate_limits(&self, before: i64) -> Result<u64, Error> {
         let purged = on_writer!(self, pool => sqlx::query("DELETE FROM rate_limits WHERE window_start < $1")
@@ -84,6 +96,20 @@ impl Store {
         .fetch_one(pool)
         .await)?;
         Ok(failures)
+    }
+
+    /// Forgets failure records last touched before `before` whose lock (if any) has ended by
+    /// then: a client that stopped failing a day ago starts from nothing.
+    pub async fn purge_sign_in_failures(&self, before: i64) -> Result<u64, Error> {
+        let purged = on_writer!(self, pool => sqlx::query(
+            "DELETE FROM sign_in_failures WHERE updated_at < $1 \
+             AND (locked_until IS NULL OR locked_until < $1)",
+        )
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(purged)
     }
 
     /// Forgets the failures of `key` (after a successful sign-in).
