@@ -421,8 +421,17 @@ impl AuthClient {
         let body = RefreshRequest {
             refresh_token: session.tokens.refresh_token.clone(),
         };
+        // A refresh whose answer is lost must be retried within the server's grace window, so
+        // it gives up sooner than other calls.
+        let body = api::json_text(&body)?;
         match self
-            .call::<RefreshResponse>(Method::Post, "/refresh", None, Some(&body))
+            .call_json::<RefreshResponse>(
+                Method::Post,
+                "/refresh",
+                None,
+                Some(&body),
+                api::REFRESH_TIMEOUT_MS,
+            )
             .await
         {
             Ok(answer) => {
@@ -456,7 +465,7 @@ impl AuthClient {
             .map_err(|e| Error::browser("Request.clone", &e))?;
         self.access_token().await?;
         let tokens = self.tokens()?;
-        let response = self.dispatch(request, Some(&tokens)).await;
+        let response = self.dispatch(request, Some(&tokens), api::TIMEOUT_MS).await;
         self.note_network(&response);
         let response = response?;
         if response.status() != 401 || !says_invalid_token(&response) {
@@ -464,7 +473,7 @@ impl AuthClient {
         }
         self.refresh().await?;
         let tokens = self.tokens()?;
-        let response = self.dispatch(retry, Some(&tokens)).await;
+        let response = self.dispatch(retry, Some(&tokens), api::TIMEOUT_MS).await;
         self.note_network(&response);
         response
     }
@@ -481,19 +490,25 @@ impl AuthClient {
     /// Sends `request` as `tokens`' holder: the access token under its scheme, a DPoP proof
     /// when the session is bound (and always for token requests, which bind new sessions).
     /// When a refusal brings a new DPoP nonce, or shows that this browser's clock is off (the
-    /// proof's time was wrong), sends once more, corrected.
-    async fn dispatch(&self, request: Request, tokens: Option<&Tokens>) -> Result<Response, Error> {
+    /// proof's time was wrong), sends once more, corrected. Each send is given up after
+    /// `timeout_ms`.
+    async fn dispatch(
+        &self,
+        request: Request,
+        tokens: Option<&Tokens>,
+        timeout_ms: i32,
+    ) -> Result<Response, Error> {
         let retry = request
             .clone()
             .map_err(|e| Error::browser("Request.clone", &e))?;
         let nonce_before = self.inner.nonce.borrow().clone();
         let skew_before = self.inner.skew.get();
-        let response = self.send_once(&request, tokens).await?;
+        let response = self.send_once(&request, tokens, timeout_ms).await?;
         let refused = matches!(response.status(), 400 | 401);
         let new_nonce = *self.inner.nonce.borrow() != nonce_before;
         let new_clock = (self.inner.skew.get() - skew_before).abs() > SKEW_TOLERANCE_MS;
         if refused && (new_nonce || new_clock) && self.inner.device.is_some() {
-            return self.send_once(&retry, tokens).await;
+            return self.send_once(&retry, tokens, timeout_ms).await;
         }
         Ok(response)
     }
@@ -502,6 +517,7 @@ impl AuthClient {
         &self,
         request: &Request,
         tokens: Option<&Tokens>,
+        timeout_ms: i32,
     ) -> Result<Response, Error> {
         let headers = request.headers();
         let bound = tokens.is_none_or(|t| t.token_type == TokenType::DPoP);
@@ -524,19 +540,7 @@ impl AuthClient {
             let proof = dpop::proof(key, claims).await?;
             let _ = headers.set("dpop", &proof);
         }
-        // A refresh whose answer is lost must be retried within the server's grace window, so
-        // it gives up sooner than other calls. (A refresh is the one call to a path ending in
-        // `/refresh` that carries no access token; the browser's absolute URL is compared by
-        // its path, whatever form `serverUrl` took.)
-        let is_refresh = tokens.is_none()
-            && request.method() == "POST"
-            && url_path(&request.url()).ends_with("/refresh");
-        let timeout = if is_refresh {
-            api::REFRESH_TIMEOUT_MS
-        } else {
-            api::TIMEOUT_MS
-        };
-        let response = api::send(request, timeout).await?;
+        let response = api::send(request, timeout_ms).await?;
         self.observe(&response);
         Ok(response)
     }
@@ -650,6 +654,7 @@ impl AuthClient {
             "/passkeys/register/verify",
             Some(&tokens),
             Some(&credential),
+            api::TIMEOUT_MS,
         )
         .await
     }
@@ -669,6 +674,7 @@ impl AuthClient {
                 "/passkeys/sign-in/verify",
                 None,
                 Some(&credential),
+                api::TIMEOUT_MS,
             )
             .await?;
         self.start(success).await
@@ -692,6 +698,7 @@ impl AuthClient {
                 "/passkeys/sign-up/verify",
                 None,
                 Some(&credential),
+                api::TIMEOUT_MS,
             )
             .await?;
         self.start(success).await
@@ -712,6 +719,7 @@ impl AuthClient {
                 "/passkeys/sign-in/verify",
                 None,
                 Some(&credential),
+                api::TIMEOUT_MS,
             )
             .await?;
         self.start(success).await.map(Some)
@@ -774,7 +782,7 @@ impl AuthClient {
     ) -> Result<JsValue, Error> {
         let url = format!("{}{path}", self.inner.base);
         let request = api::json_request(method, &url, Some(&api::json_text(body)?))?;
-        let response = self.dispatch(request, tokens).await;
+        let response = self.dispatch(request, tokens, api::TIMEOUT_MS).await;
         self.note_network(&response);
         api::read_data(response?).await
     }
@@ -799,20 +807,23 @@ impl AuthClient {
         body: Option<&impl serde::Serialize>,
     ) -> Result<T, Error> {
         let body = body.map(api::json_text).transpose()?;
-        self.call_json(method, path, tokens, body.as_ref()).await
+        self.call_json(method, path, tokens, body.as_ref(), api::TIMEOUT_MS)
+            .await
     }
 
-    /// [`Self::call`] with a body that is JSON text already (WebAuthn's `toJSON()` output).
+    /// [`Self::call`] with a body that is JSON text already (WebAuthn's `toJSON()` output), given
+    /// up after `timeout_ms`.
     async fn call_json<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         tokens: Option<&Tokens>,
         body: Option<&JsValue>,
+        timeout_ms: i32,
     ) -> Result<T, Error> {
         let url = format!("{}{path}", self.inner.base);
         let request = api::json_request(method, &url, body)?;
-        let response = self.dispatch(request, tokens).await;
+        let response = self.dispatch(request, tokens, timeout_ms).await;
         self.note_network(&response);
         api::read(response?).await
     }
@@ -1010,13 +1021,6 @@ fn secs_to_ms(secs: u64) -> i64 {
     i64::try_from(secs)
         .unwrap_or(i64::MAX / 1000)
         .saturating_mul(1000)
-}
-
-/// The path of an absolute URL (`https://host:port/a/b?x` → `/a/b`).
-fn url_path(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.find('/').and_then(|i| rest.get(i..)).unwrap_or("/");
-    path.split(['?', '#']).next().unwrap_or(path)
 }
 
 /// Whether a refresh was refused because this client's device key is not the session's (it was

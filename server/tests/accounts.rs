@@ -62,14 +62,7 @@ async fn the_whole_flow_sign_up_sign_in_me_refresh_sign_out() {
     .await;
     assert_eq!(first.status, StatusCode::OK);
 
-    let events: Vec<String> = keyward
-        .store()
-        .recent_audit(20, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let events = audit_kinds(&keyward, 20).await;
     for kind in ["key_rotated", "sign_up", "sign_in", "refresh", "sign_out"] {
         assert!(
             events.iter().any(|e| e == kind),

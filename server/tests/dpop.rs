@@ -219,16 +219,7 @@ async fn devices_are_listed_renamed_and_revoking_one_ends_its_sessions() {
         .clone();
     let phone_token = access(&on_phone);
 
-    let list = |device: &TestDevice, token: &str| {
-        let proof = device.proof("GET", "/auth/devices", Some(token));
-        dpop_request(
-            Method::GET,
-            "/auth/devices",
-            Some(("DPoP", token)),
-            Some(&proof),
-            None,
-        )
-    };
+    let list = list_devices;
     let devices = send(&keyward, list(&phone, &phone_token)).await.body["data"]["devices"].clone();
     let devices = devices.as_array().unwrap();
     assert_eq!(devices.len(), 2);
@@ -338,34 +329,10 @@ async fn a_device_answers_a_challenge_once_with_its_own_key() {
     let keyward = db.start().await;
     let device = TestDevice::new();
     let token = access(&sign_up_bound(&keyward, "sync@example.com", &device).await);
-    let proof = device.proof("GET", "/auth/devices", Some(&token));
-    let devices = send(
-        &keyward,
-        dpop_request(
-            Method::GET,
-            "/auth/devices",
-            Some(("DPoP", &token)),
-            Some(&proof),
-            None,
-        ),
-    )
-    .await;
-    let id = devices.body["data"]["devices"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = own_device_id(&keyward, &device, &token).await;
 
-    let challenge_uri = format!("/auth/devices/{id}/challenge");
-    let challenge = |_: ()| {
-        let proof = device.proof("POST", &challenge_uri, Some(&token));
-        dpop_request(
-            Method::POST,
-            &challenge_uri,
-            Some(("DPoP", &token)),
-            Some(&proof),
-            Some(&json!({"audience": "https://sync.example.com"})),
-        )
-    };
+    let audience = "https://sync.example.com";
+    let challenge = |_: ()| challenge_request(&device, &token, &id, audience);
     let issued = send(&keyward, challenge(())).await;
     assert_eq!(issued.status, StatusCode::OK, "{}", issued.body);
     let value = issued.body["data"]["challenge"]
@@ -373,24 +340,8 @@ async fn a_device_answers_a_challenge_once_with_its_own_key() {
         .unwrap()
         .to_owned();
 
-    let verify = |signer: &TestDevice, challenge: &str| {
-        let proof = signer.proof_with(
-            "POST",
-            "/auth/devices/challenge/verify",
-            None,
-            Some(challenge),
-            0,
-        );
-        dpop_request(
-            Method::POST,
-            "/auth/devices/challenge/verify",
-            None,
-            None,
-            Some(
-                &json!({"challenge": challenge, "proof": proof, "audience": "https://sync.example.com"}),
-            ),
-        )
-    };
+    let verify =
+        |signer: &TestDevice, challenge: &str| challenge_answer(signer, challenge, audience);
     let thief = send(&keyward, verify(&TestDevice::new(), &value)).await;
     assert_eq!(thief.code(), "invalid_dpop_proof");
     // The failed attempt used the challenge up: even the device cannot answer it now.

@@ -126,14 +126,7 @@ async fn a_refresh_retried_after_a_lost_answer_gets_the_same_successor_until_it_
     let retried = refresh_bound(&keyward, &first, &device).await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     assert_eq!(retried.body["data"]["tokens"]["refresh_token"], successor);
-    let kinds: Vec<String> = keyward
-        .store()
-        .recent_audit(20, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = audit_kinds(&keyward, 20).await;
     assert!(kinds.contains(&"refresh_retried".to_owned()), "{kinds:?}");
 
     // Once the successor has been used, the old token is a replay.
@@ -409,49 +402,9 @@ async fn a_challenge_answer_is_accepted_only_by_the_audience_it_was_issued_for()
     let keyward = db.start().await;
     let device = TestDevice::new();
     let token = access(&sign_up_bound(&keyward, "aud@example.com", &device).await);
-    let proof = device.proof("GET", "/auth/devices", Some(&token));
-    let devices = send(
-        &keyward,
-        dpop_request(
-            Method::GET,
-            "/auth/devices",
-            Some(("DPoP", &token)),
-            Some(&proof),
-            None,
-        ),
-    )
-    .await;
-    let id = devices.body["data"]["devices"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let uri = format!("/auth/devices/{id}/challenge");
-    let issue = |audience: &str| {
-        let proof = device.proof("POST", &uri, Some(&token));
-        dpop_request(
-            Method::POST,
-            &uri,
-            Some(("DPoP", &token)),
-            Some(&proof),
-            Some(&json!({ "audience": audience })),
-        )
-    };
-    let answer = |challenge: &str, audience: &str| {
-        let proof = device.proof_with(
-            "POST",
-            "/auth/devices/challenge/verify",
-            None,
-            Some(challenge),
-            0,
-        );
-        dpop_request(
-            Method::POST,
-            "/auth/devices/challenge/verify",
-            None,
-            None,
-            Some(&json!({ "challenge": challenge, "proof": proof, "audience": audience })),
-        )
-    };
+    let id = own_device_id(&keyward, &device, &token).await;
+    let issue = |audience: &str| challenge_request(&device, &token, &id, audience);
+    let answer = |challenge: &str, audience: &str| challenge_answer(&device, challenge, audience);
     let for_sync = send(&keyward, issue("https://sync.example.com")).await;
     assert_eq!(for_sync.status, StatusCode::OK, "{}", for_sync.body);
     let challenge = for_sync.body["data"]["challenge"].as_str().unwrap();

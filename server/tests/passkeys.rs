@@ -177,6 +177,17 @@ async fn call(
     send(keyward, json_request(Method::POST, path, token, body)).await
 }
 
+/// `phone`'s answer to the options of a passkey-only sign-up asked with `body`.
+async fn passkey_sign_up_answer(
+    keyward: &keyward_server::Keyward,
+    phone: &mut Phone,
+    body: &Value,
+) -> Value {
+    let options = call(keyward, "/auth/passkeys/sign-up/options", None, body).await;
+    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
+    phone.create(ORIGIN, &options.body["data"]).await
+}
+
 /// Signs up `email` with a password and registers a passkey on `phone`.
 async fn user_with_passkey(
     keyward: &keyward_server::Keyward,
@@ -422,15 +433,12 @@ async fn an_account_can_be_made_with_a_passkey_and_no_password() {
     let db = TestDb::new().await;
     let keyward = db.start().await;
     let mut phone = Phone::new();
-    let options = call(
+    let created = passkey_sign_up_answer(
         &keyward,
-        "/auth/passkeys/sign-up/options",
-        None,
+        &mut phone,
         &json!({"email": "nopass@example.com", "name": "No Pass"}),
     )
     .await;
-    assert_eq!(options.status, StatusCode::OK, "{}", options.body);
-    let created = phone.create(ORIGIN, &options.body["data"]).await;
     let device = TestDevice::new();
     let proof = device.proof("POST", "/auth/passkeys/sign-up/verify", None);
     let reply = send(
@@ -539,14 +547,8 @@ async fn the_last_passkey_of_an_account_without_a_password_cannot_be_removed() {
     let db = TestDb::new().await;
     let keyward = db.start().await;
     let mut phone = Phone::new();
-    let options = call(
-        &keyward,
-        "/auth/passkeys/sign-up/options",
-        None,
-        &json!({"email": "only@example.com"}),
-    )
-    .await;
-    let created = phone.create(ORIGIN, &options.body["data"]).await;
+    let created =
+        passkey_sign_up_answer(&keyward, &mut phone, &json!({"email": "only@example.com"})).await;
     let signed = call(&keyward, "/auth/passkeys/sign-up/verify", None, &created).await;
     assert_eq!(signed.status, StatusCode::CREATED, "{}", signed.body);
     let token = access(&signed.body["data"]);

@@ -115,15 +115,9 @@ pub async fn sign_in(
     let email = Email::parse(&request.email)?;
     let store = &core.store;
     let enabled = core.settings.rate_limits;
-    limits::check(
-        store,
-        enabled,
-        limits::SIGN_IN_PER_IP,
-        &client.ip_key(),
-        now,
-    )
-    .await?;
-    let account_key = format!("{}:{}", email.key(), client.ip_key());
+    let ip_key = client.ip_key();
+    limits::check(store, enabled, limits::SIGN_IN_PER_IP, &ip_key, now).await?;
+    let account_key = format!("{}:{ip_key}", email.key());
     limits::check(
         store,
         enabled,

@@ -93,17 +93,12 @@ pub async fn check(
     if !enabled {
         return Ok(());
     }
-    let window = i64::try_from(limit.window.as_millis())
-        .unwrap_or(i64::MAX)
-        .max(1);
-    let start = window_start(limit, now);
-    let hits = store
-        .hit(&format!("{}:{subject}", limit.name), start)
-        .await?;
+    let (key, start) = counter(limit, subject, now);
+    let hits = store.hit(&key, start).await?;
     if hits <= limit.max {
         return Ok(());
     }
-    let retry_after = now.until(Timestamp::from_millis(start + window));
+    let retry_after = now.until(Timestamp::from_millis(start).plus(limit.window));
     Err(Error::retry_later(
         ErrorCode::RateLimited,
         "Too many requests. Try again later.",
@@ -119,10 +114,8 @@ pub async fn count(
     subject: &str,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let start = window_start(limit, now);
-    store
-        .hit(&format!("{}:{subject}", limit.name), start)
-        .await?;
+    let (key, start) = counter(limit, subject, now);
+    store.hit(&key, start).await?;
     Ok(())
 }
 
@@ -134,10 +127,8 @@ pub async fn exceeded(
     subject: &str,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let start = window_start(limit, now);
-    let hits = store
-        .hits(&format!("{}:{subject}", limit.name), start)
-        .await?;
+    let (key, start) = counter(limit, subject, now);
+    let hits = store.hits(&key, start).await?;
     if hits < limit.max {
         return Ok(());
     }
@@ -149,11 +140,13 @@ pub async fn exceeded(
     ))
 }
 
-fn window_start(limit: Limit, now: Timestamp) -> i64 {
+/// The counter of `limit` for `subject` at `now`: its database key and its window's start (ms).
+fn counter(limit: Limit, subject: &str, now: Timestamp) -> (String, i64) {
     let window = i64::try_from(limit.window.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    now.millis() - now.millis().rem_euclid(window)
+    let start = now.millis() - now.millis().rem_euclid(window);
+    (format!("{}:{subject}", limit.name), start)
 }
 
 /// `account_locked`, with the time left, when `locked_until` is still ahead of `now`.

@@ -300,6 +300,70 @@ pub async fn sign_up_bound(keyward: &Keyward, email: &str, device: &TestDevice) 
     reply.body["data"].clone()
 }
 
+/// `GET /auth/devices` by `device`, with its bound `token`.
+pub fn list_devices(device: &TestDevice, token: &str) -> Request<Body> {
+    let proof = device.proof("GET", "/auth/devices", Some(token));
+    dpop_request(
+        Method::GET,
+        "/auth/devices",
+        Some(("DPoP", token)),
+        Some(&proof),
+        None,
+    )
+}
+
+/// A challenge for device `id`, for the verifier `audience`, asked by `device` with `token`.
+pub fn challenge_request(
+    device: &TestDevice,
+    token: &str,
+    id: &str,
+    audience: &str,
+) -> Request<Body> {
+    let uri = format!("/auth/devices/{id}/challenge");
+    let proof = device.proof("POST", &uri, Some(token));
+    dpop_request(
+        Method::POST,
+        &uri,
+        Some(("DPoP", token)),
+        Some(&proof),
+        Some(&json!({ "audience": audience })),
+    )
+}
+
+/// `signer`'s answer to `challenge`, handed to Keyward by the verifier `audience`.
+pub fn challenge_answer(signer: &TestDevice, challenge: &str, audience: &str) -> Request<Body> {
+    let verify = "/auth/devices/challenge/verify";
+    let proof = signer.proof_with("POST", verify, None, Some(challenge), 0);
+    dpop_request(
+        Method::POST,
+        verify,
+        None,
+        None,
+        Some(&json!({ "challenge": challenge, "proof": proof, "audience": audience })),
+    )
+}
+
+/// The id of `device`'s device record, as the device itself lists it with `token`.
+pub async fn own_device_id(keyward: &Keyward, device: &TestDevice, token: &str) -> String {
+    let devices = send(keyward, list_devices(device, token)).await;
+    devices.body["data"]["devices"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The kinds of the newest `limit` audit events, newest first.
+pub async fn audit_kinds(keyward: &Keyward, limit: i64) -> Vec<String> {
+    keyward
+        .store()
+        .recent_audit(limit, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
 /// Refreshes `token` with a proof by `device`.
 pub async fn refresh_bound(keyward: &Keyward, token: &str, device: &TestDevice) -> Reply {
     let proof = device.proof("POST", "/auth/refresh", None);
