@@ -289,6 +289,40 @@ pub struct ChallengeVerified {
     pub user_id: String,
 }
 
+/// `POST /auth/connect-ticket`: where the ticket will be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConnectTicketRequest {
+    /// The WebSocket or EventSource URL the ticket is for: `ws`, `wss`, `http` or `https`, a
+    /// host name (ASCII labels of letters, digits and single inner hyphens, the last one
+    /// starting with a letter) or an IPv4 address, an optional port, then visible ASCII only;
+    /// no user name or password; at most 2048 characters. Only a server redeeming the ticket at
+    /// this URL accepts it; the query and fragment do not count.
+    // The pattern is exactly what the server accepts (`domain::tickets` in keyward-server): a
+    // request that fits it is never refused as malformed, one that does not always is.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 2048,
+            pattern = r"^(?:[Ww][Ss][Ss]?|[Hh][Tt][Tt][Pp][Ss]?)://(?:(?:[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*\.)*[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9]))(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4}))?(?:[/?#][!-~]*)?$"
+        )
+    )]
+    pub url: String,
+}
+
+/// The answer to `POST /auth/connect-ticket`: a single-use ticket that stands in for the access
+/// token where no header can be sent (a WebSocket or an EventSource).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectTicket {
+    /// `kwt_…`: hand it to the server at the URL it was issued for (in the query, say:
+    /// `?ticket=…`). Good once.
+    pub ticket: String,
+    /// Seconds left to redeem it (30 from issue).
+    pub expires_in: u64,
+}
+
 /// A passkey of the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -396,6 +430,15 @@ impl std::fmt::Debug for Tokens {
     }
 }
 
+impl std::fmt::Debug for ConnectTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectTicket")
+            .field("ticket", &REDACTED)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -442,9 +485,21 @@ mod tests {
                     refresh_token: tokens.refresh_token.clone(),
                 }
             ),
+            format!(
+                "{:?}",
+                ConnectTicket {
+                    ticket: "kwt_secret-ticket".into(),
+                    expires_in: 30,
+                }
+            ),
         ]
         .join("\n");
-        for secret in ["secret-access", "secret-refresh", "hunter2"] {
+        for secret in [
+            "secret-access",
+            "secret-refresh",
+            "hunter2",
+            "secret-ticket",
+        ] {
             assert!(!printed.contains(secret), "{printed}");
         }
         assert!(printed.contains("a@example.com") && printed.contains("DPoP"));

@@ -50,6 +50,16 @@ macro_rules! error_codes {
                     Self::Unknown => "unknown",
                 }
             }
+
+            /// The code for a wire name; [`ErrorCode::Unknown`] for a name this version does not
+            /// know. (The browser client reads codes with this rather than serde: it keeps serde
+            /// out of the npm build.)
+            pub fn from_wire(name: &str) -> Self {
+                match name {
+                    $( $wire => Self::$variant, )*
+                    _ => Self::Unknown,
+                }
+            }
         }
     };
 }
@@ -112,6 +122,9 @@ error_codes! {
     /// This is the account's last way to sign in (its only passkey, with no password): it cannot
     /// be removed before another one is added.
     LastSignInMethod => "last_sign_in_method",
+    /// The connect ticket is unknown, used, expired (30 s), for another URL, or its session has
+    /// ended: get a new one (`POST /auth/connect-ticket`). Which of these is never said.
+    InvalidTicket => "invalid_ticket",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

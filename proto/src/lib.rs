@@ -27,10 +27,11 @@ mod auth;
 mod error;
 
 pub use auth::{
-    AuthSuccess, ChallengeRequest, ChallengeVerified, Device, DeviceChallenge, DeviceList, Jwk,
-    Jwks, Me, Passkey, PasskeyList, PasskeyName, PasskeySignIn, PasskeySignUp, RefreshRequest,
-    RefreshResponse, RenameDevice, Session, SessionList, SignInRequest, SignOutRequest,
-    SignOutScope, SignUpRequest, TokenType, Tokens, User, VerifyChallenge,
+    AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
+    DeviceChallenge, DeviceList, Jwk, Jwks, Me, Passkey, PasskeyList, PasskeyName, PasskeySignIn,
+    PasskeySignUp, RefreshRequest, RefreshResponse, RenameDevice, Session, SessionList,
+    SignInRequest, SignOutRequest, SignOutScope, SignUpRequest, TokenType, Tokens, User,
+    VerifyChallenge,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
 

@@ -46,6 +46,7 @@
 //! | email + password | argon2id (19 MiB, t=2, p=1) on a bounded blocking pool; equal timing for unknown emails; old hashes upgraded at sign-in |
 //! | tokens | ES256 access tokens (`kid`, `typ: at+jwt`), JWKS; opaque rotating refresh tokens with a grace window and reuse detection |
 //! | sessions | list, revoke one / others / all; idle timeout, lifetime, per-user limit; revoked tokens refused at once |
+//! | connect tickets | single-use, 30 s tickets bound to a session and a URL, for WebSockets and EventSource (which cannot send headers): [`Keyward::redeem_connect_ticket`] |
 //! | protection | per-IP and per-account rate limits shared through the database; lockout after 10 failures |
 //! | storage | SQLite (embedded, WAL) or PostgreSQL (shared by any number of servers) |
 //! | audit | append-only log of every sign-up, sign-in, refresh, reuse, sign-out, revocation, key rotation; kept `audit_retention` (365 days) |
@@ -88,8 +89,9 @@ mod testing;
 
 use std::sync::Arc;
 
+pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
-pub use domain::{SessionId, Timestamp, UserId};
+pub use domain::{DeviceId, SessionId, Timestamp, UserId};
 pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
@@ -186,6 +188,37 @@ impl Keyward {
             .check_binding(&claims, token, Some(&request), now)
             .await?;
         Ok(claims)
+    }
+
+    /// Redeems a connect ticket (`kwt_…`, from `POST /auth/connect-ticket`) for a WebSocket or
+    /// EventSource this app serves at `url`: the URL as the client addressed it, for instance
+    /// `wss://sync.example.com/ws` (the query and fragment do not count). Call it before
+    /// upgrading the connection. A ticket that is found is used up whatever the outcome, so of
+    /// two redemptions of one ticket (even at once, on servers sharing a PostgreSQL) at most one
+    /// succeeds.
+    ///
+    /// Refused with `invalid_ticket` (answered 401 by the error's `IntoResponse`) when the
+    /// ticket is unknown, used, 30 seconds old, issued for another URL, or its session has
+    /// ended (signed out, revoked, its user deleted); which one is not said. A `url` no ticket
+    /// can be issued for (not `ws`, `wss`, `http` or `https` with a host name or IPv4 address
+    /// and visible ASCII only: see `POST /auth/connect-ticket`) is `invalid_request`, and leaves
+    /// the ticket unused.
+    ///
+    /// ```no_run
+    /// # async fn run(keyward: keyward_server::Keyward, ticket: &str) -> Result<(), keyward_server::Error> {
+    /// let who = keyward
+    ///     .redeem_connect_ticket(ticket, "wss://sync.example.com/ws")
+    ///     .await?;
+    /// println!("{} connected (session {})", who.user_id, who.session_id);
+    /// # Ok(()) }
+    /// ```
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app calls it
+    pub async fn redeem_connect_ticket(
+        &self,
+        ticket: &str,
+        url: &str,
+    ) -> Result<TicketIdentity, Error> {
+        domain::tickets::redeem(&self.core, ticket, url, Timestamp::now()).await
     }
 
     pub(crate) fn core(&self) -> &Core {

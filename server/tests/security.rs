@@ -321,7 +321,11 @@ async fn cors_answers_only_the_allowed_origins() {
 /// so that it gets its open-redirect tests.
 #[tokio::test]
 async fn no_endpoint_takes_a_redirect_target_unchecked() {
-    let spec: Value = serde_json::from_str(&keyward_server::openapi_json()).unwrap();
+    let mut spec: Value = serde_json::from_str(&keyward_server::openapi_json()).unwrap();
+    // A connect ticket's `url` is never followed nor redirected to: it is only compared with the
+    // URL the ticket is redeemed at (tests/connect_tickets.rs).
+    let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
+    assert!(schemas.remove("ConnectTicketRequest").is_some());
     let mut names = Vec::new();
     collect_names(&spec, &mut names);
     let redirecting: Vec<&String> = names

@@ -9,11 +9,22 @@
 //!   -d '{"email":"you@example.com","password":"correct horse battery"}'
 //! curl -s localhost:8787/api/todos -H "authorization: Bearer <access_token>"
 //! ```
+//!
+//! A WebSocket cannot carry the token in a header, so `/ws` is opened with a connect ticket:
+//!
+//! ```text
+//! curl -s localhost:8787/auth/connect-ticket -H "authorization: Bearer <access_token>" \
+//!   -H 'content-type: application/json' -d '{"url":"ws://localhost:8787/ws"}'
+//! websocat 'ws://localhost:8787/ws?ticket=<ticket>'
+//! ```
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::{FromRef, State};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRef, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use keyward_server::{AuthUser, Keyward, UserId};
@@ -50,6 +61,7 @@ pub fn app(keyward: Keyward) -> Router {
         .route("/api/todos", get(list_todos).post(add_todo))
         .route("/api/whoami", get(whoami))
         .route("/api/hello", get(hello))
+        .route("/ws", get(ws))
         .with_state(state)
         .merge(keyward.router())
 }
@@ -90,4 +102,62 @@ async fn add_todo(
     let mine = all.entry(user.user_id).or_default();
     mine.push(todo);
     Json(mine.clone())
+}
+
+/// `/ws`'s query: the connect ticket.
+#[derive(Deserialize)]
+struct Connect {
+    /// Absent reads as empty, which is refused like any bad ticket.
+    #[serde(default)]
+    ticket: String,
+}
+
+/// A WebSocket for signed-in users: it says who you are (`{"user_id": …}`), then echoes. A
+/// browser cannot put its access token on a WebSocket, so it first asks Keyward for a connect
+/// ticket for this URL (`POST /auth/connect-ticket` with its token, and its DPoP proof when the
+/// session is device-bound) and opens `/ws?ticket=…`. The ticket is redeemed before the
+/// upgrade: a used, late or foreign ticket is answered 401 and no socket opens.
+async fn ws(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Query(connect): Query<Connect>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // The URL this route serves, as the client addressed it (the query does not count). Kept
+    // simple for the example: `ws://`, since it serves plain HTTP, and the request's own `Host`.
+    // A real app writes its public URL here instead (`wss://api.example.com/ws` behind a TLS
+    // proxy): the `Host` header is the client's to choose, so taking it from the request lets
+    // a ticket issued for another server that shares this Keyward be used here.
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
+    };
+    let url = format!("ws://{host}/ws");
+    match app
+        .keyward
+        .redeem_connect_ticket(&connect.ticket, &url)
+        .await
+    {
+        Ok(who) => upgrade.on_upgrade(move |socket| greet_then_echo(socket, who.user_id)),
+        // Keyward's own answer: 401 `invalid_ticket` with the error envelope.
+        Err(refused) => refused.into_response(),
+    }
+}
+
+async fn greet_then_echo(mut socket: WebSocket, user_id: UserId) {
+    let hello = serde_json::json!({ "user_id": user_id }).to_string();
+    if socket.send(Message::Text(hello.into())).await.is_err() {
+        return;
+    }
+    while let Some(Ok(message)) = socket.recv().await {
+        match message {
+            Message::Text(_) | Message::Binary(_) => {
+                if socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+            Message::Close(_) => break,
+            // Pings are answered by axum itself.
+            Message::Ping(_) | Message::Pong(_) => {}
+        }
+    }
 }

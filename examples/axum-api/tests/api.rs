@@ -1,11 +1,17 @@
 //! The example's routes are protected by Keyward's extractor, with tokens from the merged-in
-//! Keyward router.
+//! Keyward router; its WebSocket, over a real socket, takes a connect ticket (a browser cannot
+//! put its access token on a WebSocket, so it asks Keyward for a ticket and opens
+//! `/ws?ticket=…`; the example redeems it in process before upgrading).
+
+use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use futures_util::{SinkExt as _, StreamExt as _};
 use http_body_util::BodyExt as _;
 use keyward_server::{Keyward, MasterSecret, Settings};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, Message};
 use tower::ServiceExt as _;
 
 async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
@@ -18,9 +24,8 @@ async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     )
 }
 
-#[tokio::test]
-async fn api_routes_need_a_keyward_token_and_see_its_user() {
-    let dir = tempfile::tempdir().unwrap();
+/// The example app on a fresh SQLite database in `dir`.
+async fn app(dir: &tempfile::TempDir) -> axum::Router {
     let keyward = Keyward::start(Settings {
         database_url: format!("sqlite://{}", dir.path().join("api.db").display()),
         secret: Some(MasterSecret::new(vec![42; 32])),
@@ -28,7 +33,45 @@ async fn api_routes_need_a_keyward_token_and_see_its_user() {
     })
     .await
     .unwrap();
-    let app = example_axum_api::app(keyward);
+    example_axum_api::app(keyward)
+}
+
+/// Signs up `email`; its access token and user id.
+async fn sign_up(app: &axum::Router, email: &str) -> (String, Value) {
+    let sign_up = Request::post("/auth/sign-up")
+        .header("content-type", "application/json")
+        .body(Body::from(
+            json!({"email": email, "password": "correct horse"}).to_string(),
+        ))
+        .unwrap();
+    let (status, body) = call(app, sign_up).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = body["data"]["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, body["data"]["user"]["id"].clone())
+}
+
+/// The HTTP answer to a WebSocket handshake that was refused.
+async fn refused_handshake(url: &str) -> (StatusCode, Value) {
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            (
+                response.status(),
+                serde_json::from_slice(body).unwrap_or(Value::Null),
+            )
+        }
+        Err(other) => panic!("{url}: expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("{url}: the handshake was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn api_routes_need_a_keyward_token_and_see_its_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir).await;
 
     let (status, body) = call(
         &app,
@@ -38,19 +81,7 @@ async fn api_routes_need_a_keyward_token_and_see_its_user() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"]["code"], "unauthorized");
 
-    let sign_up = Request::post("/auth/sign-up")
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"email": "api@example.com", "password": "correct horse"}).to_string(),
-        ))
-        .unwrap();
-    let (status, body) = call(&app, sign_up).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let token = body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let user_id = body["data"]["user"]["id"].clone();
+    let (token, user_id) = sign_up(&app, "api@example.com").await;
 
     let add = Request::post("/api/todos")
         .header("authorization", format!("Bearer {token}"))
@@ -69,4 +100,52 @@ async fn api_routes_need_a_keyward_token_and_see_its_user() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["user_id"], user_id);
     assert_eq!(body["amr"], json!(["pwd"]));
+}
+
+#[tokio::test]
+async fn a_websocket_opens_once_with_a_connect_ticket_and_knows_its_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+
+    let (token, user_id) = sign_up(&app, "ws@example.com").await;
+
+    // The ticket is for the URL the socket will be opened at.
+    let url = format!("ws://{addr}/ws");
+    let ask = Request::post("/auth/connect-ticket")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "url": url }).to_string()))
+        .unwrap();
+    let (status, body) = call(&app, ask).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ticket = body["data"]["ticket"].as_str().unwrap().to_owned();
+    let with_ticket = format!("{url}?ticket={ticket}");
+
+    let (mut socket, response) = tokio_tungstenite::connect_async(&with_ticket)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let hello = socket.next().await.unwrap().unwrap();
+    let hello: Value = serde_json::from_str(hello.to_text().unwrap()).unwrap();
+    assert_eq!(hello, json!({ "user_id": user_id }));
+    socket.send(Message::text("ping")).await.unwrap();
+    assert_eq!(socket.next().await.unwrap().unwrap(), Message::text("ping"));
+    socket.close(None).await.unwrap();
+
+    // The same ticket again: refused before the upgrade, with Keyward's error envelope.
+    let (status, body) = refused_handshake(&with_ticket).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["code"], "invalid_ticket");
+    let (status, body) = refused_handshake(&url).await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("invalid_ticket")),
+        "no ticket at all"
+    );
 }

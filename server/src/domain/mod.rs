@@ -17,6 +17,7 @@ pub mod revocation;
 #[cfg(test)]
 mod scenarios;
 pub mod sessions;
+pub mod tickets;
 pub mod tokens;
 pub mod verified;
 

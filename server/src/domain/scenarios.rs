@@ -13,7 +13,7 @@ use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpR
 use super::audit::Client;
 use super::core::Core;
 use super::password::{Hasher, Password};
-use super::{Random, SessionId, Timestamp, UserId, accounts, dpop, passkeys, sessions};
+use super::{Random, SessionId, Timestamp, UserId, accounts, dpop, passkeys, sessions, tickets};
 use crate::Settings;
 use crate::testing::TestDb;
 
@@ -813,4 +813,81 @@ async fn audit_events_past_their_retention_are_deleted_and_no_others() {
     };
     assert!(refused, "younger events cannot be deleted");
     assert_eq!(count(new.user.id.clone()).await, 1);
+}
+
+/// A connect ticket stands in for a header a WebSocket cannot send, for 30 seconds: redeemed a
+/// moment before that it works; at 30 seconds it is refused; the upkeep purges the expired ones.
+#[tokio::test]
+async fn a_connect_ticket_is_good_for_thirty_seconds_and_purged_once_expired() {
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let signed = sign_up(&core, "ticket@example.com", t0).await;
+    let claims = core
+        .verify_access(&signed.tokens.access_token, t0)
+        .await
+        .unwrap();
+    let url = "wss://sync.example.com/ws";
+    let second = Duration::from_secs(1);
+
+    let on_time = tickets::issue(&core, &claims, url, t0, &RANDOM)
+        .await
+        .unwrap();
+    assert_eq!(on_time.expires_in, 30);
+    let just_before = t0.plus(30 * second).minus(Duration::from_millis(1));
+    let identity = tickets::redeem(&core, &on_time.ticket, url, just_before)
+        .await
+        .unwrap();
+    assert_eq!(identity.user_id, claims.sub);
+    assert_eq!(identity.session_id, claims.sid);
+
+    let late = tickets::issue(&core, &claims, url, t0, &RANDOM)
+        .await
+        .unwrap();
+    assert_eq!(
+        code(tickets::redeem(&core, &late.ticket, url, t0.plus(30 * second)).await),
+        ErrorCode::InvalidTicket
+    );
+
+    // The upkeep deletes the tickets that have expired, and only those.
+    let expired = tickets::issue(&core, &claims, url, t0, &RANDOM)
+        .await
+        .unwrap();
+    let live = tickets::issue(&core, &claims, url, t0.plus(20 * second), &RANDOM)
+        .await
+        .unwrap();
+    crate::runtime::upkeep(&core, t0.plus(31 * second), 0)
+        .await
+        .unwrap();
+    // Redeemed with a clock from before its expiry, the purged ticket is simply not there.
+    assert_eq!(
+        code(tickets::redeem(&core, &expired.ticket, url, t0.plus(10 * second)).await),
+        ErrorCode::InvalidTicket
+    );
+    tickets::redeem(&core, &live.ticket, url, t0.plus(40 * second))
+        .await
+        .unwrap();
+}
+
+/// An access token still good here whose session another server revoked a moment ago (this
+/// one learns of it within a second) gets no connect ticket: the session row decides.
+#[tokio::test]
+async fn no_connect_ticket_for_a_session_revoked_elsewhere() {
+    let db = TestDb::new().await;
+    let a = core(&db, |_| {}).await;
+    let b = core(&db, |_| {}).await;
+    let now = Timestamp::now();
+    let signed = sign_up(&a, "elsewhere@example.com", now).await;
+    let token = &signed.tokens.access_token;
+    let on_b = b.verify_access(token, now).await.unwrap();
+    let on_a = a.verify_access(token, now).await.unwrap();
+    sessions::sign_out(&a, &on_a, SignOutScope::Session, &client("x"), now)
+        .await
+        .unwrap();
+
+    let url = "wss://sync.example.com/ws";
+    assert_eq!(
+        code(tickets::issue(&b, &on_b, url, now, &RANDOM).await),
+        ErrorCode::SessionRevoked
+    );
 }

@@ -27,6 +27,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::UseDpopNonce
         | ErrorCode::PasskeyInvalid
         | ErrorCode::ChallengeExpired
+        | ErrorCode::InvalidTicket
         | ErrorCode::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

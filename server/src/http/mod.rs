@@ -13,6 +13,7 @@ pub(crate) mod extract;
 mod meta;
 mod passkeys;
 mod sessions;
+mod tickets;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,7 @@ use crate::Keyward;
         (name = "sessions", description = "Refresh, sign-out, the user's sessions."),
         (name = "devices", description = "Device keys (DPoP): list, rename, revoke, challenges."),
         (name = "passkeys", description = "Passkeys (WebAuthn): register, sign up, sign in, manage."),
+        (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -78,6 +80,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(devices::rename_device, devices::revoke_device))
         .routes(routes!(devices::challenge_device))
         .routes(routes!(devices::verify_challenge))
+        .routes(routes!(tickets::connect_ticket))
         .routes(routes!(passkeys::register_options))
         .routes(routes!(passkeys::register_verify))
         .routes(routes!(passkeys::sign_up_options))

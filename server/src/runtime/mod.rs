@@ -6,8 +6,8 @@
 //!   signing key on first start, and reads the recent revocations.
 //! - [`spawn_upkeep`]: every second, revocations from other servers; every 30 seconds, the
 //!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters
-//!   and sign-in failure records, expired proofs and ceremonies, and audit events past their
-//!   retention.
+//!   and sign-in failure records, expired proofs, connect tickets and ceremonies, and audit
+//!   events past their retention.
 
 // The edge: this module reads the clock and draws from the operating system for the domain.
 #![allow(clippy::disallowed_methods)]
@@ -105,6 +105,7 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
             .purge_sign_in_failures(now.minus(Duration::from_secs(24 * 3600)).millis())
             .await?;
         store.purge_dpop(now.millis()).await?;
+        store.purge_connect_tickets(now.millis()).await?;
         store.purge_ceremonies(now.millis()).await?;
         let purged = store
             .purge_audit(now.minus(settings.audit_retention).millis())

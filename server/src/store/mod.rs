@@ -157,6 +157,7 @@ mod replays;
 mod rotations;
 mod sessions;
 mod sqlite;
+mod tickets;
 mod users;
 
 use sqlite::SqlitePools;
@@ -168,6 +169,7 @@ pub use devices::Challenge;
 pub use keys::SigningKeyRow;
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
+pub use tickets::TicketRow;
 pub use users::UserRow;
 
 impl Store {
