@@ -1,30 +1,166 @@
-// The `keyward` package entry: loads the WebAssembly client once, on first use, so apps never
-// call an init function themselves. Bundlers (Vite included, no plugin) resolve the .wasm file
-// through `new URL(…, import.meta.url)` inside keyward_wasm.js.
-import init, * as wasm from "./keyward_wasm.js";
+// The `keyward` package: the client's API around its WebAssembly core. The core (Rust) holds
+// every secret and security decision: the device key, the encrypted vault, the tokens and their
+// refresh across tabs, passkey ceremonies, DPoP proofs, and the one authorized call. This file
+// gives it the shape apps expect (a client that exists at once, a stable snapshot, events with
+// a reason, KeywardError). Plain endpoints live in feature modules: keyward/sessions,
+// keyward/devices, keyward/passkeys, keyward/react.
+import init, { Core } from "./keyward_wasm.js";
+import wasm from "./keyward_wasm_inline.js";
+import { KeywardError, camel, cores, setDefault, toError } from "./internal.js";
 
-let loading;
+export { KeywardError };
 
-/** Loads the WebAssembly module (once). Pass a URL or a compiled module to load it from elsewhere. */
-export function load(moduleOrPath) {
-  loading ??= init(moduleOrPath === undefined ? undefined : { module_or_path: moduleOrPath });
-  return loading;
-}
-
-/** Creates the client and restores a stored session (no network round trip). */
-export async function createAuthClient(options) {
-  await load();
-  return wasm.createAuthClient(options);
-}
-
-/** Which browser APIs Keyward can use here. */
-export async function capabilities() {
-  await load();
-  return wasm.capabilities();
-}
+/** Whether `e` is a KeywardError (from any copy of this package). */
+export const isKeywardError = (e) => e instanceof KeywardError || e?.name == "KeywardError";
 
 /** The version of this package. */
-export async function version() {
-  await load();
-  return wasm.version();
+export const version = () => "0.1.0";
+
+/** Which browser APIs Keyward can use here. */
+export const capabilities = () => ({
+  webCrypto: !!globalThis.crypto?.subtle,
+  indexedDb: !!globalThis.indexedDB,
+  webLocks: !!globalThis.navigator?.locks,
+  broadcastChannel: typeof BroadcastChannel == "function",
+  passkeys: typeof PublicKeyCredential == "function",
+});
+
+let loading;
+/**
+ * Compiles the WebAssembly core, once. It ships inside this module (gzip, base64): no .wasm
+ * file to serve, so every bundler takes the package unchanged.
+ */
+export const load = () =>
+  (loading ??= init({
+    module_or_path: new Response(
+      new Blob([Uint8Array.from(atob(wasm), (c) => c.charCodeAt(0))]).stream().pipeThrough(new DecompressionStream("gzip")),
+      { headers: { "content-type": "application/wasm" } },
+    ),
+  }));
+
+const browser = typeof indexedDB == "object" || typeof document == "object";
+const user = (data) => (data?.user ? camel(data.user) : data?.mfa_required ? { mfaRequired: true, ticket: data.mfa_ticket } : null);
+const seen = new Set(["refreshed", "offline", "online"]);
+
+class AuthClient extends EventTarget {
+  #listeners = new Set();
+  #snapshot = Object.freeze({ state: "loading", user: null });
+
+  constructor(options) {
+    super();
+    this.ready = browser
+      ? load()
+          .then(() => Core.open(options, (reason, why) => this.#change(reason, why)))
+          .then((core) => {
+            cores.set(this, core);
+            delete this.then;
+            this.#change("restored");
+          })
+      : Promise.resolve();
+    this.ready.catch((error) => this.#report(toError(error)));
+    // `await createAuthClient(…)` resolves once the session is restored, with the client.
+    this.then = (ok, fail) => this.ready.then(() => ok?.(this), fail);
+    const passkey = (ceremony, then) => (input) => this.#run((c) => c.passkey(ceremony, input ?? {})).then(then);
+    /** Passkey ceremonies (the browser shows its dialog). Management: keyward/passkeys. */
+    this.passkeys = {
+      isSupported: () => !!globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON,
+      isPlatformAuthenticatorAvailable: async () =>
+        !!(await globalThis.PublicKeyCredential?.isUserVerifyingPlatformAuthenticatorAvailable?.().catch(() => false)),
+      signIn: passkey("signIn", user),
+      signUp: passkey("signUp", user),
+      register: passkey("register", camel),
+      autofill: passkey("autofill", user),
+    };
+  }
+
+  /** `{state, user}`: one frozen object per change, the same one until the next. */
+  get snapshot() {
+    return this.#snapshot;
+  }
+  get state() {
+    return this.#snapshot.state;
+  }
+  get user() {
+    return this.#snapshot.user;
+  }
+
+  #change(reason, why) {
+    const core = cores.get(this);
+    if (!core) return;
+    const kept = seen.has(reason) ? this.#snapshot.user : user({ user: core.user() });
+    this.#snapshot = Object.freeze({ state: core.state(), user: kept });
+    const event = Object.freeze({ reason, why, ...this.#snapshot });
+    for (const listener of [...this.#listeners]) this.#tell(listener, event);
+  }
+
+  #tell(listener, event) {
+    try {
+      listener(event);
+    } catch (error) {
+      this.#report(error);
+    }
+  }
+
+  #report(error) {
+    console.error("keyward:", error);
+    this.dispatchEvent(new ErrorEvent("error", { error, message: String(error?.message ?? error) }));
+  }
+
+  /** Calls `listener` at once (reason `initial`), then on every change. Returns the unsubscriber. */
+  onChange(listener) {
+    const own = (event) => listener(event);
+    this.#listeners.add(own);
+    this.#tell(own, Object.freeze({ reason: "initial", ...this.#snapshot }));
+    return () => this.#listeners.delete(own);
+  }
+
+  async #run(work) {
+    await this.ready;
+    const core = cores.get(this);
+    if (!core) throw new KeywardError("unsupported", "Keyward runs in a browser");
+    try {
+      return await work(core);
+    } catch (error) {
+      throw toError(error);
+    }
+  }
+
+  signUp(input) {
+    return this.#run((c) => c.tokenRequest("/sign-up", JSON.stringify(input ?? {}))).then(user);
+  }
+  signIn(input) {
+    return this.#run((c) => c.tokenRequest("/sign-in", JSON.stringify(input ?? {}))).then(user);
+  }
+  signOut(options) {
+    return this.#run((c) => c.signOut(options?.scope ?? "session"));
+  }
+  getAccessToken() {
+    const token = cores.get(this)?.cachedToken();
+    return token ? Promise.resolve(token) : this.#run((c) => c.accessToken());
+  }
+  refresh() {
+    return this.#run((c) => c.refresh());
+  }
+  reloadUser() {
+    return this.#run((c) => c.reloadUser()).then(() => this.user);
+  }
+  fetch(input, init) {
+    const request = new Request(input, init);
+    return this.#run((c) => c.fetch(request)).catch((error) => {
+      // Aborted by the caller: rejected as `fetch` itself rejects, with the signal's reason.
+      throw request.signal.aborted ? request.signal.reason : error;
+    });
+  }
+  createProof(method, url) {
+    return this.#run((c) => c.createProof(method, String(url)));
+  }
+  connectTicket(url) {
+    return this.#run((c) => c.connectTicket(String(url)));
+  }
+}
+
+/** Creates the client. It exists at once, in state `loading` until the stored session is read. */
+export function createAuthClient(options) {
+  if (typeof options?.serverUrl != "string") throw new KeywardError("invalid_request", "createAuthClient needs { serverUrl: string }");
+  return setDefault(new AuthClient(options));
 }

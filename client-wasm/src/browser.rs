@@ -2,7 +2,6 @@
 //! a window and in a worker alike.
 
 use js_sys::Reflect;
-use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::Error;
@@ -47,8 +46,7 @@ pub fn indexed_db() -> Result<web_sys::IdbFactory, Error> {
 }
 
 /// Which of the APIs the client uses this browser offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     /// WebCrypto (`crypto.subtle`): device keys and token encryption.
     pub web_crypto: bool,

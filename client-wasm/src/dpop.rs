@@ -24,11 +24,14 @@ pub struct Claims<'a> {
 
 /// Signs a proof for `claims` with `key`.
 pub async fn proof(key: &DeviceKey, claims: Claims<'_>) -> Result<String, Error> {
-    let header = format!(
-        r#"{{"typ":"dpop+jwt","alg":"ES256","jwk":{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}}}"#,
+    let header = [
+        r#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":""#,
         key.x(),
-        key.y()
-    );
+        r#"","y":""#,
+        key.y(),
+        r#""}}"#,
+    ]
+    .concat();
     let mut jti = [0u8; 16];
     browser::random_bytes(&mut jti)?;
     let payload = Object::new();
@@ -52,9 +55,9 @@ pub async fn proof(key: &DeviceKey, claims: Claims<'_>) -> Result<String, Error>
         .ok_or(Error::Corrupt {
             what: "DPoP claims",
         })?;
-    let signing_input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let signing_input = [b64(header.as_bytes()), b64(payload.as_bytes())].join(".");
     let signature = key.sign(signing_input.as_bytes()).await?;
-    Ok(format!("{signing_input}.{}", b64(&signature)))
+    Ok([signing_input, b64(&signature)].join("."))
 }
 
 fn without_query(url: &str) -> &str {

@@ -35,13 +35,19 @@ pub mod device_key;
 pub mod dpop;
 mod error;
 pub mod idb;
+#[cfg(feature = "js")]
 mod js;
 pub mod schedule;
 mod tabs;
+#[cfg(feature = "typed")]
+mod typed;
 pub mod vault;
 pub mod webauthn;
+pub mod wire;
 
-pub use client::{AuthClient, AuthState, Options, Snapshot, Subscription};
+pub use client::{
+    AuthClient, AuthState, Change, Options, Passkey, SignOutReason, Snapshot, Subscription,
+};
 pub use error::Error;
 pub use keyward_proto::{ErrorCode, Session, SignOutScope, User};
 
@@ -59,3 +65,12 @@ pub(crate) fn promise(
 ) -> js_sys::Promise {
     wasm_bindgen_futures::future_to_promise(Box::pin(future) as PromiseFuture)
 }
+
+/// The npm build's allocator (see Cargo.toml).
+#[cfg(all(
+    feature = "js",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();

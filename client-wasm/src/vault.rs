@@ -13,13 +13,13 @@ use std::cell::RefCell;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use keyward_proto::{Tokens, User};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey};
 
 use crate::device_key::DeviceKey;
 use crate::idb::Database;
+use crate::wire::{self, get};
 use crate::{Error, browser};
 
 const KEY_RECORD: &str = "vault_key";
@@ -28,7 +28,7 @@ const SESSION_RECORD: &str = "session";
 const CONTEXT: &[u8] = b"keyward session v1";
 
 /// What the vault keeps: the session's tokens and the user they belong to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
     /// The signed-in user, shown while offline.
     pub user: User,
@@ -40,6 +40,30 @@ pub struct StoredSession {
     pub issued_at: i64,
     /// When the access token expires (ms since the epoch, this browser's clock).
     pub expires_at: i64,
+}
+
+impl StoredSession {
+    /// The record's plaintext, as JS (the same shape the first edition wrote, so an upgrade
+    /// keeps its users signed in).
+    fn to_js(&self) -> JsValue {
+        wire::object(&[
+            ("user", wire::user_to_js(&self.user)),
+            ("session_id", self.session_id.as_str().into()),
+            ("tokens", wire::tokens_to_js(&self.tokens)),
+            ("issued_at", (self.issued_at as f64).into()),
+            ("expires_at", (self.expires_at as f64).into()),
+        ])
+    }
+
+    fn from_js(value: &JsValue) -> Option<Self> {
+        Some(Self {
+            user: wire::user_from_js(&get(value, "user"))?,
+            session_id: get(value, "session_id").as_string()?,
+            tokens: wire::tokens_from_js(&get(value, "tokens"))?,
+            issued_at: get(value, "issued_at").as_f64()? as i64,
+            expires_at: get(value, "expires_at").as_f64()? as i64,
+        })
+    }
 }
 
 /// Encrypted session storage (or memory, where IndexedDB is missing).
@@ -207,10 +231,8 @@ fn params(iv: &Uint8Array) -> AesGcmParams {
 }
 
 async fn encrypt(key: &CryptoKey, session: &StoredSession) -> Result<JsValue, Error> {
-    let json = serde_wasm_bindgen::to_value(session)
-        .ok()
-        .and_then(|value| js_sys::JSON::stringify(&value).ok())
-        .and_then(|text| text.as_string())
+    let json = wire::json(&session.to_js())?
+        .as_string()
         .ok_or(Error::Corrupt { what: "session" })?;
     let mut iv = [0u8; 12];
     browser::random_bytes(&mut iv)?;
@@ -240,6 +262,5 @@ async fn decrypt(key: &CryptoKey, record: &JsValue) -> Option<StoredSession> {
         .ok()?;
     let plaintext = JsFuture::from(promise).await.ok()?;
     let text = String::from_utf8(Uint8Array::new(&plaintext).to_vec()).ok()?;
-    let value = js_sys::JSON::parse(&text).ok()?;
-    serde_wasm_bindgen::from_value(value).ok()
+    StoredSession::from_js(&js_sys::JSON::parse(&text).ok()?)
 }

@@ -63,15 +63,18 @@ fn failure(thrown: &JsValue) -> Error {
     }
 }
 
-/// Runs `navigator.credentials.create` or `.get` with the server's `{publicKey}` options and
-/// returns the credential as JSON text (for the `…/verify` body). `Ok(None)` when aborted
-/// through `signal`.
-async fn ceremony(
-    kind: &str,
+/// Runs `navigator.credentials.create` (`create`) or `.get` with the server's `{publicKey}`
+/// options and returns the credential as JSON text (for the `…/verify` body). With `autofill`,
+/// `.get` runs as the browser's autofill (`mediation: "conditional"`) and ends `Ok(None)` when
+/// the signal it carries aborts it.
+pub async fn ceremony(
+    create: bool,
     options: &JsValue,
-    mediation: Option<&str>,
-    signal: Option<&JsValue>,
+    autofill: Option<Option<&JsValue>>,
 ) -> Result<Option<JsValue>, Error> {
+    let kind = if create { "create" } else { "get" };
+    let mediation = autofill.map(|_| "conditional");
+    let signal = autofill.flatten();
     let unsupported = Error::Unsupported {
         api: "PublicKeyCredential.parseCreationOptionsFromJSON",
     };
@@ -130,22 +133,4 @@ async fn ceremony(
     js_sys::JSON::stringify(&json)
         .map(|text| Some(text.into()))
         .map_err(|e| Error::browser("JSON.stringify", &e))
-}
-
-/// `navigator.credentials.create` for the server's creation options.
-pub async fn create(options: &JsValue) -> Result<JsValue, Error> {
-    ceremony("create", options, None, None)
-        .await?
-        .ok_or(Error::Cancelled)
-}
-
-/// `navigator.credentials.get` for the server's request options; with `conditional` set, as
-/// autofill (`mediation: "conditional"`), ending `Ok(None)` when `signal` aborts it.
-pub async fn get(
-    options: &JsValue,
-    conditional: bool,
-    signal: Option<&JsValue>,
-) -> Result<Option<JsValue>, Error> {
-    let mediation = conditional.then_some("conditional");
-    ceremony("get", options, mediation, signal).await
 }

@@ -186,6 +186,7 @@ async fn a_fresh_token_needs_no_network_and_an_unreachable_server_keeps_the_sess
         server_url: "http://127.0.0.1:9/auth".into(),
         storage_name: DB.into(),
         memory_only: false,
+        api_origins: Vec::new(),
     };
     let client = AuthClient::with_clock(options, Box::new(FakeClock(Rc::clone(&now)))).await;
     assert_eq!(client.state(), AuthState::SignedIn);

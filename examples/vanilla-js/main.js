@@ -1,6 +1,11 @@
-// A plain app on the keyward npm package. Everything the package does is on `auth`; this file
-// only renders it. (`window.auth` is exposed for the end-to-end tests.)
+// A plain app on the keyward npm package. The session is `auth`; the account's sessions,
+// devices and passkeys come from the package's feature modules. This file only renders them.
+// (`window.auth`, `window.manage` and `window.keyward` are exposed for the end-to-end tests.)
+import * as keyward from "keyward";
 import { capabilities, createAuthClient, version } from "keyward";
+import { devices } from "keyward/devices";
+import { passkeys } from "keyward/passkeys";
+import { sessions } from "keyward/sessions";
 
 const $ = (id) => document.getElementById(id);
 const errorBox = $("error");
@@ -37,9 +42,9 @@ function render({ state, user }) {
   }
 }
 
-async function listPasskeys(auth = window.auth) {
+async function listPasskeys(manage = window.manage) {
   try {
-    const passkeys = await auth.passkeys.list();
+    const passkeys = await manage.passkeys.list();
     $("passkeys").replaceChildren(
       ...passkeys.map((passkey) => {
         const item = document.createElement("li");
@@ -47,7 +52,7 @@ async function listPasskeys(auth = window.auth) {
         const remove = document.createElement("button");
         remove.textContent = "Remove";
         remove.addEventListener("click", async () => {
-          await auth.passkeys.remove(passkey.id).catch(showError);
+          await manage.passkeys.remove(passkey.id).catch(showError);
           listPasskeys();
         });
         item.append(remove);
@@ -59,10 +64,10 @@ async function listPasskeys(auth = window.auth) {
   }
 }
 
-async function listDevices(auth = window.auth) {
+async function listDevices(manage = window.manage) {
   const list = $("devices");
   try {
-    const devices = await auth.devices.list();
+    const devices = await manage.devices.list();
     list.replaceChildren(
       ...devices.map((device) => {
         const item = document.createElement("li");
@@ -71,7 +76,7 @@ async function listDevices(auth = window.auth) {
         const revoke = document.createElement("button");
         revoke.textContent = device.current ? "Sign this browser out" : "Revoke";
         revoke.addEventListener("click", async () => {
-          await auth.devices.revoke(device.id).catch(showError);
+          await manage.devices.revoke(device.id).catch(showError);
           listDevices();
         });
         item.append(revoke);
@@ -83,10 +88,10 @@ async function listDevices(auth = window.auth) {
   }
 }
 
-async function listSessions(auth = window.auth) {
+async function listSessions(manage = window.manage) {
   const list = $("sessions");
   try {
-    const sessions = await auth.sessions.list();
+    const sessions = await manage.sessions.list();
     list.replaceChildren(
       ...sessions.map((session) => {
         const item = document.createElement("li");
@@ -96,7 +101,7 @@ async function listSessions(auth = window.auth) {
           const revoke = document.createElement("button");
           revoke.textContent = "Revoke";
           revoke.addEventListener("click", async () => {
-            await auth.sessions.revoke(session.id).catch(showError);
+            await manage.sessions.revoke(session.id).catch(showError);
             listSessions();
           });
           item.append(revoke);
@@ -115,6 +120,8 @@ async function main() {
   // For `cargo xtask bench`: milliseconds from navigation start to a restored session.
   window.keywardReadyAt = performance.now();
   window.auth = auth;
+  window.keyward = keyward;
+  window.manage = { sessions: sessions(auth), devices: devices(auth), passkeys: passkeys(auth) };
   const clientStatus = $("client-status");
   clientStatus.textContent = `ready (keyward ${await version()})`;
   clientStatus.dataset.state = "ready";
@@ -129,8 +136,8 @@ async function main() {
     }),
   );
 
-  auth.onChange(render);
-  render({ state: auth.state, user: auth.user });
+  // Called at once with the current state, then on every change.
+  auth.onChange(() => render(auth.snapshot));
 
   $("auth-form").addEventListener("submit", async (event) => {
     event.preventDefault();

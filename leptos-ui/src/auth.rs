@@ -94,7 +94,7 @@ impl Auth {
         let snapshot = client.snapshot();
         self.state.set(snapshot.state);
         self.user.set(snapshot.user);
-        let subscription = client.on_change(move |snapshot| {
+        let subscription = client.on_change(move |snapshot, _| {
             self.state.set(snapshot.state);
             self.user.set(snapshot.user.clone());
         });

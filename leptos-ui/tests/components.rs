@@ -65,6 +65,7 @@ async fn client(storage: &str, memory_only: bool) -> AuthClient {
         server_url: UNREACHABLE.into(),
         storage_name: storage.into(),
         memory_only,
+        api_origins: Vec::new(),
     })
     .await
 }

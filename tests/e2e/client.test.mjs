@@ -192,10 +192,10 @@ test("a session revoked from another browser signs this one out on its next refr
   const phone = await other.newPage();
   await openApp(phone, server.url);
   await phone.evaluate(() => window.auth.signIn({ email: "revoked@example.com", password: "correct horse battery staple" }));
-  const sessions = await phone.evaluate(() => window.auth.sessions.list());
+  const sessions = await phone.evaluate(() => window.manage.sessions.list());
   assert.equal(sessions.length, 2);
   const laptopSession = sessions.find((s) => !s.current);
-  await phone.evaluate((id) => window.auth.sessions.revoke(id), laptopSession.id);
+  await phone.evaluate((id) => window.manage.sessions.revoke(id), laptopSession.id);
 
   // The laptop's next authenticated call is refused, its refresh is refused: signed out.
   const outcome = await laptop.evaluate(() => window.auth.fetch("/auth/me").then((r) => r.status, (e) => e.code));

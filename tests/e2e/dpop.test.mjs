@@ -73,7 +73,7 @@ test("revoking a device from a second browser signs the first one out", async ()
   const laptopPage = await laptop.newPage();
   await openApp(laptopPage, server.url);
   await signUp(laptopPage, "twodevices@example.com");
-  const laptopDevice = await laptopPage.evaluate(() => window.auth.devices.current());
+  const laptopDevice = await laptopPage.evaluate(() => window.manage.devices.current());
   assert.equal(laptopDevice.current, true);
   assert.match(laptopDevice.name, /Chrome/);
 
@@ -81,10 +81,10 @@ test("revoking a device from a second browser signs the first one out", async ()
   const phonePage = await phone.newPage();
   await openApp(phonePage, server.url);
   await phonePage.evaluate(() => window.auth.signIn({ email: "twodevices@example.com", password: "correct horse battery staple" }));
-  const devices = await phonePage.evaluate(() => window.auth.devices.list());
+  const devices = await phonePage.evaluate(() => window.manage.devices.list());
   assert.equal(devices.length, 2);
   assert.notEqual(devices.find((d) => d.current).id, laptopDevice.id, "each browser has its own key");
-  await phonePage.evaluate((id) => window.auth.devices.revoke(id), laptopDevice.id);
+  await phonePage.evaluate((id) => window.manage.devices.revoke(id), laptopDevice.id);
 
   const outcome = await laptopPage.evaluate(() => window.auth.fetch("/auth/me").then((r) => r.status, (e) => e.code));
   assert.equal(outcome, "session_revoked");
@@ -99,7 +99,7 @@ test("a lost device key (IndexedDB wiped) leads to a fresh sign-in with a new ke
   const page = await context.newPage();
   await openApp(page, server.url);
   await signUp(page, "wiped@example.com");
-  const before = await page.evaluate(() => window.auth.devices.current());
+  const before = await page.evaluate(() => window.manage.devices.current());
 
   await page.evaluate(async () => {
     await new Promise((resolve) => {
@@ -114,7 +114,7 @@ test("a lost device key (IndexedDB wiped) leads to a fresh sign-in with a new ke
   assert.equal(requests.count, 0, "nothing to refresh, nothing retried");
 
   await page.evaluate(() => window.auth.signIn({ email: "wiped@example.com", password: "correct horse battery staple" }));
-  const after = await page.evaluate(() => window.auth.devices.current());
+  const after = await page.evaluate(() => window.manage.devices.current());
   assert.notEqual(after.jkt, before.jkt, "a new device key");
   assert.equal(await page.evaluate(() => window.auth.fetch("/auth/me").then((r) => r.status)), 200);
   await context.close();

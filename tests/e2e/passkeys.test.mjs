@@ -69,7 +69,7 @@ test("usernameless: a discoverable passkey signs in without an email, and signs 
   const again = await page.evaluate(() => window.auth.passkeys.signIn());
   assert.equal(again.email, "nopassword@example.com");
   assert.equal(await page.evaluate(() => window.auth.fetch("/auth/me").then((r) => r.status)), 200);
-  const devices = await page.evaluate(() => window.auth.devices.list());
+  const devices = await page.evaluate(() => window.manage.devices.list());
   assert.ok(devices.some((d) => d.current), "the passkey session is bound to this browser's key");
   await context.close();
 });
@@ -81,7 +81,7 @@ test("a cancelled passkey dialog surfaces as `cancelled`, and nothing changes", 
   await cdp.send("WebAuthn.setUserVerified", { authenticatorId, isUserVerified: false });
   const failure = await page.evaluate(() => window.auth.passkeys.register().then(() => null, (e) => ({ name: e.name, code: e.code })));
   assert.deepEqual(failure, { name: "KeywardError", code: "cancelled" });
-  assert.deepEqual(await page.evaluate(() => window.auth.passkeys.list()), []);
+  assert.deepEqual(await page.evaluate(() => window.manage.passkeys.list()), []);
   assert.equal(await page.evaluate(() => window.auth.state), "signedIn");
   await context.close();
 });

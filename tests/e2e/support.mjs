@@ -27,14 +27,15 @@ async function freePort() {
 
 /**
  * Starts `keyward serve` serving the vanilla demo app (or, with `leptos: true`, the example API
- * binary serving the Leptos demo app); resolves once /healthz answers.
+ * binary serving the Leptos demo app, or the directory `site`); resolves once /healthz answers.
  */
-export async function startServer({ env = {}, args = [], leptos = false } = {}) {
+export async function startServer({ env = {}, args = [], leptos = false, site } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
   const port = await freePort();
-  const [program, first, site] = leptos
+  const [program, first, defaultSite] = leptos
     ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
     : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
+  site ??= defaultSite;
   const child = spawn(
     program,
     [...first, "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,

@@ -19,7 +19,13 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
     module: ts.ModuleKind.ESNext,
     moduleResolution: ts.ModuleResolutionKind.Bundler,
     lib: ["lib.es2022.d.ts", "lib.dom.d.ts"],
-    paths: { keyward: [join(pkg, "index.d.ts")] },
+    paths: {
+      keyward: [join(pkg, "index.d.ts")],
+      "keyward/sessions": [join(pkg, "sessions.d.ts")],
+      "keyward/devices": [join(pkg, "devices.d.ts")],
+      "keyward/passkeys": [join(pkg, "passkeys.d.ts")],
+      "keyward/react": [join(pkg, "react.d.ts")],
+    },
     skipLibCheck: false,
   });
   const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, "\n"));
@@ -27,13 +33,21 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
 });
 
 test("the public declarations never say any", () => {
-  const generated = readFileSync(join(pkg, "keyward_wasm.d.ts"), "utf8");
-  // What follows `InitInput` is wasm-bindgen's loader plumbing, not re-exported by index.d.ts.
-  const publicPart = generated.slice(0, generated.indexOf("export type InitInput"));
-  const entry = readFileSync(join(pkg, "index.d.ts"), "utf8");
-  for (const [name, text] of [["keyward_wasm.d.ts", publicPart], ["index.d.ts", entry]]) {
+  for (const name of ["index.d.ts", "sessions.d.ts", "devices.d.ts", "passkeys.d.ts", "react.d.ts"]) {
+    const text = readFileSync(join(pkg, name), "utf8");
     const offending = text.split("\n").filter((line) => /\bany\b/.test(line.replace(/\/\*\*.*\*\/|\/\/.*$/g, "")));
     assert.deepEqual(offending, [], `${name} has \`any\``);
   }
-  assert.ok(!entry.includes("InitOutput"));
+});
+
+test("the ErrorCode union is the Rust list: every server code and every client code", () => {
+  const rust = (path, pattern) => [...readFileSync(join(root, path), "utf8").matchAll(pattern)].map((m) => m[1]);
+  const server = rust("proto/src/error.rs", /=> "([a-z_]+)",/g);
+  const client = rust("client-wasm/src/error.rs", /Self::\w+(?: \{ \.\. \}|\(_\))? => "([a-z_]+)",/g);
+  const expected = new Set([...server, "unknown", ...client]);
+  const entry = readFileSync(join(pkg, "index.d.ts"), "utf8");
+  const union = entry.slice(entry.indexOf("export type ErrorCode ="), entry.indexOf(";", entry.indexOf("export type ErrorCode =")));
+  const typed = new Set([...union.matchAll(/"([a-z_]+)"/g)].map((m) => m[1]));
+  assert.ok(server.length > 20 && client.length >= 8, "the Rust lists were found");
+  assert.deepEqual([...typed].sort(), [...expected].sort());
 });

@@ -1,7 +1,7 @@
 //! `cargo xtask demo`: builds everything and runs the server on its embedded SQLite default,
 //! serving the demo app, at http://localhost:8787.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cmd::{self, cargo};
@@ -91,7 +91,21 @@ pub fn build_app() -> Result<PathBuf> {
     crate::npm::report_size(&pkg);
     crate::npm::pack(&pkg)?;
     step("build the demo app (examples/vanilla-js, Vite)");
-    let app = root().join("examples/vanilla-js");
+    build_vite_app(&root().join("examples/vanilla-js"))
+}
+
+/// Installs the packed tarball (built by [`build_app`]) into `examples/react` and builds it.
+/// Returns the example's directory (its site is `dist/`).
+pub fn build_react_app() -> Result<PathBuf> {
+    step("build the React example (examples/react, Vite)");
+    let app = root().join("examples/react");
+    build_vite_app(&app)?;
+    Ok(app)
+}
+
+/// `npm install` (the tarball just packed included) and `vite build` in `app`; returns its
+/// `dist/`.
+fn build_vite_app(app: &Path) -> Result<PathBuf> {
     // The tarball is rebuilt with the same version number: make npm take the new one.
     let _ = std::fs::remove_dir_all(app.join("node_modules/keyward"));
     cmd::run(
@@ -103,12 +117,12 @@ pub fn build_app() -> Result<PathBuf> {
                 "--no-fund",
                 "--silent",
             ])
-            .current_dir(&app),
+            .current_dir(app),
     )?;
     cmd::run(
         Command::new("npx")
             .args(["--no-install", "vite", "build", "--logLevel", "warn"])
-            .current_dir(&app),
+            .current_dir(app),
     )?;
     Ok(app.join("dist"))
 }

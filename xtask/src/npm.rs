@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::{self, cargo};
+use crate::cmd;
 use crate::setup::WASM_TARGET;
 use crate::{Result, root, step};
 
@@ -16,7 +16,7 @@ pub fn run() -> Result {
     let tarball = pack(&pkg)?;
     println!("packed: {}", tarball.display());
     report_size(&pkg);
-    Ok(())
+    crate::bench::size::print(&pkg)
 }
 
 /// `npm pack`s `npm/pkg/` into `npm/keyward-<version>.tgz` and returns its path.
@@ -30,18 +30,60 @@ pub fn pack(pkg: &Path) -> Result<PathBuf> {
     Ok(root().join(format!("npm/keyward-{}.tgz", env!("CARGO_PKG_VERSION"))))
 }
 
-/// Builds the release wasm client, generates the JS glue and fills `npm/pkg/`. Returns its path.
+/// The toolchain and flags of the npm build: std rebuilt with immediate-abort panics and no
+/// location details or `Debug` output, so no panic or formatting machinery reaches the wasm
+/// (DESIGN.md, "Engineering facts"; `cargo xtask setup` adds nightly's `rust-src`).
+const NIGHTLY_FLAGS: &str =
+    "-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none";
+
+/// The JS files of the package, copied from `npm/` as they are.
+const SOURCES: &[&str] = &[
+    "package.json",
+    "README.md",
+    "index.js",
+    "index.d.ts",
+    "internal.js",
+    "sessions.js",
+    "sessions.d.ts",
+    "devices.js",
+    "devices.d.ts",
+    "passkeys.js",
+    "passkeys.d.ts",
+    "react.js",
+    "react.d.ts",
+];
+
+/// Builds the release wasm core (the `js` face, without serde), generates its JS glue, inlines
+/// the wasm (gzip, base64) and fills `npm/pkg/`. Returns its path.
 pub fn build() -> Result<PathBuf> {
     step("build the keyward npm package");
     let root = root();
+    let target_dir = root.join("target/npm");
     cmd::run(
-        cargo()
-            .args(["build", "-p", "keyward-client", "--target", WASM_TARGET])
-            .args(["--profile", PROFILE])
+        Command::new("cargo")
+            .args([
+                "+nightly",
+                "build",
+                "-p",
+                "keyward-client",
+                "--target",
+                WASM_TARGET,
+            ])
+            .args([
+                "--profile",
+                PROFILE,
+                "--no-default-features",
+                "--features",
+                "js",
+            ])
+            .args(["-Zbuild-std=std,panic_abort"])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env("RUSTFLAGS", NIGHTLY_FLAGS)
+            .env_remove("RUSTUP_TOOLCHAIN")
             .current_dir(&root),
     )?;
-    let wasm = root
-        .join("target")
+    let wasm = target_dir
         .join(WASM_TARGET)
         .join(PROFILE)
         .join("keyward_client.wasm");
@@ -51,18 +93,54 @@ pub fn build() -> Result<PathBuf> {
         Command::new("wasm-bindgen")
             .args(["--target", "web", "--out-name", "keyward_wasm"])
             .args(["--remove-name-section", "--remove-producers-section"])
+            .arg("--omit-default-module-path")
             .arg("--out-dir")
             .arg(&pkg)
             .arg(&wasm),
     )?;
-    optimize(&root, &pkg.join("keyward_wasm_bg.wasm"))?;
-    for file in ["package.json", "README.md", "index.js", "index.d.ts"] {
+    let binary = pkg.join("keyward_wasm_bg.wasm");
+    optimize(&root, &binary)?;
+    inline(&binary, &pkg.join("keyward_wasm_inline.js"))?;
+    for file in ["keyward_wasm_bg.wasm", "keyward_wasm_bg.wasm.d.ts"] {
+        std::fs::remove_file(pkg.join(file)).map_err(|e| format!("remove {file}: {e}"))?;
+    }
+    for file in SOURCES {
         std::fs::copy(root.join("npm").join(file), pkg.join(file))
             .map_err(|e| format!("copy npm/{file}: {e}"))?;
     }
     check_version(&pkg)?;
     Ok(pkg)
 }
+
+/// Writes `wasm` as a JS module whose default export is the gzip -9 of it in base64: no .wasm
+/// file for a bundler to resolve (esbuild cannot without a plugin), and, compressed before
+/// base64, a download no bigger than the file served gzipped.
+fn inline(wasm: &Path, module: &Path) -> Result {
+    let encoded = cmd::output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -n -c '{}' | base64 -w0", wasm.display())),
+    )
+    .ok_or("gzip | base64 failed")?;
+    std::fs::write(
+        module,
+        format!(
+            "// The client's WebAssembly core, gzip -9 then base64 (made by `cargo xtask npm`).\n\
+             export default \"{encoded}\";\n"
+        ),
+    )
+    .map_err(|e| format!("write {}: {e}", module.display()))
+}
+
+/// The wasm features rustc's wasm32 target emits, as wasm-opt names them.
+pub const WASM_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
 
 /// `wasm-opt -Oz` from the npm package `binaryen` (Debian's wasm-opt 108 corrupts current
 /// wasm-bindgen output; DESIGN.md). The feature flags are the ones rustc's wasm32 target emits.
@@ -74,14 +152,7 @@ pub fn optimize(root: &Path, wasm: &Path) -> Result {
     cmd::run(
         Command::new(wasm_opt)
             .arg("-Oz")
-            .args([
-                "--enable-bulk-memory",
-                "--enable-mutable-globals",
-                "--enable-nontrapping-float-to-int",
-                "--enable-sign-ext",
-                "--enable-reference-types",
-                "--enable-multivalue",
-            ])
+            .args(WASM_FEATURES)
             .arg(wasm)
             .arg("-o")
             .arg(wasm),
@@ -102,24 +173,36 @@ fn check_version(pkg: &Path) -> Result {
     }
 }
 
-/// Prints what a browser downloads (wasm + JS glue + entry), raw and gzip -9.
+/// What a browser downloads for the core (`createAuthClient` + sign-in + `fetch`): the entry,
+/// the shared module, the wasm glue and the inlined wasm.
+pub const CORE_FILES: &[&str] = &[
+    "index.js",
+    "internal.js",
+    "keyward_wasm.js",
+    "keyward_wasm_inline.js",
+];
+
+/// Bytes of the file at `path`: raw and gzip -9.
+pub fn sizes(path: &Path) -> (u64, u64) {
+    let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let gzipped = cmd::output(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -c '{}' | wc -c", path.display())),
+    )
+    .and_then(|n| n.parse::<u64>().ok())
+    .unwrap_or(0);
+    (raw, gzipped)
+}
+
+/// Prints what a browser downloads for the core, raw and gzip -9.
 pub fn report_size(pkg: &Path) {
-    let files = ["keyward_wasm_bg.wasm", "keyward_wasm.js", "index.js"];
-    let mut raw = 0;
-    let mut gzipped = 0;
-    for file in files {
-        let path = pkg.join(file);
-        raw += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        gzipped += cmd::output(
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("gzip -9 -c '{}' | wc -c", path.display())),
-        )
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    }
+    let (raw, gzipped) = CORE_FILES
+        .iter()
+        .map(|file| sizes(&pkg.join(file)))
+        .fold((0, 0), |(r, g), (fr, fg)| (r + fr, g + fg));
     println!(
-        "npm package, what a browser downloads (wasm + JS): {:.1} KB raw, {:.1} KB gzip -9",
+        "npm package core, what a browser downloads (JS + inlined wasm): {:.1} KB raw, {:.1} KB gzip -9",
         raw as f64 / 1000.0,
         gzipped as f64 / 1000.0
     );

@@ -12,6 +12,7 @@ pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 pub fn run() -> Result {
     step("setup");
     wasm_target()?;
+    nightly_rust_src()?;
     wasm_bindgen_cli()?;
     chromium()?;
     npm_packages()?;
@@ -32,6 +33,31 @@ fn wasm_target() -> Result {
             "rustup is not on PATH: install the {WASM_TARGET} target for your toolchain by hand"
         )),
     }
+}
+
+/// The npm build rebuilds std for wasm with nightly (`-Zbuild-std`), which needs nightly's
+/// `rust-src`; everything else builds on stable.
+fn nightly_rust_src() -> Result {
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        "nightly",
+    ]));
+    if installed.is_some_and(|list| list.lines().any(|line| line.trim() == "rust-src")) {
+        println!("ok   nightly rust-src");
+        return Ok(());
+    }
+    cmd::run(Command::new("rustup").args([
+        "toolchain",
+        "install",
+        "nightly",
+        "--profile",
+        "minimal",
+        "--component",
+        "rust-src",
+    ]))
 }
 
 /// The exact `wasm-bindgen` version in Cargo.lock: the CLI must match it byte for byte.

@@ -174,6 +174,19 @@ pub fn run() -> Result {
         ),
     );
 
+    // The npm package's face of the client: without serde, with the JS exports.
+    step("clippy (wasm32: the npm core)");
+    tally.check(
+        "clippy (wasm32, npm core)",
+        cmd::run(
+            cargo()
+                .args(["clippy", "--target", WASM_TARGET, "-p", "keyward-client"])
+                .args(["--no-default-features", "--features", "js"])
+                .args(["--", "-D", "warnings"])
+                .current_dir(&root),
+        ),
+    );
+
     step("native tests (server on SQLite)");
     tally.tests(
         "native tests (SQLite)",
@@ -244,19 +257,21 @@ pub fn run() -> Result {
 
     step("end-to-end tests (Playwright + Chromium + the real server)");
     let e2e = crate::demo::build_app().and_then(|site| {
+        let react = crate::demo::build_react_app()?;
         let leptos = crate::demo::build_leptos_app()?;
         let built = built.clone()?;
         let server = built.binary("keyward")?;
         let api = built.binary("example-axum-api")?;
-        Ok((site, leptos, server, api))
+        Ok((site, react, leptos, server, api))
     });
     match e2e {
-        Ok((site, leptos, server, api)) => {
+        Ok((site, react, leptos, server, api)) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
                 .arg("tests/e2e/")
                 .env("KEYWARD_BIN", server)
                 .env("KEYWARD_DEMO_DIR", site)
+                .env("KEYWARD_REACT_DIR", react)
                 .env("KEYWARD_API_BIN", api)
                 .env("KEYWARD_LEPTOS_DIR", leptos)
                 .env(

@@ -8,25 +8,11 @@ use super::peers::copy_sources;
 use crate::cmd::{self, cargo, free_port};
 use crate::{Result, root};
 
-/// (raw bytes, gzip -9 bytes) of what a browser downloads from the npm package.
-pub(super) fn package_size(pkg: &Path) -> (u64, u64) {
-    sizes(&["keyward_wasm_bg.wasm", "keyward_wasm.js", "index.js"].map(|f| pkg.join(f)))
-}
-
 pub(super) fn sizes(files: &[PathBuf]) -> (u64, u64) {
-    let mut raw = 0;
-    let mut gzipped = 0;
-    for path in files {
-        raw += std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        gzipped += cmd::output(
-            Command::new("sh")
-                .arg("-c")
-                .arg(format!("gzip -9 -c '{}' | wc -c", path.display())),
-        )
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
-    }
-    (raw, gzipped)
+    files
+        .iter()
+        .map(|path| crate::npm::sizes(path))
+        .fold((0, 0), |(raw, gz), (r, g)| (raw + r, gz + g))
 }
 
 /// The Leptos demo app's wasm + JS, release-built and optimised like the npm package.

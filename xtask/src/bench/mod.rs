@@ -19,6 +19,7 @@ mod load;
 mod machine;
 mod peers;
 mod report;
+pub(crate) mod size;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,7 +30,7 @@ use crate::cmd::{self, cargo};
 use crate::pg::{Durability, Postgres};
 use crate::server::Server;
 use crate::{Result, root, step};
-use client::{client_figures, leptos_size, package_size};
+use client::{client_figures, leptos_size};
 use keyward::measure_keyward;
 use load::ensure_wrk;
 use machine::{machine, phase};
@@ -118,7 +119,7 @@ pub fn run() -> Result {
 
     step("client: package size, cold start, getAccessToken");
     let pkg = crate::npm::build()?;
-    let package = package_size(&pkg);
+    let package = size::measure(&pkg)?;
     let leptos = leptos_size(&root)?;
     let client = if std::env::var("SKIP_CLIENT").as_deref() == Ok("1") {
         None
@@ -132,7 +133,7 @@ pub fn run() -> Result {
         &rows,
         &phases,
         &memory,
-        package,
+        &package,
         leptos,
         client.as_ref(),
         &machine,

@@ -24,7 +24,7 @@ pub(super) fn report(
     rows: &[Row],
     phases: &[Phase],
     memory: &Memory,
-    package: (u64, u64),
+    package: &super::size::PackageSizes,
     leptos: (u64, u64),
     client: Option<&ClientFigures>,
     machine: &str,
@@ -195,14 +195,26 @@ pub(super) fn report(
         }
     }
     line(
-        "npm package, wasm + JS, gzip -9",
+        "npm package core (bundled, minified), gzip -9",
         "-",
-        Some(package.1 as f64 / 1000.0),
+        Some(package.core as f64 / 1000.0),
         &[],
         35.0,
         " KB",
         false,
     );
+    for (module, added) in &package.modules {
+        let budget = if *module == "keyward/react" { 1.5 } else { 2.0 };
+        line(
+            &format!("{module}, added to the core"),
+            "-",
+            Some(*added as f64 / 1000.0),
+            &[],
+            budget,
+            " KB",
+            false,
+        );
+    }
     if let Some(client) = client {
         line(
             "client cold start (median)",
@@ -226,10 +238,28 @@ pub(super) fn report(
     let _ = writeln!(md, "\n## Client\n");
     let _ = writeln!(
         md,
-        "- npm package, what a browser downloads (wasm + JS glue + entry): {:.1} KB raw, **{:.1} KB gzip -9**.",
-        package.0 as f64 / 1000.0,
-        package.1 as f64 / 1000.0
+        "- npm package core (`createAuthClient` + sign-in + `fetch`, its wasm inlined), bundled and minified by esbuild as an app's bundler would: **{:.1} KB gzip -9** ({:.1} KB for the package's files as shipped, unminified).",
+        package.core as f64 / 1000.0,
+        package.files as f64 / 1000.0
     );
+    for (module, added) in &package.modules {
+        let _ = writeln!(
+            md,
+            "- `{module}` adds {:.2} KB gzip -9.",
+            *added as f64 / 1000.0
+        );
+    }
+    if !package.breakdown.is_empty() {
+        let _ = writeln!(
+            md,
+            "\nWhere the core's wasm goes (bytes after wasm-opt, before gzip; twiggy):\n\n| part | bytes |\n|---|---:|"
+        );
+        for (part, bytes) in package.breakdown.iter().take(16) {
+            let _ = writeln!(md, "| `{part}` | {bytes} |");
+        }
+        let rest: u64 = package.breakdown.iter().skip(16).map(|(_, b)| b).sum();
+        let _ = writeln!(md, "| the rest | {rest} |\n");
+    }
     let _ = writeln!(
         md,
         "- Leptos demo app (release wasm + JS): {:.1} KB raw, {:.1} KB gzip -9.",

@@ -1,0 +1,50 @@
+// What the package's modules share, and nothing an app imports: the error class, the bridge to
+// a client's wasm core, and the snake_case → camelCase renaming of the server's objects.
+
+/** Every rejection from this package is one of these. Branch on `code`, never on `message`. */
+export class KeywardError extends Error {
+  constructor(code, message, status, cause) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "KeywardError";
+    this.code = code;
+    if (status) this.status = status;
+  }
+}
+
+/** The wasm core rejects with plain `Error`s named KeywardError; anything else is wrapped. */
+export const toError = (e) =>
+  e instanceof KeywardError
+    ? e
+    : e?.name == "KeywardError"
+      ? new KeywardError(e.code, e.message, e.status)
+      : new KeywardError("browser", String(e?.message ?? e), 0, e);
+
+/** The wasm core behind each client (set when it is ready). */
+export const cores = new WeakMap();
+
+/** The ready core of `auth`. */
+export const core = async (auth) => (await auth.ready, cores.get(auth));
+
+/** `data` of an authorized call to the auth server; `body` an object (sent as JSON). */
+export const call = async (auth, method, path, body, signal) => {
+  const c = await core(auth);
+  return c.call(method, path, body === undefined ? undefined : JSON.stringify(body), signal).catch((e) => {
+    throw toError(e);
+  });
+};
+
+/** A copy of a server object with camelCase keys (nested objects and arrays too). */
+export const camel = (value) =>
+  Array.isArray(value)
+    ? value.map(camel)
+    : value && typeof value == "object"
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k.replace(/_(\w)/g, (_, c) => c.toUpperCase()), camel(v)]))
+      : value;
+
+/** A path segment. */
+export const seg = encodeURIComponent;
+
+let first;
+/** The first client made: the one hooks use when given none. */
+export const setDefault = (auth) => ((first ??= auth), auth);
+export const defaultClient = () => first;
