@@ -40,24 +40,38 @@ export const load = () =>
 
 const browser = typeof indexedDB == "object" || typeof document == "object";
 const user = (data) => (data?.user ? camel(data.user) : data?.mfa_required ? { mfaRequired: true, ticket: data.mfa_ticket } : null);
-const seen = new Set(["refreshed", "offline", "online"]);
+const same = (a, b) => a === b || (!!a && !!b && Object.keys(a).every((k) => a[k] === b[k]));
 
 class AuthClient extends EventTarget {
   #listeners = new Set();
+  #failed;
   #snapshot = Object.freeze({ state: "loading", user: null });
 
   constructor(options) {
     super();
     this.ready = browser
       ? load()
-          .then(() => Core.open(options, (reason, why) => this.#change(reason, why)))
-          .then((core) => {
-            cores.set(this, core);
-            delete this.then;
-            this.#change("restored");
-          })
-      : Promise.resolve();
-    this.ready.catch((error) => this.#report(toError(error)));
+          .then(() => Core.open(options, (reason, why, state, wire) => this.#change(reason, why, state, wire)))
+          .then(
+            (core) => {
+              cores.set(this, core);
+              delete this.then;
+              this.#change("restored", undefined, core.state(), core.user());
+            },
+            (error) => {
+              // WebAssembly refused (as by a CSP without 'wasm-unsafe-eval'): signed out, every
+              // call refused with the reason.
+              delete this.then;
+              this.#failed = new KeywardError("unsupported", `WebAssembly could not be loaded (a Content-Security-Policy needs 'wasm-unsafe-eval'): ${error?.message ?? error}`, 0, error);
+              this.#report(this.#failed);
+              this.#announce("restored", undefined, Object.freeze({ state: "signedOut", user: null }));
+            },
+          )
+      : // Not a browser (server rendering): the state stays `loading`, every call is refused.
+        Promise.resolve().then(() => {
+          delete this.then;
+          this.#failed = new KeywardError("unsupported", "Keyward runs in a browser");
+        });
     // `await createAuthClient(…)` resolves once the session is restored, with the client.
     this.then = (ok, fail) => this.ready.then(() => ok?.(this), fail);
     const passkey = (ceremony, then) => (input) => this.#run((c) => c.passkey(ceremony, input ?? {})).then(then);
@@ -84,12 +98,16 @@ class AuthClient extends EventTarget {
     return this.#snapshot.user;
   }
 
-  #change(reason, why) {
-    const core = cores.get(this);
-    if (!core) return;
-    const kept = seen.has(reason) ? this.#snapshot.user : user({ user: core.user() });
-    this.#snapshot = Object.freeze({ state: core.state(), user: kept });
-    const event = Object.freeze({ reason, why, ...this.#snapshot });
+  #change(reason, why, state, wire) {
+    const next = user({ user: wire });
+    // The same user object while the user is the same: a refresh does not re-render it.
+    const kept = same(this.#snapshot.user, next) ? this.#snapshot.user : next;
+    this.#announce(reason, why, Object.freeze({ state, user: kept }));
+  }
+
+  #announce(reason, why, snapshot) {
+    this.#snapshot = snapshot;
+    const event = Object.freeze({ reason, why, ...snapshot });
     for (const listener of [...this.#listeners]) this.#tell(listener, event);
   }
 
@@ -117,7 +135,7 @@ class AuthClient extends EventTarget {
   async #run(work) {
     await this.ready;
     const core = cores.get(this);
-    if (!core) throw new KeywardError("unsupported", "Keyward runs in a browser");
+    if (!core) throw this.#failed;
     try {
       return await work(core);
     } catch (error) {
@@ -145,7 +163,12 @@ class AuthClient extends EventTarget {
     return this.#run((c) => c.reloadUser()).then(() => this.user);
   }
   fetch(input, init) {
-    const request = new Request(input, init);
+    let request;
+    try {
+      request = new Request(input, init);
+    } catch (error) {
+      return Promise.reject(new KeywardError("invalid_request", String(error?.message ?? error), 0, error));
+    }
     return this.#run((c) => c.fetch(request)).catch((error) => {
       // Aborted by the caller: rejected as `fetch` itself rejects, with the signal's reason.
       throw request.signal.aborted ? request.signal.reason : error;
@@ -161,6 +184,11 @@ class AuthClient extends EventTarget {
 
 /** Creates the client. It exists at once, in state `loading` until the stored session is read. */
 export function createAuthClient(options) {
-  if (typeof options?.serverUrl != "string") throw new KeywardError("invalid_request", "createAuthClient needs { serverUrl: string }");
+  const url = (text) => URL.canParse?.(text) ?? true;
+  if (typeof options?.serverUrl != "string" || !url(options.serverUrl)) {
+    throw new KeywardError("invalid_request", "createAuthClient needs { serverUrl: an absolute URL }");
+  }
+  const bad = (options.apiOrigins ?? []).find((origin) => typeof origin != "string" || !url(origin));
+  if (bad !== undefined) throw new KeywardError("invalid_request", `apiOrigins: ${bad} is not an origin such as https://api.example.com`);
   return setDefault(new AuthClient(options));
 }

@@ -27,7 +27,10 @@ export const core = async (auth) => (await auth.ready, cores.get(auth));
 
 /** `data` of an authorized call to the auth server; `body` an object (sent as JSON). */
 export const call = async (auth, method, path, body, signal) => {
-  const c = await core(auth);
+  const c = await core(auth).catch((e) => {
+    throw toError(e);
+  });
+  if (!c) throw new KeywardError("unsupported", "Keyward runs in a browser");
   return c.call(method, path, body === undefined ? undefined : JSON.stringify(body), signal).catch((e) => {
     throw toError(e);
   });

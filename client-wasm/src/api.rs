@@ -163,7 +163,8 @@ fn describe(error: &JsValue) -> String {
 
 /// A `setTimeout` that is cleared when dropped.
 pub struct Timer {
-    id: i32,
+    /// As `setTimeout` gave it: a number, not always an `i32` (fake clocks count from 1e12).
+    id: f64,
     _callback: wasm_bindgen::closure::Closure<dyn FnMut()>,
 }
 
@@ -178,7 +179,7 @@ impl Timer {
         let id = set_timeout
             .call2(&JsValue::UNDEFINED, callback.as_ref(), &ms.into())
             .ok()?
-            .as_f64()? as i32;
+            .as_f64()?;
         Some(Self {
             id,
             _callback: callback,

@@ -36,8 +36,8 @@ fn text(value: &JsValue, name: &str) -> Option<String> {
 #[wasm_bindgen]
 impl Core {
     /// Opens the vault and restores the stored session (no network). `options`:
-    /// `{serverUrl, storageName?, memoryOnly?, apiOrigins?}`; `onChange(reason, why)` is
-    /// called on every change.
+    /// `{serverUrl, storageName?, memoryOnly?, apiOrigins?}`; `onChange(reason, why, state,
+    /// user)` is called on every change.
     pub fn open(options: JsValue, on_change: Function) -> Promise {
         settle(async move {
             let mut rust = Options::new(text(&options, "serverUrl").unwrap_or_default());
@@ -49,9 +49,20 @@ impl Core {
                 rust.api_origins = origins.iter().filter_map(|o| o.as_string()).collect();
             }
             let client = AuthClient::new(rust).await;
-            let changes = client.on_change(move |_, change| {
+            // The new state and user go with the news, so the listener never calls back in.
+            let changes = client.on_change(move |snapshot, change| {
                 let why = change.why().map_or(JsValue::UNDEFINED, JsValue::from);
-                let _ = on_change.call2(&JsValue::UNDEFINED, &change.reason().into(), &why);
+                let user = snapshot
+                    .user
+                    .as_ref()
+                    .map_or(JsValue::NULL, crate::wire::user_to_js);
+                let _ = on_change.call4(
+                    &JsValue::UNDEFINED,
+                    &change.reason().into(),
+                    &why,
+                    &snapshot.state.as_str().into(),
+                    &user,
+                );
             });
             Ok(Core {
                 client,

@@ -6,7 +6,12 @@
 //! | what | where | how |
 //! |---|---|---|
 //! | device key (ECDSA P-256) | IndexedDB | a non-extractable WebCrypto `CryptoKey`: script can use it, never read it |
-//! | session tokens, cached user | IndexedDB | AES-256-GCM under a non-extractable key *(coming with the client core)* |
+//! | session tokens, cached user | IndexedDB | AES-256-GCM under a non-extractable key |
+//!
+//! Cargo features: `typed` (default) is the typed Rust API `keyward-leptos` uses (sessions,
+//! devices and passkeys as `keyward-proto` types, through serde-wasm-bindgen); `js` is the
+//! wasm-bindgen core the npm package wraps (`cargo xtask npm` builds it with `typed` off, so
+//! the package carries no serde).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keyward_client::Error> {

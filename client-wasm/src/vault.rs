@@ -148,13 +148,13 @@ impl Vault {
     }
 
     /// The stored session; `None` when there is none, or when it does not decrypt (then it is
-    /// deleted).
-    pub async fn load(&self) -> Option<StoredSession> {
+    /// deleted). An error when IndexedDB could not be read: that says nothing about the session.
+    pub async fn load(&self) -> Result<Option<StoredSession>, Error> {
         match &self.backend {
-            Backend::Memory(session) => session.borrow().clone(),
+            Backend::Memory(session) => Ok(session.borrow().clone()),
             Backend::Encrypted { db, key } => {
-                let record = db.get(SESSION_RECORD).await.ok()?;
-                session_from(db, key, record).await
+                let record = db.get(SESSION_RECORD).await?;
+                Ok(session_from(db, key, record).await)
             }
         }
     }

@@ -75,7 +75,7 @@ async fn the_session_round_trips_through_the_vault_encrypted() {
     // A page load restores it (one read of all the records), and so does a later load().
     let (reopened, restored) = Vault::open(DB).await;
     assert_eq!(restored.session.as_ref(), Some(&stored));
-    assert_eq!(reopened.load().await, Some(stored));
+    assert_eq!(reopened.load().await, Ok(Some(stored)));
 
     let raw = raw_records(DB).await;
     assert!(!raw.is_empty());
@@ -123,7 +123,7 @@ async fn a_tampered_record_or_a_lost_key_reads_as_signed_out_not_a_crash() {
     db.put("session", &JsValue::from_str("not a record"))
         .await
         .unwrap();
-    assert_eq!(Vault::open(DB).await.0.load().await, None);
+    assert_eq!(Vault::open(DB).await.0.load().await, Ok(None));
 
     // The key is lost (evicted) while the ciphertext stays.
     Vault::open(DB)
@@ -135,7 +135,7 @@ async fn a_tampered_record_or_a_lost_key_reads_as_signed_out_not_a_crash() {
     db.delete("vault_key").await.unwrap();
     let (fresh, restored) = Vault::open(DB).await;
     assert_eq!(restored.session, None);
-    assert_eq!(fresh.load().await, None);
+    assert_eq!(fresh.load().await, Ok(None));
     // And the vault works again with its new key.
     fresh.save(&session(2_000, 900_000)).await.unwrap();
     assert_eq!(

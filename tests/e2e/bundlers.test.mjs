@@ -86,3 +86,33 @@ test("webpack 5 bundles the package with no loader; the page loads and signs in"
   assert.deepEqual(stats.compilation.errors.map(String), []);
   await signsIn(dir, "webpack@example.com");
 });
+
+test("under a CSP without 'wasm-unsafe-eval' the client says why; with it, it signs in", async () => {
+  const server = await startServer({ args: ["--rate-limits", "off"] });
+  try {
+    for (const [policy, works] of [["script-src 'self'", false], ["script-src 'self' 'wasm-unsafe-eval'", true]]) {
+      const page = await browser.newPage();
+      await page.route(`${server.url}/`, async (route) => {
+        const response = await route.fetch();
+        await route.fulfill({ response, headers: { ...response.headers(), "content-security-policy": policy } });
+      });
+      await page.goto(server.url);
+      await page.waitForFunction(() => window.auth !== undefined, null, { timeout: 15_000 });
+      const outcome = await page.evaluate(() =>
+        window.auth
+          .signUp({ email: `csp${Math.random()}@example.com`, password: "correct horse battery staple" })
+          .then(() => ({ state: window.auth.state }), (e) => ({ code: e.code, message: e.message, state: window.auth.state })),
+      );
+      if (works) {
+        assert.deepEqual(outcome, { state: "signedIn" }, policy);
+      } else {
+        assert.equal(outcome.code, "unsupported", policy);
+        assert.match(outcome.message, /wasm-unsafe-eval/);
+        assert.equal(outcome.state, "signedOut");
+      }
+      await page.close();
+    }
+  } finally {
+    await server.stop();
+  }
+});

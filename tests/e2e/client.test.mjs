@@ -221,3 +221,59 @@ test("signing out in one tab signs out the others", async () => {
   await two.locator("#auth-state[data-state=signedOut]").waitFor({ timeout: 5_000 });
   await context.close();
 });
+
+test("an IndexedDB that fails to read or write never signs the user out, and never replays an old token", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openApp(page, server.url);
+  await signUp(page, "brokendb@example.com");
+  const refreshes = countRequests(context, "/auth/refresh");
+  // From now on every IndexedDB read and write of this page fails (a full disk, a browser bug).
+  await page.evaluate(() => {
+    const broken = () => {
+      throw new DOMException("the disk is full", "UnknownError");
+    };
+    IDBObjectStore.prototype.get = broken;
+    IDBObjectStore.prototype.put = broken;
+    IDBObjectStore.prototype.delete = broken;
+  });
+  const outcome = await page.evaluate(async () => {
+    const reasons = [];
+    window.auth.onChange((event) => reasons.push(event.why ? `${event.reason}:${event.why}` : event.reason));
+    // Two refreshes: the second must send the first one's successor, not the token the vault
+    // still holds (which the server would take as a reuse and revoke the session for).
+    await window.auth.refresh();
+    await window.auth.refresh();
+    const me = await window.auth.fetch("/auth/me").then((r) => r.status);
+    return { reasons, state: window.auth.state, me };
+  });
+  assert.deepEqual(outcome, { reasons: ["initial", "refreshed", "refreshed"], state: "signedIn", me: 200 });
+  assert.equal(refreshes.count, 2);
+  await context.close();
+});
+
+test("signing out while a refresh is in flight stays signed out", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await openApp(page, server.url);
+  await signUp(page, "race@example.com");
+  // The refresh's answer arrives a second late: after the user signed out.
+  await page.route("**/auth/refresh", async (route) => {
+    const response = await route.fetch();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await route.fulfill({ response });
+  });
+  const outcome = await page.evaluate(async () => {
+    const refreshed = window.auth.refresh().catch((e) => e.code);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await window.auth.signOut();
+    await refreshed;
+    return window.auth.state;
+  });
+  assert.equal(outcome, "signedOut");
+  await page.unroute("**/auth/refresh");
+  await page.reload();
+  await openApp(page, server.url);
+  assert.equal(await page.evaluate(() => window.auth.state), "signedOut", "nothing was stored after the sign-out");
+  await context.close();
+});

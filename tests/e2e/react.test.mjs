@@ -67,7 +67,12 @@ test("on the server the hooks render `loading` and never crash", async () => {
     load("keyward/index.js"),
     load("keyward/react.js"),
   ]);
-  keyward.createAuthClient({ serverUrl: "https://auth.example.com/auth" });
+  const client = keyward.createAuthClient({ serverUrl: "https://auth.example.com/auth" });
+  // Awaiting the client on the server resolves with it (there is no session to read there).
+  const awaited = await Promise.race([client, new Promise((resolve) => setTimeout(() => resolve("hung"), 2_000))]);
+  assert.equal(awaited, client);
+  const refused = await client.signIn({ email: "a@example.com", password: "x" }).catch((e) => [e.name, e.code]);
+  assert.deepEqual(refused, ["KeywardError", "unsupported"]);
   function Header() {
     const { state, user } = hooks.useAuth();
     return createElement("p", { "data-state": state }, user?.email ?? "nobody");

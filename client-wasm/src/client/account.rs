@@ -2,7 +2,7 @@
 //! the session lends to other clients: connect tickets and device challenges.
 
 use keyward_proto::{SignOutScope, User};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::{AuthClient, Change, SignOutReason, secs_to_ms};
 use crate::vault::StoredSession;
@@ -40,13 +40,17 @@ pub enum Passkey<'a> {
 impl AuthClient {
     /// A token request to the auth server (sign-up, sign-in, and the later ways in): `body` is
     /// JSON text, sent with a DPoP proof that binds the new session to this browser. When the
-    /// answer is a session, it becomes this client's. Returns the answer's `data` (which may be
-    /// something else, such as `{mfa_required, mfa_ticket}`).
+    /// answer is a session, it becomes this client's. Returns the answer's `data` without its
+    /// tokens, which stay here (`{user, session_id}`, or something else, such as
+    /// `{mfa_required, mfa_ticket}`).
     pub async fn token_request(&self, path: &str, body: &JsValue) -> Result<JsValue, Error> {
         let data = self
             .call_server("POST", path, false, Some(body), None, api::TIMEOUT_MS)
             .await?;
         self.start(&data).await;
+        if let Some(answer) = data.dyn_ref::<js_sys::Object>() {
+            let _ = js_sys::Reflect::delete_property(answer, &"tokens".into());
+        }
         Ok(data)
     }
 
@@ -113,13 +117,13 @@ impl AuthClient {
                 api::TIMEOUT_MS,
             )
             .await;
-        if scope != "others" {
-            self.forget(SignOutReason::User).await;
+        if scope == "others" {
+            // Nothing ended here: the caller hears whether the others did.
+            return told.map(drop);
         }
-        match told {
-            Err(err) if !matches!(err, Error::Network(_)) && !err.ends_session() => Err(err),
-            _ => Ok(()),
-        }
+        // This session is over here whatever the server answered (or could not).
+        self.forget(SignOutReason::User).await;
+        Ok(())
     }
 
     /// Ends the session here without telling the server (it knows: the session or device was
@@ -224,8 +228,8 @@ impl AuthClient {
     /// single use, 30 s, bound to this session and that URL. Pass it as the `ticket` query
     /// parameter. `url`'s origin must be one the session's token may go to.
     pub async fn connect_ticket(&self, url: &str) -> Result<String, Error> {
-        self.check_origin(url)?;
-        let body = wire::json(&wire::object(&[("url", url.into())]))?;
+        let url = self.allowed_url(url)?;
+        let body = wire::json(&wire::object(&[("url", url.as_str().into())]))?;
         let data = self
             .call("POST", "/connect-ticket", Some(&body), None)
             .await?;

@@ -184,8 +184,11 @@ struct Inner {
     /// The server's clock minus this one's (ms), from `Date` headers: DPoP proofs carry the
     /// server's time, so a wrong clock here does not get them refused.
     skew: Cell<f64>,
-    /// The last DPoP nonce the server handed out.
-    nonce: RefCell<Option<String>>,
+    /// The last DPoP nonce each origin handed out (the auth server's and an API's may differ).
+    nonces: RefCell<Vec<(String, String)>>,
+    /// Whether the vault missed the last change (IndexedDB failed to write): then what it holds
+    /// is older than the session in memory, and must not be taken for another tab's newer one.
+    unsaved: Cell<bool>,
     clock: Box<dyn Clock>,
     session: RefCell<Option<StoredSession>>,
     state: Cell<AuthState>,
@@ -233,7 +236,8 @@ impl AuthClient {
             vault,
             device,
             skew: Cell::new(0.0),
-            nonce: RefCell::default(),
+            nonces: RefCell::default(),
+            unsaved: Cell::new(false),
             clock,
             session: RefCell::new(session),
             state: Cell::new(state),
@@ -312,10 +316,11 @@ impl AuthClient {
     async fn adopt(&self, session: Option<StoredSession>, persist: bool, change: Change) {
         if persist {
             // A vault that cannot be written still leaves a working session in memory.
-            let _ = match &session {
+            let saved = match &session {
                 Some(session) => self.inner.vault.save(session).await,
                 None => self.inner.vault.clear().await,
             };
+            self.inner.unsaved.set(saved.is_err());
         }
         let state = if session.is_some() {
             AuthState::SignedIn
@@ -338,7 +343,7 @@ impl AuthClient {
             match (ours.as_ref(), stored.as_ref()) {
                 (Some(_), None) => Change::SignedOut(SignOutReason::OtherTab),
                 (Some(ours), Some(theirs)) if ours.session_id == theirs.session_id => {
-                    if ours.tokens == theirs.tokens {
+                    if ours.user != theirs.user {
                         Change::UserUpdated
                     } else {
                         Change::Refreshed

@@ -31,8 +31,12 @@ impl AuthClient {
             if let Some(inner) = weak.upgrade() {
                 let client = AuthClient { inner };
                 spawn_local(async move {
-                    let stored = client.inner.vault.load().await;
-                    if stored != *client.inner.session.borrow() {
+                    // A vault that cannot be read says nothing: the session in memory stays.
+                    let Ok(stored) = client.inner.vault.load().await else {
+                        return;
+                    };
+                    let changed = stored != *client.inner.session.borrow();
+                    if changed {
                         client.adopt_stored(stored).await;
                     }
                 });

@@ -120,9 +120,14 @@ impl AuthClient {
     /// the caller wants replaced (due, expired, or refused by a server).
     async fn refresh_locked(&self, replacing: Option<String>) -> Result<(), Error> {
         // Another tab may have refreshed (or signed out) while this one waited for the lock:
-        // then its fresh token is ours too, and no request is needed.
-        if self.inner.vault.is_persistent() {
-            let stored = self.inner.vault.load().await;
+        // then its fresh token is ours too, and no request is needed. (Unless the vault could
+        // not be read, or missed this tab's last change: then it knows nothing newer.)
+        let stored = if self.inner.vault.is_persistent() && !self.inner.unsaved.get() {
+            self.inner.vault.load().await.ok()
+        } else {
+            None
+        };
+        if let Some(stored) = stored {
             if stored != *self.inner.session.borrow() {
                 self.adopt_stored(stored.clone()).await;
             }
@@ -137,10 +142,8 @@ impl AuthClient {
         let Some(session) = self.inner.session.borrow().clone() else {
             return Err(Error::SignedOut);
         };
-        let body = wire::json(&wire::object(&[(
-            "refresh_token",
-            session.tokens.refresh_token.as_str().into(),
-        )]))?;
+        let sent = session.tokens.refresh_token.clone();
+        let body = wire::json(&wire::object(&[("refresh_token", sent.as_str().into())]))?;
         // A refresh whose answer is lost must be retried within the server's grace window, so
         // it gives up sooner than other calls.
         let answer = self
@@ -158,6 +161,17 @@ impl AuthClient {
                     what: "server answer",
                 })
             });
+        // The session may have changed while the answer travelled (signed out, signed in again,
+        // refreshed by another tab): an answer about the token sent no longer applies to it.
+        let current = self
+            .inner
+            .session
+            .borrow()
+            .as_ref()
+            .map(|s| s.tokens.refresh_token.clone());
+        if current.as_ref() != Some(&sent) {
+            return answer.map(drop);
+        }
         match answer {
             Ok(tokens) => {
                 let now = self.now();
@@ -232,14 +246,12 @@ pub(super) fn ended(error: &Error) -> Option<SignOutReason> {
     let Error::Server { code, .. } = error else {
         return None;
     };
-    match code {
-        ErrorCode::RefreshTokenExpired | ErrorCode::InvalidRefreshToken => {
-            Some(SignOutReason::Expired)
-        }
-        ErrorCode::SessionRevoked
-        | ErrorCode::RefreshTokenReused
-        | ErrorCode::InvalidDpopProof
-        | ErrorCode::DpopRequired => Some(SignOutReason::Revoked),
-        _ => None,
+    let key_refused = matches!(code, ErrorCode::InvalidDpopProof | ErrorCode::DpopRequired);
+    if !code.ends_session() && !key_refused {
+        return None;
     }
+    Some(match code {
+        ErrorCode::RefreshTokenExpired | ErrorCode::InvalidRefreshToken => SignOutReason::Expired,
+        _ => SignOutReason::Revoked,
+    })
 }

@@ -74,6 +74,12 @@ impl AuthClient {
         signal: Option<&AbortSignal>,
         timeout_ms: i32,
     ) -> Result<JsValue, Error> {
+        // A path is under the server's prefix: `/sessions`, never `@elsewhere.example`.
+        if !path.starts_with('/') {
+            return Err(Error::OriginNotAllowed {
+                origin: "a path that does not start with /".into(),
+            });
+        }
         let url = [self.inner.base.as_str(), path].concat();
         let request = api::json_request(method, &url, body, signal)?;
         let response = self.dispatch(request, authorized, Some(timeout_ms)).await?;
@@ -84,8 +90,7 @@ impl AuthClient {
     /// client): `Authorization`, and `DPoP` when the session is device-bound. `url` may be
     /// relative to the page; it must be on the auth server or an `api_origins` origin.
     pub async fn create_proof(&self, method: &str, url: &str) -> Result<JsValue, Error> {
-        let url = absolute(url).ok_or(Error::OriginNotAllowed { origin: url.into() })?;
-        self.check_origin(&url)?;
+        let url = self.allowed_url(url)?;
         self.access_token().await?;
         let tokens = self.tokens()?;
         let (authorization, proof) = self.credentials(method, &url, Some(&tokens)).await?;
@@ -96,6 +101,15 @@ impl AuthClient {
             ),
             ("DPoP", proof.map_or(JsValue::UNDEFINED, JsValue::from)),
         ]))
+    }
+
+    /// `url` resolved against the page, if the session's token may go there.
+    pub(super) fn allowed_url(&self, url: &str) -> Result<String, Error> {
+        let url = absolute(url).ok_or_else(|| Error::OriginNotAllowed {
+            origin: "an unparsable URL".into(),
+        })?;
+        self.check_origin(&url)?;
+        Ok(url)
     }
 
     /// Refuses `url` unless the session's token may go there.
@@ -135,21 +149,25 @@ impl AuthClient {
         let retry = request
             .clone()
             .map_err(|e| Error::browser("Request.clone", &e))?;
-        let nonce_before = self.inner.nonce.borrow().clone();
+        let origin = origin_of(&request.url()).unwrap_or_default();
+        let nonce_before = self.nonce(&origin);
         let skew_before = self.inner.skew.get();
         let response = self.send_once(&request, tokens.as_ref(), timeout_ms).await;
         let response = match response {
             Ok(response)
                 if matches!(response.status(), 400 | 401)
                     && self.inner.device.is_some()
-                    && (*self.inner.nonce.borrow() != nonce_before
+                    && (self.nonce(&origin) != nonce_before
                         || (self.inner.skew.get() - skew_before).abs() > SKEW_TOLERANCE_MS) =>
             {
                 self.send_once(&retry, tokens.as_ref(), timeout_ms).await
             }
             other => other,
         };
-        self.note_network(&response);
+        // `offline` is about the auth server: an API that cannot be reached is the app's news.
+        if request.url().starts_with(&self.inner.base) {
+            self.note_network(&response);
+        }
         response
     }
 
@@ -187,7 +205,7 @@ impl AuthClient {
             tokens.map(|t| [if bound { "DPoP " } else { "Bearer " }, &t.access_token].concat());
         let proof = match self.inner.device.as_ref().filter(|_| bound) {
             Some(key) => {
-                let nonce = self.inner.nonce.borrow().clone();
+                let nonce = self.nonce(&origin_of(url).unwrap_or_default());
                 let claims = dpop::Claims {
                     method,
                     url,
@@ -207,11 +225,23 @@ impl AuthClient {
         self.inner.clock.now() + self.inner.skew.get()
     }
 
+    /// The last DPoP nonce `origin` handed out.
+    fn nonce(&self, origin: &str) -> Option<String> {
+        let nonces = self.inner.nonces.borrow();
+        nonces
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map(|(_, n)| n.clone())
+    }
+
     /// Learns the server's clock and DPoP nonce from a response.
     fn observe(&self, response: &Response) {
         let headers = response.headers();
         if let Ok(Some(nonce)) = headers.get("dpop-nonce") {
-            *self.inner.nonce.borrow_mut() = Some(nonce);
+            let origin = origin_of(&response.url()).unwrap_or_default();
+            let mut nonces = self.inner.nonces.borrow_mut();
+            nonces.retain(|(o, _)| *o != origin);
+            nonces.push((origin, nonce));
         }
         if let Ok(Some(date)) = headers.get("date") {
             let server = js_sys::Date::parse(&date);
