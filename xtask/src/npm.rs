@@ -15,7 +15,7 @@ pub fn run() -> Result {
     let pkg = build()?;
     let tarball = pack(&pkg)?;
     println!("packed: {}", tarball.display());
-    report_size(&pkg);
+    // The sizes as shipped and as bundled, each module's, and where the wasm goes.
     crate::bench::size::print(&pkg)
 }
 

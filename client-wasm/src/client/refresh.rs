@@ -90,7 +90,7 @@ impl AuthClient {
     fn start_refresh(&self) -> Promise {
         let client = self.clone();
         let name = self.inner.lock_name.clone();
-        let replacing = self.cached_or_stale_token();
+        let replacing = self.tokens().ok().map(|t| t.access_token);
         crate::promise(async move {
             let outcome = tabs::with_lock(&name, {
                 let client = client.clone();
@@ -106,14 +106,6 @@ impl AuthClient {
             client.inner.inflight.borrow_mut().take();
             outcome
         })
-    }
-
-    fn cached_or_stale_token(&self) -> Option<String> {
-        self.inner
-            .session
-            .borrow()
-            .as_ref()
-            .map(|s| s.tokens.access_token.clone())
     }
 
     /// The refresh itself, run while holding the cross-tab lock. `replacing` is the access token
