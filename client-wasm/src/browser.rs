@@ -1,8 +1,9 @@
 //! The browser APIs the client stands on, found on the global object so that the client works in
 //! a window and in a worker alike.
 
-use js_sys::Reflect;
+use js_sys::{Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
 use crate::Error;
 
@@ -25,6 +26,18 @@ pub fn subtle() -> Result<web_sys::SubtleCrypto, Error> {
         });
     }
     Ok(subtle)
+}
+
+/// What `promise` (from a browser API or `js/io.js`) settles to; its failure, or a throw
+/// before it, is an [`Error::Browser`] for `operation`.
+pub async fn wait(
+    operation: &'static str,
+    promise: Result<Promise, JsValue>,
+) -> Result<JsValue, Error> {
+    let promise = promise.map_err(|e| Error::browser(operation, &e))?;
+    JsFuture::from(promise)
+        .await
+        .map_err(|e| Error::browser(operation, &e))
 }
 
 /// Fills `buf` from the browser's CSPRNG (`crypto.getRandomValues`).

@@ -3,13 +3,12 @@
 //! browser to sign with it while the page is open, but can never read the private key out, so
 //! proofs signed with it cannot be produced anywhere else.
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{CryptoKey, EcKeyGenParams, EcdsaParams};
+use web_sys::CryptoKey;
 
 use crate::idb::Database;
-use crate::{Error, browser};
+use crate::wire::get;
+use crate::{Error, browser, io};
 
 /// The IndexedDB record holding the key pair.
 pub const RECORD: &str = "device_key";
@@ -27,15 +26,8 @@ pub struct DeviceKey {
 impl DeviceKey {
     /// Makes a fresh non-extractable P-256 key pair (not stored).
     pub async fn generate() -> Result<Self, Error> {
-        let usages = Array::of2(&"sign".into(), &"verify".into());
-        let pair = browser::subtle()?
-            .generate_key_with_object(&EcKeyGenParams::new("ECDSA", "P-256"), false, &usages)
-            .map_err(|e| Error::browser("generate the device key", &e))?;
-        let pair = JsFuture::from(pair)
-            .await
-            .map_err(|e| Error::browser("generate the device key", &e))?;
-        Self::from_record(&pair)
-            .await
+        Self::read(&JsValue::UNDEFINED)
+            .await?
             .ok_or(Error::Corrupt { what: "device key" })
     }
 
@@ -49,7 +41,7 @@ impl DeviceKey {
     /// it is returned.
     pub async fn stored_or_create(db: &Database, stored: Option<JsValue>) -> Result<Self, Error> {
         if let Some(stored) = stored
-            && let Some(key) = Self::from_record(&stored).await
+            && let Ok(Some(key)) = Self::read(&stored).await
         {
             return Ok(key);
         }
@@ -59,11 +51,10 @@ impl DeviceKey {
             return Ok(key);
         }
         match db.get(RECORD).await? {
-            Some(stored) => Self::from_record(&stored)
-                .await
-                .ok_or(Error::Corrupt { what: "device key" }),
-            None => Err(Error::Corrupt { what: "device key" }),
+            Some(stored) => Self::read(&stored).await?,
+            None => None,
         }
+        .ok_or(Error::Corrupt { what: "device key" })
     }
 
     /// The private half: usable for signing, not readable.
@@ -79,26 +70,27 @@ impl DeviceKey {
     /// Signs `data` with ECDSA P-256 / SHA-256. The signature is `r ‖ s`, 64 bytes: the form JWS
     /// (ES256) uses.
     pub async fn sign(&self, data: &[u8]) -> Result<Vec<u8>, Error> {
-        let params = EcdsaParams::new_with_str("ECDSA", "SHA-256");
-        let signature = browser::subtle()?
-            .sign_with_object_and_u8_array(&params, &self.private_key, data)
-            .map_err(|e| Error::browser("sign with the device key", &e))?;
-        let signature = JsFuture::from(signature)
-            .await
-            .map_err(|e| Error::browser("sign with the device key", &e))?;
-        Ok(Uint8Array::new(&signature).to_vec())
+        let signature = io::sign(&self.private_key, data);
+        let signature = browser::wait("sign with the device key", signature).await?;
+        Ok(io::bytes(&signature))
     }
 
+    /// A compact JWS (ES256) of the JSON texts `header` and `payload`.
+    pub(crate) async fn jws(&self, header: &str, payload: &str) -> Result<String, Error> {
+        let jws = io::jws(&self.private_key, header, payload);
+        let jws = browser::wait("sign with the device key", jws).await?;
+        jws.as_string().ok_or(Error::Corrupt { what: "DPoP proof" })
+    }
+
+    /// The record stored: the pair, and the public coordinates too (public, like the key they
+    /// come from), so a page load need not ask WebCrypto to export them again.
     fn to_record(&self) -> JsValue {
-        let record = Object::new();
-        // Setting a property on a fresh plain object cannot fail.
-        let _ = Reflect::set(&record, &"privateKey".into(), &self.private_key);
-        let _ = Reflect::set(&record, &"publicKey".into(), &self.public_key);
-        // The public coordinates too (public, like the key they come from), so a page load
-        // need not ask WebCrypto to export them again.
-        let _ = Reflect::set(&record, &"x".into(), &self.x.as_str().into());
-        let _ = Reflect::set(&record, &"y".into(), &self.y.as_str().into());
-        record.into()
+        crate::wire::object(&[
+            ("privateKey", self.private_key.clone().into()),
+            ("publicKey", self.public_key.clone().into()),
+            ("x", self.x.as_str().into()),
+            ("y", self.y.as_str().into()),
+        ])
     }
 
     /// The public key's x coordinate (base64url), as in its JWK.
@@ -111,32 +103,25 @@ impl DeviceKey {
         &self.y
     }
 
-    /// Reads `{privateKey, publicKey, x?, y?}` (a `CryptoKeyPair` or what [`Self::to_record`]
-    /// stored) and the public key's coordinates: from the record, or exported from the key
-    /// where the record has none (a fresh pair, or a record stored by an older version).
-    async fn from_record(record: &JsValue) -> Option<Self> {
-        let field = |name: &str| -> Option<CryptoKey> {
-            Reflect::get(record, &name.into()).ok()?.dyn_into().ok()
+    /// Reads `{privateKey, publicKey, x?, y?}` (what [`Self::to_record`] stored, or one stored
+    /// by an older version without the coordinates, which are then exported from the key), or,
+    /// from `undefined`, makes a new pair. `None` for a record that holds no key pair.
+    async fn read(record: &JsValue) -> Result<Option<Self>, Error> {
+        let pair = browser::wait("generate the device key", io::device_key(record)).await;
+        let pair = match pair {
+            Ok(pair) => pair,
+            // A record that is not a key pair: WebCrypto refused to export its public half.
+            Err(_) if !record.is_undefined() => return Ok(None),
+            Err(err) => return Err(err),
         };
-        let text =
-            |object: &JsValue, name: &str| Reflect::get(object, &name.into()).ok()?.as_string();
-        let public_key = field("publicKey")?;
-        let (x, y) = match (text(record, "x"), text(record, "y")) {
-            (Some(x), Some(y)) => (x, y),
-            _ => {
-                let jwk = browser::subtle()
-                    .ok()?
-                    .export_key("jwk", &public_key)
-                    .ok()?;
-                let jwk = JsFuture::from(jwk).await.ok()?;
-                (text(&jwk, "x")?, text(&jwk, "y")?)
-            }
-        };
-        Some(Self {
-            private_key: field("privateKey")?,
-            x,
-            y,
-            public_key,
-        })
+        let key = |name: &str| get(&pair, name).dyn_into::<CryptoKey>().ok();
+        Ok((|| {
+            Some(Self {
+                private_key: key("privateKey")?,
+                public_key: key("publicKey")?,
+                x: get(&pair, "x").as_string()?,
+                y: get(&pair, "y").as_string()?,
+            })
+        })())
     }
 }

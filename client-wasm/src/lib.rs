@@ -40,6 +40,7 @@ pub mod device_key;
 pub mod dpop;
 mod error;
 pub mod idb;
+mod io;
 #[cfg(feature = "js")]
 mod js;
 pub mod schedule;

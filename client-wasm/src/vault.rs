@@ -11,21 +11,19 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
 use keyward_proto::{Tokens, User};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{AesGcmParams, AesKeyGenParams, CryptoKey};
+use web_sys::CryptoKey;
 
 use crate::device_key::DeviceKey;
 use crate::idb::Database;
 use crate::wire::{self, get};
-use crate::{Error, browser};
+use crate::{Error, browser, io};
 
 const KEY_RECORD: &str = "vault_key";
 const SESSION_RECORD: &str = "session";
 /// Authenticated with every ciphertext: a record made for something else does not decrypt here.
-const CONTEXT: &[u8] = b"keyward session v1";
+const CONTEXT: &str = "keyward session v1";
 
 /// What the vault keeps: the session's tokens and the user they belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,54 +211,23 @@ async fn first_key(db: &Database) -> Result<CryptoKey, Error> {
 }
 
 async fn generate_key() -> Result<CryptoKey, Error> {
-    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
-    let promise = browser::subtle()?
-        .generate_key_with_object(&AesKeyGenParams::new("AES-GCM", 256), false, &usages)
-        .map_err(|e| Error::browser("generate the vault key", &e))?;
-    JsFuture::from(promise)
-        .await
-        .map_err(|e| Error::browser("generate the vault key", &e))?
+    browser::wait("generate the vault key", io::vault_key())
+        .await?
         .dyn_into()
         .map_err(|_| Error::Corrupt { what: "vault key" })
-}
-
-fn params(iv: &Uint8Array) -> AesGcmParams {
-    let params = AesGcmParams::new("AES-GCM", iv);
-    params.set_additional_data(&Uint8Array::from(CONTEXT));
-    params
 }
 
 async fn encrypt(key: &CryptoKey, session: &StoredSession) -> Result<JsValue, Error> {
     let json = wire::json(&session.to_js())?
         .as_string()
         .ok_or(Error::Corrupt { what: "session" })?;
-    let mut iv = [0u8; 12];
-    browser::random_bytes(&mut iv)?;
-    let iv = Uint8Array::from(&iv[..]);
-    let promise = browser::subtle()?
-        .encrypt_with_object_and_u8_array(&params(&iv), key, json.as_bytes())
-        .map_err(|e| Error::browser("encrypt the session", &e))?;
-    let ciphertext = JsFuture::from(promise)
-        .await
-        .map_err(|e| Error::browser("encrypt the session", &e))?;
-    let record = Object::new();
-    // Setting properties on a fresh plain object cannot fail.
-    let _ = Reflect::set(&record, &"v".into(), &1.into());
-    let _ = Reflect::set(&record, &"iv".into(), &iv);
-    let _ = Reflect::set(&record, &"data".into(), &Uint8Array::new(&ciphertext));
-    Ok(record.into())
+    browser::wait("encrypt the session", io::seal(key, &json, CONTEXT)).await
 }
 
 async fn decrypt(key: &CryptoKey, record: &JsValue) -> Option<StoredSession> {
-    let field = |name: &str| -> Option<Uint8Array> {
-        Reflect::get(record, &name.into()).ok()?.dyn_into().ok()
-    };
-    let (iv, data) = (field("iv")?, field("data")?);
-    let promise = browser::subtle()
+    let text = browser::wait("decrypt the session", io::unseal(key, record, CONTEXT))
+        .await
         .ok()?
-        .decrypt_with_object_and_js_u8_array(&params(&iv), key, &data)
-        .ok()?;
-    let plaintext = JsFuture::from(promise).await.ok()?;
-    let text = String::from_utf8(Uint8Array::new(&plaintext).to_vec()).ok()?;
+        .as_string()?;
     StoredSession::from_js(&js_sys::JSON::parse(&text).ok()?)
 }

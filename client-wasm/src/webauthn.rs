@@ -2,7 +2,7 @@
 //! `PublicKeyCredential.parse…OptionsFromJSON`, the credential comes back through `toJSON()`. No
 //! WebAuthn types in the wasm: the browser already speaks the server's format.
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
@@ -72,65 +72,19 @@ pub async fn ceremony(
     options: &JsValue,
     autofill: Option<Option<&JsValue>>,
 ) -> Result<Option<JsValue>, Error> {
-    let kind = if create { "create" } else { "get" };
-    let mediation = autofill.map(|_| "conditional");
+    if !supported() {
+        return Err(Error::Unsupported {
+            api: "PublicKeyCredential.parseCreationOptionsFromJSON",
+        });
+    }
     let signal = autofill.flatten();
-    let unsupported = Error::Unsupported {
-        api: "PublicKeyCredential.parseCreationOptionsFromJSON",
-    };
-    let pkc = public_key_credential().ok_or(unsupported.clone())?;
-    let parser = if kind == "create" {
-        "parseCreationOptionsFromJSON"
-    } else {
-        "parseRequestOptionsFromJSON"
-    };
-    let parse = method(&pkc, parser).ok_or(unsupported.clone())?;
-    let json = Reflect::get(options, &"publicKey".into()).map_err(|_| Error::Corrupt {
-        what: "passkey options",
-    })?;
-    let public_key = parse
-        .call1(&pkc, &json)
-        .map_err(|e| Error::browser("reading the passkey options", &e))?;
-    let request = Object::new();
-    let _ = Reflect::set(&request, &"publicKey".into(), &public_key);
-    if let Some(mediation) = mediation {
-        let _ = Reflect::set(&request, &"mediation".into(), &mediation.into());
+    let started = crate::io::ceremony(create, options, autofill.is_some(), signal)
+        .map_err(|e| failure(&e))?;
+    match JsFuture::from(started).await {
+        // Aborted by the page (autofill stopped): not a failure, just over.
+        Ok(credential) if credential.is_undefined() => Ok(None),
+        Ok(credential) if credential.is_null() => Err(Error::Cancelled),
+        Ok(credential) => Ok(Some(credential)),
+        Err(thrown) => Err(failure(&thrown)),
     }
-    if let Some(signal) = signal {
-        let _ = Reflect::set(&request, &"signal".into(), signal);
-    }
-    let credentials = global("navigator")
-        .and_then(|n| Reflect::get(&n, &"credentials".into()).ok())
-        .ok_or(unsupported.clone())?;
-    let call = method(&credentials, kind).ok_or(unsupported)?;
-    let promise: Promise = call
-        .call1(&credentials, &request)
-        .map_err(|e| failure(&e))?
-        .dyn_into()
-        .map_err(|_| Error::Corrupt {
-            what: "navigator.credentials",
-        })?;
-    let outcome = JsFuture::from(promise).await;
-    // Aborted by the page (autofill stopped): not a failure, just over.
-    let aborted = signal.is_some_and(|s| {
-        Reflect::get(s, &"aborted".into())
-            .ok()
-            .and_then(|a| a.as_bool())
-            == Some(true)
-    });
-    let credential = match outcome {
-        _ if aborted => return Ok(None),
-        Ok(credential) if credential.is_null() => return Err(Error::Cancelled),
-        Ok(credential) => credential,
-        Err(thrown) => return Err(failure(&thrown)),
-    };
-    let to_json = method(&credential, "toJSON").ok_or(Error::Unsupported {
-        api: "PublicKeyCredential.toJSON",
-    })?;
-    let json = to_json
-        .call0(&credential)
-        .map_err(|e| Error::browser("PublicKeyCredential.toJSON", &e))?;
-    js_sys::JSON::stringify(&json)
-        .map(|text| Some(text.into()))
-        .map_err(|e| Error::browser("JSON.stringify", &e))
 }

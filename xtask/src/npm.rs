@@ -182,6 +182,24 @@ pub const CORE_FILES: &[&str] = &[
     "keyward_wasm_inline.js",
 ];
 
+/// The core's files in `pkg`: [`CORE_FILES`] and the browser primitives the glue imports from
+/// `snippets/` (`client-wasm/js/`).
+pub fn core_files(pkg: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = CORE_FILES.iter().map(|file| pkg.join(file)).collect();
+    let mut dirs = vec![pkg.join("snippets")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 /// Bytes of the file at `path`: raw and gzip -9.
 pub fn sizes(path: &Path) -> (u64, u64) {
     let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
@@ -197,9 +215,9 @@ pub fn sizes(path: &Path) -> (u64, u64) {
 
 /// Prints what a browser downloads for the core, raw and gzip -9.
 pub fn report_size(pkg: &Path) {
-    let (raw, gzipped) = CORE_FILES
+    let (raw, gzipped) = core_files(pkg)
         .iter()
-        .map(|file| sizes(&pkg.join(file)))
+        .map(|file| sizes(file))
         .fold((0, 0), |(r, g), (fr, fg)| (r + fr, g + fg));
     println!(
         "npm package core, what a browser downloads (JS + inlined wasm): {:.1} KB raw, {:.1} KB gzip -9",

@@ -199,7 +199,7 @@ struct Inner {
     failed_refreshes: Cell<u32>,
     timer: RefCell<Option<Timer>>,
     channel: RefCell<Option<Channel>>,
-    page_events: RefCell<Vec<page::PageEvent>>,
+    page_events: RefCell<Option<page::PageEvents>>,
 }
 
 impl AuthClient {

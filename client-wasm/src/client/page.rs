@@ -3,22 +3,22 @@
 
 use std::rc::Weak;
 
+use js_sys::Function;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_futures::spawn_local;
-use web_sys::EventTarget;
 
 use super::{AuthClient, AuthState, Inner};
 use crate::tabs::Channel;
 
-/// A listener on a page event (`online`, `visibilitychange`), removed when the client is dropped.
-pub(super) type PageEvent = (EventTarget, &'static str, Closure<dyn FnMut()>);
+/// The listeners on page events (`online`, `visibilitychange`) and the function that removes
+/// them, which runs when the client is dropped.
+pub(super) type PageEvents = (Function, [Closure<dyn FnMut()>; 2]);
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        for (target, event, listener) in self.page_events.borrow().iter() {
-            let _ = target
-                .remove_event_listener_with_callback(event, listener.as_ref().unchecked_ref());
+        if let Some((stop, _)) = self.page_events.borrow().as_ref() {
+            let _ = stop.call0(&wasm_bindgen::JsValue::UNDEFINED);
         }
     }
 }
@@ -47,26 +47,14 @@ impl AuthClient {
 
     /// Refresh when the network comes back, and when the page becomes visible with a token due.
     pub(super) fn listen_to_page(&self) {
-        let global: EventTarget = js_sys::global().unchecked_into();
-        let mut events = Vec::new();
         let on_online = self.page_handler(|client| client.state() == AuthState::Offline);
-        let _ =
-            global.add_event_listener_with_callback("online", on_online.as_ref().unchecked_ref());
-        events.push((global.clone(), "online", on_online));
-        if let Some(document) = web_sys::window().and_then(|w| w.document()) {
-            let on_visible = self.page_handler(|_| {
-                web_sys::window()
-                    .and_then(|w| w.document())
-                    .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
-            });
-            let target: EventTarget = document.into();
-            let _ = target.add_event_listener_with_callback(
-                "visibilitychange",
-                on_visible.as_ref().unchecked_ref(),
-            );
-            events.push((target, "visibilitychange", on_visible));
-        }
-        *self.inner.page_events.borrow_mut() = events;
+        // `js/io.js` calls this one only when the page has become visible.
+        let on_visible = self.page_handler(|_| true);
+        let stop = crate::io::listen(
+            on_online.as_ref().unchecked_ref(),
+            on_visible.as_ref().unchecked_ref(),
+        );
+        *self.inner.page_events.borrow_mut() = Some((stop, [on_online, on_visible]));
     }
 
     /// A listener that refreshes when `worth_it` says so and the token is due (or the client is

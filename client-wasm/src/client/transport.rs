@@ -9,7 +9,7 @@ use web_sys::{AbortSignal, Request, Response};
 
 use super::{AuthClient, AuthState};
 use crate::wire::{self, get};
-use crate::{Error, api, dpop};
+use crate::{Error, api, dpop, io};
 
 /// Clock differences smaller than this are noise (`Date` headers have whole seconds).
 const SKEW_TOLERANCE_MS: f64 = 5_000.0;
@@ -22,17 +22,14 @@ impl AuthClient {
     /// signal (the caller's) decides, and its abort is [`Error::Aborted`], which leaves the
     /// state as it was.
     pub async fn fetch(&self, request: Request) -> Result<Response, Error> {
-        self.check_origin(&request.url())?;
-        let retry = request
-            .clone()
-            .map_err(|e| Error::browser("Request.clone", &e))?;
+        self.check_origin(&url_of(&request))?;
         self.access_token().await?;
-        let response = self.dispatch(request, true, None).await?;
-        if response.status() != 401 || !says_invalid_token(&response) {
+        let response = self.dispatch(&request, true, None).await?;
+        if status(&response) != 401 || !says_invalid_token(&response) {
             return Ok(response);
         }
         self.refresh().await?;
-        self.dispatch(retry, true, None).await
+        self.dispatch(&request, true, None).await
     }
 
     /// `data` of a call to the auth server (`path` under its prefix) with the session's token,
@@ -82,7 +79,9 @@ impl AuthClient {
         }
         let url = [self.inner.base.as_str(), path].concat();
         let request = api::json_request(method, &url, body, signal)?;
-        let response = self.dispatch(request, authorized, Some(timeout_ms)).await?;
+        let response = self
+            .dispatch(&request, authorized, Some(timeout_ms))
+            .await?;
         api::read_data(response).await
     }
 
@@ -137,7 +136,7 @@ impl AuthClient {
     /// time was wrong), sends once more, corrected. Notes whether the server was reachable.
     async fn dispatch(
         &self,
-        request: Request,
+        request: &Request,
         authorized: bool,
         timeout_ms: Option<i32>,
     ) -> Result<Response, Error> {
@@ -146,26 +145,24 @@ impl AuthClient {
         } else {
             None
         };
-        let retry = request
-            .clone()
-            .map_err(|e| Error::browser("Request.clone", &e))?;
-        let origin = origin_of(&request.url()).unwrap_or_default();
+        let url = url_of(request);
+        let origin = origin_of(&url).unwrap_or_default();
         let nonce_before = self.nonce(&origin);
         let skew_before = self.inner.skew.get();
-        let response = self.send_once(&request, tokens.as_ref(), timeout_ms).await;
+        let response = self.send_once(request, tokens.as_ref(), timeout_ms).await;
         let response = match response {
             Ok(response)
-                if matches!(response.status(), 400 | 401)
+                if matches!(status(&response), 400 | 401)
                     && self.inner.device.is_some()
                     && (self.nonce(&origin) != nonce_before
                         || (self.inner.skew.get() - skew_before).abs() > SKEW_TOLERANCE_MS) =>
             {
-                self.send_once(&retry, tokens.as_ref(), timeout_ms).await
+                self.send_once(request, tokens.as_ref(), timeout_ms).await
             }
             other => other,
         };
         // `offline` is about the auth server: an API that cannot be reached is the app's news.
-        if request.url().starts_with(&self.inner.base) {
+        if url.starts_with(&self.inner.base) {
             self.note_network(&response);
         }
         response
@@ -177,17 +174,15 @@ impl AuthClient {
         tokens: Option<&Tokens>,
         timeout_ms: Option<i32>,
     ) -> Result<Response, Error> {
-        let (authorization, proof) = self
-            .credentials(&request.method(), &request.url(), tokens)
-            .await?;
-        let headers = request.headers();
-        if let Some(authorization) = authorization {
-            let _ = headers.set("authorization", &authorization);
-        }
-        if let Some(proof) = proof {
-            let _ = headers.set("dpop", &proof);
-        }
-        let response = api::send(request, timeout_ms).await?;
+        let method = get(request, "method").as_string().unwrap_or_default();
+        let (authorization, proof) = self.credentials(&method, &url_of(request), tokens).await?;
+        let response = api::send(
+            request,
+            authorization.as_deref(),
+            proof.as_deref(),
+            timeout_ms,
+        )
+        .await?;
         self.observe(&response);
         Ok(response)
     }
@@ -236,14 +231,13 @@ impl AuthClient {
 
     /// Learns the server's clock and DPoP nonce from a response.
     fn observe(&self, response: &Response) {
-        let headers = response.headers();
-        if let Ok(Some(nonce)) = headers.get("dpop-nonce") {
-            let origin = origin_of(&response.url()).unwrap_or_default();
+        if let Some(nonce) = io::header(response, "dpop-nonce") {
+            let origin = origin_of(&url_of(response)).unwrap_or_default();
             let mut nonces = self.inner.nonces.borrow_mut();
             nonces.retain(|(o, _)| *o != origin);
             nonces.push((origin, nonce));
         }
-        if let Ok(Some(date)) = headers.get("date") {
+        if let Some(date) = io::header(response, "date") {
             let server = js_sys::Date::parse(&date);
             let skew = server - self.inner.clock.now();
             // `Date` has whole seconds: only a difference well beyond that is a wrong clock.
@@ -269,35 +263,34 @@ impl AuthClient {
 
 /// `url` resolved against the page's address.
 fn absolute(url: &str) -> Option<String> {
-    let page = get(&js_sys::global(), "location");
-    let parsed = match get(&page, "href").as_string() {
-        Some(base) => web_sys::Url::new_with_base(url, &base),
-        None => web_sys::Url::new(url),
-    };
-    parsed.ok().map(|u| u.href())
+    io::absolute(url)
+}
+
+/// The `url` of a `Request` or `Response`.
+fn url_of(value: &JsValue) -> String {
+    get(value, "url").as_string().unwrap_or_default()
+}
+
+/// A response's status.
+pub(crate) fn status(response: &Response) -> u16 {
+    get(response, "status").as_f64().unwrap_or(0.0) as u16
 }
 
 /// The origin of an absolute URL (`https://api.example.com`); a WebSocket URL counts as the
 /// origin its handshake is made on (`wss:` as `https:`, `ws:` as `http:`).
 pub(crate) fn origin_of(url: &str) -> Option<String> {
-    let parsed = web_sys::Url::new(url).ok()?;
-    let scheme = match parsed.protocol().as_str() {
-        "wss:" => "https:",
-        "ws:" => "http:",
-        "https:" => "https:",
-        "http:" => "http:",
+    let parts = io::url_parts(url)?;
+    let (protocol, host) = (parts.first()?, parts.get(1)?);
+    let scheme = match protocol.as_str() {
+        "wss:" | "https:" => "https:",
+        "ws:" | "http:" => "http:",
         _ => return None,
     };
-    Some([scheme, "//", &parsed.host()].concat())
+    Some([scheme, "//", host].concat())
 }
 
 /// Whether a 401 is about the token (RFC 6750 `error="invalid_token"`), rather than the app's own
 /// 401 for something else.
 fn says_invalid_token(response: &Response) -> bool {
-    response
-        .headers()
-        .get("www-authenticate")
-        .ok()
-        .flatten()
-        .is_some_and(|value| value.contains("invalid_token"))
+    io::header(response, "www-authenticate").is_some_and(|value| value.contains("invalid_token"))
 }

@@ -58,9 +58,9 @@ pub(crate) fn measure(pkg: &Path) -> Result<PackageSizes> {
         let with = bundled(&dir, &name.replace('/', "-"), &page)?;
         modules.push((*name, with as i64 - core as i64));
     }
-    let files = crate::npm::CORE_FILES
+    let files = crate::npm::core_files(pkg)
         .iter()
-        .map(|file| crate::npm::sizes(&pkg.join(file)).1)
+        .map(|file| crate::npm::sizes(file).1)
         .sum();
     Ok(PackageSizes {
         core,
