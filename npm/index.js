@@ -7,6 +7,7 @@
 import init, { Core } from "./keyward_wasm.js";
 import wasm from "./keyward_wasm_inline.js";
 import { KeywardError, camel, cores, setDefault, toError } from "./internal.js";
+import { preopen } from "./io.js";
 
 export { KeywardError };
 
@@ -33,7 +34,9 @@ let loading;
 export const load = () =>
   (loading ??= init({
     module_or_path: new Response(
-      new Blob([Uint8Array.from(atob(wasm), (c) => c.charCodeAt(0))]).stream().pipeThrough(new DecompressionStream("gzip")),
+      new Blob([Uint8Array.fromBase64?.(wasm) ?? Uint8Array.from(atob(wasm), (c) => c.charCodeAt(0))])
+        .stream()
+        .pipeThrough(new DecompressionStream("gzip")),
       { headers: { "content-type": "application/wasm" } },
     ),
   }));
@@ -49,6 +52,8 @@ class AuthClient extends EventTarget {
 
   constructor(options) {
     super();
+    // IndexedDB opens while the wasm compiles: the session is restored sooner.
+    if (browser && !options.memoryOnly) preopen(options.storageName ?? "keyward");
     this.ready = browser
       ? load()
           .then(() => Core.open(options, (reason, why, state, wire) => this.#change(reason, why, state, wire)))

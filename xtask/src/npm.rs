@@ -98,6 +98,7 @@ pub fn build() -> Result<PathBuf> {
             .arg(&pkg)
             .arg(&wasm),
     )?;
+    place_primitives(&root, &pkg)?;
     let binary = pkg.join("keyward_wasm_bg.wasm");
     optimize(&root, &binary)?;
     inline(&binary, &pkg.join("keyward_wasm_inline.js"))?;
@@ -110,6 +111,29 @@ pub fn build() -> Result<PathBuf> {
     }
     check_version(&pkg)?;
     Ok(pkg)
+}
+
+/// Puts the browser primitives the core imports (`client-wasm/js/io.js`, which wasm-bindgen copies
+/// under `snippets/<crate>-<hash>/`) at `io.js`, where the package's entry can import them too (it
+/// starts opening IndexedDB while the wasm compiles).
+fn place_primitives(root: &Path, pkg: &Path) -> Result {
+    let glue = pkg.join("keyward_wasm.js");
+    let text = std::fs::read_to_string(&glue).map_err(|e| format!("read the glue: {e}"))?;
+    let specifier = text
+        .find("./snippets/")
+        .and_then(|start| text.get(start..start + text.get(start..)?.find("/js/io.js")? + 9))
+        .ok_or("the glue does not import snippets/…/js/io.js")?;
+    // Only where the glue imports it: the wasm still names the module by its snippet path.
+    let text = text
+        .replace(&["from '", specifier, "'"].concat(), "from './io.js'")
+        .replace(&["from \"", specifier, "\""].concat(), "from \"./io.js\"");
+    if text.contains("from './snippets/") || text.contains("from \"./snippets/") {
+        return Err("the glue imports a snippet besides js/io.js".into());
+    }
+    std::fs::write(&glue, text).map_err(|e| format!("write the glue: {e}"))?;
+    std::fs::copy(root.join("client-wasm/js/io.js"), pkg.join("io.js"))
+        .map_err(|e| format!("copy io.js: {e}"))?;
+    std::fs::remove_dir_all(pkg.join("snippets")).map_err(|e| format!("remove snippets: {e}"))
 }
 
 /// Writes `wasm` as a JS module whose default export is the gzip -9 of it in base64: no .wasm
@@ -174,30 +198,18 @@ fn check_version(pkg: &Path) -> Result {
 }
 
 /// What a browser downloads for the core (`createAuthClient` + sign-in + `fetch`): the entry,
-/// the shared module, the wasm glue and the inlined wasm.
+/// the shared module, the wasm glue, the inlined wasm and the browser primitives it imports.
 pub const CORE_FILES: &[&str] = &[
     "index.js",
     "internal.js",
     "keyward_wasm.js",
     "keyward_wasm_inline.js",
+    "io.js",
 ];
 
-/// The core's files in `pkg`: [`CORE_FILES`] and the browser primitives the glue imports from
-/// `snippets/` (`client-wasm/js/`).
+/// The core's files in `pkg`.
 pub fn core_files(pkg: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = CORE_FILES.iter().map(|file| pkg.join(file)).collect();
-    let mut dirs = vec![pkg.join("snippets")];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else {
-                files.push(path);
-            }
-        }
-    }
-    files
+    CORE_FILES.iter().map(|file| pkg.join(file)).collect()
 }
 
 /// Bytes of the file at `path`: raw and gzip -9.
