@@ -125,6 +125,14 @@ error_codes! {
     /// The connect ticket is unknown, used, expired (30 s), for another URL, or its session has
     /// ended: get a new one (`POST /auth/connect-ticket`). Which of these is never said.
     InvalidTicket => "invalid_ticket",
+    /// The account's email address must be verified first (this server requires it): follow
+    /// the link in the verification mail, or ask for a new one.
+    EmailNotVerified => "email_not_verified",
+    /// The emailed link or code is unknown, used already, or expired: ask for a new mail.
+    /// Which of these is never said.
+    InvalidLink => "invalid_link",
+    /// `redirect_to` is not a page of an allowed origin: emailed links only go to the app.
+    RedirectNotAllowed => "redirect_not_allowed",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

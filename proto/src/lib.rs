@@ -25,6 +25,7 @@
 
 mod auth;
 mod error;
+mod lifecycle;
 
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
@@ -34,6 +35,10 @@ pub use auth::{
     VerifyChallenge,
 };
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
+pub use lifecycle::{
+    ChangeEmail, ChangePassword, ForgotPassword, LinkToken, ResetPassword, SendMagicLink,
+    VerifyMagicLink,
+};
 
 use serde::{Deserialize, Serialize};
 

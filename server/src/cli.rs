@@ -14,8 +14,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::secrets::MasterSecret;
+use crate::settings::SmtpUrl;
 use crate::store::Store;
-use crate::{Error, ForwardedHeader, Keyward, Settings, Timestamp, UserId};
+use crate::{EmailVerification, Error, ForwardedHeader, Keyward, Settings, Timestamp, UserId};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]
@@ -44,6 +45,16 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Print the newest mails of the outbox (in development, where no SMTP server is set, mail
+    /// goes only there), with their links.
+    Outbox {
+        /// How many.
+        #[arg(long, default_value_t = 10)]
+        limit: i64,
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
     /// Print recent audit events, newest first.
     Audit {
@@ -215,6 +226,49 @@ pub struct SettingsArgs {
     /// Serve the static files in this directory at `/` (the demo app).
     #[arg(long, env = "KEYWARD_STATIC_DIR", value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
+    /// Where mail goes: `smtp://host:587?tls=required` (STARTTLS) or `smtps://host:465` (TLS),
+    /// with `user:password@` when needed [default: none; development mail stays in the outbox].
+    #[arg(long, env = "KEYWARD_SMTP_URL", value_name = "URL")]
+    pub smtp_url: Option<String>,
+    /// The `From` of every mail [default: `<app name> <no-reply@<issuer host>>`].
+    #[arg(long, env = "KEYWARD_MAIL_FROM", value_name = "MAILBOX")]
+    pub mail_from: Option<String>,
+    /// The app's page emailed links open [default: the first allowed origin].
+    #[arg(long, env = "KEYWARD_APP_URL", value_name = "URL")]
+    pub app_url: Option<String>,
+    /// The app's name in mails [default: the issuer's host].
+    #[arg(long, env = "KEYWARD_APP_NAME")]
+    pub app_name: Option<String>,
+    /// A directory of mail templates replacing the built-in ones (`<kind>.subject`, `.txt`,
+    /// `.html`).
+    #[arg(long, env = "KEYWARD_MAIL_TEMPLATES", value_name = "DIR")]
+    pub mail_templates: Option<PathBuf>,
+    /// Check new accounts' addresses: off, optional, or required before any sign-in
+    /// [default: optional].
+    #[arg(long, env = "KEYWARD_EMAIL_VERIFICATION", value_enum)]
+    pub email_verification: Option<EmailVerificationArg>,
+}
+
+/// `--email-verification`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailVerificationArg {
+    /// No verification mail.
+    Off,
+    /// A mail at sign-up; nothing waits for it.
+    Optional,
+    /// No sign-in before the link is followed.
+    Required,
+}
+
+impl From<EmailVerificationArg> for EmailVerification {
+    fn from(arg: EmailVerificationArg) -> Self {
+        match arg {
+            EmailVerificationArg::Off => Self::Off,
+            EmailVerificationArg::Optional => Self::Optional,
+            EmailVerificationArg::Required => Self::Required,
+        }
+    }
 }
 
 /// The configuration file's shape: every key optional, unknown keys refused (a typo should not
@@ -244,6 +298,12 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     forwarded_header: Option<ForwardedHeaderArg>,
     static_dir: Option<PathBuf>,
+    smtp_url: Option<String>,
+    mail_from: Option<String>,
+    app_url: Option<String>,
+    app_name: Option<String>,
+    mail_templates: Option<PathBuf>,
+    email_verification: Option<EmailVerificationArg>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "keyward.toml";
@@ -364,6 +424,15 @@ impl SettingsArgs {
                 .or(file.forwarded_header)
                 .map_or(d.forwarded_header, ForwardedHeader::from),
             static_dir: self.static_dir.or(file.static_dir).or(d.static_dir),
+            smtp_url: self.smtp_url.or(file.smtp_url).map(SmtpUrl),
+            mail_from: self.mail_from.or(file.mail_from),
+            app_url: self.app_url.or(file.app_url),
+            app_name: self.app_name.or(file.app_name),
+            mail_templates: self.mail_templates.or(file.mail_templates),
+            email_verification: self
+                .email_verification
+                .or(file.email_verification)
+                .map_or(d.email_verification, EmailVerification::from),
         })
     }
 }
@@ -493,6 +562,28 @@ async fn run(command: Command) -> Result<(), Error> {
                 );
             }
             println!("{} user(s)", users.len());
+            store.close().await;
+            Ok(())
+        }
+        Command::Outbox { limit, settings } => {
+            let store = open_store(settings).await?;
+            let mails = store.recent_mail(limit.clamp(1, 1000)).await?;
+            for mail in mails.iter().rev() {
+                println!(
+                    "--- {}  {}  to {}  ({}, {} attempt(s){})",
+                    Timestamp::from_millis(mail.created_at).to_rfc3339(),
+                    mail.kind,
+                    mail.to_address,
+                    mail.status,
+                    mail.attempts,
+                    mail.last_error
+                        .as_deref()
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
+                );
+                println!("Subject: {}\n\n{}", mail.subject, mail.text_body.trim_end());
+            }
+            println!("{} mail(s)", mails.len());
             store.close().await;
             Ok(())
         }

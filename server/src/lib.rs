@@ -96,12 +96,12 @@ pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
-pub use settings::{DatabaseKind, ForwardedHeader, Settings};
+pub use settings::{DatabaseKind, EmailVerification, ForwardedHeader, Settings, SmtpUrl};
 /// The store, for this crate's own integration tests only (`testing` feature): an app nesting
 /// the router goes through the API, never around its checks.
 #[cfg(feature = "testing")]
 #[doc(hidden)]
-pub use store::{AuditEventRow, Store, UserRow};
+pub use store::{AuditEventRow, MailRow, Store, UserRow};
 
 use domain::Random;
 use domain::audit::Client;
@@ -122,6 +122,7 @@ impl Keyward {
     pub async fn start(settings: Settings) -> Result<Self, Error> {
         let core = runtime::start(settings).await?;
         runtime::spawn_upkeep(&core);
+        runtime::mailer::spawn(&core)?;
         Ok(Self { core })
     }
 

@@ -51,6 +51,7 @@ impl MasterSecret {
             sealing: expand(b"keyward signing keys at rest v1"),
             refresh: expand(b"keyward refresh token chain v1"),
             nonce: expand(b"keyward dpop nonces v1"),
+            codes: expand(b"keyward emailed codes v1"),
         }
     }
 }
@@ -67,6 +68,7 @@ pub struct DerivedKeys {
     sealing: [u8; 32],
     refresh: [u8; 32],
     nonce: [u8; 32],
+    codes: [u8; 32],
 }
 
 impl fmt::Debug for DerivedKeys {
@@ -123,6 +125,13 @@ impl DerivedKeys {
     /// grace window get the very same successor back while the database stores only hashes.
     pub fn refresh_successor(&self, token: &[u8]) -> [u8; 32] {
         hmac(&self.refresh, token)
+    }
+
+    /// What is stored for the 6-digit `code` mailed with the link whose token hashes to
+    /// `token_hash`: HMAC-SHA256 under a key only the server has, bound to that link. (A plain
+    /// hash of six digits would be reversed by trying all million.)
+    pub fn code_hash(&self, token_hash: &[u8], code: &str) -> [u8; 32] {
+        hmac(&self.codes, &[token_hash, code.as_bytes()].concat())
     }
 
     /// The DPoP nonce of time window `window`: stateless, so every server process sharing the

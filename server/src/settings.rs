@@ -72,6 +72,50 @@ pub struct Settings {
     pub forwarded_header: ForwardedHeader,
     /// A directory of static files served at `/` (the demo app); `None` serves none.
     pub static_dir: Option<PathBuf>,
+    /// Where mail goes: `smtp://host:587?tls=required` (STARTTLS), `smtps://host:465` (TLS), with
+    /// `user:password@` when the server asks for it. `None` (development): mail stays in the
+    /// outbox table, which `keyward outbox` prints. Production requires it.
+    pub smtp_url: Option<SmtpUrl>,
+    /// The `From` of every mail, `Name <address>` or an address [default: `Keyward
+    /// <no-reply@` the issuer's host `>`].
+    pub mail_from: Option<String>,
+    /// The app's page emailed links open when the request names none (`redirect_to`); the first
+    /// allowed origin when `None`.
+    pub app_url: Option<String>,
+    /// The app's name in mails [default: the issuer's host].
+    pub app_name: Option<String>,
+    /// A directory whose files replace the built-in mail templates: `<kind>.subject`,
+    /// `<kind>.txt` and `<kind>.html` for each kind (`verify_email`, `reset_password`,
+    /// `magic_link`, `change_email`, `email_changed`, `password_changed`, `account_locked`).
+    pub mail_templates: Option<PathBuf>,
+    /// Whether a new account's address is checked: `off`, `optional` (a mail is sent, nothing
+    /// waits for it) or `required` (no sign-in before the link is followed).
+    pub email_verification: EmailVerification,
+}
+
+/// An SMTP URL. Its `Debug` hides the password it may carry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpUrl(pub String);
+
+impl std::fmt::Debug for SmtpUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        write!(f, "SmtpUrl({scheme}://…@{host})")
+    }
+}
+
+/// Whether a new account's email address is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmailVerification {
+    /// No verification mail.
+    Off,
+    /// A verification mail at sign-up; signing in does not wait for it.
+    #[default]
+    Optional,
+    /// A verification mail at sign-up, and no sign-in (`email_not_verified`) before the link is
+    /// followed.
+    Required,
 }
 
 impl Default for Settings {
@@ -99,6 +143,12 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             forwarded_header: ForwardedHeader::XForwardedFor,
             static_dir: None,
+            smtp_url: None,
+            mail_from: None,
+            app_url: None,
+            app_name: None,
+            mail_templates: None,
+            email_verification: EmailVerification::Optional,
         }
     }
 }
@@ -137,6 +187,49 @@ impl Settings {
         } else {
             self.rp_origins.clone()
         }
+    }
+
+    /// The page emailed links open by default: the app URL, else the first allowed origin (or
+    /// the issuer's).
+    pub fn app_url(&self) -> String {
+        self.app_url.clone().unwrap_or_else(|| {
+            let origin = self
+                .origins()
+                .into_iter()
+                .find(|o| o != "*")
+                .unwrap_or_else(|| self.public_origin());
+            format!("{origin}/")
+        })
+    }
+
+    /// The app's name in mails.
+    pub fn app_name(&self) -> String {
+        self.app_name.clone().unwrap_or_else(|| {
+            let origin = self.public_origin();
+            origin
+                .split_once("://")
+                .map_or(origin.as_str(), |(_, host)| host)
+                .to_owned()
+        })
+    }
+
+    /// The `From` of every mail.
+    pub fn mail_from(&self) -> String {
+        self.mail_from.clone().unwrap_or_else(|| {
+            let host = self.rp_id();
+            let domain = if host.contains('.') {
+                host
+            } else {
+                format!("{host}.localdomain")
+            };
+            // Quoted: a name such as `localhost:8787` is not a valid bare phrase.
+            let name: String = self
+                .app_name()
+                .chars()
+                .filter(|c| !matches!(c, '"' | '\\') && !c.is_control())
+                .collect();
+            format!("\"{name}\" <no-reply@{domain}>")
+        })
     }
 
     /// The origin under which this server is reached (from the issuer): DPoP proofs name URLs
@@ -196,6 +289,19 @@ impl Settings {
         if self.max_sessions_per_user == 0 {
             return refuse("max-sessions", "must be at least 1");
         }
+        if let Some(url) = &self.app_url
+            && origin_of(url).is_none()
+        {
+            return refuse("app-url", "must be an http:// or https:// URL");
+        }
+        if let Some(SmtpUrl(url)) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return refuse(
+                "smtp-url",
+                "must be smtp://host[:port][?tls=required] or smtps://host[:port]",
+            );
+        }
         if !self.production {
             return Ok(());
         }
@@ -213,6 +319,12 @@ impl Settings {
             return refuse(
                 "allowed-origins",
                 "production refuses the wildcard origin *",
+            );
+        }
+        if self.smtp_url.is_none() {
+            return refuse(
+                "smtp-url",
+                "production requires KEYWARD_SMTP_URL (password reset, verification and magic-link mail)",
             );
         }
         Ok(())
@@ -318,6 +430,7 @@ mod tests {
             production: true,
             issuer: "https://auth.example.com".into(),
             secret: Some(MasterSecret::new(vec![7; 32])),
+            smtp_url: Some(SmtpUrl("smtp://mail.example.com:587?tls=required".into())),
             ..Settings::default()
         };
         assert!(safe.validate().is_ok());
@@ -349,6 +462,13 @@ mod tests {
                     ..safe.clone()
                 },
                 "wildcard",
+            ),
+            (
+                Settings {
+                    smtp_url: None,
+                    ..safe.clone()
+                },
+                "requires KEYWARD_SMTP_URL",
             ),
         ];
         for (settings, reason) in cases {

@@ -51,6 +51,19 @@ async fn users_list_audit_and_keys_rotate_work_on_the_servers_database() {
     })
     .await
     .unwrap();
+    // Without an SMTP server the sign-up's verification mail waits in the outbox, link and all.
+    let url = db.url.clone();
+    let outbox = tokio::task::spawn_blocking(move || keyward(&["outbox"], &url))
+        .await
+        .unwrap();
+    let outbox = stdout(&outbox);
+    assert!(
+        outbox.contains("verify_email  to operator@example.com  (outbox")
+            && outbox.contains("Subject: Confirm your email address")
+            && outbox.contains("?type=verify_email&token=kwl_")
+            && outbox.contains("1 mail(s)"),
+        "{outbox}"
+    );
     let users = stdout(&users);
     assert!(
         users.contains("operator@example.com") && users.contains("1 user(s)"),

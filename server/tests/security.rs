@@ -316,9 +316,67 @@ async fn cors_answers_only_the_allowed_origins() {
     }
 }
 
-/// No endpoint takes a URL to send the browser to (magic links and OAuth, which will, are not
-/// built yet), so none can be turned into an open redirect. This fails as soon as one appears,
-/// so that it gets its open-redirect tests.
+/// Every endpoint that takes a page for emailed links (`redirect_to`) refuses any page outside
+/// the allowed origins, so none can be turned into an open redirect or a phishing mail that
+/// carries a real token to another site.
+#[tokio::test]
+async fn emailed_links_only_go_to_allowed_origins() {
+    let db = TestDb::new().await;
+    let keyward = Keyward::start(Settings {
+        app_url: Some("https://app.example.com/account".into()),
+        ..db.settings()
+    })
+    .await
+    .unwrap();
+    let token = access(&sign_up(&keyward, "redirect@example.com").await);
+    let foreign = [
+        "https://evil.example/reset",
+        "https://app.example.com.evil.example/",
+        "https://app.example.com@evil.example/",
+        "https://user@app.example.com/",
+        "//evil.example/",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "http://app.example.com/",
+        "not a url",
+    ];
+    for target in foreign {
+        let requests = [
+            post(
+                "/auth/password/forgot",
+                &json!({ "email": "redirect@example.com", "redirect_to": target }),
+            ),
+            post(
+                "/auth/magic-link",
+                &json!({ "email": "redirect@example.com", "redirect_to": target }),
+            ),
+            json_request(
+                Method::POST,
+                "/auth/email/change",
+                Some(&token),
+                &json!({ "new_email": "other@example.com", "redirect_to": target }),
+            ),
+        ];
+        for request in requests {
+            let uri = request.uri().to_string();
+            let reply = send(&keyward, request).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (StatusCode::BAD_REQUEST, "redirect_not_allowed"),
+                "{uri} with {target}"
+            );
+        }
+    }
+    let outbox = keyward.store().recent_mail(50).await.unwrap();
+    assert!(
+        outbox.iter().all(|mail| !mail.text_body.contains("evil")),
+        "no mail went out for a refused page"
+    );
+}
+
+/// No endpoint takes a URL to send the browser to, beyond `redirect_to` (checked above), so none
+/// can be turned into an open redirect. This fails as soon as one appears, so that it gets its
+/// open-redirect tests.
 #[tokio::test]
 async fn no_endpoint_takes_a_redirect_target_unchecked() {
     let mut spec: Value = serde_json::from_str(&keyward_server::openapi_json()).unwrap();
@@ -326,6 +384,13 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
     // URL the ticket is redeemed at (tests/connect_tickets.rs).
     let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
     assert!(schemas.remove("ConnectTicketRequest").is_some());
+    // `redirect_to`: tested by `emailed_links_only_go_to_allowed_origins`.
+    for checked in ["ForgotPassword", "SendMagicLink", "ChangeEmail"] {
+        let schema = schemas.remove(checked).unwrap();
+        let mut names = Vec::new();
+        collect_names(&schema, &mut names);
+        assert!(names.contains(&"redirect_to".to_owned()), "{checked}");
+    }
     let mut names = Vec::new();
     collect_names(&spec, &mut names);
     let redirecting: Vec<&String> = names

@@ -16,6 +16,7 @@ pub fn run() -> Result {
     wasm_bindgen_cli()?;
     chromium()?;
     npm_packages()?;
+    smtp_server()?;
     postgres_bin_dir()?;
     println!("setup: everything is in place");
     Ok(())
@@ -139,6 +140,26 @@ fn chromium() -> Result {
 
 /// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),
 /// skipped when `node_modules` already matches `package-lock.json`.
+/// A real SMTP server for the mail tests: aiosmtpd (PyPI), pinned, in a virtualenv under
+/// `target/tools/aiosmtpd` (the tests run `bin/python -m aiosmtpd` from there).
+pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
+
+fn smtp_server() -> Result {
+    let venv = root().join("target/tools/aiosmtpd");
+    let stamp = venv.join("installed");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == AIOSMTPD) {
+        println!("ok   {AIOSMTPD}");
+        return Ok(());
+    }
+    cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    cmd::run(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .arg(AIOSMTPD),
+    )?;
+    std::fs::write(&stamp, AIOSMTPD).map_err(|e| format!("write {}: {e}", stamp.display()))
+}
+
 fn npm_packages() -> Result {
     if which("npm").is_none() || which("node").is_none() {
         return Err("Node.js and npm are missing: install Debian's `nodejs` and `npm`".into());

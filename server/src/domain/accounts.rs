@@ -6,13 +6,15 @@ use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
 use super::email::Email;
+use super::lifecycle;
 use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
+use super::mail::MailKind;
 use super::password::{Password, Verdict};
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
 use super::{Random, Timestamp, UserId};
-use crate::Error;
 use crate::store::UserRow;
+use crate::{EmailVerification, Error};
 
 /// The longest display name accepted.
 const MAX_NAME_CHARS: usize = 200;
@@ -28,6 +30,7 @@ pub async fn sign_up(
 ) -> Result<AuthSuccess, Error> {
     let email = Email::parse(&request.email)?;
     let password = Password::new(request.password)?;
+    password.check_common()?;
     let name = parse_name(request.name)?;
     limits::check(
         &core.store,
@@ -72,6 +75,7 @@ pub async fn signed_up(
     random: &Random,
 ) -> Result<AuthSuccess, Error> {
     let user = user_view(start.user);
+    let (account, client) = (start.user, start.client);
     let started = sessions::start(
         core,
         Start {
@@ -88,6 +92,23 @@ pub async fn signed_up(
             "An account with this email address exists already. Sign in instead.",
         )
     })?;
+    lifecycle::after_sign_up(core, account, now, random).await;
+    if core.settings.email_verification == EmailVerification::Required
+        && account.email_verified_at.is_none()
+    {
+        // The account exists (with its passkey, for a passkey sign-up), but nobody signs in to
+        // it before its address is proved: the session just made ends at once.
+        let event = audit::event(audit::AuditKind::SessionRevoked, now, client)
+            .user(&account.id)
+            .session(&started.session_id)
+            .detail(serde_json::json!({ "reason": "email_not_verified" }));
+        let which = crate::store::Revoke::All;
+        sessions::revoke(core, &account.id, which, "email_not_verified", &event, now).await?;
+        return Err(Error::rejected(
+            ErrorCode::EmailNotVerified,
+            "Account created: confirm your email address with the link just sent, then sign in.",
+        ));
+    }
     Ok(AuthSuccess {
         user,
         session_id: started.session_id.to_string(),
@@ -156,7 +177,8 @@ pub async fn sign_in(
     };
     let user = match (verdict, user) {
         (Verdict::Mismatch, user) | (_, user @ None) => {
-            return Err(failed(core, &email, &account_key, user.as_ref(), client, now).await?);
+            let user = user.as_ref();
+            return Err(failed(core, &email, &account_key, user, client, now, random).await?);
         }
         (Verdict::MatchRehashed(upgraded), Some(user)) => {
             store
@@ -183,6 +205,18 @@ pub async fn signed_in(
     now: Timestamp,
     random: &Random,
 ) -> Result<AuthSuccess, Error> {
+    if core.settings.email_verification == EmailVerification::Required
+        && user.email_verified_at.is_none()
+    {
+        // The right credentials, but the address is not proved yet: the link goes out again
+        // (within its limits) instead of a session.
+        let kind = MailKind::VerifyEmail;
+        lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
+        return Err(Error::rejected(
+            ErrorCode::EmailNotVerified,
+            "Confirm your email address first: a new link is on its way.",
+        ));
+    }
     let start = Start {
         user,
         sign_up: false,
@@ -242,6 +276,7 @@ async fn failed(
     user: Option<&UserRow>,
     client: &Client,
     now: Timestamp,
+    random: &Random,
 ) -> Result<Error, Error> {
     limits::count(
         &core.store,
@@ -273,6 +308,10 @@ async fn failed(
         event = event.user(&user.id);
     }
     core.store.insert_audit(&event).await?;
+    if just_locked && let Some(user) = user {
+        let kind = MailKind::AccountLocked;
+        lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
+    }
     Ok(Error::rejected(
         ErrorCode::InvalidCredentials,
         "Wrong email or password.",

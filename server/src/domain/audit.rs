@@ -33,6 +33,18 @@ pub enum AuditKind {
     DeviceRevoked,
     /// A new signing key replaced the old one.
     KeyRotated,
+    /// An address was proved (a verification link, a password reset or a magic link).
+    EmailVerified,
+    /// A password was reset through an emailed link.
+    PasswordReset,
+    /// A signed-in user changed their password.
+    PasswordChanged,
+    /// A signed-in user asked to move to another address.
+    EmailChangeRequested,
+    /// An account moved to another (confirmed) address.
+    EmailChanged,
+    /// A mail could not be delivered, after every retry.
+    MailFailed,
 }
 
 impl AuditKind {
@@ -51,6 +63,12 @@ impl AuditKind {
             Self::DpopRefused => "dpop_refused",
             Self::DeviceRevoked => "device_revoked",
             Self::KeyRotated => "key_rotated",
+            Self::EmailVerified => "email_verified",
+            Self::PasswordReset => "password_reset",
+            Self::PasswordChanged => "password_changed",
+            Self::EmailChangeRequested => "email_change_requested",
+            Self::EmailChanged => "email_changed",
+            Self::MailFailed => "mail_failed",
         }
     }
 }

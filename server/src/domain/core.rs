@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::dpop::{self, Proof};
 use super::keys::{self, KeyRing};
+use super::mail::Templates;
 use super::password::Hasher;
 use super::revocation::RevokedSessions;
 use super::tokens::{self, AccessClaims, Expected};
@@ -27,6 +28,10 @@ pub struct Core {
     pub hasher: Hasher,
     /// Sessions whose access tokens are refused.
     pub revoked: RevokedSessions,
+    /// The mail templates.
+    pub mail: Templates,
+    /// Wakes the mail sender when a mail is queued (it also looks every few seconds).
+    pub mail_queued: Arc<tokio::sync::Notify>,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -42,7 +47,8 @@ const NONCE_WINDOW_MS: i64 = 5 * 60 * 1000;
 const UNKNOWN_KID_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Core {
-    /// A Keyward from its parts, made at start-up (see `runtime::start`).
+    /// A Keyward from its parts, made at start-up (see `runtime::start`), with the mail
+    /// templates (a template file that cannot be read is a configuration error).
     pub fn new(
         settings: Settings,
         store: Store,
@@ -51,18 +57,21 @@ impl Core {
         ring: KeyRing,
         hasher: Hasher,
         now: Timestamp,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let mail = Templates::load(settings.mail_templates.as_deref())?;
+        Ok(Self {
             settings,
             store,
             hasher,
             revoked: RevokedSessions::default(),
+            mail,
+            mail_queued: Arc::default(),
             verified: VerifiedTokens::default(),
             webauthn,
             secrets,
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
-        }
+        })
     }
 
     /// One round trip to the database: which one, when it answers.

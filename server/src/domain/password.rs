@@ -52,6 +52,26 @@ impl Password {
         Ok(Self(input))
     }
 
+    /// Refuses the most common passwords (a list of 10,000 shipped in the binary, compared
+    /// without case): they fall to the first guesses of any attack.
+    pub fn check_common(&self) -> Result<(), Error> {
+        static COMMON: std::sync::OnceLock<std::collections::HashSet<&'static str>> =
+            std::sync::OnceLock::new();
+        let common = COMMON.get_or_init(|| {
+            include_str!("common_passwords.txt")
+                .lines()
+                .filter(|line| !line.starts_with('#') && !line.is_empty())
+                .collect()
+        });
+        if common.contains(self.0.to_lowercase().as_str()) {
+            return Err(Error::rejected(
+                ErrorCode::WeakPassword,
+                "This password is one of the most common ones: choose another.",
+            ));
+        }
+        Ok(())
+    }
+
     /// A password as typed at sign-in: no length rule (the rule may have changed since sign-up),
     /// but nothing longer than the maximum is ever hashed.
     pub fn candidate(input: String) -> Option<Self> {

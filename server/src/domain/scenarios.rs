@@ -891,3 +891,87 @@ async fn no_connect_ticket_for_a_session_revoked_elsewhere() {
         ErrorCode::SessionRevoked
     );
 }
+
+/// Emailed links stop working at the end of their lifetime: verification 24 hours, password
+/// reset one hour, magic link 15 minutes; a second before, they work.
+#[tokio::test]
+async fn emailed_links_expire_with_their_purpose() {
+    use super::lifecycle;
+    use keyward_proto::{ForgotPassword, ResetPassword, SendMagicLink, VerifyMagicLink};
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::now();
+    let who = client("198.51.100.9");
+    let second = Duration::from_secs(1);
+    let hour = 60 * MINUTE;
+
+    sign_up(&core, "late@example.com", t0).await;
+    let token = wait_for_token(&core, "late@example.com", "verify_email").await;
+    let late = lifecycle::confirm_verification(&core, &token, &who, t0.plus(24 * hour)).await;
+    assert_eq!(code(late), ErrorCode::InvalidLink);
+    sign_up(&core, "early@example.com", t0).await;
+    let token = wait_for_token(&core, "early@example.com", "verify_email").await;
+    let early = t0.plus(24 * hour - second);
+    lifecycle::confirm_verification(&core, &token, &who, early)
+        .await
+        .unwrap();
+
+    let forgot = |email: &str| ForgotPassword {
+        email: email.into(),
+        redirect_to: None,
+    };
+    let reset = |token: String| ResetPassword {
+        token,
+        password: "a fresh long passphrase".into(),
+    };
+    for (email, at, expired) in [
+        ("late@example.com", t0.plus(hour), true),
+        ("early@example.com", t0.plus(hour - second), false),
+    ] {
+        lifecycle::forgot_password(&core, forgot(email), &who, t0)
+            .await
+            .unwrap()
+            .send(&core, t0, &RANDOM)
+            .await;
+        let token = wait_for_token(&core, email, "reset_password").await;
+        let outcome = lifecycle::reset_password(&core, reset(token), &who, at, &RANDOM).await;
+        assert_eq!(outcome.is_err(), expired, "{email}");
+    }
+
+    let magic = SendMagicLink {
+        email: "magic@example.com".into(),
+        redirect_to: None,
+    };
+    lifecycle::send_magic_link(&core, magic, &who, t0)
+        .await
+        .unwrap()
+        .send(&core, t0, &RANDOM)
+        .await;
+    let token = wait_for_token(&core, "magic@example.com", "magic_link").await;
+    let verify = VerifyMagicLink {
+        token: Some(token),
+        email: None,
+        code: None,
+    };
+    let proof = no_proof("/auth/magic-link/verify");
+    let at = t0.plus(15 * MINUTE);
+    let late = lifecycle::verify_magic_link(&core, verify, &proof, &who, at, &RANDOM).await;
+    assert_eq!(code(late), ErrorCode::InvalidLink);
+}
+
+/// The token of the newest `kind` mail to `to`, once the request's background work queued it.
+async fn wait_for_token(core: &Core, to: &str, kind: &str) -> String {
+    for _ in 0..200 {
+        let mails = core.store.recent_mail(50).await.unwrap();
+        if let Some(mail) = mails.iter().find(|m| m.to_address == to && m.kind == kind) {
+            let start = mail.text_body.find("token=").unwrap() + "token=".len();
+            return mail.text_body[start..]
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no {kind} mail to {to}");
+}

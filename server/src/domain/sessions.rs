@@ -436,7 +436,7 @@ pub async fn revoke_one(
     Ok(())
 }
 
-async fn revoke(
+pub(crate) async fn revoke(
     core: &Core,
     user_id: &UserId,
     which: Revoke<'_>,

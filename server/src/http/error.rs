@@ -13,7 +13,10 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidRequest
         | ErrorCode::InvalidEmail
         | ErrorCode::WeakPassword
-        | ErrorCode::PasswordTooLong => StatusCode::BAD_REQUEST,
+        | ErrorCode::PasswordTooLong
+        | ErrorCode::InvalidLink
+        | ErrorCode::RedirectNotAllowed => StatusCode::BAD_REQUEST,
+        ErrorCode::EmailNotVerified => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
         | ErrorCode::InvalidToken

@@ -10,6 +10,7 @@ mod client;
 mod devices;
 mod error;
 pub(crate) mod extract;
+mod lifecycle;
 mod meta;
 mod passkeys;
 mod sessions;
@@ -48,6 +49,7 @@ use crate::Keyward;
         (name = "sessions", description = "Refresh, sign-out, the user's sessions."),
         (name = "devices", description = "Device keys (DPoP): list, rename, revoke, challenges."),
         (name = "passkeys", description = "Passkeys (WebAuthn): register, sign up, sign in, manage."),
+        (name = "lifecycle", description = "Email verification, password reset and change, email change, magic links."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "meta", description = "Health, keys, this document."),
     )
@@ -81,6 +83,15 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(devices::challenge_device))
         .routes(routes!(devices::verify_challenge))
         .routes(routes!(tickets::connect_ticket))
+        .routes(routes!(lifecycle::send_verification))
+        .routes(routes!(lifecycle::confirm_verification))
+        .routes(routes!(lifecycle::forgot_password))
+        .routes(routes!(lifecycle::reset_password))
+        .routes(routes!(lifecycle::change_password))
+        .routes(routes!(lifecycle::change_email))
+        .routes(routes!(lifecycle::confirm_email_change))
+        .routes(routes!(lifecycle::send_magic_link))
+        .routes(routes!(lifecycle::verify_magic_link))
         .routes(routes!(passkeys::register_options))
         .routes(routes!(passkeys::register_verify))
         .routes(routes!(passkeys::sign_up_options))

@@ -13,6 +13,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod dev_secret;
+pub mod mailer;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -31,6 +32,9 @@ use crate::{Error, Settings};
 /// [`spawn_upkeep`].
 pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
     settings.validate()?;
+    if let Some(url) = &settings.smtp_url {
+        mailer::transport(&url.0)?;
+    }
     let webauthn = passkeys::relying_party(&settings)?;
     let secret = match &settings.secret {
         Some(secret) => secret.clone(),
@@ -53,7 +57,7 @@ pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
     }
     let ring = KeyRing::from_rows(&rows, &derived, now, settings.access_ttl)?;
     let hasher = Hasher::new(&random)?;
-    let core = Core::new(settings, store, webauthn, derived, ring, hasher, now);
+    let core = Core::new(settings, store, webauthn, derived, ring, hasher, now)?;
     core.revoked
         .sync(&core.store, now, core.settings.access_ttl)
         .await?;
@@ -106,6 +110,7 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
             .await?;
         store.purge_dpop(now.millis()).await?;
         store.purge_connect_tickets(now.millis()).await?;
+        store.purge_account_tokens(now.millis()).await?;
         store.purge_ceremonies(now.millis()).await?;
         let purged = store
             .purge_audit(now.minus(settings.audit_retention).millis())

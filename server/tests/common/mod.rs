@@ -8,6 +8,7 @@
 pub mod testing;
 
 pub mod process;
+pub mod smtp;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};

@@ -1,0 +1,404 @@
+//! Account lifecycle: the mail queue, the tokens emailed links and codes stand for, and the
+//! user changes they make.
+
+use super::{AuditRow, Error, Pool, Store};
+use crate::domain::UserId;
+
+/// A mail in the queue.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRow {
+    /// Its id (a UUID).
+    pub id: String,
+    /// When it was queued (ms).
+    pub created_at: i64,
+    /// What it is for (`verify_email`, `reset_password`, …).
+    pub kind: String,
+    /// The recipient.
+    pub to_address: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text_body: String,
+    /// The HTML body.
+    pub html_body: String,
+    /// `pending`, `sent`, `failed` or `outbox` (development: nothing sends it).
+    pub status: String,
+    /// Sending attempts so far.
+    pub attempts: i64,
+    /// When to try next (ms).
+    pub next_attempt_at: i64,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When it was sent (ms).
+    pub sent_at: Option<i64>,
+}
+
+/// A token an emailed link (or a magic link's code) stands for; only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccountTokenRow {
+    /// SHA-256 of the token.
+    pub token_hash: Vec<u8>,
+    /// `verify_email`, `reset_password`, `magic_link` or `change_email`.
+    pub purpose: String,
+    /// The account it is for; `None` for a magic link to an address with no account yet.
+    pub user_id: Option<UserId>,
+    /// The address it was sent to (for `change_email`, the new address).
+    pub email: String,
+    /// A magic link's code, keyed (see `DerivedKeys::code_hash`).
+    pub code_hash: Option<Vec<u8>>,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// When it stops working (ms).
+    pub expires_at: i64,
+}
+
+macro_rules! mail_columns {
+    () => {
+        "id, created_at, kind, to_address, subject, text_body, html_body, status, attempts, \
+         next_attempt_at, last_error, sent_at"
+    };
+}
+macro_rules! token_columns {
+    () => {
+        "token_hash, purpose, user_id, email, code_hash, created_at, expires_at"
+    };
+}
+
+/// Wrong codes a magic link takes before it stops working.
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+
+/// Queues `$mail` on `$conn` (a pool, or a transaction with what the mail goes with).
+macro_rules! insert_mail {
+    ($conn:expr, $mail:expr) => {{
+        let mail: &MailRow = $mail;
+        sqlx::query(
+            "INSERT INTO mail_outbox (id, created_at, kind, to_address, subject, text_body, \
+             html_body, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, 0, $9)",
+        )
+        .bind(&mail.id)
+        .bind(mail.created_at)
+        .bind(&mail.kind)
+        .bind(&mail.to_address)
+        .bind(&mail.subject)
+        .bind(&mail.text_body)
+        .bind(&mail.html_body)
+        .bind(&mail.status)
+        .bind(mail.next_attempt_at)
+        .execute($conn)
+        .await?
+    }};
+}
+
+impl Store {
+    /// Queues `mail`.
+    pub async fn queue_mail(&self, mail: &MailRow) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            insert_mail!(pool, mail);
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Takes up to `limit` mails due at `now` for sending, holding them until `lease_until`
+    /// (another sender takes them after that, as when this one crashed), and counts the
+    /// attempt. Of two senders at once, each mail goes to one.
+    pub async fn claim_mail(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<MailRow>, Error> {
+        // The lease condition is repeated outside the subquery: on PostgreSQL, a row another
+        // sender took meanwhile is re-checked against it and skipped.
+        let sql = concat!(
+            "UPDATE mail_outbox SET lease_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM mail_outbox WHERE status = 'pending' \
+               AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+               ORDER BY next_attempt_at LIMIT $3) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
+             RETURNING ",
+            mail_columns!(),
+            ""
+        );
+        let rows = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Marks mail `id` sent at `now`.
+    pub async fn mail_sent(&self, id: &str, now: i64) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE mail_outbox SET status = 'sent', sent_at = $1, lease_until = NULL, \
+             last_error = NULL WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Records a failed attempt at mail `id`: tried again at `retry_at`, or, with `None`, given
+    /// up (`failed`), with `audit` appended in the same transaction.
+    pub async fn mail_not_sent(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+        audit: &AuditRow,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "UPDATE mail_outbox SET status = $1, next_attempt_at = COALESCE($2, \
+                 next_attempt_at), lease_until = NULL, last_error = $3 WHERE id = $4",
+            )
+            .bind(if retry_at.is_some() { "pending" } else { "failed" })
+            .bind(retry_at)
+            .bind(error)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// The newest `limit` mails, newest first (what `keyward outbox` prints).
+    #[cfg(any(feature = "cli", feature = "testing", test))]
+    pub async fn recent_mail(&self, limit: i64) -> Result<Vec<MailRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            mail_columns!(),
+            " FROM mail_outbox ORDER BY created_at DESC, id DESC LIMIT $1"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Stores `token`, replacing the earlier tokens of its purpose for its address (only the
+    /// newest mail's link works), and queues `mail` with it in one transaction.
+    pub async fn issue_account_token(
+        &self,
+        token: &AccountTokenRow,
+        mail: &MailRow,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM account_tokens WHERE email = $1 AND purpose = $2")
+                .bind(&token.email)
+                .bind(&token.purpose)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO account_tokens (token_hash, purpose, user_id, email, code_hash, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&token.token_hash)
+            .bind(&token.purpose)
+            .bind(token.user_id)
+            .bind(&token.email)
+            .bind(token.code_hash.as_deref())
+            .bind(token.created_at)
+            .bind(token.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_mail!(&mut *tx, mail);
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Uses up the token with `hash` for `purpose`: deletes it and returns it (expired or not:
+    /// the caller decides). `None` when there is none. One statement, so of two uses at once
+    /// one gets it.
+    pub async fn take_account_token(
+        &self,
+        hash: &[u8],
+        purpose: &str,
+    ) -> Result<Option<AccountTokenRow>, Error> {
+        let sql = concat!(
+            "DELETE FROM account_tokens WHERE token_hash = $1 AND purpose = $2 \
+             RETURNING ",
+            token_columns!(),
+            ""
+        );
+        let row = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(hash)
+            .bind(purpose)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row)
+    }
+
+    /// The live token of `purpose` for `email` at `now`, if any (a magic link whose code is
+    /// being typed).
+    pub async fn account_token_for(
+        &self,
+        email: &str,
+        purpose: &str,
+        now: i64,
+    ) -> Result<Option<AccountTokenRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM account_tokens WHERE email = $1 AND purpose = $2 \
+             AND expires_at > $3 AND attempts < $4 ORDER BY created_at DESC LIMIT 1"
+        );
+        let row = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(email)
+            .bind(purpose)
+            .bind(now)
+            .bind(MAX_CODE_ATTEMPTS)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row)
+    }
+
+    /// Counts a wrong code against the token with `hash`.
+    pub async fn count_wrong_code(&self, hash: &[u8]) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE account_tokens SET attempts = attempts + 1 WHERE token_hash = $1",
+        )
+        .bind(hash)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Uses up the token with `hash` if it still takes codes (fewer than the most wrong ones).
+    pub async fn take_token_for_code(&self, hash: &[u8]) -> Result<Option<AccountTokenRow>, Error> {
+        let sql = concat!(
+            "DELETE FROM account_tokens WHERE token_hash = $1 AND attempts < $2 \
+             RETURNING ",
+            token_columns!(),
+            ""
+        );
+        let row = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(hash)
+            .bind(MAX_CODE_ATTEMPTS)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row)
+    }
+
+    /// Deletes the tokens that expired before `before` (ms).
+    pub async fn purge_account_tokens(&self, before: i64) -> Result<u64, Error> {
+        let purged = on_writer!(self, pool => sqlx::query(
+            "DELETE FROM account_tokens WHERE expires_at < $1",
+        )
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(purged)
+    }
+
+    /// Marks `user_id`'s address verified at `now` (if it still is `email`), appending `audit`.
+    /// With `drop_unproven`, also removes what was set before anyone proved the mailbox: the
+    /// password and the passkeys (pre-hijacking defence). Returns whether the address matched.
+    pub async fn verify_email(
+        &self,
+        user_id: &UserId,
+        email_key: &str,
+        now: i64,
+        drop_unproven: bool,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), \
+                 password_hash = CASE WHEN $2 THEN NULL ELSE password_hash END, updated_at = $1 \
+                 WHERE id = $3 AND email_key = $4",
+            )
+            .bind(now)
+            .bind(drop_unproven)
+            .bind(user_id)
+            .bind(email_key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 1 && drop_unproven {
+                sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if updated == 1 {
+                insert_audit!(&mut *tx, audit);
+            }
+            tx.commit().await?;
+            Ok::<_, Error>(updated == 1)
+        })
+    }
+
+    /// Sets `user_id`'s password hash at `now`, appending `audit`.
+    pub async fn change_password(
+        &self,
+        user_id: &UserId,
+        hash: &str,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                .bind(hash)
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Moves `user_id` to the (verified) address `email`, appending `audit`. `false`, and
+    /// nothing changed, when another account has it.
+    pub async fn change_email(
+        &self,
+        user_id: &UserId,
+        email: &str,
+        email_key: &str,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken: Option<UserId> =
+                sqlx::query_scalar("SELECT id FROM users WHERE email_key = $1 AND id <> $2")
+                    .bind(email_key)
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                return Ok(false);
+            }
+            sqlx::query(
+                "UPDATE users SET email = $1, email_key = $2, email_verified_at = $3, \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(email)
+            .bind(email_key)
+            .bind(now)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(true)
+        })
+    }
+}
