@@ -133,6 +133,9 @@ error_codes! {
     InvalidLink => "invalid_link",
     /// `redirect_to` is not a page of an allowed origin: emailed links only go to the app.
     RedirectNotAllowed => "redirect_not_allowed",
+    /// The password is one of the most common ones (a list shipped with the server): choose
+    /// another.
+    PasswordTooCommon => "password_too_common",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

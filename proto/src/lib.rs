@@ -36,8 +36,8 @@ pub use auth::{
 };
 pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
 pub use lifecycle::{
-    ChangeEmail, ChangePassword, ForgotPassword, LinkToken, ResetPassword, SendMagicLink,
-    VerifyMagicLink,
+    ChangeEmail, ChangePassword, ForgotPassword, LinkToken, MagicCode, ResetPassword,
+    SendMagicLink, VerifyMagicLink,
 };
 
 use serde::{Deserialize, Serialize};

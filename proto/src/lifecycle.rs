@@ -86,18 +86,23 @@ pub struct SendMagicLink {
 /// the same mail (typed on another device).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(untagged)]
+pub enum VerifyMagicLink {
+    /// By the link's `token`.
+    Link(LinkToken),
+    /// By the mail's code.
+    Code(MagicCode),
+}
+
+/// A magic link's code, with the address its mail went to.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
-pub struct VerifyMagicLink {
-    /// The link's `token`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
-    pub token: Option<String>,
-    /// With `code`: the address the mail went to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+pub struct MagicCode {
+    /// The address the mail went to.
     #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
-    pub email: Option<String>,
-    /// With `email`: the mail's 6-digit code.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 6, pattern = r"^[0-9]{6}$"))]
-    pub code: Option<String>,
+    pub email: String,
+    /// The mail's 6-digit code.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{6}$"))]
+    pub code: String,
 }

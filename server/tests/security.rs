@@ -362,7 +362,7 @@ async fn emailed_links_only_go_to_allowed_origins() {
             let reply = send(&keyward, request).await;
             assert_eq!(
                 (reply.status, reply.code()),
-                (StatusCode::BAD_REQUEST, "redirect_not_allowed"),
+                (StatusCode::FORBIDDEN, "redirect_not_allowed"),
                 "{uri} with {target}"
             );
         }

@@ -579,14 +579,12 @@ pub async fn verify_magic_link(
     now: Timestamp,
     random: &Random,
 ) -> Result<AuthSuccess, Error> {
-    let row = match (&request.token, &request.email, &request.code) {
-        (Some(token), None, None) => take(core, token, MailKind::MagicLink, client, now).await?,
-        (None, Some(email), Some(code)) => take_by_code(core, email, code, client, now).await?,
-        _ => {
-            return Err(Error::rejected(
-                ErrorCode::InvalidRequest,
-                "Send either the link's token, or the email address and the code.",
-            ));
+    let row = match &request {
+        VerifyMagicLink::Link(link) => {
+            take(core, &link.token, MailKind::MagicLink, client, now).await?
+        }
+        VerifyMagicLink::Code(typed) => {
+            take_by_code(core, &typed.email, &typed.code, client, now).await?
         }
     };
     let device = device_proof(core, dpop, now).await?;

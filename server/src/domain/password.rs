@@ -65,7 +65,7 @@ impl Password {
         });
         if common.contains(self.0.to_lowercase().as_str()) {
             return Err(Error::rejected(
-                ErrorCode::WeakPassword,
+                ErrorCode::PasswordTooCommon,
                 "This password is one of the most common ones: choose another.",
             ));
         }

@@ -948,11 +948,7 @@ async fn emailed_links_expire_with_their_purpose() {
         .send(&core, t0, &RANDOM)
         .await;
     let token = wait_for_token(&core, "magic@example.com", "magic_link").await;
-    let verify = VerifyMagicLink {
-        token: Some(token),
-        email: None,
-        code: None,
-    };
+    let verify = VerifyMagicLink::Link(keyward_proto::LinkToken { token });
     let proof = no_proof("/auth/magic-link/verify");
     let at = t0.plus(15 * MINUTE);
     let late = lifecycle::verify_magic_link(&core, verify, &proof, &who, at, &RANDOM).await;

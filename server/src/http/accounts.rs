@@ -21,7 +21,7 @@ use crate::{Error, Keyward};
         (status = 201, description = "The account exists and is signed in.", body = Envelope<AuthSuccess>),
         (status = 401, description = "`dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce` (see `DPoP-Nonce`).", body = ErrorEnvelope),
         (status = 400, description = "`invalid_email`, `weak_password`, `password_too_long` or `invalid_request`.", body = ErrorEnvelope),
-        (status = 403, description = "`email_not_verified`: the account exists, and this server signs nobody in before the address is confirmed (a link is on its way).", body = ErrorEnvelope),
+        (status = 403, description = "`email_not_verified`: the account exists, and this server signs nobody in before the address is confirmed (a link is on its way). `password_too_common`.", body = ErrorEnvelope),
         (status = 409, description = "`email_taken`.", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`.", body = ErrorEnvelope),

@@ -13,10 +13,12 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::InvalidRequest
         | ErrorCode::InvalidEmail
         | ErrorCode::WeakPassword
-        | ErrorCode::PasswordTooLong
-        | ErrorCode::InvalidLink
-        | ErrorCode::RedirectNotAllowed => StatusCode::BAD_REQUEST,
-        ErrorCode::EmailNotVerified => StatusCode::FORBIDDEN,
+        | ErrorCode::PasswordTooLong => StatusCode::BAD_REQUEST,
+        // Refused on what no schema can state (the allowed origins, the common passwords), not
+        // as malformed.
+        ErrorCode::EmailNotVerified
+        | ErrorCode::RedirectNotAllowed
+        | ErrorCode::PasswordTooCommon => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
         | ErrorCode::InvalidToken
@@ -31,6 +33,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::PasskeyInvalid
         | ErrorCode::ChallengeExpired
         | ErrorCode::InvalidTicket
+        | ErrorCode::InvalidLink
         | ErrorCode::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -55,7 +55,7 @@ pub(crate) async fn send_verification(
     request_body = LinkToken,
     responses(
         (status = 200, description = "The address is verified.", body = Envelope<Me>),
-        (status = 400, description = "`invalid_link`: unknown, used or expired.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_link`: unknown, used or expired.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -78,7 +78,8 @@ pub(crate) async fn confirm_verification(
     request_body = ForgotPassword,
     responses(
         (status = 202, description = "If the address has an account, a reset link is on its way."),
-        (status = 400, description = "`invalid_email` or `redirect_not_allowed`.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_email`.", body = ErrorEnvelope),
+        (status = 403, description = "`redirect_not_allowed`: `redirect_to` is not a page of an allowed origin.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -102,7 +103,9 @@ pub(crate) async fn forgot_password(
     request_body = ResetPassword,
     responses(
         (status = 204, description = "The password is changed; every session has ended."),
-        (status = 400, description = "`invalid_link`, `weak_password` or `password_too_long`.", body = ErrorEnvelope),
+        (status = 400, description = "`weak_password` or `password_too_long`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_link`: unknown, used or expired (the password was not checked against it).", body = ErrorEnvelope),
+        (status = 403, description = "`password_too_common`.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -128,6 +131,7 @@ pub(crate) async fn reset_password(
         (status = 204, description = "Changed; the other sessions have ended."),
         (status = 400, description = "`weak_password` or `password_too_long`.", body = ErrorEnvelope),
         (status = 401, description = "`invalid_credentials` (the current password is wrong), `reauthentication_required`, or a token refusal.", body = ErrorEnvelope),
+        (status = 403, description = "`password_too_common`.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -152,7 +156,8 @@ pub(crate) async fn change_password(
     request_body = ChangeEmail,
     responses(
         (status = 202, description = "The confirm link is on its way (none when the address has an account already)."),
-        (status = 400, description = "`invalid_email` or `redirect_not_allowed`.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_email`.", body = ErrorEnvelope),
+        (status = 403, description = "`redirect_not_allowed`: `redirect_to` is not a page of an allowed origin.", body = ErrorEnvelope),
         (status = 401, description = "`reauthentication_required`, or a token refusal.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
@@ -176,7 +181,7 @@ pub(crate) async fn change_email(
     request_body = LinkToken,
     responses(
         (status = 200, description = "The account has its new (verified) address.", body = Envelope<Me>),
-        (status = 400, description = "`invalid_link`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_link`.", body = ErrorEnvelope),
         (status = 409, description = "`email_taken`: another account has the address now.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
@@ -201,7 +206,8 @@ pub(crate) async fn confirm_email_change(
     request_body = SendMagicLink,
     responses(
         (status = 202, description = "The mail is on its way."),
-        (status = 400, description = "`invalid_email` or `redirect_not_allowed`.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_email`.", body = ErrorEnvelope),
+        (status = 403, description = "`redirect_not_allowed`: `redirect_to` is not a page of an allowed origin.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -225,8 +231,7 @@ pub(crate) async fn send_magic_link(
     request_body = VerifyMagicLink,
     responses(
         (status = 200, description = "Signed in (an account was made for a new address).", body = Envelope<AuthSuccess>),
-        (status = 400, description = "`invalid_link` (unknown, used, expired, or a wrong code) or `invalid_request`.", body = ErrorEnvelope),
-        (status = 401, description = "`dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_link` (unknown, used, expired, or a wrong code), `dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
         (status = 403, description = "`email_not_verified`.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )

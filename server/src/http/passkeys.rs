@@ -114,6 +114,7 @@ pub(crate) async fn sign_up_options(
         (status = 201, description = "Signed up and signed in.", body = Envelope<AuthSuccess>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
         (status = 401, description = "`passkey_invalid`, `challenge_expired`, or a DPoP error.", body = ErrorEnvelope),
+        (status = 403, description = "`email_not_verified`: this server signs nobody in before the address is confirmed.", body = ErrorEnvelope),
         (status = 409, description = "`email_taken`.", body = ErrorEnvelope),
     )
 )]
@@ -163,6 +164,7 @@ pub(crate) async fn sign_in_options(
         (status = 200, description = "Signed in.", body = Envelope<AuthSuccess>),
         (status = 400, description = "`invalid_request`.", body = ErrorEnvelope),
         (status = 401, description = "`passkey_invalid`, `challenge_expired`, or a DPoP error.", body = ErrorEnvelope),
+        (status = 403, description = "`email_not_verified`: this server signs nobody in before the address is confirmed.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn sign_in_verify(
