@@ -6,7 +6,7 @@
 // keyward/devices, keyward/passkeys, keyward/react.
 import init, { Core } from "./keyward_wasm.js";
 import wasm from "./keyward_wasm_inline.js";
-import { KeywardError, camel, cores, setDefault, toError } from "./internal.js";
+import { KeywardError, camel, cores, setDefault, toError, user } from "./internal.js";
 import { preopen } from "./io.js";
 
 export { KeywardError };
@@ -42,7 +42,6 @@ export const load = () =>
   }));
 
 const browser = typeof indexedDB == "object" || typeof document == "object";
-const user = (data) => (data?.user ? camel(data.user) : data?.mfa_required ? { mfaRequired: true, ticket: data.mfa_ticket } : null);
 const same = (a, b) => a === b || (!!a && !!b && Object.keys(a).every((k) => a[k] === b[k]));
 
 class AuthClient extends EventTarget {

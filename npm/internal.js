@@ -25,16 +25,31 @@ export const cores = new WeakMap();
 /** The ready core of `auth`. */
 export const core = async (auth) => (await auth.ready, cores.get(auth));
 
-/** `data` of an authorized call to the auth server; `body` an object (sent as JSON). */
-export const call = async (auth, method, path, body, signal) => {
-  const c = await core(auth).catch((e) => {
-    throw toError(e);
-  });
-  if (!c) throw new KeywardError("unsupported", "Keyward runs in a browser");
-  return c.call(method, path, body === undefined ? undefined : JSON.stringify(body), signal).catch((e) => {
-    throw toError(e);
-  });
+const rethrow = (e) => {
+  throw toError(e);
 };
+
+/** The ready core of `auth`; rejects with why there is none. */
+const ready = async (auth) => {
+  const c = await core(auth).catch(rethrow);
+  if (!c) throw new KeywardError("unsupported", "Keyward runs in a browser");
+  return c;
+};
+
+/** `data` of an authorized call to the auth server; `body` an object (sent as JSON). */
+export const call = async (auth, method, path, body, signal) =>
+  (await ready(auth)).call(method, path, body === undefined ? undefined : JSON.stringify(body), signal).catch(rethrow);
+
+/**
+ * `data` of a request to the auth server that needs no session (a link's token, a code, an
+ * address): sent with a proof by the device key, so a session in the answer is bound to it and
+ * becomes this client's; `body` an object (sent as JSON).
+ */
+export const open = async (auth, path, body) => (await ready(auth)).tokenRequest(path, JSON.stringify(body)).catch(rethrow);
+
+/** The user of a sign-in's answer, or `{mfaRequired, ticket}`; `null` for neither. */
+export const user = (data) =>
+  data?.user ? camel(data.user) : data?.mfa_required ? { mfaRequired: true, ticket: data.mfa_ticket } : null;
 
 /** A copy of a server object with camelCase keys (nested objects and arrays too). */
 export const camel = (value) =>

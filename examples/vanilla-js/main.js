@@ -4,6 +4,9 @@
 import * as keyward from "keyward";
 import { capabilities, createAuthClient, version } from "keyward";
 import { devices } from "keyward/devices";
+import { email } from "keyward/email";
+import { magicLink } from "keyward/magic-link";
+import { password } from "keyward/password";
 import { passkeys } from "keyward/passkeys";
 import { sessions } from "keyward/sessions";
 
@@ -27,6 +30,10 @@ async function checkServer() {
   }
 }
 
+function notice(text) {
+  $("notice").textContent = text ?? "";
+}
+
 function render({ state, user }) {
   const stateBox = $("auth-state");
   stateBox.textContent = state;
@@ -35,6 +42,10 @@ function render({ state, user }) {
   $("signed-in").hidden = !signedIn;
   $("signed-out").hidden = signedIn;
   $("user-email").textContent = user?.email ?? "";
+  const verified = !!user?.emailVerified;
+  $("email-status").textContent = verified ? "verified" : "not verified yet: follow the link we mailed you";
+  $("email-status").dataset.verified = String(verified);
+  $("resend-verification").hidden = verified;
   if (signedIn) {
     listSessions();
     listDevices();
@@ -164,9 +175,68 @@ async function main() {
   } else {
     $("add-passkey").hidden = true;
   }
+  wireLifecycle(auth);
   $("call-api").addEventListener("click", async () => {
     const response = await auth.fetch("/auth/me").catch(showError);
     if (response) $("api-result").textContent = `${response.status} ${JSON.stringify(await response.json(), null, 2)}`;
+  });
+}
+
+// Email verification, password reset and change, magic links (keyward/email, /password,
+// /magic-link). Emailed links open this page with `type` and `token`: it POSTs the token (opening
+// the link alone changes nothing) and takes it out of the address bar.
+function wireLifecycle(auth) {
+  const lifecycle = { email: email(auth), password: password(auth), magicLink: magicLink(auth) };
+  window.lifecycle = lifecycle;
+  const act = (promise, done) =>
+    promise.then(
+      (value) => {
+        showError(null);
+        if (done) notice(done);
+        return value;
+      },
+      (error) => {
+        notice(null);
+        showError(error);
+      },
+    );
+  const here = new URL(location.href);
+  const [type, token] = [here.searchParams.get("type"), here.searchParams.get("token")];
+  if (type && token) {
+    if (type === "magic_link") {
+      act(lifecycle.magicLink.complete(), "Signed in with your link.");
+    } else {
+      here.searchParams.delete("type");
+      here.searchParams.delete("token");
+      history.replaceState(history.state, "", here);
+      if (type === "verify_email") act(lifecycle.email.confirm(token), "Your email address is verified.");
+      if (type === "change_email") act(lifecycle.email.confirmChange(token), "Your email address is changed.");
+      if (type === "reset_password") {
+        $("reset-form").hidden = false;
+        $("reset").addEventListener("submit", async (event) => {
+          event.preventDefault();
+          await act(lifecycle.password.reset(token, $("new-password").value), "Password changed: sign in with it.");
+          $("reset-form").hidden = true;
+        });
+      }
+    }
+  }
+  $("send-magic-link").addEventListener("click", () =>
+    act(lifecycle.magicLink.send($("email").value), "A sign-in link and a code are on their way."),
+  );
+  $("forgot-password").addEventListener("click", () =>
+    act(lifecycle.password.forgot($("email").value), "If the address has an account, a link is on its way."),
+  );
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(lifecycle.magicLink.complete({ email: $("email").value, code: $("magic-code").value }));
+  });
+  $("resend-verification").addEventListener("click", () =>
+    act(lifecycle.email.sendVerification(), "A new link is on its way."),
+  );
+  $("change-password").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act(lifecycle.password.change($("current-password").value, $("next-password").value), "Password changed.");
   });
 }
 

@@ -1,12 +1,15 @@
 // Helpers for the end-to-end tests: a real `keyward` server on a fresh SQLite database and a
-// free port, and Debian's Chromium driven by playwright-core. `cargo xtask test` sets
+// free port, Debian's Chromium driven by playwright-core, and a real SMTP server. `cargo xtask test` sets
 // KEYWARD_BIN, KEYWARD_DEMO_DIR and KEYWARD_CHROMIUM.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
 function required(name) {
   const value = process.env[name];
@@ -94,4 +97,82 @@ export async function launchBrowser() {
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
       "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
+}
+
+/** Decodes a MIME part's body by its Content-Transfer-Encoding. */
+function decode(headers, body) {
+  const encoding = /content-transfer-encoding:\s*([\w-]+)/i.exec(headers)?.[1]?.toLowerCase();
+  if (encoding == "base64") return Buffer.from(body.replace(/\s+/g, ""), "base64").toString("utf8");
+  if (encoding == "quoted-printable") {
+    const bytes = body.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+    return Buffer.from(bytes, "latin1").toString("utf8");
+  }
+  return body;
+}
+
+/** `{to, subject, text}` of one raw message (the text/plain part of a multipart one). */
+function parse(raw) {
+  const split = (text) => {
+    const at = text.search(/\r?\n\r?\n/);
+    return [text.slice(0, at), text.slice(at).replace(/^\r?\n\r?\n/, "")];
+  };
+  const [headers, body] = split(raw);
+  const header = (name) => new RegExp(`^${name}:\\s*(.*)$`, "im").exec(headers)?.[1]?.trim() ?? "";
+  const boundary = /boundary="?([^";\r\n]+)"?/i.exec(headers)?.[1];
+  let text = decode(headers, body);
+  if (boundary) {
+    for (const part of body.split(`--${boundary}`)) {
+      const [partHeaders, partBody] = split(part.replace(/^\r?\n/, ""));
+      if (/content-type:\s*text\/plain/i.test(partHeaders)) text = decode(partHeaders, partBody);
+    }
+  }
+  const to = header("To").replace(/.*</, "").replace(/>.*/, "");
+  return { to, subject: header("Subject"), text };
+}
+
+/**
+ * A real SMTP server: aiosmtpd (PyPI, installed by `cargo xtask setup` into target/tools/aiosmtpd),
+ * writing what it receives into a Maildir read here.
+ */
+export async function startSmtp() {
+  const python = join(root, "target/tools/aiosmtpd/bin/python");
+  if (!existsSync(python)) throw new Error(`${python} is missing: run \`cargo xtask setup\``);
+  const dir = mkdtempSync(join(tmpdir(), "keyward-smtp-"));
+  const port = await freePort();
+  const child = spawn(python, ["-m", "aiosmtpd", "-n", "-l", `127.0.0.1:${port}`, "-c", "aiosmtpd.handlers.Mailbox", join(dir, "maildir")], { stdio: "ignore" });
+  const deadline = Date.now() + 20_000;
+  while (!(await new Promise((resolve) => connect(port, "127.0.0.1").once("connect", function () { this.end(); resolve(true); }).once("error", () => resolve(false))))) {
+    if (Date.now() > deadline) throw new Error("aiosmtpd did not listen");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const all = () => {
+    const inbox = join(dir, "maildir/new");
+    if (!existsSync(inbox)) return [];
+    return readdirSync(inbox)
+      .map((name) => join(inbox, name))
+      .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
+      .map((path) => parse(readFileSync(path, "utf8")));
+  };
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    /** The `count`-th mail to `to` (waiting up to 15 s), with its link and its code. */
+    async mail(to, count = 1) {
+      const until = Date.now() + 15_000;
+      for (;;) {
+        const mails = all().filter((mail) => mail.to == to);
+        if (mails.length >= count) {
+          const mail = mails[count - 1];
+          const link = mail.text.split(/\s+/).find((word) => word.startsWith("http") && word.includes("token="));
+          const code = /\b(\d{6})\b/.exec(mail.text)?.[1];
+          return { ...mail, link, code };
+        }
+        if (Date.now() > until) throw new Error(`no mail #${count} to ${to}: ${JSON.stringify(all().map((m) => [m.to, m.subject]))}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
+    async stop() {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

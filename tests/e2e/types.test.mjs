@@ -24,6 +24,9 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
       "keyward/sessions": [join(pkg, "sessions.d.ts")],
       "keyward/devices": [join(pkg, "devices.d.ts")],
       "keyward/passkeys": [join(pkg, "passkeys.d.ts")],
+      "keyward/email": [join(pkg, "email.d.ts")],
+      "keyward/password": [join(pkg, "password.d.ts")],
+      "keyward/magic-link": [join(pkg, "magic-link.d.ts")],
       "keyward/react": [join(pkg, "react.d.ts")],
     },
     skipLibCheck: false,
@@ -33,7 +36,8 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
 });
 
 test("the public declarations never say any", () => {
-  for (const name of ["index.d.ts", "sessions.d.ts", "devices.d.ts", "passkeys.d.ts", "react.d.ts"]) {
+  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "react"];
+  for (const name of names.map((n) => `${n}.d.ts`)) {
     const text = readFileSync(join(pkg, name), "utf8");
     const offending = text.split("\n").filter((line) => /\bany\b/.test(line.replace(/\/\*\*.*\*\/|\/\/.*$/g, "")));
     assert.deepEqual(offending, [], `${name} has \`any\``);

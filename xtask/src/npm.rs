@@ -49,6 +49,12 @@ const SOURCES: &[&str] = &[
     "devices.d.ts",
     "passkeys.js",
     "passkeys.d.ts",
+    "email.js",
+    "email.d.ts",
+    "password.js",
+    "password.d.ts",
+    "magic-link.js",
+    "magic-link.d.ts",
     "react.js",
     "react.d.ts",
 ];

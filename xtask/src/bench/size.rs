@@ -41,6 +41,18 @@ const MODULES: &[(&str, &str)] = &[
         "import { passkeys } from \"PKG/passkeys.js\"; globalThis.m = passkeys;",
     ),
     (
+        "keyward/email",
+        "import { email } from \"PKG/email.js\"; globalThis.m = email;",
+    ),
+    (
+        "keyward/password",
+        "import { password } from \"PKG/password.js\"; globalThis.m = password;",
+    ),
+    (
+        "keyward/magic-link",
+        "import { magicLink } from \"PKG/magic-link.js\"; globalThis.m = magicLink;",
+    ),
+    (
         "keyward/react",
         "import { useAuth, useUser } from \"PKG/react.js\"; globalThis.m = [useAuth, useUser];",
     ),

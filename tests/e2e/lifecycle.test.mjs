@@ -1,0 +1,108 @@
+// The account lifecycle in Chromium, through the demo app on the npm package, with mail really
+// sent over SMTP (aiosmtpd) and read back here: sign up → verify the address from the mail →
+// forget the password → reset it from the mail → sign in; and a magic-link sign-in in a fresh
+// browser by the mail's code, and by its link.
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+
+import { launchBrowser, openApp, startServer, startSmtp } from "./support.mjs";
+
+let server;
+let browser;
+let smtp;
+
+before(async () => {
+  smtp = await startSmtp();
+  server = await startServer({ args: ["--smtp-url", smtp.url] });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await smtp?.stop();
+});
+
+const state = (page, value) => page.locator(`#auth-state[data-state=${value}]`).waitFor({ timeout: 15_000 });
+
+test("sign up, verify the address from the mail, reset a forgotten password from the mail, sign in", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const email = `life-${Date.now()}@example.com`;
+  await openApp(page, server.url);
+  await page.fill("#email", email);
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-up");
+  await state(page, "signedIn");
+  await page.locator("#email-status[data-verified=false]").waitFor();
+
+  const verification = await smtp.mail(email);
+  assert.match(verification.subject, /^Confirm your email address/);
+  assert.ok(verification.link.startsWith(`${server.url}/?type=verify_email&token=kwl_`), verification.link);
+  // A scanner's GET of the link changes nothing: the page has to POST the token.
+  assert.equal((await fetch(verification.link)).status, 200);
+  assert.equal((await page.evaluate(() => window.auth.reloadUser())).emailVerified, false);
+  await page.goto(verification.link);
+  await page.locator("#email-status[data-verified=true]").waitFor({ timeout: 15_000 });
+  assert.ok(!page.url().includes("token="), `the token left the address bar: ${page.url()}`);
+
+  await page.click("#sign-out");
+  await state(page, "signedOut");
+  await page.fill("#email", email);
+  await page.click("#forgot-password");
+  await page.locator("#notice:has-text('a link is on its way')").waitFor();
+  const reset = await smtp.mail(email, 2);
+  assert.match(reset.subject, /^Reset your/);
+  await page.goto(reset.link);
+  await page.locator("#reset-form").waitFor({ state: "visible", timeout: 15_000 });
+  await page.fill("#new-password", "a freshly chosen passphrase");
+  await page.click("#reset-password");
+  await page.locator("#notice:has-text('Password changed')").waitFor();
+
+  await page.fill("#email", email);
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-in");
+  await page.locator("#error:has-text('invalid_credentials')").waitFor();
+  await page.fill("#password", "a freshly chosen passphrase");
+  await page.click("#sign-in");
+  await state(page, "signedIn");
+  await context.close();
+});
+
+test("a magic link signs in a fresh browser by the mail's code, and another by its link, device-bound", async () => {
+  const email = `magic-${Date.now()}@example.com`;
+  const first = await browser.newContext();
+  const page = await first.newPage();
+  await openApp(page, server.url);
+  await page.fill("#email", email);
+  await page.click("#send-magic-link");
+  await page.locator("#notice:has-text('sign-in link')").waitFor();
+  const mail = await smtp.mail(email);
+  assert.match(mail.code, /^\d{6}$/);
+
+  // The code, typed in a browser that never saw the mail's link.
+  await page.fill("#magic-code", mail.code);
+  await page.click("#sign-in-with-code");
+  await state(page, "signedIn");
+  const headers = await page.evaluate(() => window.auth.createProof("GET", `${location.origin}/auth/me`));
+  assert.ok(headers.DPoP && headers.Authorization.startsWith("DPoP "), "device-bound");
+  // Used: the same code again is refused.
+  const again = await page.evaluate(
+    ([email, code]) => window.lifecycle.magicLink.complete({ email, code }).then(() => "ok", (e) => e.code),
+    [email, mail.code],
+  );
+  assert.equal(again, "invalid_link");
+
+  // The link of a second mail, opened in another fresh browser.
+  const other = await browser.newContext();
+  const second = await other.newPage();
+  await openApp(second, server.url);
+  await second.fill("#email", email);
+  await second.click("#send-magic-link");
+  const link = (await smtp.mail(email, 2)).link;
+  await second.goto(link);
+  await state(second, "signedIn");
+  await second.locator("#user-email", { hasText: email }).waitFor();
+  await first.close();
+  await other.close();
+});
