@@ -122,8 +122,9 @@ error_codes! {
     /// This is the account's last way to sign in (its only passkey, with no password): it cannot
     /// be removed before another one is added.
     LastSignInMethod => "last_sign_in_method",
-    /// The connect ticket is unknown, used, expired (30 s), for another URL, or its session has
-    /// ended: get a new one (`POST /auth/connect-ticket`). Which of these is never said.
+    /// The ticket is unknown, used or expired: a connect ticket (30 s, for another URL, or its
+    /// session has ended: get a new one from `POST /auth/connect-ticket`), or a sign-in's second
+    /// factor ticket (5 minutes, five wrong codes: sign in again). Which of these is never said.
     InvalidTicket => "invalid_ticket",
     /// The account's email address must be verified first (this server requires it): follow
     /// the link in the verification mail, or ask for a new one.
@@ -136,6 +137,15 @@ error_codes! {
     /// The password is one of the most common ones (a list shipped with the server): choose
     /// another.
     PasswordTooCommon => "password_too_common",
+    /// The code from the authenticator app (or the recovery code) is wrong, or was used already.
+    InvalidMfaCode => "invalid_mfa_code",
+    /// This account has a second factor already: disable it before enrolling another.
+    MfaAlreadyEnabled => "mfa_already_enabled",
+    /// This account has no second factor (or no enrolment in progress to confirm).
+    MfaNotEnabled => "mfa_not_enabled",
+    /// This route needs a session signed in with two factors (`aal` 2): verify a code first
+    /// (`POST /auth/mfa/step-up` when it exists, or sign in again with the second factor).
+    StepUpRequired => "step_up_required",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

@@ -26,6 +26,7 @@
 mod auth;
 mod error;
 mod lifecycle;
+mod mfa;
 
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
@@ -38,6 +39,10 @@ pub use error::{ErrorBody, ErrorCode, ErrorEnvelope};
 pub use lifecycle::{
     ChangeEmail, ChangePassword, ForgotPassword, LinkToken, MagicCode, ResetPassword,
     SendMagicLink, VerifyMagicLink,
+};
+pub use mfa::{
+    MfaCode, MfaRequired, RecoveryAnswer, RecoveryCodes, SignInAnswer, TotpAnswer, TotpEnrolment,
+    VerifyMfa,
 };
 
 use serde::{Deserialize, Serialize};

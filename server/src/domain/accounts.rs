@@ -1,18 +1,18 @@
 //! Accounts: sign-up, sign-in with email and password, and reading the signed-in user.
 
-use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignUpRequest, User};
+use keyward_proto::{AuthSuccess, ErrorCode, SignInAnswer, SignInRequest, SignUpRequest, User};
 
 use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
 use super::email::Email;
-use super::lifecycle;
 use super::limits::{self, LOCKOUT_DURATION, LOCKOUT_THRESHOLD};
 use super::mail::MailKind;
 use super::password::{Password, Verdict};
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
 use super::{Random, Timestamp, UserId};
+use super::{lifecycle, mfa};
 use crate::store::UserRow;
 use crate::{EmailVerification, Error};
 
@@ -132,7 +132,7 @@ pub async fn sign_in(
     client: &Client,
     now: Timestamp,
     random: &Random,
-) -> Result<AuthSuccess, Error> {
+) -> Result<SignInAnswer, Error> {
     let email = Email::parse(&request.email)?;
     let store = &core.store;
     let enabled = core.settings.rate_limits;
@@ -191,7 +191,7 @@ pub async fn sign_in(
     if failures.is_some() {
         store.clear_sign_in_failures(&account_key).await?;
     }
-    signed_in(core, &user, &["pwd"], client, device.as_ref(), now, random).await
+    first_factor(core, &user, &["pwd"], client, device.as_ref(), now, random).await
 }
 
 /// Starts a session for `user`, who has just proved `amr` (bound to `device`'s key when
@@ -205,18 +205,7 @@ pub async fn signed_in(
     now: Timestamp,
     random: &Random,
 ) -> Result<AuthSuccess, Error> {
-    if core.settings.email_verification == EmailVerification::Required
-        && user.email_verified_at.is_none()
-    {
-        // The right credentials, but the address is not proved yet: the link goes out again
-        // (within its limits) instead of a session.
-        let kind = MailKind::VerifyEmail;
-        lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
-        return Err(Error::rejected(
-            ErrorCode::EmailNotVerified,
-            "Confirm your email address first: a new link is on its way.",
-        ));
-    }
+    ensure_verified(core, user, client, now, random).await?;
     let start = Start {
         user,
         sign_up: false,
@@ -234,6 +223,48 @@ pub async fn signed_in(
         session_id: started.session_id.to_string(),
         tokens: started.tokens,
     })
+}
+
+/// A first factor `amr` proved for `user` (bound to `device`'s key when given): a session, or,
+/// when the account has a second factor, the ticket to finish with it (see `mfa`).
+pub async fn first_factor(
+    core: &Core,
+    user: &UserRow,
+    amr: &[&str],
+    client: &Client,
+    device: Option<&Proof>,
+    now: Timestamp,
+    random: &Random,
+) -> Result<SignInAnswer, Error> {
+    ensure_verified(core, user, client, now, random).await?;
+    if let Some(required) = mfa::gate(core, user, amr, device, now, random).await? {
+        return Ok(SignInAnswer::Mfa(required));
+    }
+    let success = signed_in(core, user, amr, client, device, now, random).await?;
+    Ok(SignInAnswer::Session(success))
+}
+
+/// `email_not_verified` for an account whose address is not proved yet, where the server
+/// requires it: the right credentials, but the link goes out again (within its limits) instead
+/// of a session.
+async fn ensure_verified(
+    core: &Core,
+    user: &UserRow,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<(), Error> {
+    if core.settings.email_verification != EmailVerification::Required
+        || user.email_verified_at.is_some()
+    {
+        return Ok(());
+    }
+    let kind = MailKind::VerifyEmail;
+    lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
+    Err(Error::rejected(
+        ErrorCode::EmailNotVerified,
+        "Confirm your email address first: a new link is on its way.",
+    ))
 }
 
 /// The device key a sign-in or sign-up proves (its DPoP proof, checked and recorded as used),

@@ -45,6 +45,14 @@ pub enum AuditKind {
     EmailChanged,
     /// A mail could not be delivered, after every retry.
     MailFailed,
+    /// A second factor (TOTP) was turned on.
+    MfaEnabled,
+    /// The second factor was turned off.
+    MfaDisabled,
+    /// A wrong second-factor code (app or recovery).
+    MfaFailed,
+    /// New recovery codes replaced the old ones.
+    RecoveryCodesRegenerated,
 }
 
 impl AuditKind {
@@ -69,6 +77,10 @@ impl AuditKind {
             Self::EmailChangeRequested => "email_change_requested",
             Self::EmailChanged => "email_changed",
             Self::MailFailed => "mail_failed",
+            Self::MfaEnabled => "mfa_enabled",
+            Self::MfaDisabled => "mfa_disabled",
+            Self::MfaFailed => "mfa_failed",
+            Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
         }
     }
 }

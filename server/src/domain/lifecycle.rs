@@ -20,11 +20,11 @@
 use std::time::Duration;
 
 use keyward_proto::{
-    AuthSuccess, ChangeEmail, ChangePassword, ErrorCode, ForgotPassword, ResetPassword,
-    SendMagicLink, User, VerifyMagicLink,
+    ChangeEmail, ChangePassword, ErrorCode, ForgotPassword, ResetPassword, SendMagicLink,
+    SignInAnswer, User, VerifyMagicLink,
 };
 
-use super::accounts::{device_proof, require_recent_auth, signed_in, signed_up, user_view};
+use super::accounts::{device_proof, first_factor, require_recent_auth, signed_up, user_view};
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop;
@@ -578,7 +578,7 @@ pub async fn verify_magic_link(
     client: &Client,
     now: Timestamp,
     random: &Random,
-) -> Result<AuthSuccess, Error> {
+) -> Result<SignInAnswer, Error> {
     let row = match &request {
         VerifyMagicLink::Link(link) => {
             take(core, &link.token, MailKind::MagicLink, client, now).await?
@@ -605,16 +605,8 @@ pub async fn verify_magic_link(
             } else {
                 user
             };
-            signed_in(
-                core,
-                &user,
-                &["magic"],
-                client,
-                device.as_ref(),
-                now,
-                random,
-            )
-            .await
+            let device = device.as_ref();
+            first_factor(core, &user, &["magic"], client, device, now, random).await
         }
         None => {
             let user = UserRow {
@@ -635,7 +627,9 @@ pub async fn verify_magic_link(
                 device: device.as_ref(),
                 passkey: None,
             };
-            signed_up(core, start, now, random).await
+            signed_up(core, start, now, random)
+                .await
+                .map(SignInAnswer::Session)
         }
     }
 }

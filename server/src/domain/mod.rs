@@ -13,6 +13,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod limits;
 pub mod mail;
+pub mod mfa;
 pub mod passkeys;
 pub mod password;
 pub mod revocation;

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_proto::{AuthSuccess, ErrorCode, SignInRequest, SignOutScope, SignUpRequest};
+use keyward_proto::{
+    AuthSuccess, ErrorCode, SignInAnswer, SignInRequest, SignOutScope, SignUpRequest,
+};
 
 use super::audit::Client;
 use super::core::Core;
@@ -74,6 +76,10 @@ async fn sign_in(
         &RANDOM,
     )
     .await
+    .map(|answer| match answer {
+        SignInAnswer::Session(success) => success,
+        SignInAnswer::Mfa(_) => panic!("no account here has a second factor"),
+    })
 }
 
 /// A request without a DPoP proof, to `path`.

@@ -363,6 +363,7 @@ fn issue(
         sid: session.id,
         amr: session.amr.split(' ').map(str::to_owned).collect(),
         auth_time: Timestamp::from_millis(session.auth_time).seconds(),
+        aal: tokens::aal_of(&session.amr.split(' ').collect::<Vec<_>>()),
         cnf: session
             .jkt
             .as_ref()

@@ -40,9 +40,26 @@ pub struct AccessClaims {
     /// needs it recent. Absent (0) in tokens from before it existed: never recent.
     #[serde(default)]
     pub auth_time: i64,
+    /// Authenticator assurance level (NIST SP 800-63B): 2 when the sign-in proved two factors
+    /// (`amr` with `otp`, or a passkey with user verification), else 1. Absent (0) in tokens from
+    /// before it existed.
+    #[serde(default)]
+    pub aal: u8,
     /// Confirmation: the device key's JWK thumbprint, when the token is DPoP-bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+}
+
+/// The assurance level of a sign-in by `amr` (see [`AccessClaims::aal`]).
+pub fn aal_of<S: AsRef<str>>(amr: &[S]) -> u8 {
+    if amr
+        .iter()
+        .any(|m| matches!(m.as_ref(), "otp" | "mfa" | "passkey"))
+    {
+        2
+    } else {
+        1
+    }
 }
 
 /// RFC 7800 confirmation claim for DPoP (RFC 9449 §6).
@@ -183,6 +200,7 @@ mod tests {
             sid: SessionId::new(now, [2; 10]),
             amr: vec!["pwd".into()],
             auth_time: now.seconds(),
+            aal: 1,
             cnf: None,
         }
     }

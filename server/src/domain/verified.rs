@@ -61,6 +61,7 @@ mod tests {
             sid: crate::domain::SessionId::new(Timestamp::from_millis(0), [2; 10]),
             amr: vec![],
             auth_time: 0,
+            aal: 1,
             cnf: None,
         })
     }

@@ -3,7 +3,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use keyward_proto::{AuthSuccess, Envelope, ErrorEnvelope, Me, SignInRequest, SignUpRequest};
+use keyward_proto::{
+    AuthSuccess, Envelope, ErrorEnvelope, Me, SignInAnswer, SignInRequest, SignUpRequest,
+};
 
 use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
@@ -54,7 +56,7 @@ pub(crate) async fn sign_up(
     tag = "accounts",
     request_body = SignInRequest,
     responses(
-        (status = 200, description = "Signed in.", body = Envelope<AuthSuccess>),
+        (status = 200, description = "Signed in, or, for an account with a second factor, `{mfa_required, mfa_ticket, methods}` to finish with `POST /auth/mfa/verify`.", body = Envelope<SignInAnswer>),
         (status = 400, description = "`invalid_email` or `invalid_request`.", body = ErrorEnvelope),
         (status = 401, description = "`invalid_credentials`, `dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
         (status = 413, description = "`payload_too_large`.", body = ErrorEnvelope),
@@ -69,7 +71,7 @@ pub(crate) async fn sign_in(
     client: Client,
     Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<SignInRequest>,
-) -> Result<Json<Envelope<AuthSuccess>>, Error> {
+) -> Result<Json<Envelope<SignInAnswer>>, Error> {
     let success = accounts::sign_in(
         keyward.core(),
         body,

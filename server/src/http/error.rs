@@ -34,10 +34,15 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::ChallengeExpired
         | ErrorCode::InvalidTicket
         | ErrorCode::InvalidLink
+        | ErrorCode::InvalidMfaCode
+        | ErrorCode::StepUpRequired
         | ErrorCode::ReauthenticationRequired => StatusCode::UNAUTHORIZED,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::EmailTaken | ErrorCode::LastSignInMethod => StatusCode::CONFLICT,
+        ErrorCode::EmailTaken
+        | ErrorCode::LastSignInMethod
+        | ErrorCode::MfaAlreadyEnabled
+        | ErrorCode::MfaNotEnabled => StatusCode::CONFLICT,
         ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::AccountLocked => StatusCode::LOCKED,
@@ -55,6 +60,10 @@ fn challenge(code: ErrorCode) -> Option<&'static str> {
         ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::SessionRevoked => {
             Some(r#"Bearer realm="keyward", error="invalid_token""#)
         }
+        // RFC 9470 (step-up): the token is good, the sign-in behind it is not strong enough.
+        ErrorCode::StepUpRequired => Some(
+            r#"Bearer realm="keyward", error="insufficient_user_authentication", error_description="a second factor is needed", acr_values="aal2""#,
+        ),
         // RFC 9470 (step-up): the token is good, the sign-in behind it is not recent enough.
         ErrorCode::ReauthenticationRequired => Some(
             r#"Bearer realm="keyward", error="insufficient_user_authentication", error_description="sign in again""#,

@@ -131,6 +131,35 @@ pub struct AuthUser {
     pub claims: std::sync::Arc<AccessClaims>,
 }
 
+impl AuthUser {
+    /// Refuses with `step_up_required` (401, with RFC 9470's `insufficient_user_authentication`
+    /// challenge) unless the sign-in behind this token proved two factors (`aal` 2): for your
+    /// most sensitive routes.
+    pub fn require_aal2(&self) -> Result<(), Error> {
+        if self.claims.aal >= 2 {
+            return Ok(());
+        }
+        Err(Error::rejected(
+            ErrorCode::StepUpRequired,
+            "This needs a sign-in with two factors.",
+        ))
+    }
+
+    /// Refuses with `reauthentication_required` (401, RFC 9470) unless the user signed in (or
+    /// last proved who they are) within `max_age`.
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app's route calls it
+    pub fn require_recent_auth(&self, max_age: std::time::Duration) -> Result<(), Error> {
+        let signed_in = Timestamp::from_millis(self.claims.auth_time.saturating_mul(1000));
+        if Timestamp::now() <= signed_in.plus(max_age) {
+            return Ok(());
+        }
+        Err(Error::rejected(
+            ErrorCode::ReauthenticationRequired,
+            "This needs a recent sign-in: sign in again, then retry.",
+        ))
+    }
+}
+
 impl<S> FromRequestParts<S> for AuthUser
 where
     S: Send + Sync,

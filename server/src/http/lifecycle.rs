@@ -6,8 +6,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use keyward_proto::{
-    AuthSuccess, ChangeEmail, ChangePassword, Envelope, ErrorEnvelope, ForgotPassword, LinkToken,
-    Me, ResetPassword, SendMagicLink, VerifyMagicLink,
+    ChangeEmail, ChangePassword, Envelope, ErrorEnvelope, ForgotPassword, LinkToken, Me,
+    ResetPassword, SendMagicLink, SignInAnswer, VerifyMagicLink,
 };
 
 use super::extract::{ApiJson, AuthUser, Dpop};
@@ -230,7 +230,7 @@ pub(crate) async fn send_magic_link(
     tag = "lifecycle",
     request_body = VerifyMagicLink,
     responses(
-        (status = 200, description = "Signed in (an account was made for a new address).", body = Envelope<AuthSuccess>),
+        (status = 200, description = "Signed in (an account was made for a new address), or `{mfa_required, mfa_ticket, methods}` for an account with a second factor.", body = Envelope<SignInAnswer>),
         (status = 401, description = "`invalid_link` (unknown, used, expired, or a wrong code), `dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
         (status = 403, description = "`email_not_verified`.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
@@ -241,7 +241,7 @@ pub(crate) async fn verify_magic_link(
     client: Client,
     Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<VerifyMagicLink>,
-) -> Result<Json<Envelope<AuthSuccess>>, Error> {
+) -> Result<Json<Envelope<SignInAnswer>>, Error> {
     let (now, random) = (Timestamp::now(), Random::os());
     let success =
         lifecycle::verify_magic_link(keyward.core(), body, &dpop, &client, now, &random).await?;

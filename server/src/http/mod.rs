@@ -12,6 +12,7 @@ mod error;
 pub(crate) mod extract;
 mod lifecycle;
 mod meta;
+mod mfa;
 mod passkeys;
 mod sessions;
 mod tickets;
@@ -50,6 +51,7 @@ use crate::Keyward;
         (name = "devices", description = "Device keys (DPoP): list, rename, revoke, challenges."),
         (name = "passkeys", description = "Passkeys (WebAuthn): register, sign up, sign in, manage."),
         (name = "lifecycle", description = "Email verification, password reset and change, email change, magic links."),
+        (name = "mfa", description = "TOTP second factors: enrol, confirm, recovery codes, the second step of a sign-in."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "meta", description = "Health, keys, this document."),
     )
@@ -92,6 +94,10 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(lifecycle::confirm_email_change))
         .routes(routes!(lifecycle::send_magic_link))
         .routes(routes!(lifecycle::verify_magic_link))
+        .routes(routes!(mfa::enrol, mfa::disable))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::regenerate))
+        .routes(routes!(mfa::verify))
         .routes(routes!(passkeys::register_options))
         .routes(routes!(passkeys::register_verify))
         .routes(routes!(passkeys::sign_up_options))

@@ -111,6 +111,7 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store.purge_dpop(now.millis()).await?;
         store.purge_connect_tickets(now.millis()).await?;
         store.purge_account_tokens(now.millis()).await?;
+        store.purge_mfa_tickets(now.millis()).await?;
         store.purge_ceremonies(now.millis()).await?;
         let purged = store
             .purge_audit(now.minus(settings.audit_retention).millis())
