@@ -6,6 +6,7 @@ import { capabilities, createAuthClient, version } from "keyward";
 import { devices } from "keyward/devices";
 import { email } from "keyward/email";
 import { magicLink } from "keyward/magic-link";
+import { mfa } from "keyward/mfa";
 import { password } from "keyward/password";
 import { passkeys } from "keyward/passkeys";
 import { sessions } from "keyward/sessions";
@@ -156,7 +157,7 @@ async function main() {
     const email = $("email").value;
     const password = $("password").value;
     const action = event.submitter?.value === "sign-up" ? auth.signUp({ email, password }) : auth.signIn({ email, password });
-    await action.catch(showError);
+    await action.then(window.secondFactor).catch(showError);
   });
   $("sign-out").addEventListener("click", () => auth.signOut().catch(showError));
 
@@ -186,7 +187,7 @@ async function main() {
 // /magic-link). Emailed links open this page with `type` and `token`: it POSTs the token (opening
 // the link alone changes nothing) and takes it out of the address bar.
 function wireLifecycle(auth) {
-  const lifecycle = { email: email(auth), password: password(auth), magicLink: magicLink(auth) };
+  const lifecycle = { email: email(auth), password: password(auth), magicLink: magicLink(auth), mfa: mfa(auth) };
   window.lifecycle = lifecycle;
   const act = (promise, done) =>
     promise.then(
@@ -200,11 +201,38 @@ function wireLifecycle(auth) {
         showError(error);
       },
     );
+  // A sign-in that needs the second factor answers `{mfaRequired, ticket}`: ask for a code.
+  let ticket;
+  window.secondFactor = (result) => {
+    $("mfa-form").hidden = !result?.mfaRequired;
+    ticket = result?.ticket;
+    return result;
+  };
+  const finish = (promise) => act(promise.then(window.secondFactor));
+  $("mfa-verify").addEventListener("click", () => finish(lifecycle.mfa.verify(ticket, $("mfa-code").value)));
+  $("mfa-recover").addEventListener("click", () => finish(lifecycle.mfa.recover(ticket, $("recovery-code").value)));
+  $("mfa-enrol").addEventListener("click", async () => {
+    const enrolment = await act(lifecycle.mfa.enrol());
+    if (!enrolment) return;
+    $("mfa-secret").textContent = enrolment.secret;
+    // As an image: nothing in an SVG shown this way can run.
+    $("mfa-qr").src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(enrolment.qrSvg)}`;
+    $("mfa-setup").hidden = false;
+  });
+  $("mfa-confirm-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const codes = await act(lifecycle.mfa.confirm($("mfa-confirm-code").value), "Two-factor authentication is on: keep these recovery codes.");
+    if (!codes) return;
+    $("mfa-setup").hidden = true;
+    $("recovery-codes").replaceChildren(
+      ...codes.map((code) => Object.assign(document.createElement("li"), { textContent: code })),
+    );
+  });
   const here = new URL(location.href);
   const [type, token] = [here.searchParams.get("type"), here.searchParams.get("token")];
   if (type && token) {
     if (type === "magic_link") {
-      act(lifecycle.magicLink.complete(), "Signed in with your link.");
+      finish(lifecycle.magicLink.complete());
     } else {
       here.searchParams.delete("type");
       here.searchParams.delete("token");
@@ -229,7 +257,7 @@ function wireLifecycle(auth) {
   );
   $("code-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    act(lifecycle.magicLink.complete({ email: $("email").value, code: $("magic-code").value }));
+    finish(lifecycle.magicLink.complete({ email: $("email").value, code: $("magic-code").value }));
   });
   $("resend-verification").addEventListener("click", () =>
     act(lifecycle.email.sendVerification(), "A new link is on its way."),

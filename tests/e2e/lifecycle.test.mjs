@@ -1,8 +1,10 @@
 // The account lifecycle in Chromium, through the demo app on the npm package, with mail really
 // sent over SMTP (aiosmtpd) and read back here: sign up → verify the address from the mail →
-// forget the password → reset it from the mail → sign in; and a magic-link sign-in in a fresh
-// browser by the mail's code, and by its link.
+// turn on TOTP (codes computed here, as an authenticator app would) → sign in with password and
+// code → sign in with a recovery code; forget the password → reset it from the mail → sign in;
+// and a magic-link sign-in in a fresh browser by the mail's code, and by its link.
 import assert from "node:assert/strict";
+import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 
 import { launchBrowser, openApp, startServer, startSmtp } from "./support.mjs";
@@ -23,9 +25,21 @@ after(async () => {
   await smtp?.stop();
 });
 
+/** The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) for the base32 `secret`, `offset` steps from now. */
+function totp(secret, offset = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bits = [...secret.replace(/=+$/, "")].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + offset));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[19] & 15;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
 const state = (page, value) => page.locator(`#auth-state[data-state=${value}]`).waitFor({ timeout: 15_000 });
 
-test("sign up, verify the address from the mail, reset a forgotten password from the mail, sign in", async () => {
+test("sign up, verify the address from the mail, turn on TOTP, sign in with a code, then with a recovery code", async () => {
   const context = await browser.newContext();
   const page = await context.newPage();
   const email = `life-${Date.now()}@example.com`;
@@ -45,6 +59,61 @@ test("sign up, verify the address from the mail, reset a forgotten password from
   await page.goto(verification.link);
   await page.locator("#email-status[data-verified=true]").waitFor({ timeout: 15_000 });
   assert.ok(!page.url().includes("token="), `the token left the address bar: ${page.url()}`);
+
+  // Two-factor authentication, set up as a user would: the QR code shows, the app's first code turns it on.
+  await page.click("#mfa-enrol");
+  await page.locator("#mfa-setup").waitFor({ state: "visible" });
+  const secret = await page.locator("#mfa-secret").textContent();
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  assert.ok((await page.locator("#mfa-qr").getAttribute("src")).startsWith("data:image/svg+xml"));
+  await page.fill("#mfa-confirm-code", totp(secret));
+  await page.click("#mfa-confirm");
+  await page.locator("#recovery-codes li").first().waitFor();
+  const recovery = await page.locator("#recovery-codes li").allTextContents();
+  assert.equal(recovery.length, 10);
+
+  // Password, then the app's next code (the first one is used).
+  await page.click("#sign-out");
+  await state(page, "signedOut");
+  await page.fill("#email", email);
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-in");
+  await page.locator("#mfa-form").waitFor({ state: "visible" });
+  assert.equal(await page.locator("#auth-state").getAttribute("data-state"), "signedOut");
+  await page.fill("#mfa-code", totp(secret, 1));
+  await page.click("#mfa-verify");
+  await state(page, "signedIn");
+
+  // Password, then a recovery code; the same code again is refused.
+  await page.click("#sign-out");
+  await state(page, "signedOut");
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-in");
+  await page.locator("#mfa-form").waitFor({ state: "visible" });
+  await page.fill("#recovery-code", recovery[0]);
+  await page.click("#mfa-recover");
+  await state(page, "signedIn");
+  await page.click("#sign-out");
+  await state(page, "signedOut");
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-in");
+  await page.locator("#mfa-form").waitFor({ state: "visible" });
+  await page.fill("#recovery-code", recovery[0]);
+  await page.click("#mfa-recover");
+  await page.locator("#error:has-text('invalid_mfa_code')").waitFor();
+  await context.close();
+});
+
+test("a forgotten password is reset from the mail, and the new one signs in", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const email = `reset-${Date.now()}@example.com`;
+  await openApp(page, server.url);
+  await page.fill("#email", email);
+  await page.fill("#password", "correct horse battery staple");
+  await page.click("#sign-up");
+  await state(page, "signedIn");
+  await smtp.mail(email);
 
   await page.click("#sign-out");
   await state(page, "signedOut");

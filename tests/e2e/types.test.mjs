@@ -27,6 +27,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
       "keyward/email": [join(pkg, "email.d.ts")],
       "keyward/password": [join(pkg, "password.d.ts")],
       "keyward/magic-link": [join(pkg, "magic-link.d.ts")],
+      "keyward/mfa": [join(pkg, "mfa.d.ts")],
       "keyward/react": [join(pkg, "react.d.ts")],
     },
     skipLibCheck: false,
@@ -36,7 +37,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
 });
 
 test("the public declarations never say any", () => {
-  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "react"];
+  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "mfa", "react"];
   for (const name of names.map((n) => `${n}.d.ts`)) {
     const text = readFileSync(join(pkg, name), "utf8");
     const offending = text.split("\n").filter((line) => /\bany\b/.test(line.replace(/\/\*\*.*\*\/|\/\/.*$/g, "")));

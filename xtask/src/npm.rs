@@ -55,6 +55,8 @@ const SOURCES: &[&str] = &[
     "password.d.ts",
     "magic-link.js",
     "magic-link.d.ts",
+    "mfa.js",
+    "mfa.d.ts",
     "react.js",
     "react.d.ts",
 ];

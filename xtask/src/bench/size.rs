@@ -49,6 +49,10 @@ const MODULES: &[(&str, &str)] = &[
         "import { password } from \"PKG/password.js\"; globalThis.m = password;",
     ),
     (
+        "keyward/mfa",
+        "import { mfa } from \"PKG/mfa.js\"; globalThis.m = mfa;",
+    ),
+    (
         "keyward/magic-link",
         "import { magicLink } from \"PKG/magic-link.js\"; globalThis.m = magicLink;",
     ),
