@@ -321,14 +321,42 @@ impl Settings {
                 "production refuses the wildcard origin *",
             );
         }
-        if self.smtp_url.is_none() {
-            return refuse(
-                "smtp-url",
-                "production requires KEYWARD_SMTP_URL (password reset, verification and magic-link mail)",
-            );
+        match &self.smtp_url {
+            None => {
+                return refuse(
+                    "smtp-url",
+                    "production requires KEYWARD_SMTP_URL (password reset, verification and magic-link mail)",
+                );
+            }
+            Some(SmtpUrl(url)) if !smtp_is_private(url) => {
+                return refuse(
+                    "smtp-url",
+                    "production requires TLS to the mail server: smtps://… or smtp://…?tls=required (plain SMTP only to the loopback)",
+                );
+            }
+            Some(_) => {}
         }
         Ok(())
     }
+}
+
+/// Whether mail sent to `url` is safe from the network: TLS (`smtps://`, or STARTTLS required),
+/// or plain SMTP to this machine.
+fn smtp_is_private(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let tls = parsed.scheme() == "smtps"
+        || parsed
+            .query_pairs()
+            .any(|(name, value)| name == "tls" && value == "required");
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    tls || loopback
 }
 
 /// `scheme://host[:port]` of an http(s) URL; `None` when it is not one.
@@ -469,6 +497,13 @@ mod tests {
                     ..safe.clone()
                 },
                 "requires KEYWARD_SMTP_URL",
+            ),
+            (
+                Settings {
+                    smtp_url: Some(SmtpUrl("smtp://user:pw@mail.example.com:587".into())),
+                    ..safe.clone()
+                },
+                "requires TLS to the mail server",
             ),
         ];
         for (settings, reason) in cases {

@@ -52,7 +52,8 @@ async fn with_mfa(keyward: &Keyward, email: &str) -> (Value, String, Vec<String>
     );
 
     // Not on before the first code: a sign-in still gets a session.
-    assert!(sign_in(keyward, email).await["tokens"].is_object());
+    let earlier = sign_in(keyward, email).await;
+    assert!(earlier["tokens"].is_object());
     let wrong = authed_post(
         keyward,
         "/auth/mfa/totp/confirm",
@@ -81,6 +82,10 @@ async fn with_mfa(keyward: &Keyward, email: &str) -> (Value, String, Vec<String>
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(codes.len(), 10);
+    // Sessions from before the second factor end (the one that turned it on stays).
+    let me = |token: String| send(keyward, authed(Method::GET, "/auth/me", &token));
+    assert_eq!(me(access(&earlier)).await.code(), "session_revoked");
+    assert_eq!(me(token).await.status, StatusCode::OK);
     (signed, secret, codes)
 }
 
@@ -255,6 +260,15 @@ async fn a_magic_link_and_a_password_reset_still_leave_the_second_factor_to_ask(
         }
     };
 
+    // The owner proved the address at sign-up (an unproved one loses its factors: see
+    // `proving_the_mailbox_of_an_unverified_account_removes_its_second_factor`).
+    let token = mailed("verify_email").await;
+    let confirm = post(
+        "/auth/email/verification/confirm",
+        &json!({ "token": token }),
+    );
+    assert_eq!(send(&keyward, confirm).await.status, StatusCode::OK);
+
     send(
         &keyward,
         post("/auth/magic-link", &json!({ "email": "still@example.com" })),
@@ -372,5 +386,84 @@ async fn turning_it_off_and_new_recovery_codes_need_a_current_code() {
         kinds.contains(&"mfa_disabled".to_owned())
             && kinds.contains(&"recovery_codes_regenerated".to_owned()),
         "{kinds:?}"
+    );
+}
+
+/// Review finding: TOTP codes were limited per IP and per ticket only, so many addresses (or
+/// rate limits off) and fresh tickets allowed guessing without end. Wrong codes for one account
+/// are capped whatever the setting.
+#[tokio::test]
+async fn wrong_codes_for_an_account_are_capped_across_tickets_even_without_rate_limits() {
+    let db = TestDb::new().await;
+    let keyward = Keyward::start(keyward_server::Settings {
+        rate_limits: false,
+        ..db.settings()
+    })
+    .await
+    .unwrap();
+    let (_, secret, _) = with_mfa(&keyward, "guessed@example.com").await;
+    let right = code(&secret, 1);
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    let mut refusals = Vec::new();
+    for _ in 0..3 {
+        let ticket = sign_in(&keyward, "guessed@example.com").await["mfa_ticket"].clone();
+        for _ in 0..4 {
+            let reply = verify(&keyward, json!({ "mfa_ticket": ticket, "code": wrong })).await;
+            refusals.push(reply.code().to_owned());
+        }
+    }
+    assert_eq!(refusals[..10], ["invalid_mfa_code"; 10]);
+    assert_eq!(refusals[10..], ["account_locked"; 2], "{refusals:?}");
+    // The owner, with the right code, waits too: the lock is on the account.
+    let ticket = sign_in(&keyward, "guessed@example.com").await["mfa_ticket"].clone();
+    let reply = verify(&keyward, json!({ "mfa_ticket": ticket, "code": right })).await;
+    assert_eq!(reply.code(), "account_locked");
+}
+
+/// Review finding: taking an account back by proving its mailbox left an intruder's
+/// authenticator on it, locking the owner out of every sign-in.
+#[tokio::test]
+async fn proving_the_mailbox_of_an_unverified_account_removes_its_second_factor() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let (_, _, _) = with_mfa(&keyward, "taken-back@example.com").await;
+    send(
+        &keyward,
+        post(
+            "/auth/magic-link",
+            &json!({ "email": "taken-back@example.com" }),
+        ),
+    )
+    .await;
+    let mut token = None;
+    for _ in 0..200 {
+        let mails = keyward.store().recent_mail(20).await.unwrap();
+        if let Some(mail) = mails.iter().find(|m| m.kind == "magic_link") {
+            let start = mail.text_body.find("token=").unwrap() + "token=".len();
+            token = mail.text_body[start..]
+                .split_whitespace()
+                .next()
+                .map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let reply = send(
+        &keyward,
+        post(
+            "/auth/magic-link/verify",
+            &json!({ "token": token.unwrap() }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(
+        reply.body["data"]["tokens"].is_object(),
+        "signed in: the intruder's app is gone: {}",
+        reply.body
     );
 }

@@ -24,7 +24,7 @@ use keyward_proto::{
     SignInAnswer, User, VerifyMagicLink,
 };
 
-use super::accounts::{device_proof, first_factor, require_recent_auth, signed_up, user_view};
+use super::accounts::{device_check, first_factor, require_recent_auth, signed_up, user_view};
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop;
@@ -72,6 +72,14 @@ pub const LINK_TRIES_PER_IP: Limit = Limit {
     name: "link:ip",
     max: 60,
     window: Duration::from_secs(600),
+};
+
+/// Wrong magic-link codes for one address, over every mail and client, whatever the rate-limit
+/// setting: past this, codes for it are refused for the rest of the hour (links still work).
+pub const CODE_FAILURES_PER_EMAIL: Limit = Limit {
+    name: "magic_code:email_failures",
+    max: 10,
+    window: Duration::from_secs(3600),
 };
 
 fn invalid_link() -> Error {
@@ -387,6 +395,8 @@ pub async fn reset_password(
         return Err(invalid_link());
     }
     let hash = core.hasher.hash(&password, random.bytes()).await?;
+    // Every session ends first: none can add a credential while the others are removed.
+    end_sessions(core, &user.id, Revoke::All, "password_reset", client, now).await?;
     if user.email_verified_at.is_none() {
         let event = audit::event(AuditKind::EmailVerified, now, client)
             .user(&user.id)
@@ -400,7 +410,7 @@ pub async fn reset_password(
     core.store
         .change_password(&user.id, &hash, now.millis(), &event)
         .await?;
-    end_sessions(core, &user.id, Revoke::All, "password_reset", client, now).await?;
+    core.store.forget_pending(&user.id).await?;
     notify(
         core,
         MailKind::PasswordChanged,
@@ -456,6 +466,7 @@ pub async fn change_password(
         .await?;
     let which = Revoke::AllBut(&claims.sid);
     end_sessions(core, &user.id, which, "password_changed", client, now).await?;
+    core.store.forget_pending(&user.id).await?;
     notify(
         core,
         MailKind::PasswordChanged,
@@ -544,6 +555,7 @@ pub async fn confirm_email_change(
             "Another account has this email address now.",
         ));
     }
+    core.store.forget_pending(&user_id).await?;
     Ok(user_view(&live_user(core, &user_id).await?))
 }
 
@@ -579,6 +591,9 @@ pub async fn verify_magic_link(
     now: Timestamp,
     random: &Random,
 ) -> Result<SignInAnswer, Error> {
+    // The proof first: a client asked for a server nonce retries with the link unspent. It is
+    // recorded once the link is taken.
+    let device = device_check(core, dpop, now)?;
     let row = match &request {
         VerifyMagicLink::Link(link) => {
             take(core, &link.token, MailKind::MagicLink, client, now).await?
@@ -587,7 +602,9 @@ pub async fn verify_magic_link(
             take_by_code(core, &typed.email, &typed.code, client, now).await?
         }
     };
-    let device = device_proof(core, dpop, now).await?;
+    if let Some(proof) = &device {
+        core.record_dpop(proof, now).await?;
+    }
     let email = Email::parse(&row.email).map_err(|_| invalid_link())?;
     let existing = core.store.user_by_email(email.key()).await?;
     match existing {
@@ -596,11 +613,13 @@ pub async fn verify_magic_link(
                 let event = audit::event(AuditKind::EmailVerified, now, client)
                     .user(&user.id)
                     .detail(serde_json::json!({ "email": user.email, "by": "magic_link", "unproven_credentials_removed": true }));
+                // Every session ends first: none can add a credential while they are removed.
+                let which = Revoke::All;
+                end_sessions(core, &user.id, which, "mailbox_proved", client, now).await?;
                 core.store
                     .verify_email(&user.id, &user.email_key, now.millis(), true, &event)
                     .await?;
-                let which = Revoke::All;
-                end_sessions(core, &user.id, which, "mailbox_proved", client, now).await?;
+                core.store.forget_pending(&user.id).await?;
                 live_user(core, &user.id).await?
             } else {
                 user
@@ -661,10 +680,12 @@ async fn take_by_code(
         Some(user) => user.email,
         None => email.as_str().to_owned(),
     };
+    // Whatever the rate-limit setting: codes are six digits.
+    limits::exceeded(&core.store, CODE_FAILURES_PER_EMAIL, email.key(), now).await?;
     let kind = MailKind::MagicLink.as_str();
     let row = core
         .store
-        .account_token_for(&to, kind, now.millis())
+        .try_code(&to, kind, now.millis())
         .await?
         .ok_or_else(invalid_link)?;
     let expected = core.secrets().code_hash(&row.token_hash, code);
@@ -673,7 +694,7 @@ async fn take_by_code(
         .as_deref()
         .is_some_and(|stored| constant_time_eq(stored, &expected));
     if !matches {
-        core.store.count_wrong_code(&row.token_hash).await?;
+        limits::count(&core.store, CODE_FAILURES_PER_EMAIL, email.key(), now).await?;
         return Err(invalid_link());
     }
     core.store

@@ -29,7 +29,7 @@ use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
 use super::{Random, Timestamp, UserId, accounts, b64, sha256, unb64};
 use crate::Error;
-use crate::store::{MfaTicketRow, UserRow};
+use crate::store::{MfaTicketRow, Revoke, UserRow};
 
 const STEP_SECONDS: u64 = 30;
 const TICKET_TTL: Duration = Duration::from_secs(5 * 60);
@@ -43,6 +43,14 @@ pub const CODES_PER_IP: Limit = Limit {
     name: "mfa:ip",
     max: 30,
     window: Duration::from_secs(600),
+};
+
+/// Wrong codes for one account (over every ticket and client) before codes for it are refused
+/// for the rest of the hour.
+pub const FAILURES_PER_USER: Limit = Limit {
+    name: "mfa:user_failures",
+    max: 10,
+    window: Duration::from_secs(3600),
 };
 
 fn wrong_code() -> Error {
@@ -242,6 +250,13 @@ pub async fn confirm(
     if !confirmed {
         return Err(wrong_code());
     }
+    // Sessions signed in before the second factor existed end: none keeps one factor's
+    // standing on an account that now has two.
+    let event = audit::event(AuditKind::SessionRevoked, now, client)
+        .user(&user.id)
+        .detail(serde_json::json!({ "reason": "mfa_enabled" }));
+    let which = Revoke::AllBut(&claims.sid);
+    sessions::revoke(core, &user.id, which, "mfa_enabled", &event, now).await?;
     Ok(RecoveryCodes {
         recovery_codes: codes,
     })
@@ -302,10 +317,9 @@ async fn checked(
     if confirmed_totp(core, &user).await?.is_none() {
         return Err(not_enabled());
     }
+    failure_lock(core, &user.id, now).await?;
     if !second_factor(core, &user, code, true, now).await? {
-        let event = audit::event(AuditKind::MfaFailed, now, client).user(&user.id);
-        core.store.insert_audit(&event).await?;
-        return Err(wrong_code());
+        return Err(failed(core, &user.id, client, now).await?);
     }
     Ok(user)
 }
@@ -369,7 +383,7 @@ pub async fn verify(
         .ok_or_else(invalid_ticket)?;
     let row = core
         .store
-        .mfa_ticket(&hash, now.millis())
+        .try_mfa_ticket(&hash, now.millis())
         .await?
         .ok_or_else(invalid_ticket)?;
     let device = accounts::device_proof(core, dpop, now).await?;
@@ -380,13 +394,12 @@ pub async fn verify(
         ));
     }
     let user = live_user(core, &row.user_id).await?;
+    failure_lock(core, &user.id, now).await?;
     let method = if recovery { code.as_str() } else { code.trim() };
     // A recovery code must not pass for an app code, nor the other way round.
     let shaped = recovery != (method.len() == 6 && method.bytes().all(|b| b.is_ascii_digit()));
     if !shaped || !second_factor(core, &user, method, recovery, now).await? {
-        let event = audit::event(AuditKind::MfaFailed, now, client).user(&user.id);
-        core.store.count_mfa_failure(&hash, &event).await?;
-        return Err(wrong_code());
+        return Err(failed(core, &user.id, client, now).await?);
     }
     if !core.store.take_mfa_ticket(&hash).await? {
         return Err(invalid_ticket());
@@ -410,6 +423,25 @@ pub async fn verify(
         session_id: started.session_id.to_string(),
         tokens: started.tokens,
     })
+}
+
+/// `account_locked` once an account took too many wrong codes this hour, whatever the
+/// rate-limit setting: six digits must not be guessable from many addresses or tickets.
+async fn failure_lock(core: &Core, user_id: &UserId, now: Timestamp) -> Result<(), Error> {
+    limits::exceeded(&core.store, FAILURES_PER_USER, &user_id.to_string(), now).await
+}
+
+/// Counts and audits a wrong code for `user_id`; the error to answer with.
+async fn failed(
+    core: &Core,
+    user_id: &UserId,
+    client: &Client,
+    now: Timestamp,
+) -> Result<Error, Error> {
+    limits::count(&core.store, FAILURES_PER_USER, &user_id.to_string(), now).await?;
+    let event = audit::event(AuditKind::MfaFailed, now, client).user(user_id);
+    core.store.insert_audit(&event).await?;
+    Ok(wrong_code())
 }
 
 fn not_enabled() -> Error {

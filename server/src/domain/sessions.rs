@@ -404,6 +404,11 @@ pub async fn sign_out(
         .session(&claims.sid)
         .detail(serde_json::json!({ "scope": scope_name }));
     revoke(core, &claims.sub, which, "sign_out", &event, now).await?;
+    // Signing out everywhere also ends what is still out by mail (links, codes) and sign-ins
+    // waiting for their second factor.
+    if scope == SignOutScope::All {
+        core.store.forget_pending(&claims.sub).await?;
+    }
     Ok(())
 }
 

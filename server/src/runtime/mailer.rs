@@ -18,7 +18,8 @@ use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::store::MailRow;
 
-/// How long one attempt holds a mail.
+/// How long one attempt holds a mail (mails are taken one at a time, so a slow server does not
+/// let a lease run out on mails still waiting their turn).
 const LEASE: Duration = Duration::from_secs(60);
 /// How often the queue is looked at without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
@@ -78,7 +79,7 @@ async fn send_due(core: &Core, transport: &Transport, from: &Mailbox) -> Result<
         let now = Timestamp::now();
         let due = core
             .store
-            .claim_mail(now.millis(), now.plus(LEASE).millis(), 10)
+            .claim_mail(now.millis(), now.plus(LEASE).millis(), 1)
             .await?;
         if due.is_empty() {
             return Ok(());

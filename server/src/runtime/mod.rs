@@ -112,6 +112,9 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store.purge_connect_tickets(now.millis()).await?;
         store.purge_account_tokens(now.millis()).await?;
         store.purge_mfa_tickets(now.millis()).await?;
+        store
+            .purge_mail(now.minus(Duration::from_secs(30 * 24 * 3600)).millis())
+            .await?;
         store.purge_ceremonies(now.millis()).await?;
         let purged = store
             .purge_audit(now.minus(settings.audit_retention).millis())

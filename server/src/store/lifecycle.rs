@@ -129,11 +129,12 @@ impl Store {
         Ok(rows)
     }
 
-    /// Marks mail `id` sent at `now`.
+    /// Marks mail `id` sent at `now`, and forgets its body: it held live links and codes, which
+    /// are stored nowhere else but as hashes.
     pub async fn mail_sent(&self, id: &str, now: i64) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
             "UPDATE mail_outbox SET status = 'sent', sent_at = $1, lease_until = NULL, \
-             last_error = NULL WHERE id = $2",
+             last_error = NULL, text_body = '', html_body = '' WHERE id = $2",
         )
         .bind(now)
         .bind(id)
@@ -156,7 +157,9 @@ impl Store {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "UPDATE mail_outbox SET status = $1, next_attempt_at = COALESCE($2, \
-                 next_attempt_at), lease_until = NULL, last_error = $3 WHERE id = $4",
+                 next_attempt_at), lease_until = NULL, last_error = $3, \
+                 text_body = CASE WHEN $2 IS NULL THEN '' ELSE text_body END, \
+                 html_body = CASE WHEN $2 IS NULL THEN '' ELSE html_body END WHERE id = $4",
             )
             .bind(if retry_at.is_some() { "pending" } else { "failed" })
             .bind(retry_at)
@@ -240,21 +243,24 @@ impl Store {
         Ok(row)
     }
 
-    /// The live token of `purpose` for `email` at `now`, if any (a magic link whose code is
-    /// being typed).
-    pub async fn account_token_for(
+    /// Counts one try of a code against the live token of `purpose` for `email` at `now`, and
+    /// returns that token; `None` when there is none that still takes codes. Counted before
+    /// the code is compared, in one statement: tries made at once cannot get past the most.
+    pub async fn try_code(
         &self,
         email: &str,
         purpose: &str,
         now: i64,
     ) -> Result<Option<AccountTokenRow>, Error> {
         let sql = concat!(
-            "SELECT ",
+            "UPDATE account_tokens SET attempts = attempts + 1 WHERE token_hash = (\
+             SELECT token_hash FROM account_tokens WHERE email = $1 AND purpose = $2 \
+             AND expires_at > $3 AND attempts < $4 ORDER BY created_at DESC LIMIT 1) \
+             AND attempts < $4 RETURNING ",
             token_columns!(),
-            " FROM account_tokens WHERE email = $1 AND purpose = $2 \
-             AND expires_at > $3 AND attempts < $4 ORDER BY created_at DESC LIMIT 1"
+            ""
         );
-        let row = on_pool!(self, pool => sqlx::query_as(sql)
+        let row = on_writer!(self, pool => sqlx::query_as(sql)
             .bind(email)
             .bind(purpose)
             .bind(now)
@@ -264,32 +270,49 @@ impl Store {
         Ok(row)
     }
 
-    /// Counts a wrong code against the token with `hash`.
-    pub async fn count_wrong_code(&self, hash: &[u8]) -> Result<(), Error> {
-        on_writer!(self, pool => sqlx::query(
-            "UPDATE account_tokens SET attempts = attempts + 1 WHERE token_hash = $1",
-        )
-        .bind(hash)
-        .execute(pool)
-        .await
-        .map(drop))?;
-        Ok(())
-    }
-
-    /// Uses up the token with `hash` if it still takes codes (fewer than the most wrong ones).
+    /// Uses up the token with `hash` (its code was right).
     pub async fn take_token_for_code(&self, hash: &[u8]) -> Result<Option<AccountTokenRow>, Error> {
         let sql = concat!(
-            "DELETE FROM account_tokens WHERE token_hash = $1 AND attempts < $2 \
-             RETURNING ",
+            "DELETE FROM account_tokens WHERE token_hash = $1 RETURNING ",
             token_columns!(),
             ""
         );
         let row = on_writer!(self, pool => sqlx::query_as(sql)
             .bind(hash)
-            .bind(MAX_CODE_ATTEMPTS)
             .fetch_optional(pool)
             .await)?;
         Ok(row)
+    }
+
+    /// Forgets every link and code still out for `user_id` and every sign-in waiting for its
+    /// second factor: after a password reset or change, a proved mailbox, a new address or a
+    /// sign-out everywhere, an intruder has nothing left to finish.
+    pub async fn forget_pending(&self, user_id: &UserId) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM account_tokens WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM mfa_tickets WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// Deletes the mails sent or given up before `before` (ms); the development outbox stays.
+    pub async fn purge_mail(&self, before: i64) -> Result<u64, Error> {
+        let purged = on_writer!(self, pool => sqlx::query(
+            "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
+        )
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(purged)
     }
 
     /// Deletes the tokens that expired before `before` (ms).
@@ -306,7 +329,7 @@ impl Store {
 
     /// Marks `user_id`'s address verified at `now` (if it still is `email`), appending `audit`.
     /// With `drop_unproven`, also removes what was set before anyone proved the mailbox: the
-    /// password and the passkeys (pre-hijacking defence). Returns whether the address matched.
+    /// password, the passkeys and the second factor (pre-hijacking defence). Returns whether the address matched.
     pub async fn verify_email(
         &self,
         user_id: &UserId,
@@ -330,10 +353,14 @@ impl Store {
             .await?
             .rows_affected();
             if updated == 1 && drop_unproven {
-                sqlx::query("DELETE FROM passkeys WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                let tables = [
+                    "DELETE FROM passkeys WHERE user_id = $1",
+                    "DELETE FROM mfa_totp WHERE user_id = $1",
+                    "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+                ];
+                for sql in tables {
+                    sqlx::query(sql).bind(user_id).execute(&mut *tx).await?;
+                }
             }
             if updated == 1 {
                 insert_audit!(&mut *tx, audit);
@@ -386,7 +413,7 @@ impl Store {
             if taken.is_some() {
                 return Ok(false);
             }
-            sqlx::query(
+            let moved = sqlx::query(
                 "UPDATE users SET email = $1, email_key = $2, email_verified_at = $3, \
                  updated_at = $3 WHERE id = $4",
             )
@@ -395,7 +422,12 @@ impl Store {
             .bind(now)
             .bind(user_id)
             .execute(&mut *tx)
-            .await?;
+            .await;
+            match moved {
+                // Another account took the address between the check and the update.
+                Err(sqlx::Error::Database(err)) if err.is_unique_violation() => return Ok(false),
+                moved => moved?,
+            };
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok::<_, Error>(true)

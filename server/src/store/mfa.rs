@@ -203,11 +203,18 @@ impl Store {
         Ok(())
     }
 
-    /// The live ticket with `hash` at `now` (fewer wrong codes than the most).
-    pub async fn mfa_ticket(&self, hash: &[u8], now: i64) -> Result<Option<MfaTicketRow>, Error> {
-        let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT ticket_hash, user_id, amr, jkt, attempts, expires_at FROM mfa_tickets \
-             WHERE ticket_hash = $1 AND expires_at > $2 AND attempts < $3",
+    /// Counts one try of a code against the live ticket with `hash` at `now` and returns the
+    /// ticket; `None` when there is none that still takes codes. Counted before the code is
+    /// compared, in one statement: tries made at once cannot get past the most.
+    pub async fn try_mfa_ticket(
+        &self,
+        hash: &[u8],
+        now: i64,
+    ) -> Result<Option<MfaTicketRow>, Error> {
+        let row = on_writer!(self, pool => sqlx::query_as(
+            "UPDATE mfa_tickets SET attempts = attempts + 1 WHERE ticket_hash = $1 \
+             AND expires_at > $2 AND attempts < $3 \
+             RETURNING ticket_hash, user_id, amr, jkt, attempts, expires_at",
         )
         .bind(hash)
         .bind(now)
@@ -215,20 +222,6 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(row)
-    }
-
-    /// Counts a wrong code against the ticket with `hash`, appending `audit`.
-    pub async fn count_mfa_failure(&self, hash: &[u8], audit: &AuditRow) -> Result<(), Error> {
-        on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE mfa_tickets SET attempts = attempts + 1 WHERE ticket_hash = $1")
-                .bind(hash)
-                .execute(&mut *tx)
-                .await?;
-            insert_audit!(&mut *tx, audit);
-            tx.commit().await?;
-            Ok::<_, Error>(())
-        })
     }
 
     /// Uses up the ticket with `hash`; `false` when another use took it first.
