@@ -15,7 +15,13 @@
 //! Proving the mailbox (a reset or a magic link) on an account whose address was never verified
 //! removes what was set before anyone proved it: the password, when someone else signed up
 //! first with that address to be waiting inside the account when its owner arrives
-//! (pre-hijacking), and the passkeys; the sessions end.
+//! (pre-hijacking), the passkeys and the second factor; the sessions end first.
+//!
+//! A password reset or change, a proved mailbox, a confirmed new address and a sign-out
+//! everywhere forget every link and code still out for the account (and every sign-in waiting
+//! for its second factor): an intruder's pending email change dies with the owner's reset.
+//! A magic link's 6-digit code takes five tries per mail, each counted before it is compared,
+//! and ten wrong codes an hour per address whatever the rate-limit setting.
 
 use std::time::Duration;
 
