@@ -389,7 +389,7 @@ pub struct PasskeySignIn {
 }
 
 /// Stands in for a secret in `Debug` output.
-const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 // Passwords and tokens never reach a log through `Debug`.
 impl std::fmt::Debug for SignUpRequest {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::AuthSuccess;
+use crate::auth::REDACTED;
 
 /// What a sign-in answers: a session, or, for an account with a second factor, a ticket to
 /// finish it with (`POST /auth/mfa/verify`).
@@ -18,7 +19,7 @@ pub enum SignInAnswer {
 }
 
 /// The first factor was right; a second is needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MfaRequired {
     /// Always `true`.
@@ -30,7 +31,7 @@ pub struct MfaRequired {
 }
 
 /// `POST /auth/mfa/totp`: a new secret to add to an authenticator app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TotpEnrolment {
     /// The secret, base32 (what an app asks for when typed by hand).
@@ -52,7 +53,7 @@ pub struct MfaCode {
 }
 
 /// Recovery codes: each works once, in place of an app code. Shown once; only hashes are kept.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecoveryCodes {
     /// Ten codes.
@@ -94,4 +95,59 @@ pub struct RecoveryAnswer {
     /// One of the account's recovery codes.
     #[cfg_attr(feature = "openapi", schema(max_length = 32))]
     pub recovery_code: String,
+}
+
+// The secrets above never reach a log through `Debug`.
+
+impl std::fmt::Debug for MfaRequired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaRequired")
+            .field("mfa_ticket", &REDACTED)
+            .field("methods", &self.methods)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TotpEnrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrolment")
+            .field("secret", &REDACTED)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RecoveryCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecoveryCodes")
+            .field("recovery_codes", &self.recovery_codes.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_a_ticket_a_secret_or_a_code() {
+        let shown = format!(
+            "{:?} {:?} {:?}",
+            MfaRequired {
+                mfa_required: true,
+                mfa_ticket: "kwm_secret-ticket".into(),
+                methods: vec!["totp".into()],
+            },
+            TotpEnrolment {
+                secret: "JBSWY3DPEHPK3PXP".into(),
+                otpauth_uri: "otpauth://totp/x?secret=JBSWY3DPEHPK3PXP".into(),
+                qr_svg: "<svg/>".into(),
+            },
+            RecoveryCodes {
+                recovery_codes: vec!["abcde-fghjk".into()],
+            },
+        );
+        for secret in ["secret-ticket", "JBSWY3DPEHPK3PXP", "abcde-fghjk"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 }
