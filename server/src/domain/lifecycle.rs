@@ -182,6 +182,12 @@ fn six_digits(random: &Random) -> String {
     }
 }
 
+/// Counts a try of a link or code from `client` (`LINK_TRIES_PER_IP`).
+async fn link_try(core: &Core, client: &Client, now: Timestamp) -> Result<(), Error> {
+    let on = core.settings.rate_limits;
+    limits::check(&core.store, on, LINK_TRIES_PER_IP, &client.ip_key(), now).await
+}
+
 /// Takes the token `text` for `kind`: `invalid_link` when it is malformed, unknown, used or
 /// expired.
 async fn take(
@@ -191,14 +197,7 @@ async fn take(
     client: &Client,
     now: Timestamp,
 ) -> Result<AccountTokenRow, Error> {
-    limits::check(
-        &core.store,
-        core.settings.rate_limits,
-        LINK_TRIES_PER_IP,
-        &client.ip_key(),
-        now,
-    )
-    .await?;
+    link_try(core, client, now).await?;
     let hash = token_hash(text).ok_or_else(invalid_link)?;
     let row = core
         .store
@@ -668,14 +667,7 @@ async fn take_by_code(
     client: &Client,
     now: Timestamp,
 ) -> Result<AccountTokenRow, Error> {
-    limits::check(
-        &core.store,
-        core.settings.rate_limits,
-        LINK_TRIES_PER_IP,
-        &client.ip_key(),
-        now,
-    )
-    .await?;
+    link_try(core, client, now).await?;
     let email = Email::parse(email).map_err(|_| invalid_link())?;
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -698,7 +690,7 @@ async fn take_by_code(
     let matches = row
         .code_hash
         .as_deref()
-        .is_some_and(|stored| constant_time_eq(stored, &expected));
+        .is_some_and(|stored| super::constant_time_eq(stored, &expected));
     if !matches {
         limits::count(&core.store, CODE_FAILURES_PER_EMAIL, email.key(), now).await?;
         return Err(invalid_link());
@@ -707,10 +699,6 @@ async fn take_by_code(
         .take_token_for_code(&row.token_hash)
         .await?
         .ok_or_else(invalid_link)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The per-address and per-IP limits on mail.
@@ -725,7 +713,8 @@ async fn mail_limits(
     limits::check(store, on, MAIL_PER_EMAIL, email.key(), now).await
 }
 
-async fn live_user(core: &Core, user_id: &UserId) -> Result<UserRow, Error> {
+/// The account `user_id`; `session_revoked` when it no longer exists.
+pub(super) async fn live_user(core: &Core, user_id: &UserId) -> Result<UserRow, Error> {
     core.store
         .user(user_id)
         .await?

@@ -24,10 +24,11 @@ use super::accounts::require_recent_auth;
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::dpop::{self, Proof};
+use super::lifecycle::live_user;
 use super::limits::{self, Limit};
-use super::sessions::{self, Start};
+use super::sessions;
 use super::tokens::AccessClaims;
-use super::{Random, Timestamp, UserId, accounts, b64, sha256, unb64};
+use super::{Random, Timestamp, UserId, accounts, b64, constant_time_eq, sha256, unb64};
 use crate::Error;
 use crate::store::{MfaTicketRow, Revoke, UserRow};
 
@@ -93,13 +94,10 @@ fn matching_step(totp: &TOTP, code: &str, now: Timestamp) -> Option<i64> {
     [current.saturating_sub(1), current, current + 1]
         .into_iter()
         .find(|step| {
-            let expected = totp.generate(step * STEP_SECONDS);
-            expected.len() == code.len()
-                && expected
-                    .bytes()
-                    .zip(code.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
+            constant_time_eq(
+                totp.generate(step * STEP_SECONDS).as_bytes(),
+                code.as_bytes(),
+            )
         })
         .and_then(|step| i64::try_from(step).ok())
 }
@@ -406,23 +404,7 @@ pub async fn verify(
     }
     let mut amr: Vec<&str> = row.amr.split(' ').filter(|m| !m.is_empty()).collect();
     amr.push("otp");
-    let start = Start {
-        user: &user,
-        sign_up: false,
-        amr: &amr,
-        client,
-        event: AuditKind::SignIn,
-        device: device.as_ref(),
-        passkey: None,
-    };
-    let started = sessions::start(core, start, now, random)
-        .await?
-        .ok_or_else(|| Error::internal("a sign-in session was refused as a sign-up"))?;
-    Ok(AuthSuccess {
-        user: accounts::user_view(&user),
-        session_id: started.session_id.to_string(),
-        tokens: started.tokens,
-    })
+    accounts::signed_in(core, &user, &amr, client, device.as_ref(), now, random).await
 }
 
 /// `account_locked` once an account took too many wrong codes this hour, whatever the
@@ -454,13 +436,6 @@ fn not_enabled() -> Error {
 async fn limit(core: &Core, client: &Client, now: Timestamp) -> Result<(), Error> {
     let on = core.settings.rate_limits;
     limits::check(&core.store, on, CODES_PER_IP, &client.ip_key(), now).await
-}
-
-async fn live_user(core: &Core, user_id: &UserId) -> Result<UserRow, Error> {
-    core.store
-        .user(user_id)
-        .await?
-        .ok_or_else(|| Error::rejected(ErrorCode::SessionRevoked, "This account no longer exists."))
 }
 
 #[cfg(test)]

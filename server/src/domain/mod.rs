@@ -269,6 +269,12 @@ impl Random {
     }
 }
 
+/// Whether `a` and `b` are equal, in a time that depends on their length only (codes and their
+/// keyed hashes).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// SHA-256.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
