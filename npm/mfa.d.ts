@@ -23,6 +23,12 @@ export interface Mfa {
   disable(code: string): Promise<void>;
   /** Ten new recovery codes; the old ones stop working. */
   regenerateCodes(code: string): Promise<string[]>;
+  /**
+   * Proves a code (or a recovery code) again from this session, for what needs a recent or
+   * two-factor sign-in (`reauthentication_required`, `step_up_required`): resolves once the
+   * session's new tokens carry it.
+   */
+  stepUp(code: string): Promise<void>;
 }
 
 export function mfa(auth: AuthClient): Mfa;

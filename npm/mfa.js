@@ -1,6 +1,6 @@
 // keyward/mfa: a second factor from an authenticator app (TOTP). `mfa(auth).enrol()`,
 // `.confirm(code)`, `.verify(ticket, code)`, `.recover(ticket, recoveryCode)`, `.disable(code)`,
-// `.regenerateCodes(code)`.
+// `.regenerateCodes(code)`, `.stepUp(code)`.
 import { call, camel, open, user } from "./internal.js";
 
 export function mfa(auth) {
@@ -19,5 +19,7 @@ export function mfa(auth) {
     disable: (code) => call(auth, "DELETE", "/mfa/totp", { code }).then(() => {}),
     /** Ten new recovery codes; the old ones stop working. */
     regenerateCodes: (code) => call(auth, "POST", "/mfa/recovery-codes", { code }).then(codes),
+    /** Proves a code again from this session: resolves once its new tokens are two-factor and recent. */
+    stepUp: (code) => call(auth, "POST", "/mfa/step-up", { code }).then(() => auth.refresh()),
   };
 }

@@ -467,3 +467,87 @@ async fn proving_the_mailbox_of_an_unverified_account_removes_its_second_factor(
         reply.body
     );
 }
+
+/// The `auth_time` claim of an access token.
+fn auth_time(token: &str) -> i64 {
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(&unb64(payload)).unwrap();
+    claims["auth_time"].as_i64().unwrap()
+}
+
+/// `POST /auth/mfa/step-up`: a signed-in session proves a code again; its next tokens are two
+/// factors and recent, so what needs a recent sign-in works without signing in again.
+#[tokio::test]
+async fn a_step_up_makes_the_session_recent_and_its_next_tokens_two_factor() {
+    let db = TestDb::new().await;
+    let keyward = Keyward::start(keyward_server::Settings {
+        recent_auth: std::time::Duration::from_secs(3),
+        ..db.settings()
+    })
+    .await
+    .unwrap();
+    let (signed, secret, codes) = with_mfa(&keyward, "step@example.com").await;
+    // The session that turned it on proved a code: its next tokens say two factors.
+    let refreshed = refresh(&keyward, &refresh_token(&signed)).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let stale = &refreshed.body["data"];
+    assert_eq!(aal(&access(stale)), 2);
+    assert_eq!(auth_time(&access(stale)), auth_time(&access(&signed)));
+
+    tokio::time::sleep(std::time::Duration::from_millis(4100)).await;
+    let token = access(stale);
+    let regenerate = |token: String, code: String| {
+        let keyward = keyward.clone();
+        async move {
+            let body = json!({ "code": code });
+            authed_post(&keyward, "/auth/mfa/recovery-codes", &token, body).await
+        }
+    };
+    let old = regenerate(token.clone(), codes[0].clone()).await;
+    assert_eq!(old.code(), "reauthentication_required");
+
+    let step_up = |code: String| {
+        authed_post(
+            &keyward,
+            "/auth/mfa/step-up",
+            &token,
+            json!({ "code": code }),
+        )
+    };
+    let right = code(&secret, 1);
+    let wrong = if right == "123456" {
+        "654321"
+    } else {
+        "123456"
+    };
+    assert_eq!(step_up(wrong.to_owned()).await.code(), "invalid_mfa_code");
+    let proved = step_up(right.clone()).await;
+    assert_eq!(proved.status, StatusCode::NO_CONTENT, "{}", proved.body);
+    assert_eq!(
+        step_up(right).await.code(),
+        "invalid_mfa_code",
+        "a code works once"
+    );
+
+    let fresh = refresh(&keyward, &refresh_token(stale)).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{}", fresh.body);
+    let fresh = access(&fresh.body["data"]);
+    assert_eq!(aal(&fresh), 2);
+    assert!(auth_time(&fresh) >= auth_time(&token) + 4);
+    let renewed = regenerate(fresh, codes[1].clone()).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    assert!(
+        audit_kinds(&keyward, 20)
+            .await
+            .contains(&"stepped_up".to_owned())
+    );
+
+    // Without a second factor there is nothing to step up to.
+    let plain = sign_up(&keyward, "plain@example.com").await;
+    let body = json!({ "code": "123456" });
+    let none = authed_post(&keyward, "/auth/mfa/step-up", &access(&plain), body).await;
+    assert_eq!(
+        (none.status, none.code()),
+        (StatusCode::CONFLICT, "mfa_not_enabled")
+    );
+}

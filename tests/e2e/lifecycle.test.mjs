@@ -93,6 +93,20 @@ test("sign up, verify the address from the mail, turn on TOTP, sign in with a co
   await page.fill("#recovery-code", recovery[0]);
   await page.click("#mfa-recover");
   await state(page, "signedIn");
+
+  // A step-up from this session (another recovery code): its new tokens are recent.
+  const claims = () =>
+    page.evaluate(() => window.auth.getAccessToken().then((t) => JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")))));
+  const before = await claims();
+  await page.waitForTimeout(1100);
+  await page.evaluate((code) => window.lifecycle.mfa.stepUp(code), recovery[1]);
+  const after = await claims();
+  assert.ok(after.auth_time > before.auth_time, `auth_time ${before.auth_time} → ${after.auth_time}`);
+  assert.equal(after.aal, 2);
+  assert.ok(after.amr.includes("otp"), after.amr);
+  const spent = await page.evaluate((code) => window.lifecycle.mfa.stepUp(code).then(() => "ok", (e) => e.code), recovery[1]);
+  assert.equal(spent, "invalid_mfa_code");
+  await state(page, "signedIn");
   await page.click("#sign-out");
   await state(page, "signedOut");
   await page.fill("#password", "correct horse battery staple");

@@ -53,6 +53,8 @@ pub enum AuditKind {
     MfaFailed,
     /// New recovery codes replaced the old ones.
     RecoveryCodesRegenerated,
+    /// A session proved the second factor again (step-up).
+    SteppedUp,
 }
 
 impl AuditKind {
@@ -81,6 +83,7 @@ impl AuditKind {
             Self::MfaDisabled => "mfa_disabled",
             Self::MfaFailed => "mfa_failed",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
+            Self::SteppedUp => "stepped_up",
         }
     }
 }

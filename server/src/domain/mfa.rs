@@ -14,6 +14,9 @@
 //!   last accepted one (one statement, so two uses at once cannot both pass).
 //! - Disabling and new recovery codes need a current code (or a recovery code) and a recent
 //!   sign-in. Every step is audited.
+//! - **Step-up**: a signed-in session proves a code again (`POST /auth/mfa/step-up`); the
+//!   session's next tokens carry `otp`, `aal` 2 and a fresh `auth_time` (the enrolling session
+//!   gets `otp` on confirmation, without a fresh `auth_time`).
 
 use std::time::Duration;
 
@@ -255,6 +258,12 @@ pub async fn confirm(
         .detail(serde_json::json!({ "reason": "mfa_enabled" }));
     let which = Revoke::AllBut(&claims.sid);
     sessions::revoke(core, &user.id, which, "mfa_enabled", &event, now).await?;
+    // This one just proved a code: its next tokens say so (when it signed in is unchanged).
+    let event = audit::event(AuditKind::SteppedUp, now, client)
+        .user(&user.id)
+        .session(&claims.sid);
+    let signed_in = claims.auth_time.saturating_mul(1000);
+    proved_otp(core, claims, signed_in, &event).await?;
     Ok(RecoveryCodes {
         recovery_codes: codes,
     })
@@ -297,6 +306,57 @@ pub async fn disable(
         .user(&user.id)
         .session(&claims.sid);
     core.store.disable_totp(&user.id, &event).await?;
+    Ok(())
+}
+
+/// `POST /auth/mfa/step-up`: the signed-in session proves the second factor again (an app
+/// code or a recovery code): its next tokens (the client refreshes at once) carry `otp` in
+/// `amr`, `aal` 2 and a fresh `auth_time`. No recent sign-in is needed: this is how a session
+/// becomes recent.
+pub async fn step_up(
+    core: &Core,
+    claims: &AccessClaims,
+    code: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    limit(core, client, now).await?;
+    let user = live_user(core, &claims.sub).await?;
+    if confirmed_totp(core, &user).await?.is_none() {
+        return Err(not_enabled());
+    }
+    failure_lock(core, &user.id, now).await?;
+    if !second_factor(core, &user, code, true, now).await? {
+        return Err(failed(core, &user.id, client, now).await?);
+    }
+    let event = audit::event(AuditKind::SteppedUp, now, client)
+        .user(&user.id)
+        .session(&claims.sid);
+    proved_otp(core, claims, now.millis(), &event).await
+}
+
+/// Records on the session behind `claims` that it proved a code at `auth_time` (ms), its
+/// methods gaining `otp`; `session_revoked` when it ended meanwhile.
+async fn proved_otp(
+    core: &Core,
+    claims: &AccessClaims,
+    auth_time: i64,
+    event: &crate::store::AuditRow,
+) -> Result<(), Error> {
+    let mut amr: Vec<&str> = claims.amr.iter().map(String::as_str).collect();
+    if !amr.contains(&"otp") {
+        amr.push("otp");
+    }
+    let live = core
+        .store
+        .step_up_session(&claims.sub, &claims.sid, &amr.join(" "), auth_time, event)
+        .await?;
+    if !live {
+        return Err(Error::rejected(
+            ErrorCode::SessionRevoked,
+            "This session has been signed out. Sign in again.",
+        ));
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! TOTP second factors: `POST /auth/mfa/totp` (enrol), `POST /auth/mfa/totp/confirm`,
-//! `DELETE /auth/mfa/totp`, `POST /auth/mfa/recovery-codes`, `POST /auth/mfa/verify`.
+//! `DELETE /auth/mfa/totp`, `POST /auth/mfa/recovery-codes`, `POST /auth/mfa/verify`,
+//! `POST /auth/mfa/step-up`.
 
 use axum::Json;
 use axum::extract::State;
@@ -80,6 +81,7 @@ pub(crate) async fn confirm(
         (status = 204, description = "Off."),
         (status = 401, description = "`invalid_mfa_code`, `reauthentication_required`, or a token refusal.", body = ErrorEnvelope),
         (status = 409, description = "`mfa_not_enabled`.", body = ErrorEnvelope),
+        (status = 423, description = "`account_locked`: too many wrong codes this hour.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -111,6 +113,7 @@ pub(crate) async fn disable(
         (status = 200, description = "The new codes (shown once).", body = Envelope<RecoveryCodes>),
         (status = 401, description = "`invalid_mfa_code`, `reauthentication_required`, or a token refusal.", body = ErrorEnvelope),
         (status = 409, description = "`mfa_not_enabled`.", body = ErrorEnvelope),
+        (status = 423, description = "`account_locked`: too many wrong codes this hour.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -143,6 +146,7 @@ pub(crate) async fn regenerate(
     responses(
         (status = 200, description = "Signed in with two factors.", body = Envelope<AuthSuccess>),
         (status = 401, description = "`invalid_mfa_code`, `invalid_ticket` (expired, used, or five wrong codes: sign in again), or a DPoP refusal (another device).", body = ErrorEnvelope),
+        (status = 423, description = "`account_locked`: too many wrong codes this hour.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
@@ -155,4 +159,38 @@ pub(crate) async fn verify(
     let (now, random) = (Timestamp::now(), Random::os());
     let success = mfa::verify(keyward.core(), body, &dpop, &client, now, &random).await?;
     Ok(Json(Envelope::new(success)))
+}
+
+/// Prove the second factor again from a signed-in session (a code from the app, or a recovery
+/// code): the session's next tokens carry `otp` in `amr`, `aal` 2 and a fresh `auth_time`. The
+/// client refreshes at once to get them (the server never sees the refresh token here).
+#[utoipa::path(
+    post,
+    path = "/auth/mfa/step-up",
+    tag = "mfa",
+    security(("bearer" = [])),
+    request_body = MfaCode,
+    responses(
+        (status = 204, description = "Proved: refresh to get tokens that say so."),
+        (status = 401, description = "`invalid_mfa_code`, `session_revoked`, or a token refusal.", body = ErrorEnvelope),
+        (status = 409, description = "`mfa_not_enabled`.", body = ErrorEnvelope),
+        (status = 423, description = "`account_locked`: too many wrong codes this hour.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn step_up(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    ApiJson(body): ApiJson<MfaCode>,
+) -> Result<StatusCode, Error> {
+    mfa::step_up(
+        keyward.core(),
+        &user.claims,
+        &body.code,
+        &client,
+        Timestamp::now(),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

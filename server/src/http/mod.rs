@@ -98,6 +98,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(mfa::confirm))
         .routes(routes!(mfa::regenerate))
         .routes(routes!(mfa::verify))
+        .routes(routes!(mfa::step_up))
         .routes(routes!(passkeys::register_options))
         .routes(routes!(passkeys::register_verify))
         .routes(routes!(passkeys::sign_up_options))

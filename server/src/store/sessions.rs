@@ -317,6 +317,39 @@ impl Store {
         })
     }
 
+    /// Records that live session `session_id` of `user_id` proved `amr` at `auth_time` (ms):
+    /// its next tokens carry both; appends `audit`. `false`, and nothing changed, when the
+    /// session is not live.
+    pub async fn step_up_session(
+        &self,
+        user_id: &UserId,
+        session_id: &SessionId,
+        amr: &str,
+        auth_time: i64,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE sessions SET amr = $1, auth_time = $2 \
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL",
+            )
+            .bind(amr)
+            .bind(auth_time)
+            .bind(session_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated != 1 {
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(true)
+        })
+    }
+
     /// `user_id`'s sessions that can still be refreshed at `now` (not revoked, not past their
     /// lifetime, used after `idle_cutoff`), newest first.
     pub async fn live_sessions(
