@@ -144,8 +144,12 @@ error_codes! {
     /// This account has no second factor (or no enrolment in progress to confirm).
     MfaNotEnabled => "mfa_not_enabled",
     /// This route needs a session signed in with two factors (`aal` 2): verify a code first
-    /// (`POST /auth/mfa/step-up` when it exists, or sign in again with the second factor).
+    /// (`POST /auth/mfa/step-up`, or sign in again with the second factor).
     StepUpRequired => "step_up_required",
+    /// This link must be used by the account's holder: open it in a browser signed in to the
+    /// account that asked for it (an address change is confirmed by the account, not by
+    /// whoever reads the new mailbox).
+    SignInRequired => "sign_in_required",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

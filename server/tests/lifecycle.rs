@@ -80,8 +80,9 @@ async fn sign_up_mails_a_verification_link_that_works_once_and_a_get_changes_not
     let reply = me(&keyward, &access(&signed)).await;
     assert_eq!(reply.body["data"]["user"]["email_verified"], false);
 
+    // Confirmed signed in to the account: it stays as it is (its session lives on, below).
     let path = "/auth/email/verification/confirm";
-    let reply = post_json(&keyward, path, json!({ "token": token })).await;
+    let reply = authed_json(&keyward, path, &access(&signed), json!({ "token": token })).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["user"]["email_verified"], true);
     let reply = post_json(&keyward, path, json!({ "token": token })).await;
@@ -403,8 +404,20 @@ async fn an_email_change_is_confirmed_from_the_new_address_and_told_to_the_old_o
         "old@example.com"
     );
 
+    // Whoever reads the new mailbox cannot attach it to the account: the account confirms.
     let confirm = "/auth/email/change/confirm";
+    let stranger = TestDevice::new();
+    let proof = stranger.proof("POST", confirm, None);
+    let body = json!({ "token": link_token });
+    let elsewhere = dpop_request(Method::POST, confirm, None, Some(&proof), Some(&body));
+    let reply = send(&keyward, elsewhere).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::FORBIDDEN, "sign_in_required")
+    );
     let reply = post_json(&keyward, confirm, json!({ "token": link_token })).await;
+    assert_eq!(reply.code(), "sign_in_required");
+    let reply = authed_json(&keyward, confirm, &token, json!({ "token": link_token })).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["user"]["email"], "new@example.com");
     assert_eq!(reply.body["data"]["user"]["email_verified"], true);
@@ -499,12 +512,17 @@ async fn required_verification_refuses_sign_in_until_the_link_is_followed() {
     })
     .await;
     let body = json!({ "email": "strict@example.com", "password": PASSWORD });
-    let reply = post_json(&keyward, "/auth/sign-up", body.clone()).await;
+    let device = TestDevice::new();
+    let by_device = |path: &str, body: &serde_json::Value| {
+        let proof = device.proof("POST", path, None);
+        dpop_request(Method::POST, path, None, Some(&proof), Some(body))
+    };
+    let reply = send(&keyward, by_device("/auth/sign-up", &body)).await;
     assert_eq!(
         (reply.status, reply.code()),
         (StatusCode::FORBIDDEN, "email_not_verified")
     );
-    let reply = post_json(&keyward, "/auth/sign-in", body.clone()).await;
+    let reply = send(&keyward, by_device("/auth/sign-in", &body)).await;
     assert_eq!(
         (reply.status, reply.code()),
         (StatusCode::FORBIDDEN, "email_not_verified")
@@ -516,23 +534,14 @@ async fn required_verification_refuses_sign_in_until_the_link_is_followed() {
         "invalid_credentials"
     );
 
-    // The sign-in sent a new link; only the newest works.
+    // The sign-in sent a new link; the first one still works, from the device that signed up
+    // (nobody could sign in before, so that device is the holder's).
     let mails = smtp.wait_for("strict@example.com", 2).await;
-    let old = post_json(
-        &keyward,
-        "/auth/email/verification/confirm",
-        json!({ "token": mails[0].link().1 }),
-    )
-    .await;
-    assert_eq!(old.code(), "invalid_link");
-    let reply = post_json(
-        &keyward,
-        "/auth/email/verification/confirm",
-        json!({ "token": mails[1].link().1 }),
-    )
-    .await;
+    let confirm = "/auth/email/verification/confirm";
+    let first = json!({ "token": mails[0].link().1 });
+    let reply = send(&keyward, by_device(confirm, &first)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let reply = post_json(&keyward, "/auth/sign-in", body).await;
+    let reply = send(&keyward, by_device("/auth/sign-in", &body)).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
@@ -719,4 +728,109 @@ async fn wrong_magic_link_codes_for_an_address_are_capped_even_without_rate_limi
     }
     assert_eq!(refusals[..10], ["invalid_link"; 10]);
     assert_eq!(refusals[10..], ["account_locked"; 2], "{refusals:?}");
+}
+
+/// Review finding: the owner of an address who opened the verification mail of an account a
+/// squatter made with it made the squatter's password and passkeys "proved". A link used by
+/// anyone but the account's holder now takes the address back from whoever signed up: what
+/// nobody proved goes. The holder (the device that signed up, or one signed in to the account)
+/// keeps everything.
+#[tokio::test]
+async fn a_verification_link_used_elsewhere_removes_what_the_sign_up_set() {
+    let (db, smtp) = (TestDb::new().await, Smtp::start());
+    let keyward = start(&db, &smtp, |_| {}).await;
+    let path = "/auth/email/verification/confirm";
+    let confirm_by = |device: &TestDevice, token: &str| {
+        let proof = device.proof("POST", path, None);
+        let body = json!({ "token": token });
+        dpop_request(Method::POST, path, None, Some(&proof), Some(&body))
+    };
+
+    // A squatter signs up with the owner's address; the owner opens the mail in their browser.
+    let squatter_device = TestDevice::new();
+    let squatter = sign_up_bound(&keyward, "owner@example.com", &squatter_device).await;
+    let (_, token) = smtp.nth("owner@example.com", 1).await.link();
+    let reply = send(&keyward, confirm_by(&TestDevice::new(), &token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["user"]["email_verified"], true);
+    let reply = password_sign_in(&keyward, "owner@example.com", PASSWORD).await;
+    assert_eq!(
+        reply.code(),
+        "invalid_credentials",
+        "the squatter's password"
+    );
+    let refreshed = refresh_bound(&keyward, &refresh_token(&squatter), &squatter_device).await;
+    assert_eq!(refreshed.code(), "session_revoked");
+    let kinds = audit_kinds(&keyward, 10).await;
+    assert!(kinds.contains(&"email_verified".to_owned()), "{kinds:?}");
+
+    // The holder, in the browser that signed up: everything stays.
+    let device = TestDevice::new();
+    let mine = sign_up_bound(&keyward, "mine@example.com", &device).await;
+    let (_, token) = smtp.nth("mine@example.com", 1).await.link();
+    let reply = send(&keyward, confirm_by(&device, &token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let refreshed = refresh_bound(&keyward, &refresh_token(&mine), &device).await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.body);
+    let reply = password_sign_in(&keyward, "mine@example.com", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+
+    // Or on a phone signed in to the account (another device key, a live session).
+    let laptop = TestDevice::new();
+    sign_up_bound(&keyward, "phone@example.com", &laptop).await;
+    let (_, token) = smtp.nth("phone@example.com", 1).await.link();
+    let phone = TestDevice::new();
+    let proof = phone.proof("POST", "/auth/sign-in", None);
+    let body = json!({ "email": "phone@example.com", "password": PASSWORD });
+    let sign_in = dpop_request(
+        Method::POST,
+        "/auth/sign-in",
+        None,
+        Some(&proof),
+        Some(&body),
+    );
+    assert_eq!(send(&keyward, sign_in).await.status, StatusCode::OK);
+    let reply = send(&keyward, confirm_by(&phone, &token)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = password_sign_in(&keyward, "phone@example.com", PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+}
+
+/// Review finding: strangers could spend an address's mail budget (five an hour over every
+/// client) and each new mail killed the link the owner was about to open. Mails are now
+/// counted per address and IP (with a higher cap per address), and the links of an hour's
+/// mails work.
+#[tokio::test]
+async fn a_stranger_spends_neither_the_owners_mail_budget_nor_the_link_being_opened() {
+    let (db, smtp) = (TestDb::new().await, Smtp::start());
+    let keyward = start(&db, &smtp, |_| {}).await;
+    sign_up(&keyward, "target@example.com").await;
+    smtp.nth("target@example.com", 1).await;
+    let forgot = |ip: &'static str| {
+        let keyward = keyward.clone();
+        async move {
+            let body = json!({ "email": "target@example.com" });
+            let mut request = post("/auth/password/forgot", &body);
+            let peer: std::net::SocketAddr = format!("{ip}:40000").parse().unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            send(&keyward, request).await
+        }
+    };
+    // The owner asks for a reset first.
+    assert_eq!(forgot("192.0.2.1").await.status, StatusCode::ACCEPTED);
+    let owners = smtp.nth("target@example.com", 2).await;
+    // A stranger asks again and again from another address, until refused.
+    let mut stranger = Vec::new();
+    for _ in 0..6 {
+        stranger.push(forgot("198.51.100.7").await.status);
+    }
+    assert_eq!(stranger[..5], [StatusCode::ACCEPTED; 5]);
+    assert_eq!(stranger[5], StatusCode::TOO_MANY_REQUESTS);
+    // The owner's own budget is whole, and the link they had is still good.
+    assert_eq!(forgot("192.0.2.1").await.status, StatusCode::ACCEPTED);
+    let body = json!({ "token": owners.link().1, "password": "a brand new passphrase" });
+    let reply = post_json(&keyward, "/auth/password/reset", body).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
 }

@@ -92,7 +92,8 @@ pub async fn signed_up(
             "An account with this email address exists already. Sign in instead.",
         )
     })?;
-    lifecycle::after_sign_up(core, account, now, random).await;
+    let device = start.device.map(|proof| &proof.jkt);
+    lifecycle::after_sign_up(core, account, device, now, random).await;
     if core.settings.email_verification == EmailVerification::Required
         && account.email_verified_at.is_none()
     {
@@ -205,7 +206,7 @@ pub async fn signed_in(
     now: Timestamp,
     random: &Random,
 ) -> Result<AuthSuccess, Error> {
-    ensure_verified(core, user, client, now, random).await?;
+    ensure_verified(core, user, client, device, now, random).await?;
     let start = Start {
         user,
         sign_up: false,
@@ -236,7 +237,7 @@ pub async fn first_factor(
     now: Timestamp,
     random: &Random,
 ) -> Result<SignInAnswer, Error> {
-    ensure_verified(core, user, client, now, random).await?;
+    ensure_verified(core, user, client, device, now, random).await?;
     if let Some(required) = mfa::gate(core, user, amr, device, now, random).await? {
         return Ok(SignInAnswer::Mfa(required));
     }
@@ -251,6 +252,7 @@ async fn ensure_verified(
     core: &Core,
     user: &UserRow,
     client: &Client,
+    device: Option<&Proof>,
     now: Timestamp,
     random: &Random,
 ) -> Result<(), Error> {
@@ -259,8 +261,8 @@ async fn ensure_verified(
     {
         return Ok(());
     }
-    let kind = MailKind::VerifyEmail;
-    lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
+    let (kind, device) = (MailKind::VerifyEmail, device.map(|proof| &proof.jkt));
+    lifecycle::mail_link_logged(core, kind, user, (Some(client), device), now, random).await;
     Err(Error::rejected(
         ErrorCode::EmailNotVerified,
         "Confirm your email address first: a new link is on its way.",
@@ -341,7 +343,7 @@ async fn failed(
     core.store.insert_audit(&event).await?;
     if just_locked && let Some(user) = user {
         let kind = MailKind::AccountLocked;
-        lifecycle::mail_link_logged(core, kind, user, Some(client), now, random).await;
+        lifecycle::mail_link_logged(core, kind, user, (Some(client), None), now, random).await;
     }
     Ok(Error::rejected(
         ErrorCode::InvalidCredentials,

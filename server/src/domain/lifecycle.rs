@@ -4,8 +4,10 @@
 //! An emailed link carries `type` and a token (`kwl_` + 256 random bits, stored only as its
 //! SHA-256) and opens a page of the app; opening it changes nothing, the app's page POSTs the
 //! token. Each token is single use (taken in one statement) and lives 24 hours (verification),
-//! one hour (reset, email change) or 15 minutes (magic link). Only the newest mail of a kind for
-//! an address works.
+//! one hour (reset, email change) or 15 minutes (magic link). The links of an hour's mails of a
+//! kind to an address work (a stranger asking for more mail does not spend the one its owner is
+//! opening); a magic link's code only from the newest mail. Mail is counted per address and IP
+//! (five an hour), per address (twenty) and per IP (thirty).
 //!
 //! Mails are queued in the database with what they record, and sent by the runtime's sender:
 //! a request never waits for a mail server. The requests anyone can make about any address
@@ -15,7 +17,12 @@
 //! Proving the mailbox (a reset or a magic link) on an account whose address was never verified
 //! removes what was set before anyone proved it: the password, when someone else signed up
 //! first with that address to be waiting inside the account when its owner arrives
-//! (pre-hijacking), the passkeys and the second factor; the sessions end first.
+//! (pre-hijacking), the passkeys and the second factor; the sessions end first. A verification
+//! link does the same unless the account's holder uses it: signed in to the account, or with a
+//! device proof by the device that asked for the link or by one of the account's live sessions
+//! (the owner opening a squatter's verification mail must not make the squatter's password
+//! "proved"). An address change is confirmed only by the holder (`sign_in_required`), so
+//! whoever reads the new mailbox cannot attach it to someone else's account.
 //!
 //! A password reset or change, a proved mailbox, a confirmed new address and a sign-out
 //! everywhere forget every link and code still out for the account (and every sign-in waiting
@@ -40,7 +47,7 @@ use super::mail::{self, MailKind};
 use super::password::{Password, Verdict};
 use super::sessions::{self, Start};
 use super::tokens::AccessClaims;
-use super::{Random, Timestamp, UserId, b64, sha256, unb64};
+use super::{Jkt, Random, Timestamp, UserId, b64, sha256, unb64};
 use crate::store::{AccountTokenRow, Revoke, UserRow};
 use crate::{EmailVerification, Error};
 
@@ -61,10 +68,17 @@ fn ttl_of(kind: MailKind) -> Duration {
     }
 }
 
-/// Mails about one address (verification, reset, magic link, change): a few an hour.
+/// Mails about one address asked for from one IP (verification, reset, magic link, change): a
+/// few an hour. Per IP too, so a stranger spends the stranger's budget, not the owner's.
+pub const MAIL_PER_EMAIL_AND_IP: Limit = Limit {
+    name: "mail:email_ip",
+    max: 5,
+    window: Duration::from_secs(3600),
+};
+/// Mails about one address over every IP: the most a mailbox gets in an hour.
 pub const MAIL_PER_EMAIL: Limit = Limit {
     name: "mail:email",
-    max: 5,
+    max: 20,
     window: Duration::from_secs(3600),
 };
 /// Mail requests per IP.
@@ -119,6 +133,7 @@ async fn issue(
     email: &str,
     base: &url::Url,
     extra: &[(&str, &str)],
+    device: Option<&Jkt>,
     now: Timestamp,
     random: &Random,
 ) -> Result<(), Error> {
@@ -145,6 +160,7 @@ async fn issue(
         email: email.to_owned(),
         created_at: now.millis(),
         expires_at: now.plus(ttl_of(kind)).millis(),
+        jkt: device.cloned(),
     };
     let message = core
         .mail
@@ -210,13 +226,13 @@ async fn take(
     Ok(row)
 }
 
-/// Mails `user` a link of `kind` to the app's default page; with `client`, within the mail
-/// limits of that client and the address.
+/// Mails `user` a link of `kind` to the app's default page, asked for from `device` (its key's
+/// thumbprint, if any); with `client`, within the mail limits of that client and the address.
 async fn mail_link(
     core: &Core,
     kind: MailKind,
     user: &UserRow,
-    client: Option<&Client>,
+    (client, device): (Option<&Client>, Option<&Jkt>),
     now: Timestamp,
     random: &Random,
 ) -> Result<(), Error> {
@@ -231,6 +247,7 @@ async fn mail_link(
         &user.email,
         &base,
         &[],
+        device,
         now,
         random,
     )
@@ -245,22 +262,29 @@ pub async fn mail_link_logged(
     core: &Core,
     kind: MailKind,
     user: &UserRow,
-    client: Option<&Client>,
+    asked: (Option<&Client>, Option<&Jkt>),
     now: Timestamp,
     random: &Random,
 ) {
-    if let Err(err) = mail_link(core, kind, user, client, now, random).await {
+    if let Err(err) = mail_link(core, kind, user, asked, now, random).await {
         tracing::info!(%err, kind = kind.as_str(), "no mail");
     }
 }
 
-/// Sends the verification mail for a new account (at sign-up), unless verification is off.
-/// A failure is logged, never the sign-up's.
-pub async fn after_sign_up(core: &Core, user: &UserRow, now: Timestamp, random: &Random) {
+/// Sends the verification mail for a new account (at sign-up, from `device`), unless
+/// verification is off. A failure is logged, never the sign-up's.
+pub async fn after_sign_up(
+    core: &Core,
+    user: &UserRow,
+    device: Option<&Jkt>,
+    now: Timestamp,
+    random: &Random,
+) {
     if core.settings.email_verification != EmailVerification::Off
         && user.email_verified_at.is_none()
     {
-        mail_link_logged(core, MailKind::VerifyEmail, user, None, now, random).await;
+        let kind = MailKind::VerifyEmail;
+        mail_link_logged(core, kind, user, (None, device), now, random).await;
     }
 }
 
@@ -277,40 +301,104 @@ pub async fn send_verification(
     if user.email_verified_at.is_some() {
         return Ok(());
     }
-    mail_link(
-        core,
-        MailKind::VerifyEmail,
-        &user,
-        Some(client),
-        now,
-        random,
-    )
-    .await
+    let device = claims.cnf.as_ref().map(|cnf| &cnf.jkt);
+    let asked = (Some(client), device);
+    mail_link(core, MailKind::VerifyEmail, &user, asked, now, random).await
 }
 
 /// `POST /auth/email/verification/confirm`: the address the link went to is the account's, and
-/// verified from now on.
+/// verified from now on. Used by the account's holder (see [`by_holder`]) the account stays as
+/// it is; used by anyone else, the mailbox's owner is taking the address back from whoever
+/// signed up with it: what nobody proved goes (module docs), and that device is not signed in.
 pub async fn confirm_verification(
     core: &Core,
     token: &str,
+    signed_in: Option<&AccessClaims>,
+    dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
 ) -> Result<User, Error> {
+    // The proof first: a refused one leaves the link unspent.
+    let proof = proof_of(core, signed_in, dpop, now)?;
     let row = take(core, token, MailKind::VerifyEmail, client, now).await?;
+    if let Some(proof) = &proof {
+        core.record_dpop(proof, now).await?;
+    }
     let user_id = row.user_id.ok_or_else(invalid_link)?;
     let email = Email::parse(&row.email).map_err(|_| invalid_link())?;
+    let user = live_user(core, &user_id)
+        .await
+        .map_err(|_| invalid_link())?;
+    let holder = by_holder(core, &row, &user_id, signed_in, proof.as_ref(), now).await?;
+    let unproven = user.email_verified_at.is_none() && !holder;
     let event = audit::event(AuditKind::EmailVerified, now, client)
         .user(&user_id)
-        .detail(serde_json::json!({ "email": email.as_str() }));
+        .detail(serde_json::json!({
+            "email": email.as_str(),
+            "by": if holder { "holder" } else { "link_elsewhere" },
+            "unproven_credentials_removed": unproven,
+        }));
+    if unproven {
+        // Every session ends first: none can add a credential while they are removed.
+        end_sessions(core, &user_id, Revoke::All, "mailbox_proved", client, now).await?;
+    }
     let verified = core
         .store
-        .verify_email(&user_id, email.key(), now.millis(), false, &event)
+        .verify_email(&user_id, email.key(), now.millis(), unproven, &event)
         .await?;
     // The account's address changed since the mail: this link proves nothing about it.
     if !verified {
         return Err(invalid_link());
     }
+    if unproven {
+        core.store.forget_pending(&user_id).await?;
+    }
     Ok(user_view(&live_user(core, &user_id).await?))
+}
+
+/// The device proof a link's confirmation came with, checked (not yet recorded); none when the
+/// request is signed in (its access token's proof was checked already) or sent none.
+fn proof_of(
+    core: &Core,
+    signed_in: Option<&AccessClaims>,
+    dpop: &dpop::Request,
+    now: Timestamp,
+) -> Result<Option<dpop::Proof>, Error> {
+    if signed_in.is_some() {
+        return Ok(None);
+    }
+    core.check_dpop(dpop, None, now)
+}
+
+/// Whether a link (`row`) for `user_id` is used by the account's holder: signed in to it, or
+/// from the device that asked for the link, or from a device of one of its live sessions. A
+/// link opened anywhere else is used by whoever reads the mailbox, who may not be whoever set
+/// the account's credentials (pre-hijacking).
+async fn by_holder(
+    core: &Core,
+    row: &AccountTokenRow,
+    user_id: &UserId,
+    signed_in: Option<&AccessClaims>,
+    proof: Option<&dpop::Proof>,
+    now: Timestamp,
+) -> Result<bool, Error> {
+    if let Some(claims) = signed_in {
+        return Ok(claims.sub == *user_id);
+    }
+    let Some(proof) = proof else {
+        return Ok(false);
+    };
+    if row.jkt.as_ref() == Some(&proof.jkt) {
+        return Ok(true);
+    }
+    let idle_cutoff = now.minus(core.settings.session_idle_timeout).millis();
+    let sessions = core
+        .store
+        .live_sessions(user_id, now.millis(), idle_cutoff)
+        .await?;
+    Ok(sessions
+        .iter()
+        .any(|session| session.jkt.as_ref() == Some(&proof.jkt)))
 }
 
 /// A mail asked for by anyone about any address (forgot password, magic link), checked and
@@ -336,7 +424,8 @@ impl Deferred {
             let to = user
                 .as_ref()
                 .map_or(self.email.as_str(), |u| u.email.as_str());
-            issue(core, self.kind, user_id, to, &self.base, &[], now, random).await
+            let base = &self.base;
+            issue(core, self.kind, user_id, to, base, &[], None, now, random).await
         };
         if let Err(err) = sent.await {
             tracing::warn!(%err, kind = self.kind.as_str(), "a mail could not be queued");
@@ -520,13 +609,16 @@ pub async fn change_email(
         return Ok(());
     }
     let kind = MailKind::ChangeEmail;
+    let device = claims.cnf.as_ref().map(|cnf| &cnf.jkt);
+    let to = new.as_str();
     issue(
         core,
         kind,
         Some(user.id),
-        new.as_str(),
+        to,
         &base,
         &[],
+        device,
         now,
         random,
     )
@@ -534,14 +626,36 @@ pub async fn change_email(
 }
 
 /// `POST /auth/email/change/confirm`: moves the account to the address the link went to (now
-/// verified). `email_taken` when another account took it meanwhile.
+/// verified), when the account's holder uses it (see [`by_holder`]): `sign_in_required`
+/// otherwise, and the link stays usable. `email_taken` when another account took the address
+/// meanwhile.
 pub async fn confirm_email_change(
     core: &Core,
     token: &str,
+    signed_in: Option<&AccessClaims>,
+    dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
 ) -> Result<User, Error> {
+    let proof = proof_of(core, signed_in, dpop, now)?;
+    link_try(core, client, now).await?;
+    let hash = token_hash(token).ok_or_else(invalid_link)?;
+    let kind = MailKind::ChangeEmail.as_str();
+    let pending = core.store.account_token(&hash, kind).await?;
+    let pending = pending
+        .filter(|row| row.expires_at > now.millis())
+        .ok_or_else(invalid_link)?;
+    let owner = pending.user_id.ok_or_else(invalid_link)?;
+    if !by_holder(core, &pending, &owner, signed_in, proof.as_ref(), now).await? {
+        return Err(Error::rejected(
+            ErrorCode::SignInRequired,
+            "Open this link in a browser signed in to the account that asked for the change.",
+        ));
+    }
     let row = take(core, token, MailKind::ChangeEmail, client, now).await?;
+    if let Some(proof) = &proof {
+        core.record_dpop(proof, now).await?;
+    }
     let user_id = row.user_id.ok_or_else(invalid_link)?;
     let new = Email::parse(&row.email).map_err(|_| invalid_link())?;
     let user = live_user(core, &user_id)
@@ -709,7 +823,10 @@ async fn mail_limits(
     now: Timestamp,
 ) -> Result<(), Error> {
     let (store, on) = (&core.store, core.settings.rate_limits);
-    limits::check(store, on, MAIL_PER_IP, &client.ip_key(), now).await?;
+    let ip = client.ip_key();
+    limits::check(store, on, MAIL_PER_IP, &ip, now).await?;
+    let email_and_ip = format!("{}:{ip}", email.key());
+    limits::check(store, on, MAIL_PER_EMAIL_AND_IP, &email_and_ip, now).await?;
     limits::check(store, on, MAIL_PER_EMAIL, email.key(), now).await
 }
 

@@ -60,8 +60,8 @@ impl MailKind {
         match self {
             Self::VerifyEmail => (
                 "Confirm your email address for {{app}}",
-                "Hello,\n\nconfirm that {{email}} is your address for {{app}}:\n\n{{link}}\n\nThe link works for 24 hours. If you did not sign up for {{app}}, ignore this mail.\n",
-                "<p>Hello,</p><p>confirm that {{email}} is your address for {{app}}:</p><p><a href=\"{{link}}\">Confirm my email address</a></p><p>The link works for 24 hours. If you did not sign up for {{app}}, ignore this mail.</p>",
+                "Hello,\n\nconfirm that {{email}} is your address for {{app}}:\n\n{{link}}\n\nOpen it in the browser you signed up with (or one signed in to {{app}}): anywhere else, confirming takes the address back for whoever reads this mail, and the account's password and passkeys are removed. The link works for 24 hours. If you did not sign up for {{app}}, ignore this mail.\n",
+                "<p>Hello,</p><p>confirm that {{email}} is your address for {{app}}:</p><p><a href=\"{{link}}\">Confirm my email address</a></p><p>Open it in the browser you signed up with (or one signed in to {{app}}): anywhere else, confirming takes the address back for whoever reads this mail, and the account's password and passkeys are removed. The link works for 24 hours. If you did not sign up for {{app}}, ignore this mail.</p>",
             ),
             Self::ResetPassword => (
                 "Reset your {{app}} password",

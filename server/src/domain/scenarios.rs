@@ -913,12 +913,14 @@ async fn emailed_links_expire_with_their_purpose() {
 
     sign_up(&core, "late@example.com", t0).await;
     let token = wait_for_token(&core, "late@example.com", "verify_email").await;
-    let late = lifecycle::confirm_verification(&core, &token, &who, t0.plus(24 * hour)).await;
+    let unproved = no_proof("/auth/email/verification/confirm");
+    let late = t0.plus(24 * hour);
+    let late = lifecycle::confirm_verification(&core, &token, None, &unproved, &who, late).await;
     assert_eq!(code(late), ErrorCode::InvalidLink);
     sign_up(&core, "early@example.com", t0).await;
     let token = wait_for_token(&core, "early@example.com", "verify_email").await;
     let early = t0.plus(24 * hour - second);
-    lifecycle::confirm_verification(&core, &token, &who, early)
+    lifecycle::confirm_verification(&core, &token, None, &unproved, &who, early)
         .await
         .unwrap();
 

@@ -18,7 +18,8 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         // as malformed.
         ErrorCode::EmailNotVerified
         | ErrorCode::RedirectNotAllowed
-        | ErrorCode::PasswordTooCommon => StatusCode::FORBIDDEN,
+        | ErrorCode::PasswordTooCommon
+        | ErrorCode::SignInRequired => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
         | ErrorCode::InvalidToken

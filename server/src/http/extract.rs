@@ -2,7 +2,9 @@
 //! client's address and agent: `client`.)
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::extract::{
+    FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, OriginalUri, Request,
+};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use keyward_proto::ErrorCode;
@@ -157,6 +159,25 @@ impl AuthUser {
             ErrorCode::ReauthenticationRequired,
             "This needs a recent sign-in: sign in again, then retry.",
         ))
+    }
+}
+
+/// Signed in or not: `None` without an `Authorization` header; a header that does not verify is
+/// refused as for [`AuthUser`].
+impl<S> OptionalFromRequestParts<S> for AuthUser
+where
+    S: Send + Sync,
+    Keyward: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Error> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(None);
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

@@ -54,18 +54,22 @@ pub(crate) async fn send_verification(
     tag = "lifecycle",
     request_body = LinkToken,
     responses(
-        (status = 200, description = "The address is verified.", body = Envelope<Me>),
-        (status = 401, description = "`invalid_link`: unknown, used or expired.", body = ErrorEnvelope),
+        (status = 200, description = "The address is verified. Confirmed by the account's holder (signed in, or a `DPoP` proof by the device that asked for the link or by a signed-in device), the account stays as it is; by anyone else, the password, passkeys and second factor set before the address was proved are removed and its sessions end (pre-hijacking).", body = Envelope<Me>),
+        (status = 401, description = "`invalid_link`: unknown, used or expired; or a refused token or `DPoP` proof.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn confirm_verification(
     State(keyward): State<Keyward>,
+    user: Option<AuthUser>,
     client: Client,
+    Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<LinkToken>,
 ) -> Result<Json<Envelope<Me>>, Error> {
-    let now = Timestamp::now();
-    let user = lifecycle::confirm_verification(keyward.core(), &body.token, &client, now).await?;
+    let (now, claims) = (Timestamp::now(), user.as_ref().map(|u| &*u.claims));
+    let core = keyward.core();
+    let user =
+        lifecycle::confirm_verification(core, &body.token, claims, &dpop, &client, now).await?;
     Ok(Json(Envelope::new(Me { user })))
 }
 
@@ -181,18 +185,23 @@ pub(crate) async fn change_email(
     request_body = LinkToken,
     responses(
         (status = 200, description = "The account has its new (verified) address.", body = Envelope<Me>),
-        (status = 401, description = "`invalid_link`.", body = ErrorEnvelope),
+        (status = 401, description = "`invalid_link`; or a refused token or `DPoP` proof.", body = ErrorEnvelope),
+        (status = 403, description = "`sign_in_required`: used neither signed in to the account nor from the device that asked (the link stays usable).", body = ErrorEnvelope),
         (status = 409, description = "`email_taken`: another account has the address now.", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn confirm_email_change(
     State(keyward): State<Keyward>,
+    user: Option<AuthUser>,
     client: Client,
+    Dpop(dpop): Dpop,
     ApiJson(body): ApiJson<LinkToken>,
 ) -> Result<Json<Envelope<Me>>, Error> {
-    let now = Timestamp::now();
-    let user = lifecycle::confirm_email_change(keyward.core(), &body.token, &client, now).await?;
+    let (now, claims) = (Timestamp::now(), user.as_ref().map(|u| &*u.claims));
+    let core = keyward.core();
+    let user =
+        lifecycle::confirm_email_change(core, &body.token, claims, &dpop, &client, now).await?;
     Ok(Json(Envelope::new(Me { user })))
 }
 

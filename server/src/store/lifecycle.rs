@@ -2,7 +2,7 @@
 //! user changes they make.
 
 use super::{AuditRow, Error, Pool, Store};
-use crate::domain::UserId;
+use crate::domain::{Jkt, UserId};
 
 /// A mail in the queue.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -50,6 +50,8 @@ pub struct AccountTokenRow {
     pub created_at: i64,
     /// When it stops working (ms).
     pub expires_at: i64,
+    /// The device key of the request that asked for it, if it sent a proof.
+    pub jkt: Option<Jkt>,
 }
 
 macro_rules! mail_columns {
@@ -60,9 +62,15 @@ macro_rules! mail_columns {
 }
 macro_rules! token_columns {
     () => {
-        "token_hash, purpose, user_id, email, code_hash, created_at, expires_at"
+        "token_hash, purpose, user_id, email, code_hash, created_at, expires_at, jkt"
     };
 }
+
+/// Links of one kind to one address that work at once (the newest mails'): as many as an
+/// address gets mail in an hour (`lifecycle::MAIL_PER_EMAIL`), so a stranger asking for more
+/// mail does not spend the link its owner is opening. A link is 256 random bits: more of them
+/// alive makes none guessable. (Only the newest mail's code works.)
+pub const LIVE_LINKS: i64 = 20;
 
 /// Wrong codes a magic link takes before it stops working.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
@@ -197,14 +205,29 @@ impl Store {
     ) -> Result<(), Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM account_tokens WHERE email = $1 AND purpose = $2")
-                .bind(&token.email)
-                .bind(&token.purpose)
-                .execute(&mut *tx)
-                .await?;
+            // The links of the last mails keep working (`LIVE_LINKS`); only the newest mail's
+            // code does, so a code is guessed against one mail at a time.
+            sqlx::query(
+                "DELETE FROM account_tokens WHERE email = $1 AND purpose = $2 AND \
+                 (expires_at <= $3 OR token_hash NOT IN (SELECT token_hash FROM account_tokens \
+                 WHERE email = $1 AND purpose = $2 ORDER BY created_at DESC LIMIT $4))",
+            )
+            .bind(&token.email)
+            .bind(&token.purpose)
+            .bind(token.created_at)
+            .bind(LIVE_LINKS - 1)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE account_tokens SET code_hash = NULL WHERE email = $1 AND purpose = $2",
+            )
+            .bind(&token.email)
+            .bind(&token.purpose)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "INSERT INTO account_tokens (token_hash, purpose, user_id, email, code_hash, \
-                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 created_at, expires_at, jkt) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&token.token_hash)
             .bind(&token.purpose)
@@ -213,12 +236,33 @@ impl Store {
             .bind(token.code_hash.as_deref())
             .bind(token.created_at)
             .bind(token.expires_at)
+            .bind(token.jkt.as_ref())
             .execute(&mut *tx)
             .await?;
             insert_mail!(&mut *tx, mail);
             tx.commit().await?;
             Ok::<_, Error>(())
         })
+    }
+
+    /// The token with `hash` for `purpose`, left where it is (expired or not: the caller
+    /// decides); `None` when there is none.
+    pub async fn account_token(
+        &self,
+        hash: &[u8],
+        purpose: &str,
+    ) -> Result<Option<AccountTokenRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM account_tokens WHERE token_hash = $1 AND purpose = $2"
+        );
+        let row = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(hash)
+            .bind(purpose)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(row)
     }
 
     /// Uses up the token with `hash` for `purpose`: deletes it and returns it (expired or not:
@@ -255,7 +299,8 @@ impl Store {
         let sql = concat!(
             "UPDATE account_tokens SET attempts = attempts + 1 WHERE token_hash = (\
              SELECT token_hash FROM account_tokens WHERE email = $1 AND purpose = $2 \
-             AND expires_at > $3 AND attempts < $4 ORDER BY created_at DESC LIMIT 1) \
+             AND expires_at > $3 AND attempts < $4 AND code_hash IS NOT NULL \
+             ORDER BY created_at DESC LIMIT 1) \
              AND attempts < $4 RETURNING ",
             token_columns!(),
             ""
