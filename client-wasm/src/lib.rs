@@ -43,6 +43,8 @@ pub mod idb;
 mod io;
 #[cfg(feature = "js")]
 mod js;
+#[cfg(feature = "typed")]
+mod lifecycle;
 pub mod schedule;
 mod tabs;
 #[cfg(feature = "typed")]
@@ -52,10 +54,11 @@ pub mod webauthn;
 pub mod wire;
 
 pub use client::{
-    AuthClient, AuthState, Change, Options, Passkey, SignOutReason, Snapshot, Subscription,
+    AuthClient, AuthState, Change, Options, Passkey, SignOutReason, SignedIn, Snapshot,
+    Subscription,
 };
 pub use error::Error;
-pub use keyward_proto::{ErrorCode, Session, SignOutScope, User};
+pub use keyward_proto::{ErrorCode, Session, SignOutScope, TotpEnrolment, User};
 
 use std::future::Future;
 

@@ -1,5 +1,6 @@
 //! The typed Rust face (cargo feature `typed`, on by default), for `keyward-leptos` and other
-//! Rust apps: the account's sessions, devices and passkeys as `keyward-proto` types, read with
+//! Rust apps: the account's sessions, devices and passkeys as `keyward-proto` types (the account
+//! lifecycle is in `lifecycle.rs`), read with
 //! serde-wasm-bindgen. The npm build leaves this feature off (no serde in its wasm); its plain
 //! JS modules make the same calls through [`AuthClient::call`].
 
@@ -11,7 +12,7 @@ use crate::client::{AuthClient, Passkey as Ceremony, SignOutReason};
 use crate::wire;
 use crate::{Error, client};
 
-fn typed<T: DeserializeOwned>(data: JsValue) -> Result<T, Error> {
+pub(crate) fn typed<T: DeserializeOwned>(data: JsValue) -> Result<T, Error> {
     serde_wasm_bindgen::from_value(data).map_err(|_| Error::Corrupt {
         what: "server answer",
     })

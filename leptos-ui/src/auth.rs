@@ -64,6 +64,7 @@ pub struct Auth {
     user: RwSignal<Option<User>>,
     error: RwSignal<Option<AuthError>>,
     pending: RwSignal<bool>,
+    mfa_ticket: RwSignal<Option<String>>,
 }
 
 /// The [`Auth`] of the nearest `<AuthProvider>`.
@@ -86,6 +87,7 @@ impl Auth {
             user: RwSignal::new(None),
             error: RwSignal::new(None),
             pending: RwSignal::new(false),
+            mfa_ticket: RwSignal::new(None),
         }
     }
 
@@ -120,6 +122,17 @@ impl Auth {
     /// Whether an action is running (forms disable their buttons).
     pub fn pending(&self) -> Signal<bool> {
         self.pending.into()
+    }
+
+    /// The ticket of a sign-in waiting for its second factor (`<MfaChallenge/>` shows while
+    /// there is one).
+    pub fn mfa_ticket(&self) -> Signal<Option<String>> {
+        self.mfa_ticket.into()
+    }
+
+    /// Sets (or, with `None`, ends) the sign-in waiting for its second factor.
+    pub fn set_mfa_ticket(&self, ticket: Option<String>) {
+        self.mfa_ticket.set(ticket);
     }
 
     /// Whether someone is signed in (offline counts: the session is kept).

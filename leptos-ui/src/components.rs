@@ -9,6 +9,8 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::auth::{Auth, Feedback, use_auth};
+use crate::lifecycle::first_factor;
+use crate::remember::{self, Method};
 
 /// Makes the client and its reactive state available to everything inside (through
 /// [`use_auth`]). Until the stored session has been read, `state` is `Loading`, so a page renders
@@ -63,7 +65,7 @@ pub fn RequireAuth(
 
 /// An always-present live region: the message appears in it, so screen readers announce it.
 #[component]
-fn ErrorMessage(feedback: Feedback) -> impl IntoView {
+pub(crate) fn ErrorMessage(feedback: Feedback) -> impl IntoView {
     view! {
         <p class="kw-error" role="alert" aria-live="assertive">
             {move || feedback.error.get().map(|e| e.message)}
@@ -71,7 +73,7 @@ fn ErrorMessage(feedback: Feedback) -> impl IntoView {
     }
 }
 
-fn invalid(feedback: Feedback, code: &str, message: &str) {
+pub(crate) fn invalid(feedback: Feedback, code: &str, message: &str) {
     feedback.error.set(Some(crate::AuthError {
         code: code.to_owned(),
         message: message.to_owned(),
@@ -79,12 +81,16 @@ fn invalid(feedback: Feedback, code: &str, message: &str) {
 }
 
 /// Email and password sign-in. The email field also offers passkeys in the browser's autofill
-/// (`autocomplete="username webauthn"`).
+/// (`autocomplete="username webauthn"`), and starts with the address this browser last signed
+/// in with. An account with a second factor continues in `<MfaChallenge/>`; the form hides
+/// meanwhile.
 #[component]
 pub fn SignInForm() -> impl IntoView {
     let auth = use_auth();
     let feedback = Feedback::new();
-    let email = RwSignal::new(String::new());
+    let last = remember::load();
+    let last_used = last.as_ref().is_some_and(|l| l.method == Method::Password);
+    let email = RwSignal::new(last.and_then(|l| l.email).unwrap_or_default());
     let password = RwSignal::new(String::new());
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
@@ -96,11 +102,13 @@ pub fn SignInForm() -> impl IntoView {
             return invalid(feedback, "invalid_request", "Enter your password.");
         }
         auth.run_with(feedback, move |client| async move {
-            client.sign_in(&address, &secret).await
+            let answer = client.sign_in(&address, &secret).await;
+            first_factor(auth, answer, Method::Password, &address).await
         });
     };
     view! {
-        <form class="kw-form kw-sign-in-form" on:submit=submit novalidate>
+        <form class="kw-form kw-sign-in-form" on:submit=submit novalidate hidden=move || auth.mfa_ticket().get().is_some()>
+            {last_used.then(|| view! { <span class="kw-badge kw-last-used">"Last used"</span> })}
             <label class="kw-field">
                 <span class="kw-label">"Email"</span>
                 <input class="kw-input" type="email" name="email" autocomplete="username webauthn" required bind:value=email/>
@@ -185,7 +193,9 @@ pub fn PasskeyButton(
             });
         } else {
             auth.run_with(feedback, |client| async move {
-                client.sign_in_with_passkey(None).await
+                let user = client.sign_in_with_passkey(None).await?;
+                remember::save(Method::Passkey, Some(&user.email));
+                Ok(())
             });
         }
     };
@@ -194,8 +204,10 @@ pub fn PasskeyButton(
     } else {
         "Sign in with a passkey"
     };
+    let last_used = !register && remember::load().is_some_and(|l| l.method == Method::Passkey);
     Some(view! {
         <div class="kw-passkey">
+            {last_used.then(|| view! { <span class="kw-badge kw-last-used">"Last used"</span> })}
             <button class="kw-button kw-passkey-button" type="button" on:click=click disabled=move || feedback.pending.get()>{label}</button>
             <ErrorMessage feedback=feedback/>
         </div>

@@ -32,14 +32,28 @@
 //! | [`PasskeyButton`] | sign in with, or register, a passkey; hidden where passkeys are unsupported |
 //! | [`SignOutButton`], [`UserMenu`] | who is signed in, and the way out |
 //! | [`SessionList`] | sessions, devices and passkeys, with revoke; the current ones marked |
+//! | [`EmailedLink`] | the page opened from a mailed link: confirms the address, resets the password, confirms an address change or signs in by magic link (and takes the token out of the address bar) |
+//! | [`VerifyEmail`], [`ForgotPassword`], [`ResetPassword`], [`ChangePassword`], [`ChangeEmail`] | the account lifecycle's forms |
+//! | [`MagicLinkForm`] | sign-in by a mailed link or its 6-digit code |
+//! | [`MfaSetup`], [`MfaChallenge`] | TOTP: the QR code and recovery codes; the second step of a sign-in |
 //! | [`KeywardStyles`] | an optional stylesheet; without it everything is unstyled, with stable `kw-*` classes |
+//!
+//! The sign-in forms remember the last way this browser signed in, and the address (in
+//! `localStorage`; nothing secret), and mark it "Last used".
 
 mod auth;
 mod components;
+mod lifecycle;
+mod remember;
 
 pub use auth::{Auth, AuthError, Feedback, use_auth};
 pub use components::{
     AuthProvider, KeywardStyles, PasskeyButton, RequireAuth, SessionList, SignInForm,
     SignOutButton, SignUpForm, UserMenu,
 };
-pub use keyward_client::{self, AuthClient, AuthState, Options, User};
+pub use keyward_client::{self, AuthClient, AuthState, Options, SignedIn, User};
+pub use lifecycle::{
+    ChangeEmail, ChangePassword, EmailedLink, ForgotPassword, MagicLinkForm, MfaChallenge,
+    MfaSetup, ResetPassword, VerifyEmail,
+};
+pub use remember::{LastSignIn, Method as SignInMethod};

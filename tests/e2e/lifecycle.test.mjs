@@ -4,10 +4,9 @@
 // code → sign in with a recovery code; forget the password → reset it from the mail → sign in;
 // and a magic-link sign-in in a fresh browser by the mail's code, and by its link.
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { after, before, test } from "node:test";
 
-import { launchBrowser, openApp, startServer, startSmtp } from "./support.mjs";
+import { launchBrowser, openApp, startServer, startSmtp, totp } from "./support.mjs";
 
 let server;
 let browser;
@@ -24,18 +23,6 @@ after(async () => {
   await server?.stop();
   await smtp?.stop();
 });
-
-/** The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) for the base32 `secret`, `offset` steps from now. */
-function totp(secret, offset = 0) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  const bits = [...secret.replace(/=+$/, "")].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
-  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + offset));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const at = mac[19] & 15;
-  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
-}
 
 const state = (page, value) => page.locator(`#auth-state[data-state=${value}]`).waitFor({ timeout: 15_000 });
 

@@ -1,6 +1,7 @@
 // Helpers for the end-to-end tests: a real `keyward` server on a fresh SQLite database and a
 // free port, Debian's Chromium driven by playwright-core, and a real SMTP server. `cargo xtask test` sets
 // KEYWARD_BIN, KEYWARD_DEMO_DIR and KEYWARD_CHROMIUM.
+import { createHmac } from "node:crypto";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { connect, createServer } from "node:net";
@@ -155,11 +156,11 @@ export async function startSmtp() {
   };
   return {
     url: `smtp://127.0.0.1:${port}`,
-    /** The `count`-th mail to `to` (waiting up to 15 s), with its link and its code. */
-    async mail(to, count = 1) {
+    /** The `count`-th mail to `to` (whose subject matches `subject`, when given), waiting up to 15 s, with its link and its code. */
+    async mail(to, count = 1, subject = /./) {
       const until = Date.now() + 15_000;
       for (;;) {
-        const mails = all().filter((mail) => mail.to == to);
+        const mails = all().filter((mail) => mail.to == to && subject.test(mail.subject));
         if (mails.length >= count) {
           const mail = mails[count - 1];
           const link = mail.text.split(/\s+/).find((word) => word.startsWith("http") && word.includes("token="));
@@ -175,4 +176,16 @@ export async function startSmtp() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The TOTP code (RFC 6238: SHA-1, 6 digits, 30 s) for the base32 `secret`, `offset` steps from now. */
+export function totp(secret, offset = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  const bits = [...secret.replace(/=+$/, "")].map((c) => alphabet.indexOf(c).toString(2).padStart(5, "0")).join("");
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30_000) + offset));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const at = mac[19] & 15;
+  return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }

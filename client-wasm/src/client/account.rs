@@ -86,11 +86,12 @@ impl AuthClient {
         signed_in_user(&data)
     }
 
-    /// Signs in with email and password.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<User, Error> {
+    /// Signs in with email and password: signed in, or (an account with a second factor) the
+    /// ticket to finish with a code.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SignedIn, Error> {
         let body = wire::object(&[("email", email.into()), ("password", password.into())]);
         let data = self.token_request("/sign-in", &wire::json(&body)?).await?;
-        signed_in_user(&data)
+        sign_in_answer(&data)
     }
 
     /// Signs out (this session, the user's others, or all). Locally the session ends whatever
@@ -237,6 +238,31 @@ impl AuthClient {
             what: "server answer",
         })
     }
+}
+
+/// What a first factor (a password, a magic link) answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedIn {
+    /// Signed in: the session is this client's.
+    User(User),
+    /// The account has a second factor: no session yet. Finish with a code from the app
+    /// (`AuthClient::verify_mfa`) or a recovery code (`AuthClient::recover_mfa`) within 5
+    /// minutes, from this browser.
+    MfaRequired {
+        /// The sign-in's single-use ticket.
+        ticket: String,
+    },
+}
+
+/// A first factor's answer: the user, or the ticket for the second factor.
+pub(crate) fn sign_in_answer(data: &JsValue) -> Result<SignedIn, Error> {
+    if get(data, "mfa_required").as_bool() == Some(true) {
+        let ticket = get(data, "mfa_ticket").as_string().ok_or(Error::Corrupt {
+            what: "server answer",
+        })?;
+        return Ok(SignedIn::MfaRequired { ticket });
+    }
+    signed_in_user(data).map(SignedIn::User)
 }
 
 /// The user of a sign-in's answer.

@@ -34,7 +34,8 @@ use crate::vault::{Restored, StoredSession, Vault};
 
 pub use account::Passkey;
 #[cfg(feature = "typed")]
-pub(crate) use account::signed_in_user;
+pub use account::SignedIn;
+pub(crate) use account::{sign_in_answer, signed_in_user};
 pub use page::Subscription;
 
 /// Where the client stands.

@@ -61,6 +61,8 @@ fn App() -> impl IntoView {
                 <UserMenu/>
             </header>
             <main class="app-main">
+                // A page opened from a mailed link: verification, reset, address change, magic link.
+                <EmailedLink/>
                 {move || match page.get() {
                     Page::Home => view! { <Home/> }.into_any(),
                     Page::Todos => view! {
@@ -71,6 +73,13 @@ fn App() -> impl IntoView {
                     Page::Security => view! {
                         <RequireAuth fallback=|| view! { <SignInPanel/> }>
                             <h2>"Security"</h2>
+                            <VerifyEmail/>
+                            <h3>"Two-factor authentication"</h3>
+                            <MfaSetup/>
+                            <h3>"Password"</h3>
+                            <ChangePassword/>
+                            <h3>"Email address"</h3>
+                            <ChangeEmail/>
                             <SessionList/>
                         </RequireAuth>
                     }.into_any(),
@@ -97,8 +106,17 @@ fn SignInPanel() -> impl IntoView {
         <div class="panels">
             <section>
                 <h2>"Sign in"</h2>
+                <MfaChallenge/>
                 <SignInForm/>
                 <PasskeyButton/>
+                <details class="sign-in-by-mail">
+                    <summary>"Sign in with a link by email"</summary>
+                    <MagicLinkForm/>
+                </details>
+                <details class="forgot">
+                    <summary>"Forgot your password?"</summary>
+                    <ForgotPassword/>
+                </details>
             </section>
             <section>
                 <h2>"Create an account"</h2>
