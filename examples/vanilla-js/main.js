@@ -230,15 +230,24 @@ function wireLifecycle(auth) {
   });
   const here = new URL(location.href);
   const [type, token] = [here.searchParams.get("type"), here.searchParams.get("token")];
+  // A mailed link acts on a click only (a scanner running the page must not use it).
+  const onClick = (label, action) => {
+    $("link-form").hidden = false;
+    $("link-confirm").textContent = label;
+    $("link-confirm").addEventListener("click", () => {
+      $("link-form").hidden = true;
+      action();
+    }, { once: true });
+  };
   if (type && token) {
     if (type === "magic_link") {
-      finish(lifecycle.magicLink.complete());
+      onClick("Sign in", () => finish(lifecycle.magicLink.complete()));
     } else {
       here.searchParams.delete("type");
       here.searchParams.delete("token");
       history.replaceState(history.state, "", here);
-      if (type === "verify_email") act(lifecycle.email.confirm(token), "Your email address is verified.");
-      if (type === "change_email") act(lifecycle.email.confirmChange(token), "Your email address is changed.");
+      if (type === "verify_email") onClick("Confirm my email address", () => act(lifecycle.email.confirm(token), "Your email address is verified."));
+      if (type === "change_email") onClick("Confirm my new address", () => act(lifecycle.email.confirmChange(token), "Your email address is changed."));
       if (type === "reset_password") {
         $("reset-form").hidden = false;
         $("reset").addEventListener("submit", async (event) => {

@@ -77,7 +77,9 @@ fn take_link_from_address() -> Option<(String, String)> {
     Some((kind, token))
 }
 
-/// With `token` (from a verification link): confirms the address, and says so. Without: for a
+/// With `token` (from a verification link): a button that confirms the address (opened from the
+/// browser that signed up, or one signed in to the account: anywhere else, confirming takes the
+/// address back from whoever signed up with it). Without: for a
 /// signed-in user whose address is not verified, a notice and a button that sends the link
 /// again; nothing otherwise.
 #[component]
@@ -89,29 +91,16 @@ pub fn VerifyEmail(
     let auth = use_auth();
     let feedback = Feedback::new();
     let notice = RwSignal::new(None::<String>);
-    let verified = RwSignal::new(false);
     if let Some(token) = token {
-        // Once the client is ready (the provider may still be making it).
-        let started = StoredValue::new(false);
-        Effect::new(move |_| {
-            if auth.state().get() == keyward_client::AuthState::Loading || started.get_value() {
-                return;
-            }
-            started.set_value(true);
-            let token = token.clone();
-            auth.run_with(feedback, move |client| async move {
+        return on_click(
+            token,
+            "kw-verify-email",
+            "Confirm my email address",
+            |client, token| async move {
                 let user = client.confirm_email(&token).await?;
-                verified.set(true);
-                notice.set(Some(format!("{} is confirmed.", user.email)));
-                Ok(())
-            });
-        });
-        return view! {
-            <section class="kw-verify-email" data-state=move || if verified.get() { "verified" } else { "pending" }>
-                <Notice message=notice/>
-                <ErrorMessage feedback=feedback/>
-            </section>
-        }
+                Ok(format!("{} is confirmed.", user.email))
+            },
+        )
         .into_any();
     }
     let resend = move |_| {
@@ -320,12 +309,13 @@ pub fn ChangeEmail() -> impl IntoView {
     )
 }
 
-/// Confirms an address change from its link (in a browser signed in to the account).
+/// Confirms an address change from its link (in the browser that asked for it).
 #[component]
 fn ConfirmEmailChange(token: String) -> impl IntoView {
-    once_ready(
+    on_click(
         token,
         "kw-confirm-email-change",
+        "Confirm my new address",
         |client, token| async move {
             let user = client.confirm_email_change(&token).await?;
             Ok(format!("Your address is now {}.", user.email))
@@ -337,9 +327,10 @@ fn ConfirmEmailChange(token: String) -> impl IntoView {
 #[component]
 fn MagicLinkSignIn(token: String) -> impl IntoView {
     let auth = use_auth();
-    once_ready(
+    on_click(
         token,
         "kw-magic-link-sign-in",
+        "Sign in",
         move |client, token| async move {
             let answer = client.complete_magic_link(&token).await;
             let email = client.user().map(|user| user.email).unwrap_or_default();
@@ -349,9 +340,15 @@ fn MagicLinkSignIn(token: String) -> impl IntoView {
     )
 }
 
-/// Runs `action` with `token` once the client is ready, and shows its outcome in a section of
-/// class `class` (`data-state` `pending`, then `done`).
-fn once_ready<F, Fut>(token: String, class: &'static str, action: F) -> impl IntoView
+/// A mailed link's action behind a button (`label`): a mail scanner that runs the page must not
+/// confirm an address or sign itself in. The section (class `class`) has `data-state`
+/// `ready`, then `done`.
+fn on_click<F, Fut>(
+    token: String,
+    class: &'static str,
+    label: &'static str,
+    action: F,
+) -> impl IntoView
 where
     F: FnOnce(AuthClient, String) -> Fut + 'static,
     Fut: Future<Output = Result<String, keyward_client::Error>> + 'static,
@@ -360,10 +357,7 @@ where
     let feedback = Feedback::new();
     let notice = RwSignal::new(None::<String>);
     let action = StoredValue::new_local(Some((token, action)));
-    Effect::new(move |_| {
-        if auth.state().get() == keyward_client::AuthState::Loading {
-            return;
-        }
+    let click = move |_| {
         let Some((token, action)) = action.try_update_value(Option::take).flatten() else {
             return;
         };
@@ -371,9 +365,12 @@ where
             notice.set(Some(action(client, token).await?));
             Ok(())
         });
-    });
+    };
     view! {
-        <section class=class data-state=move || if notice.get().is_some() { "done" } else { "pending" }>
+        <section class=class data-state=move || if notice.get().is_some() { "done" } else { "ready" }>
+            <button class="kw-button kw-primary kw-link-confirm" type="button" on:click=click
+                disabled=move || feedback.pending.get() || auth.state().get() == keyward_client::AuthState::Loading
+                hidden=move || notice.get().is_some()>{label}</button>
             <Notice message=notice/>
             <ErrorMessage feedback=feedback/>
         </section>

@@ -828,9 +828,61 @@ async fn a_stranger_spends_neither_the_owners_mail_budget_nor_the_link_being_ope
     }
     assert_eq!(stranger[..5], [StatusCode::ACCEPTED; 5]);
     assert_eq!(stranger[5], StatusCode::TOO_MANY_REQUESTS);
-    // The owner's own budget is whole, and the link they had is still good.
+    // The owner's own budget is whole, and the link they had is still good (after every
+    // mail asked for is out).
     assert_eq!(forgot("192.0.2.1").await.status, StatusCode::ACCEPTED);
+    smtp.nth("target@example.com", 8).await;
     let body = json!({ "token": owners.link().1, "password": "a brand new passphrase" });
     let reply = post_json(&keyward, "/auth/password/reset", body).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+}
+
+/// As the clients do it: the address change asked for from a device-bound session is confirmed
+/// by that device's proof; another device of the same account (which a login CSRF could make
+/// of the new address owner's browser) cannot confirm it.
+#[tokio::test]
+async fn an_email_change_is_confirmed_by_the_device_that_asked() {
+    let (db, smtp) = (TestDb::new().await, Smtp::start());
+    let keyward = start(&db, &smtp, |s| {
+        s.email_verification = EmailVerification::Off
+    })
+    .await;
+    let device = TestDevice::new();
+    let signed = sign_up_bound(&keyward, "moving@example.com", &device).await;
+    let token = access(&signed);
+    let path = "/auth/email/change";
+    let proof = device.proof("POST", path, Some(&token));
+    let body = json!({ "new_email": "moved@example.com" });
+    let asked = dpop_request(
+        Method::POST,
+        path,
+        Some(("DPoP", &token)),
+        Some(&proof),
+        Some(&body),
+    );
+    assert_eq!(send(&keyward, asked).await.status, StatusCode::ACCEPTED);
+    let (_, link_token) = smtp.nth("moved@example.com", 1).await.link();
+
+    let confirm = "/auth/email/change/confirm";
+    let by = |device: &TestDevice| {
+        let proof = device.proof("POST", confirm, None);
+        let body = json!({ "token": link_token });
+        dpop_request(Method::POST, confirm, None, Some(&proof), Some(&body))
+    };
+    let other = TestDevice::new();
+    let proof = other.proof("POST", "/auth/sign-in", None);
+    let body = json!({ "email": "moving@example.com", "password": PASSWORD });
+    let sign_in = dpop_request(
+        Method::POST,
+        "/auth/sign-in",
+        None,
+        Some(&proof),
+        Some(&body),
+    );
+    assert_eq!(send(&keyward, sign_in).await.status, StatusCode::OK);
+    assert_eq!(send(&keyward, by(&other)).await.code(), "sign_in_required");
+
+    let reply = send(&keyward, by(&device)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["user"]["email"], "moved@example.com");
 }

@@ -240,7 +240,7 @@ async fn the_second_factor_comes_from_the_device_that_gave_the_first() {
 async fn a_magic_link_and_a_password_reset_still_leave_the_second_factor_to_ask() {
     let db = TestDb::new().await;
     let keyward = db.start().await;
-    let (_, secret, _) = with_mfa(&keyward, "still@example.com").await;
+    let (signed, secret, _) = with_mfa(&keyward, "still@example.com").await;
     let mailed = |kind: &'static str| {
         let keyward = keyward.clone();
         async move {
@@ -263,11 +263,10 @@ async fn a_magic_link_and_a_password_reset_still_leave_the_second_factor_to_ask(
     // The owner proved the address at sign-up (an unproved one loses its factors: see
     // `proving_the_mailbox_of_an_unverified_account_removes_its_second_factor`).
     let token = mailed("verify_email").await;
-    let confirm = post(
-        "/auth/email/verification/confirm",
-        &json!({ "token": token }),
-    );
-    assert_eq!(send(&keyward, confirm).await.status, StatusCode::OK);
+    let path = "/auth/email/verification/confirm";
+    let holder = access(&signed);
+    let confirm = authed_post(&keyward, path, &holder, json!({ "token": token }));
+    assert_eq!(confirm.await.status, StatusCode::OK);
 
     send(
         &keyward,

@@ -32,9 +32,8 @@ use crate::schedule::{Clock, SystemClock};
 use crate::tabs::Channel;
 use crate::vault::{Restored, StoredSession, Vault};
 
-pub use account::Passkey;
+pub use account::{Passkey, SignedIn};
 #[cfg(feature = "typed")]
-pub use account::SignedIn;
 pub(crate) use account::{sign_in_answer, signed_in_user};
 pub use page::Subscription;
 

@@ -21,8 +21,9 @@
 //! link does the same unless the account's holder uses it: signed in to the account, or with a
 //! device proof by the device that asked for the link or by one of the account's live sessions
 //! (the owner opening a squatter's verification mail must not make the squatter's password
-//! "proved"). An address change is confirmed only by the holder (`sign_in_required`), so
-//! whoever reads the new mailbox cannot attach it to someone else's account.
+//! "proved"). An address change is confirmed only from the browser that asked for it
+//! (`sign_in_required`), so whoever reads the new mailbox cannot attach it to someone else's
+//! account.
 //!
 //! A password reset or change, a proved mailbox, a confirmed new address and a sign-out
 //! everywhere forget every link and code still out for the account (and every sign-in waiting
@@ -215,9 +216,19 @@ async fn take(
 ) -> Result<AccountTokenRow, Error> {
     link_try(core, client, now).await?;
     let hash = token_hash(text).ok_or_else(invalid_link)?;
+    take_counted(core, &hash, kind, now).await
+}
+
+/// Takes the token with `hash` for `kind`, its try counted already.
+async fn take_counted(
+    core: &Core,
+    hash: &[u8],
+    kind: MailKind,
+    now: Timestamp,
+) -> Result<AccountTokenRow, Error> {
     let row = core
         .store
-        .take_account_token(&hash, kind.as_str())
+        .take_account_token(hash, kind.as_str())
         .await?
         .ok_or_else(invalid_link)?;
     if row.expires_at <= now.millis() {
@@ -329,6 +340,10 @@ pub async fn confirm_verification(
     let user = live_user(core, &user_id)
         .await
         .map_err(|_| invalid_link())?;
+    // The account's address changed since the mail: this link proves nothing about it.
+    if user.email_key != email.key() {
+        return Err(invalid_link());
+    }
     let holder = by_holder(core, &row, &user_id, signed_in, proof.as_ref(), now).await?;
     let unproven = user.email_verified_at.is_none() && !holder;
     let event = audit::event(AuditKind::EmailVerified, now, client)
@@ -346,7 +361,7 @@ pub async fn confirm_verification(
         .store
         .verify_email(&user_id, email.key(), now.millis(), unproven, &event)
         .await?;
-    // The account's address changed since the mail: this link proves nothing about it.
+    // The address changed in the meantime.
     if !verified {
         return Err(invalid_link());
     }
@@ -626,8 +641,8 @@ pub async fn change_email(
 }
 
 /// `POST /auth/email/change/confirm`: moves the account to the address the link went to (now
-/// verified), when the account's holder uses it (see [`by_holder`]): `sign_in_required`
-/// otherwise, and the link stays usable. `email_taken` when another account took the address
+/// verified), when the browser that asked uses it (its device key's proof, or signed in to the
+/// account): `sign_in_required` otherwise, and the link stays usable. `email_taken` when another account took the address
 /// meanwhile.
 pub async fn confirm_email_change(
     core: &Core,
@@ -646,13 +661,20 @@ pub async fn confirm_email_change(
         .filter(|row| row.expires_at > now.millis())
         .ok_or_else(invalid_link)?;
     let owner = pending.user_id.ok_or_else(invalid_link)?;
-    if !by_holder(core, &pending, &owner, signed_in, proof.as_ref(), now).await? {
+    // Only the device that asked (or a request signed in to the account): not any device with
+    // a session, which a login CSRF could have made of the new address's owner's browser.
+    let asked_here = match (signed_in, &proof) {
+        (Some(claims), _) => claims.sub == owner,
+        (None, Some(proof)) => pending.jkt.as_ref() == Some(&proof.jkt),
+        (None, None) => false,
+    };
+    if !asked_here {
         return Err(Error::rejected(
             ErrorCode::SignInRequired,
-            "Open this link in a browser signed in to the account that asked for the change.",
+            "Open this link in the browser that asked for the change, signed in to the account.",
         ));
     }
-    let row = take(core, token, MailKind::ChangeEmail, client, now).await?;
+    let row = take_counted(core, &hash, MailKind::ChangeEmail, now).await?;
     if let Some(proof) = &proof {
         core.record_dpop(proof, now).await?;
     }

@@ -66,11 +66,12 @@ macro_rules! token_columns {
     };
 }
 
-/// Links of one kind to one address that work at once (the newest mails'): as many as an
-/// address gets mail in an hour (`lifecycle::MAIL_PER_EMAIL`), so a stranger asking for more
-/// mail does not spend the link its owner is opening. A link is 256 random bits: more of them
-/// alive makes none guessable. (Only the newest mail's code works.)
-pub const LIVE_LINKS: i64 = 20;
+/// Links of one kind to one address that work at once (the newest mails'): twice what an
+/// address gets in an hour (`lifecycle::MAIL_PER_EMAIL`; two fixed windows can meet within
+/// minutes), so a stranger asking for more mail does not spend the link its owner is opening.
+/// A link is 256 random bits: more of them alive makes none guessable. (Only the newest mail's
+/// code works.)
+pub const LIVE_LINKS: i64 = 40;
 
 /// Wrong codes a magic link takes before it stops working.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
