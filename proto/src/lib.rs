@@ -27,6 +27,7 @@ mod auth;
 mod error;
 mod lifecycle;
 mod mfa;
+mod oauth;
 
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
@@ -44,6 +45,7 @@ pub use mfa::{
     MfaCode, MfaRequired, RecoveryAnswer, RecoveryCodes, SignInAnswer, TotpAnswer, TotpEnrolment,
     VerifyMfa,
 };
+pub use oauth::{OAuthExchange, OAuthProviderInfo, OAuthProviders};
 
 use serde::{Deserialize, Serialize};
 

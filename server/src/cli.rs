@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::secrets::MasterSecret;
-use crate::settings::SmtpUrl;
+use crate::settings::{OAuthProvider, SmtpUrl};
 use crate::store::Store;
 use crate::{EmailVerification, Error, ForwardedHeader, Keyward, Settings, Timestamp, UserId};
 
@@ -433,8 +433,76 @@ impl SettingsArgs {
                 .email_verification
                 .or(file.email_verification)
                 .map_or(d.email_verification, EmailVerification::from),
+            oauth: oauth_from_env(std::env::vars())?,
         })
     }
+}
+
+/// The OpenID Connect providers named in the environment: `KEYWARD_OAUTH_<ID>_ISSUER`,
+/// `…_CLIENT_ID`, `…_CLIENT_SECRET` (or `…_CLIENT_SECRET_FILE`), `…_NAME`; `<ID>` lower-cased
+/// is the provider's id.
+fn oauth_from_env(
+    vars: impl Iterator<Item = (String, String)>,
+) -> Result<Vec<OAuthProvider>, Error> {
+    let mut found = std::collections::BTreeMap::<String, [Option<String>; 5]>::new();
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix("KEYWARD_OAUTH_") else {
+            continue;
+        };
+        let fields = [
+            "_ISSUER",
+            "_CLIENT_ID",
+            "_CLIENT_SECRET",
+            "_CLIENT_SECRET_FILE",
+            "_NAME",
+        ];
+        // The longest suffix first: `_CLIENT_SECRET_FILE` is not a `_FILE`-named secret.
+        let mut order: Vec<usize> = (0..fields.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(fields.get(i).map_or(0, |f| f.len())));
+        for i in order {
+            let Some(field) = fields.get(i) else { continue };
+            if let Some(id) = rest.strip_suffix(field)
+                && !id.is_empty()
+            {
+                let entry = found
+                    .entry(id.to_ascii_lowercase().replace('_', "-"))
+                    .or_default();
+                if let Some(slot) = entry.get_mut(i) {
+                    *slot = Some(value);
+                }
+                break;
+            }
+        }
+    }
+    found
+        .into_iter()
+        .map(|(id, [issuer, client_id, secret, secret_file, name])| {
+            let missing = |what: &str| Error::Config {
+                setting: "oauth",
+                reason: format!(
+                    "provider `{id}` needs KEYWARD_OAUTH_{}_{what}",
+                    id.to_ascii_uppercase().replace('-', "_")
+                ),
+            };
+            let client_secret = match (secret, secret_file) {
+                (Some(secret), _) => secret,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .map(|text| text.trim().to_owned())
+                    .map_err(|err| Error::Config {
+                        setting: "oauth",
+                        reason: format!("cannot read {path}: {err}"),
+                    })?,
+                (None, None) => return Err(missing("CLIENT_SECRET")),
+            };
+            Ok(OAuthProvider {
+                issuer: issuer.ok_or_else(|| missing("ISSUER"))?,
+                client_id: client_id.ok_or_else(|| missing("CLIENT_ID"))?,
+                client_secret,
+                name,
+                id,
+            })
+        })
+        .collect()
 }
 
 /// `10.0.0.0/8`, `2001:db8::/32`, or a single address (`192.0.2.1` is `192.0.2.1/32`).

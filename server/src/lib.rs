@@ -96,7 +96,9 @@ pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
-pub use settings::{DatabaseKind, EmailVerification, ForwardedHeader, Settings, SmtpUrl};
+pub use settings::{
+    DatabaseKind, EmailVerification, ForwardedHeader, OAuthProvider, Settings, SmtpUrl,
+};
 /// The store, for this crate's own integration tests only (`testing` feature): an app nesting
 /// the router goes through the API, never around its checks.
 #[cfg(feature = "testing")]

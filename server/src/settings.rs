@@ -91,11 +91,41 @@ pub struct Settings {
     /// Whether a new account's address is checked: `off`, `optional` (a mail is sent, nothing
     /// waits for it) or `required` (no sign-in before the link is followed).
     pub email_verification: EmailVerification,
+    /// OpenID Connect providers to sign in with (none by default).
+    pub oauth: Vec<OAuthProvider>,
 }
 
 /// An SMTP URL. Its `Debug` hides the password it may carry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpUrl(pub String);
+
+/// An OpenID Connect provider to sign in with (`KEYWARD_OAUTH_<ID>_ISSUER`, `…_CLIENT_ID`,
+/// `…_CLIENT_SECRET`). Its redirect URI, to register with it, is
+/// `{issuer}/auth/oauth/{id}/callback`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OAuthProvider {
+    /// Lower-case letters, digits and `-`: the provider's id in the paths.
+    pub id: String,
+    /// What the sign-in button says [default: the id].
+    pub name: Option<String>,
+    /// The provider's issuer URL; its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The client id the provider gave this app.
+    pub client_id: String,
+    /// The client secret the provider gave this app (never printed).
+    pub client_secret: String,
+}
+
+impl std::fmt::Debug for OAuthProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthProvider")
+            .field("id", &self.id)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
 
 impl std::fmt::Debug for SmtpUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -149,6 +179,7 @@ impl Default for Settings {
             app_name: None,
             mail_templates: None,
             email_verification: EmailVerification::Optional,
+            oauth: Vec::new(),
         }
     }
 }

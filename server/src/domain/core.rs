@@ -32,6 +32,9 @@ pub struct Core {
     pub mail: Templates,
     /// Wakes the mail sender when a mail is queued (it also looks every few seconds).
     pub mail_queued: Arc<tokio::sync::Notify>,
+    /// The OpenID Connect providers (discovered on first use).
+    #[cfg(feature = "oauth")]
+    pub oauth: super::oauth::Providers,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -59,7 +62,11 @@ impl Core {
         now: Timestamp,
     ) -> Result<Self, Error> {
         let mail = Templates::load(settings.mail_templates.as_deref())?;
+        #[cfg(feature = "oauth")]
+        let oauth = super::oauth::Providers::new(settings.oauth.len())?;
         Ok(Self {
+            #[cfg(feature = "oauth")]
+            oauth,
             settings,
             store,
             hasher,

@@ -14,6 +14,8 @@ pub mod lifecycle;
 pub mod limits;
 pub mod mail;
 pub mod mfa;
+#[cfg(feature = "oauth")]
+pub mod oauth;
 pub mod passkeys;
 pub mod password;
 pub mod revocation;

@@ -13,6 +13,8 @@ pub(crate) mod extract;
 mod lifecycle;
 mod meta;
 mod mfa;
+#[cfg(feature = "oauth")]
+mod oauth;
 mod passkeys;
 mod sessions;
 mod tickets;
@@ -110,6 +112,17 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();
+    #[cfg(feature = "oauth")]
+    let (router, mut doc) = {
+        let (oauth_router, oauth_doc) = OpenApiRouter::new()
+            .routes(routes!(oauth::providers))
+            .routes(routes!(oauth::start))
+            .routes(routes!(oauth::callback))
+            .routes(routes!(oauth::exchange))
+            .split_for_parts();
+        doc.merge(oauth_doc);
+        (router.merge(oauth_router), doc)
+    };
     describe_json_bodies(&mut doc);
     (router, doc)
 }

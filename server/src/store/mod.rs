@@ -154,6 +154,8 @@ mod keys;
 mod lifecycle;
 mod limits;
 mod mfa;
+#[cfg(feature = "oauth")]
+mod oauth;
 mod passkeys;
 mod replays;
 mod rotations;
@@ -171,6 +173,8 @@ pub use devices::Challenge;
 pub use keys::SigningKeyRow;
 pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
+#[cfg(feature = "oauth")]
+pub use oauth::{IdentityRow, OAuthFlowRow};
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;

@@ -7,6 +7,8 @@
 #[path = "../../src/testing.rs"]
 pub mod testing;
 
+#[cfg(feature = "oauth")]
+pub mod oidc;
 pub mod process;
 pub mod smtp;
 

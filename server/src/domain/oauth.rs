@@ -1,0 +1,542 @@
+//! Sign-in with OpenID Connect providers (DESIGN.md, "OAuth / OpenID Connect sign-in"), through
+//! the `openidconnect` crate: discovery, the authorization code flow with PKCE S256, `state` and
+//! `nonce`, the ID token's signature, `aud`, `exp` and `nonce` checked.
+//!
+//! - **Start** (`GET /auth/oauth/{provider}/start?redirect_to=…`): `redirect_to` must be a page
+//!   of an allowed origin. The sign-in is stored under a hash of its `state`, with its `nonce`
+//!   and PKCE verifier, bound to the browser by a random cookie value (its hash stored): a
+//!   callback from another browser finds a sign-in it cannot finish.
+//! - **Callback**: the sign-in is used up (single use, ten minutes), `iss` in the response must
+//!   be the provider's (RFC 9207; required when the provider says it sends it), the code is
+//!   exchanged with the verifier, the ID token verified. The identity is (issuer, subject),
+//!   never the email. The browser goes back to `redirect_to` with a `keyward_code` (single use,
+//!   60 seconds; never a token in a URL) or a `login_error`.
+//! - **Exchange** (`POST /auth/oauth/exchange`): the app's page trades the code, with a DPoP
+//!   proof, for a session bound to its device key like any other, or the second factor's
+//!   ticket when the account has one.
+//! - **Accounts**: a known identity signs its account in. A new one makes an account, unless
+//!   its address belongs to an account already: then nothing joins silently (`login_error=
+//!   account_exists`: the user signs in to that account, then links the provider).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyward_proto::{ErrorCode, SignInAnswer};
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
+    CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreUserInfoClaims,
+};
+use openidconnect::reqwest;
+use openidconnect::{
+    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
+    Nonce, OAuth2TokenResponse as _, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata,
+    RedirectUrl, Scope, TokenResponse as _,
+};
+
+use super::accounts::{device_check, first_factor};
+use super::audit::{self, AuditKind, Client, EventExt as _};
+use super::core::Core;
+use super::email::Email;
+use super::{Random, Timestamp, UserId, b64, dpop, mail, sha256};
+use crate::store::{IdentityRow, OAuthFlowRow, UserRow};
+use crate::{Error, OAuthProvider};
+
+const FLOW_TTL: Duration = Duration::from_secs(10 * 60);
+const CODE_TTL: Duration = Duration::from_secs(60);
+const CODE_PREFIX: &str = "kwo_";
+/// The cookie that binds a sign-in to the browser that started it.
+pub const COOKIE: &str = "keyward_oauth";
+/// Its name on an https server: `__Host-` (Secure, path `/`, no domain) cannot be planted by a
+/// sibling subdomain.
+pub const SECURE_COOKIE: &str = "__Host-keyward_oauth";
+
+/// What discovery reads beyond the core: whether the provider names itself in its answers
+/// (RFC 9207).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+struct IssParameter {
+    authorization_response_iss_parameter_supported: Option<bool>,
+}
+
+impl AdditionalProviderMetadata for IssParameter {}
+
+type Metadata = ProviderMetadata<
+    IssParameter,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// The providers' discovered metadata and the HTTP client that talks to them.
+pub struct Providers {
+    http: reqwest::Client,
+    discovered: Vec<tokio::sync::OnceCell<Arc<Metadata>>>,
+}
+
+impl std::fmt::Debug for Providers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Providers").finish_non_exhaustive()
+    }
+}
+
+impl Providers {
+    /// For `count` configured providers (discovered on first use, and again after a failure).
+    pub fn new(count: usize) -> Result<Self, Error> {
+        let crypto = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(crypto)
+            .with_safe_default_protocol_versions()
+            .map_err(|err| Error::internal(format!("TLS for OAuth: {err}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // No redirects: a provider's endpoint must not lead the server elsewhere (SSRF).
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|err| Error::internal(format!("HTTP client for OAuth: {err}")))?;
+        Ok(Self {
+            http,
+            discovered: (0..count).map(|_| tokio::sync::OnceCell::new()).collect(),
+        })
+    }
+}
+
+/// Why a sign-in at a provider failed, as the app reads it (`login_error=<code>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginError {
+    /// No sign-in matches (`state` tampered with, used, expired, or from another browser).
+    InvalidState,
+    /// The user (or the provider) refused.
+    AccessDenied,
+    /// The provider's answer failed a check (`iss`, the code, the ID token, its `nonce`).
+    InvalidResponse,
+    /// The provider cannot be reached or answered wrongly.
+    ProviderUnavailable,
+    /// An account has this address: sign in to it, then link the provider.
+    AccountExists,
+    /// The provider gave no email address.
+    EmailRequired,
+}
+
+impl LoginError {
+    /// The code in the URL.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidState => "invalid_state",
+            Self::AccessDenied => "access_denied",
+            Self::InvalidResponse => "invalid_response",
+            Self::ProviderUnavailable => "provider_unavailable",
+            Self::AccountExists => "account_exists",
+            Self::EmailRequired => "email_required",
+        }
+    }
+}
+
+/// The configured provider `id` and its index.
+fn provider<'a>(core: &'a Core, id: &str) -> Result<(usize, &'a OAuthProvider), Error> {
+    core.settings
+        .oauth
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.id == id)
+        .ok_or_else(|| Error::rejected(ErrorCode::NotFound, "No such sign-in provider."))
+}
+
+/// The client for provider `index`, its metadata discovered (once).
+async fn client(
+    core: &Core,
+    index: usize,
+    provider: &OAuthProvider,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Error,
+> {
+    let providers = &core.oauth;
+    let cell = providers
+        .discovered
+        .get(index)
+        .ok_or_else(|| Error::internal("an OAuth provider without its slot"))?;
+    let metadata = cell
+        .get_or_try_init(|| async {
+            let issuer = IssuerUrl::new(provider.issuer.clone())
+                .map_err(|err| Error::internal(format!("issuer URL: {err}")))?;
+            Metadata::discover_async(issuer, &providers.http)
+                .await
+                .map(Arc::new)
+                .map_err(|err| {
+                    tracing::warn!(provider = provider.id, %err, "OpenID Connect discovery failed");
+                    Error::rejected(
+                        ErrorCode::Unavailable,
+                        "The sign-in provider cannot be reached: try again later.",
+                    )
+                })
+        })
+        .await?;
+    let redirect = RedirectUrl::new(callback_url(core, &provider.id))
+        .map_err(|err| Error::internal(format!("redirect URL: {err}")))?;
+    Ok(CoreClient::from_provider_metadata(
+        (**metadata).clone(),
+        ClientId::new(provider.client_id.clone()),
+        Some(ClientSecret::new(provider.client_secret.clone())),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// The redirect URI to register with provider `id`.
+pub fn callback_url(core: &Core, id: &str) -> String {
+    let issuer = core.settings.issuer.trim_end_matches('/');
+    format!("{issuer}/auth/oauth/{id}/callback")
+}
+
+/// `GET /auth/oauth/providers`: `(id, name)` of each provider.
+pub fn providers(core: &Core) -> Vec<(String, String)> {
+    core.settings
+        .oauth
+        .iter()
+        .map(|p| (p.id.clone(), p.name.clone().unwrap_or_else(|| p.id.clone())))
+        .collect()
+}
+
+/// A sign-in just started: where to send the browser, and the cookie value that binds it.
+#[derive(Debug)]
+pub struct Started {
+    /// The provider's authorization URL.
+    pub location: String,
+    /// The value of the binding cookie.
+    pub binding: String,
+}
+
+/// `GET /auth/oauth/{provider}/start`: see the module docs.
+pub async fn start(
+    core: &Core,
+    id: &str,
+    redirect_to: Option<&str>,
+    now: Timestamp,
+    random: &Random,
+) -> Result<Started, Error> {
+    let back = mail::link_base(&core.settings, redirect_to)?;
+    let (index, provider) = provider(core, id)?;
+    let client = client(core, index, provider).await?;
+    let state = b64(&random.bytes::<32>());
+    let nonce = b64(&random.bytes::<32>());
+    let verifier = b64(&random.bytes::<32>());
+    let binding = b64(&random.bytes::<32>());
+    let challenge =
+        PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
+    let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
+    let (url, _, _) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            move || CsrfToken::new(state_for_url),
+            move || Nonce::new(nonce_for_url),
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let flow = OAuthFlowRow {
+        state_hash: sha256(state.as_bytes()).to_vec(),
+        binding_hash: sha256(binding.as_bytes()).to_vec(),
+        provider: provider.id.clone(),
+        nonce,
+        pkce_verifier: verifier,
+        redirect_to: back.to_string(),
+        expires_at: now.plus(FLOW_TTL).millis(),
+    };
+    core.store.insert_oauth_flow(&flow).await?;
+    Ok(Started {
+        location: url.to_string(),
+        binding,
+    })
+}
+
+/// What the provider sent back to the callback.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: Option<String>,
+    /// The `state` the sign-in started with.
+    pub state: Option<String>,
+    /// The issuer that answered (RFC 9207).
+    pub iss: Option<String>,
+    /// The provider's error, when it refused.
+    pub error: Option<String>,
+}
+
+/// `GET /auth/oauth/{provider}/callback`: where to send the browser (the app's page with
+/// `keyward_code` or `login_error`). See the module docs.
+pub async fn callback(
+    core: &Core,
+    id: &str,
+    query: CallbackQuery,
+    binding: Option<&str>,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<String, Error> {
+    let state_hash = query
+        .state
+        .as_deref()
+        .map(|s| sha256(s.as_bytes()).to_vec());
+    let flow = match &state_hash {
+        Some(hash) => core.store.take_oauth_flow(hash).await?,
+        None => None,
+    };
+    let bound = |flow: &OAuthFlowRow| {
+        binding.is_some_and(|b| super::constant_time_eq(&sha256(b.as_bytes()), &flow.binding_hash))
+    };
+    let Some(flow) = flow.filter(|f| f.provider == id && f.expires_at > now.millis() && bound(f))
+    else {
+        // Without its sign-in there is no page of the app's to return to but the default one.
+        let back = mail::link_base(&core.settings, None)?;
+        return Ok(with_param(
+            back.as_str(),
+            "login_error",
+            LoginError::InvalidState.as_str(),
+        ));
+    };
+    let outcome = finish(core, id, query, &flow, client, now, random).await;
+    Ok(match outcome {
+        Ok(code) => with_param(&flow.redirect_to, "keyward_code", &code),
+        Err(Failure::Login(error)) => with_param(&flow.redirect_to, "login_error", error.as_str()),
+        Err(Failure::Server(error)) => return Err(error),
+    })
+}
+
+enum Failure {
+    Login(LoginError),
+    Server(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self::Server(error)
+    }
+}
+
+impl From<crate::store::Error> for Failure {
+    fn from(error: crate::store::Error) -> Self {
+        Self::Server(error.into())
+    }
+}
+
+/// The checks and the exchange behind a callback whose sign-in was found: the code for the app.
+async fn finish(
+    core: &Core,
+    id: &str,
+    query: CallbackQuery,
+    flow: &OAuthFlowRow,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<String, Failure> {
+    if let Some(error) = &query.error {
+        tracing::info!(provider = id, error, "the provider refused the sign-in");
+        return Err(Failure::Login(LoginError::AccessDenied));
+    }
+    let (index, provider) = provider(core, id)?;
+    let oidc = client_for(core, index, provider).await?;
+    let metadata = core
+        .oauth
+        .discovered
+        .get(index)
+        .and_then(|cell| cell.get())
+        .cloned()
+        .ok_or_else(|| Failure::Server(Error::internal("OAuth metadata went missing")))?;
+    // RFC 9207: the answer names its issuer; a mix-up attack sends another's.
+    let expected = metadata.issuer().as_str();
+    let sends_iss = metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported
+        .unwrap_or(false);
+    match query.iss.as_deref() {
+        Some(iss) if iss != expected => return Err(Failure::Login(LoginError::InvalidResponse)),
+        None if sends_iss => return Err(Failure::Login(LoginError::InvalidResponse)),
+        _ => {}
+    }
+    let code = query
+        .code
+        .ok_or(Failure::Login(LoginError::InvalidResponse))?;
+    let exchange = oidc
+        .exchange_code(AuthorizationCode::new(code))
+        .map_err(|err| Error::internal(format!("token endpoint: {err}")))?
+        .set_pkce_verifier(PkceCodeVerifier::new(flow.pkce_verifier.clone()));
+    let tokens = exchange
+        .request_async(&core.oauth.http)
+        .await
+        .map_err(|err| {
+            tracing::info!(provider = id, %err, "the code exchange failed");
+            Failure::Login(LoginError::InvalidResponse)
+        })?;
+    let id_token = tokens
+        .id_token()
+        .ok_or(Failure::Login(LoginError::InvalidResponse))?;
+    let claims = id_token
+        .claims(&oidc.id_token_verifier(), &Nonce::new(flow.nonce.clone()))
+        .map_err(|err| {
+            tracing::info!(provider = id, %err, "an ID token was refused");
+            Failure::Login(LoginError::InvalidResponse)
+        })?;
+    let subject = claims.subject().as_str().to_owned();
+    let mut email = claims.email().map(|e| e.as_str().to_owned());
+    let mut verified = claims.email_verified().unwrap_or(false);
+    let mut name = claims
+        .name()
+        .and_then(|n| n.get(None))
+        .map(|n| n.as_str().to_owned());
+    if email.is_none() {
+        // Many providers put the address in userinfo only.
+        let request = oidc
+            .user_info(
+                tokens.access_token().clone(),
+                Some(claims.subject().clone()),
+            )
+            .map_err(|err| Error::internal(format!("userinfo endpoint: {err}")))?;
+        let info: CoreUserInfoClaims =
+            request
+                .request_async(&core.oauth.http)
+                .await
+                .map_err(|err| {
+                    tracing::info!(provider = id, %err, "userinfo failed");
+                    Failure::Login(LoginError::ProviderUnavailable)
+                })?;
+        email = info.email().map(|e| e.as_str().to_owned());
+        verified = info.email_verified().unwrap_or(false);
+        name = name.or_else(|| {
+            info.name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.as_str().to_owned())
+        });
+    }
+    let user_id = match core.store.identity_user(expected, &subject).await? {
+        Some(user_id) => user_id,
+        None => {
+            let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
+            let email =
+                Email::parse(&email).map_err(|_| Failure::Login(LoginError::EmailRequired))?;
+            if core.store.user_by_email(email.key()).await?.is_some() {
+                return Err(Failure::Login(LoginError::AccountExists));
+            }
+            let user = UserRow {
+                id: UserId::new(now, random.bytes()),
+                email: email.as_str().to_owned(),
+                email_key: email.key().to_owned(),
+                email_verified_at: verified.then(|| now.millis()),
+                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
+                password_hash: None,
+                created_at: now.millis(),
+            };
+            let identity = IdentityRow {
+                id: b64(&random.bytes::<16>()),
+                user_id: user.id,
+                provider: id.to_owned(),
+                issuer: expected.to_owned(),
+                subject,
+                email: Some(email.as_str().to_owned()),
+                created_at: now.millis(),
+            };
+            let event = audit::event(AuditKind::SignUp, now, client)
+                .user(&user.id)
+                .detail(serde_json::json!({ "provider": id }));
+            if !core
+                .store
+                .create_user_with_identity(&user, &identity, &event)
+                .await?
+            {
+                return Err(Failure::Login(LoginError::AccountExists));
+            }
+            user.id
+        }
+    };
+    let code = format!("{CODE_PREFIX}{}", b64(&random.bytes::<32>()));
+    let hash = sha256(code.as_bytes());
+    core.store
+        .insert_oauth_code(&hash, &user_id, now.plus(CODE_TTL).millis())
+        .await?;
+    Ok(code)
+}
+
+async fn client_for(
+    core: &Core,
+    index: usize,
+    provider: &OAuthProvider,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    Failure,
+> {
+    client(core, index, provider).await.map_err(|err| {
+        tracing::warn!(provider = provider.id, %err, "an OAuth provider is unavailable");
+        Failure::Login(LoginError::ProviderUnavailable)
+    })
+}
+
+/// `url` with `name=value` added to its query.
+fn with_param(url: &str, name: &str, value: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut url) => {
+            url.query_pairs_mut().append_pair(name, value);
+            url.to_string()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// `POST /auth/oauth/exchange`: the app's code for a session (bound to the device key of the
+/// proof), or the second factor's ticket. `invalid_link` for a code that is unknown, used or
+/// older than 60 seconds.
+pub async fn exchange(
+    core: &Core,
+    code: &str,
+    dpop: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<SignInAnswer, Error> {
+    let refused = || {
+        Error::rejected(
+            ErrorCode::InvalidLink,
+            "This sign-in code is unknown, used already, or expired: sign in again.",
+        )
+    };
+    let device = device_check(core, dpop, now)?;
+    if !code.starts_with(CODE_PREFIX) || code.len() != CODE_PREFIX.len() + 43 {
+        return Err(refused());
+    }
+    let user_id = core
+        .store
+        .take_oauth_code(&sha256(code.as_bytes()), now.millis())
+        .await?
+        .ok_or_else(refused)?;
+    if let Some(proof) = &device {
+        core.record_dpop(proof, now).await?;
+    }
+    let user = core.store.user(&user_id).await?.ok_or_else(refused)?;
+    first_factor(core, &user, &["fed"], client, device.as_ref(), now, random).await
+}
