@@ -100,6 +100,8 @@ export interface PasskeyCeremonies {
 export interface AuthClient extends EventTarget {
   /** Resolves once the stored session is read. */
   readonly ready: Promise<void>;
+  /** The auth server's URL, as given to `createAuthClient` (without a trailing `/`). */
+  readonly serverUrl: string;
   readonly snapshot: AuthSnapshot;
   readonly state: AuthState;
   readonly user: User | null;

@@ -51,6 +51,7 @@ class AuthClient extends EventTarget {
 
   constructor(options) {
     super();
+    this.serverUrl = options.serverUrl.replace(/\/+$/, "");
     // IndexedDB opens while the wasm compiles: the session is restored sooner.
     if (browser && !options.memoryOnly) preopen(options.storageName ?? "keyward");
     this.ready = browser

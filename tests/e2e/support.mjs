@@ -18,7 +18,7 @@ function required(name) {
   return value;
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on("error", reject);
@@ -33,9 +33,9 @@ async function freePort() {
  * Starts `keyward serve` serving the vanilla demo app (or, with `leptos: true`, the example API
  * binary serving the Leptos demo app, or the directory `site`); resolves once /healthz answers.
  */
-export async function startServer({ env = {}, args = [], leptos = false, site } = {}) {
+export async function startServer({ env = {}, args = [], leptos = false, site, port } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
-  const port = await freePort();
+  port ??= await freePort();
   const [program, first, defaultSite] = leptos
     ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
     : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
@@ -188,4 +188,27 @@ export function totp(secret, offset = 0) {
   const mac = createHmac("sha1", key).update(counter).digest();
   const at = mac[19] & 15;
   return String((mac.readUInt32BE(at) & 0x7fffffff) % 1_000_000).padStart(6, "0");
+}
+
+/** A real OpenID Connect provider (tests/fixtures/oidc-provider.mjs) that sends browsers back to `redirectUri`. */
+export async function startOidcProvider(redirectUri) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(root, "tests/fixtures/oidc-provider.mjs"), String(port), "keyward-e2e", "keyward-e2e-secret", redirectUri], { stdio: ["ignore", "pipe", "ignore"] });
+  const issuer = await new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const ready = /ready (\S+)/.exec(out);
+      if (ready) resolve(ready[1]);
+    });
+    child.once("exit", (code) => reject(new Error(`the OpenID Connect provider exited (${code})`)));
+  });
+  return {
+    issuer,
+    clientId: "keyward-e2e",
+    clientSecret: "keyward-e2e-secret",
+    /** Who signs in next. */
+    next: (account) => fetch(`${issuer}/_test/next`, { method: "POST", body: JSON.stringify(account) }),
+    stop: () => child.kill(),
+  };
 }

@@ -37,7 +37,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
 });
 
 test("the public declarations never say any", () => {
-  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "mfa", "react"];
+  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "mfa", "oauth", "react"];
   for (const name of names.map((n) => `${n}.d.ts`)) {
     const text = readFileSync(join(pkg, name), "utf8");
     const offending = text.split("\n").filter((line) => /\bany\b/.test(line.replace(/\/\*\*.*\*\/|\/\/.*$/g, "")));

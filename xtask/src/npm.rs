@@ -57,6 +57,8 @@ const SOURCES: &[&str] = &[
     "magic-link.d.ts",
     "mfa.js",
     "mfa.d.ts",
+    "oauth.js",
+    "oauth.d.ts",
     "react.js",
     "react.d.ts",
 ];

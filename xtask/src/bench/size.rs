@@ -53,6 +53,10 @@ const MODULES: &[(&str, &str)] = &[
         "import { mfa } from \"PKG/mfa.js\"; globalThis.m = mfa;",
     ),
     (
+        "keyward/oauth",
+        "import { oauth } from \"PKG/oauth.js\"; globalThis.m = oauth;",
+    ),
+    (
         "keyward/magic-link",
         "import { magicLink } from \"PKG/magic-link.js\"; globalThis.m = magicLink;",
     ),

@@ -1,0 +1,100 @@
+// Sign-in with an OpenID Connect provider, in Chromium, from a page on another origin than the
+// auth server, against a real provider (oidc-provider from npm): the session ends up bound to
+// the browser's device key, and no token ever appears in an address.
+import assert from "node:assert/strict";
+import { createReadStream, existsSync } from "node:fs";
+import { createServer } from "node:http";
+import { dirname, extname, join } from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { freePort, launchBrowser, startOidcProvider, startServer } from "./support.mjs";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
+let server;
+let provider;
+let browser;
+let spa;
+let spaServer;
+
+/** The test's app: its page, and the package under /pkg/. */
+async function serveApp() {
+  const port = await freePort();
+  const types = { ".html": "text/html", ".js": "text/javascript" };
+  const site = createServer((req, res) => {
+    const path = new URL(req.url, "http://x").pathname;
+    const file = path.startsWith("/pkg/") ? join(root, "npm", path) : join(root, "tests/e2e/fixtures/oauth/index.html");
+    if (!existsSync(file)) return res.writeHead(404).end();
+    res.writeHead(200, { "content-type": types[extname(file)] ?? "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((resolve) => site.listen(port, "127.0.0.1", resolve));
+  return [site, `http://127.0.0.1:${port}`];
+}
+
+before(async () => {
+  [spaServer, spa] = await serveApp();
+  const port = await freePort();
+  provider = await startOidcProvider(`http://localhost:${port}/auth/oauth/test/callback`);
+  server = await startServer({
+    port,
+    // Passkeys are not part of this test: their origins stay the server's own.
+    args: ["--allowed-origins", spa, "--rp-origins", `http://localhost:${port}`],
+    env: {
+      KEYWARD_OAUTH_TEST_ISSUER: provider.issuer,
+      KEYWARD_OAUTH_TEST_CLIENT_ID: provider.clientId,
+      KEYWARD_OAUTH_TEST_CLIENT_SECRET: provider.clientSecret,
+      KEYWARD_OAUTH_TEST_NAME: "Test provider",
+    },
+  });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  provider?.stop();
+  spaServer?.close();
+});
+
+test("a page on another origin signs in with the provider and gets a device-bound session", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const addresses = [];
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("framenavigated", (frame) => frame === page.mainFrame() && addresses.push(frame.url()));
+  await provider.next({ sub: "grace", email: "grace@example.com", email_verified: true, name: "Grace" });
+  const app = `${spa}/?server=${encodeURIComponent(server.url)}`;
+  await page.goto(app);
+  await page.locator("body[data-state=signedOut]").waitFor({ state: "attached", timeout: 15_000 });
+  assert.deepEqual(await page.evaluate(() => window.oauth.providers()), [{ id: "test", name: "Test provider" }]);
+
+  await page.evaluate(() => window.oauth.signIn("test"));
+  await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 20_000 });
+  const outcome = JSON.parse(await page.getAttribute("body", "data-outcome"));
+  assert.equal(outcome.user.email, "grace@example.com");
+  assert.equal(outcome.user.emailVerified, true);
+  assert.ok(!page.url().includes("keyward_code"), `the code left the address bar: ${page.url()}`);
+  assert.ok(addresses.some((a) => a.includes("keyward_code=kwo_")), "the app got a code");
+  assert.ok(!addresses.some((a) => /access_token|id_token|refresh_token/.test(a)), addresses.join("\n"));
+
+  // Bound to this browser's device key, like any other session.
+  const claims = await page.evaluate(() =>
+    window.auth.getAccessToken().then((t) => JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")))),
+  );
+  assert.ok(claims.cnf?.jkt, JSON.stringify(claims));
+  assert.deepEqual(claims.amr, ["fed"]);
+
+  // A reload stays signed in; the used code is not tried again.
+  await page.reload();
+  await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 15_000 });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a page outside the allowed origins cannot start a sign-in", async () => {
+  const reply = await fetch(`${server.url}/auth/oauth/test/start?redirect_to=${encodeURIComponent("https://evil.example/")}`, { redirect: "manual" });
+  assert.equal(reply.status, 403);
+  assert.equal((await reply.json()).error.code, "redirect_not_allowed");
+});
