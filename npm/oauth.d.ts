@@ -14,16 +14,21 @@ export interface OAuthProvider {
  */
 export type LoginError =
   | "invalid_state" | "access_denied" | "invalid_response" | "provider_unavailable"
-  | "account_exists" | "email_required";
+  | "account_exists" | "email_required" | "email_unverified";
 
 export interface OAuth {
   /** The providers the server signs in with. */
   providers(): Promise<OAuthProvider[]>;
-  /** Leaves this page for `provider`; the browser comes back to `redirectTo` (this page by default). */
-  signIn(provider: string, options?: { redirectTo?: string }): void;
+  /**
+   * Leaves this page for `provider` (resolves as the browser leaves); the browser comes back to
+   * `redirectTo` (this page by default). The tab keeps a verifier (sessionStorage) that only
+   * `complete()` in this tab can show.
+   */
+  signIn(provider: string, options?: { redirectTo?: string }): Promise<void>;
   /**
    * On the page the provider sent the browser back to: a session bound to this browser (the
-   * user, or `{mfaRequired, ticket}`); `null` when the address carries no sign-in.
+   * user, or `{mfaRequired, ticket}`); `null` when the address carries no sign-in. A code this
+   * tab did not ask for is refused (`invalid_state`).
    */
   complete(url?: string | URL): Promise<User | MfaRequired | null>;
 }

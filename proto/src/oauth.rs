@@ -28,10 +28,15 @@ pub struct OAuthExchange {
     /// The code (single use, 60 seconds).
     #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub code: String,
+    /// The verifier whose SHA-256 (base64url) the page sent as `code_challenge` when it started
+    /// the sign-in: proves that the page finishing it is the one that started it (no login
+    /// CSRF with someone else's code).
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
+    pub code_verifier: String,
 }
 
 impl std::fmt::Debug for OAuthExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OAuthExchange { code: <redacted> }")
+        f.write_str("OAuthExchange { code: <redacted>, code_verifier: <redacted> }")
     }
 }

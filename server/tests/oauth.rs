@@ -36,11 +36,20 @@ fn callback_url(keyward: &Keyward) -> String {
     format!("{}/auth/oauth/test/callback", keyward.settings().issuer)
 }
 
+/// The verifier every test page keeps, and its challenge.
+const VERIFIER: &str = "the-page-that-started-the-sign-in-keeps-this";
+
+fn challenge(verifier: &str) -> String {
+    use sha2::Digest as _;
+    b64(&sha2::Sha256::digest(verifier.as_bytes()))
+}
+
 /// `GET /auth/oauth/test/start`: the provider's URL and the binding cookie (`name=value`).
 async fn begin(keyward: &Keyward, redirect_to: &str) -> (String, String) {
     let uri = format!(
-        "/auth/oauth/test/start?redirect_to={}",
-        url::form_urlencoded::byte_serialize(redirect_to.as_bytes()).collect::<String>()
+        "/auth/oauth/test/start?redirect_to={}&code_challenge={}",
+        url::form_urlencoded::byte_serialize(redirect_to.as_bytes()).collect::<String>(),
+        challenge(VERIFIER)
     );
     let reply = send(keyward, get(&uri)).await;
     assert_eq!(reply.status, StatusCode::FOUND, "{}", reply.body);
@@ -84,9 +93,18 @@ async fn sign_in_as(keyward: &Keyward, provider: &Provider, sub: &str, email: &s
 }
 
 async fn exchange(keyward: &Keyward, device: &TestDevice, code: &str) -> Reply {
+    exchange_with(keyward, device, code, VERIFIER).await
+}
+
+async fn exchange_with(
+    keyward: &Keyward,
+    device: &TestDevice,
+    code: &str,
+    verifier: &str,
+) -> Reply {
     let path = "/auth/oauth/exchange";
     let proof = device.proof("POST", path, None);
-    let body = json!({ "code": code });
+    let body = json!({ "code": code, "code_verifier": verifier });
     send(
         keyward,
         dpop_request(Method::POST, path, None, Some(&proof), Some(&body)),
@@ -143,14 +161,26 @@ async fn tampered_answers_other_browsers_foreign_pages_and_taken_addresses_are_r
     let keyward = start_with(&db, &provider).await;
 
     // A page outside the allowed origins never gets a code.
-    let uri = "/auth/oauth/test/start?redirect_to=https%3A%2F%2Fevil.example%2F";
+    let uri = format!(
+        "/auth/oauth/test/start?redirect_to=https%3A%2F%2Fevil.example%2F&code_challenge={}",
+        challenge(VERIFIER)
+    );
+    let uri = uri.as_str();
     let reply = send(&keyward, get(uri)).await;
     assert_eq!(
         (reply.status, reply.code()),
         (StatusCode::FORBIDDEN, "redirect_not_allowed")
     );
     assert_eq!(
-        send(&keyward, get("/auth/oauth/nope/start")).await.code(),
+        send(
+            &keyward,
+            get(&format!(
+                "/auth/oauth/nope/start?code_challenge={}",
+                challenge(VERIFIER)
+            ))
+        )
+        .await
+        .code(),
         "not_found"
     );
 
@@ -178,13 +208,22 @@ async fn tampered_answers_other_browsers_foreign_pages_and_taken_addresses_are_r
     );
     assert_eq!(param(&landed, "keyward_code"), None);
 
-    // The right answer in another browser (no binding cookie), and then the used sign-in.
+    // The right answer in other browsers (no binding cookie, another one) finds nothing, and
+    // leaves the sign-in to its browser, once.
     let (back, cookie) = walk("otto").await;
     let landed = finish(&keyward, &back, None).await;
     assert_eq!(
         param(&landed, "login_error").as_deref(),
         Some("invalid_state")
     );
+    let (_, other) = begin(&keyward, APP).await;
+    let landed = finish(&keyward, &back, Some(&other)).await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("invalid_state")
+    );
+    let landed = finish(&keyward, &back, Some(&cookie)).await;
+    assert!(param(&landed, "keyward_code").is_some(), "{landed}");
     let landed = finish(&keyward, &back, Some(&cookie)).await;
     assert_eq!(
         param(&landed, "login_error").as_deref(),
@@ -284,4 +323,77 @@ async fn a_provider_sign_in_still_asks_for_the_second_factor() {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["mfa_required"], true, "{}", reply.body);
     assert!(reply.body["data"]["tokens"].is_null());
+}
+
+/// Review findings: someone else's code sent to a victim's page (login CSRF), a code planted
+/// in `redirect_to`, an address the provider does not vouch for, a changed `nonce`, and an
+/// exchange without a device proof.
+#[tokio::test]
+async fn codes_are_the_starting_pages_and_only_vouched_addresses_make_accounts() {
+    let db = TestDb::new().await;
+    let issuer = db.settings().issuer;
+    let provider = Provider::start(&format!("{issuer}/auth/oauth/test/callback"));
+    let keyward = start_with(&db, &provider).await;
+
+    // The attacker's own sign-in, its code shown by a page that did not start it.
+    let back = sign_in_as(&keyward, &provider, "mallory", "mallory@example.com").await;
+    let code = param(&back, "keyward_code").unwrap();
+    let other_page = "the victim's page holds another verifier";
+    let victim = exchange_with(&keyward, &TestDevice::new(), &code, other_page).await;
+    assert_eq!(victim.code(), "invalid_link");
+
+    // Without a proof there is no session to bind: refused, and the code is still good.
+    let back = sign_in_as(&keyward, &provider, "mallory", "mallory@example.com").await;
+    let code = param(&back, "keyward_code").unwrap();
+    let body = json!({ "code": code, "code_verifier": VERIFIER });
+    let bare = send(&keyward, post("/auth/oauth/exchange", &body)).await;
+    assert_eq!(bare.code(), "dpop_required");
+    let proved = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(proved.status, StatusCode::OK, "{}", proved.body);
+
+    // A code planted in the page's address is dropped; the server's own is the only one.
+    provider.next("pat", "pat@example.com", true).await;
+    let planted = format!("{APP}?tab=2&keyward_code=kwo_planted&login_error=x");
+    let (location, cookie) = begin(&keyward, &planted).await;
+    let back = provider.walk(&location, &callback_url(&keyward)).await;
+    let landed = finish(&keyward, &back, Some(&cookie)).await;
+    let codes: Vec<_> = landed
+        .query_pairs()
+        .filter(|(k, _)| k == "keyward_code")
+        .collect();
+    assert_eq!(codes.len(), 1, "{landed}");
+    assert_ne!(codes[0].1, "kwo_planted");
+    assert_eq!(param(&landed, "login_error"), None);
+    assert_eq!(param(&landed, "tab").as_deref(), Some("2"));
+
+    // An address the provider does not say is verified makes no account.
+    provider.next("vic", "vic@example.com", false).await;
+    let (location, cookie) = begin(&keyward, APP).await;
+    let back = provider.walk(&location, &callback_url(&keyward)).await;
+    let landed = finish(&keyward, &back, Some(&cookie)).await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("email_unverified")
+    );
+    let body = json!({ "email": "vic@example.com", "password": PASSWORD });
+    let reply = send(&keyward, post("/auth/sign-up", &body)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::CREATED,
+        "still free: {}",
+        reply.body
+    );
+
+    // An ID token for another `nonce` than the sign-in's.
+    provider.next("nina", "nina@example.com", true).await;
+    let (location, cookie) = begin(&keyward, APP).await;
+    let nonce = param(&url::Url::parse(&location).unwrap(), "nonce").unwrap();
+    let changed = location.replace(&format!("nonce={nonce}"), "nonce=another-nonce");
+    assert_ne!(changed, location);
+    let back = provider.walk(&changed, &callback_url(&keyward)).await;
+    let landed = finish(&keyward, &back, Some(&cookie)).await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("invalid_response")
+    );
 }

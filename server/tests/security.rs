@@ -395,6 +395,17 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         collect_names(&schema, &mut names);
         assert!(names.contains(&"redirect_to".to_owned()), "{checked}");
     }
+    // The OpenID Connect sign-in's `redirect_to`: tested in tests/oauth.rs (a foreign page is
+    // refused with `redirect_not_allowed`; planted parameters are dropped).
+    #[cfg(feature = "oauth")]
+    {
+        let start = spec["paths"]["/auth/oauth/{provider}/start"]["get"]["parameters"]
+            .as_array_mut()
+            .expect("the sign-in's start takes parameters");
+        let before = start.len();
+        start.retain(|p| p["name"] != "redirect_to");
+        assert_eq!(start.len() + 1, before);
+    }
     let mut names = Vec::new();
     collect_names(&spec, &mut names);
     let redirecting: Vec<&String> = names

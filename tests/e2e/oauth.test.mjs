@@ -70,7 +70,7 @@ test("a page on another origin signs in with the provider and gets a device-boun
   await page.locator("body[data-state=signedOut]").waitFor({ state: "attached", timeout: 15_000 });
   assert.deepEqual(await page.evaluate(() => window.oauth.providers()), [{ id: "test", name: "Test provider" }]);
 
-  await page.evaluate(() => window.oauth.signIn("test"));
+  await page.evaluate(() => window.oauth.signIn("test")).catch(() => {}); // the page leaves
   await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 20_000 });
   const outcome = JSON.parse(await page.getAttribute("body", "data-outcome"));
   assert.equal(outcome.user.email, "grace@example.com");
@@ -86,15 +86,42 @@ test("a page on another origin signs in with the provider and gets a device-boun
   assert.ok(claims.cnf?.jkt, JSON.stringify(claims));
   assert.deepEqual(claims.amr, ["fed"]);
 
-  // A reload stays signed in; the used code is not tried again.
+  // A reload stays signed in, and finds no sign-in to finish (the code left the address).
   await page.reload();
   await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 15_000 });
+  assert.equal(await page.getAttribute("body", "data-outcome"), JSON.stringify({ user: null }));
   assert.deepEqual(errors, []);
   await context.close();
 });
 
+test("a code sent to a page that did not start the sign-in does not sign it in (login CSRF)", async () => {
+  // The attacker's own sign-in, stopped before their page uses the code.
+  await provider.next({ sub: "mallory", email: "mallory@example.com", email_verified: true });
+  const attacker = await browser.newContext();
+  const theirs = await attacker.newPage();
+  await theirs.route(`${spa}/**`, (route) =>
+    route.request().url().includes("keyward_code=") ? route.abort() : route.continue(),
+  );
+  await theirs.goto(`${spa}/?server=${encodeURIComponent(server.url)}`);
+  await theirs.locator("body[data-state=signedOut]").waitFor({ state: "attached", timeout: 15_000 });
+  const request = theirs.waitForRequest((r) => r.url().includes("keyward_code="));
+  await theirs.evaluate(() => window.oauth.signIn("test")).catch(() => {});
+  const link = (await request).url();
+  await attacker.close();
+
+  // The victim opens it.
+  const victim = await browser.newContext();
+  const page = await victim.newPage();
+  await page.goto(link);
+  await page.locator("body[data-state]:not([data-state=loading])").waitFor({ state: "attached", timeout: 15_000 });
+  assert.deepEqual(JSON.parse(await page.getAttribute("body", "data-outcome")), { error: "invalid_state" });
+  assert.equal(await page.getAttribute("body", "data-state"), "signedOut");
+  await victim.close();
+});
+
 test("a page outside the allowed origins cannot start a sign-in", async () => {
-  const reply = await fetch(`${server.url}/auth/oauth/test/start?redirect_to=${encodeURIComponent("https://evil.example/")}`, { redirect: "manual" });
+  const challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+  const reply = await fetch(`${server.url}/auth/oauth/test/start?redirect_to=${encodeURIComponent("https://evil.example/")}&code_challenge=${challenge}`, { redirect: "manual" });
   assert.equal(reply.status, 403);
   assert.equal((await reply.json()).error.code, "redirect_not_allowed");
 });

@@ -28,6 +28,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
       "keyward/password": [join(pkg, "password.d.ts")],
       "keyward/magic-link": [join(pkg, "magic-link.d.ts")],
       "keyward/mfa": [join(pkg, "mfa.d.ts")],
+      "keyward/oauth": [join(pkg, "oauth.d.ts")],
       "keyward/react": [join(pkg, "react.d.ts")],
     },
     skipLibCheck: false,

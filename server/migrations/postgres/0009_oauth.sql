@@ -14,7 +14,8 @@ CREATE TABLE identities (
 CREATE INDEX identities_by_user ON identities (user_id);
 
 -- A sign-in started at a provider: found by its `state` (hashed), bound to the browser that
--- started it (a cookie's value, hashed), single use, ten minutes.
+-- started it (a cookie's value, hashed) and to the page that started it (`app_challenge`: the
+-- SHA-256 of a verifier the page keeps and shows at the exchange), single use, ten minutes.
 CREATE TABLE oauth_flows (
     state_hash    BYTEA PRIMARY KEY,
     binding_hash  BYTEA NOT NULL,
@@ -22,12 +23,15 @@ CREATE TABLE oauth_flows (
     nonce         TEXT NOT NULL,
     pkce_verifier TEXT NOT NULL,
     redirect_to   TEXT NOT NULL,
+    app_challenge TEXT NOT NULL,
     expires_at    BIGINT NOT NULL
 );
 
--- What the app exchanges for a session: single use, 60 seconds (hashed).
+-- What the app exchanges for a session, with the verifier of the sign-in's `app_challenge`:
+-- single use, 60 seconds (hashed).
 CREATE TABLE oauth_codes (
-    code_hash  BYTEA PRIMARY KEY,
-    user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    code_hash     BYTEA PRIMARY KEY,
+    user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    app_challenge TEXT NOT NULL,
     expires_at BIGINT NOT NULL
 );

@@ -2,26 +2,30 @@
 //! the `openidconnect` crate: discovery, the authorization code flow with PKCE S256, `state` and
 //! `nonce`, the ID token's signature, `aud`, `exp` and `nonce` checked.
 //!
-//! - **Start** (`GET /auth/oauth/{provider}/start?redirect_to=…`): `redirect_to` must be a page
-//!   of an allowed origin. The sign-in is stored under a hash of its `state`, with its `nonce`
-//!   and PKCE verifier, bound to the browser by a random cookie value (its hash stored): a
-//!   callback from another browser finds a sign-in it cannot finish.
+//! - **Start** (`GET /auth/oauth/{provider}/start?redirect_to=…&code_challenge=…`):
+//!   `redirect_to` must be a page of an allowed origin. The sign-in is stored under a hash of
+//!   its `state`, with its `nonce` and PKCE verifier, bound to the browser by a random cookie
+//!   value (its hash stored: a callback from another browser finds nothing, and leaves the
+//!   sign-in as it is) and to the page that started it by `code_challenge`, the SHA-256 of a
+//!   verifier the page keeps for the exchange.
 //! - **Callback**: the sign-in is used up (single use, ten minutes), `iss` in the response must
 //!   be the provider's (RFC 9207; required when the provider says it sends it), the code is
 //!   exchanged with the verifier, the ID token verified. The identity is (issuer, subject),
 //!   never the email. The browser goes back to `redirect_to` with a `keyward_code` (single use,
 //!   60 seconds; never a token in a URL) or a `login_error`.
-//! - **Exchange** (`POST /auth/oauth/exchange`): the app's page trades the code, with a DPoP
-//!   proof, for a session bound to its device key like any other, or the second factor's
-//!   ticket when the account has one.
-//! - **Accounts**: a known identity signs its account in. A new one makes an account, unless
-//!   its address belongs to an account already: then nothing joins silently (`login_error=
-//!   account_exists`: the user signs in to that account, then links the provider).
+//! - **Exchange** (`POST /auth/oauth/exchange`): the app's page trades the code and its
+//!   verifier, with a DPoP proof (required), for a session bound to its device key like any
+//!   other, or the second factor's ticket when the account has one. Someone else's code sent
+//!   to a victim's page (login CSRF) fails: the victim's page does not hold its verifier.
+//! - **Accounts**: a known identity signs its account in. A new one makes an account only
+//!   with an address the provider says is verified (`login_error=email_unverified`: nobody
+//!   takes an address they do not own), and not one that belongs to an account already: then
+//!   nothing joins silently (`login_error=account_exists`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_proto::{ErrorCode, SignInAnswer};
+use keyward_proto::{ErrorCode, OAuthExchange, SignInAnswer};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -35,15 +39,22 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse as _,
 };
 
-use super::accounts::{device_check, first_factor};
+use super::accounts::{device_proof, first_factor};
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::email::Email;
-use super::{Random, Timestamp, UserId, b64, dpop, mail, sha256};
+use super::limits::{self, Limit};
+use super::{Random, Timestamp, UserId, b64, dpop, mail, sha256, unb64};
 use crate::store::{IdentityRow, OAuthFlowRow, UserRow};
 use crate::{Error, OAuthProvider};
 
 const FLOW_TTL: Duration = Duration::from_secs(10 * 60);
+/// Sign-ins started and codes exchanged per IP.
+pub const OAUTH_PER_IP: Limit = Limit {
+    name: "oauth:ip",
+    max: 60,
+    window: Duration::from_secs(600),
+};
 const CODE_TTL: Duration = Duration::from_secs(60);
 const CODE_PREFIX: &str = "kwo_";
 /// The cookie that binds a sign-in to the browser that started it.
@@ -129,6 +140,8 @@ pub enum LoginError {
     AccountExists,
     /// The provider gave no email address.
     EmailRequired,
+    /// The provider does not say the address is verified: no account is made with it.
+    EmailUnverified,
 }
 
 impl LoginError {
@@ -141,6 +154,7 @@ impl LoginError {
             Self::ProviderUnavailable => "provider_unavailable",
             Self::AccountExists => "account_exists",
             Self::EmailRequired => "email_required",
+            Self::EmailUnverified => "email_unverified",
         }
     }
 }
@@ -230,11 +244,26 @@ pub struct Started {
 pub async fn start(
     core: &Core,
     id: &str,
-    redirect_to: Option<&str>,
+    (redirect_to, app_challenge): (Option<&str>, &str),
+    asker: &Client,
     now: Timestamp,
     random: &Random,
 ) -> Result<Started, Error> {
-    let back = mail::link_base(&core.settings, redirect_to)?;
+    let on = core.settings.rate_limits;
+    limits::check(&core.store, on, OAUTH_PER_IP, &asker.ip_key(), now).await?;
+    if app_challenge.len() != 43 || unb64(app_challenge).is_none_or(|b| b.len() != 32) {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "code_challenge must be the base64url SHA-256 of the page's verifier (43 characters).",
+        ));
+    }
+    let mut back = mail::link_base(&core.settings, redirect_to)?;
+    // The outcome's parameters come from this server only: none planted in the page's address.
+    let kept = without(&back, &["keyward_code", "login_error"]);
+    back.set_query(None);
+    if !kept.is_empty() {
+        back.query_pairs_mut().extend_pairs(kept);
+    }
     let (index, provider) = provider(core, id)?;
     let client = client(core, index, provider).await?;
     let state = b64(&random.bytes::<32>());
@@ -261,6 +290,7 @@ pub async fn start(
         nonce,
         pkce_verifier: verifier,
         redirect_to: back.to_string(),
+        app_challenge: app_challenge.to_owned(),
         expires_at: now.plus(FLOW_TTL).millis(),
     };
     core.store.insert_oauth_flow(&flow).await?;
@@ -271,7 +301,7 @@ pub async fn start(
 }
 
 /// What the provider sent back to the callback.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default)]
 pub struct CallbackQuery {
     /// The authorization code.
     pub code: Option<String>,
@@ -294,19 +324,16 @@ pub async fn callback(
     now: Timestamp,
     random: &Random,
 ) -> Result<String, Error> {
-    let state_hash = query
-        .state
-        .as_deref()
-        .map(|s| sha256(s.as_bytes()).to_vec());
-    let flow = match &state_hash {
-        Some(hash) => core.store.take_oauth_flow(hash).await?,
-        None => None,
+    // Taken only with the cookie of the browser that started it: another browser's callback
+    // finds nothing, and leaves it as it is.
+    let flow = match (&query.state, binding) {
+        (Some(state), Some(binding)) => {
+            let (state, binding) = (sha256(state.as_bytes()), sha256(binding.as_bytes()));
+            core.store.take_oauth_flow(&state, &binding).await?
+        }
+        _ => None,
     };
-    let bound = |flow: &OAuthFlowRow| {
-        binding.is_some_and(|b| super::constant_time_eq(&sha256(b.as_bytes()), &flow.binding_hash))
-    };
-    let Some(flow) = flow.filter(|f| f.provider == id && f.expires_at > now.millis() && bound(f))
-    else {
+    let Some(flow) = flow.filter(|f| f.provider == id && f.expires_at > now.millis()) else {
         // Without its sign-in there is no page of the app's to return to but the default one.
         let back = mail::link_base(&core.settings, None)?;
         return Ok(with_param(
@@ -434,6 +461,10 @@ async fn finish(
             let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
             let email =
                 Email::parse(&email).map_err(|_| Failure::Login(LoginError::EmailRequired))?;
+            // Nobody takes an address the provider does not vouch for.
+            if !verified {
+                return Err(Failure::Login(LoginError::EmailUnverified));
+            }
             if core.store.user_by_email(email.key()).await?.is_some() {
                 return Err(Failure::Login(LoginError::AccountExists));
             }
@@ -441,7 +472,7 @@ async fn finish(
                 id: UserId::new(now, random.bytes()),
                 email: email.as_str().to_owned(),
                 email_key: email.key().to_owned(),
-                email_verified_at: verified.then(|| now.millis()),
+                email_verified_at: Some(now.millis()),
                 name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
                 password_hash: None,
                 created_at: now.millis(),
@@ -463,15 +494,35 @@ async fn finish(
                 .create_user_with_identity(&user, &identity, &event)
                 .await?
             {
-                return Err(Failure::Login(LoginError::AccountExists));
+                // The same identity's first sign-in, a moment ago: its account.
+                return match core
+                    .store
+                    .identity_user(expected, &identity.subject)
+                    .await?
+                {
+                    Some(user_id) => issue_code(core, &user_id, flow, now, random).await,
+                    None => Err(Failure::Login(LoginError::AccountExists)),
+                };
             }
             user.id
         }
     };
+    issue_code(core, &user_id, flow, now, random).await
+}
+
+/// A code for the app to exchange, for `user_id`, with `flow`'s challenge.
+async fn issue_code(
+    core: &Core,
+    user_id: &UserId,
+    flow: &OAuthFlowRow,
+    now: Timestamp,
+    random: &Random,
+) -> Result<String, Failure> {
     let code = format!("{CODE_PREFIX}{}", b64(&random.bytes::<32>()));
     let hash = sha256(code.as_bytes());
+    let expires_at = now.plus(CODE_TTL).millis();
     core.store
-        .insert_oauth_code(&hash, &user_id, now.plus(CODE_TTL).millis())
+        .insert_oauth_code(&hash, user_id, &flow.app_challenge, expires_at)
         .await?;
     Ok(code)
 }
@@ -497,23 +548,35 @@ async fn client_for(
     })
 }
 
-/// `url` with `name=value` added to its query.
+/// The query pairs of `url` but those named in `names`.
+fn without(url: &url::Url, names: &[&str]) -> Vec<(String, String)> {
+    url.query_pairs()
+        .filter(|(k, _)| !names.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// `url` with `name=value` set in its query (one of it, whatever was there).
 fn with_param(url: &str, name: &str, value: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut url) => {
-            url.query_pairs_mut().append_pair(name, value);
+            let kept = without(&url, &[name]);
+            url.set_query(None);
+            url.query_pairs_mut()
+                .extend_pairs(kept)
+                .append_pair(name, value);
             url.to_string()
         }
         Err(_) => url.to_owned(),
     }
 }
 
-/// `POST /auth/oauth/exchange`: the app's code for a session (bound to the device key of the
-/// proof), or the second factor's ticket. `invalid_link` for a code that is unknown, used or
-/// older than 60 seconds.
+/// `POST /auth/oauth/exchange`: the app's code and its verifier for a session bound to the
+/// device key of the proof (required), or the second factor's ticket. `invalid_link` for a code
+/// that is unknown, used, older than 60 seconds, or shown with another page's verifier.
 pub async fn exchange(
     core: &Core,
-    code: &str,
+    request: &OAuthExchange,
     dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
@@ -522,21 +585,31 @@ pub async fn exchange(
     let refused = || {
         Error::rejected(
             ErrorCode::InvalidLink,
-            "This sign-in code is unknown, used already, or expired: sign in again.",
+            "This sign-in code is unknown, used already, expired, or not this page's: sign in again.",
         )
     };
-    let device = device_check(core, dpop, now)?;
+    let on = core.settings.rate_limits;
+    limits::check(&core.store, on, OAUTH_PER_IP, &client.ip_key(), now).await?;
+    // The proof first (recorded): the session must be bound to this browser's device key.
+    let device = device_proof(core, dpop, now).await?.ok_or_else(|| {
+        Error::rejected(
+            ErrorCode::DpopRequired,
+            "Exchange the code with a DPoP proof: the session is bound to this device's key.",
+        )
+    })?;
+    let code = &request.code;
     if !code.starts_with(CODE_PREFIX) || code.len() != CODE_PREFIX.len() + 43 {
         return Err(refused());
     }
-    let user_id = core
+    let (user_id, challenge) = core
         .store
         .take_oauth_code(&sha256(code.as_bytes()), now.millis())
         .await?
         .ok_or_else(refused)?;
-    if let Some(proof) = &device {
-        core.record_dpop(proof, now).await?;
+    let shown = b64(&sha256(request.code_verifier.as_bytes()));
+    if !super::constant_time_eq(shown.as_bytes(), challenge.as_bytes()) {
+        return Err(refused());
     }
     let user = core.store.user(&user_id).await?.ok_or_else(refused)?;
-    first_factor(core, &user, &["fed"], client, device.as_ref(), now, random).await
+    first_factor(core, &user, &["fed"], client, Some(&device), now, random).await
 }

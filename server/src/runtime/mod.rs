@@ -112,6 +112,8 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store.purge_connect_tickets(now.millis()).await?;
         store.purge_account_tokens(now.millis()).await?;
         store.purge_mfa_tickets(now.millis()).await?;
+        #[cfg(feature = "oauth")]
+        store.purge_oauth(now.millis()).await?;
         store
             .purge_mail(now.minus(Duration::from_secs(30 * 24 * 3600)).millis())
             .await?;

@@ -146,6 +146,28 @@ macro_rules! insert_audit {
     }};
 }
 
+/// Inserts a new user (`&UserRow`) on `$conn` unless its address is taken: rows inserted, 1 or 0.
+macro_rules! insert_user {
+    ($conn:expr, $user:expr) => {{
+        let user: &$crate::store::UserRow = $user;
+        sqlx::query(
+            "INSERT INTO users (id, email, email_key, email_verified_at, name, password_hash, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+             ON CONFLICT (email_key) DO NOTHING",
+        )
+        .bind(user.id)
+        .bind(&user.email)
+        .bind(&user.email_key)
+        .bind(user.email_verified_at)
+        .bind(user.name.as_deref())
+        .bind(user.password_hash.as_deref())
+        .bind(user.created_at)
+        .execute($conn)
+        .await?
+        .rows_affected()
+    }};
+}
+
 mod audit;
 mod devices;
 mod groups;

@@ -19,6 +19,8 @@ pub struct OAuthFlowRow {
     pub pkce_verifier: String,
     /// Where the app gets the outcome.
     pub redirect_to: String,
+    /// The SHA-256 (base64url) of the verifier the page that started it keeps.
+    pub app_challenge: String,
     /// When it stops working (ms).
     pub expires_at: i64,
 }
@@ -47,7 +49,7 @@ impl Store {
     pub async fn insert_oauth_flow(&self, flow: &OAuthFlowRow) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
             "INSERT INTO oauth_flows (state_hash, binding_hash, provider, nonce, pkce_verifier, \
-             redirect_to, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             redirect_to, app_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&flow.state_hash)
         .bind(&flow.binding_hash)
@@ -55,6 +57,7 @@ impl Store {
         .bind(&flow.nonce)
         .bind(&flow.pkce_verifier)
         .bind(&flow.redirect_to)
+        .bind(&flow.app_challenge)
         .bind(flow.expires_at)
         .execute(pool)
         .await
@@ -62,17 +65,41 @@ impl Store {
         Ok(())
     }
 
-    /// Uses up the sign-in whose `state` hashes to `state_hash` (expired or not: the caller
-    /// decides); `None` when there is none.
-    pub async fn take_oauth_flow(&self, state_hash: &[u8]) -> Result<Option<OAuthFlowRow>, Error> {
+    /// Uses up the sign-in whose `state` hashes to `state_hash`, started by the browser whose
+    /// cookie hashes to `binding_hash` (expired or not: the caller decides); `None` when there
+    /// is none. Another browser's callback leaves it as it is.
+    pub async fn take_oauth_flow(
+        &self,
+        state_hash: &[u8],
+        binding_hash: &[u8],
+    ) -> Result<Option<OAuthFlowRow>, Error> {
         let row = on_writer!(self, pool => sqlx::query_as(
-            "DELETE FROM oauth_flows WHERE state_hash = $1 RETURNING state_hash, binding_hash, \
-             provider, nonce, pkce_verifier, redirect_to, expires_at",
+            "DELETE FROM oauth_flows WHERE state_hash = $1 AND binding_hash = $2 RETURNING \
+             state_hash, binding_hash, provider, nonce, pkce_verifier, redirect_to, \
+             app_challenge, expires_at",
         )
         .bind(state_hash)
+        .bind(binding_hash)
         .fetch_optional(pool)
         .await)?;
         Ok(row)
+    }
+
+    /// Deletes sign-ins and codes that stopped working before `before` (ms).
+    pub async fn purge_oauth(&self, before: i64) -> Result<u64, Error> {
+        on_writer!(self, pool => {
+            let flows = sqlx::query("DELETE FROM oauth_flows WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let codes = sqlx::query("DELETE FROM oauth_codes WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok::<_, Error>(flows + codes)
+        })
     }
 
     /// The account with the identity (`issuer`, `subject`), if any.
@@ -92,7 +119,7 @@ impl Store {
     }
 
     /// Creates `user` with its first `identity`, appending `audit`; `false`, and nothing
-    /// written, when the address is taken.
+    /// written, when the address is taken or the identity has an account already.
     pub async fn create_user_with_identity(
         &self,
         user: &UserRow,
@@ -101,27 +128,14 @@ impl Store {
     ) -> Result<bool, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO users (id, email, email_key, email_verified_at, name, password_hash, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                 ON CONFLICT (email_key) DO NOTHING",
-            )
-            .bind(user.id)
-            .bind(&user.email)
-            .bind(&user.email_key)
-            .bind(user.email_verified_at)
-            .bind(user.name.as_deref())
-            .bind(user.password_hash.as_deref())
-            .bind(user.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let inserted = insert_user!(&mut *tx, user);
             if inserted != 1 {
+                tx.rollback().await?;
                 return Ok(false);
             }
-            sqlx::query(
+            let linked = sqlx::query(
                 "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, subject) DO NOTHING",
             )
             .bind(&identity.id)
             .bind(identity.user_id)
@@ -131,25 +145,35 @@ impl Store {
             .bind(identity.email.as_deref())
             .bind(identity.created_at)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if linked != 1 {
+                // A concurrent first sign-in of the same identity made its account first.
+                tx.rollback().await?;
+                return Ok(false);
+            }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok::<_, Error>(true)
         })
     }
 
-    /// Stores a code the app exchanges for a session of `user_id`.
+    /// Stores a code the app exchanges, with the verifier of `app_challenge`, for a session
+    /// of `user_id`.
     pub async fn insert_oauth_code(
         &self,
         code_hash: &[u8],
         user_id: &UserId,
+        app_challenge: &str,
         expires_at: i64,
     ) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "INSERT INTO oauth_codes (code_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+            "INSERT INTO oauth_codes (code_hash, user_id, app_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(code_hash)
         .bind(user_id)
+        .bind(app_challenge)
         .bind(expires_at)
         .execute(pool)
         .await
@@ -157,19 +181,21 @@ impl Store {
         Ok(())
     }
 
-    /// Uses up the code with `code_hash` if it is still good at `now`: its user.
+    /// Uses up the code with `code_hash` if it is still good at `now`: its user and the
+    /// challenge its verifier must meet.
     pub async fn take_oauth_code(
         &self,
         code_hash: &[u8],
         now: i64,
-    ) -> Result<Option<UserId>, Error> {
-        let user = on_writer!(self, pool => sqlx::query_scalar(
-            "DELETE FROM oauth_codes WHERE code_hash = $1 AND expires_at > $2 RETURNING user_id",
+    ) -> Result<Option<(UserId, String)>, Error> {
+        let row = on_writer!(self, pool => sqlx::query_as(
+            "DELETE FROM oauth_codes WHERE code_hash = $1 AND expires_at > $2 \
+             RETURNING user_id, app_challenge",
         )
         .bind(code_hash)
         .bind(now)
         .fetch_optional(pool)
         .await)?;
-        Ok(user)
+        Ok(row)
     }
 }

@@ -123,21 +123,7 @@ impl Store {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             if let Some(user) = user {
-                let inserted = sqlx::query(
-                    "INSERT INTO users (id, email, email_key, email_verified_at, name, password_hash, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
-                     ON CONFLICT (email_key) DO NOTHING",
-                )
-                .bind(user.id)
-                .bind(&user.email)
-                .bind(&user.email_key)
-                .bind(user.email_verified_at)
-                .bind(user.name.as_deref())
-                .bind(user.password_hash.as_deref())
-                .bind(user.created_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+                let inserted = insert_user!(&mut *tx, user);
                 if inserted == 0 {
                     tx.rollback().await?;
                     return Ok(None);
