@@ -94,7 +94,7 @@ test("a page on another origin signs in with the provider and gets a device-boun
   await context.close();
 });
 
-test("a code sent to a page that did not start the sign-in does not sign it in (login CSRF)", async () => {
+test("a code sent to a page that did not start the sign-in does not sign it in (login CSRF)", { timeout: 60_000 }, async () => {
   // The attacker's own sign-in, stopped before their page uses the code.
   await provider.next({ sub: "mallory", email: "mallory@example.com", email_verified: true });
   const attacker = await browser.newContext();
@@ -107,6 +107,7 @@ test("a code sent to a page that did not start the sign-in does not sign it in (
   const request = theirs.waitForRequest((r) => r.url().includes("keyward_code="));
   await theirs.evaluate(() => window.oauth.signIn("test")).catch(() => {});
   const link = (await request).url();
+  await theirs.unrouteAll({ behavior: "ignoreErrors" });
   await attacker.close();
 
   // The victim opens it.
