@@ -433,7 +433,10 @@ impl SettingsArgs {
                 .email_verification
                 .or(file.email_verification)
                 .map_or(d.email_verification, EmailVerification::from),
-            oauth: oauth_from_env(std::env::vars())?,
+            // `vars_os`: a variable that is not UTF-8 (none of ours) must not stop the server.
+            oauth: oauth_from_env(std::env::vars_os().filter_map(|(name, value)| {
+                Some((name.into_string().ok()?, value.into_string().ok()?))
+            }))?,
         })
     }
 }
@@ -848,5 +851,51 @@ mod tests {
     fn settings_error(args: SettingsArgs) -> String {
         let settings = args.resolve_with_secret(Some("x".repeat(32))).unwrap();
         settings.validate().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn oauth_providers_come_from_the_environment_with_their_secret_or_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret_file = dir.path().join("secret");
+        std::fs::write(&secret_file, "from-a-file\n").unwrap();
+        let vars = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let file = secret_file.display().to_string();
+        let providers = oauth_from_env(vars(&[
+            ("KEYWARD_OAUTH_CORP_SSO_ISSUER", "https://sso.example.com"),
+            ("KEYWARD_OAUTH_CORP_SSO_CLIENT_ID", "keyward"),
+            ("KEYWARD_OAUTH_CORP_SSO_CLIENT_SECRET_FILE", file.as_str()),
+            ("KEYWARD_OAUTH_CORP_SSO_NAME", "Corp"),
+            ("KEYWARD_OAUTH_GOOGLE_ISSUER", "https://accounts.google.com"),
+            ("KEYWARD_OAUTH_GOOGLE_CLIENT_ID", "g"),
+            ("KEYWARD_OAUTH_GOOGLE_CLIENT_SECRET", "s"),
+            ("KEYWARD_SECRET", "not a provider"),
+        ]))
+        .unwrap();
+        assert_eq!(providers.len(), 2);
+        let corp = providers.iter().find(|p| p.id == "corp-sso").unwrap();
+        assert_eq!(corp.client_secret, "from-a-file");
+        assert_eq!(corp.name.as_deref(), Some("Corp"));
+        assert!(
+            !format!("{corp:?}").contains("from-a-file"),
+            "the secret is not printed"
+        );
+        let google = providers.iter().find(|p| p.id == "google").unwrap();
+        assert_eq!(
+            (google.client_id.as_str(), google.client_secret.as_str()),
+            ("g", "s")
+        );
+
+        let missing = oauth_from_env(vars(&[("KEYWARD_OAUTH_X_ISSUER", "https://x.example")]));
+        let message = missing.unwrap_err().to_string();
+        assert!(
+            message.contains("KEYWARD_OAUTH_X_CLIENT_SECRET"),
+            "{message}"
+        );
     }
 }

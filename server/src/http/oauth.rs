@@ -33,6 +33,7 @@ pub(crate) async fn providers(State(keyward): State<Keyward>) -> Json<Envelope<O
 
 /// Where the browser comes back to, and the page's challenge.
 #[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Read by `parameters`; the struct documents them.
 pub(crate) struct StartQuery {
     /// The app's page that gets `keyward_code` or `login_error` (an allowed origin; the app's
