@@ -87,6 +87,17 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
+/// A provider's client as discovery makes it: authorization endpoint set, token and userinfo
+/// endpoints as the provider has them.
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// The providers' discovered metadata and the HTTP client that talks to them.
 pub struct Providers {
     http: reqwest::Client,
@@ -170,21 +181,7 @@ fn provider<'a>(core: &'a Core, id: &str) -> Result<(usize, &'a OAuthProvider), 
 }
 
 /// The client for provider `index`, its metadata discovered (once).
-async fn client(
-    core: &Core,
-    index: usize,
-    provider: &OAuthProvider,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    Error,
-> {
+async fn client(core: &Core, index: usize, provider: &OAuthProvider) -> Result<OidcClient, Error> {
     let providers = &core.oauth;
     let cell = providers
         .discovered
@@ -533,17 +530,7 @@ async fn client_for(
     core: &Core,
     index: usize,
     provider: &OAuthProvider,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    Failure,
-> {
+) -> Result<OidcClient, Failure> {
     client(core, index, provider).await.map_err(|err| {
         tracing::warn!(provider = provider.id, %err, "an OAuth provider is unavailable");
         Failure::Login(LoginError::ProviderUnavailable)
