@@ -324,15 +324,7 @@ pub async fn step_up(
     client: &Client,
     now: Timestamp,
 ) -> Result<(), Error> {
-    limit(core, client, now).await?;
-    let user = live_user(core, &claims.sub).await?;
-    if confirmed_totp(core, &user).await?.is_none() {
-        return Err(not_enabled());
-    }
-    failure_lock(core, &user.id, now).await?;
-    if !second_factor(core, &user, code, true, now).await? {
-        return Err(failed(core, &user.id, client, now).await?);
-    }
+    let user = proved(core, claims, code, client, now).await?;
     let event = audit::event(AuditKind::SteppedUp, now, client)
         .user(&user.id)
         .session(&claims.sid);
@@ -374,6 +366,18 @@ async fn checked(
     now: Timestamp,
 ) -> Result<UserRow, Error> {
     require_recent_auth(core, claims, now)?;
+    proved(core, claims, code, client, now).await
+}
+
+/// The signed-in user, once `code` (app or recovery) proves the second factor; the attempt is
+/// counted and a wrong one audited.
+async fn proved(
+    core: &Core,
+    claims: &AccessClaims,
+    code: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<UserRow, Error> {
     limit(core, client, now).await?;
     let user = live_user(core, &claims.sub).await?;
     if confirmed_totp(core, &user).await?.is_none() {
