@@ -24,7 +24,15 @@ after(async () => {
   await smtp?.stop();
 });
 
-const state = (page, value) => page.locator(`#auth-state[data-state=${value}]`).waitFor({ timeout: 15_000 });
+// Waits for the app's state; on a timeout, says what the page showed instead (state and error).
+const state = (page, value) =>
+  page
+    .locator(`#auth-state[data-state=${value}]`)
+    .waitFor({ timeout: 15_000 })
+    .catch(async (error) => {
+      const shown = await page.evaluate(() => [document.querySelector("#auth-state")?.dataset.state, document.querySelector("#error")?.textContent]);
+      throw new Error(`waited for ${value}; the page shows ${JSON.stringify(shown)}`, { cause: error });
+    });
 
 test("sign up, verify the address from the mail, turn on TOTP, sign in with a code, then with a recovery code", async () => {
   const context = await browser.newContext();
@@ -63,9 +71,11 @@ test("sign up, verify the address from the mail, turn on TOTP, sign in with a co
   const recovery = await page.locator("#recovery-codes li").allTextContents();
   assert.equal(recovery.length, 10);
 
-  // Password, then the app's next code (the first one is used).
+  // Password, then the app's next code (the first one is used). The code form shows only once
+  // the sign-in asks for it.
   await page.click("#sign-out");
   await state(page, "signedOut");
+  assert.ok(await page.locator("#mfa-form").isHidden(), "the code form shows before any sign-in asked for a code");
   await page.fill("#email", email);
   await page.fill("#password", "correct horse battery staple");
   await page.click("#sign-in");
