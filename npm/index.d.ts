@@ -135,7 +135,7 @@ export type ErrorCode =
   | "refresh_token_expired" | "refresh_token_reused" | "dpop_required"
   | "invalid_dpop_proof" | "use_dpop_nonce" | "passkey_invalid" | "challenge_expired"
   | "reauthentication_required" | "last_sign_in_method" | "invalid_ticket"
-  | "email_not_verified" | "invalid_link" | "redirect_not_allowed" | "password_too_common"
+  | "email_not_verified" | "invalid_link" | "identity_taken" | "redirect_not_allowed" | "password_too_common"
   | "invalid_mfa_code" | "mfa_already_enabled" | "mfa_not_enabled" | "step_up_required"
   | "sign_in_required" | "rate_limited" | "internal" | "unavailable" | "unknown"
   | "network" | "signed_out" | "cancelled" | "aborted" | "origin_not_allowed"

@@ -3,8 +3,10 @@
 // page it comes back to. The provider's tokens stay on the server; the page only ever sees a
 // single-use 60-second code, exchanged with a proof by this browser's device key and with the
 // verifier this tab kept when it started the sign-in (someone else's code sent to this page
-// cannot sign it in to their account).
-import { KeywardError, open, user } from "./internal.js";
+// cannot sign it in to their account). A signed-in user links a provider with `.link(provider)`
+// (finished by `.complete(url)` too, by the same session), and lists and unlinks them with
+// `identities(auth).list()` / `.unlink(id)`.
+import { KeywardError, call, camel, open, seg, user } from "./internal.js";
 
 const messages = {
   invalid_state: "This sign-in expired or was started in another browser: start again.",
@@ -14,6 +16,7 @@ const messages = {
   account_exists: "An account has this email address: sign in to it, then link the provider.",
   email_required: "The provider gave no email address.",
   email_unverified: "The provider does not say this email address is verified.",
+  identity_taken: "This provider's account is linked to another account here.",
 };
 const KEY = "keyward:oauth-verifier";
 const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -31,19 +34,25 @@ export function oauth(auth) {
     },
     /** Leaves this page for `provider`; the browser comes back to `redirectTo` (this page by default). */
     async signIn(provider, options) {
-      const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
-      sessionStorage.setItem(KEY, verifier);
-      const challenge = b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
-      const url = new URL(`${base()}${encodeURIComponent(provider)}/start`);
-      url.searchParams.set("redirect_to", options?.redirectTo ?? location.href.split("#")[0]);
-      url.searchParams.set("code_challenge", challenge);
+      const url = new URL(`${base()}${seg(provider)}/start`);
+      url.searchParams.set("redirect_to", back(options));
+      url.searchParams.set("code_challenge", await begin(false));
+      location.assign(url);
+    },
+    /**
+     * Signed in (recently): leaves this page for `provider` to link the account there to this
+     * one; the browser comes back to `redirectTo`, where `complete()` finishes the link.
+     */
+    async link(provider, options) {
+      const body = { redirect_to: back(options), code_challenge: await begin(true) };
+      const { url } = await call(auth, "POST", `/oauth/${seg(provider)}/link`, body);
       location.assign(url);
     },
     /**
      * On the page the provider sent the browser back to (`url`, this page by default; the code
      * then leaves the address bar): a session bound to this browser, as the user or
-     * `{mfaRequired, ticket}`; `null` when the address carries no sign-in. A refusal rejects
-     * with the `login_error` as the `code`.
+     * `{mfaRequired, ticket}`; after `link()`, `{linked: identity}`; `null` when the address
+     * carries no sign-in. A refusal rejects with the `login_error` as the `code`.
      */
     complete(input = globalThis.location?.href) {
       const url = new URL(input);
@@ -54,14 +63,35 @@ export function oauth(auth) {
         url.searchParams.delete("login_error");
         history.replaceState(history.state, "", url);
       }
-      const verifier = sessionStorage.getItem(KEY);
+      const [kind, verifier] = (sessionStorage.getItem(KEY) ?? "").split(" ");
       sessionStorage.removeItem(KEY);
       if (codes.length + errors.length > 1 || !verifier) {
         return Promise.reject(new KeywardError("invalid_state", "This page did not start this sign-in: start again."));
       }
       const [error] = errors;
       if (error) return Promise.reject(new KeywardError(error, messages[error] ?? "The sign-in failed."));
-      return open(auth, "/oauth/exchange", { code: codes[0], code_verifier: verifier }).then(user);
+      const body = { code: codes[0], code_verifier: verifier };
+      if (kind == "link") return call(auth, "POST", "/identities", body).then((data) => ({ linked: camel(data.identity) }));
+      return open(auth, "/oauth/exchange", body).then(user);
     },
+  };
+}
+
+/** The challenge of a new verifier this tab keeps for `complete()` (with what it is for). */
+async function begin(link) {
+  const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
+  sessionStorage.setItem(KEY, `${link ? "link" : "signIn"} ${verifier}`);
+  return b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+}
+
+const back = (options) => options?.redirectTo ?? location.href.split("#")[0];
+
+/** The providers linked to the signed-in account: `.list()`, `.unlink(id)`. */
+export function identities(auth) {
+  return {
+    /** `[{id, provider, email, createdAt}]`, oldest first. */
+    list: () => call(auth, "GET", "/identities").then((data) => camel(data.identities)),
+    /** Unlinks one (needs a recent sign-in; never the account's last way to sign in). */
+    unlink: (id) => call(auth, "DELETE", `/identities/${seg(id)}`).then(() => {}),
   };
 }

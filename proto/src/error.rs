@@ -132,6 +132,9 @@ error_codes! {
     /// The emailed link or code is unknown, used already, or expired: ask for a new mail.
     /// Which of these is never said.
     InvalidLink => "invalid_link",
+    /// This provider's account is linked to another account here: sign in to that one, or
+    /// unlink it there first.
+    IdentityTaken => "identity_taken",
     /// `redirect_to` is not a page of an allowed origin: emailed links only go to the app.
     RedirectNotAllowed => "redirect_not_allowed",
     /// The password is one of the most common ones (a list shipped with the server): choose

@@ -45,7 +45,10 @@ pub use mfa::{
     MfaCode, MfaRequired, RecoveryAnswer, RecoveryCodes, SignInAnswer, TotpAnswer, TotpEnrolment,
     VerifyMfa,
 };
-pub use oauth::{OAuthExchange, OAuthProviderInfo, OAuthProviders};
+pub use oauth::{
+    Identities, Identity, IdentityLinked, OAuthExchange, OAuthLink, OAuthLinkStarted,
+    OAuthProviderInfo, OAuthProviders,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -11,6 +11,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::oidc::{CLIENT_ID, CLIENT_SECRET, Provider};
+use common::smtp::Smtp;
 use common::*;
 use keyward_server::{Keyward, OAuthProvider, Settings};
 use serde_json::json;
@@ -396,4 +397,249 @@ async fn codes_are_the_starting_pages_and_only_vouched_addresses_make_accounts()
         param(&landed, "login_error").as_deref(),
         Some("invalid_response")
     );
+}
+
+/// `POST /auth/oauth/test/link` by the session of `token`.
+async fn link_start(keyward: &Keyward, token: &str) -> Reply {
+    let body = json!({ "redirect_to": APP, "code_challenge": challenge(VERIFIER) });
+    let request = json_request(Method::POST, "/auth/oauth/test/link", Some(token), &body);
+    send(keyward, request).await
+}
+
+/// `POST /auth/identities` by the session of `token`.
+async fn link_finish(keyward: &Keyward, token: &str, code: &str, verifier: &str) -> Reply {
+    let body = json!({ "code": code, "code_verifier": verifier });
+    let request = json_request(Method::POST, "/auth/identities", Some(token), &body);
+    send(keyward, request).await
+}
+
+/// A link by the session of `token` through the provider as `sub`: where the provider's
+/// callback sends the browser (any browser: no cookie).
+async fn link_as(
+    keyward: &Keyward,
+    provider: &Provider,
+    token: &str,
+    (sub, email, verified): (&str, &str, bool),
+) -> url::Url {
+    provider.next(sub, email, verified).await;
+    let started = link_start(keyward, token).await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.body);
+    let url = started.body["data"]["url"].as_str().unwrap();
+    assert!(url.starts_with(&provider.issuer), "{url}");
+    let back = provider.walk(url, &callback_url(keyward)).await;
+    finish(keyward, &back, None).await
+}
+
+/// An address that has an account is joined only by its signed-in owner: the provider's
+/// sign-in is refused (`account_exists`), the owner signs in and links it, then the provider
+/// signs in to that account. A link is finished only by the session and page that started it;
+/// an identity of another account, or an address the provider does not vouch for, is never
+/// linked; the last way to sign in is never unlinked.
+#[tokio::test]
+async fn an_owner_links_a_provider_by_signing_in_and_never_unlinks_the_last_way_in() {
+    let db = TestDb::new().await;
+    let issuer = db.settings().issuer;
+    let provider = Provider::start(&format!("{issuer}/auth/oauth/test/callback"));
+    let keyward = start_with(&db, &provider).await;
+    let owner = sign_up(&keyward, "lin@example.com").await;
+    let user_id = owner["user"]["id"].clone();
+    let token = access(&owner);
+
+    let landed = sign_in_as(&keyward, &provider, "lin", "lin@example.com").await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("account_exists")
+    );
+    // A link comes back only to a page of an allowed origin.
+    let body =
+        json!({ "redirect_to": "https://evil.example/", "code_challenge": challenge(VERIFIER) });
+    let request = json_request(Method::POST, "/auth/oauth/test/link", Some(&token), &body);
+    let reply = send(&keyward, request).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::FORBIDDEN, "redirect_not_allowed")
+    );
+
+    // The owner links it. Another session of the same account cannot finish it (and leaves
+    // it to its own), nor can a page without the verifier.
+    let landed = link_as(
+        &keyward,
+        &provider,
+        &token,
+        ("lin", "lin@example.com", true),
+    )
+    .await;
+    assert!(landed.as_str().starts_with(APP), "{landed}");
+    let code = param(&landed, "keyward_code").expect("a link code");
+    let other = access(&sign_in(&keyward, "lin@example.com").await);
+    let reply = link_finish(&keyward, &other, &code, VERIFIER).await;
+    assert_eq!(reply.code(), "invalid_link");
+    let reply = link_finish(&keyward, &token, &code, VERIFIER).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["data"]["identity"]["provider"], "test");
+    assert_eq!(reply.body["data"]["identity"]["email"], "lin@example.com");
+    let identity = reply.body["data"]["identity"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = link_finish(&keyward, &token, &code, VERIFIER).await;
+    assert_eq!(reply.code(), "invalid_link", "single use");
+    let landed = link_as(
+        &keyward,
+        &provider,
+        &token,
+        ("lin", "lin@example.com", true),
+    )
+    .await;
+    let code = param(&landed, "keyward_code").unwrap();
+    let reply = link_finish(&keyward, &token, &code, "another page's verifier").await;
+    assert_eq!(reply.code(), "invalid_link");
+
+    // From now on the provider signs in to the owner's account.
+    let landed = sign_in_as(&keyward, &provider, "lin", "lin@example.com").await;
+    let code = param(&landed, "keyward_code").expect("a sign-in code");
+    let reply = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(reply.body["data"]["user"]["id"], user_id, "{}", reply.body);
+
+    // An address the provider does not vouch for is not linked, nor is another account's
+    // identity.
+    let landed = link_as(
+        &keyward,
+        &provider,
+        &token,
+        ("unv", "unv@example.com", false),
+    )
+    .await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("email_unverified")
+    );
+    let solo = TestDevice::new();
+    let landed = sign_in_as(&keyward, &provider, "solo", "solo@example.com").await;
+    let reply = exchange(&keyward, &solo, &param(&landed, "keyward_code").unwrap()).await;
+    let solo_token = access(&reply.body["data"]);
+    let landed = link_as(
+        &keyward,
+        &provider,
+        &token,
+        ("solo", "solo@example.com", true),
+    )
+    .await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("identity_taken")
+    );
+
+    // The account made by the provider has no other way in: its identity stays.
+    let path = "/auth/identities";
+    let proof = solo.proof("GET", path, Some(&solo_token));
+    let request = dpop_request(
+        Method::GET,
+        path,
+        Some(("DPoP", &solo_token)),
+        Some(&proof),
+        None,
+    );
+    let listed = send(&keyward, request).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let solo_identity = listed.body["data"]["identities"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/auth/identities/{solo_identity}");
+    let proof = solo.proof("DELETE", &path, Some(&solo_token));
+    let request = dpop_request(
+        Method::DELETE,
+        &path,
+        Some(("DPoP", &solo_token)),
+        Some(&proof),
+        None,
+    );
+    let reply = send(&keyward, request).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::CONFLICT, "last_sign_in_method")
+    );
+
+    // The owner has a password: the provider can go, and signs in to nothing after.
+    let listed = send(&keyward, authed(Method::GET, "/auth/identities", &token)).await;
+    assert_eq!(
+        listed.body["data"]["identities"][0]["id"],
+        identity.as_str()
+    );
+    let path = format!("/auth/identities/{identity}");
+    let reply = send(&keyward, authed(Method::DELETE, &path, &token)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let reply = send(&keyward, authed(Method::DELETE, &path, &token)).await;
+    assert_eq!(reply.code(), "not_found");
+    let landed = sign_in_as(&keyward, &provider, "lin", "lin@example.com").await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("account_exists")
+    );
+    let kinds = audit_kinds(&keyward, 50).await;
+    for kind in ["identity_linked", "identity_unlinked", "oauth_failed"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
+
+/// Pre-hijacking through a provider: whoever signed up first with someone else's address and
+/// linked their own provider loses it when the owner proves the mailbox (as the password).
+#[tokio::test]
+async fn proving_the_mailbox_unlinks_a_provider_linked_before_it_was_proved() {
+    let (db, smtp) = (TestDb::new().await, Smtp::start());
+    let issuer = db.settings().issuer;
+    let provider = Provider::start(&format!("{issuer}/auth/oauth/test/callback"));
+    let settings = Settings {
+        smtp_url: Some(keyward_server::SmtpUrl(smtp.url())),
+        app_url: Some(APP.into()),
+        oauth: vec![OAuthProvider {
+            id: "test".into(),
+            name: None,
+            issuer: provider.issuer.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: CLIENT_SECRET.into(),
+        }],
+        ..db.settings()
+    };
+    let keyward = Keyward::start(settings).await.expect("the server starts");
+    let squatter = sign_up(&keyward, "victim@example.com").await;
+    let token = access(&squatter);
+    let landed = link_as(
+        &keyward,
+        &provider,
+        &token,
+        ("mal", "mal@example.com", true),
+    )
+    .await;
+    let code = param(&landed, "keyward_code").unwrap();
+    let reply = link_finish(&keyward, &token, &code, VERIFIER).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+
+    // The owner signs in by a magic link.
+    let body = json!({ "email": "victim@example.com" });
+    let reply = send(&keyward, post("/auth/magic-link", &body)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED);
+    let mails = smtp.wait_for("victim@example.com", 2).await;
+    let magic = mails
+        .iter()
+        .find(|m| m.subject.contains("sign-in link"))
+        .unwrap();
+    let body = json!({ "token": magic.link().1 });
+    let reply = send(&keyward, post("/auth/magic-link/verify", &body)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let owner = reply.body["data"].clone();
+
+    let listed = send(
+        &keyward,
+        authed(Method::GET, "/auth/identities", &access(&owner)),
+    )
+    .await;
+    assert_eq!(listed.body["data"]["identities"], json!([]));
+    // The squatter's provider signs in to an account of its own, not the owner's.
+    let landed = sign_in_as(&keyward, &provider, "mal", "mal@example.com").await;
+    let code = param(&landed, "keyward_code").unwrap();
+    let reply = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(reply.body["data"]["user"]["email"], "mal@example.com");
+    assert_ne!(reply.body["data"]["user"]["id"], owner["user"]["id"]);
 }

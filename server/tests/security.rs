@@ -405,6 +405,15 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         let before = start.len();
         start.retain(|p| p["name"] != "redirect_to");
         assert_eq!(start.len() + 1, before);
+        // A link's `redirect_to`: tested in tests/oauth.rs (a foreign page is refused). Its
+        // answer's `url` is the provider's authorization URL, made by the server.
+        let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
+        let link = schemas.remove("OAuthLink").unwrap();
+        let mut names = Vec::new();
+        collect_names(&link, &mut names);
+        assert!(names.contains(&"redirect_to".to_owned()));
+        assert!(schemas.remove("OAuthLinkStarted").is_some());
+        assert!(schemas.remove("Envelope_OAuthLinkStarted").is_some());
     }
     let mut names = Vec::new();
     collect_names(&spec, &mut names);

@@ -94,6 +94,38 @@ test("a page on another origin signs in with the provider and gets a device-boun
   await context.close();
 });
 
+test("a signed-in user links the provider, signs in with it, and unlinks it", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const email = `linker-${Date.now()}@example.com`;
+  await page.goto(`${spa}/?server=${encodeURIComponent(server.url)}`);
+  await page.locator("body[data-state=signedOut]").waitFor({ state: "attached", timeout: 15_000 });
+  const user = await page.evaluate((email) => window.auth.signUp({ email, password: "correct horse battery staple" }), email);
+
+  // The provider's account is linked by this session, from the page it comes back to.
+  await provider.next({ sub: "linker", email, email_verified: true });
+  await page.evaluate(() => window.oauth.link("test")).catch(() => {}); // the page leaves
+  await page.locator("body[data-outcome]").waitFor({ state: "attached", timeout: 20_000 });
+  const { user: outcome } = JSON.parse(await page.getAttribute("body", "data-outcome"));
+  assert.equal(outcome?.linked?.provider, "test", JSON.stringify(outcome));
+  assert.equal(outcome.linked.email, email);
+  assert.ok(!page.url().includes("keyward_code"), page.url());
+  const listed = await page.evaluate(() => window.identities.list());
+  assert.deepEqual(listed.map((i) => [i.id, i.provider]), [[outcome.linked.id, "test"]]);
+
+  // Signed out, the provider signs in to this account.
+  await page.evaluate(() => window.auth.signOut());
+  await page.evaluate(() => window.oauth.signIn("test")).catch(() => {});
+  await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 20_000 });
+  const signedIn = JSON.parse(await page.getAttribute("body", "data-outcome"));
+  assert.equal(signedIn.user.id, user.id);
+
+  // Unlinked, it is gone from the list (the password is still a way in).
+  await page.evaluate((id) => window.identities.unlink(id), outcome.linked.id);
+  assert.deepEqual(await page.evaluate(() => window.identities.list()), []);
+  await context.close();
+});
+
 test("a code sent to a page that did not start the sign-in does not sign it in (login CSRF)", { timeout: 60_000 }, async () => {
   // The attacker's own sign-in, stopped before their page uses the code.
   await provider.next({ sub: "mallory", email: "mallory@example.com", email_verified: true });

@@ -55,6 +55,13 @@ pub enum AuditKind {
     RecoveryCodesRegenerated,
     /// A session proved the second factor again (step-up).
     SteppedUp,
+    /// A provider's sign-in or link came back refused or failed a check (`detail.error` is the
+    /// `login_error` the app got).
+    OAuthFailed,
+    /// A provider's identity was linked to an account.
+    IdentityLinked,
+    /// A provider's identity was unlinked from an account.
+    IdentityUnlinked,
 }
 
 impl AuditKind {
@@ -84,6 +91,9 @@ impl AuditKind {
             Self::MfaFailed => "mfa_failed",
             Self::RecoveryCodesRegenerated => "recovery_codes_regenerated",
             Self::SteppedUp => "stepped_up",
+            Self::OAuthFailed => "oauth_failed",
+            Self::IdentityLinked => "identity_linked",
+            Self::IdentityUnlinked => "identity_unlinked",
         }
     }
 }

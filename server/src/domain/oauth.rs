@@ -25,7 +25,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_proto::{ErrorCode, OAuthExchange, SignInAnswer};
+use keyward_proto::{ErrorCode, Identity, OAuthExchange, OAuthLink, SignInAnswer};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -39,13 +39,14 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse as _,
 };
 
-use super::accounts::{device_proof, first_factor};
+use super::accounts::{device_proof, first_factor, require_recent_auth};
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::email::Email;
 use super::limits::{self, Limit};
-use super::{Random, Timestamp, UserId, b64, dpop, mail, sha256};
-use crate::store::{IdentityRow, OAuthFlowRow, UserRow};
+use super::tokens::AccessClaims;
+use super::{Random, SessionId, Timestamp, UserId, b64, dpop, mail, sha256};
+use crate::store::{IdentityRow, Linked, OAuthFlowRow, PendingLink, Removal, UserRow};
 use crate::{Error, OAuthProvider};
 
 const FLOW_TTL: Duration = Duration::from_secs(10 * 60);
@@ -151,8 +152,10 @@ pub enum LoginError {
     AccountExists,
     /// The provider gave no email address.
     EmailRequired,
-    /// The provider does not say the address is verified: no account is made with it.
+    /// The provider does not say the address is verified: no account is made or linked with it.
     EmailUnverified,
+    /// Linking: this provider's account is linked to another account here.
+    IdentityTaken,
 }
 
 impl LoginError {
@@ -166,6 +169,7 @@ impl LoginError {
             Self::AccountExists => "account_exists",
             Self::EmailRequired => "email_required",
             Self::EmailUnverified => "email_unverified",
+            Self::IdentityTaken => "identity_taken",
         }
     }
 }
@@ -246,6 +250,52 @@ pub async fn start(
     now: Timestamp,
     random: &Random,
 ) -> Result<Started, Error> {
+    let binding = b64(&random.bytes::<32>());
+    let bound = Bound::Browser(sha256(binding.as_bytes()).to_vec());
+    let asked = (redirect_to, app_challenge);
+    let location = authorize(core, id, asked, bound, asker, now, random).await?;
+    Ok(Started { location, binding })
+}
+
+/// `POST /auth/oauth/{provider}/link`: the provider's URL where the signed-in user proves an
+/// identity to link to their account (needs a recent sign-in, as any new way to sign in). The
+/// link is bound to this session and this page (`code_challenge`): only they can finish it
+/// (`POST /auth/identities`), whichever browser comes back from the provider.
+pub async fn link(
+    core: &Core,
+    claims: &AccessClaims,
+    id: &str,
+    request: &OAuthLink,
+    asker: &Client,
+    (now, random): (Timestamp, &Random),
+) -> Result<String, Error> {
+    require_recent_auth(core, claims, now)?;
+    let bound = Bound::Session(claims.sid, claims.sub);
+    let asked = (
+        request.redirect_to.as_deref(),
+        request.code_challenge.as_str(),
+    );
+    authorize(core, id, asked, bound, asker, now, random).await
+}
+
+/// Who may finish a flow: the browser with the cookie (a sign-in), or a session (a link).
+enum Bound {
+    /// The SHA-256 of the binding cookie's value.
+    Browser(Vec<u8>),
+    /// The session that started a link, and its user.
+    Session(SessionId, UserId),
+}
+
+/// Stores a flow at provider `id` and returns the provider's authorization URL.
+async fn authorize(
+    core: &Core,
+    id: &str,
+    (redirect_to, app_challenge): (Option<&str>, &str),
+    bound: Bound,
+    asker: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<String, Error> {
     let on = core.settings.rate_limits;
     limits::check(&core.store, on, OAUTH_PER_IP, &asker.ip_key(), now).await?;
     // The format the schema states; its bytes are only ever compared with a verifier's hash.
@@ -268,7 +318,6 @@ pub async fn start(
     let state = b64(&random.bytes::<32>());
     let nonce = b64(&random.bytes::<32>());
     let verifier = b64(&random.bytes::<32>());
-    let binding = b64(&random.bytes::<32>());
     let challenge =
         PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
     let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
@@ -282,9 +331,15 @@ pub async fn start(
         .add_scope(Scope::new("profile".into()))
         .set_pkce_challenge(challenge)
         .url();
+    let (binding_hash, link_session, link_user) = match bound {
+        Bound::Browser(hash) => (Some(hash), None, None),
+        Bound::Session(session, user) => (None, Some(session), Some(user)),
+    };
     let flow = OAuthFlowRow {
         state_hash: sha256(state.as_bytes()).to_vec(),
-        binding_hash: sha256(binding.as_bytes()).to_vec(),
+        binding_hash,
+        link_session,
+        link_user,
         provider: provider.id.clone(),
         nonce,
         pkce_verifier: verifier,
@@ -293,10 +348,7 @@ pub async fn start(
         expires_at: now.plus(FLOW_TTL).millis(),
     };
     core.store.insert_oauth_flow(&flow).await?;
-    Ok(Started {
-        location: url.to_string(),
-        binding,
-    })
+    Ok(url.to_string())
 }
 
 /// What the provider sent back to the callback.
@@ -323,14 +375,18 @@ pub async fn callback(
     now: Timestamp,
     random: &Random,
 ) -> Result<String, Error> {
-    // Taken only with the cookie of the browser that started it: another browser's callback
-    // finds nothing, and leaves it as it is.
-    let flow = match (&query.state, binding) {
-        (Some(state), Some(binding)) => {
-            let (state, binding) = (sha256(state.as_bytes()), sha256(binding.as_bytes()));
-            core.store.take_oauth_flow(&state, &binding).await?
+    // A sign-in is taken only with the cookie of the browser that started it: another
+    // browser's callback finds nothing, and leaves it as it is. A link is its session's to
+    // finish.
+    let flow = match &query.state {
+        Some(state) => {
+            let binding = binding.map(|b| sha256(b.as_bytes()));
+            let state = sha256(state.as_bytes());
+            core.store
+                .take_oauth_flow(&state, binding.as_ref().map(|b| &b[..]))
+                .await?
         }
-        _ => None,
+        None => None,
     };
     let Some(flow) = flow.filter(|f| f.provider == id && f.expires_at > now.millis()) else {
         // Without its sign-in there is no page of the app's to return to but the default one.
@@ -344,7 +400,15 @@ pub async fn callback(
     let outcome = finish(core, id, query, &flow, client, now, random).await;
     Ok(match outcome {
         Ok(code) => with_param(&flow.redirect_to, "keyward_code", &code),
-        Err(Failure::Login(error)) => with_param(&flow.redirect_to, "login_error", error.as_str()),
+        Err(Failure::Login(error)) => {
+            let mut event = audit::event(AuditKind::OAuthFailed, now, client)
+                .detail(serde_json::json!({ "provider": id, "error": error.as_str() }));
+            if let Some(user) = &flow.link_user {
+                event = event.user(user);
+            }
+            core.store.insert_audit(&event).await?;
+            with_param(&flow.redirect_to, "login_error", error.as_str())
+        }
         Err(Failure::Server(error)) => return Err(error),
     })
 }
@@ -454,7 +518,27 @@ async fn finish(
                 .map(|n| n.as_str().to_owned())
         });
     }
-    let user_id = match core.store.identity_user(expected, &subject).await? {
+    let known = core.store.identity_user(expected, &subject).await?;
+    if let (Some(session), Some(user_id)) = (flow.link_session, flow.link_user) {
+        let proved = Proved {
+            issuer: expected,
+            subject,
+            email,
+            verified,
+        };
+        return link_code(
+            core,
+            id,
+            proved,
+            known,
+            (session, user_id),
+            flow,
+            now,
+            random,
+        )
+        .await;
+    }
+    let user_id = match known {
         Some(user_id) => user_id,
         None => {
             let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
@@ -507,6 +591,51 @@ async fn finish(
         }
     };
     issue_code(core, &user_id, flow, now, random).await
+}
+
+/// The identity a provider's answer proved.
+struct Proved<'a> {
+    issuer: &'a str,
+    subject: String,
+    email: Option<String>,
+    verified: bool,
+}
+
+/// A link's code, for the session that started it: the identity stays pending until that
+/// session finishes the link with the page's verifier.
+#[allow(clippy::too_many_arguments)]
+async fn link_code(
+    core: &Core,
+    id: &str,
+    proved: Proved<'_>,
+    known: Option<UserId>,
+    (session, user_id): (SessionId, UserId),
+    flow: &OAuthFlowRow,
+    now: Timestamp,
+    random: &Random,
+) -> Result<String, Failure> {
+    // No address the provider does not vouch for is kept against an account.
+    if proved.email.is_some() && !proved.verified {
+        return Err(Failure::Login(LoginError::EmailUnverified));
+    }
+    if known.is_some_and(|owner| owner != user_id) {
+        return Err(Failure::Login(LoginError::IdentityTaken));
+    }
+    let code = format!("{CODE_PREFIX}{}", b64(&random.bytes::<32>()));
+    let link = PendingLink {
+        user_id,
+        app_challenge: flow.app_challenge.clone(),
+        provider: id.to_owned(),
+        issuer: proved.issuer.to_owned(),
+        subject: proved.subject,
+        email: proved.email,
+    };
+    let expires_at = now.plus(CODE_TTL).millis();
+    let hash = sha256(code.as_bytes());
+    core.store
+        .insert_link_code(&hash, &session, &link, expires_at)
+        .await?;
+    Ok(code)
 }
 
 /// A code for the app to exchange, for `user_id`, with `flow`'s challenge.
@@ -601,4 +730,110 @@ pub async fn exchange(
     }
     let user = core.store.user(&user_id).await?.ok_or_else(refused)?;
     first_factor(core, &user, &["fed"], client, Some(&device), now, random).await
+}
+
+/// `POST /auth/identities`: finishes a link this session started, with the `keyward_code` the
+/// provider's callback sent the page back with and the page's verifier: the identity is the
+/// account's from now on (its provider signs in to it). `invalid_link` for a code that is
+/// unknown, used, older than 60 seconds, another session's or shown with another page's
+/// verifier.
+pub async fn finish_link(
+    core: &Core,
+    claims: &AccessClaims,
+    request: &OAuthExchange,
+    client: &Client,
+    (now, random): (Timestamp, &Random),
+) -> Result<Identity, Error> {
+    let refused = || {
+        Error::rejected(
+            ErrorCode::InvalidLink,
+            "This link code is unknown, used already, expired, or not this page's: link again.",
+        )
+    };
+    let code = &request.code;
+    if !code.starts_with(CODE_PREFIX) || code.len() != CODE_PREFIX.len() + 43 {
+        return Err(refused());
+    }
+    let hash = sha256(code.as_bytes());
+    let link = core
+        .store
+        .take_link_code(&hash, &claims.sid, now.millis())
+        .await?
+        .ok_or_else(refused)?;
+    let shown = b64(&sha256(request.code_verifier.as_bytes()));
+    if !super::constant_time_eq(shown.as_bytes(), link.app_challenge.as_bytes())
+        || link.user_id != claims.sub
+    {
+        return Err(refused());
+    }
+    let identity = IdentityRow {
+        id: b64(&random.bytes::<16>()),
+        user_id: link.user_id,
+        provider: link.provider,
+        issuer: link.issuer,
+        subject: link.subject,
+        email: link.email,
+        created_at: now.millis(),
+    };
+    let event = audit::event(AuditKind::IdentityLinked, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "provider": identity.provider, "identity": identity.id }));
+    match core.store.link_identity(&identity, &event).await? {
+        Linked::New => Ok(identity_view(&identity)),
+        Linked::Already => core
+            .store
+            .identities(&claims.sub)
+            .await?
+            .iter()
+            .find(|row| row.issuer == identity.issuer && row.subject == identity.subject)
+            .map(identity_view)
+            .ok_or_else(refused),
+        Linked::Taken => Err(Error::rejected(
+            ErrorCode::IdentityTaken,
+            "This provider's account is linked to another account here.",
+        )),
+    }
+}
+
+/// `GET /auth/identities`: the providers linked to the account, oldest first.
+pub async fn identities(core: &Core, user_id: &UserId) -> Result<Vec<Identity>, Error> {
+    let rows = core.store.identities(user_id).await?;
+    Ok(rows.iter().map(identity_view).collect())
+}
+
+/// `DELETE /auth/identities/{id}`: needs a recent sign-in, and never removes the account's
+/// last way to sign in (no password, passkey or other provider left).
+pub async fn unlink(
+    core: &Core,
+    claims: &AccessClaims,
+    id: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    require_recent_auth(core, claims, now)?;
+    let event = audit::event(AuditKind::IdentityUnlinked, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "identity": id }));
+    match core.store.unlink_identity(&claims.sub, id, &event).await? {
+        Removal::Removed => Ok(()),
+        Removal::NotFound => Err(Error::rejected(
+            ErrorCode::NotFound,
+            "No such linked account.",
+        )),
+        Removal::LastSignInMethod => Err(Error::rejected(
+            ErrorCode::LastSignInMethod,
+            "This is the account's last way to sign in: add a password, a passkey or another provider first.",
+        )),
+    }
+}
+
+fn identity_view(row: &IdentityRow) -> Identity {
+    Identity {
+        id: row.id.clone(),
+        provider: row.provider.clone(),
+        email: row.email.clone(),
+        created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+    }
 }

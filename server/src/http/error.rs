@@ -41,6 +41,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::EmailTaken
+        | ErrorCode::IdentityTaken
         | ErrorCode::LastSignInMethod
         | ErrorCode::MfaAlreadyEnabled
         | ErrorCode::MfaNotEnabled => StatusCode::CONFLICT,

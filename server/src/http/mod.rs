@@ -119,6 +119,9 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
             .routes(routes!(oauth::start))
             .routes(routes!(oauth::callback))
             .routes(routes!(oauth::exchange))
+            .routes(routes!(oauth::link))
+            .routes(routes!(oauth::identities, oauth::finish_link))
+            .routes(routes!(oauth::unlink))
             .split_for_parts();
         doc.merge(oauth_doc);
         (router.merge(oauth_router), doc)

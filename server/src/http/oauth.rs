@@ -1,16 +1,19 @@
 //! Sign-in with OpenID Connect providers: `GET /auth/oauth/providers`,
 //! `GET /auth/oauth/{provider}/start`, `GET /auth/oauth/{provider}/callback`,
-//! `POST /auth/oauth/exchange`.
+//! `POST /auth/oauth/exchange`; and linking them to an account:
+//! `POST /auth/oauth/{provider}/link`, `GET` / `POST /auth/identities`,
+//! `DELETE /auth/identities/{id}`.
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_proto::{
-    Envelope, ErrorEnvelope, OAuthExchange, OAuthProviderInfo, OAuthProviders, SignInAnswer,
+    Envelope, ErrorEnvelope, Identities, IdentityLinked, OAuthExchange, OAuthLink,
+    OAuthLinkStarted, OAuthProviderInfo, OAuthProviders, SignInAnswer,
 };
 
-use super::extract::{ApiJson, Dpop};
+use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
 use crate::domain::oauth::{self, COOKIE, CallbackQuery, SECURE_COOKIE};
 use crate::domain::{Random, Timestamp};
@@ -207,4 +210,117 @@ pub(crate) async fn exchange(
     let (now, random) = (Timestamp::now(), Random::os());
     let answer = oauth::exchange(keyward.core(), &body, &dpop, &client, now, &random).await?;
     Ok(Json(Envelope::new(answer)))
+}
+
+/// Start linking `provider` to the signed-in account (needs a recent sign-in): the URL to send
+/// the browser to. The provider sends it back to `redirect_to` with a `keyward_code` that only
+/// this session, with the page's verifier, can turn into a link (`POST /auth/identities`).
+#[utoipa::path(
+    post,
+    path = "/auth/oauth/{provider}/link",
+    tag = "oauth",
+    security(("bearer" = [])),
+    params(("provider" = String, Path, description = "The provider's id.")),
+    request_body = OAuthLink,
+    responses(
+        (status = 200, description = "The provider's URL.", body = Envelope<OAuthLinkStarted>),
+        (status = 400, description = "`invalid_request`: `code_challenge` is not 43 base64url characters.", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in, or `reauthentication_required`: the sign-in is older than `recent_auth` (10 minutes by default).", body = ErrorEnvelope),
+        (status = 403, description = "`redirect_not_allowed`: not a page of an allowed origin.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such provider.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+        (status = 503, description = "`unavailable`: the provider cannot be reached.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn link(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    Path(provider): Path<String>,
+    client: Client,
+    ApiJson(body): ApiJson<OAuthLink>,
+) -> Result<Json<Envelope<OAuthLinkStarted>>, Error> {
+    let (now, random) = (Timestamp::now(), Random::os());
+    let core = keyward.core();
+    let url = oauth::link(
+        core,
+        &user.claims,
+        &provider,
+        &body,
+        &client,
+        (now, &random),
+    )
+    .await?;
+    Ok(Json(Envelope::new(OAuthLinkStarted { url })))
+}
+
+/// The providers linked to the signed-in account.
+#[utoipa::path(
+    get,
+    path = "/auth/identities",
+    tag = "oauth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Oldest first.", body = Envelope<Identities>),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn identities(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+) -> Result<Json<Envelope<Identities>>, Error> {
+    let identities = oauth::identities(keyward.core(), &user.claims.sub).await?;
+    Ok(Json(Envelope::new(Identities { identities })))
+}
+
+/// Finish a link this session started: the `keyward_code` the provider's callback sent the
+/// page back with, and the page's verifier.
+#[utoipa::path(
+    post,
+    path = "/auth/identities",
+    tag = "oauth",
+    security(("bearer" = [])),
+    request_body = OAuthExchange,
+    responses(
+        (status = 201, description = "Linked (or it was already).", body = Envelope<IdentityLinked>),
+        (status = 401, description = "Not signed in, or `invalid_link` (unknown, used, older than 60 s, another session's, or another page's verifier).", body = ErrorEnvelope),
+        (status = 409, description = "`identity_taken`: another account has linked it meanwhile.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn finish_link(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    ApiJson(body): ApiJson<OAuthExchange>,
+) -> Result<(StatusCode, Json<Envelope<IdentityLinked>>), Error> {
+    let (now, random) = (Timestamp::now(), Random::os());
+    let core = keyward.core();
+    let identity = oauth::finish_link(core, &user.claims, &body, &client, (now, &random)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Envelope::new(IdentityLinked { identity })),
+    ))
+}
+
+/// Unlink a provider (needs a recent sign-in; never the account's last way to sign in).
+#[utoipa::path(
+    delete,
+    path = "/auth/identities/{id}",
+    tag = "oauth",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The identity's id.")),
+    responses(
+        (status = 204, description = "Unlinked."),
+        (status = 401, description = "Not signed in, or `reauthentication_required`: the sign-in is older than `recent_auth` (10 minutes by default).", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`.", body = ErrorEnvelope),
+        (status = 409, description = "`last_sign_in_method`: no password, passkey or other provider would be left.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn unlink(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    oauth::unlink(keyward.core(), &user.claims, &id, &client, Timestamp::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -375,7 +375,8 @@ impl Store {
 
     /// Marks `user_id`'s address verified at `now` (if it still is `email`), appending `audit`.
     /// With `drop_unproven`, also removes what was set before anyone proved the mailbox: the
-    /// password, the passkeys and the second factor (pre-hijacking defence). Returns whether the address matched.
+    /// password, the passkeys, the linked providers and the second factor (pre-hijacking
+    /// defence). Returns whether the address matched.
     pub async fn verify_email(
         &self,
         user_id: &UserId,
@@ -401,6 +402,7 @@ impl Store {
             if updated == 1 && drop_unproven {
                 let tables = [
                     "DELETE FROM passkeys WHERE user_id = $1",
+                    "DELETE FROM identities WHERE user_id = $1",
                     "DELETE FROM mfa_totp WHERE user_id = $1",
                     "DELETE FROM mfa_recovery_codes WHERE user_id = $1",
                 ];

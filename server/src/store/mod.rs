@@ -168,6 +168,31 @@ macro_rules! insert_user {
     }};
 }
 
+/// Whether `$user_id` keeps a way to sign in once `$id` (a passkey's or an identity's id) is
+/// gone: a password, another passkey or another linked provider. The user's row is written
+/// first, which locks it (PostgreSQL) or takes the one writer (SQLite) for the transaction: two
+/// removals at once cannot each see the other's still there and leave the account with none.
+macro_rules! another_way_in {
+    ($tx:expr, $user_id:expr, $id:expr) => {{
+        let has_password: Option<bool> = sqlx::query_scalar(
+            "UPDATE users SET updated_at = updated_at WHERE id = $1 \
+             RETURNING password_hash IS NOT NULL",
+        )
+        .bind($user_id)
+        .fetch_optional(&mut *$tx)
+        .await?;
+        let others: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM passkeys WHERE user_id = $1 AND id <> $2) \
+             + (SELECT count(*) FROM identities WHERE user_id = $1 AND id <> $2)",
+        )
+        .bind($user_id)
+        .bind($id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        has_password == Some(true) || others > 0
+    }};
+}
+
 mod audit;
 mod devices;
 mod groups;
@@ -196,7 +221,7 @@ pub use keys::SigningKeyRow;
 pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
-pub use oauth::{IdentityRow, OAuthFlowRow};
+pub use oauth::{IdentityRow, Linked, OAuthFlowRow, PendingLink};
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;

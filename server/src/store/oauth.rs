@@ -1,16 +1,43 @@
 //! Sign-in with OpenID Connect providers: identities, sign-ins in flight, and the codes the app
 //! exchanges for a session.
 
+use super::passkeys::Removal;
 use super::{AuditRow, Error, Pool, Store, UserRow};
-use crate::domain::UserId;
+use crate::domain::{SessionId, UserId};
 
-/// A sign-in started at a provider (only hashes of its `state` and browser binding).
+/// Inserts an identity on `$conn` unless (issuer, subject) has one: the rows inserted (0 or 1).
+macro_rules! insert_identity {
+    ($conn:expr, $identity:expr) => {{
+        let identity: &IdentityRow = $identity;
+        sqlx::query(
+            "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, subject) DO NOTHING",
+        )
+        .bind(&identity.id)
+        .bind(identity.user_id)
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .bind(identity.email.as_deref())
+        .bind(identity.created_at)
+        .execute($conn)
+        .await?
+        .rows_affected()
+    }};
+}
+
+/// A sign-in (or a link) started at a provider (only hashes of its `state` and browser
+/// binding).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OAuthFlowRow {
     /// SHA-256 of `state`.
     pub state_hash: Vec<u8>,
-    /// SHA-256 of the cookie value that binds it to the browser that started it.
-    pub binding_hash: Vec<u8>,
+    /// A sign-in's: SHA-256 of the cookie value that binds it to the browser that started it.
+    pub binding_hash: Option<Vec<u8>>,
+    /// A link's: the session that started it (and must finish it).
+    pub link_session: Option<SessionId>,
+    /// A link's: the account it is for.
+    pub link_user: Option<UserId>,
     /// The provider's id.
     pub provider: String,
     /// The `nonce` the ID token must carry.
@@ -44,15 +71,46 @@ pub struct IdentityRow {
     pub created_at: i64,
 }
 
+/// The identity a provider proved for a link, waiting for the session that started it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PendingLink {
+    /// The account the link is for.
+    pub user_id: UserId,
+    /// The challenge the page's verifier must meet.
+    pub app_challenge: String,
+    /// The provider's id.
+    pub provider: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// The user's subject there.
+    pub subject: String,
+    /// The address it vouched for, if it gave one.
+    pub email: Option<String>,
+}
+
+/// What linking an identity did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linked {
+    /// It is the account's now.
+    New,
+    /// It was the account's already.
+    Already,
+    /// Another account has it.
+    Taken,
+}
+
 impl Store {
     /// Stores a sign-in started at a provider.
     pub async fn insert_oauth_flow(&self, flow: &OAuthFlowRow) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "INSERT INTO oauth_flows (state_hash, binding_hash, provider, nonce, pkce_verifier, \
-             redirect_to, app_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO oauth_flows (state_hash, binding_hash, link_session, link_user, \
+             provider, nonce, pkce_verifier, redirect_to, app_challenge, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&flow.state_hash)
-        .bind(&flow.binding_hash)
+        .bind(flow.binding_hash.as_deref())
+        .bind(flow.link_session.as_ref())
+        .bind(flow.link_user.as_ref())
         .bind(&flow.provider)
         .bind(&flow.nonce)
         .bind(&flow.pkce_verifier)
@@ -65,18 +123,20 @@ impl Store {
         Ok(())
     }
 
-    /// Uses up the sign-in whose `state` hashes to `state_hash`, started by the browser whose
-    /// cookie hashes to `binding_hash` (expired or not: the caller decides); `None` when there
-    /// is none. Another browser's callback leaves it as it is.
+    /// Uses up the flow whose `state` hashes to `state_hash` (expired or not: the caller
+    /// decides): a sign-in only when started by the browser whose cookie hashes to
+    /// `binding_hash`, a link whatever the browser (its session finishes it); `None` when there
+    /// is none. Another browser's callback leaves a sign-in as it is.
     pub async fn take_oauth_flow(
         &self,
         state_hash: &[u8],
-        binding_hash: &[u8],
+        binding_hash: Option<&[u8]>,
     ) -> Result<Option<OAuthFlowRow>, Error> {
         let row = on_writer!(self, pool => sqlx::query_as(
-            "DELETE FROM oauth_flows WHERE state_hash = $1 AND binding_hash = $2 RETURNING \
-             state_hash, binding_hash, provider, nonce, pkce_verifier, redirect_to, \
-             app_challenge, expires_at",
+            "DELETE FROM oauth_flows WHERE state_hash = $1 \
+             AND (binding_hash = $2 OR link_session IS NOT NULL) RETURNING \
+             state_hash, binding_hash, link_session, link_user, provider, nonce, \
+             pkce_verifier, redirect_to, app_challenge, expires_at",
         )
         .bind(state_hash)
         .bind(binding_hash)
@@ -133,20 +193,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            let linked = sqlx::query(
-                "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, subject) DO NOTHING",
-            )
-            .bind(&identity.id)
-            .bind(identity.user_id)
-            .bind(&identity.provider)
-            .bind(&identity.issuer)
-            .bind(&identity.subject)
-            .bind(identity.email.as_deref())
-            .bind(identity.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            let linked = insert_identity!(&mut *tx, identity);
             if linked != 1 {
                 // A concurrent first sign-in of the same identity made its account first.
                 tx.rollback().await?;
@@ -190,12 +237,139 @@ impl Store {
     ) -> Result<Option<(UserId, String)>, Error> {
         let row = on_writer!(self, pool => sqlx::query_as(
             "DELETE FROM oauth_codes WHERE code_hash = $1 AND expires_at > $2 \
-             RETURNING user_id, app_challenge",
+             AND link_session IS NULL RETURNING user_id, app_challenge",
         )
         .bind(code_hash)
         .bind(now)
         .fetch_optional(pool)
         .await)?;
         Ok(row)
+    }
+
+    /// Stores a link's code: the identity `link` proved, for `session` to finish with the
+    /// verifier of its challenge.
+    pub async fn insert_link_code(
+        &self,
+        code_hash: &[u8],
+        session: &SessionId,
+        link: &PendingLink,
+        expires_at: i64,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "INSERT INTO oauth_codes (code_hash, user_id, app_challenge, expires_at, \
+             link_session, provider, issuer, subject, email) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(code_hash)
+        .bind(link.user_id)
+        .bind(&link.app_challenge)
+        .bind(expires_at)
+        .bind(session)
+        .bind(&link.provider)
+        .bind(&link.issuer)
+        .bind(&link.subject)
+        .bind(link.email.as_deref())
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Uses up the link code with `code_hash` if `session` started it and it is still good at
+    /// `now`. Another session's attempt leaves it as it is.
+    pub async fn take_link_code(
+        &self,
+        code_hash: &[u8],
+        session: &SessionId,
+        now: i64,
+    ) -> Result<Option<PendingLink>, Error> {
+        let row = on_writer!(self, pool => sqlx::query_as(
+            "DELETE FROM oauth_codes WHERE code_hash = $1 AND link_session = $2 \
+             AND expires_at > $3 RETURNING user_id, app_challenge, provider, issuer, subject, email",
+        )
+        .bind(code_hash)
+        .bind(session)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Links `identity` to its user, appending `audit` when it is new to the account.
+    pub async fn link_identity(
+        &self,
+        identity: &IdentityRow,
+        audit: &AuditRow,
+    ) -> Result<Linked, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = insert_identity!(&mut *tx, identity);
+            if inserted != 1 {
+                let owner: Option<UserId> = sqlx::query_scalar(
+                    "SELECT user_id FROM identities WHERE issuer = $1 AND subject = $2",
+                )
+                .bind(&identity.issuer)
+                .bind(&identity.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                return Ok(if owner == Some(identity.user_id) {
+                    Linked::Already
+                } else {
+                    Linked::Taken
+                });
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Linked::New)
+        })
+    }
+
+    /// The identities linked to `user_id`, oldest first.
+    pub async fn identities(&self, user_id: &UserId) -> Result<Vec<IdentityRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, user_id, provider, issuer, subject, email, created_at FROM identities \
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Unlinks `user_id`'s identity `id`, appending `audit`, unless it is the account's last
+    /// way to sign in (no password, no passkey, no other identity; see `another_way_in!`).
+    pub async fn unlink_identity(
+        &self,
+        user_id: &UserId,
+        id: &str,
+        audit: &AuditRow,
+    ) -> Result<Removal, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let another = another_way_in!(tx, user_id, id);
+            let exists: Option<String> =
+                sqlx::query_scalar("SELECT id FROM identities WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if exists.is_none() {
+                tx.rollback().await?;
+                return Ok(Removal::NotFound);
+            }
+            if !another {
+                tx.rollback().await?;
+                return Ok(Removal::LastSignInMethod);
+            }
+            sqlx::query("DELETE FROM identities WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Removal::Removed)
+        })
     }
 }

@@ -174,28 +174,12 @@ impl Store {
         Ok(renamed == 1)
     }
 
-    /// Removes one of `user_id`'s passkeys, unless it is the account's last way to sign in.
-    ///
-    /// The user's row is written first, which locks it (PostgreSQL) or takes the one writer
-    /// (SQLite) for the transaction: two removals at once cannot each see the other's passkey
-    /// still there and leave the account with none.
+    /// Removes one of `user_id`'s passkeys, unless it is the account's last way to sign in
+    /// (two removals at once cannot both pass: see `another_way_in!`).
     pub async fn delete_passkey(&self, user_id: &UserId, id: &str) -> Result<Removal, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let has_password: Option<bool> = sqlx::query_scalar(
-                "UPDATE users SET updated_at = updated_at WHERE id = $1 \
-                 RETURNING password_hash IS NOT NULL",
-            )
-            .bind(user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let others: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM passkeys WHERE user_id = $1 AND id <> $2",
-            )
-            .bind(user_id)
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
+            let another = another_way_in!(tx, user_id, id);
             let exists: Option<String> = sqlx::query_scalar(
                 "SELECT id FROM passkeys WHERE id = $1 AND user_id = $2",
             )
@@ -207,7 +191,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Removal::NotFound);
             }
-            if has_password != Some(true) && others == 0 {
+            if !another {
                 tx.rollback().await?;
                 return Ok(Removal::LastSignInMethod);
             }
