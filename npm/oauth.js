@@ -36,7 +36,9 @@ export function oauth(auth) {
     async signIn(provider, options) {
       const url = new URL(`${base()}${seg(provider)}/start`);
       url.searchParams.set("redirect_to", back(options));
-      url.searchParams.set("code_challenge", await begin(false));
+      const [verifier, challenge] = await pair();
+      url.searchParams.set("code_challenge", challenge);
+      keep("signIn", verifier);
       location.assign(url);
     },
     /**
@@ -44,8 +46,10 @@ export function oauth(auth) {
      * one; the browser comes back to `redirectTo`, where `complete()` finishes the link.
      */
     async link(provider, options) {
-      const body = { redirect_to: back(options), code_challenge: await begin(true) };
+      const [verifier, challenge] = await pair();
+      const body = { redirect_to: back(options), code_challenge: challenge };
       const { url } = await call(auth, "POST", `/oauth/${seg(provider)}/link`, body);
+      keep("link", verifier);
       location.assign(url);
     },
     /**
@@ -77,14 +81,17 @@ export function oauth(auth) {
   };
 }
 
-/** The challenge of a new verifier this tab keeps for `complete()` (with what it is for). */
-async function begin(link) {
+/** A new verifier and its challenge. */
+async function pair() {
   const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
-  sessionStorage.setItem(KEY, `${link ? "link" : "signIn"} ${verifier}`);
-  return b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  return [verifier, b64(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)))];
 }
 
-const back = (options) => options?.redirectTo ?? location.href.split("#")[0];
+/** What this tab keeps for `complete()`: what it started (`signIn`, `link`) and its verifier. */
+const keep = (kind, verifier) => sessionStorage.setItem(KEY, `${kind} ${verifier}`);
+
+// This page by default, its fragment too (a hash-routed app comes back to the same view).
+const back = (options) => options?.redirectTo ?? location.href;
 
 /** The providers linked to the signed-in account: `.list()`, `.unlink(id)`. */
 export function identities(auth) {

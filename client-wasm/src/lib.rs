@@ -45,6 +45,8 @@ mod io;
 mod js;
 #[cfg(feature = "typed")]
 mod lifecycle;
+#[cfg(feature = "typed")]
+mod oauth;
 pub mod schedule;
 mod tabs;
 #[cfg(feature = "typed")]
@@ -59,6 +61,10 @@ pub use client::{
 };
 pub use error::Error;
 pub use keyward_proto::{ErrorCode, Session, SignOutScope, TotpEnrolment, User};
+#[cfg(feature = "typed")]
+pub use keyward_proto::{Identity, OAuthProviderInfo};
+#[cfg(feature = "typed")]
+pub use oauth::OAuthOutcome;
 
 use std::future::Future;
 

@@ -36,6 +36,8 @@
 //! | [`VerifyEmail`], [`ForgotPassword`], [`ResetPassword`], [`ChangePassword`], [`ChangeEmail`] | the account lifecycle's forms |
 //! | [`MagicLinkForm`] | sign-in by a mailed link or its 6-digit code |
 //! | [`MfaSetup`], [`MfaChallenge`] | TOTP: the QR code and recovery codes; the second step of a sign-in |
+//! | [`OAuthButtons`] | "Continue with …" for each OpenID Connect provider; finishes the sign-in on the page the provider sends the browser back to |
+//! | [`LinkedAccounts`] | the providers linked to the account, with unlink and link (finished on return) |
 //! | [`KeywardStyles`] | an optional stylesheet; without it everything is unstyled, with stable `kw-*` classes |
 //!
 //! The sign-in forms remember the last way this browser signed in, and the address (in
@@ -44,6 +46,7 @@
 mod auth;
 mod components;
 mod lifecycle;
+mod oauth;
 mod remember;
 
 pub use auth::{Auth, AuthError, Feedback, use_auth};
@@ -56,4 +59,5 @@ pub use lifecycle::{
     ChangeEmail, ChangePassword, EmailedLink, ForgotPassword, MagicLinkForm, MfaChallenge,
     MfaSetup, ResetPassword, VerifyEmail,
 };
+pub use oauth::{LinkedAccounts, OAuthButtons};
 pub use remember::{LastSignIn, Method as SignInMethod};

@@ -40,12 +40,7 @@ before(async () => {
     port,
     // Passkeys are not part of this test: their origins stay the server's own.
     args: ["--allowed-origins", spa, "--rp-origins", `http://localhost:${port}`],
-    env: {
-      KEYWARD_OAUTH_TEST_ISSUER: provider.issuer,
-      KEYWARD_OAUTH_TEST_CLIENT_ID: provider.clientId,
-      KEYWARD_OAUTH_TEST_CLIENT_SECRET: provider.clientSecret,
-      KEYWARD_OAUTH_TEST_NAME: "Test provider",
-    },
+    env: provider.env(),
   });
   browser = await launchBrowser();
 });

@@ -209,6 +209,13 @@ export async function startOidcProvider(redirectUri) {
     clientSecret: "keyward-e2e-secret",
     /** Who signs in next. */
     next: (account) => fetch(`${issuer}/_test/next`, { method: "POST", body: JSON.stringify(account) }),
+    /** The settings that make it a server's provider `test`, named "Test provider". */
+    env: () => ({
+      KEYWARD_OAUTH_TEST_ISSUER: issuer,
+      KEYWARD_OAUTH_TEST_CLIENT_ID: "keyward-e2e",
+      KEYWARD_OAUTH_TEST_CLIENT_SECRET: "keyward-e2e-secret",
+      KEYWARD_OAUTH_TEST_NAME: "Test provider",
+    }),
     stop: () => child.kill(),
   };
 }

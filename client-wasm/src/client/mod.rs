@@ -266,6 +266,11 @@ impl AuthClient {
         self.inner.session.borrow().as_ref().map(|s| s.user.clone())
     }
 
+    /// The auth server's URL (its prefix, such as `https://example.com/auth`).
+    pub fn server_url(&self) -> &str {
+        &self.inner.base
+    }
+
     /// The current session's id, if any.
     pub fn session_id(&self) -> Option<String> {
         self.inner

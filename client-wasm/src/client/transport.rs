@@ -62,7 +62,7 @@ impl AuthClient {
 
     /// One call to the auth server: with the session's token when `authorized`, else as a
     /// token request (with a proof by the device key, which binds the new session).
-    pub(super) async fn call_server(
+    pub(crate) async fn call_server(
         &self,
         method: &str,
         path: &str,

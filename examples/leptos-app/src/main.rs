@@ -81,6 +81,7 @@ fn App() -> impl IntoView {
                             <h3>"Email address"</h3>
                             <ChangeEmail/>
                             <SessionList/>
+                            <LinkedAccounts/>
                         </RequireAuth>
                     }.into_any(),
                 }}
@@ -109,6 +110,7 @@ fn SignInPanel() -> impl IntoView {
                 <MfaChallenge/>
                 <SignInForm/>
                 <PasskeyButton/>
+                <OAuthButtons/>
                 <details class="sign-in-by-mail">
                     <summary>"Sign in with a link by email"</summary>
                     <MagicLinkForm/>

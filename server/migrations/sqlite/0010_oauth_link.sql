@@ -31,5 +31,8 @@ CREATE TABLE oauth_codes (
     provider      TEXT,
     issuer        TEXT,
     subject       TEXT,
-    email         TEXT
+    email         TEXT,
+    CHECK ((link_session IS NULL) = (provider IS NULL)),
+    CHECK ((link_session IS NULL) = (issuer IS NULL)),
+    CHECK ((link_session IS NULL) = (subject IS NULL))
 );

@@ -401,12 +401,21 @@ pub async fn callback(
     Ok(match outcome {
         Ok(code) => with_param(&flow.redirect_to, "keyward_code", &code),
         Err(Failure::Login(error)) => {
-            let mut event = audit::event(AuditKind::OAuthFailed, now, client)
-                .detail(serde_json::json!({ "provider": id, "error": error.as_str() }));
+            let flow_kind = if flow.link_user.is_some() {
+                "link"
+            } else {
+                "sign_in"
+            };
+            let detail =
+                serde_json::json!({ "provider": id, "error": error.as_str(), "flow": flow_kind });
+            let mut event = audit::event(AuditKind::OAuthFailed, now, client).detail(detail);
             if let Some(user) = &flow.link_user {
                 event = event.user(user);
             }
-            core.store.insert_audit(&event).await?;
+            // The browser still goes back with the error when the audit log cannot be written.
+            if let Err(err) = core.store.insert_audit(&event).await {
+                tracing::warn!(%err, "a failed provider sign-in was not audited");
+            }
             with_param(&flow.redirect_to, "login_error", error.as_str())
         }
         Err(Failure::Server(error)) => return Err(error),
@@ -750,6 +759,8 @@ pub async fn finish_link(
             "This link code is unknown, used already, expired, or not this page's: link again.",
         )
     };
+    // As recent as starting it asked: a stolen token cannot finish a link left open.
+    require_recent_auth(core, claims, now)?;
     let code = &request.code;
     if !code.starts_with(CODE_PREFIX) || code.len() != CODE_PREFIX.len() + 43 {
         return Err(refused());
@@ -779,7 +790,12 @@ pub async fn finish_link(
         .user(&claims.sub)
         .session(&claims.sid)
         .detail(serde_json::json!({ "provider": identity.provider, "identity": identity.id }));
-    match core.store.link_identity(&identity, &event).await? {
+    let linked = core
+        .store
+        .link_identity(&identity, &claims.sid, &event)
+        .await?
+        .ok_or_else(|| Error::rejected(ErrorCode::SessionRevoked, "This session has ended."))?;
+    match linked {
         Linked::New => Ok(identity_view(&identity)),
         Linked::Already => core
             .store

@@ -295,14 +295,33 @@ impl Store {
         Ok(row)
     }
 
-    /// Links `identity` to its user, appending `audit` when it is new to the account.
+    /// Links `identity` to its user for `session`, appending `audit` when it is new to the
+    /// account; `None`, and nothing written, when the session has ended. The user's row is
+    /// written first, as the mailbox's proof does: a link and a proof that ends the session (and
+    /// drops what was linked before it) cannot interleave and leave the link behind.
     pub async fn link_identity(
         &self,
         identity: &IdentityRow,
+        session: &SessionId,
         audit: &AuditRow,
-    ) -> Result<Linked, Error> {
+    ) -> Result<Option<Linked>, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE users SET updated_at = updated_at WHERE id = $1")
+                .bind(identity.user_id)
+                .execute(&mut *tx)
+                .await?;
+            let live: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(session)
+            .bind(identity.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if live.is_none() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
             let inserted = insert_identity!(&mut *tx, identity);
             if inserted != 1 {
                 let owner: Option<UserId> = sqlx::query_scalar(
@@ -313,15 +332,15 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
                 tx.rollback().await?;
-                return Ok(if owner == Some(identity.user_id) {
+                return Ok(Some(if owner == Some(identity.user_id) {
                     Linked::Already
                 } else {
                     Linked::Taken
-                });
+                }));
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
-            Ok::<_, Error>(Linked::New)
+            Ok::<_, Error>(Some(Linked::New))
         })
     }
 
