@@ -13,18 +13,76 @@ pub fn run() -> Result {
     let server = build_api_server()?;
 
     step("serve");
+    let provider = demo_provider();
     println!("Keyward demo: open http://localhost:8787  (Ctrl-C stops it)");
     println!(
         "  the Leptos app, the Keyward server (/auth) and the example API (/api) in one process"
     );
-    cmd::run(
-        Command::new(server)
-            .args(["--bind", "127.0.0.1:8787"])
-            .args(["--database-url", "sqlite://keyward.db"])
-            .arg("--static-dir")
-            .arg(app)
-            .current_dir(root()),
-    )
+    let mut command = Command::new(server);
+    command
+        .args(["--bind", "127.0.0.1:8787"])
+        .args(["--database-url", "sqlite://keyward.db"])
+        .arg("--static-dir")
+        .arg(app)
+        .current_dir(root());
+    if let Some((_, issuer)) = &provider {
+        println!("  \"Continue with Demo provider\": a local OpenID Connect provider at {issuer}");
+        command
+            .env("KEYWARD_OAUTH_DEMO_ISSUER", issuer)
+            .env("KEYWARD_OAUTH_DEMO_CLIENT_ID", "keyward-demo")
+            .env("KEYWARD_OAUTH_DEMO_CLIENT_SECRET", "keyward-demo-secret")
+            .env("KEYWARD_OAUTH_DEMO_NAME", "Demo provider");
+    }
+    let served = cmd::run(&mut command);
+    if let Some((mut child, _)) = provider {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    served
+}
+
+/// A local OpenID Connect provider (`oidc-provider` from npm, `tests/fixtures/oidc-provider.mjs`
+/// with its login form) on port 8788, so that signing in with a provider works with no account
+/// anywhere: the child and its issuer; `None`, with a note, when it cannot start (the demo runs
+/// without it).
+fn demo_provider() -> Option<(std::process::Child, String)> {
+    use std::io::BufRead as _;
+    let script = root().join("tests/fixtures/oidc-provider.mjs");
+    let callback = "http://localhost:8787/auth/oauth/demo/callback";
+    let spawned = Command::new("node")
+        .arg(&script)
+        .args([
+            "8788",
+            "keyward-demo",
+            "keyward-demo-secret",
+            callback,
+            "--ask",
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(err) => {
+            eprintln!(
+                "xtask: the demo's OpenID Connect provider did not start ({err}); running without it"
+            );
+            return None;
+        }
+    };
+    let mut line = String::new();
+    let stdout = child.stdout.take()?;
+    let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+    match line.trim().strip_prefix("ready ") {
+        Some(issuer) => Some((child, issuer.to_owned())),
+        None => {
+            eprintln!(
+                "xtask: the demo's OpenID Connect provider did not start; running without it"
+            );
+            let _ = child.kill();
+            None
+        }
+    }
 }
 
 /// Builds the Leptos demo app (`examples/leptos-app`) into `target/leptos-app/`.
