@@ -304,6 +304,21 @@ struct FileSettings {
     app_name: Option<String>,
     mail_templates: Option<PathBuf>,
     email_verification: Option<EmailVerificationArg>,
+    /// `[oauth.<id>]`: the sign-in providers.
+    #[serde(default)]
+    oauth: std::collections::BTreeMap<String, FileOAuth>,
+}
+
+/// One `[oauth.<id>]` table of the configuration file (the environment's
+/// `KEYWARD_OAUTH_<ID>_…` override it field by field).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileOAuth {
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<String>,
+    name: Option<String>,
 }
 
 const DEFAULT_CONFIG_FILE: &str = "keyward.toml";
@@ -434,20 +449,35 @@ impl SettingsArgs {
                 .or(file.email_verification)
                 .map_or(d.email_verification, EmailVerification::from),
             // `vars_os`: a variable that is not UTF-8 (none of ours) must not stop the server.
-            oauth: oauth_from_env(std::env::vars_os().filter_map(|(name, value)| {
-                Some((name.into_string().ok()?, value.into_string().ok()?))
-            }))?,
+            oauth: oauth_providers(
+                std::env::vars_os().filter_map(|(name, value)| {
+                    Some((name.into_string().ok()?, value.into_string().ok()?))
+                }),
+                file.oauth,
+            )?,
         })
     }
 }
 
-/// The OpenID Connect providers named in the environment: `KEYWARD_OAUTH_<ID>_ISSUER`,
-/// `…_CLIENT_ID`, `…_CLIENT_SECRET` (or `…_CLIENT_SECRET_FILE`), `…_NAME`; `<ID>` lower-cased
-/// is the provider's id.
-fn oauth_from_env(
+/// The OpenID Connect providers named in the environment (`KEYWARD_OAUTH_<ID>_ISSUER`,
+/// `…_CLIENT_ID`, `…_CLIENT_SECRET` or `…_CLIENT_SECRET_FILE`, `…_NAME`; `<ID>` lower-cased,
+/// `_` as `-`, is the provider's id) and in the configuration file's `[oauth.<id>]` tables; the
+/// environment wins field by field.
+fn oauth_providers(
     vars: impl Iterator<Item = (String, String)>,
+    file: std::collections::BTreeMap<String, FileOAuth>,
 ) -> Result<Vec<OAuthProvider>, Error> {
     let mut found = std::collections::BTreeMap::<String, [Option<String>; 5]>::new();
+    for (id, table) in file {
+        let fields = [
+            table.issuer,
+            table.client_id,
+            table.client_secret,
+            table.client_secret_file,
+            table.name,
+        ];
+        found.insert(id, fields);
+    }
     for (name, value) in vars {
         let Some(rest) = name.strip_prefix("KEYWARD_OAUTH_") else {
             continue;
@@ -483,10 +513,18 @@ fn oauth_from_env(
             let missing = |what: &str| Error::Config {
                 setting: "oauth",
                 reason: format!(
-                    "provider `{id}` needs KEYWARD_OAUTH_{}_{what}",
-                    id.to_ascii_uppercase().replace('-', "_")
+                    "provider `{id}` needs KEYWARD_OAUTH_{}_{what} (or {} in [oauth.{id}])",
+                    id.to_ascii_uppercase().replace('-', "_"),
+                    what.to_ascii_lowercase()
                 ),
             };
+            let named = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+            if id.is_empty() || !id.chars().all(named) {
+                return Err(Error::Config {
+                    setting: "oauth",
+                    reason: format!("`{id}`: a provider's id is lower-case letters, digits and -"),
+                });
+            }
             let client_secret = match (secret, secret_file) {
                 (Some(secret), _) => secret,
                 (None, Some(path)) => std::fs::read_to_string(&path)
@@ -866,16 +904,19 @@ mod tests {
                 .into_iter()
         };
         let file = secret_file.display().to_string();
-        let providers = oauth_from_env(vars(&[
-            ("KEYWARD_OAUTH_CORP_SSO_ISSUER", "https://sso.example.com"),
-            ("KEYWARD_OAUTH_CORP_SSO_CLIENT_ID", "keyward"),
-            ("KEYWARD_OAUTH_CORP_SSO_CLIENT_SECRET_FILE", file.as_str()),
-            ("KEYWARD_OAUTH_CORP_SSO_NAME", "Corp"),
-            ("KEYWARD_OAUTH_GOOGLE_ISSUER", "https://accounts.google.com"),
-            ("KEYWARD_OAUTH_GOOGLE_CLIENT_ID", "g"),
-            ("KEYWARD_OAUTH_GOOGLE_CLIENT_SECRET", "s"),
-            ("KEYWARD_SECRET", "not a provider"),
-        ]))
+        let providers = oauth_providers(
+            vars(&[
+                ("KEYWARD_OAUTH_CORP_SSO_ISSUER", "https://sso.example.com"),
+                ("KEYWARD_OAUTH_CORP_SSO_CLIENT_ID", "keyward"),
+                ("KEYWARD_OAUTH_CORP_SSO_CLIENT_SECRET_FILE", file.as_str()),
+                ("KEYWARD_OAUTH_CORP_SSO_NAME", "Corp"),
+                ("KEYWARD_OAUTH_GOOGLE_ISSUER", "https://accounts.google.com"),
+                ("KEYWARD_OAUTH_GOOGLE_CLIENT_ID", "g"),
+                ("KEYWARD_OAUTH_GOOGLE_CLIENT_SECRET", "s"),
+                ("KEYWARD_SECRET", "not a provider"),
+            ]),
+            Default::default(),
+        )
         .unwrap();
         assert_eq!(providers.len(), 2);
         let corp = providers.iter().find(|p| p.id == "corp-sso").unwrap();
@@ -891,11 +932,41 @@ mod tests {
             ("g", "s")
         );
 
-        let missing = oauth_from_env(vars(&[("KEYWARD_OAUTH_X_ISSUER", "https://x.example")]));
+        let missing = oauth_providers(
+            vars(&[("KEYWARD_OAUTH_X_ISSUER", "https://x.example")]),
+            Default::default(),
+        );
         let message = missing.unwrap_err().to_string();
         assert!(
             message.contains("KEYWARD_OAUTH_X_CLIENT_SECRET"),
             "{message}"
         );
+
+        // `[oauth.<id>]` in keyward.toml, the environment winning field by field.
+        let file = parse_config(
+            "[oauth.corp]\nissuer = \"https://sso.example.com\"\nclient_id = \"from-file\"\n\
+             client_secret = \"file-secret\"\nname = \"Corp\"\n",
+        )
+        .unwrap();
+        let providers = oauth_providers(
+            vars(&[("KEYWARD_OAUTH_CORP_CLIENT_ID", "from-env")]),
+            file.oauth,
+        )
+        .unwrap();
+        let corp = providers.first().unwrap();
+        assert_eq!(
+            (
+                corp.issuer.as_str(),
+                corp.client_id.as_str(),
+                corp.client_secret.as_str()
+            ),
+            ("https://sso.example.com", "from-env", "file-secret")
+        );
+        assert!(
+            parse_config("[oauth.corp]\nissuer_url = \"x\"\n").is_err(),
+            "a typo is refused"
+        );
+        let bad = parse_config("[oauth.Bad_Id]\nissuer = \"https://a.example\"\nclient_id = \"a\"\nclient_secret = \"b\"\n").unwrap();
+        assert!(oauth_providers(vars(&[]), bad.oauth).is_err());
     }
 }
