@@ -535,8 +535,9 @@ fn oauth_providers(
                     })?,
                 (None, None) => return Err(missing("CLIENT_SECRET")),
             };
+            let implied = OAuthProvider::implied_issuer(&id).map(str::to_owned);
             Ok(OAuthProvider {
-                issuer: issuer.ok_or_else(|| missing("ISSUER"))?,
+                issuer: issuer.or(implied).ok_or_else(|| missing("ISSUER"))?,
                 client_id: client_id.ok_or_else(|| missing("CLIENT_ID"))?,
                 client_secret,
                 name,
@@ -941,6 +942,17 @@ mod tests {
             message.contains("KEYWARD_OAUTH_X_CLIENT_SECRET"),
             "{message}"
         );
+
+        // GitHub, X and Google need no issuer.
+        let github = oauth_providers(
+            vars(&[
+                ("KEYWARD_OAUTH_GITHUB_CLIENT_ID", "a"),
+                ("KEYWARD_OAUTH_GITHUB_CLIENT_SECRET", "b"),
+            ]),
+            Default::default(),
+        )
+        .unwrap();
+        assert_eq!(github.first().unwrap().issuer, "https://github.com");
 
         // `[oauth.<id>]` in keyward.toml, the environment winning field by field.
         let file = parse_config(

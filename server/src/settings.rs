@@ -99,17 +99,21 @@ pub struct Settings {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpUrl(pub String);
 
-/// An OpenID Connect provider to sign in with (`KEYWARD_OAUTH_<ID>_ISSUER`, `…_CLIENT_ID`,
-/// `…_CLIENT_SECRET`). Its redirect URI, to register with it, is
-/// `{issuer}/auth/oauth/{id}/callback`.
+/// A provider to sign in with (`KEYWARD_OAUTH_<ID>_ISSUER`, `…_CLIENT_ID`, `…_CLIENT_SECRET`).
+/// Its redirect URI, to register with it, is `{issuer}/auth/oauth/{id}/callback` (this server's
+/// issuer). Any OpenID Connect issuer, found by discovery; the ids `github` and `x` are GitHub
+/// and X, OAuth 2 providers read through their user APIs, and `google` is Google's OpenID
+/// Connect issuer: for these three the issuer may be left out.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OAuthProvider {
     /// Lower-case letters, digits and `-`: the provider's id in the paths.
     pub id: String,
     /// What the sign-in button says [default: the id].
     pub name: Option<String>,
-    /// The provider's issuer URL; its discovery document is at
-    /// `{issuer}/.well-known/openid-configuration`.
+    /// The provider's issuer URL: an OpenID Connect issuer's discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`; GitHub's is its web address
+    /// (`https://github.com`, or a GitHub Enterprise Server's, whose API is under `/api/v3`),
+    /// X's `https://x.com`. https, but for a provider on this machine (loopback).
     pub issuer: String,
     /// The client id the provider gave this app.
     pub client_id: String,
@@ -124,6 +128,37 @@ impl std::fmt::Debug for OAuthProvider {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
+    }
+}
+
+impl OAuthProvider {
+    /// The issuer implied by a well-known provider's id (`google`, `github`, `x`).
+    pub fn implied_issuer(id: &str) -> Option<&'static str> {
+        match id {
+            "google" => Some("https://accounts.google.com"),
+            "github" => Some("https://github.com"),
+            "x" => Some("https://x.com"),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a provider may live at `url`: https, or http on a loopback host (a provider
+/// process on this machine, for development and tests). Tokens and secrets never cross a
+/// network in the clear.
+fn provider_url_allowed(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url) else {
+        return false;
+    };
+    match url.scheme() {
+        "https" => url.host().is_some(),
+        "http" => match url.host() {
+            Some(url::Host::Domain(host)) => host == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        },
+        _ => false,
     }
 }
 
@@ -324,6 +359,14 @@ impl Settings {
             && origin_of(url).is_none()
         {
             return refuse("app-url", "must be an http:// or https:// URL");
+        }
+        for provider in &self.oauth {
+            if !provider_url_allowed(&provider.issuer) {
+                return refuse(
+                    "oauth",
+                    "a provider's issuer must be an https:// URL (http:// only on this machine: localhost, 127.0.0.1, [::1])",
+                );
+            }
         }
         if let Some(SmtpUrl(url)) = &self.smtp_url
             && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
@@ -572,5 +615,42 @@ mod tests {
                 .to_string()
                 .contains("allowed-origins")
         );
+    }
+
+    #[test]
+    fn providers_are_reached_over_https_but_on_this_machine() {
+        for allowed in [
+            "https://accounts.google.com",
+            "https://sso.example.com/realms/a",
+            "http://127.0.0.1:8788",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(provider_url_allowed(allowed), "{allowed}");
+        }
+        for refused in [
+            "http://sso.example.com",
+            "http://10.0.0.1",
+            "ftp://example.com",
+            "not a url",
+            "https://",
+        ] {
+            assert!(!provider_url_allowed(refused), "{refused}");
+        }
+        let mut settings = Settings::default();
+        settings.oauth.push(OAuthProvider {
+            id: "corp".into(),
+            name: None,
+            issuer: "http://sso.example.com".into(),
+            client_id: "a".into(),
+            client_secret: "b".into(),
+        });
+        let refused = settings.validate().unwrap_err().to_string();
+        assert!(refused.contains("oauth"), "{refused}");
+        assert_eq!(
+            OAuthProvider::implied_issuer("github"),
+            Some("https://github.com")
+        );
+        assert_eq!(OAuthProvider::implied_issuer("corp"), None);
     }
 }

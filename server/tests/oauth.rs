@@ -47,8 +47,13 @@ fn challenge(verifier: &str) -> String {
 
 /// `GET /auth/oauth/test/start`: the provider's URL and the binding cookie (`name=value`).
 async fn begin(keyward: &Keyward, redirect_to: &str) -> (String, String) {
+    begin_at(keyward, "test", redirect_to).await
+}
+
+/// `GET /auth/oauth/{id}/start`: the provider's URL and the binding cookie (`name=value`).
+async fn begin_at(keyward: &Keyward, id: &str, redirect_to: &str) -> (String, String) {
     let uri = format!(
-        "/auth/oauth/test/start?redirect_to={}&code_challenge={}",
+        "/auth/oauth/{id}/start?redirect_to={}&code_challenge={}",
         url::form_urlencoded::byte_serialize(redirect_to.as_bytes()).collect::<String>(),
         challenge(VERIFIER)
     );
@@ -642,4 +647,280 @@ async fn proving_the_mailbox_unlinks_a_provider_linked_before_it_was_proved() {
     let reply = exchange(&keyward, &TestDevice::new(), &code).await;
     assert_eq!(reply.body["data"]["user"]["email"], "mal@example.com");
     assert_ne!(reply.body["data"]["user"]["id"], owner["user"]["id"]);
+}
+
+/// GitHub and X cannot run here: small local servers speak their documented OAuth 2 and user
+/// APIs (the authorization endpoint, the token endpoint with PKCE and the client's secret as
+/// each expects it, GitHub's `/user` and `/user/emails`, X's `/2/users/me`).
+mod plain {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::extract::{Form, Query, State};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::{IntoResponse, Redirect, Response};
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+
+    /// Who signs in next, and the codes handed out (code → challenge, redirect URI).
+    #[derive(Default)]
+    pub struct Mock {
+        pub user: Value,
+        pub emails: Value,
+        pub codes: HashMap<String, (String, String)>,
+        pub secret_seen: Vec<String>,
+    }
+
+    pub type Shared = Arc<Mutex<Mock>>;
+
+    /// Serves `router` on a free loopback port: its base URL.
+    pub async fn serve(router: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        url
+    }
+
+    fn authorize(mock: &Shared, query: &HashMap<String, String>) -> Response {
+        assert_eq!(
+            query.get("code_challenge_method").map(String::as_str),
+            Some("S256")
+        );
+        assert_eq!(query.get("response_type").map(String::as_str), Some("code"));
+        let code = format!("code-{}", mock.lock().unwrap().codes.len());
+        let redirect = query["redirect_uri"].clone();
+        mock.lock().unwrap().codes.insert(
+            code.clone(),
+            (query["code_challenge"].clone(), redirect.clone()),
+        );
+        let state =
+            url::form_urlencoded::byte_serialize(query["state"].as_bytes()).collect::<String>();
+        Redirect::to(&format!("{redirect}?code={code}&state={state}")).into_response()
+    }
+
+    /// Whether `form`'s code and verifier match a code handed out.
+    fn proved(mock: &Shared, form: &HashMap<String, String>) -> bool {
+        use sha2::Digest as _;
+        let Some((challenge, redirect)) = mock.lock().unwrap().codes.remove(&form["code"]) else {
+            return false;
+        };
+        let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+        super::b64(&sha2::Sha256::digest(verifier.as_bytes())) == challenge
+            && form.get("redirect_uri") == Some(&redirect)
+    }
+
+    fn bearer(headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer the-access-token")
+    }
+
+    /// GitHub: the secret in the token request's body, the answer JSON when asked for it (and
+    /// an `error` with status 200 when the code is bad, as GitHub does); the user APIs want a
+    /// `User-Agent`.
+    pub fn github(mock: Shared) -> Router {
+        Router::new()
+            .route(
+                "/login/oauth/authorize",
+                get(|State(mock): State<Shared>, Query(q): Query<HashMap<String, String>>| async move {
+                    authorize(&mock, &q)
+                }),
+            )
+            .route(
+                "/login/oauth/access_token",
+                post(|State(mock): State<Shared>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>| async move {
+                    assert_eq!(headers[header::ACCEPT], "application/json");
+                    mock.lock().unwrap().secret_seen.push(form.get("client_secret").cloned().unwrap_or_default());
+                    if form.get("client_secret").map(String::as_str) != Some("gh-secret") || !proved(&mock, &form) {
+                        return axum::Json(json!({ "error": "bad_verification_code", "error_description": "The code passed is incorrect or expired." }));
+                    }
+                    axum::Json(json!({ "access_token": "the-access-token", "token_type": "bearer", "scope": "read:user,user:email" }))
+                }),
+            )
+            .route(
+                "/api/v3/user",
+                get(|State(mock): State<Shared>, headers: HeaderMap| async move {
+                    if !bearer(&headers) || !headers.contains_key(header::USER_AGENT) {
+                        return (StatusCode::FORBIDDEN, axum::Json(json!({ "message": "Forbidden" })));
+                    }
+                    (StatusCode::OK, axum::Json(mock.lock().unwrap().user.clone()))
+                }),
+            )
+            .route(
+                "/api/v3/user/emails",
+                get(|State(mock): State<Shared>, headers: HeaderMap| async move {
+                    if !bearer(&headers) {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "message": "Requires authentication" })));
+                    }
+                    (StatusCode::OK, axum::Json(mock.lock().unwrap().emails.clone()))
+                }),
+            )
+            .with_state(mock)
+    }
+
+    /// X: the client's secret by HTTP Basic; `confirmed_email` only when asked for.
+    pub fn x(mock: Shared) -> Router {
+        Router::new()
+            .route(
+                "/i/oauth2/authorize",
+                get(|State(mock): State<Shared>, Query(q): Query<HashMap<String, String>>| async move {
+                    assert!(q["scope"].split(' ').any(|s| s == "users.email"), "{q:?}");
+                    authorize(&mock, &q)
+                }),
+            )
+            .route(
+                "/2/oauth2/token",
+                post(|State(mock): State<Shared>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>| async move {
+                    use base64::Engine as _;
+                    let basic = base64::engine::general_purpose::STANDARD.encode("x-client:x-secret");
+                    let authorized = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some(&format!("Basic {basic}"));
+                    if !authorized || !proved(&mock, &form) {
+                        return (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request", "error_description": "Value passed for the authorization code was invalid." })));
+                    }
+                    (StatusCode::OK, axum::Json(json!({ "token_type": "bearer", "expires_in": 7200, "access_token": "the-access-token", "scope": "users.read tweet.read users.email" })))
+                }),
+            )
+            .route(
+                "/2/users/me",
+                get(|State(mock): State<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                    if !bearer(&headers) {
+                        return (StatusCode::UNAUTHORIZED, axum::Json(json!({ "title": "Unauthorized" })));
+                    }
+                    let mut user = mock.lock().unwrap().user.clone();
+                    if q.get("user.fields").map(String::as_str) != Some("confirmed_email") {
+                        user.as_object_mut().unwrap().remove("confirmed_email");
+                    }
+                    (StatusCode::OK, axum::Json(json!({ "data": user })))
+                }),
+            )
+            .with_state(mock)
+    }
+}
+
+async fn start_plain(db: &TestDb, id: &str, issuer: &str, client: (&str, &str)) -> Keyward {
+    let settings = Settings {
+        app_url: Some(APP.into()),
+        oauth: vec![OAuthProvider {
+            id: id.into(),
+            name: None,
+            issuer: issuer.into(),
+            client_id: client.0.into(),
+            client_secret: client.1.into(),
+        }],
+        ..db.settings()
+    };
+    Keyward::start(settings).await.expect("the server starts")
+}
+
+/// A browser's walk from `keyward`'s start for `id` through a mock provider (one redirect) and
+/// back: the app's page it lands on.
+async fn walk_plain(keyward: &Keyward, id: &str) -> url::Url {
+    let (location, cookie) = begin_at(keyward, id, APP).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let reply = http.get(&location).send().await.unwrap();
+    assert_eq!(reply.status().as_u16(), 303, "{location}");
+    let back = reply.headers()["location"].to_str().unwrap().to_owned();
+    finish(keyward, &back, Some(&cookie)).await
+}
+
+#[tokio::test]
+async fn github_signs_in_with_its_verified_primary_address_and_not_with_an_unverified_one() {
+    let db = TestDb::new().await;
+    let mock = plain::Shared::default();
+    mock.lock().unwrap().user =
+        json!({ "login": "octocat", "id": 583231, "name": "The Octocat", "email": null });
+    mock.lock().unwrap().emails = json!([
+        { "email": "octo-old@example.com", "primary": false, "verified": true, "visibility": null },
+        { "email": "octocat@example.com", "primary": true, "verified": true, "visibility": "private" },
+    ]);
+    let issuer = plain::serve(plain::github(mock.clone())).await;
+    let keyward = start_plain(&db, "github", &issuer, ("gh-client", "gh-secret")).await;
+
+    let landed = walk_plain(&keyward, "github").await;
+    let code = param(&landed, "keyward_code").unwrap_or_else(|| panic!("{landed}"));
+    let device = TestDevice::new();
+    let reply = exchange(&keyward, &device, &code).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["user"]["email"], "octocat@example.com");
+    assert_eq!(reply.body["data"]["user"]["name"], "The Octocat");
+    assert_eq!(
+        mock.lock().unwrap().secret_seen,
+        ["gh-secret"],
+        "the secret went in the body"
+    );
+    let token = access(&reply.body["data"]);
+    let proof = device.proof("GET", "/auth/identities", Some(&token));
+    let request = dpop_request(
+        Method::GET,
+        "/auth/identities",
+        Some(("DPoP", &token)),
+        Some(&proof),
+        None,
+    );
+    let listed = send(&keyward, request).await;
+    assert_eq!(listed.body["data"]["identities"][0]["provider"], "github");
+
+    // Another GitHub account whose only address GitHub has not verified makes no account.
+    mock.lock().unwrap().user = json!({ "login": "mallory", "id": 666, "name": null });
+    mock.lock().unwrap().emails = json!([{ "email": "victim@example.com", "primary": true, "verified": false, "visibility": null }]);
+    let landed = walk_plain(&keyward, "github").await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("email_unverified")
+    );
+
+    // A wrong client secret: GitHub answers 200 with an error, which signs nobody in.
+    let other = start_plain(
+        &TestDb::new().await,
+        "github",
+        &issuer,
+        ("gh-client", "wrong"),
+    )
+    .await;
+    let landed = walk_plain(&other, "github").await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("invalid_response")
+    );
+}
+
+#[tokio::test]
+async fn x_signs_in_with_the_address_it_confirmed() {
+    let db = TestDb::new().await;
+    let mock = plain::Shared::default();
+    mock.lock().unwrap().user = json!({ "id": "2244994945", "name": "X Dev", "username": "XDevelopers", "confirmed_email": "xdev@example.com" });
+    let issuer = plain::serve(plain::x(mock.clone())).await;
+    let keyward = start_plain(&db, "x", &issuer, ("x-client", "x-secret")).await;
+
+    let landed = walk_plain(&keyward, "x").await;
+    let code = param(&landed, "keyward_code").unwrap_or_else(|| panic!("{landed}"));
+    let reply = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["user"]["email"], "xdev@example.com");
+    let first = reply.body["data"]["user"]["id"].clone();
+
+    // The same X account again, its address changed meanwhile: the same Keyward account (the
+    // identity is X's id, never the address).
+    mock.lock().unwrap().user["confirmed_email"] = json!("renamed@example.com");
+    let landed = walk_plain(&keyward, "x").await;
+    let reply = exchange(
+        &keyward,
+        &TestDevice::new(),
+        &param(&landed, "keyward_code").unwrap(),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["user"]["id"], first);
+
+    // An X account without a confirmed address cannot make an account.
+    mock.lock().unwrap().user = json!({ "id": "42", "name": "No Mail" });
+    let landed = walk_plain(&keyward, "x").await;
+    assert_eq!(
+        param(&landed, "login_error").as_deref(),
+        Some("email_required")
+    );
 }

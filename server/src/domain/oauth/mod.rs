@@ -49,6 +49,8 @@ use super::{Random, SessionId, Timestamp, UserId, b64, dpop, mail, sha256};
 use crate::store::{IdentityRow, Linked, OAuthFlowRow, PendingLink, Removal, UserRow};
 use crate::{Error, OAuthProvider};
 
+mod plain;
+
 const FLOW_TTL: Duration = Duration::from_secs(10 * 60);
 /// Sign-ins started and codes exchanged per IP.
 pub const OAUTH_PER_IP: Limit = Limit {
@@ -314,23 +316,29 @@ async fn authorize(
         back.query_pairs_mut().extend_pairs(kept);
     }
     let (index, provider) = provider(core, id)?;
-    let client = client(core, index, provider).await?;
     let state = b64(&random.bytes::<32>());
     let nonce = b64(&random.bytes::<32>());
     let verifier = b64(&random.bytes::<32>());
     let challenge =
         PkceCodeChallenge::from_code_verifier_sha256(&PkceCodeVerifier::new(verifier.clone()));
-    let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
-    let (url, _, _) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            move || CsrfToken::new(state_for_url),
-            move || Nonce::new(nonce_for_url),
-        )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    let url = match plain::Plain::of(provider) {
+        Some(plain) => plain.authorize_url(core, provider, state.clone(), challenge)?,
+        None => {
+            let client = client(core, index, provider).await?;
+            let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
+            let (url, _, _) = client
+                .authorize_url(
+                    CoreAuthenticationFlow::AuthorizationCode,
+                    move || CsrfToken::new(state_for_url),
+                    move || Nonce::new(nonce_for_url),
+                )
+                .add_scope(Scope::new("email".into()))
+                .add_scope(Scope::new("profile".into()))
+                .set_pkce_challenge(challenge)
+                .url();
+            url.to_string()
+        }
+    };
     let (binding_hash, link_session, link_user) = match bound {
         Bound::Browser(hash) => (Some(hash), None, None),
         Bound::Session(session, user) => (None, Some(session), Some(user)),
@@ -348,7 +356,7 @@ async fn authorize(
         expires_at: now.plus(FLOW_TTL).millis(),
     };
     core.store.insert_oauth_flow(&flow).await?;
-    Ok(url.to_string())
+    Ok(url)
 }
 
 /// What the provider sent back to the callback.
@@ -454,6 +462,113 @@ async fn finish(
         return Err(Failure::Login(LoginError::AccessDenied));
     }
     let (index, provider) = provider(core, id)?;
+    let proved = match plain::Plain::of(provider) {
+        Some(plain) => plain.identity(core, provider, query, flow).await?,
+        None => oidc_identity(core, index, provider, query, flow).await?,
+    };
+    let known = core
+        .store
+        .identity_user(&proved.issuer, &proved.subject)
+        .await?;
+    if let (Some(session), Some(user_id)) = (flow.link_session, flow.link_user) {
+        let link = (session, user_id);
+        return link_code(core, id, proved, known, link, flow, now, random).await;
+    }
+    let Proved {
+        issuer,
+        subject,
+        email,
+        verified,
+        name,
+    } = proved;
+    let user_id = match known {
+        Some(user_id) => user_id,
+        None => {
+            let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
+            let email =
+                Email::parse(&email).map_err(|_| Failure::Login(LoginError::EmailRequired))?;
+            // Nobody takes an address the provider does not vouch for.
+            if !verified {
+                return Err(Failure::Login(LoginError::EmailUnverified));
+            }
+            if core.store.user_by_email(email.key()).await?.is_some() {
+                return Err(Failure::Login(LoginError::AccountExists));
+            }
+            let user = UserRow {
+                id: UserId::new(now, random.bytes()),
+                email: email.as_str().to_owned(),
+                email_key: email.key().to_owned(),
+                email_verified_at: Some(now.millis()),
+                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
+                password_hash: None,
+                created_at: now.millis(),
+            };
+            let identity = IdentityRow {
+                id: b64(&random.bytes::<16>()),
+                user_id: user.id,
+                provider: id.to_owned(),
+                issuer: issuer.clone(),
+                subject,
+                email: Some(email.as_str().to_owned()),
+                created_at: now.millis(),
+            };
+            let event = audit::event(AuditKind::SignUp, now, client)
+                .user(&user.id)
+                .detail(serde_json::json!({ "provider": id }));
+            if !core
+                .store
+                .create_user_with_identity(&user, &identity, &event)
+                .await?
+            {
+                // The same identity's first sign-in, a moment ago: its account.
+                return match core.store.identity_user(&issuer, &identity.subject).await? {
+                    Some(user_id) => issue_code(core, &user_id, flow, now, random).await,
+                    None => Err(Failure::Login(LoginError::AccountExists)),
+                };
+            }
+            user.id
+        }
+    };
+    issue_code(core, &user_id, flow, now, random).await
+}
+
+/// Logs why a provider's answer was refused (`what`, and the error); the app gets
+/// `invalid_response`.
+fn refused<'a, E: std::fmt::Display>(
+    id: &'a str,
+    what: &'static str,
+) -> impl FnOnce(E) -> Failure + 'a {
+    move |err| {
+        tracing::info!(provider = id, %err, what, "a provider's answer was refused");
+        Failure::Login(LoginError::InvalidResponse)
+    }
+}
+
+/// The identity a provider's answer proved.
+struct Proved {
+    /// The provider's issuer.
+    issuer: String,
+    /// The user's subject (stable id) there.
+    subject: String,
+    /// The address it gave, if any.
+    email: Option<String>,
+    /// Whether it vouches for that address.
+    verified: bool,
+    /// The user's name there, if any.
+    name: Option<String>,
+}
+
+/// The identity an OpenID Connect provider's answer proves: `iss` (RFC 9207), the code
+/// exchanged with the PKCE verifier, the ID token verified (signature, `aud`, `exp`, `nonce`),
+/// userinfo when the token carries no address.
+async fn oidc_identity(
+    core: &Core,
+    index: usize,
+    provider: &OAuthProvider,
+    query: CallbackQuery,
+    flow: &OAuthFlowRow,
+) -> Result<Proved, Failure> {
+    let id = provider.id.as_str();
     let oidc = client_for(core, index, provider).await?;
     let metadata = core
         .oauth
@@ -483,19 +598,13 @@ async fn finish(
     let tokens = exchange
         .request_async(&core.oauth.http)
         .await
-        .map_err(|err| {
-            tracing::info!(provider = id, %err, "the code exchange failed");
-            Failure::Login(LoginError::InvalidResponse)
-        })?;
+        .map_err(refused(id, "the code exchange failed"))?;
     let id_token = tokens
         .id_token()
         .ok_or(Failure::Login(LoginError::InvalidResponse))?;
     let claims = id_token
         .claims(&oidc.id_token_verifier(), &Nonce::new(flow.nonce.clone()))
-        .map_err(|err| {
-            tracing::info!(provider = id, %err, "an ID token was refused");
-            Failure::Login(LoginError::InvalidResponse)
-        })?;
+        .map_err(refused(id, "an ID token was refused"))?;
     let subject = claims.subject().as_str().to_owned();
     let mut email = claims.email().map(|e| e.as_str().to_owned());
     let mut verified = claims.email_verified().unwrap_or(false);
@@ -527,87 +636,13 @@ async fn finish(
                 .map(|n| n.as_str().to_owned())
         });
     }
-    let known = core.store.identity_user(expected, &subject).await?;
-    if let (Some(session), Some(user_id)) = (flow.link_session, flow.link_user) {
-        let proved = Proved {
-            issuer: expected,
-            subject,
-            email,
-            verified,
-        };
-        return link_code(
-            core,
-            id,
-            proved,
-            known,
-            (session, user_id),
-            flow,
-            now,
-            random,
-        )
-        .await;
-    }
-    let user_id = match known {
-        Some(user_id) => user_id,
-        None => {
-            let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
-            let email =
-                Email::parse(&email).map_err(|_| Failure::Login(LoginError::EmailRequired))?;
-            // Nobody takes an address the provider does not vouch for.
-            if !verified {
-                return Err(Failure::Login(LoginError::EmailUnverified));
-            }
-            if core.store.user_by_email(email.key()).await?.is_some() {
-                return Err(Failure::Login(LoginError::AccountExists));
-            }
-            let user = UserRow {
-                id: UserId::new(now, random.bytes()),
-                email: email.as_str().to_owned(),
-                email_key: email.key().to_owned(),
-                email_verified_at: Some(now.millis()),
-                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
-                password_hash: None,
-                created_at: now.millis(),
-            };
-            let identity = IdentityRow {
-                id: b64(&random.bytes::<16>()),
-                user_id: user.id,
-                provider: id.to_owned(),
-                issuer: expected.to_owned(),
-                subject,
-                email: Some(email.as_str().to_owned()),
-                created_at: now.millis(),
-            };
-            let event = audit::event(AuditKind::SignUp, now, client)
-                .user(&user.id)
-                .detail(serde_json::json!({ "provider": id }));
-            if !core
-                .store
-                .create_user_with_identity(&user, &identity, &event)
-                .await?
-            {
-                // The same identity's first sign-in, a moment ago: its account.
-                return match core
-                    .store
-                    .identity_user(expected, &identity.subject)
-                    .await?
-                {
-                    Some(user_id) => issue_code(core, &user_id, flow, now, random).await,
-                    None => Err(Failure::Login(LoginError::AccountExists)),
-                };
-            }
-            user.id
-        }
-    };
-    issue_code(core, &user_id, flow, now, random).await
-}
-
-/// The identity a provider's answer proved.
-struct Proved<'a> {
-    issuer: &'a str,
-    subject: String,
-    email: Option<String>,
-    verified: bool,
+    Ok(Proved {
+        issuer: expected.to_owned(),
+        subject,
+        email,
+        verified,
+        name,
+    })
 }
 
 /// A link's code, for the session that started it: the identity stays pending until that
@@ -616,7 +651,7 @@ struct Proved<'a> {
 async fn link_code(
     core: &Core,
     id: &str,
-    proved: Proved<'_>,
+    proved: Proved,
     known: Option<UserId>,
     (session, user_id): (SessionId, UserId),
     flow: &OAuthFlowRow,
@@ -635,7 +670,7 @@ async fn link_code(
         user_id,
         app_challenge: flow.app_challenge.clone(),
         provider: id.to_owned(),
-        issuer: proved.issuer.to_owned(),
+        issuer: proved.issuer,
         subject: proved.subject,
         email: proved.email,
     };
