@@ -273,6 +273,48 @@ async fn tampered_answers_other_browsers_foreign_pages_and_taken_addresses_are_r
     );
 }
 
+/// A provider that rotates its signing key: the next sign-in reads its keys again and passes.
+#[tokio::test]
+async fn a_rotated_provider_key_is_fetched_again() {
+    let db = TestDb::new().await;
+    let issuer = db.settings().issuer;
+    let callback = format!("{issuer}/auth/oauth/test/callback");
+    let provider = Provider::start(&callback);
+    let keyward = start_with(&db, &provider).await;
+    let back = sign_in_as(&keyward, &provider, "rot", "rot@example.com").await;
+    assert!(param(&back, "keyward_code").is_some(), "{back}");
+
+    // The provider restarts with a new key (its metadata are still fresh here).
+    let port = provider.port();
+    drop(provider);
+    let provider = Provider::start_on(port, &callback);
+    let back = sign_in_as(&keyward, &provider, "rot", "rot@example.com").await;
+    assert!(param(&back, "keyward_code").is_some(), "{back}");
+}
+
+/// Two sign-ins started in one browser (two tabs) both finish: each has its own cookie.
+#[tokio::test]
+async fn two_sign_ins_started_in_one_browser_both_finish() {
+    let db = TestDb::new().await;
+    let issuer = db.settings().issuer;
+    let provider = Provider::start(&format!("{issuer}/auth/oauth/test/callback"));
+    let keyward = start_with(&db, &provider).await;
+    provider.next("tab", "tab@example.com", true).await;
+    let (first, first_cookie) = begin(&keyward, APP).await;
+    let (second, second_cookie) = begin(&keyward, APP).await;
+    assert_ne!(
+        first_cookie.split('=').next(),
+        second_cookie.split('=').next(),
+        "one cookie each"
+    );
+    let jar = format!("{first_cookie}; {second_cookie}");
+    for location in [second, first] {
+        let back = provider.walk(&location, &callback_url(&keyward)).await;
+        let landed = finish(&keyward, &back, Some(&jar)).await;
+        assert!(param(&landed, "keyward_code").is_some(), "{landed}");
+    }
+}
+
 /// An account with a second factor is asked for it after a provider's sign-in too.
 #[tokio::test]
 async fn a_provider_sign_in_still_asks_for_the_second_factor() {

@@ -112,8 +112,9 @@ pub(crate) async fn start(
         ""
     };
     let cookie = format!(
-        "{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+        "{}_{}={}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
         cookie_name(&keyward),
+        started.suffix,
         started.binding
     );
     Ok((
@@ -156,11 +157,13 @@ pub(crate) async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, Error> {
     let (now, random) = (Timestamp::now(), Random::os());
-    let name = cookie_name(&keyward);
-    let binding = cookie(&headers, name);
     // A parameter given twice (pollution) leaves nothing to trust: the sign-in is not found.
     let [code, state, iss, error] =
         parameters(query.as_deref(), ["code", "state", "iss", "error"]).unwrap_or_default();
+    // The sign-in's own cookie (each has one: see `oauth::cookie_suffix`).
+    let suffix = oauth::cookie_suffix(state.as_deref().unwrap_or_default());
+    let name = format!("{}_{suffix}", cookie_name(&keyward));
+    let binding = cookie(&headers, &name).map(str::to_owned);
     let query = CallbackQuery {
         code,
         state,
@@ -168,8 +171,9 @@ pub(crate) async fn callback(
         error,
     };
     let core = keyward.core();
+    let binding = binding.as_deref();
     let location = oauth::callback(core, &provider, query, binding, &client, now, &random).await?;
-    let secure = if name == SECURE_COOKIE {
+    let secure = if cookie_name(&keyward) == SECURE_COOKIE {
         "; Secure"
     } else {
         ""

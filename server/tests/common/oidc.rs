@@ -21,13 +21,27 @@ pub struct Provider {
 impl Provider {
     /// Starts one that sends browsers back to `redirect_uri`.
     pub fn start(redirect_uri: &str) -> Self {
-        // The test's own HTTP client uses the process's TLS provider (none is built in).
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
             .expect("a free port");
+        Self::start_on(port, redirect_uri)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.issuer
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the issuer has a port")
+    }
+
+    /// Starts one on `port` (with a signing key of its own: a restart rotates the key).
+    pub fn start_on(port: u16, redirect_uri: &str) -> Self {
+        // The test's own HTTP client uses the process's TLS provider (none is built in).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut child = Command::new("node")
             .arg(root.join("tests/fixtures/oidc-provider.mjs"))
             .args([&port.to_string(), CLIENT_ID, CLIENT_SECRET, redirect_uri])

@@ -60,10 +60,11 @@ pub const OAUTH_PER_IP: Limit = Limit {
 };
 const CODE_TTL: Duration = Duration::from_secs(60);
 const CODE_PREFIX: &str = "kwo_";
-/// The cookie that binds a sign-in to the browser that started it.
+/// The start of the name of the cookie that binds a sign-in to the browser that started it
+/// (`keyward_oauth_<suffix>`: one per sign-in, see [`cookie_suffix`]).
 pub const COOKIE: &str = "keyward_oauth";
-/// Its name on an https server: `__Host-` (Secure, path `/`, no domain) cannot be planted by a
-/// sibling subdomain.
+/// Its name's start on an https server: `__Host-` (Secure, path `/`, no domain) cannot be
+/// planted by a sibling subdomain.
 pub const SECURE_COOKIE: &str = "__Host-keyward_oauth";
 
 /// What discovery reads beyond the core: whether the provider names itself in its answers
@@ -101,10 +102,14 @@ type OidcClient = CoreClient<
     openidconnect::EndpointMaybeSet,
 >;
 
+/// A provider's metadata and when they were fetched.
+type Discovered = (Timestamp, Arc<Metadata>);
+
 /// The providers' discovered metadata and the HTTP client that talks to them.
 pub struct Providers {
     http: reqwest::Client,
-    discovered: Vec<tokio::sync::OnceCell<Arc<Metadata>>>,
+    /// Per provider: its metadata (keys included) and when they were fetched.
+    discovered: Vec<tokio::sync::Mutex<Option<Discovered>>>,
 }
 
 impl std::fmt::Debug for Providers {
@@ -114,7 +119,8 @@ impl std::fmt::Debug for Providers {
 }
 
 impl Providers {
-    /// For `count` configured providers (discovered on first use, and again after a failure).
+    /// For `count` configured providers (discovered on first use, again an hour later, and at
+    /// once when an ID token is signed with a key the provider had not published).
     pub fn new(count: usize) -> Result<Self, Error> {
         let crypto = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let roots = rustls::RootCertStore {
@@ -134,7 +140,7 @@ impl Providers {
             .map_err(|err| Error::internal(format!("HTTP client for OAuth: {err}")))?;
         Ok(Self {
             http,
-            discovered: (0..count).map(|_| tokio::sync::OnceCell::new()).collect(),
+            discovered: (0..count).map(|_| tokio::sync::Mutex::new(None)).collect(),
         })
     }
 }
@@ -186,37 +192,61 @@ fn provider<'a>(core: &'a Core, id: &str) -> Result<(usize, &'a OAuthProvider), 
         .ok_or_else(|| Error::rejected(ErrorCode::NotFound, "No such sign-in provider."))
 }
 
-/// The client for provider `index`, its metadata discovered (once).
-async fn client(core: &Core, index: usize, provider: &OAuthProvider) -> Result<OidcClient, Error> {
+/// How long a provider's discovered metadata (its keys with them) serve before they are
+/// fetched again.
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+
+/// The client for provider `index` and its metadata: discovered on first use and after
+/// [`METADATA_TTL`], or now when `fresh` (a key rotated). A provider that cannot be reached
+/// when its metadata are due keeps the ones it had.
+async fn client(
+    core: &Core,
+    index: usize,
+    provider: &OAuthProvider,
+    now: Timestamp,
+    fresh: bool,
+) -> Result<(OidcClient, Arc<Metadata>), Error> {
     let providers = &core.oauth;
-    let cell = providers
+    let slot = providers
         .discovered
         .get(index)
         .ok_or_else(|| Error::internal("an OAuth provider without its slot"))?;
-    let metadata = cell
-        .get_or_try_init(|| async {
+    // One discovery at a time per provider; the lock is held only while one runs.
+    let mut slot = slot.lock().await;
+    let kept = slot.clone().filter(|_| !fresh);
+    let metadata = match kept {
+        Some((at, metadata)) if now < at.plus(METADATA_TTL) => metadata,
+        kept => {
             let issuer = IssuerUrl::new(provider.issuer.clone())
                 .map_err(|err| Error::internal(format!("issuer URL: {err}")))?;
-            Metadata::discover_async(issuer, &providers.http)
-                .await
-                .map(Arc::new)
-                .map_err(|err| {
+            match Metadata::discover_async(issuer, &providers.http).await {
+                Ok(metadata) => {
+                    let metadata = Arc::new(metadata);
+                    *slot = Some((now, metadata.clone()));
+                    metadata
+                }
+                Err(err) => {
                     tracing::warn!(provider = provider.id, %err, "OpenID Connect discovery failed");
-                    Error::rejected(
-                        ErrorCode::Unavailable,
-                        "The sign-in provider cannot be reached: try again later.",
-                    )
-                })
-        })
-        .await?;
+                    kept.map(|(_, metadata)| metadata).ok_or_else(|| {
+                        Error::rejected(
+                            ErrorCode::Unavailable,
+                            "The sign-in provider cannot be reached: try again later.",
+                        )
+                    })?
+                }
+            }
+        }
+    };
+    drop(slot);
     let redirect = RedirectUrl::new(callback_url(core, &provider.id))
         .map_err(|err| Error::internal(format!("redirect URL: {err}")))?;
-    Ok(CoreClient::from_provider_metadata(
-        (**metadata).clone(),
+    let client = CoreClient::from_provider_metadata(
+        (*metadata).clone(),
         ClientId::new(provider.client_id.clone()),
         Some(ClientSecret::new(provider.client_secret.clone())),
     )
-    .set_redirect_uri(redirect))
+    .set_redirect_uri(redirect);
+    Ok((client, metadata))
 }
 
 /// The redirect URI to register with provider `id`.
@@ -241,6 +271,9 @@ pub struct Started {
     pub location: String,
     /// The value of the binding cookie.
     pub binding: String,
+    /// What tells its cookie apart from another sign-in's in the same browser (the name's
+    /// end): [`cookie_suffix`] of its `state`.
+    pub suffix: String,
 }
 
 /// `GET /auth/oauth/{provider}/start`: see the module docs.
@@ -255,8 +288,20 @@ pub async fn start(
     let binding = b64(&random.bytes::<32>());
     let bound = Bound::Browser(sha256(binding.as_bytes()).to_vec());
     let asked = (redirect_to, app_challenge);
-    let location = authorize(core, id, asked, bound, asker, now, random).await?;
-    Ok(Started { location, binding })
+    let (location, state) = authorize(core, id, asked, bound, asker, now, random).await?;
+    let suffix = cookie_suffix(&state);
+    Ok(Started {
+        location,
+        binding,
+        suffix,
+    })
+}
+
+/// The end of the binding cookie's name for the sign-in with `state`: each sign-in has its own
+/// cookie, so two started in one browser (two tabs) both finish.
+pub fn cookie_suffix(state: &str) -> String {
+    let hash = b64(&sha256(state.as_bytes()));
+    hash.get(..12).unwrap_or(&hash).to_owned()
 }
 
 /// `POST /auth/oauth/{provider}/link`: the provider's URL where the signed-in user proves an
@@ -277,7 +322,8 @@ pub async fn link(
         request.redirect_to.as_deref(),
         request.code_challenge.as_str(),
     );
-    authorize(core, id, asked, bound, asker, now, random).await
+    let (url, _) = authorize(core, id, asked, bound, asker, now, random).await?;
+    Ok(url)
 }
 
 /// Who may finish a flow: the browser with the cookie (a sign-in), or a session (a link).
@@ -288,7 +334,7 @@ enum Bound {
     Session(SessionId, UserId),
 }
 
-/// Stores a flow at provider `id` and returns the provider's authorization URL.
+/// Stores a flow at provider `id`: the provider's authorization URL, and the flow's `state`.
 async fn authorize(
     core: &Core,
     id: &str,
@@ -297,7 +343,7 @@ async fn authorize(
     asker: &Client,
     now: Timestamp,
     random: &Random,
-) -> Result<String, Error> {
+) -> Result<(String, String), Error> {
     let on = core.settings.rate_limits;
     limits::check(&core.store, on, OAUTH_PER_IP, &asker.ip_key(), now).await?;
     // The format the schema states; its bytes are only ever compared with a verifier's hash.
@@ -324,7 +370,7 @@ async fn authorize(
     let url = match plain::Plain::of(provider) {
         Some(plain) => plain.authorize_url(core, provider, state.clone(), challenge)?,
         None => {
-            let client = client(core, index, provider).await?;
+            let (client, _) = client(core, index, provider, now, false).await?;
             let (state_for_url, nonce_for_url) = (state.clone(), nonce.clone());
             let (url, _, _) = client
                 .authorize_url(
@@ -356,7 +402,7 @@ async fn authorize(
         expires_at: now.plus(FLOW_TTL).millis(),
     };
     core.store.insert_oauth_flow(&flow).await?;
-    Ok(url)
+    Ok((url, state))
 }
 
 /// What the provider sent back to the callback.
@@ -464,7 +510,7 @@ async fn finish(
     let (index, provider) = provider(core, id)?;
     let proved = match plain::Plain::of(provider) {
         Some(plain) => plain.identity(core, provider, query, flow).await?,
-        None => oidc_identity(core, index, provider, query, flow).await?,
+        None => oidc_identity(core, (index, provider), query, flow, now).await?,
     };
     let known = core
         .store
@@ -563,20 +609,13 @@ struct Proved {
 /// userinfo when the token carries no address.
 async fn oidc_identity(
     core: &Core,
-    index: usize,
-    provider: &OAuthProvider,
+    (index, provider): (usize, &OAuthProvider),
     query: CallbackQuery,
     flow: &OAuthFlowRow,
+    now: Timestamp,
 ) -> Result<Proved, Failure> {
     let id = provider.id.as_str();
-    let oidc = client_for(core, index, provider).await?;
-    let metadata = core
-        .oauth
-        .discovered
-        .get(index)
-        .and_then(|cell| cell.get())
-        .cloned()
-        .ok_or_else(|| Failure::Server(Error::internal("OAuth metadata went missing")))?;
+    let (oidc, metadata) = client_for(core, index, provider, now, false).await?;
     // RFC 9207: the answer names its issuer; a mix-up attack sends another's.
     let expected = metadata.issuer().as_str();
     let sends_iss = metadata
@@ -602,9 +641,19 @@ async fn oidc_identity(
     let id_token = tokens
         .id_token()
         .ok_or(Failure::Login(LoginError::InvalidResponse))?;
-    let claims = id_token
-        .claims(&oidc.id_token_verifier(), &Nonce::new(flow.nonce.clone()))
-        .map_err(refused(id, "an ID token was refused"))?;
+    let nonce = Nonce::new(flow.nonce.clone());
+    let claims = match id_token.claims(&oidc.id_token_verifier(), &nonce) {
+        Ok(claims) => claims,
+        // Signed with a key published since the metadata were read (a rotation): read them
+        // again, once, and check again.
+        Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
+            let (fresh, _) = client_for(core, index, provider, now, true).await?;
+            id_token
+                .claims(&fresh.id_token_verifier(), &nonce)
+                .map_err(refused(id, "an ID token was refused"))?
+        }
+        Err(err) => return Err(refused(id, "an ID token was refused")(err)),
+    };
     let subject = claims.subject().as_str().to_owned();
     let mut email = claims.email().map(|e| e.as_str().to_owned());
     let mut verified = claims.email_verified().unwrap_or(false);
@@ -703,11 +752,15 @@ async fn client_for(
     core: &Core,
     index: usize,
     provider: &OAuthProvider,
-) -> Result<OidcClient, Failure> {
-    client(core, index, provider).await.map_err(|err| {
-        tracing::warn!(provider = provider.id, %err, "an OAuth provider is unavailable");
-        Failure::Login(LoginError::ProviderUnavailable)
-    })
+    now: Timestamp,
+    fresh: bool,
+) -> Result<(OidcClient, Arc<Metadata>), Failure> {
+    client(core, index, provider, now, fresh)
+        .await
+        .map_err(|err| {
+            tracing::warn!(provider = provider.id, %err, "an OAuth provider is unavailable");
+            Failure::Login(LoginError::ProviderUnavailable)
+        })
 }
 
 /// The query pairs of `url` but those named in `names`.
