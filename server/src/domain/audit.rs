@@ -57,10 +57,13 @@ pub enum AuditKind {
     SteppedUp,
     /// A provider's sign-in or link came back refused or failed a check (`detail.error` is the
     /// `login_error` the app got).
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     OAuthFailed,
     /// A provider's identity was linked to an account.
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     IdentityLinked,
     /// A provider's identity was unlinked from an account.
+    #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     IdentityUnlinked,
 }
 

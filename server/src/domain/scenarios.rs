@@ -979,3 +979,56 @@ async fn wait_for_token(core: &Core, to: &str, kind: &str) -> String {
     }
     panic!("no {kind} mail to {to}");
 }
+
+/// A provider's `keyward_code` works for sixty seconds and once; a link's code only for the
+/// session that started it, and never as a sign-in's.
+#[cfg(feature = "oauth")]
+#[tokio::test]
+async fn a_provider_code_lasts_sixty_seconds_and_a_link_code_is_its_sessions() {
+    use crate::store::PendingLink;
+    let db = TestDb::new().await;
+    let core = core(&db, |_| {}).await;
+    let t0 = Timestamp::from_millis(1_800_000_000_000);
+    let signed = sign_up(&core, "code@example.com", t0).await;
+    let user = UserId::parse(&signed.user.id).unwrap();
+    let session = SessionId::parse(&signed.session_id).unwrap();
+    let expires = t0.plus(Duration::from_secs(60)).millis();
+
+    core.store
+        .insert_oauth_code(b"late", &user, "challenge", expires)
+        .await
+        .unwrap();
+    let late = core.store.take_oauth_code(b"late", expires).await.unwrap();
+    assert_eq!(late, None, "not at sixty seconds");
+    core.store
+        .insert_oauth_code(b"in-time", &user, "challenge", expires)
+        .await
+        .unwrap();
+    let in_time = core.store.take_oauth_code(b"in-time", expires - 1).await;
+    assert!(in_time.unwrap().is_some());
+    let again = core.store.take_oauth_code(b"in-time", expires - 1).await;
+    assert_eq!(again.unwrap(), None, "once");
+
+    let link = PendingLink {
+        user_id: user,
+        app_challenge: "challenge".into(),
+        provider: "test".into(),
+        issuer: "https://idp.example".into(),
+        subject: "sub".into(),
+        email: None,
+    };
+    core.store
+        .insert_link_code(b"link", &session, &link, expires)
+        .await
+        .unwrap();
+    let as_sign_in = core.store.take_oauth_code(b"link", t0.millis()).await;
+    assert_eq!(as_sign_in.unwrap(), None, "a link code signs nobody in");
+    let other = SessionId::new(t0, [7; 10]);
+    let elsewhere = core
+        .store
+        .take_link_code(b"link", &other, t0.millis())
+        .await;
+    assert_eq!(elsewhere.unwrap(), None, "another session's");
+    let late = core.store.take_link_code(b"link", &session, expires).await;
+    assert_eq!(late.unwrap(), None, "not at sixty seconds");
+}
