@@ -153,6 +153,13 @@ error_codes! {
     /// account that asked for it (an address change is confirmed by the account, not by
     /// whoever reads the new mailbox).
     SignInRequired => "sign_in_required",
+    /// The caller's role in the organization does not allow this (too low, or it would act on
+    /// someone at or above it, or grant a role above it).
+    Forbidden => "forbidden",
+    /// An organization always keeps an owner: transfer the ownership first.
+    LastOwner => "last_owner",
+    /// Another organization has this slug.
+    SlugTaken => "slug_taken",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

@@ -28,6 +28,7 @@ mod error;
 mod lifecycle;
 mod mfa;
 mod oauth;
+mod orgs;
 
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
@@ -48,6 +49,10 @@ pub use mfa::{
 pub use oauth::{
     Identities, Identity, IdentityLinked, OAuthExchange, OAuthLink, OAuthLinkStarted,
     OAuthProviderInfo, OAuthProviders,
+};
+pub use orgs::{
+    ChangeRole, CreateOrg, Member, MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg,
+    UpdateOrg,
 };
 
 use serde::{Deserialize, Serialize};

@@ -89,9 +89,10 @@ mod testing;
 
 use std::sync::Arc;
 
+pub use domain::orgs::{ROLES, permissions, permits, role_permits};
 pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
-pub use domain::{DeviceId, SessionId, Timestamp, UserId};
+pub use domain::{DeviceId, OrgId, SessionId, Timestamp, UserId};
 pub use error::Error;
 pub use http::extract::AuthUser;
 pub use http::openapi_json;

@@ -65,6 +65,16 @@ pub enum AuditKind {
     /// A provider's identity was unlinked from an account.
     #[cfg_attr(not(feature = "oauth"), allow(dead_code))]
     IdentityUnlinked,
+    /// An organization was made (its maker is its owner).
+    OrgCreated,
+    /// An organization's name, slug or metadata changed.
+    OrgUpdated,
+    /// An organization was deleted.
+    OrgDeleted,
+    /// A member's role changed (`detail.role`), or the ownership moved (`detail.transfer`).
+    MemberRoleChanged,
+    /// A member was removed, or left.
+    MemberRemoved,
 }
 
 impl AuditKind {
@@ -97,6 +107,11 @@ impl AuditKind {
             Self::OAuthFailed => "oauth_failed",
             Self::IdentityLinked => "identity_linked",
             Self::IdentityUnlinked => "identity_unlinked",
+            Self::OrgCreated => "org_created",
+            Self::OrgUpdated => "org_updated",
+            Self::OrgDeleted => "org_deleted",
+            Self::MemberRoleChanged => "member_role_changed",
+            Self::MemberRemoved => "member_removed",
         }
     }
 }

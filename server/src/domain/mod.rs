@@ -16,6 +16,7 @@ pub mod mail;
 pub mod mfa;
 #[cfg(feature = "oauth")]
 pub mod oauth;
+pub mod orgs;
 pub mod passkeys;
 pub mod password;
 pub mod revocation;
@@ -152,6 +153,10 @@ uuid_id!(
 uuid_id!(
     /// A device's id.
     DeviceId
+);
+uuid_id!(
+    /// An organization's id.
+    OrgId
 );
 
 impl UserId {

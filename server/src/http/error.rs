@@ -19,7 +19,8 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::EmailNotVerified
         | ErrorCode::RedirectNotAllowed
         | ErrorCode::PasswordTooCommon
-        | ErrorCode::SignInRequired => StatusCode::FORBIDDEN,
+        | ErrorCode::SignInRequired
+        | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
         | ErrorCode::InvalidToken
@@ -42,6 +43,8 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::EmailTaken
         | ErrorCode::IdentityTaken
+        | ErrorCode::LastOwner
+        | ErrorCode::SlugTaken
         | ErrorCode::LastSignInMethod
         | ErrorCode::MfaAlreadyEnabled
         | ErrorCode::MfaNotEnabled => StatusCode::CONFLICT,

@@ -15,6 +15,7 @@ mod meta;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+mod orgs;
 mod passkeys;
 mod sessions;
 mod tickets;
@@ -109,6 +110,11 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(passkeys::sign_in_verify))
         .routes(routes!(passkeys::list_passkeys))
         .routes(routes!(passkeys::rename_passkey, passkeys::remove_passkey))
+        .routes(routes!(orgs::create_org, orgs::list_orgs))
+        .routes(routes!(orgs::get_org, orgs::update_org, orgs::delete_org))
+        .routes(routes!(orgs::list_members))
+        .routes(routes!(orgs::change_member, orgs::remove_member))
+        .routes(routes!(orgs::transfer_org))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

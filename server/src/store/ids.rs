@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
 
-use crate::domain::{DeviceId, Jkt, SessionId, UserId};
+use crate::domain::{DeviceId, Jkt, OrgId, SessionId, UserId};
 
 macro_rules! text_value {
     ($name:ty, $what:literal) => {
@@ -64,4 +64,5 @@ macro_rules! text_value {
 text_value!(UserId, "a user id");
 text_value!(SessionId, "a session id");
 text_value!(DeviceId, "a device id");
+text_value!(OrgId, "an organization id");
 text_value!(Jkt, "a JWK thumbprint");

@@ -203,6 +203,7 @@ mod limits;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+mod orgs;
 mod passkeys;
 mod replays;
 mod rotations;
@@ -222,6 +223,7 @@ pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
 pub use oauth::{IdentityRow, Linked, OAuthFlowRow, PendingLink};
+pub use orgs::{Changed, MemberChange, MemberRow, OrgRoleRow, OrgRow};
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;

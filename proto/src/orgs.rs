@@ -1,0 +1,126 @@
+//! Organizations, members and roles (DESIGN.md, "Organizations and roles").
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::User;
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Org {
+    /// Stable identifier (a UUID).
+    pub id: String,
+    /// Its name, for people.
+    pub name: String,
+    /// Unique, lower-case letters, digits and `-` (for URLs).
+    pub slug: String,
+    /// The app's own string values (at most 32).
+    pub metadata: BTreeMap<String, String>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+/// `POST /auth/orgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrg {
+    /// Its name (1 to 100 characters).
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    pub name: String,
+    /// Lower-case letters, digits and `-`, 2 to 48 characters [default: made from the name].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 48))]
+    pub slug: Option<String>,
+    /// The app's own string values (at most 32; keys up to 64 characters, values up to 512).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// `PATCH /auth/orgs/{id}`: what changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateOrg {
+    /// A new name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
+    pub name: Option<String>,
+    /// A new slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 48))]
+    pub slug: Option<String>,
+    /// New metadata (replaces the old).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// An organization and the caller's role in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgMembership {
+    /// The organization.
+    pub org: Org,
+    /// The caller's role: `owner`, `admin`, `member`, `billing`, `viewer` or a custom one.
+    pub role: String,
+}
+
+/// `POST /auth/orgs` (201), `GET` / `PATCH /auth/orgs/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgAnswer {
+    /// The organization.
+    pub org: Org,
+    /// The caller's role in it.
+    pub role: String,
+}
+
+/// `GET /auth/orgs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OrgList {
+    /// The caller's organizations, oldest membership first.
+    pub orgs: Vec<OrgMembership>,
+}
+
+/// A member of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Member {
+    /// The user.
+    pub user: User,
+    /// Their role.
+    pub role: String,
+    /// When they joined (RFC 3339).
+    pub joined_at: String,
+}
+
+/// `GET /auth/orgs/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MemberList {
+    /// Oldest first.
+    pub members: Vec<Member>,
+}
+
+/// `PATCH /auth/orgs/{id}/members/{user_id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangeRole {
+    /// The new role.
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub role: String,
+}
+
+/// `POST /auth/orgs/{id}/transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TransferOrg {
+    /// The member who becomes owner (the caller becomes admin).
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    pub user_id: String,
+}

@@ -1,0 +1,380 @@
+//! Organizations and their members. Every write that could leave an organization without an
+//! owner writes the organization's row first: that locks it (PostgreSQL) or takes the one writer
+//! (SQLite) for the transaction, so two such changes at once are decided one after the other.
+
+use super::{AuditRow, Error, Pool, Store};
+use crate::domain::{OrgId, UserId};
+
+/// An organization.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrgRow {
+    /// Its id.
+    pub id: OrgId,
+    /// Its name.
+    pub name: String,
+    /// Its unique slug.
+    pub slug: String,
+    /// Its metadata: a JSON object of strings.
+    pub metadata: String,
+    /// When it was made (ms).
+    pub created_at: i64,
+}
+
+/// An organization and someone's role in it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrgRoleRow {
+    /// Its id.
+    pub id: OrgId,
+    /// Its name.
+    pub name: String,
+    /// Its unique slug.
+    pub slug: String,
+    /// Its metadata.
+    pub metadata: String,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// The role.
+    pub role: String,
+}
+
+impl OrgRoleRow {
+    /// The organization alone.
+    pub fn org(&self) -> OrgRow {
+        OrgRow {
+            id: self.id,
+            name: self.name.clone(),
+            slug: self.slug.clone(),
+            metadata: self.metadata.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A member, with what the API shows of the user.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MemberRow {
+    /// The user.
+    pub user_id: UserId,
+    /// Their address.
+    pub email: String,
+    /// When it was verified (ms).
+    pub email_verified_at: Option<i64>,
+    /// Their name.
+    pub name: Option<String>,
+    /// When the account was made (ms).
+    pub user_created_at: i64,
+    /// Their role.
+    pub role: String,
+    /// When they joined (ms).
+    pub joined_at: i64,
+}
+
+/// A change to a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// A new role.
+    Role(String),
+    /// Out of the organization.
+    Remove,
+}
+
+/// What a change to a member did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changed {
+    /// It is done.
+    Done,
+    /// No such organization, or the caller or the member is not in it.
+    NotFound,
+    /// The caller's role does not allow it.
+    Refused,
+    /// It would leave the organization without an owner.
+    LastOwner,
+}
+
+/// The roles of two users in an organization, read in transaction `$tx`.
+macro_rules! roles {
+    ($tx:ident, $org:expr, $first:expr, $second:expr) => {{
+        let role = "SELECT role FROM org_members WHERE org_id = $1 AND user_id = $2";
+        let first: Option<String> = sqlx::query_scalar(role)
+            .bind($org)
+            .bind($first)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        let second: Option<String> = sqlx::query_scalar(role)
+            .bind($org)
+            .bind($second)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        (first, second)
+    }};
+}
+
+impl Store {
+    /// Makes `org` with `owner` as its owner, appending `audit`; `false`, and nothing written,
+    /// when its slug is taken.
+    pub async fn create_org(
+        &self,
+        org: &OrgRow,
+        owner: &UserId,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO orgs (id, name, slug, metadata, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (slug) DO NOTHING",
+            )
+            .bind(org.id)
+            .bind(&org.name)
+            .bind(&org.slug)
+            .bind(&org.metadata)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO org_members (org_id, user_id, role, joined_at) \
+                 VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(org.id)
+            .bind(owner)
+            .bind(org.created_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(true)
+        })
+    }
+
+    /// `user_id`'s organizations with their role, oldest membership first.
+    pub async fn orgs_of(&self, user_id: &UserId) -> Result<Vec<OrgRoleRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role FROM org_members m \
+             JOIN orgs o ON o.id = m.org_id WHERE m.user_id = $1 ORDER BY m.joined_at, o.id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// The organization `org_id` and `user_id`'s role in it; `None` when either is missing.
+    pub async fn org_role(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+    ) -> Result<Option<OrgRoleRow>, Error> {
+        let row = on_pool!(self, pool => sqlx::query_as(
+            "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role FROM org_members m \
+             JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Sets `org`'s name, slug and metadata at `now`, appending `audit`; `false`, and nothing
+    /// written, when another organization has the slug.
+    pub async fn update_org(
+        &self,
+        org: &OrgRow,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken: Option<String> =
+                sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1 AND id <> $2")
+                    .bind(&org.slug)
+                    .bind(org.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if taken.is_some() {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "UPDATE orgs SET name = $1, slug = $2, metadata = $3, updated_at = $4 WHERE id = $5",
+            )
+            .bind(&org.name)
+            .bind(&org.slug)
+            .bind(&org.metadata)
+            .bind(now)
+            .bind(org.id)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(true)
+        })
+    }
+
+    /// Deletes `org_id` (its members with it), appending `audit`.
+    pub async fn delete_org(&self, org_id: &OrgId, audit: &AuditRow) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM org_members WHERE org_id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM orgs WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(())
+        })
+    }
+
+    /// The members of `org_id`, oldest first.
+    pub async fn org_members(&self, org_id: &OrgId) -> Result<Vec<MemberRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT u.id AS user_id, u.email, u.email_verified_at, u.name, \
+             u.created_at AS user_created_at, m.role, m.joined_at FROM org_members m \
+             JOIN users u ON u.id = m.user_id WHERE m.org_id = $1 ORDER BY m.joined_at, u.id",
+        )
+        .bind(org_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Applies `change` to `target` in `org_id` on behalf of `actor`, when `allowed(actor's
+    /// role, target's role)`, appending `audit`. Both roles are read, and the owners counted,
+    /// inside the transaction after the organization's row is written: two changes at once
+    /// cannot both pass the last-owner check.
+    pub async fn change_member(
+        &self,
+        (org_id, actor, target): (&OrgId, &UserId, &UserId),
+        change: &MemberChange,
+        allowed: impl Fn(&str, &str) -> bool + Send,
+        audit: &AuditRow,
+    ) -> Result<Changed, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let found = sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let (actor_role, target_role) = roles!(tx, org_id, actor, target);
+            let (Some(actor_role), Some(target_role)) = (actor_role, target_role) else {
+                tx.rollback().await?;
+                return Ok(Changed::NotFound);
+            };
+            if found != 1 {
+                tx.rollback().await?;
+                return Ok(Changed::NotFound);
+            }
+            if !allowed(&actor_role, &target_role) {
+                tx.rollback().await?;
+                return Ok(Changed::Refused);
+            }
+            let stays_owner = matches!(change, MemberChange::Role(role) if role == "owner");
+            if target_role == "owner" && !stays_owner {
+                let owners: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM org_members WHERE org_id = $1 AND role = 'owner'",
+                )
+                .bind(org_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if owners <= 1 {
+                    tx.rollback().await?;
+                    return Ok(Changed::LastOwner);
+                }
+            }
+            match change {
+                MemberChange::Role(role) => {
+                    sqlx::query("UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3")
+                        .bind(role)
+                        .bind(org_id)
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                MemberChange::Remove => {
+                    sqlx::query("DELETE FROM org_members WHERE org_id = $1 AND user_id = $2")
+                        .bind(org_id)
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Changed::Done)
+        })
+    }
+
+    /// Makes `target` the owner of `org_id` and `owner` an admin, if `owner` owns it and
+    /// `target` is a member, appending `audit`.
+    pub async fn transfer_org(
+        &self,
+        (org_id, owner, target): (&OrgId, &UserId, &UserId),
+        audit: &AuditRow,
+    ) -> Result<Changed, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            let (owner_role, target_role) = roles!(tx, org_id, owner, target);
+            let outcome = match (owner_role.as_deref(), target_role) {
+                (None, _) | (_, None) => Changed::NotFound,
+                (Some("owner"), Some(_)) => Changed::Done,
+                _ => Changed::Refused,
+            };
+            if outcome != Changed::Done || owner == target {
+                tx.rollback().await?;
+                return Ok(outcome);
+            }
+            let set = "UPDATE org_members SET role = $1 WHERE org_id = $2 AND user_id = $3";
+            for (who, role) in [(target, "owner"), (owner, "admin")] {
+                sqlx::query(set)
+                    .bind(role)
+                    .bind(org_id)
+                    .bind(who)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Changed::Done)
+        })
+    }
+}
+
+impl Store {
+    /// Adds `user_id` to `org_id` with `role` at `joined_at` (an accepted invitation); `false`
+    /// when they are a member already. (Tests only until invitations land.)
+    #[cfg(any(test, feature = "testing"))]
+    pub async fn add_org_member(
+        &self,
+        org_id: &OrgId,
+        user_id: &UserId,
+        role: &str,
+        joined_at: i64,
+    ) -> Result<bool, Error> {
+        let added = on_writer!(self, pool => sqlx::query(
+            "INSERT INTO org_members (org_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (org_id, user_id) DO NOTHING",
+        )
+        .bind(org_id)
+        .bind(user_id)
+        .bind(role)
+        .bind(joined_at)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(added == 1)
+    }
+}
