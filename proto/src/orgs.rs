@@ -27,14 +27,29 @@ pub struct Org {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrg {
-    /// Its name (1 to 100 characters).
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
+    /// Its name (1 to 100 characters, not blank, no control characters).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub name: String,
-    /// Lower-case letters, digits and `-`, 2 to 48 characters [default: made from the name].
+    /// Lower-case letters, digits and `-`, 2 to 48 characters, not starting or ending with `-`
+    /// [default: made from the name].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 48))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 48,
+            pattern = r"^[a-z0-9][a-z0-9-]{0,46}[a-z0-9]$"
+        )
+    )]
     pub slug: Option<String>,
-    /// The app's own string values (at most 32; keys up to 64 characters, values up to 512).
+    /// The app's own string values (at most 8 KiB as JSON).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -44,13 +59,27 @@ pub struct CreateOrg {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateOrg {
-    /// A new name.
+    /// A new name (as at creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+        )
+    )]
     pub name: Option<String>,
-    /// A new slug.
+    /// A new slug (as at creation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(max_length = 48))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 2,
+            max_length = 48,
+            pattern = r"^[a-z0-9][a-z0-9-]{0,46}[a-z0-9]$"
+        )
+    )]
     pub slug: Option<String>,
     /// New metadata (replaces the old).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,8 +139,11 @@ pub struct MemberList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
-    /// The new role.
-    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
+    /// The new role: `owner`, `admin`, `member`, `billing` or `viewer`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^(owner|admin|member|billing|viewer)$")
+    )]
     pub role: String,
 }
 

@@ -28,6 +28,18 @@ impl Org {
         let request = json_request(method, path, Some(self.token(who)), &body);
         send(&self.keyward, request).await
     }
+    /// `who`'s role, as the owner (or, during a transfer, the admin) reads the member list.
+    async fn role_of(&self, who: &str) -> Option<String> {
+        let path = format!("/auth/orgs/{}/members", self.id);
+        let listed = self.call("admin", Method::GET, &path, None).await;
+        listed.body["data"]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["user"]["id"] == self.user(who))
+            .map(|m| m["role"].as_str().unwrap().to_owned())
+    }
+
     async fn set_role(&self, who: &str, role: &str) {
         let path = format!("/auth/orgs/{}/members/{}", self.id, self.user(who));
         let reply = self
@@ -165,6 +177,14 @@ async fn every_org_endpoint_allows_exactly_the_roles_it_should() {
             "PATCH member as {actor}: {}",
             reply.body
         );
+        let changed = reply.status.is_success();
+        let role = org.role_of("target").await;
+        let expected = if changed { "viewer" } else { "member" };
+        assert_eq!(
+            role.as_deref(),
+            Some(expected),
+            "{actor}: changed exactly when told so"
+        );
         org.set_role("target", "member").await;
 
         let reply = org.call(actor, Method::DELETE, &target, None).await;
@@ -174,17 +194,21 @@ async fn every_org_endpoint_allows_exactly_the_roles_it_should() {
             "DELETE member as {actor}: {}",
             reply.body
         );
-        if reply.status.is_success() {
+        let role = org.role_of("target").await;
+        let removed = reply.status.is_success();
+        assert_eq!(
+            role.is_none(),
+            removed,
+            "{actor}: removed exactly when told so"
+        );
+        if removed {
             let user = UserId::parse(org.user("target")).unwrap();
             let id = OrgId::parse(&org.id).unwrap();
-            org.keyward
-                .store()
-                .add_org_member(&id, &user, "member", 0)
-                .await
-                .unwrap();
+            let store = org.keyward.store();
+            assert!(store.add_org_member(&id, &user, "member", 0).await.unwrap());
         }
 
-        let body = json!({ "user_id": org.user("member") });
+        let body = json!({ "user_id": org.user("target") });
         let reply = org
             .call(actor, Method::POST, &format!("{base}/transfer"), Some(body))
             .await;
@@ -199,18 +223,20 @@ async fn every_org_endpoint_allows_exactly_the_roles_it_should() {
             );
         }
         if actor == "owner" {
-            // Back: the member (owner now) hands it back, and the owner's role is reset.
+            // Back: the target (owner now) hands it back, and its role is reset.
+            assert_eq!(org.role_of("target").await.as_deref(), Some("owner"));
+            assert_eq!(org.role_of("owner").await.as_deref(), Some("admin"));
             let body = json!({ "user_id": org.user("owner") });
             let reply = org
                 .call(
-                    "member",
+                    "target",
                     Method::POST,
                     &format!("{base}/transfer"),
                     Some(body),
                 )
                 .await;
             assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-            org.set_role("member", "member").await;
+            org.set_role("target", "member").await;
         }
 
         if actor != "owner" {
@@ -266,6 +292,35 @@ async fn nobody_grants_above_their_role_or_touches_their_equals_and_an_org_keeps
         "forbidden",
         "an admin cannot remove the owner"
     );
+    let reply = org
+        .call("admin", Method::PATCH, &member("admin"), role("owner"))
+        .await;
+    assert_eq!(reply.code(), "forbidden", "nor make themselves owner");
+    let body = json!({ "user_id": org.user("owner") });
+    let transfer = format!("{base}/transfer");
+    let reply = org.call("owner", Method::POST, &transfer, Some(body)).await;
+    assert_eq!(reply.code(), "invalid_request", "a transfer to oneself");
+
+    // Ids that do not belong together: another organization's owner on this one's member, this
+    // one's owner on the other organization's, a member of neither.
+    let listed = org.call("other", Method::GET, "/auth/orgs", None).await;
+    let other_org = listed.body["data"]["orgs"][0]["org"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/auth/orgs/{other_org}/members/{}", org.user("target"));
+    let reply = org
+        .call("other", Method::PATCH, &path, role("viewer"))
+        .await;
+    assert_eq!(reply.code(), "not_found");
+    let path = format!("/auth/orgs/{other_org}/members/{}", org.user("other"));
+    let reply = org.call("owner", Method::DELETE, &path, None).await;
+    assert_eq!(reply.code(), "not_found");
+    let reply = org
+        .call("owner", Method::DELETE, &member("outsider"), None)
+        .await;
+    assert_eq!(reply.code(), "not_found");
+    assert_eq!(org.role_of("target").await.as_deref(), Some("member"));
     org.set_role("target", "admin").await;
     let reply = org
         .call("admin", Method::PATCH, &member("target"), role("viewer"))

@@ -23,7 +23,7 @@ use super::core::Core;
 use super::tokens::AccessClaims;
 use super::{OrgId, Random, Timestamp, UserId};
 use crate::Error;
-use crate::store::{Changed, MemberChange, MemberRow, OrgRoleRow, OrgRow};
+use crate::store::{Changed, MemberChange, MemberRow, OrgChanges, OrgRoleRow, OrgRow};
 
 /// The built-in roles, highest first, with their permissions.
 pub const ROLES: [(&str, &[&str]); 5] = [
@@ -164,17 +164,12 @@ fn slug_from(name: &str, random: &Random) -> String {
 }
 
 fn metadata_of(metadata: Option<BTreeMap<String, String>>) -> Result<String, Error> {
-    let metadata = metadata.unwrap_or_default();
-    let fine = metadata.len() <= 32
-        && metadata
-            .iter()
-            .all(|(k, v)| !k.is_empty() && k.chars().count() <= 64 && v.chars().count() <= 512);
-    if !fine {
-        return Err(invalid(
-            "Metadata is at most 32 entries; keys up to 64 characters, values up to 512.",
-        ));
+    let json = serde_json::to_string(&metadata.unwrap_or_default())
+        .map_err(|err| Error::internal(format!("metadata: {err}")))?;
+    if json.len() > 8192 {
+        return Err(invalid("Metadata is at most 8 KiB as JSON."));
     }
-    serde_json::to_string(&metadata).map_err(|err| Error::internal(format!("metadata: {err}")))
+    Ok(json)
 }
 
 fn org_id(id: &str) -> Result<OrgId, Error> {
@@ -250,33 +245,25 @@ pub async fn update(
     client: &Client,
     now: Timestamp,
 ) -> Result<OrgAnswer, Error> {
-    let mut row = membership(core, id, &claims.sub).await?;
-    if level(&row.role) < level("admin") {
-        return Err(forbidden("changing the organization"));
-    }
-    if let Some(name) = request.name {
-        row.name = name_of(&name)?;
-    }
-    if let Some(slug) = request.slug {
-        row.slug = slug_of(&slug)?;
-    }
-    if request.metadata.is_some() {
-        row.metadata = metadata_of(request.metadata)?;
-    }
+    let org = org_id(id)?;
+    let changes = OrgChanges {
+        name: request.name.as_deref().map(name_of).transpose()?,
+        slug: request.slug.as_deref().map(slug_of).transpose()?,
+        metadata: request.metadata.map(|m| metadata_of(Some(m))).transpose()?,
+    };
     let event = audit::event(AuditKind::OrgUpdated, now, client)
         .user(&claims.sub)
-        .detail(serde_json::json!({ "org": row.id.to_string() }));
-    if !core
+        .detail(serde_json::json!({ "org": org.to_string() }));
+    let allowed = |role: &str| level(role) >= level("admin");
+    let who = (&org, &claims.sub);
+    match core
         .store
-        .update_org(&row.org(), now.millis(), &event)
+        .update_org(who, &changes, allowed, (now.millis(), &event))
         .await?
     {
-        return Err(Error::rejected(
-            ErrorCode::SlugTaken,
-            "Another organization has this slug.",
-        ));
+        Ok(row) => Ok(answer(&row)),
+        Err(refused) => Err(refusal(refused, "changing the organization")),
     }
-    Ok(answer(&row))
 }
 
 /// `DELETE /auth/orgs/{id}` (owner).
@@ -287,17 +274,29 @@ pub async fn delete(
     client: &Client,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let row = membership(core, id, &claims.sub).await?;
-    if row.role != "owner" {
-        return Err(forbidden("deleting the organization"));
-    }
+    let org = org_id(id)?;
     let event = audit::event(AuditKind::OrgDeleted, now, client)
         .user(&claims.sub)
-        .detail(serde_json::json!({ "org": row.id.to_string() }));
-    core.store
-        .delete_org(&row.id, &event)
-        .await
-        .map_err(Into::into)
+        .detail(serde_json::json!({ "org": org.to_string() }));
+    match core.store.delete_org((&org, &claims.sub), &event).await? {
+        Changed::Done => Ok(()),
+        refused => Err(refusal(refused, "deleting the organization")),
+    }
+}
+
+/// The error for a change the store did not make.
+fn refusal(changed: Changed, what: &str) -> Error {
+    match changed {
+        Changed::NotFound | Changed::Done => not_found(),
+        Changed::Refused => forbidden(what),
+        Changed::LastOwner => Error::rejected(
+            ErrorCode::LastOwner,
+            "An organization always keeps an owner: make someone else owner first.",
+        ),
+        Changed::Taken => {
+            Error::rejected(ErrorCode::SlugTaken, "Another organization has this slug.")
+        }
+    }
 }
 
 /// `GET /auth/orgs/{id}/members` (members).
@@ -354,11 +353,11 @@ pub async fn change_member(
     let (kind, detail) = match &change {
         MemberChange::Role(role) => (
             AuditKind::MemberRoleChanged,
-            serde_json::json!({ "org": id, "member": user_id, "role": role }),
+            serde_json::json!({ "org": org.to_string(), "member": target.to_string(), "role": role }),
         ),
         MemberChange::Remove => (
             AuditKind::MemberRemoved,
-            serde_json::json!({ "org": id, "member": user_id }),
+            serde_json::json!({ "org": org.to_string(), "member": target.to_string() }),
         ),
     };
     let event = audit::event(kind, now, client)
@@ -371,12 +370,7 @@ pub async fn change_member(
         .await?
     {
         Changed::Done => Ok(()),
-        Changed::NotFound => Err(not_found()),
-        Changed::Refused => Err(forbidden("this change")),
-        Changed::LastOwner => Err(Error::rejected(
-            ErrorCode::LastOwner,
-            "An organization always keeps an owner: make someone else owner first.",
-        )),
+        refused => Err(refusal(refused, "this change")),
     }
 }
 
@@ -391,19 +385,25 @@ pub async fn transfer(
 ) -> Result<(), Error> {
     let org = org_id(id)?;
     let target = UserId::parse(user_id).ok_or_else(not_found)?;
+    if target == claims.sub {
+        return Err(invalid(
+            "The organization is yours already: name another member.",
+        ));
+    }
+    let detail = serde_json::json!({
+        "org": org.to_string(), "member": target.to_string(), "role": "owner",
+        "transfer": true, "previous_owner_role": "admin",
+    });
     let event = audit::event(AuditKind::MemberRoleChanged, now, client)
         .user(&claims.sub)
-        .detail(
-            serde_json::json!({ "org": id, "member": user_id, "role": "owner", "transfer": true }),
-        );
+        .detail(detail);
     match core
         .store
         .transfer_org((&org, &claims.sub, &target), &event)
         .await?
     {
         Changed::Done => Ok(()),
-        Changed::NotFound | Changed::LastOwner => Err(not_found()),
-        Changed::Refused => Err(forbidden("transferring the ownership")),
+        refused => Err(refusal(refused, "transferring the ownership")),
     }
 }
 

@@ -238,6 +238,7 @@ pub(crate) async fn remove_member(
     request_body = TransferOrg,
     responses(
         (status = 204, description = "Transferred."),
+        (status = 400, description = "`invalid_request`: the caller's own id.", body = ErrorEnvelope),
         (status = 401, description = "Not signed in.", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not an owner.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such organization or member.", body = ErrorEnvelope),

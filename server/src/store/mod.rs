@@ -223,7 +223,7 @@ pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
 pub use oauth::{IdentityRow, Linked, OAuthFlowRow, PendingLink};
-pub use orgs::{Changed, MemberChange, MemberRow, OrgRoleRow, OrgRow};
+pub use orgs::{Changed, MemberChange, MemberRow, OrgChanges, OrgRoleRow, OrgRow};
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;

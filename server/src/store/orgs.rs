@@ -89,6 +89,19 @@ pub enum Changed {
     Refused,
     /// It would leave the organization without an owner.
     LastOwner,
+    /// Another organization has the slug.
+    Taken,
+}
+
+/// What an update of an organization sets (`None`: as it is).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrgChanges {
+    /// Its name.
+    pub name: Option<String>,
+    /// Its slug.
+    pub slug: Option<String>,
+    /// Its metadata (JSON).
+    pub metadata: Option<String>,
 }
 
 /// The roles of two users in an organization, read in transaction `$tx`.
@@ -180,46 +193,92 @@ impl Store {
         Ok(row)
     }
 
-    /// Sets `org`'s name, slug and metadata at `now`, appending `audit`; `false`, and nothing
-    /// written, when another organization has the slug.
+    /// Sets what `changes` gives of `org_id`'s name, slug and metadata at `now`, when
+    /// `allowed(actor's role)`, appending `audit`: the organization and the actor's role after.
+    /// The role is read after the organization's row is written, as for member changes.
     pub async fn update_org(
         &self,
-        org: &OrgRow,
-        now: i64,
-        audit: &AuditRow,
-    ) -> Result<bool, Error> {
+        (org_id, actor): (&OrgId, &UserId),
+        changes: &OrgChanges,
+        allowed: impl Fn(&str) -> bool + Send,
+        (now, audit): (i64, &AuditRow),
+    ) -> Result<Result<OrgRoleRow, Changed>, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let taken: Option<String> =
-                sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1 AND id <> $2")
-                    .bind(&org.slug)
-                    .bind(org.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if taken.is_some() {
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            let (role, _) = roles!(tx, org_id, actor, actor);
+            let refused = match role.as_deref() {
+                None => Some(Changed::NotFound),
+                Some(role) if !allowed(role) => Some(Changed::Refused),
+                Some(_) => None,
+            };
+            if let Some(refused) = refused {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(Err(refused));
+            }
+            if let Some(slug) = &changes.slug {
+                let taken: Option<String> =
+                    sqlx::query_scalar("SELECT id FROM orgs WHERE slug = $1 AND id <> $2")
+                        .bind(slug)
+                        .bind(org_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if taken.is_some() {
+                    tx.rollback().await?;
+                    return Ok(Err(Changed::Taken));
+                }
             }
             sqlx::query(
-                "UPDATE orgs SET name = $1, slug = $2, metadata = $3, updated_at = $4 WHERE id = $5",
+                "UPDATE orgs SET name = COALESCE($1, name), slug = COALESCE($2, slug), \
+                 metadata = COALESCE($3, metadata), updated_at = $4 WHERE id = $5",
             )
-            .bind(&org.name)
-            .bind(&org.slug)
-            .bind(&org.metadata)
+            .bind(changes.name.as_deref())
+            .bind(changes.slug.as_deref())
+            .bind(changes.metadata.as_deref())
             .bind(now)
-            .bind(org.id)
+            .bind(org_id)
             .execute(&mut *tx)
+            .await?;
+            let row: OrgRoleRow = sqlx::query_as(
+                "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role FROM org_members m \
+                 JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
+            )
+            .bind(org_id)
+            .bind(actor)
+            .fetch_one(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
-            Ok::<_, Error>(true)
+            Ok::<_, Error>(Ok(row))
         })
     }
 
-    /// Deletes `org_id` (its members with it), appending `audit`.
-    pub async fn delete_org(&self, org_id: &OrgId, audit: &AuditRow) -> Result<(), Error> {
+    /// Deletes `org_id` (its members with it) if `owner` owns it, appending `audit`. The
+    /// organization's row is written first, as every change to its members does.
+    pub async fn delete_org(
+        &self,
+        (org_id, owner): (&OrgId, &UserId),
+        audit: &AuditRow,
+    ) -> Result<Changed, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            let (role, _) = roles!(tx, org_id, owner, owner);
+            let outcome = match role.as_deref() {
+                None => Changed::NotFound,
+                Some("owner") => Changed::Done,
+                Some(_) => Changed::Refused,
+            };
+            if outcome != Changed::Done {
+                tx.rollback().await?;
+                return Ok(outcome);
+            }
             sqlx::query("DELETE FROM org_members WHERE org_id = $1")
                 .bind(org_id)
                 .execute(&mut *tx)
@@ -230,7 +289,7 @@ impl Store {
                 .await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
-            Ok::<_, Error>(())
+            Ok::<_, Error>(Changed::Done)
         })
     }
 
