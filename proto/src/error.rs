@@ -160,6 +160,8 @@ error_codes! {
     LastOwner => "last_owner",
     /// Another organization has this slug.
     SlugTaken => "slug_taken",
+    /// Only a member of the organization can become its owner.
+    NotAMember => "not_a_member",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

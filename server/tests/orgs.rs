@@ -299,7 +299,16 @@ async fn nobody_grants_above_their_role_or_touches_their_equals_and_an_org_keeps
     let body = json!({ "user_id": org.user("owner") });
     let transfer = format!("{base}/transfer");
     let reply = org.call("owner", Method::POST, &transfer, Some(body)).await;
-    assert_eq!(reply.code(), "invalid_request", "a transfer to oneself");
+    assert_eq!(
+        reply.status,
+        StatusCode::NO_CONTENT,
+        "a transfer to oneself"
+    );
+    let owner = org.role_of("owner").await;
+    assert_eq!(owner.as_deref(), Some("owner"), "changes nothing");
+    let body = json!({ "user_id": org.user("outsider") });
+    let reply = org.call("owner", Method::POST, &transfer, Some(body)).await;
+    assert_eq!(reply.code(), "not_a_member");
 
     // Ids that do not belong together: another organization's owner on this one's member, this
     // one's owner on the other organization's, a member of neither.

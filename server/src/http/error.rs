@@ -45,6 +45,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::IdentityTaken
         | ErrorCode::LastOwner
         | ErrorCode::SlugTaken
+        | ErrorCode::NotAMember
         | ErrorCode::LastSignInMethod
         | ErrorCode::MfaAlreadyEnabled
         | ErrorCode::MfaNotEnabled => StatusCode::CONFLICT,

@@ -237,11 +237,11 @@ pub(crate) async fn remove_member(
     params(("id" = String, Path, description = "The organization's id.")),
     request_body = TransferOrg,
     responses(
-        (status = 204, description = "Transferred."),
-        (status = 400, description = "`invalid_request`: the caller's own id.", body = ErrorEnvelope),
+        (status = 204, description = "Transferred (to oneself: nothing changes)."),
         (status = 401, description = "Not signed in.", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not an owner.", body = ErrorEnvelope),
-        (status = 404, description = "`not_found`: no such organization or member.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such organization (or the caller is not in it).", body = ErrorEnvelope),
+        (status = 409, description = "`not_a_member`: the new owner must be a member.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn transfer_org(

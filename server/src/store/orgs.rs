@@ -91,6 +91,8 @@ pub enum Changed {
     LastOwner,
     /// Another organization has the slug.
     Taken,
+    /// The one who would become owner is not a member.
+    NotMember,
 }
 
 /// What an update of an organization sets (`None`: as it is).
@@ -388,7 +390,8 @@ impl Store {
                 .await?;
             let (owner_role, target_role) = roles!(tx, org_id, owner, target);
             let outcome = match (owner_role.as_deref(), target_role) {
-                (None, _) | (_, None) => Changed::NotFound,
+                (None, _) => Changed::NotFound,
+                (Some("owner"), None) => Changed::NotMember,
                 (Some("owner"), Some(_)) => Changed::Done,
                 _ => Changed::Refused,
             };
