@@ -162,6 +162,13 @@ error_codes! {
     SlugTaken => "slug_taken",
     /// Only a member of the organization can become its owner.
     NotAMember => "not_a_member",
+    /// No such role: neither built in nor defined in the server's settings.
+    UnknownRole => "unknown_role",
+    /// The invited address is a member of the organization already.
+    AlreadyAMember => "already_a_member",
+    /// The invitation is for another address: sign in with the account it was sent to (its
+    /// address verified).
+    EmailMismatch => "email_mismatch",
     /// Too many requests; retry after the `Retry-After` header's seconds.
     RateLimited => "rate_limited",
     /// Something failed inside the server; nothing about it is disclosed. Safe to retry.

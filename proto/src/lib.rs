@@ -51,8 +51,8 @@ pub use oauth::{
     OAuthProviderInfo, OAuthProviders,
 };
 pub use orgs::{
-    ChangeRole, CreateOrg, Member, MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg,
-    UpdateOrg,
+    ChangeRole, CreateOrg, Invitation, InvitationAnswer, InvitationList, Invite, Member,
+    MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg, UpdateOrg,
 };
 
 use serde::{Deserialize, Serialize};

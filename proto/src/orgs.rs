@@ -139,10 +139,11 @@ pub struct MemberList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChangeRole {
-    /// The new role: `owner`, `admin`, `member`, `billing` or `viewer`.
+    /// The new role: `owner`, `admin`, `member`, `billing`, `viewer` or one of the server's
+    /// own (`unknown_role` otherwise).
     #[cfg_attr(
         feature = "openapi",
-        schema(pattern = r"^(owner|admin|member|billing|viewer)$")
+        schema(max_length = 32, pattern = r"^[a-z][a-z0-9_-]{0,31}$")
     )]
     pub role: String,
 }
@@ -155,4 +156,61 @@ pub struct TransferOrg {
     /// The member who becomes owner (the caller becomes admin).
     #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub user_id: String,
+}
+
+/// `POST /auth/orgs/{id}/invitations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    /// The address to invite. A pending invitation to it is replaced.
+    #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
+    pub email: String,
+    /// The role it gives: at most the inviter's own (built-in or one of the server's).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 32, pattern = r"^[a-z][a-z0-9_-]{0,31}$")
+    )]
+    pub role: String,
+    /// The app's page the mailed link opens (an allowed origin); the server's app URL when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
+    pub redirect_to: Option<String>,
+}
+
+/// A pending invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    /// Its id.
+    pub id: String,
+    /// The organization's id.
+    pub org_id: String,
+    /// The invited address (lower-cased).
+    pub email: String,
+    /// The role it gives.
+    pub role: String,
+    /// Who sent it (a user id).
+    pub invited_by: String,
+    /// When it was sent, or last sent again (RFC 3339).
+    pub created_at: String,
+    /// When it stops working (RFC 3339).
+    pub expires_at: String,
+}
+
+/// `POST /auth/orgs/{id}/invitations` (201) and `…/{invitation_id}/resend`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationAnswer {
+    /// The invitation.
+    pub invitation: Invitation,
+}
+
+/// `GET /auth/orgs/{id}/invitations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InvitationList {
+    /// The pending ones, newest first.
+    pub invitations: Vec<Invitation>,
 }

@@ -307,6 +307,18 @@ struct FileSettings {
     /// `[oauth.<id>]`: the sign-in providers.
     #[serde(default)]
     oauth: std::collections::BTreeMap<String, FileOAuth>,
+    /// `[roles.<name>]`: the app's organization roles.
+    #[serde(default)]
+    roles: std::collections::BTreeMap<String, FileRole>,
+}
+
+/// One `[roles.<name>]` table: `permissions = ["todos:*"]`, `inherits = "member"`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRole {
+    #[serde(default)]
+    permissions: Vec<String>,
+    inherits: Option<String>,
 }
 
 /// One `[oauth.<id>]` table of the configuration file (the environment's
@@ -455,6 +467,15 @@ impl SettingsArgs {
                 }),
                 file.oauth,
             )?,
+            roles: file
+                .roles
+                .into_iter()
+                .map(|(name, role)| crate::domain::orgs::CustomRole {
+                    name,
+                    permissions: role.permissions,
+                    inherits: role.inherits,
+                })
+                .collect(),
         })
     }
 }
@@ -980,5 +1001,29 @@ mod tests {
         );
         let bad = parse_config("[oauth.Bad_Id]\nissuer = \"https://a.example\"\nclient_id = \"a\"\nclient_secret = \"b\"\n").unwrap();
         assert!(oauth_providers(vars(&[]), bad.oauth).is_err());
+    }
+
+    #[test]
+    fn custom_roles_come_from_the_configuration_file() {
+        let file = parse_config(
+            "[roles.editor]\npermissions = [\"reports:*\"]\ninherits = \"member\"\n\n\
+             [roles.auditor]\npermissions = [\"audit:read\"]\n",
+        )
+        .unwrap();
+        let settings = SettingsArgs::default().resolve_over(file, None).unwrap();
+        settings.validate().unwrap();
+        let roles = crate::Roles::new(&settings.roles).unwrap();
+        assert!(
+            roles.permits("editor", "reports:export") && roles.permits("editor", "todos:write")
+        );
+        assert!(roles.permits("auditor", "audit:read") && !roles.permits("auditor", "todos:read"));
+        assert!(
+            parse_config("[roles.editor]\npermission = [\"x:y\"]\n").is_err(),
+            "a typo is refused"
+        );
+        let looping =
+            parse_config("[roles.a]\ninherits = \"b\"\n[roles.b]\ninherits = \"a\"\n").unwrap();
+        let settings = SettingsArgs::default().resolve_over(looping, None).unwrap();
+        assert!(settings.validate().is_err());
     }
 }

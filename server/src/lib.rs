@@ -89,12 +89,12 @@ mod testing;
 
 use std::sync::Arc;
 
-pub use domain::orgs::{ROLES, permissions, permits, role_permits};
+pub use domain::orgs::{CustomRole, ROLES, Roles, permits};
 pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
 pub use domain::{DeviceId, OrgId, SessionId, Timestamp, UserId};
 pub use error::Error;
-pub use http::extract::AuthUser;
+pub use http::extract::{AuthUser, Permission, RequirePermission};
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
 pub use settings::{

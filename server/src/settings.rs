@@ -86,13 +86,17 @@ pub struct Settings {
     pub app_name: Option<String>,
     /// A directory whose files replace the built-in mail templates: `<kind>.subject`,
     /// `<kind>.txt` and `<kind>.html` for each kind (`verify_email`, `reset_password`,
-    /// `magic_link`, `change_email`, `email_changed`, `password_changed`, `account_locked`).
+    /// `magic_link`, `change_email`, `email_changed`, `password_changed`, `account_locked`,
+    /// `org_invitation`).
     pub mail_templates: Option<PathBuf>,
     /// Whether a new account's address is checked: `off`, `optional` (a mail is sent, nothing
     /// waits for it) or `required` (no sign-in before the link is followed).
     pub email_verification: EmailVerification,
     /// OpenID Connect providers to sign in with (none by default).
     pub oauth: Vec<OAuthProvider>,
+    /// The app's own organization roles (`[roles.<name>]` in keyward.toml), beside the
+    /// built-in owner, admin, member, billing and viewer.
+    pub roles: Vec<crate::domain::orgs::CustomRole>,
 }
 
 /// An SMTP URL. Its `Debug` hides the password it may carry.
@@ -215,6 +219,7 @@ impl Default for Settings {
             mail_templates: None,
             email_verification: EmailVerification::Optional,
             oauth: Vec::new(),
+            roles: Vec::new(),
         }
     }
 }
@@ -360,6 +365,7 @@ impl Settings {
         {
             return refuse("app-url", "must be an http:// or https:// URL");
         }
+        crate::domain::orgs::Roles::new(&self.roles)?;
         for provider in &self.oauth {
             if !provider_url_allowed(&provider.issuer) {
                 return refuse(

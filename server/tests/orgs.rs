@@ -347,7 +347,11 @@ async fn nobody_grants_above_their_role_or_touches_their_equals_and_an_org_keeps
     let reply = org
         .call("owner", Method::PATCH, &member("target"), role("emperor"))
         .await;
-    assert_eq!(reply.code(), "invalid_request");
+    assert_eq!(
+        reply.code(),
+        "unknown_role",
+        "neither built in nor configured"
+    );
 
     // The only owner can neither leave nor step down.
     let reply = org
@@ -417,4 +421,417 @@ async fn slugs_are_unique_and_made_from_the_name_when_left_out() {
     assert_eq!(blank.code(), "invalid_request");
     let listed = send(&keyward, authed(Method::GET, "/auth/orgs", &token)).await;
     assert_eq!(listed.body["data"]["orgs"].as_array().unwrap().len(), 3);
+}
+
+/// The claims of an access token (its payload, not verified: the server did that).
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&unb64(payload)).unwrap()
+}
+
+/// The newest mail of `kind` to `to` in the outbox (no SMTP server here): its `token` link
+/// parameter.
+async fn mailed_token(keyward: &Keyward, kind: &str, to: &str) -> String {
+    let mails = keyward.store().recent_mail(50).await.unwrap();
+    let mail = mails
+        .iter()
+        .find(|m| m.kind == kind && m.to_address == to)
+        .unwrap_or_else(|| panic!("no {kind} mail to {to}"));
+    let link = mail
+        .text_body
+        .split_whitespace()
+        .find(|word| word.contains("token="))
+        .expect("the mail has a link");
+    let url = url::Url::parse(link).unwrap();
+    let token = url.query_pairs().find(|(k, _)| k == "token").unwrap().1;
+    token.into_owned()
+}
+
+/// Follows the verification mail sent to `email` at sign-up, signed in as its holder.
+async fn verify_email(keyward: &Keyward, email: &str, token: &str) {
+    let link = mailed_token(keyward, "verify_email", email).await;
+    let body = json!({ "token": link });
+    let reply = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/email/verification/confirm",
+            Some(token),
+            &body,
+        ),
+    )
+    .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn an_active_org_rides_in_the_tokens_and_a_role_change_or_removal_reaches_them_at_once() {
+    let db = TestDb::new().await;
+    let org = org(&db).await;
+    let keyward = &org.keyward;
+    let data = sign_in(keyward, "member@example.com").await;
+    let (token, refresh_with) = (access(&data), refresh_token(&data));
+    assert!(claims(&token).get("org").is_none(), "no organization yet");
+
+    let path = format!("/auth/orgs/{}/activate", org.id);
+    let reply = send(
+        keyward,
+        json_request(Method::POST, &path, Some(&token), &json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["role"], "member");
+    let reply = refresh(keyward, &refresh_with).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.body["data"]["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh_with = reply.body["data"]["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let carried = claims(&token);
+    assert_eq!(carried["org"], org.id.as_str());
+    assert_eq!(carried["org_role"], "member");
+    assert_eq!(carried["permissions"], json!(["*:read", "*:write"]));
+    assert_eq!(
+        send(keyward, authed(Method::GET, "/auth/me", &token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Demoted: the token with the old role is refused at once; a refresh carries the new one.
+    org.set_role("member", "viewer").await;
+    let refused = send(keyward, authed(Method::GET, "/auth/me", &token)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    let reply = refresh(keyward, &refresh_with).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.body["data"]["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let refresh_with = reply.body["data"]["tokens"]["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(claims(&token)["org_role"], "viewer");
+    assert_eq!(claims(&token)["permissions"], json!(["*:read"]));
+    assert_eq!(
+        send(keyward, authed(Method::GET, "/auth/me", &token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Removed: refused at once, and the next token carries no organization.
+    let path = format!("/auth/orgs/{}/members/{}", org.id, org.user("member"));
+    let reply = org.call("owner", Method::DELETE, &path, None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let refused = send(keyward, authed(Method::GET, "/auth/me", &token)).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::UNAUTHORIZED, "invalid_token")
+    );
+    let reply = refresh(keyward, &refresh_with).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let token = reply.body["data"]["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let carried = claims(&token);
+    assert!(
+        carried.get("org").is_none() && carried.get("permissions").is_none(),
+        "{carried}"
+    );
+    assert_eq!(
+        send(keyward, authed(Method::GET, "/auth/me", &token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+
+    // Nobody activates an organization they are not in.
+    let path = format!("/auth/orgs/{}/activate", org.id);
+    let reply = send(
+        keyward,
+        json_request(Method::POST, &path, Some(&token), &json!({})),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+    let reply = org.call("outsider", Method::POST, &path, None).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.body);
+}
+
+#[tokio::test]
+async fn an_invitation_is_accepted_once_by_its_verified_address_only() {
+    let db = TestDb::new().await;
+    let org = org(&db).await;
+    let keyward = &org.keyward;
+    let invitations = format!("/auth/orgs/{}/invitations", org.id);
+
+    // Members below admin neither invite nor see invitations; admins invite up to their role.
+    for who in ["member", "billing", "viewer"] {
+        let body = json!({ "email": "new@example.com", "role": "viewer" });
+        let reply = org.call(who, Method::POST, &invitations, Some(body)).await;
+        assert_eq!(reply.code(), "forbidden", "{who}");
+        let reply = org.call(who, Method::GET, &invitations, None).await;
+        assert_eq!(reply.code(), "forbidden", "{who}");
+    }
+    let reply = org.call("outsider", Method::GET, &invitations, None).await;
+    assert_eq!(reply.code(), "not_found");
+    let body = json!({ "email": "new@example.com", "role": "owner" });
+    let reply = org
+        .call("admin", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.code(), "forbidden", "an admin cannot invite an owner");
+    let body = json!({ "email": "new@example.com", "role": "overlord" });
+    let reply = org
+        .call("admin", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.code(), "unknown_role");
+    let body = json!({ "email": "Member@Example.com", "role": "viewer" });
+    let reply = org
+        .call("admin", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.code(), "already_a_member");
+    let listed = org.call("admin", Method::GET, &invitations, None).await;
+    assert_eq!(
+        listed.body["data"]["invitations"],
+        json!([]),
+        "refusals invite nobody"
+    );
+
+    let body = json!({ "email": "New@Example.com", "role": "member" });
+    let reply = org
+        .call("admin", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let invitation = reply.body["data"]["invitation"].clone();
+    assert_eq!(invitation["email"], "new@example.com");
+    let first_link = mailed_token(keyward, "org_invitation", "New@example.com").await;
+    let mail = keyward.store().recent_mail(1).await.unwrap().remove(0);
+    assert!(mail.subject.contains("Acme"), "{}", mail.subject);
+
+    // Sent again: a new link, the old one dead.
+    let resend = format!(
+        "{invitations}/{}/resend",
+        invitation["id"].as_str().unwrap()
+    );
+    let reply = org.call("admin", Method::POST, &resend, None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let link = mailed_token(keyward, "org_invitation", "new@example.com").await;
+    assert_ne!(link, first_link);
+    let listed = org.call("owner", Method::GET, &invitations, None).await;
+    assert_eq!(
+        listed.body["data"]["invitations"].as_array().unwrap().len(),
+        1
+    );
+
+    // Another account, even verified, cannot use it; nor can the address's unverified holder.
+    let accept = |token: &str, link: &str| {
+        json_request(
+            Method::POST,
+            "/auth/invitations/accept",
+            Some(token),
+            &json!({ "token": link }),
+        )
+    };
+    let stranger = access(&sign_up(keyward, "stranger@example.com").await);
+    verify_email(keyward, "stranger@example.com", &stranger).await;
+    let reply = send(keyward, accept(&stranger, &link)).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::FORBIDDEN, "email_mismatch")
+    );
+    let invitee = access(&sign_up(keyward, "new@example.com").await);
+    let reply = send(keyward, accept(&invitee, &link)).await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::FORBIDDEN, "email_not_verified")
+    );
+    verify_email(keyward, "new@example.com", &invitee).await;
+    let reply = send(keyward, accept(&invitee, &first_link)).await;
+    assert_eq!(reply.code(), "invalid_link", "the replaced link is dead");
+
+    let reply = send(keyward, accept(&invitee, &link)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body["data"]["role"], "member");
+    assert_eq!(reply.body["data"]["org"]["id"], org.id.as_str());
+    let reply = send(keyward, accept(&invitee, &link)).await;
+    assert_eq!(reply.code(), "invalid_link", "used once");
+    let listed = org.call("owner", Method::GET, &invitations, None).await;
+    assert_eq!(listed.body["data"]["invitations"], json!([]));
+    let members = org
+        .call(
+            "owner",
+            Method::GET,
+            &format!("/auth/orgs/{}/members", org.id),
+            None,
+        )
+        .await;
+    assert_eq!(members.body["data"]["members"].as_array().unwrap().len(), 7);
+
+    // Revoked: dead too.
+    let body = json!({ "email": "later@example.com", "role": "viewer" });
+    let reply = org
+        .call("owner", Method::POST, &invitations, Some(body))
+        .await;
+    let id = reply.body["data"]["invitation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let link = mailed_token(keyward, "org_invitation", "later@example.com").await;
+    let revoke = format!("{invitations}/{id}");
+    let reply = org.call("member", Method::DELETE, &revoke, None).await;
+    assert_eq!(reply.code(), "forbidden");
+    let reply = org.call("admin", Method::DELETE, &revoke, None).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let reply = org.call("admin", Method::DELETE, &revoke, None).await;
+    assert_eq!(reply.code(), "not_found");
+    let later = access(&sign_up(keyward, "later@example.com").await);
+    verify_email(keyward, "later@example.com", &later).await;
+    let reply = send(keyward, accept(&later, &link)).await;
+    assert_eq!(reply.code(), "invalid_link");
+    for garbage in ["", "kwl_", "nonsense"] {
+        let reply = send(keyward, accept(&later, garbage)).await;
+        assert_eq!(reply.code(), "invalid_link", "{garbage}");
+    }
+}
+
+#[tokio::test]
+async fn two_accepts_of_one_invitation_at_once_make_one_membership() {
+    let db = TestDb::new().await;
+    let org = org(&db).await;
+    let keyward = &org.keyward;
+    let invitations = format!("/auth/orgs/{}/invitations", org.id);
+    let body = json!({ "email": "twice@example.com", "role": "viewer" });
+    let reply = org
+        .call("owner", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let link = mailed_token(keyward, "org_invitation", "twice@example.com").await;
+    let invitee = access(&sign_up(keyward, "twice@example.com").await);
+    verify_email(keyward, "twice@example.com", &invitee).await;
+    let second = access(&sign_in(keyward, "twice@example.com").await);
+    let accept = |token: &str| {
+        json_request(
+            Method::POST,
+            "/auth/invitations/accept",
+            Some(token),
+            &json!({ "token": link }),
+        )
+    };
+    let (a, b) = tokio::join!(
+        send(keyward, accept(&invitee)),
+        send(keyward, accept(&second))
+    );
+    let mut outcomes = [a.status, b.status];
+    outcomes.sort();
+    assert_eq!(
+        outcomes,
+        [StatusCode::OK, StatusCode::UNAUTHORIZED],
+        "{} {}",
+        a.body,
+        b.body
+    );
+    let members = org
+        .call(
+            "owner",
+            Method::GET,
+            &format!("/auth/orgs/{}/members", org.id),
+            None,
+        )
+        .await;
+    let joined = members.body["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["user"]["email"] == "twice@example.com")
+        .count();
+    assert_eq!(joined, 1);
+}
+
+#[tokio::test]
+async fn custom_roles_from_the_settings_are_granted_and_carried() {
+    let db = TestDb::new().await;
+    let mut settings = db.settings();
+    settings.roles = vec![keyward_server::CustomRole {
+        name: "editor".into(),
+        permissions: vec!["reports:*".into()],
+        inherits: Some("viewer".into()),
+    }];
+    let keyward = Keyward::start(settings).await.unwrap();
+    let owner = sign_up(&keyward, "boss@example.com").await;
+    let editor = sign_up(&keyward, "ed@example.com").await;
+    let created = send(
+        &keyward,
+        json_request(
+            Method::POST,
+            "/auth/orgs",
+            Some(&access(&owner)),
+            &json!({ "name": "Press" }),
+        ),
+    )
+    .await;
+    let id = created.body["data"]["org"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let org_id = OrgId::parse(&id).unwrap();
+    let user = UserId::parse(editor["user"]["id"].as_str().unwrap()).unwrap();
+    assert!(
+        keyward
+            .store()
+            .add_org_member(&org_id, &user, "viewer", 0)
+            .await
+            .unwrap()
+    );
+    let path = format!("/auth/orgs/{id}/members/{user}");
+    let reply = send(
+        &keyward,
+        json_request(
+            Method::PATCH,
+            &path,
+            Some(&access(&owner)),
+            &json!({ "role": "editor" }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let activate = format!("/auth/orgs/{id}/activate");
+    let reply = send(
+        &keyward,
+        json_request(Method::POST, &activate, Some(&access(&editor)), &json!({})),
+    )
+    .await;
+    assert_eq!(reply.body["data"]["role"], "editor");
+    let reply = refresh(&keyward, &refresh_token(&editor)).await;
+    let token = reply.body["data"]["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(claims(&token)["org_role"], "editor");
+    assert_eq!(
+        claims(&token)["permissions"],
+        json!(["*:read", "reports:*"])
+    );
+    let reply = send(
+        &keyward,
+        json_request(
+            Method::PATCH,
+            &path,
+            Some(&access(&owner)),
+            &json!({ "role": "chief" }),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (StatusCode::CONFLICT, "unknown_role")
+    );
 }

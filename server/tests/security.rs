@@ -388,8 +388,9 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
     // target the server follows or sends a browser to.
     assert!(schemas.remove("TotpEnrolment").is_some());
     assert!(schemas.remove("Envelope_TotpEnrolment").is_some());
-    // `redirect_to`: tested by `emailed_links_only_go_to_allowed_origins`.
-    for checked in ["ForgotPassword", "SendMagicLink", "ChangeEmail"] {
+    // `redirect_to`: tested by `emailed_links_only_go_to_allowed_origins`, and an invitation's
+    // by tests/orgs.rs (`an_invitation_is_accepted_once_by_its_verified_address_only`).
+    for checked in ["ForgotPassword", "SendMagicLink", "ChangeEmail", "Invite"] {
         let schema = schemas.remove(checked).unwrap();
         let mut names = Vec::new();
         collect_names(&schema, &mut names);

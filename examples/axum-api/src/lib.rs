@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use keyward_server::{AuthUser, Keyward, UserId};
+use keyward_server::{AuthUser, Keyward, RequirePermission, UserId, permission};
 use serde::{Deserialize, Serialize};
 
 /// The app's state: its own data, and the Keyward handle the extractor needs.
@@ -35,7 +35,18 @@ use serde::{Deserialize, Serialize};
 pub struct App {
     keyward: Keyward,
     todos: Arc<Mutex<HashMap<UserId, Vec<Todo>>>>,
+    /// Each organization's shared list.
+    team_todos: Arc<Mutex<HashMap<String, Vec<Todo>>>>,
 }
+
+permission!(
+    /// Reading an organization's to-dos: every built-in role but none has `*:read`.
+    TodosRead = "todos:read"
+);
+permission!(
+    /// Adding to them: members, admins and owners (`*:write`), not viewers or billing.
+    TodosWrite = "todos:write"
+);
 
 /// This is all [`AuthUser`] needs from your state.
 impl FromRef<App> for Keyward {
@@ -56,9 +67,11 @@ pub fn app(keyward: Keyward) -> Router {
     let state = App {
         keyward: keyward.clone(),
         todos: Arc::default(),
+        team_todos: Arc::default(),
     };
     Router::new()
         .route("/api/todos", get(list_todos).post(add_todo))
+        .route("/api/team/todos", get(team_todos).post(add_team_todo))
         .route("/api/whoami", get(whoami))
         .route("/api/hello", get(hello))
         .route("/ws", get(ws))
@@ -77,6 +90,8 @@ async fn whoami(user: AuthUser) -> Json<serde_json::Value> {
         "user_id": user.user_id,
         "session_id": user.session_id,
         "amr": user.claims.amr,
+        "org": user.org(),
+        "org_role": user.org_role(),
     }))
 }
 
@@ -102,6 +117,38 @@ async fn add_todo(
     let mine = all.entry(user.user_id).or_default();
     mine.push(todo);
     Json(mine.clone())
+}
+
+/// The active organization's to-dos, for a role that grants `todos:read` (checked from the
+/// token, before this runs; a member removed a moment ago is refused already).
+async fn team_todos(
+    State(app): State<App>,
+    RequirePermission(user, _): RequirePermission<TodosRead>,
+) -> Json<Vec<Todo>> {
+    let org = user.org().unwrap_or_default();
+    let todos = app
+        .team_todos
+        .lock()
+        .map(|t| t.get(org).cloned())
+        .ok()
+        .flatten();
+    Json(todos.unwrap_or_default())
+}
+
+/// Adds to the active organization's to-dos, for a role that grants `todos:write`.
+async fn add_team_todo(
+    State(app): State<App>,
+    RequirePermission(user, _): RequirePermission<TodosWrite>,
+    Json(todo): Json<Todo>,
+) -> Json<Vec<Todo>> {
+    let org = user.org().unwrap_or_default().to_owned();
+    let mut all = app
+        .team_todos
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let list = all.entry(org).or_default();
+    list.push(todo);
+    Json(list.clone())
 }
 
 /// `/ws`'s query: the connect ticket.

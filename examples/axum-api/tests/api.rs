@@ -149,3 +149,225 @@ async fn a_websocket_opens_once_with_a_connect_ticket_and_knows_its_user() {
         "no ticket at all"
     );
 }
+
+/// A user of the team test: their tokens.
+struct Member {
+    access: String,
+    refresh: String,
+}
+
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Value,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("content-type", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    call(app, request.body(Body::from(body.to_string())).unwrap()).await
+}
+
+impl Member {
+    async fn sign_up(app: &axum::Router, email: &str) -> Self {
+        let body = json!({"email": email, "password": "correct horse"});
+        let (status, body) = send(app, "POST", "/auth/sign-up", None, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        Self::from(&body)
+    }
+    fn from(body: &Value) -> Self {
+        let tokens = &body["data"]["tokens"];
+        Self {
+            access: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh: tokens["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+    /// Refreshes, as a client does after `activate` or an `invalid_token`.
+    async fn refresh(&mut self, app: &axum::Router) {
+        let body = json!({ "refresh_token": self.refresh });
+        let (status, body) = send(app, "POST", "/auth/refresh", None, body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        *self = Self::from(&body);
+    }
+    async fn call(
+        &self,
+        app: &axum::Router,
+        method: &str,
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        send(app, method, path, Some(&self.access), body).await
+    }
+}
+
+/// The `token` of the newest mail of `kind` to `to`, from the outbox (no SMTP server here).
+async fn mailed(keyward: &Keyward, kind: &str, to: &str) -> String {
+    let mails = keyward.store().recent_mail(20).await.unwrap();
+    let mail = mails
+        .iter()
+        .find(|m| m.kind == kind && m.to_address == to)
+        .unwrap();
+    let link = mail
+        .text_body
+        .split_whitespace()
+        .find(|w| w.contains("token="))
+        .unwrap();
+    let url = url::Url::parse(link).unwrap();
+    url.query_pairs()
+        .find(|(k, _)| k == "token")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+#[tokio::test]
+async fn a_team_route_is_open_to_the_roles_that_grant_its_permission_and_closes_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyward = Keyward::start(Settings {
+        database_url: format!("sqlite://{}", dir.path().join("api.db").display()),
+        secret: Some(MasterSecret::new(vec![42; 32])),
+        ..Settings::default()
+    })
+    .await
+    .unwrap();
+    let app = example_axum_api::app(keyward.clone());
+    let todo = json!({ "title": "ship it" });
+
+    let mut owner = Member::sign_up(&app, "owner@example.com").await;
+    let (status, _) = owner
+        .call(&app, "GET", "/api/team/todos", Value::Null)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "no organization active: no permission"
+    );
+    let (_, created) = owner
+        .call(&app, "POST", "/auth/orgs", json!({ "name": "Team" }))
+        .await;
+    let org = created["data"]["org"]["id"].as_str().unwrap().to_owned();
+    let (status, _) = owner
+        .call(
+            &app,
+            "POST",
+            &format!("/auth/orgs/{org}/activate"),
+            Value::Null,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    owner.refresh(&app).await;
+    let (status, list) = owner
+        .call(&app, "POST", "/api/team/todos", todo.clone())
+        .await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(1))
+    );
+
+    // Bob joins by invitation as a member: he reads and writes.
+    let mut bob = Member::sign_up(&app, "bob@example.com").await;
+    let verify = mailed(&keyward, "verify_email", "bob@example.com").await;
+    let (status, _) = bob
+        .call(
+            &app,
+            "POST",
+            "/auth/email/verification/confirm",
+            json!({ "token": verify }),
+        )
+        .await;
+    assert!(status.is_success());
+    let invite = json!({ "email": "bob@example.com", "role": "member" });
+    let (status, body) = owner
+        .call(
+            &app,
+            "POST",
+            &format!("/auth/orgs/{org}/invitations"),
+            invite,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let token = mailed(&keyward, "org_invitation", "bob@example.com").await;
+    let (status, body) = bob
+        .call(
+            &app,
+            "POST",
+            "/auth/invitations/accept",
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    bob.call(
+        &app,
+        "POST",
+        &format!("/auth/orgs/{org}/activate"),
+        Value::Null,
+    )
+    .await;
+    bob.refresh(&app).await;
+    let (status, list) = bob
+        .call(&app, "POST", "/api/team/todos", todo.clone())
+        .await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(2)),
+        "the team's list"
+    );
+
+    // Made a viewer: his token with the old role is refused at once; the next one reads only.
+    let (_, members) = owner
+        .call(
+            &app,
+            "GET",
+            &format!("/auth/orgs/{org}/members"),
+            Value::Null,
+        )
+        .await;
+    let bob_id = members["data"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["user"]["email"] == "bob@example.com")
+        .unwrap()["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = format!("/auth/orgs/{org}/members/{bob_id}");
+    let (status, _) = owner
+        .call(&app, "PATCH", &member, json!({ "role": "viewer" }))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = bob
+        .call(&app, "POST", "/api/team/todos", todo.clone())
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::UNAUTHORIZED, &json!("invalid_token"))
+    );
+    bob.refresh(&app).await;
+    let (status, body) = bob
+        .call(&app, "POST", "/api/team/todos", todo.clone())
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::FORBIDDEN, &json!("forbidden"))
+    );
+    let (status, list) = bob.call(&app, "GET", "/api/team/todos", Value::Null).await;
+    assert_eq!(
+        (status, list.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(2))
+    );
+
+    // Removed: refused at once, and after a refresh he has no permission there.
+    let (status, _) = owner.call(&app, "DELETE", &member, Value::Null).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = bob.call(&app, "GET", "/api/team/todos", Value::Null).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    bob.refresh(&app).await;
+    let (status, _) = bob.call(&app, "GET", "/api/team/todos", Value::Null).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

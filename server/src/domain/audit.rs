@@ -75,6 +75,14 @@ pub enum AuditKind {
     MemberRoleChanged,
     /// A member was removed, or left.
     MemberRemoved,
+    /// Someone was invited to an organization (`detail.role`), or invited again.
+    MemberInvited,
+    /// An invitation was revoked.
+    InvitationRevoked,
+    /// An invitation was accepted: its address joined (`detail.org`, `detail.role`).
+    InvitationAccepted,
+    /// A session now acts for an organization (`detail.org`).
+    OrgActivated,
 }
 
 impl AuditKind {
@@ -112,6 +120,10 @@ impl AuditKind {
             Self::OrgDeleted => "org_deleted",
             Self::MemberRoleChanged => "member_role_changed",
             Self::MemberRemoved => "member_removed",
+            Self::MemberInvited => "member_invited",
+            Self::InvitationRevoked => "invitation_revoked",
+            Self::InvitationAccepted => "invitation_accepted",
+            Self::OrgActivated => "org_activated",
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct Core {
     pub mail: Templates,
     /// Wakes the mail sender when a mail is queued (it also looks every few seconds).
     pub mail_queued: Arc<tokio::sync::Notify>,
+    /// The organization roles in force (built-in and the app's).
+    pub roles: super::orgs::Roles,
     /// The OpenID Connect providers (discovered on first use).
     #[cfg(feature = "oauth")]
     pub oauth: super::oauth::Providers,
@@ -62,11 +64,13 @@ impl Core {
         now: Timestamp,
     ) -> Result<Self, Error> {
         let mail = Templates::load(settings.mail_templates.as_deref())?;
+        let roles = super::orgs::Roles::new(&settings.roles)?;
         #[cfg(feature = "oauth")]
         let oauth = super::oauth::Providers::new(settings.oauth.len())?;
         Ok(Self {
             #[cfg(feature = "oauth")]
             oauth,
+            roles,
             settings,
             store,
             hasher,
@@ -160,6 +164,18 @@ impl Core {
             return Err(Error::rejected(
                 keyward_proto::ErrorCode::SessionRevoked,
                 "This session has been signed out.",
+            ));
+        }
+        if let Some(org) = &claims.org
+            && self
+                .revoked
+                .org_role_changed(&claims.sub, org, claims.org_role.as_deref())
+        {
+            // `invalid_token`: clients refresh and retry, and the new token carries the role
+            // as it is now (or no organization).
+            return Err(Error::rejected(
+                keyward_proto::ErrorCode::InvalidToken,
+                "Your role in this token's organization has changed: refresh the token.",
             ));
         }
         Ok(claims)

@@ -111,14 +111,14 @@ fn invalid_link() -> Error {
 }
 
 /// A new token for a link, and what the database keeps of it.
-fn new_token(random: &Random) -> (String, Vec<u8>) {
+pub(super) fn new_token(random: &Random) -> (String, Vec<u8>) {
     let token = format!("{TOKEN_PREFIX}{}", b64(&random.bytes::<32>()));
     let hash = sha256(token.as_bytes()).to_vec();
     (token, hash)
 }
 
 /// The hash of a token as it came back; `None` for anything that is not one of ours.
-fn token_hash(text: &str) -> Option<Vec<u8>> {
+pub(super) fn token_hash(text: &str) -> Option<Vec<u8>> {
     let body = text.strip_prefix(TOKEN_PREFIX)?;
     (body.len() == 43 && unb64(body).is_some_and(|b| b.len() == 32))
         .then(|| sha256(text.as_bytes()).to_vec())

@@ -28,11 +28,13 @@ pub enum MailKind {
     PasswordChanged,
     /// A notice that repeated failed sign-ins locked the account, with a reset link.
     AccountLocked,
+    /// An invitation to join an organization.
+    OrgInvitation,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [MailKind; 7] = [
+    pub const ALL: [MailKind; 8] = [
         Self::VerifyEmail,
         Self::ResetPassword,
         Self::MagicLink,
@@ -40,6 +42,7 @@ impl MailKind {
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::AccountLocked,
+        Self::OrgInvitation,
     ];
 
     /// The stored name, also the template files' name and a link's `type`.
@@ -52,6 +55,7 @@ impl MailKind {
             Self::EmailChanged => "email_changed",
             Self::PasswordChanged => "password_changed",
             Self::AccountLocked => "account_locked",
+            Self::OrgInvitation => "org_invitation",
         }
     }
 
@@ -92,6 +96,11 @@ impl MailKind {
                 "Too many failed sign-ins on your {{app}} account",
                 "Hello,\n\nafter repeated failed sign-ins, {{email}} is locked on {{app}} for a while. If it was you and you forgot your password, choose a new one:\n\n{{link}}\n\nIf it was not you, nothing else is needed: the lock protects you.\n",
                 "<p>Hello,</p><p>after repeated failed sign-ins, {{email}} is locked on {{app}} for a while. If it was you and you forgot your password:</p><p><a href=\"{{link}}\">Choose a new password</a></p><p>If it was not you, nothing else is needed: the lock protects you.</p>",
+            ),
+            Self::OrgInvitation => (
+                "{{inviter}} invited you to {{org}} on {{app}}",
+                "Hello,\n\n{{inviter}} invited {{email}} to join {{org}} on {{app}} as {{role}}. Accept here, signed in to {{app}} with this address (or after signing up with it):\n\n{{link}}\n\nThe invitation works for 7 days, once. If you do not know {{inviter}}, ignore this mail.\n",
+                "<p>Hello,</p><p>{{inviter}} invited {{email}} to join <strong>{{org}}</strong> on {{app}} as {{role}}.</p><p><a href=\"{{link}}\">Accept the invitation</a></p><p>Accept it signed in to {{app}} with this address (or after signing up with it). The invitation works for 7 days, once. If you do not know {{inviter}}, ignore this mail.</p>",
             ),
         }
     }

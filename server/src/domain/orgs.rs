@@ -14,16 +14,34 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use keyward_proto::{
-    ChangeRole, CreateOrg, ErrorCode, Member, Org, OrgAnswer, OrgMembership, UpdateOrg, User,
+    ChangeRole, CreateOrg, ErrorCode, Invitation, Invite, Member, Org, OrgAnswer, OrgMembership,
+    UpdateOrg, User,
 };
 
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
+use super::email::Email;
+use super::limits::{self, Limit};
+use super::mail::{self, MailKind};
 use super::tokens::AccessClaims;
 use super::{OrgId, Random, Timestamp, UserId};
 use crate::Error;
-use crate::store::{Changed, MemberChange, MemberRow, OrgChanges, OrgRoleRow, OrgRow};
+use crate::store::{
+    Accepted, Changed, InvitationRow, MemberChange, MemberRow, OrgChanges, OrgRoleRow, OrgRow,
+};
+
+/// How long an invitation works.
+const INVITATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Invitations one user sends in an hour (each is a mail to someone else's address).
+pub const INVITES_PER_USER: Limit = Limit {
+    name: "invite:user",
+    max: 50,
+    window: Duration::from_secs(3600),
+};
 
 /// The built-in roles, highest first, with their permissions.
 pub const ROLES: [(&str, &[&str]); 5] = [
@@ -34,43 +52,177 @@ pub const ROLES: [(&str, &[&str]); 5] = [
     ("viewer", &["*:read"]),
 ];
 
-/// A role's level: 5 for owner down to 1 for viewer; `None` for an unknown role.
-pub fn level(role: &str) -> Option<usize> {
-    ROLES
-        .iter()
-        .position(|(name, _)| *name == role)
-        .map(|i| ROLES.len() - i)
-}
-
-/// The permissions `role` grants (none for an unknown role).
-pub fn permissions(role: &str) -> &'static [&'static str] {
-    ROLES
-        .iter()
-        .find(|(name, _)| *name == role)
-        .map_or(&[], |(_, granted)| *granted)
-}
-
 /// Whether the permission `granted` covers `wanted`: both `resource:action`, each segment equal
 /// or `*` in `granted`. Whole segments only: `todo:*` never grants `todos:read`; anything that
 /// is not two non-empty segments grants and is granted nothing.
 pub fn permits(granted: &str, wanted: &str) -> bool {
-    let split = |p: &str| -> Option<(String, String)> {
-        let (resource, action) = p.split_once(':')?;
-        let fine = |s: &str| !s.is_empty() && !s.contains(':');
-        (fine(resource) && fine(action)).then(|| (resource.to_owned(), action.to_owned()))
-    };
-    let (Some((gr, ga)), Some((wr, wa))) = (split(granted), split(wanted)) else {
+    let (Some((gr, ga)), Some((wr, wa))) = (segments(granted), segments(wanted)) else {
         return false;
     };
     let segment = |g: &str, w: &str| g == "*" || g == w;
-    segment(&gr, &wr) && segment(&ga, &wa)
+    segment(gr, wr) && segment(ga, wa)
 }
 
-/// Whether `role` grants `wanted`.
-pub fn role_permits(role: &str, wanted: &str) -> bool {
-    permissions(role)
-        .iter()
-        .any(|granted| permits(granted, wanted))
+/// `resource` and `action` of a well-formed permission.
+fn segments(permission: &str) -> Option<(&str, &str)> {
+    let (resource, action) = permission.split_once(':')?;
+    let fine = |s: &str| !s.is_empty() && !s.contains(':');
+    (fine(resource) && fine(action)).then_some((resource, action))
+}
+
+/// A role the app defines (`[roles.<name>]` in keyward.toml): its own permissions and those of
+/// the role it inherits, at that role's level (who may grant it, whom it may change).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomRole {
+    /// Lower-case letters, digits, `_` and `-`, starting with a letter; not a built-in name.
+    pub name: String,
+    /// `resource:action` permissions, `*` standing for any segment.
+    pub permissions: Vec<String>,
+    /// The role whose permissions and level it takes [default: none, at the viewer's level].
+    pub inherits: Option<String>,
+}
+
+/// The roles in force: the built-in ones and the app's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Roles {
+    /// Name, level (5 for owner down to 1 for viewer) and every permission, inherited included.
+    roles: Vec<(String, usize, Vec<String>)>,
+}
+
+impl Default for Roles {
+    fn default() -> Self {
+        Self::built_in()
+    }
+}
+
+impl Roles {
+    /// The built-in roles alone.
+    pub fn built_in() -> Self {
+        let n = ROLES.len();
+        Self {
+            roles: ROLES
+                .iter()
+                .enumerate()
+                .map(|(i, (name, granted))| {
+                    let granted = granted.iter().map(|p| (*p).to_owned()).collect();
+                    ((*name).to_owned(), n - i, granted)
+                })
+                .collect(),
+        }
+    }
+
+    /// The built-in roles and `custom`; a configuration error names the first role that is
+    /// malformed, clashes with another, inherits an unknown role or, through others, itself.
+    pub fn new(custom: &[CustomRole]) -> Result<Self, Error> {
+        let refuse = |reason: String| Error::Config {
+            setting: "roles",
+            reason,
+        };
+        let mut roles = Self::built_in();
+        let mut pending: Vec<&CustomRole> = custom.iter().collect();
+        for role in &pending {
+            let fine_name = role.name.len() <= 32
+                && role.name.starts_with(|c: char| c.is_ascii_lowercase())
+                && role
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+            if !fine_name {
+                return Err(refuse(format!(
+                    "role `{}`: a name is 1 to 32 lower-case letters, digits, _ and -, starting with a letter",
+                    role.name
+                )));
+            }
+            if custom.iter().filter(|r| r.name == role.name).count() > 1
+                || roles.level(&role.name).is_some()
+            {
+                return Err(refuse(format!("role `{}` is defined twice", role.name)));
+            }
+            if let Some(bad) = role.permissions.iter().find(|p| segments(p).is_none()) {
+                return Err(refuse(format!(
+                    "role `{}`: `{bad}` is not a resource:action permission",
+                    role.name
+                )));
+            }
+        }
+        // Each round adds the roles whose parent is known; a round that adds none leaves roles
+        // that inherit an unknown role or each other.
+        while !pending.is_empty() {
+            let before = pending.len();
+            pending.retain(|role| {
+                let (level, mut granted) = match &role.inherits {
+                    None => (1, Vec::new()),
+                    Some(parent) => match roles.find(parent) {
+                        Some((_, level, granted)) => (*level, granted.clone()),
+                        None => return true,
+                    },
+                };
+                granted.extend(role.permissions.iter().cloned());
+                granted.sort();
+                granted.dedup();
+                roles.roles.push((role.name.clone(), level, granted));
+                false
+            });
+            if let Some(stuck) = pending.first().filter(|_| pending.len() == before) {
+                return Err(refuse(format!(
+                    "role `{}` inherits an unknown role, or itself through others",
+                    stuck.name
+                )));
+            }
+        }
+        Ok(roles)
+    }
+
+    fn find(&self, role: &str) -> Option<&(String, usize, Vec<String>)> {
+        self.roles.iter().find(|(name, _, _)| name == role)
+    }
+
+    /// A role's level: 5 for owner down to 1 for viewer (a custom role: its parent's);
+    /// `None` for an unknown role.
+    pub fn level(&self, role: &str) -> Option<usize> {
+        self.find(role).map(|(_, level, _)| *level)
+    }
+
+    /// The permissions `role` grants, inherited ones included (none for an unknown role).
+    pub fn permissions(&self, role: &str) -> &[String] {
+        self.find(role).map_or(&[], |(_, _, granted)| granted)
+    }
+
+    /// Whether `role` grants `wanted`.
+    pub fn permits(&self, role: &str, wanted: &str) -> bool {
+        self.permissions(role)
+            .iter()
+            .any(|granted| permits(granted, wanted))
+    }
+
+    /// Every role's name, highest level first.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names: Vec<(&str, usize)> = self
+            .roles
+            .iter()
+            .map(|(n, l, _)| (n.as_str(), *l))
+            .collect();
+        names.sort_by_key(|(_, level)| std::cmp::Reverse(*level));
+        names.into_iter().map(|(n, _)| n).collect()
+    }
+
+    /// Whether `actor` may change or remove `target` (both roles): admins and owners may, an
+    /// owner anyone, an admin only those below their level.
+    fn may_touch(&self, actor: &str, target: &str) -> bool {
+        let (Some(actor), Some(target)) = (self.level(actor), self.level(target)) else {
+            return false;
+        };
+        let admin = self.level("admin").unwrap_or(usize::MAX);
+        let owner = self.level("owner").unwrap_or(usize::MAX);
+        actor >= admin && (actor == owner || target < actor)
+    }
+}
+
+fn unknown_role(roles: &Roles) -> Error {
+    Error::rejected(
+        ErrorCode::UnknownRole,
+        format!("Unknown role: the roles are {}.", roles.names().join(", ")),
+    )
 }
 
 fn not_found() -> Error {
@@ -86,16 +238,6 @@ fn forbidden(what: &str) -> Error {
 
 fn invalid(message: &str) -> Error {
     Error::rejected(ErrorCode::InvalidRequest, message.to_owned())
-}
-
-/// Whether `actor` may change or remove `target` (both roles).
-fn may_touch(actor: &str, target: &str) -> bool {
-    let (Some(actor), Some(target)) = (level(actor), level(target)) else {
-        return false;
-    };
-    let admin = level("admin").unwrap_or(usize::MAX);
-    let owner = level("owner").unwrap_or(usize::MAX);
-    actor >= admin && (actor == owner || target < actor)
 }
 
 fn org_view(row: &OrgRow) -> Org {
@@ -254,7 +396,8 @@ pub async fn update(
     let event = audit::event(AuditKind::OrgUpdated, now, client)
         .user(&claims.sub)
         .detail(serde_json::json!({ "org": org.to_string() }));
-    let allowed = |role: &str| level(role) >= level("admin");
+    let roles = &core.roles;
+    let allowed = |role: &str| roles.level(role) >= roles.level("admin");
     let who = (&org, &claims.sub);
     match core
         .store
@@ -279,7 +422,7 @@ pub async fn delete(
         .user(&claims.sub)
         .detail(serde_json::json!({ "org": org.to_string() }));
     match core.store.delete_org((&org, &claims.sub), &event).await? {
-        Changed::Done => Ok(()),
+        Changed::Done => roles_changed(core, now).await,
         refused => Err(refusal(refused, "deleting the organization")),
     }
 }
@@ -300,7 +443,19 @@ fn refusal(changed: Changed, what: &str) -> Error {
             ErrorCode::NotAMember,
             "Only a member of the organization can become its owner: invite them first.",
         ),
+        Changed::AlreadyMember => Error::rejected(
+            ErrorCode::AlreadyAMember,
+            "This address belongs to a member of the organization already.",
+        ),
     }
+}
+
+/// Makes every server here refuse, at once, tokens that carry a role changed a moment ago
+/// (the others read it within a second).
+async fn roles_changed(core: &Core, now: Timestamp) -> Result<(), Error> {
+    core.revoked
+        .sync(&core.store, now, core.settings.access_ttl)
+        .await
 }
 
 /// `GET /auth/orgs/{id}/members` (members).
@@ -338,21 +493,20 @@ pub async fn change_member(
     let leaving = change.is_none() && target == claims.sub;
     let change = match change {
         Some(ChangeRole { role }) => {
-            if level(&role).is_none() {
-                return Err(invalid(
-                    "Unknown role: owner, admin, member, billing or viewer.",
-                ));
+            if core.roles.level(&role).is_none() {
+                return Err(unknown_role(&core.roles));
             }
             MemberChange::Role(role)
         }
         None => MemberChange::Remove,
     };
     let new_level = match &change {
-        MemberChange::Role(role) => level(role),
+        MemberChange::Role(role) => core.roles.level(role),
         MemberChange::Remove => None,
     };
+    let roles = &core.roles;
     let allowed = move |actor: &str, target: &str| {
-        leaving || (may_touch(actor, target) && new_level <= level(actor))
+        leaving || (roles.may_touch(actor, target) && new_level <= roles.level(actor))
     };
     let (kind, detail) = match &change {
         MemberChange::Role(role) => (
@@ -373,7 +527,7 @@ pub async fn change_member(
         .change_member(who, &change, allowed, &event)
         .await?
     {
-        Changed::Done => Ok(()),
+        Changed::Done => roles_changed(core, now).await,
         refused => Err(refusal(refused, "this change")),
     }
 }
@@ -402,8 +556,256 @@ pub async fn transfer(
         .transfer_org((&org, &claims.sub, &target), &event)
         .await?
     {
-        Changed::Done => Ok(()),
+        Changed::Done => roles_changed(core, now).await,
         refused => Err(refusal(refused, "transferring the ownership")),
+    }
+}
+
+/// `POST /auth/orgs/{id}/activate` (members): the session acts for the organization; its next
+/// tokens (the client refreshes) carry `org`, `org_role` and the role's permissions.
+pub async fn activate(
+    core: &Core,
+    claims: &AccessClaims,
+    id: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<OrgAnswer, Error> {
+    let row = membership(core, id, &claims.sub).await?;
+    if !core
+        .store
+        .set_active_org(&claims.sid, &claims.sub, &row.id)
+        .await?
+    {
+        return Err(not_found());
+    }
+    let event = audit::event(AuditKind::OrgActivated, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "org": row.id.to_string() }));
+    core.store.insert_audit(&event).await?;
+    Ok(answer(&row))
+}
+
+fn invitation_view(row: &InvitationRow) -> Invitation {
+    Invitation {
+        id: row.id.clone(),
+        org_id: row.org_id.to_string(),
+        email: row.email.clone(),
+        role: row.role.clone(),
+        invited_by: row.invited_by.to_string(),
+        created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+        expires_at: Timestamp::from_millis(row.expires_at).to_rfc3339(),
+    }
+}
+
+/// `POST /auth/orgs/{id}/invitations` (admin or owner; a role up to one's own): mails a
+/// single-use link, working 7 days, to `request.email`. A pending invitation to the address is
+/// replaced, its link dead.
+pub async fn invite(
+    core: &Core,
+    claims: &AccessClaims,
+    id: &str,
+    request: Invite,
+    client: &Client,
+    (now, random): (Timestamp, &Random),
+) -> Result<Invitation, Error> {
+    let org = membership(core, id, &claims.sub).await?;
+    let email = Email::parse(&request.email)?;
+    let roles = &core.roles;
+    let wanted = roles
+        .level(&request.role)
+        .ok_or_else(|| unknown_role(roles))?;
+    let base = mail::link_base(&core.settings, request.redirect_to.as_deref())?;
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        INVITES_PER_USER,
+        &claims.sub.to_string(),
+        now,
+    )
+    .await?;
+    let inviter = core
+        .store
+        .user(&claims.sub)
+        .await?
+        .map(|user| user.name.unwrap_or(user.email))
+        .unwrap_or_default();
+    let (token, hash) = super::lifecycle::new_token(random);
+    let link = mail::link(&base, MailKind::OrgInvitation, &token);
+    let values = [
+        ("link", link.as_str()),
+        ("org", org.name.as_str()),
+        ("inviter", inviter.as_str()),
+        ("role", request.role.as_str()),
+    ];
+    let message = core.mail.compose(
+        &core.settings,
+        MailKind::OrgInvitation,
+        email.as_str(),
+        &values,
+        now,
+        random,
+    );
+    let row = InvitationRow {
+        id: uuid::Builder::from_random_bytes(random.bytes())
+            .into_uuid()
+            .to_string(),
+        org_id: org.id,
+        email: email.key().to_owned(),
+        role: request.role.clone(),
+        invited_by: claims.sub,
+        created_at: now.millis(),
+        expires_at: now.plus(INVITATION_TTL).millis(),
+    };
+    let event = audit::event(AuditKind::MemberInvited, now, client)
+        .user(&claims.sub)
+        .detail(serde_json::json!({
+            "org": org.id.to_string(), "invitation": row.id, "role": request.role,
+        }));
+    let allowed = |actor: &str| {
+        roles.level(actor) >= roles.level("admin") && roles.level(actor) >= Some(wanted)
+    };
+    match core
+        .store
+        .invite(&row, &hash, allowed, (&message, &event))
+        .await?
+    {
+        Ok(row) => {
+            core.mail_queued.notify_one();
+            Ok(invitation_view(&row))
+        }
+        Err(refused) => Err(refusal(refused, "inviting with this role")),
+    }
+}
+
+/// Whether `role` may see and manage invitations.
+fn manages_invitations(roles: &Roles, role: &str) -> bool {
+    roles.level(role) >= roles.level("admin")
+}
+
+/// `GET /auth/orgs/{id}/invitations` (admin or owner): the pending ones.
+pub async fn invitations(
+    core: &Core,
+    user: &UserId,
+    id: &str,
+    now: Timestamp,
+) -> Result<Vec<Invitation>, Error> {
+    let row = membership(core, id, user).await?;
+    if !manages_invitations(&core.roles, &row.role) {
+        return Err(forbidden("seeing the invitations"));
+    }
+    let rows = core.store.invitations(&row.id, now.millis()).await?;
+    Ok(rows.iter().map(invitation_view).collect())
+}
+
+/// `POST /auth/orgs/{id}/invitations/{invitation_id}/resend` (admin or owner): the same
+/// invitation with a new link (the old one dead) and 7 more days.
+pub async fn resend(
+    core: &Core,
+    claims: &AccessClaims,
+    (id, invitation_id): (&str, &str),
+    client: &Client,
+    (now, random): (Timestamp, &Random),
+) -> Result<Invitation, Error> {
+    let org = membership(core, id, &claims.sub).await?;
+    if !manages_invitations(&core.roles, &org.role) {
+        return Err(forbidden("sending invitations"));
+    }
+    let found = core
+        .store
+        .invitation(&org.id, invitation_id)
+        .await?
+        .ok_or_else(|| Error::rejected(ErrorCode::NotFound, "No such invitation."))?;
+    let request = Invite {
+        email: found.email,
+        role: found.role,
+        redirect_to: None,
+    };
+    invite(core, claims, id, request, client, (now, random)).await
+}
+
+/// `DELETE /auth/orgs/{id}/invitations/{invitation_id}` (admin or owner): its link stops
+/// working.
+pub async fn revoke_invitation(
+    core: &Core,
+    claims: &AccessClaims,
+    (id, invitation_id): (&str, &str),
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let org = org_id(id)?;
+    let event = audit::event(AuditKind::InvitationRevoked, now, client)
+        .user(&claims.sub)
+        .detail(serde_json::json!({ "org": org.to_string(), "invitation": invitation_id }));
+    let roles = &core.roles;
+    let allowed = |role: &str| manages_invitations(roles, role);
+    match core
+        .store
+        .revoke_invitation((&org, &claims.sub, invitation_id), allowed, &event)
+        .await?
+    {
+        Changed::Done => Ok(()),
+        Changed::NotFound if core.store.org_role(&org, &claims.sub).await?.is_some() => {
+            Err(Error::rejected(ErrorCode::NotFound, "No such invitation."))
+        }
+        refused => Err(refusal(refused, "revoking invitations")),
+    }
+}
+
+/// `POST /auth/invitations/accept`: the signed-in account whose verified address the
+/// invitation was sent to joins with its role. The invitation works once: of two accepts at
+/// once, one joins.
+pub async fn accept(
+    core: &Core,
+    claims: &AccessClaims,
+    token: &str,
+    client: &Client,
+    now: Timestamp,
+) -> Result<OrgAnswer, Error> {
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        super::lifecycle::LINK_TRIES_PER_IP,
+        &client.ip_key(),
+        now,
+    )
+    .await?;
+    let invalid = || {
+        Error::rejected(
+            ErrorCode::InvalidLink,
+            "This invitation is unknown, used already, revoked or expired: ask for a new one.",
+        )
+    };
+    let hash = super::lifecycle::token_hash(token).ok_or_else(invalid)?;
+    let user = core
+        .store
+        .user(&claims.sub)
+        .await?
+        .ok_or_else(|| Error::rejected(ErrorCode::SessionRevoked, "This account is gone."))?;
+    if user.email_verified_at.is_none() {
+        return Err(Error::rejected(
+            ErrorCode::EmailNotVerified,
+            "Verify your email address first: an invitation is accepted by its address's \
+             verified owner.",
+        ));
+    }
+    let event = audit::event(AuditKind::InvitationAccepted, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid);
+    match core
+        .store
+        .accept_invitation(&hash, (&claims.sub, &user.email_key), now.millis(), &event)
+        .await?
+    {
+        Accepted::Joined(row) => {
+            roles_changed(core, now).await?;
+            Ok(answer(&row))
+        }
+        Accepted::Unknown => Err(invalid()),
+        Accepted::OtherEmail => Err(Error::rejected(
+            ErrorCode::EmailMismatch,
+            "This invitation was sent to another address: sign in with that account.",
+        )),
     }
 }
 
@@ -422,9 +824,10 @@ mod tests {
         assert!(!permits("todos:*", "todos"));
         assert!(!permits("*:*", "a:b:c"));
         assert!(!permits(":*", ":read"));
-        assert!(role_permits("billing", "billing:update"));
-        assert!(!role_permits("viewer", "todos:write"));
-        assert!(!role_permits("nobody", "todos:read"));
+        let roles = Roles::built_in();
+        assert!(roles.permits("billing", "billing:update"));
+        assert!(!roles.permits("viewer", "todos:write"));
+        assert!(!roles.permits("nobody", "todos:read"));
     }
 
     proptest::proptest! {
@@ -464,12 +867,76 @@ mod tests {
 
     #[test]
     fn roles_are_ordered_and_nobody_touches_their_equals_but_owners() {
+        let roles = Roles::built_in();
+        let level = |role| roles.level(role);
         assert!(level("owner") > level("admin") && level("admin") > level("member"));
         assert!(level("member") > level("billing") && level("billing") > level("viewer"));
-        assert!(may_touch("owner", "owner"));
-        assert!(may_touch("admin", "member"));
-        assert!(!may_touch("admin", "admin"));
-        assert!(!may_touch("admin", "owner"));
-        assert!(!may_touch("member", "viewer"));
+        assert!(roles.may_touch("owner", "owner"));
+        assert!(roles.may_touch("admin", "member"));
+        assert!(!roles.may_touch("admin", "admin"));
+        assert!(!roles.may_touch("admin", "owner"));
+        assert!(!roles.may_touch("member", "viewer"));
+    }
+
+    fn custom(name: &str, permissions: &[&str], inherits: Option<&str>) -> CustomRole {
+        CustomRole {
+            name: name.into(),
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            inherits: inherits.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn custom_roles_inherit_permissions_and_level() {
+        // Defined child first: the order in the file does not matter.
+        let roles = Roles::new(&[
+            custom("lead", &["reports:*"], Some("editor")),
+            custom("editor", &["todos:*"], Some("viewer")),
+            custom("auditor", &["audit:read"], None),
+        ])
+        .unwrap();
+        assert!(roles.permits("lead", "reports:export"));
+        assert!(roles.permits("lead", "todos:delete"));
+        assert!(
+            roles.permits("lead", "billing:read"),
+            "viewer's *:read, through editor"
+        );
+        assert!(!roles.permits("lead", "billing:write"));
+        assert!(
+            !roles.permits("editor", "reports:export"),
+            "nothing flows down"
+        );
+        assert_eq!(roles.level("lead"), roles.level("viewer"));
+        assert!(roles.permits("auditor", "audit:read"));
+        assert!(!roles.permits("auditor", "todos:read"));
+        assert!(roles.may_touch("admin", "lead"));
+        assert!(!roles.may_touch("lead", "viewer"));
+    }
+
+    #[test]
+    fn malformed_custom_roles_are_configuration_errors() {
+        for bad in [
+            vec![custom("admin", &["x:y"], None)],
+            vec![custom("Team Lead", &["x:y"], None)],
+            vec![custom("a", &["x:y"], None), custom("a", &["x:z"], None)],
+            vec![custom("a", &["todos"], None)],
+            vec![custom("a", &["x:y"], Some("nobody"))],
+            vec![
+                custom("a", &["x:y"], Some("b")),
+                custom("b", &["x:y"], Some("a")),
+            ],
+        ] {
+            let refused = Roles::new(&bad);
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::Config {
+                        setting: "roles",
+                        ..
+                    })
+                ),
+                "{bad:?}: {refused:?}"
+            );
+        }
     }
 }

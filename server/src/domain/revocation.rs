@@ -14,8 +14,9 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
-use super::{SessionId, Timestamp};
+use super::{SessionId, Timestamp, UserId};
 use crate::Error;
+use crate::store::AccessChangeRow;
 use crate::store::Store;
 
 /// How often the set is refreshed from the database.
@@ -26,10 +27,13 @@ pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 /// of revocations again each second costs an indexed range scan of a few rows.
 const SYNC_OVERLAP: Duration = Duration::from_secs(60);
 
-/// Session ids whose access tokens must be refused, each with the time it can be forgotten.
+/// Session ids whose access tokens must be refused, each with the time it can be forgotten;
+/// and recent organization role changes, whose tokens with the old role must be refused too.
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
     entries: RwLock<HashMap<SessionId, Timestamp>>,
+    /// Per user: organization id, role now (`None`: out), when it changed (ms), forget at.
+    roles: RwLock<HashMap<UserId, Vec<RoleChange>>>,
     /// The database's clock at the last sync.
     synced_until: RwLock<Option<Timestamp>>,
 }
@@ -40,6 +44,42 @@ impl RevokedSessions {
         self.entries
             .read()
             .is_ok_and(|entries| entries.contains_key(session_id))
+    }
+
+    /// Whether a token of `user` carrying `role` in organization `org` is out of date: the
+    /// user's role there changed (or they left) after it was issued. Tokens for organizations
+    /// without a recent change pass at once.
+    pub fn org_role_changed(&self, user: &UserId, org: &str, role: Option<&str>) -> bool {
+        self.roles.read().is_ok_and(|roles| {
+            roles.get(user).is_some_and(|changes| {
+                changes
+                    .iter()
+                    .any(|change| change.org == org && change.role.as_deref() != role)
+            })
+        })
+    }
+
+    /// Records role changes (as they commit here, or read from the database): for each user
+    /// and organization the latest by when it changed is kept until every token issued before
+    /// it has expired.
+    pub fn role_changed(&self, rows: &[AccessChangeRow], access_ttl: Duration) {
+        let Ok(mut roles) = self.roles.write() else {
+            return;
+        };
+        for row in rows {
+            let change = RoleChange {
+                org: row.org_id.to_string(),
+                role: row.role.clone(),
+                changed_at: row.changed_at,
+                forget_at: forget_at(Timestamp::from_millis(row.changed_at), access_ttl),
+            };
+            let changes = roles.entry(row.user_id).or_default();
+            match changes.iter_mut().find(|known| known.org == change.org) {
+                Some(known) if known.changed_at > change.changed_at => {}
+                Some(known) => *known = change,
+                None => changes.push(change),
+            }
+        }
     }
 
     /// Marks `ids` revoked at `revoked_at`; tokens live at most `access_ttl`.
@@ -77,6 +117,14 @@ impl RevokedSessions {
                 .minus(Duration::from_secs(60)),
         };
         let (revoked, clock) = store.revocations_since(since.millis()).await?;
+        let changes = store.org_access_since(since.millis()).await?;
+        self.role_changed(&changes, access_ttl);
+        if let Ok(mut roles) = self.roles.write() {
+            roles.retain(|_, changes| {
+                changes.retain(|change| change.forget_at > now);
+                !changes.is_empty()
+            });
+        }
         if let Ok(mut entries) = self.entries.write() {
             for (id, revoked_at) in revoked {
                 entries.insert(
@@ -91,6 +139,15 @@ impl RevokedSessions {
         }
         Ok(())
     }
+}
+
+/// A user's role in an organization as of `changed_at`.
+#[derive(Debug, Clone)]
+struct RoleChange {
+    org: String,
+    role: Option<String>,
+    changed_at: i64,
+    forget_at: Timestamp,
 }
 
 /// Tokens issued up to `revoked_at` expire by `revoked_at + ttl`; a minute more covers clocks.

@@ -132,6 +132,8 @@ pub async fn start(
         ip: start.client.ip.clone(),
         device_id: None,
         jkt: start.device.map(|proof| proof.jkt.clone()),
+        org_id: None,
+        org_role: None,
     };
     let device = start.device.map(|proof| NewDevice {
         id: super::DeviceId::new(now, random.bytes()),
@@ -368,6 +370,18 @@ fn issue(
             .jkt
             .as_ref()
             .map(|jkt| tokens::Confirmation { jkt: jkt.clone() }),
+        org: None,
+        org_role: None,
+        permissions: Vec::new(),
+    };
+    let claims = match (&session.org_id, &session.org_role) {
+        (Some(org), Some(role)) => AccessClaims {
+            org: Some(org.to_string()),
+            permissions: core.roles.permissions(role).to_vec(),
+            org_role: Some(role.clone()),
+            ..claims
+        },
+        _ => claims,
     };
     Ok(Tokens {
         access_token: tokens::sign(&core.keys(), &claims)?,

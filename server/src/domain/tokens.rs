@@ -48,6 +48,15 @@ pub struct AccessClaims {
     /// Confirmation: the device key's JWK thumbprint, when the token is DPoP-bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The organization the session acts for (its id), when one is active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The user's role in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
+    /// The permissions that role grants (`resource:action`, with `*` wildcards).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
 }
 
 /// The assurance level of a sign-in by `amr` (see [`AccessClaims::aal`]).
@@ -202,6 +211,9 @@ mod tests {
             auth_time: now.seconds(),
             aal: 1,
             cnf: None,
+            org: None,
+            org_role: None,
+            permissions: Vec::new(),
         }
     }
 

@@ -63,6 +63,9 @@ mod tests {
             auth_time: 0,
             aal: 1,
             cnf: None,
+            org: None,
+            org_role: None,
+            permissions: Vec::new(),
         })
     }
 

@@ -20,6 +20,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::RedirectNotAllowed
         | ErrorCode::PasswordTooCommon
         | ErrorCode::SignInRequired
+        | ErrorCode::EmailMismatch
         | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials
@@ -46,6 +47,8 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::LastOwner
         | ErrorCode::SlugTaken
         | ErrorCode::NotAMember
+        | ErrorCode::UnknownRole
+        | ErrorCode::AlreadyAMember
         | ErrorCode::LastSignInMethod
         | ErrorCode::MfaAlreadyEnabled
         | ErrorCode::MfaNotEnabled => StatusCode::CONFLICT,

@@ -162,6 +162,107 @@ impl AuthUser {
     }
 }
 
+impl AuthUser {
+    /// The organization the token acts for (`org`, its id), if one is active.
+    pub fn org(&self) -> Option<&str> {
+        self.claims.org.as_deref()
+    }
+
+    /// The user's role in it (`org_role`).
+    pub fn org_role(&self) -> Option<&str> {
+        self.claims.org_role.as_deref()
+    }
+
+    /// Whether the token's organization role grants `permission` (`resource:action`), matched
+    /// by whole segments against the token's `permissions` (`todos:*`, `*:read`, `*:*`).
+    /// Checked locally, from the token alone. Without an active organization, nothing is
+    /// granted.
+    pub fn can(&self, permission: &str) -> bool {
+        self.claims.org.is_some()
+            && self
+                .claims
+                .permissions
+                .iter()
+                .any(|granted| crate::domain::orgs::permits(granted, permission))
+    }
+
+    /// Refuses with `forbidden` (403) unless the token's organization role grants
+    /// `permission` (see [`AuthUser::can`]). A member removed from the organization, or whose
+    /// role changed, has their current token refused (`invalid_token`) before this is asked:
+    /// the client refreshes, and the new token carries what is true now.
+    ///
+    /// ```
+    /// use keyward_server::{AuthUser, Error};
+    ///
+    /// async fn delete_todo(user: AuthUser) -> Result<&'static str, Error> {
+    ///     user.require_permission("todos:delete")?;
+    ///     Ok("deleted")
+    /// }
+    /// ```
+    pub fn require_permission(&self, permission: &str) -> Result<(), Error> {
+        if self.can(permission) {
+            return Ok(());
+        }
+        let message = if self.claims.org.is_none() {
+            format!("This needs `{permission}` in an organization: activate one first.")
+        } else {
+            format!("Your role in this organization does not grant `{permission}`.")
+        };
+        Err(Error::rejected(ErrorCode::Forbidden, message))
+    }
+}
+
+/// A permission a route requires, for [`RequirePermission`]. Name one with
+/// [`permission!`](crate::permission).
+pub trait Permission {
+    /// `resource:action`.
+    const NAME: &'static str;
+}
+
+/// Names a permission for [`RequirePermission`]: `permission!(TodosWrite = "todos:write");`
+/// makes a type `TodosWrite` that stands for it.
+#[macro_export]
+macro_rules! permission {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $permission:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        $vis struct $name;
+        impl $crate::Permission for $name {
+            const NAME: &'static str = $permission;
+        }
+    };
+}
+
+/// An [`AuthUser`] whose active organization role grants `P`: the route answers `forbidden`
+/// (403) otherwise, before the handler runs.
+///
+/// ```
+/// use keyward_server::{RequirePermission, permission};
+///
+/// permission!(TodosWrite = "todos:write");
+///
+/// async fn add_todo(RequirePermission(user, _): RequirePermission<TodosWrite>) -> String {
+///     format!("added for {}", user.user_id)
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequirePermission<P: Permission>(pub AuthUser, pub std::marker::PhantomData<P>);
+
+impl<S, P> FromRequestParts<S> for RequirePermission<P>
+where
+    S: Send + Sync,
+    Keyward: FromRef<S>,
+    P: Permission + Send,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let user = <AuthUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        user.require_permission(P::NAME)?;
+        Ok(Self(user, std::marker::PhantomData))
+    }
+}
+
 /// Signed in or not: `None` without an `Authorization` header; a header that does not verify is
 /// refused as for [`AuthUser`].
 impl<S> OptionalFromRequestParts<S> for AuthUser

@@ -115,6 +115,11 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(orgs::list_members))
         .routes(routes!(orgs::change_member, orgs::remove_member))
         .routes(routes!(orgs::transfer_org))
+        .routes(routes!(orgs::activate_org))
+        .routes(routes!(orgs::invite, orgs::list_invitations))
+        .routes(routes!(orgs::resend_invitation))
+        .routes(routes!(orgs::revoke_invitation))
+        .routes(routes!(orgs::accept_invitation))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

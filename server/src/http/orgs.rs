@@ -1,13 +1,15 @@
 //! Organizations and members: `POST` / `GET /auth/orgs`, `GET` / `PATCH` / `DELETE
 //! /auth/orgs/{id}`, `GET /auth/orgs/{id}/members`, `PATCH` / `DELETE
-//! /auth/orgs/{id}/members/{user_id}`, `POST /auth/orgs/{id}/transfer`.
+//! /auth/orgs/{id}/members/{user_id}`, `POST /auth/orgs/{id}/transfer`, `POST
+//! /auth/orgs/{id}/activate`, invitations (`POST` / `GET /auth/orgs/{id}/invitations`, `POST
+//! …/{invitation_id}/resend`, `DELETE …/{invitation_id}`, `POST /auth/invitations/accept`).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use keyward_proto::{
-    ChangeRole, CreateOrg, Envelope, ErrorEnvelope, MemberList, OrgAnswer, OrgList, TransferOrg,
-    UpdateOrg,
+    ChangeRole, CreateOrg, Envelope, ErrorEnvelope, InvitationAnswer, InvitationList, Invite,
+    LinkToken, MemberList, OrgAnswer, OrgList, TransferOrg, UpdateOrg,
 };
 
 use super::extract::{ApiJson, AuthUser};
@@ -170,11 +172,11 @@ pub(crate) async fn list_members(
     request_body = ChangeRole,
     responses(
         (status = 204, description = "Changed."),
-        (status = 400, description = "`invalid_request`: an unknown role.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_request`: a malformed body.", body = ErrorEnvelope),
         (status = 401, description = "Not signed in.", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such organization or member.", body = ErrorEnvelope),
-        (status = 409, description = "`last_owner`.", body = ErrorEnvelope),
+        (status = 409, description = "`last_owner`; `unknown_role`: neither built in nor one of the server's roles.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn change_member(
@@ -255,4 +257,176 @@ pub(crate) async fn transfer_org(
     let now = Timestamp::now();
     orgs::transfer(core, &user.claims, &id, &body.user_id, &client, now).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Act for an organization (members): the session's next tokens carry `org`, `org_role` and
+/// the role's `permissions`. Refresh to get them.
+#[utoipa::path(
+    post,
+    path = "/auth/orgs/{id}/activate",
+    tag = "orgs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id.")),
+    responses(
+        (status = 200, description = "Active for this session: refresh for tokens that carry it.", body = Envelope<OrgAnswer>),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such organization, or the caller is not in it.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn activate_org(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<OrgAnswer>>, Error> {
+    let core = keyward.core();
+    let org = orgs::activate(core, &user.claims, &id, &client, Timestamp::now()).await?;
+    Ok(Json(Envelope::new(org)))
+}
+
+/// Invite an address (admin or owner, with a role up to one's own): a mail with a single-use
+/// link that works 7 days. A pending invitation to the same address is replaced.
+#[utoipa::path(
+    post,
+    path = "/auth/orgs/{id}/invitations",
+    tag = "orgs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id.")),
+    request_body = Invite,
+    responses(
+        (status = 201, description = "Sent.", body = Envelope<InvitationAnswer>),
+        (status = 400, description = "`invalid_email`.", body = ErrorEnvelope),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: below admin, or a role above one's own; `redirect_not_allowed`.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`.", body = ErrorEnvelope),
+        (status = 409, description = "`already_a_member`, `unknown_role`.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn invite(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Invite>,
+) -> Result<(StatusCode, Json<Envelope<InvitationAnswer>>), Error> {
+    let (now, random) = (Timestamp::now(), Random::os());
+    let core = keyward.core();
+    let invitation = orgs::invite(core, &user.claims, &id, body, &client, (now, &random)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Envelope::new(InvitationAnswer { invitation })),
+    ))
+}
+
+/// The pending invitations (admin or owner), newest first.
+#[utoipa::path(
+    get,
+    path = "/auth/orgs/{id}/invitations",
+    tag = "orgs",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "The organization's id.")),
+    responses(
+        (status = 200, description = "Pending, newest first.", body = Envelope<InvitationList>),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: below admin.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn list_invitations(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<InvitationList>>, Error> {
+    let core = keyward.core();
+    let invitations = orgs::invitations(core, &user.claims.sub, &id, Timestamp::now()).await?;
+    Ok(Json(Envelope::new(InvitationList { invitations })))
+}
+
+/// Send an invitation again (admin or owner): a new link (the old one stops working) and
+/// 7 more days.
+#[utoipa::path(
+    post,
+    path = "/auth/orgs/{id}/invitations/{invitation_id}/resend",
+    tag = "orgs",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The organization's id."),
+        ("invitation_id" = String, Path, description = "The invitation's id."),
+    ),
+    responses(
+        (status = 200, description = "Sent again.", body = Envelope<InvitationAnswer>),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such organization or invitation.", body = ErrorEnvelope),
+        (status = 409, description = "`already_a_member`.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn resend_invitation(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<Json<Envelope<InvitationAnswer>>, Error> {
+    let (now, random) = (Timestamp::now(), Random::os());
+    let which = (id.as_str(), invitation_id.as_str());
+    let invitation =
+        orgs::resend(keyward.core(), &user.claims, which, &client, (now, &random)).await?;
+    Ok(Json(Envelope::new(InvitationAnswer { invitation })))
+}
+
+/// Revoke an invitation (admin or owner): its link stops working.
+#[utoipa::path(
+    delete,
+    path = "/auth/orgs/{id}/invitations/{invitation_id}",
+    tag = "orgs",
+    security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The organization's id."),
+        ("invitation_id" = String, Path, description = "The invitation's id."),
+    ),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "Not signed in.", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such organization or invitation.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn revoke_invitation(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    Path((id, invitation_id)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let which = (id.as_str(), invitation_id.as_str());
+    let now = Timestamp::now();
+    orgs::revoke_invitation(keyward.core(), &user.claims, which, &client, now).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Accept an invitation (signed in, as the account whose verified address it was sent to):
+/// join with its role. It works once.
+#[utoipa::path(
+    post,
+    path = "/auth/invitations/accept",
+    tag = "orgs",
+    security(("bearer" = [])),
+    request_body = LinkToken,
+    responses(
+        (status = 200, description = "A member now, with this role.", body = Envelope<OrgAnswer>),
+        (status = 401, description = "`invalid_link`: unknown, used, revoked or expired; or not signed in.", body = ErrorEnvelope),
+        (status = 403, description = "`email_mismatch`: sent to another address; `email_not_verified`.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn accept_invitation(
+    State(keyward): State<Keyward>,
+    user: AuthUser,
+    client: Client,
+    ApiJson(body): ApiJson<LinkToken>,
+) -> Result<Json<Envelope<OrgAnswer>>, Error> {
+    let core = keyward.core();
+    let org = orgs::accept(core, &user.claims, &body.token, &client, Timestamp::now()).await?;
+    Ok(Json(Envelope::new(org)))
 }

@@ -105,6 +105,15 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store
             .purge_rate_limits(now.minus(Duration::from_secs(24 * 3600)).millis())
             .await?;
+        // Role changes matter while tokens from before them live (`access_ttl`); the sync
+        // reads a minute back, so two more are kept.
+        store
+            .purge_org_access(
+                now.minus(settings.access_ttl)
+                    .minus(Duration::from_secs(120))
+                    .millis(),
+            )
+            .await?;
         store
             .purge_sign_in_failures(now.minus(Duration::from_secs(24 * 3600)).millis())
             .await?;

@@ -76,29 +76,6 @@ pub const LIVE_LINKS: i64 = 40;
 /// Wrong codes a magic link takes before it stops working.
 pub const MAX_CODE_ATTEMPTS: i64 = 5;
 
-/// Queues `$mail` on `$conn` (a pool, or a transaction with what the mail goes with).
-macro_rules! insert_mail {
-    ($conn:expr, $mail:expr) => {{
-        let mail: &MailRow = $mail;
-        sqlx::query(
-            "INSERT INTO mail_outbox (id, created_at, kind, to_address, subject, text_body, \
-             html_body, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, 0, $9)",
-        )
-        .bind(&mail.id)
-        .bind(mail.created_at)
-        .bind(&mail.kind)
-        .bind(&mail.to_address)
-        .bind(&mail.subject)
-        .bind(&mail.text_body)
-        .bind(&mail.html_body)
-        .bind(&mail.status)
-        .bind(mail.next_attempt_at)
-        .execute($conn)
-        .await?
-    }};
-}
-
 impl Store {
     /// Queues `mail`.
     pub async fn queue_mail(&self, mail: &MailRow) -> Result<(), Error> {

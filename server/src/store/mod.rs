@@ -126,6 +126,29 @@ macro_rules! on_writer {
     };
 }
 
+/// Queues `$mail` on `$conn` (a pool, or a transaction with what the mail goes with).
+macro_rules! insert_mail {
+    ($conn:expr, $mail:expr) => {{
+        let mail: &$crate::store::MailRow = $mail;
+        sqlx::query(
+            "INSERT INTO mail_outbox (id, created_at, kind, to_address, subject, text_body, \
+             html_body, status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, 0, $9)",
+        )
+        .bind(&mail.id)
+        .bind(mail.created_at)
+        .bind(&mail.kind)
+        .bind(&mail.to_address)
+        .bind(&mail.subject)
+        .bind(&mail.text_body)
+        .bind(&mail.html_body)
+        .bind(&mail.status)
+        .bind(mail.next_attempt_at)
+        .execute($conn)
+        .await?
+    }};
+}
+
 /// Appends an audit event on `$conn` (a transaction, so the event commits with what it records).
 macro_rules! insert_audit {
     ($conn:expr, $event:expr) => {{
@@ -223,7 +246,10 @@ pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
 pub use oauth::{IdentityRow, Linked, OAuthFlowRow, PendingLink};
-pub use orgs::{Changed, MemberChange, MemberRow, OrgChanges, OrgRoleRow, OrgRow};
+pub use orgs::{
+    Accepted, AccessChangeRow, Changed, InvitationRow, MemberChange, MemberRow, OrgChanges,
+    OrgRoleRow, OrgRow,
+};
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;

@@ -3,7 +3,7 @@
 //! (SQLite) for the transaction, so two such changes at once are decided one after the other.
 
 use super::{AuditRow, Error, Pool, Store};
-use crate::domain::{OrgId, UserId};
+use crate::domain::{OrgId, SessionId, UserId};
 
 /// An organization.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -93,6 +93,8 @@ pub enum Changed {
     Taken,
     /// The one who would become owner is not a member.
     NotMember,
+    /// The invited address is a member already.
+    AlreadyMember,
 }
 
 /// What an update of an organization sets (`None`: as it is).
@@ -105,6 +107,10 @@ pub struct OrgChanges {
     /// Its metadata (JSON).
     pub metadata: Option<String>,
 }
+
+/// An organization and one user's role in it (`$1` the organization, `$2` the user).
+const ORG_ROLE: &str = "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role \
+     FROM org_members m JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2";
 
 /// The roles of two users in an organization, read in transaction `$tx`.
 macro_rules! roles {
@@ -122,6 +128,69 @@ macro_rules! roles {
             .await?;
         (first, second)
     }};
+}
+
+/// Records in transaction `$tx` that `$user`'s role in `$org` is now `$role` (`None`: out) as
+/// of `$at` (ms): every server then refuses access tokens that carry another role for it.
+macro_rules! access_changed {
+    ($tx:ident, $org:expr, $user:expr, $role:expr, $at:expr) => {{
+        let role: Option<&str> = $role;
+        sqlx::query(
+            "INSERT INTO org_access_changes (user_id, org_id, role, changed_at) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind($user)
+        .bind($org)
+        .bind(role)
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// A role change or removal as the token checker reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessChangeRow {
+    /// The user.
+    pub user_id: UserId,
+    /// The organization.
+    pub org_id: OrgId,
+    /// The role now; `None` when out.
+    pub role: Option<String>,
+    /// When it changed (ms, the changing server's clock).
+    pub changed_at: i64,
+    /// When it was written (ms, the database's clock).
+    pub clock: i64,
+}
+
+/// A pending invitation (its token is kept as a hash only).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InvitationRow {
+    /// Its id.
+    pub id: String,
+    /// The organization.
+    pub org_id: OrgId,
+    /// The invited address (its lookup key: lower-cased).
+    pub email: String,
+    /// The role it gives.
+    pub role: String,
+    /// Who sent it.
+    pub invited_by: UserId,
+    /// When it was (last) sent (ms).
+    pub created_at: i64,
+    /// When it stops working (ms).
+    pub expires_at: i64,
+}
+
+/// What accepting an invitation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// A member now (or already), with this role, in this organization.
+    Joined(OrgRoleRow),
+    /// No such live invitation: unknown, used, revoked or expired.
+    Unknown,
+    /// It is for another address.
+    OtherEmail,
 }
 
 impl Store {
@@ -185,8 +254,7 @@ impl Store {
         user_id: &UserId,
     ) -> Result<Option<OrgRoleRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role FROM org_members m \
-             JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
+            ORG_ROLE,
         )
         .bind(org_id)
         .bind(user_id)
@@ -245,8 +313,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let row: OrgRoleRow = sqlx::query_as(
-                "SELECT o.id, o.name, o.slug, o.metadata, o.created_at, m.role FROM org_members m \
-                 JOIN orgs o ON o.id = m.org_id WHERE m.org_id = $1 AND m.user_id = $2",
+                ORG_ROLE,
             )
             .bind(org_id)
             .bind(actor)
@@ -281,6 +348,14 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(outcome);
             }
+            sqlx::query(
+                "INSERT INTO org_access_changes (user_id, org_id, role, changed_at) \
+                 SELECT user_id, org_id, CAST(NULL AS TEXT), $2 FROM org_members WHERE org_id = $1",
+            )
+            .bind(org_id)
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM org_members WHERE org_id = $1")
                 .bind(org_id)
                 .execute(&mut *tx)
@@ -369,6 +444,11 @@ impl Store {
                         .await?;
                 }
             }
+            let role = match change {
+                MemberChange::Role(role) => Some(role.as_str()),
+                MemberChange::Remove => None,
+            };
+            access_changed!(tx, org_id, target, role, audit.at);
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok::<_, Error>(Changed::Done)
@@ -407,6 +487,7 @@ impl Store {
                     .bind(who)
                     .execute(&mut *tx)
                     .await?;
+                access_changed!(tx, org_id, who, Some(role), audit.at);
             }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
@@ -438,5 +519,253 @@ impl Store {
         .await
         .map(|done| done.rows_affected()))?;
         Ok(added == 1)
+    }
+}
+
+impl Store {
+    /// Makes `org_id` the organization live session `session_id` of `user_id` acts for, if the
+    /// user is in it: its next tokens carry it. `false`, and nothing changed, otherwise.
+    pub async fn set_active_org(
+        &self,
+        session_id: &SessionId,
+        user_id: &UserId,
+        org_id: &OrgId,
+    ) -> Result<bool, Error> {
+        let updated = on_writer!(self, pool => sqlx::query(
+            "UPDATE sessions SET org_id = $1 WHERE id = $2 AND user_id = $3 \
+             AND revoked_at IS NULL AND EXISTS \
+             (SELECT 1 FROM org_members WHERE org_id = $1 AND user_id = $3)",
+        )
+        .bind(org_id)
+        .bind(session_id)
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(updated == 1)
+    }
+
+    /// Role changes and removals written (by the database's clock) at or after `since`.
+    pub async fn org_access_since(&self, since: i64) -> Result<Vec<AccessChangeRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT user_id, org_id, role, changed_at, clock FROM org_access_changes \
+             WHERE clock >= $1 ORDER BY clock",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Forgets role changes made before `before` (ms) and invitations expired before it.
+    pub async fn purge_org_access(&self, before: i64) -> Result<u64, Error> {
+        on_writer!(self, pool => {
+            let changes = sqlx::query("DELETE FROM org_access_changes WHERE changed_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            let invitations = sqlx::query("DELETE FROM org_invitations WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok::<_, Error>(changes + invitations)
+        })
+    }
+
+    /// Invites `invitation.email` to `invitation.org_id` on behalf of its `invited_by`, when
+    /// `allowed(their role)`, with the token whose hash is `token_hash`, queueing `mail` and
+    /// appending `audit`. A pending invitation to the same address is replaced (its link stops
+    /// working). The caller's role is read after the organization's row is written.
+    pub async fn invite(
+        &self,
+        invitation: &InvitationRow,
+        token_hash: &[u8],
+        allowed: impl Fn(&str) -> bool + Send,
+        (mail, audit): (&super::MailRow, &AuditRow),
+    ) -> Result<Result<InvitationRow, Changed>, Error> {
+        let org_id = &invitation.org_id;
+        let actor = &invitation.invited_by;
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            let (role, _) = roles!(tx, org_id, actor, actor);
+            let refused = match role.as_deref() {
+                None => Some(Changed::NotFound),
+                Some(role) if !allowed(role) => Some(Changed::Refused),
+                Some(_) => None,
+            };
+            let member: Option<String> = sqlx::query_scalar(
+                "SELECT m.role FROM org_members m JOIN users u ON u.id = m.user_id \
+                 WHERE m.org_id = $1 AND u.email_key = $2",
+            )
+            .bind(org_id)
+            .bind(&invitation.email)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let refused = refused.or(member.map(|_| Changed::AlreadyMember));
+            if let Some(refused) = refused {
+                tx.rollback().await?;
+                return Ok(Err(refused));
+            }
+            let row: InvitationRow = sqlx::query_as(
+                "INSERT INTO org_invitations (id, org_id, email, role, token_hash, invited_by, \
+                 created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (org_id, email) DO UPDATE SET role = excluded.role, \
+                 token_hash = excluded.token_hash, invited_by = excluded.invited_by, \
+                 created_at = excluded.created_at, expires_at = excluded.expires_at \
+                 RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
+            )
+            .bind(&invitation.id)
+            .bind(org_id)
+            .bind(&invitation.email)
+            .bind(&invitation.role)
+            .bind(token_hash)
+            .bind(actor)
+            .bind(invitation.created_at)
+            .bind(invitation.expires_at)
+            .fetch_one(&mut *tx)
+            .await?;
+            insert_mail!(&mut *tx, mail);
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Ok(row))
+        })
+    }
+
+    /// The invitations of `org_id` still pending at `now`, newest first.
+    pub async fn invitations(&self, org_id: &OrgId, now: i64) -> Result<Vec<InvitationRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, org_id, email, role, invited_by, created_at, expires_at \
+             FROM org_invitations WHERE org_id = $1 AND expires_at > $2 \
+             ORDER BY created_at DESC, id",
+        )
+        .bind(org_id)
+        .bind(now)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Invitation `id` of `org_id`, pending or expired.
+    pub async fn invitation(
+        &self,
+        org_id: &OrgId,
+        id: &str,
+    ) -> Result<Option<InvitationRow>, Error> {
+        let row = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, org_id, email, role, invited_by, created_at, expires_at \
+             FROM org_invitations WHERE org_id = $1 AND id = $2",
+        )
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Deletes invitation `id` of `org_id` on behalf of `actor`, when `allowed(their role)`,
+    /// appending `audit`.
+    pub async fn revoke_invitation(
+        &self,
+        (org_id, actor, id): (&OrgId, &UserId, &str),
+        allowed: impl Fn(&str) -> bool + Send,
+        audit: &AuditRow,
+    ) -> Result<Changed, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let (role, _) = roles!(tx, org_id, actor, actor);
+            let outcome = match role.as_deref() {
+                None => Changed::NotFound,
+                Some(role) if !allowed(role) => Changed::Refused,
+                Some(_) => {
+                    let deleted = sqlx::query(
+                        "DELETE FROM org_invitations WHERE org_id = $1 AND id = $2",
+                    )
+                    .bind(org_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if deleted == 1 { Changed::Done } else { Changed::NotFound }
+                }
+            };
+            if outcome != Changed::Done {
+                tx.rollback().await?;
+                return Ok(outcome);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Changed::Done)
+        })
+    }
+
+    /// Accepts the invitation whose token hashes to `token_hash` for `user_id`, whose verified
+    /// address's key is `email` , at `now`, appending `audit` (its details completed with the
+    /// organization and role). The invitation is taken in one statement, so of two accepts at
+    /// once one joins and the other finds nothing; one for another address stays as it is.
+    pub async fn accept_invitation(
+        &self,
+        token_hash: &[u8],
+        (user_id, email): (&UserId, &str),
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<Accepted, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let taken: Option<(OrgId, String)> = sqlx::query_as(
+                "DELETE FROM org_invitations WHERE token_hash = $1 AND expires_at > $2 \
+                 AND email = $3 RETURNING org_id, role",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((org_id, role)) = taken else {
+                let other: Option<String> = sqlx::query_scalar(
+                    "SELECT email FROM org_invitations WHERE token_hash = $1 AND expires_at > $2",
+                )
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.rollback().await?;
+                return Ok(if other.is_some() { Accepted::OtherEmail } else { Accepted::Unknown });
+            };
+            let joined = sqlx::query(
+                "INSERT INTO org_members (org_id, user_id, role, joined_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, user_id) DO NOTHING",
+            )
+            .bind(org_id)
+            .bind(user_id)
+            .bind(&role)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if joined == 1 {
+                // Tokens from an earlier membership (another role, or out) must not pass.
+                access_changed!(tx, org_id, user_id, Some(role.as_str()), now);
+            }
+            let row: OrgRoleRow = sqlx::query_as(
+                ORG_ROLE,
+            )
+            .bind(org_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let mut audit = audit.clone();
+            audit.detail = Some(
+                serde_json::json!({ "org": org_id.to_string(), "role": row.role }).to_string(),
+            );
+            insert_audit!(&mut *tx, &audit);
+            tx.commit().await?;
+            Ok::<_, Error>(Accepted::Joined(row))
+        })
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Error;
 use super::{AuditRow, Pool, Store, UserRow};
-use crate::domain::{DeviceId, Jkt, SessionId, UserId};
+use crate::domain::{DeviceId, Jkt, OrgId, SessionId, UserId};
 
 /// A session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -33,6 +33,13 @@ pub struct SessionRow {
     pub device_id: Option<DeviceId>,
     /// That device key's RFC 7638 thumbprint: refresh needs a proof by this key.
     pub jkt: Option<Jkt>,
+    /// The organization the session acts for, if one is active and the user is in it (read
+    /// with the refresh token only; `None` elsewhere).
+    #[sqlx(default)]
+    pub org_id: Option<OrgId>,
+    /// The user's role in it.
+    #[sqlx(default)]
+    pub org_role: Option<String>,
 }
 
 /// A refresh token as stored: only its hash.
@@ -229,8 +236,10 @@ impl Store {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT r.used_at, s.id, s.user_id, s.created_at, s.auth_time, s.last_used_at, \
              s.expires_at, s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, \
-             s.jkt \
-             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+             s.jkt, m.org_id, m.role AS org_role \
+             FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+             LEFT JOIN org_members m ON m.org_id = s.org_id AND m.user_id = s.user_id \
+             WHERE r.token_hash = $1",
         )
         .bind(token_hash)
         .fetch_optional(pool)
