@@ -137,7 +137,7 @@ export type ErrorCode =
   | "reauthentication_required" | "last_sign_in_method" | "invalid_ticket"
   | "email_not_verified" | "invalid_link" | "identity_taken" | "redirect_not_allowed" | "password_too_common"
   | "invalid_mfa_code" | "mfa_already_enabled" | "mfa_not_enabled" | "step_up_required"
-  | "sign_in_required" | "forbidden" | "last_owner" | "slug_taken" | "not_a_member" | "rate_limited" | "internal" | "unavailable" | "unknown"
+  | "sign_in_required" | "forbidden" | "last_owner" | "slug_taken" | "not_a_member" | "unknown_role" | "already_a_member" | "email_mismatch" | "rate_limited" | "internal" | "unavailable" | "unknown"
   | "network" | "signed_out" | "cancelled" | "aborted" | "origin_not_allowed"
   | "unsupported" | "browser" | "corrupt";
 

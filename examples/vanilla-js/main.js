@@ -1,12 +1,14 @@
 // A plain app on the keyward npm package. The session is `auth`; the account's sessions,
 // devices and passkeys come from the package's feature modules. This file only renders them.
-// (`window.auth`, `window.manage` and `window.keyward` are exposed for the end-to-end tests.)
+// (`window.auth`, `window.manage`, `window.team`, `window.listTeams` and `window.keyward` are
+// exposed for the end-to-end tests.)
 import * as keyward from "keyward";
 import { capabilities, createAuthClient, version } from "keyward";
 import { devices } from "keyward/devices";
 import { email } from "keyward/email";
 import { magicLink } from "keyward/magic-link";
 import { mfa } from "keyward/mfa";
+import { orgs } from "keyward/orgs";
 import { password } from "keyward/password";
 import { passkeys } from "keyward/passkeys";
 import { sessions } from "keyward/sessions";
@@ -51,6 +53,42 @@ function render({ state, user }) {
     listSessions();
     listDevices();
     listPasskeys();
+    listTeams();
+  }
+}
+
+// Teams (keyward/orgs): the user's organizations, the active one, and what its role allows.
+async function listTeams(team = window.team) {
+  try {
+    const [mine, active] = await Promise.all([team.list(), team.active()]);
+    $("orgs").replaceChildren(
+      ...mine.map(({ org, role }) => {
+        const item = document.createElement("li");
+        item.dataset.org = org.slug;
+        item.textContent = `${org.name} (${role}) `;
+        if (org.id !== active?.id) {
+          const use = document.createElement("button");
+          use.textContent = "Switch to";
+          use.addEventListener("click", () => team.activate(org.id).then(() => listTeams(), showError));
+          item.append(use);
+        }
+        return item;
+      }),
+    );
+    const current = mine.find(({ org }) => org.id === active?.id);
+    $("team").hidden = !current;
+    if (!current) return;
+    $("active-org").textContent = current.org.name;
+    $("active-org").dataset.slug = current.org.slug;
+    $("active-role").textContent = active.role;
+    $("team-writer").hidden = !(await team.can("todos:write"));
+    $("invite-form").hidden = !(await team.can("members:invite"));
+    const members = await team.members(active.id).list();
+    $("members").replaceChildren(
+      ...members.map((m) => Object.assign(document.createElement("li"), { textContent: `${m.user.email}: ${m.role}` })),
+    );
+  } catch (error) {
+    if (error.code !== "signed_out") showError(error);
   }
 }
 
@@ -134,6 +172,7 @@ async function main() {
   window.auth = auth;
   window.keyward = keyward;
   window.manage = { sessions: sessions(auth), devices: devices(auth), passkeys: passkeys(auth) };
+  wireTeams(auth);
   const clientStatus = $("client-status");
   clientStatus.textContent = `ready (keyward ${await version()})`;
   clientStatus.dataset.state = "ready";
@@ -247,6 +286,7 @@ function wireLifecycle(auth) {
       here.searchParams.delete("token");
       history.replaceState(history.state, "", here);
       if (type === "verify_email") onClick("Confirm my email address", () => act(lifecycle.email.confirm(token), "Your email address is verified."));
+      if (type === "org_invitation") onClick("Join the team", () => act(window.team.accept(token), "You joined the team.").then(() => listTeams()));
       if (type === "change_email") onClick("Confirm my new address", () => act(lifecycle.email.confirmChange(token), "Your email address is changed."));
       if (type === "reset_password") {
         $("reset-form").hidden = false;
@@ -274,6 +314,27 @@ function wireLifecycle(auth) {
   $("change-password").addEventListener("submit", (event) => {
     event.preventDefault();
     act(lifecycle.password.change($("current-password").value, $("next-password").value), "Password changed.");
+  });
+}
+
+function wireTeams(auth) {
+  const team = orgs(auth);
+  window.team = team;
+  window.listTeams = listTeams;
+  $("org-create").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    showError(null);
+    const made = await team.create({ name: $("org-name").value }).catch(showError);
+    if (made) await team.activate(made.org.id).catch(showError);
+    listTeams();
+  });
+  $("invite-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const active = await team.active();
+    const sent = await team
+      .invite(active.id, { email: $("invite-email").value, role: $("invite-role").value, redirectTo: location.origin + "/" })
+      .catch(showError);
+    if (sent) notice(`Invitation sent to ${sent.email}.`);
   });
 }
 

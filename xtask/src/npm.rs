@@ -59,6 +59,8 @@ const SOURCES: &[&str] = &[
     "mfa.d.ts",
     "oauth.js",
     "oauth.d.ts",
+    "orgs.js",
+    "orgs.d.ts",
     "react.js",
     "react.d.ts",
 ];

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Row;
 use super::load::{parse_number, parse_result, refresh_pool, wrk};
-use crate::server::{Server, sign_in, sign_up};
+use crate::server::{Server, http, json_field, sign_in, sign_up};
 use crate::{Result, root};
 
 /// Keyward's scenarios against one server; the memory figures (idle, 256 clients) in pass 1.
@@ -67,6 +67,22 @@ pub(super) fn measure_keyward(
             &format!("{base}/api/whoami"),
             "get.lua",
             &[("AUTHORIZATION", bearer.clone())],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    // The same kind of route with a permission check: a token whose active organization's role
+    // grants `todos:read` (the example API's team list).
+    let team = format!("Bearer {}", org_token(port, "signin@bench.test")?);
+    record(
+        "protected route (permission)",
+        wrk(
+            out,
+            &label("permission"),
+            &format!("{base}/api/team/todos"),
+            "get.lua",
+            &[("AUTHORIZATION", team)],
             32,
             warmup,
             duration,
@@ -197,4 +213,28 @@ pub(super) fn measure_keyward(
     };
     println!("keyward {db} memory: {idle:.1} MiB idle, {pid_rss:.1} MiB with 256 clients");
     Ok(Some((idle, pid_rss)))
+}
+
+/// An access token of `email` acting for a new organization it owns: made, activated, refreshed.
+fn org_token(port: u16, email: &str) -> Result<String> {
+    let (access, refresh) = sign_in(port, email)?;
+    let (status, made) = http(
+        "POST",
+        port,
+        "/auth/orgs",
+        Some(r#"{"name":"Bench"}"#),
+        Some(&access),
+    )?;
+    let id = json_field(&made, "id").filter(|_| status == 201);
+    let id = id.ok_or_else(|| format!("making an organization answered {status}: {made}"))?;
+    let path = format!("/auth/orgs/{id}/activate");
+    let (status, answer) = http("POST", port, &path, None, Some(&access))?;
+    if status != 200 {
+        return Err(format!("activate answered {status}: {answer}"));
+    }
+    let body = format!(r#"{{"refresh_token":"{refresh}"}}"#);
+    let (status, answer) = http("POST", port, "/auth/refresh", Some(&body), None)?;
+    json_field(&answer, "access_token")
+        .filter(|_| status == 200)
+        .ok_or_else(|| format!("refresh answered {status}: {answer}"))
 }

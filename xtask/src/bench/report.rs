@@ -158,26 +158,37 @@ pub(super) fn report(
             let (measured, passes) = against(scenario, theirs);
             line(name, db, measured, &passes, target, "×", true);
         }
-        // Both sides from the same server and pass.
-        let (bearer, bare) = (keyward("protected route (Bearer)"), keyward("bare route"));
-        let (measured, passes) = match (bearer, bare) {
-            (Some(bearer), Some(bare)) => (
-                Some(bearer.rps / bare.rps * 100.0),
-                bearer
-                    .passes
-                    .iter()
-                    .zip(&bare.passes)
-                    .map(|(a, b)| a / b * 100.0)
-                    .collect(),
-            ),
-            _ => (None, Vec::new()),
+        // Both sides from the same server and pass, in %.
+        let within = |ours: &str, base: &str| -> (Option<f64>, Vec<f64>) {
+            match (keyward(ours), keyward(base)) {
+                (Some(ours), Some(base)) => (
+                    Some(ours.rps / base.rps * 100.0),
+                    ours.passes
+                        .iter()
+                        .zip(&base.passes)
+                        .map(|(a, b)| a / b * 100.0)
+                        .collect(),
+                ),
+                _ => (None, Vec::new()),
+            }
         };
+        let (measured, passes) = within("protected route (Bearer)", "bare route");
         line(
             "protected route, Bearer ÷ same route without auth",
             db,
             measured,
             &passes,
             80.0,
+            "%",
+            true,
+        );
+        let (measured, passes) = within("protected route (permission)", "protected route (Bearer)");
+        line(
+            "protected route, permission check ÷ Bearer",
+            db,
+            measured,
+            &passes,
+            95.0,
             "%",
             true,
         );
