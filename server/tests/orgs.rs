@@ -676,6 +676,20 @@ async fn an_invitation_is_accepted_once_by_its_verified_address_only() {
         .await;
     assert_eq!(members.body["data"]["members"].as_array().unwrap().len(), 7);
 
+    // An invitation dies with its sender's authority: sent by an admin who is then demoted.
+    let body = json!({ "email": "demoted@example.com", "role": "admin" });
+    let reply = org
+        .call("admin", Method::POST, &invitations, Some(body))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let link = mailed_token(keyward, "org_invitation", "demoted@example.com").await;
+    org.set_role("admin", "member").await;
+    let joiner = access(&sign_up(keyward, "demoted@example.com").await);
+    verify_email(keyward, "demoted@example.com", &joiner).await;
+    let reply = send(keyward, accept(&joiner, &link)).await;
+    assert_eq!(reply.code(), "invalid_link", "{}", reply.body);
+    org.set_role("admin", "admin").await;
+
     // Revoked: dead too.
     let body = json!({ "email": "later@example.com", "role": "viewer" });
     let reply = org

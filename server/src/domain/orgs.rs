@@ -66,7 +66,7 @@ pub fn permits(granted: &str, wanted: &str) -> bool {
 /// `resource` and `action` of a well-formed permission.
 fn segments(permission: &str) -> Option<(&str, &str)> {
     let (resource, action) = permission.split_once(':')?;
-    let fine = |s: &str| !s.is_empty() && !s.contains(':');
+    let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':');
     (fine(resource) && fine(action)).then_some((resource, action))
 }
 
@@ -138,6 +138,12 @@ impl Roles {
             {
                 return Err(refuse(format!("role `{}` is defined twice", role.name)));
             }
+            if role.inherits.as_deref() == Some("owner") {
+                return Err(refuse(format!(
+                    "role `{}`: no role inherits owner (an organization's owners are its owners)",
+                    role.name
+                )));
+            }
             if let Some(bad) = role.permissions.iter().find(|p| segments(p).is_none()) {
                 return Err(refuse(format!(
                     "role `{}`: `{bad}` is not a resource:action permission",
@@ -208,13 +214,16 @@ impl Roles {
 
     /// Whether `actor` may change or remove `target` (both roles): admins and owners may, an
     /// owner anyone, an admin only those below their level.
+    ///
+    /// A target whose role is no longer configured (a custom role renamed or dropped) is below
+    /// everyone, so that an admin can still change or remove them.
     fn may_touch(&self, actor: &str, target: &str) -> bool {
-        let (Some(actor), Some(target)) = (self.level(actor), self.level(target)) else {
+        let Some(level) = self.level(actor) else {
             return false;
         };
+        let target = self.level(target).unwrap_or(0);
         let admin = self.level("admin").unwrap_or(usize::MAX);
-        let owner = self.level("owner").unwrap_or(usize::MAX);
-        actor >= admin && (actor == owner || target < actor)
+        level >= admin && (actor == "owner" || target < level)
     }
 }
 
@@ -452,10 +461,17 @@ fn refusal(changed: Changed, what: &str) -> Error {
 
 /// Makes every server here refuse, at once, tokens that carry a role changed a moment ago
 /// (the others read it within a second).
+/// The change is committed by then: a failed read here is left to the background sync (within
+/// a second), not answered as a failure.
 async fn roles_changed(core: &Core, now: Timestamp) -> Result<(), Error> {
-    core.revoked
+    let synced = core
+        .revoked
         .sync(&core.store, now, core.settings.access_ttl)
-        .await
+        .await;
+    if let Err(err) = synced {
+        tracing::warn!(%err, "role change committed; the token checker catches up on its next sync");
+    }
+    Ok(())
 }
 
 /// `GET /auth/orgs/{id}/members` (members).
@@ -621,6 +637,15 @@ pub async fn invite(
         core.settings.rate_limits,
         INVITES_PER_USER,
         &claims.sub.to_string(),
+        now,
+    )
+    .await?;
+    // An address gets no more mail an hour by invitations than by any other way.
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        super::lifecycle::MAIL_PER_EMAIL,
+        email.key(),
         now,
     )
     .await?;
@@ -792,9 +817,18 @@ pub async fn accept(
     let event = audit::event(AuditKind::InvitationAccepted, now, client)
         .user(&claims.sub)
         .session(&claims.sid);
+    let roles = &core.roles;
     match core
         .store
-        .accept_invitation(&hash, (&claims.sub, &user.email_key), now.millis(), &event)
+        .accept_invitation(
+            &hash,
+            (&claims.sub, &user.email_key),
+            |inviter: Option<&str>, role: &str| {
+                let (inviter, wanted) = (inviter.and_then(|r| roles.level(r)), roles.level(role));
+                wanted.is_some() && inviter >= roles.level("admin") && inviter >= wanted
+            },
+            (now.millis(), &event),
+        )
         .await?
     {
         Accepted::Joined(row) => {
@@ -911,6 +945,9 @@ mod tests {
         assert!(!roles.permits("auditor", "todos:read"));
         assert!(roles.may_touch("admin", "lead"));
         assert!(!roles.may_touch("lead", "viewer"));
+        // A member whose role was dropped from the settings can still be changed or removed.
+        assert!(roles.may_touch("admin", "dropped"));
+        assert!(!roles.may_touch("dropped", "viewer"));
     }
 
     #[test]

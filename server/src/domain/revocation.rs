@@ -59,9 +59,9 @@ impl RevokedSessions {
         })
     }
 
-    /// Records role changes (as they commit here, or read from the database): for each user
-    /// and organization the latest by when it changed is kept until every token issued before
-    /// it has expired.
+    /// Records role changes read from the database: for each user and organization the latest
+    /// by the database's clock (one clock for every server, unlike `changed_at`) is kept until
+    /// every token issued before it has expired.
     pub fn role_changed(&self, rows: &[AccessChangeRow], access_ttl: Duration) {
         let Ok(mut roles) = self.roles.write() else {
             return;
@@ -70,12 +70,15 @@ impl RevokedSessions {
             let change = RoleChange {
                 org: row.org_id.to_string(),
                 role: row.role.clone(),
-                changed_at: row.changed_at,
-                forget_at: forget_at(Timestamp::from_millis(row.changed_at), access_ttl),
+                clock: row.clock,
+                forget_at: forget_at(
+                    Timestamp::from_millis(row.changed_at.max(row.clock)),
+                    access_ttl,
+                ),
             };
             let changes = roles.entry(row.user_id).or_default();
             match changes.iter_mut().find(|known| known.org == change.org) {
-                Some(known) if known.changed_at > change.changed_at => {}
+                Some(known) if known.clock > change.clock => {}
                 Some(known) => *known = change,
                 None => changes.push(change),
             }
@@ -141,12 +144,12 @@ impl RevokedSessions {
     }
 }
 
-/// A user's role in an organization as of `changed_at`.
+/// A user's role in an organization as of `clock` (the database's, when it was written).
 #[derive(Debug, Clone)]
 struct RoleChange {
     org: String,
     role: Option<String>,
-    changed_at: i64,
+    clock: i64,
     forget_at: Timestamp,
 }
 
@@ -168,5 +171,36 @@ mod tests {
         set.insert([&a], t0, Duration::from_secs(900));
         assert!(set.contains(&a));
         assert!(!set.contains(&b));
+    }
+
+    #[test]
+    fn the_latest_role_change_by_the_databases_clock_wins_whatever_the_servers_clocks() {
+        let set = RevokedSessions::default();
+        let t0 = Timestamp::from_millis(1_000_000);
+        let user = UserId::new(t0, [1; 10]);
+        let org = crate::domain::OrgId::new(t0, [2; 10]);
+        let change = |role: &str, changed_at: i64, clock: i64| AccessChangeRow {
+            user_id: user,
+            org_id: org,
+            role: Some(role.to_owned()),
+            changed_at,
+            clock,
+        };
+        // Made admin on a server whose clock runs 30 s fast, then viewer 10 s later elsewhere.
+        let ttl = Duration::from_secs(900);
+        set.role_changed(&[change("admin", 1_040_000, 1_000_000)], ttl);
+        set.role_changed(&[change("viewer", 1_020_000, 1_010_000)], ttl);
+        let org = org.to_string();
+        assert!(
+            set.org_role_changed(&user, &org, Some("admin")),
+            "the old role is refused"
+        );
+        assert!(
+            !set.org_role_changed(&user, &org, Some("viewer")),
+            "the new one passes"
+        );
+        // Read again in a later sync (the overlap), the older row changes nothing.
+        set.role_changed(&[change("admin", 1_040_000, 1_000_000)], ttl);
+        assert!(!set.org_role_changed(&user, &org, Some("viewer")));
     }
 }

@@ -356,6 +356,10 @@ impl Store {
             .bind(audit.at)
             .execute(&mut *tx)
             .await?;
+            sqlx::query("UPDATE sessions SET org_id = NULL WHERE org_id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM org_members WHERE org_id = $1")
                 .bind(org_id)
                 .execute(&mut *tx)
@@ -446,7 +450,15 @@ impl Store {
             }
             let role = match change {
                 MemberChange::Role(role) => Some(role.as_str()),
-                MemberChange::Remove => None,
+                MemberChange::Remove => {
+                    // Their sessions stop acting for it (and do not again if they come back).
+                    sqlx::query("UPDATE sessions SET org_id = NULL WHERE user_id = $1 AND org_id = $2")
+                        .bind(target)
+                        .bind(org_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    None
+                }
             };
             access_changed!(tx, org_id, target, role, audit.at);
             insert_audit!(&mut *tx, audit);
@@ -560,7 +572,9 @@ impl Store {
     /// Forgets role changes made before `before` (ms) and invitations expired before it.
     pub async fn purge_org_access(&self, before: i64) -> Result<u64, Error> {
         on_writer!(self, pool => {
-            let changes = sqlx::query("DELETE FROM org_access_changes WHERE changed_at < $1")
+            let changes = sqlx::query(
+                "DELETE FROM org_access_changes WHERE changed_at < $1 AND clock < $1",
+            )
                 .bind(before)
                 .execute(pool)
                 .await?
@@ -631,7 +645,15 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             insert_mail!(&mut *tx, mail);
-            insert_audit!(&mut *tx, audit);
+            // Sent again to a pending address: the invitation keeps its id.
+            let mut audit = audit.clone();
+            audit.detail = Some(
+                serde_json::json!({
+                    "org": org_id.to_string(), "invitation": row.id, "role": row.role,
+                })
+                .to_string(),
+            );
+            insert_audit!(&mut *tx, &audit);
             tx.commit().await?;
             Ok::<_, Error>(Ok(row))
         })
@@ -705,38 +727,57 @@ impl Store {
     }
 
     /// Accepts the invitation whose token hashes to `token_hash` for `user_id`, whose verified
-    /// address's key is `email` , at `now`, appending `audit` (its details completed with the
-    /// organization and role). The invitation is taken in one statement, so of two accepts at
+    /// address's key is `email`, at `now`, appending `audit` (its details completed with the
+    /// organization and role). The organization's row is written first, as for every change to
+    /// its members; then the inviter must still be allowed to give the role
+    /// (`allowed(inviter's role now, invited role)`: a demoted or removed admin's invitations
+    /// die with their authority). The invitation is taken in one statement, so of two accepts at
     /// once one joins and the other finds nothing; one for another address stays as it is.
     pub async fn accept_invitation(
         &self,
         token_hash: &[u8],
         (user_id, email): (&UserId, &str),
-        now: i64,
-        audit: &AuditRow,
+        allowed: impl Fn(Option<&str>, &str) -> bool + Send,
+        (now, audit): (i64, &AuditRow),
     ) -> Result<Accepted, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let taken: Option<(OrgId, String)> = sqlx::query_as(
-                "DELETE FROM org_invitations WHERE token_hash = $1 AND expires_at > $2 \
-                 AND email = $3 RETURNING org_id, role",
+            let found: Option<(OrgId, String, String, UserId)> = sqlx::query_as(
+                "SELECT org_id, email, role, invited_by FROM org_invitations \
+                 WHERE token_hash = $1 AND expires_at > $2",
             )
             .bind(token_hash)
             .bind(now)
-            .bind(email)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((org_id, role)) = taken else {
-                let other: Option<String> = sqlx::query_scalar(
-                    "SELECT email FROM org_invitations WHERE token_hash = $1 AND expires_at > $2",
-                )
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let Some((org_id, invited, role, inviter)) = found else {
                 tx.rollback().await?;
-                return Ok(if other.is_some() { Accepted::OtherEmail } else { Accepted::Unknown });
+                return Ok(Accepted::Unknown);
             };
+            if invited != email {
+                tx.rollback().await?;
+                return Ok(Accepted::OtherEmail);
+            }
+            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                .bind(org_id)
+                .execute(&mut *tx)
+                .await?;
+            let (inviter_role, _) = roles!(tx, org_id, inviter, inviter);
+            let taken = sqlx::query("DELETE FROM org_invitations WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if taken != 1 || !allowed(inviter_role.as_deref(), &role) {
+                // Used a moment ago by a concurrent accept; or no longer backed by anyone
+                // allowed to give it (then it is gone for good).
+                if taken == 1 {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
+                return Ok(Accepted::Unknown);
+            }
             let joined = sqlx::query(
                 "INSERT INTO org_members (org_id, user_id, role, joined_at) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (org_id, user_id) DO NOTHING",
