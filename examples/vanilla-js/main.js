@@ -8,7 +8,7 @@ import { devices } from "keyward/devices";
 import { email } from "keyward/email";
 import { magicLink } from "keyward/magic-link";
 import { mfa } from "keyward/mfa";
-import { orgs } from "keyward/orgs";
+import { orgs, permits } from "keyward/orgs";
 import { password } from "keyward/password";
 import { passkeys } from "keyward/passkeys";
 import { sessions } from "keyward/sessions";
@@ -81,8 +81,10 @@ async function listTeams(team = window.team) {
     $("active-org").textContent = current.org.name;
     $("active-org").dataset.slug = current.org.slug;
     $("active-role").textContent = active.role;
-    $("team-writer").hidden = !(await team.can("todos:write"));
-    $("invite-form").hidden = !(await team.can("members:invite"));
+    // What the token grants, as `team.can(…)` reads it (the claims are in hand already).
+    const can = (permission) => active.permissions.some((granted) => permits(granted, permission));
+    $("team-writer").hidden = !can("todos:write");
+    $("invite-form").hidden = !can("members:invite");
     const members = await team.members(active.id).list();
     $("members").replaceChildren(
       ...members.map((m) => Object.assign(document.createElement("li"), { textContent: `${m.user.email}: ${m.role}` })),

@@ -437,14 +437,24 @@ async fn mailed_token(keyward: &Keyward, kind: &str, to: &str) -> String {
         .iter()
         .find(|m| m.kind == kind && m.to_address == to)
         .unwrap_or_else(|| panic!("no {kind} mail to {to}"));
-    let link = mail
-        .text_body
-        .split_whitespace()
-        .find(|word| word.contains("token="))
-        .expect("the mail has a link");
-    let url = url::Url::parse(link).unwrap();
-    let token = url.query_pairs().find(|(k, _)| k == "token").unwrap().1;
-    token.into_owned()
+    let received = smtp::Mail {
+        to: mail.to_address.clone(),
+        from: String::new(),
+        subject: mail.subject.clone(),
+        text: mail.text_body.clone(),
+        html: mail.html_body.clone(),
+    };
+    received.link().1
+}
+
+/// Refreshes with `refresh_with`: the new access and refresh tokens.
+async fn refreshed(keyward: &Keyward, refresh_with: &str) -> (String, String) {
+    let reply = refresh(keyward, refresh_with).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    (
+        access(&reply.body["data"]),
+        refresh_token(&reply.body["data"]),
+    )
 }
 
 /// Follows the verification mail sent to `email` at sign-up, signed in as its holder.
@@ -481,16 +491,7 @@ async fn an_active_org_rides_in_the_tokens_and_a_role_change_or_removal_reaches_
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body["data"]["role"], "member");
-    let reply = refresh(keyward, &refresh_with).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let token = reply.body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let refresh_with = reply.body["data"]["tokens"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, refresh_with) = refreshed(keyward, &refresh_with).await;
     let carried = claims(&token);
     assert_eq!(carried["org"], org.id.as_str());
     assert_eq!(carried["org_role"], "member");
@@ -509,16 +510,7 @@ async fn an_active_org_rides_in_the_tokens_and_a_role_change_or_removal_reaches_
         (refused.status, refused.code()),
         (StatusCode::UNAUTHORIZED, "invalid_token")
     );
-    let reply = refresh(keyward, &refresh_with).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let token = reply.body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let refresh_with = reply.body["data"]["tokens"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, refresh_with) = refreshed(keyward, &refresh_with).await;
     assert_eq!(claims(&token)["org_role"], "viewer");
     assert_eq!(claims(&token)["permissions"], json!(["*:read"]));
     assert_eq!(
@@ -537,12 +529,7 @@ async fn an_active_org_rides_in_the_tokens_and_a_role_change_or_removal_reaches_
         (refused.status, refused.code()),
         (StatusCode::UNAUTHORIZED, "invalid_token")
     );
-    let reply = refresh(keyward, &refresh_with).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let token = reply.body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, _) = refreshed(keyward, &refresh_with).await;
     let carried = claims(&token);
     assert!(
         carried.get("org").is_none() && carried.get("permissions").is_none(),
@@ -825,10 +812,7 @@ async fn custom_roles_from_the_settings_are_granted_and_carried() {
     .await;
     assert_eq!(reply.body["data"]["role"], "editor");
     let reply = refresh(&keyward, &refresh_token(&editor)).await;
-    let token = reply.body["data"]["tokens"]["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access(&reply.body["data"]);
     assert_eq!(claims(&token)["org_role"], "editor");
     assert_eq!(
         claims(&token)["permissions"],

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { launchBrowser, openApp, startServer, startSmtp, totp } from "./support.mjs";
+import { launchBrowser, openApp, startServer, startSmtp, totp, waitForState as state } from "./support.mjs";
 
 let server;
 let browser;
@@ -23,16 +23,6 @@ after(async () => {
   await server?.stop();
   await smtp?.stop();
 });
-
-// Waits for the app's state; on a timeout, says what the page showed instead (state and error).
-const state = (page, value) =>
-  page
-    .locator(`#auth-state[data-state=${value}]`)
-    .waitFor({ timeout: 15_000 })
-    .catch(async (error) => {
-      const shown = await page.evaluate(() => [document.querySelector("#auth-state")?.dataset.state, document.querySelector("#error")?.textContent]);
-      throw new Error(`waited for ${value}; the page shows ${JSON.stringify(shown)}`, { cause: error });
-    });
 
 test("sign up, verify the address from the mail, turn on TOTP, sign in with a code, then with a recovery code", async () => {
   const context = await browser.newContext();

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
-import { launchBrowser, openApp, startServer, startSmtp } from "./support.mjs";
+import { launchBrowser, openApp, startServer, startSmtp, waitForState as state } from "./support.mjs";
 
 let server;
 let browser;
@@ -23,8 +23,6 @@ after(async () => {
   await server?.stop();
   await smtp?.stop();
 });
-
-const state = (page, value) => page.locator(`#auth-state[data-state=${value}]`).waitFor({ timeout: 15_000 });
 
 async function signUp(page, email) {
   await openApp(page, server.url);

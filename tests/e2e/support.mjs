@@ -77,6 +77,16 @@ export async function openApp(page, url) {
   await page.waitForFunction(() => window.auth !== undefined);
 }
 
+// Waits for the app's state; on a timeout, says what the page showed instead (state and error).
+export const waitForState = (page, value) =>
+  page
+    .locator(`#auth-state[data-state=${value}]`)
+    .waitFor({ timeout: 15_000 })
+    .catch(async (error) => {
+      const shown = await page.evaluate(() => [document.querySelector("#auth-state")?.dataset.state, document.querySelector("#error")?.textContent]);
+      throw new Error(`waited for ${value}; the page shows ${JSON.stringify(shown)}`, { cause: error });
+    });
+
 /** Signs up through the page's client and returns the user. */
 export async function signUp(page, email, password = "correct horse battery staple") {
   return page.evaluate(([email, password]) => window.auth.signUp({ email, password }), [email, password]);

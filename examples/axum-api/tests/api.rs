@@ -24,16 +24,20 @@ async fn call(app: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     )
 }
 
-/// The example app on a fresh SQLite database in `dir`.
-async fn app(dir: &tempfile::TempDir) -> axum::Router {
-    let keyward = Keyward::start(Settings {
+/// Keyward on a fresh SQLite database in `dir`.
+async fn keyward(dir: &tempfile::TempDir) -> Keyward {
+    Keyward::start(Settings {
         database_url: format!("sqlite://{}", dir.path().join("api.db").display()),
         secret: Some(MasterSecret::new(vec![42; 32])),
         ..Settings::default()
     })
     .await
-    .unwrap();
-    example_axum_api::app(keyward)
+    .unwrap()
+}
+
+/// The example app on a fresh SQLite database in `dir`.
+async fn app(dir: &tempfile::TempDir) -> axum::Router {
+    example_axum_api::app(keyward(dir).await)
 }
 
 /// Signs up `email`; its access token and user id.
@@ -228,13 +232,7 @@ async fn mailed(keyward: &Keyward, kind: &str, to: &str) -> String {
 #[tokio::test]
 async fn a_team_route_is_open_to_the_roles_that_grant_its_permission_and_closes_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let keyward = Keyward::start(Settings {
-        database_url: format!("sqlite://{}", dir.path().join("api.db").display()),
-        secret: Some(MasterSecret::new(vec![42; 32])),
-        ..Settings::default()
-    })
-    .await
-    .unwrap();
+    let keyward = keyward(&dir).await;
     let app = example_axum_api::app(keyward.clone());
     let todo = json!({ "title": "ship it" });
 

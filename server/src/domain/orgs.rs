@@ -212,18 +212,27 @@ impl Roles {
         names.into_iter().map(|(n, _)| n).collect()
     }
 
+    /// Whether `role` runs the organization with its owners: admin's level or above.
+    pub fn is_admin(&self, role: &str) -> bool {
+        self.level(role).is_some() && self.level(role) >= self.level("admin")
+    }
+
+    /// Whether `giver` may give `role` (a member's new role, an invitation's): an admin or more
+    /// giving a known role at most their own.
+    pub fn may_give(&self, giver: &str, role: &str) -> bool {
+        self.is_admin(giver) && self.level(role).is_some() && self.level(role) <= self.level(giver)
+    }
+
     /// Whether `actor` may change or remove `target` (both roles): admins and owners may, an
     /// owner anyone, an admin only those below their level.
     ///
     /// A target whose role is no longer configured (a custom role renamed or dropped) is below
     /// everyone, so that an admin can still change or remove them.
     fn may_touch(&self, actor: &str, target: &str) -> bool {
-        let Some(level) = self.level(actor) else {
+        let (Some(level), target) = (self.level(actor), self.level(target).unwrap_or(0)) else {
             return false;
         };
-        let target = self.level(target).unwrap_or(0);
-        let admin = self.level("admin").unwrap_or(usize::MAX);
-        level >= admin && (actor == "owner" || target < level)
+        self.is_admin(actor) && (actor == "owner" || target < level)
     }
 }
 
@@ -406,7 +415,7 @@ pub async fn update(
         .user(&claims.sub)
         .detail(serde_json::json!({ "org": org.to_string() }));
     let roles = &core.roles;
-    let allowed = |role: &str| roles.level(role) >= roles.level("admin");
+    let allowed = |role: &str| roles.is_admin(role);
     let who = (&org, &claims.sub);
     match core
         .store
@@ -516,13 +525,17 @@ pub async fn change_member(
         }
         None => MemberChange::Remove,
     };
-    let new_level = match &change {
-        MemberChange::Role(role) => core.roles.level(role),
+    let roles = &core.roles;
+    let given = match &change {
+        MemberChange::Role(role) => Some(role.clone()),
         MemberChange::Remove => None,
     };
-    let roles = &core.roles;
     let allowed = move |actor: &str, target: &str| {
-        leaving || (roles.may_touch(actor, target) && new_level <= roles.level(actor))
+        leaving
+            || (roles.may_touch(actor, target)
+                && given
+                    .as_deref()
+                    .is_none_or(|role| roles.may_give(actor, role)))
     };
     let (kind, detail) = match &change {
         MemberChange::Role(role) => (
@@ -626,11 +639,23 @@ pub async fn invite(
     (now, random): (Timestamp, &Random),
 ) -> Result<Invitation, Error> {
     let org = membership(core, id, &claims.sub).await?;
+    send_invitation(core, claims, &org, request, client, (now, random)).await
+}
+
+/// Mails an invitation to `org` (read with the caller's role): see [`invite`].
+async fn send_invitation(
+    core: &Core,
+    claims: &AccessClaims,
+    org: &OrgRoleRow,
+    request: Invite,
+    client: &Client,
+    (now, random): (Timestamp, &Random),
+) -> Result<Invitation, Error> {
     let email = Email::parse(&request.email)?;
     let roles = &core.roles;
-    let wanted = roles
-        .level(&request.role)
-        .ok_or_else(|| unknown_role(roles))?;
+    if roles.level(&request.role).is_none() {
+        return Err(unknown_role(roles));
+    }
     let base = mail::link_base(&core.settings, request.redirect_to.as_deref())?;
     limits::check(
         &core.store,
@@ -682,14 +707,9 @@ pub async fn invite(
         created_at: now.millis(),
         expires_at: now.plus(INVITATION_TTL).millis(),
     };
-    let event = audit::event(AuditKind::MemberInvited, now, client)
-        .user(&claims.sub)
-        .detail(serde_json::json!({
-            "org": org.id.to_string(), "invitation": row.id, "role": request.role,
-        }));
-    let allowed = |actor: &str| {
-        roles.level(actor) >= roles.level("admin") && roles.level(actor) >= Some(wanted)
-    };
+    // Its details (the invitation's id, kept when one is sent again) are the store's.
+    let event = audit::event(AuditKind::MemberInvited, now, client).user(&claims.sub);
+    let allowed = |actor: &str| roles.may_give(actor, &request.role);
     match core
         .store
         .invite(&row, &hash, allowed, (&message, &event))
@@ -703,11 +723,6 @@ pub async fn invite(
     }
 }
 
-/// Whether `role` may see and manage invitations.
-fn manages_invitations(roles: &Roles, role: &str) -> bool {
-    roles.level(role) >= roles.level("admin")
-}
-
 /// `GET /auth/orgs/{id}/invitations` (admin or owner): the pending ones.
 pub async fn invitations(
     core: &Core,
@@ -716,7 +731,7 @@ pub async fn invitations(
     now: Timestamp,
 ) -> Result<Vec<Invitation>, Error> {
     let row = membership(core, id, user).await?;
-    if !manages_invitations(&core.roles, &row.role) {
+    if !core.roles.is_admin(&row.role) {
         return Err(forbidden("seeing the invitations"));
     }
     let rows = core.store.invitations(&row.id, now.millis()).await?;
@@ -733,7 +748,7 @@ pub async fn resend(
     (now, random): (Timestamp, &Random),
 ) -> Result<Invitation, Error> {
     let org = membership(core, id, &claims.sub).await?;
-    if !manages_invitations(&core.roles, &org.role) {
+    if !core.roles.is_admin(&org.role) {
         return Err(forbidden("sending invitations"));
     }
     let found = core
@@ -746,7 +761,7 @@ pub async fn resend(
         role: found.role,
         redirect_to: None,
     };
-    invite(core, claims, id, request, client, (now, random)).await
+    send_invitation(core, claims, &org, request, client, (now, random)).await
 }
 
 /// `DELETE /auth/orgs/{id}/invitations/{invitation_id}` (admin or owner): its link stops
@@ -763,7 +778,7 @@ pub async fn revoke_invitation(
         .user(&claims.sub)
         .detail(serde_json::json!({ "org": org.to_string(), "invitation": invitation_id }));
     let roles = &core.roles;
-    let allowed = |role: &str| manages_invitations(roles, role);
+    let allowed = |role: &str| roles.is_admin(role);
     match core
         .store
         .revoke_invitation((&org, &claims.sub, invitation_id), allowed, &event)
@@ -802,11 +817,7 @@ pub async fn accept(
         )
     };
     let hash = super::lifecycle::token_hash(token).ok_or_else(invalid)?;
-    let user = core
-        .store
-        .user(&claims.sub)
-        .await?
-        .ok_or_else(|| Error::rejected(ErrorCode::SessionRevoked, "This account is gone."))?;
+    let user = super::lifecycle::live_user(core, &claims.sub).await?;
     if user.email_verified_at.is_none() {
         return Err(Error::rejected(
             ErrorCode::EmailNotVerified,
@@ -823,10 +834,7 @@ pub async fn accept(
         .accept_invitation(
             &hash,
             (&claims.sub, &user.email_key),
-            |inviter: Option<&str>, role: &str| {
-                let (inviter, wanted) = (inviter.and_then(|r| roles.level(r)), roles.level(role));
-                wanted.is_some() && inviter >= roles.level("admin") && inviter >= wanted
-            },
+            |inviter: Option<&str>, role: &str| inviter.is_some_and(|i| roles.may_give(i, role)),
             (now.millis(), &event),
         )
         .await?

@@ -355,6 +355,15 @@ fn issue(
     random: &Random,
 ) -> Result<Tokens, Error> {
     let settings = &core.settings;
+    // The organization the session acts for, while the user is in it (read with the session).
+    let (org, org_role, permissions) = match (&session.org_id, &session.org_role) {
+        (Some(org), Some(role)) => (
+            Some(org.to_string()),
+            Some(role.clone()),
+            core.roles.permissions(role).to_vec(),
+        ),
+        _ => (None, None, Vec::new()),
+    };
     let claims = AccessClaims {
         iss: settings.issuer.clone(),
         aud: settings.audience().to_owned(),
@@ -370,18 +379,9 @@ fn issue(
             .jkt
             .as_ref()
             .map(|jkt| tokens::Confirmation { jkt: jkt.clone() }),
-        org: None,
-        org_role: None,
-        permissions: Vec::new(),
-    };
-    let claims = match (&session.org_id, &session.org_role) {
-        (Some(org), Some(role)) => AccessClaims {
-            org: Some(org.to_string()),
-            permissions: core.roles.permissions(role).to_vec(),
-            org_role: Some(role.clone()),
-            ..claims
-        },
-        _ => claims,
+        org,
+        org_role,
+        permissions,
     };
     Ok(Tokens {
         access_token: tokens::sign(&core.keys(), &claims)?,

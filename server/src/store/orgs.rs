@@ -130,6 +130,36 @@ macro_rules! roles {
     }};
 }
 
+/// Writes organization `$org`'s row in transaction `$tx`: that locks it (PostgreSQL) or takes
+/// the one writer (SQLite), so changes to it and its members are decided one after another.
+/// The rows written: 0 when there is no such organization.
+macro_rules! lock_org {
+    ($tx:ident, $org:expr) => {
+        sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+            .bind($org)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+    };
+}
+
+/// Why someone whose role is `role` (`None`: not a member) may not make a change that
+/// `allowed` roles may; `None` when they may.
+fn refusal(role: Option<&str>, allowed: impl Fn(&str) -> bool) -> Option<Changed> {
+    match role {
+        None => Some(Changed::NotFound),
+        Some(role) if !allowed(role) => Some(Changed::Refused),
+        Some(_) => None,
+    }
+}
+
+/// The columns of an [`InvitationRow`].
+macro_rules! invitation_columns {
+    () => {
+        "id, org_id, email, role, invited_by, created_at, expires_at"
+    };
+}
+
 /// Records in transaction `$tx` that `$user`'s role in `$org` is now `$role` (`None`: out) as
 /// of `$at` (ms): every server then refuses access tokens that carry another role for it.
 macro_rules! access_changed {
@@ -275,16 +305,9 @@ impl Store {
     ) -> Result<Result<OrgRoleRow, Changed>, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            lock_org!(tx, org_id);
             let (role, _) = roles!(tx, org_id, actor, actor);
-            let refused = match role.as_deref() {
-                None => Some(Changed::NotFound),
-                Some(role) if !allowed(role) => Some(Changed::Refused),
-                Some(_) => None,
-            };
+            let refused = refusal(role.as_deref(), &allowed);
             if let Some(refused) = refused {
                 tx.rollback().await?;
                 return Ok(Err(refused));
@@ -334,10 +357,7 @@ impl Store {
     ) -> Result<Changed, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            lock_org!(tx, org_id);
             let (role, _) = roles!(tx, org_id, owner, owner);
             let outcome = match role.as_deref() {
                 None => Changed::NotFound,
@@ -400,11 +420,7 @@ impl Store {
     ) -> Result<Changed, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let found = sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let found = lock_org!(tx, org_id);
             let (actor_role, target_role) = roles!(tx, org_id, actor, target);
             let (Some(actor_role), Some(target_role)) = (actor_role, target_role) else {
                 tx.rollback().await?;
@@ -476,10 +492,7 @@ impl Store {
     ) -> Result<Changed, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            lock_org!(tx, org_id);
             let (owner_role, target_role) = roles!(tx, org_id, owner, target);
             let outcome = match (owner_role.as_deref(), target_role) {
                 (None, _) => Changed::NotFound,
@@ -603,16 +616,9 @@ impl Store {
         let actor = &invitation.invited_by;
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            lock_org!(tx, org_id);
             let (role, _) = roles!(tx, org_id, actor, actor);
-            let refused = match role.as_deref() {
-                None => Some(Changed::NotFound),
-                Some(role) if !allowed(role) => Some(Changed::Refused),
-                Some(_) => None,
-            };
+            let refused = refusal(role.as_deref(), &allowed);
             let member: Option<String> = sqlx::query_scalar(
                 "SELECT m.role FROM org_members m JOIN users u ON u.id = m.user_id \
                  WHERE m.org_id = $1 AND u.email_key = $2",
@@ -626,14 +632,15 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Err(refused));
             }
-            let row: InvitationRow = sqlx::query_as(
+            let row: InvitationRow = sqlx::query_as(concat!(
                 "INSERT INTO org_invitations (id, org_id, email, role, token_hash, invited_by, \
                  created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (org_id, email) DO UPDATE SET role = excluded.role, \
                  token_hash = excluded.token_hash, invited_by = excluded.invited_by, \
                  created_at = excluded.created_at, expires_at = excluded.expires_at \
-                 RETURNING id, org_id, email, role, invited_by, created_at, expires_at",
-            )
+                 RETURNING ",
+                invitation_columns!()
+            ))
             .bind(&invitation.id)
             .bind(org_id)
             .bind(&invitation.email)
@@ -662,9 +669,12 @@ impl Store {
     /// The invitations of `org_id` still pending at `now`, newest first.
     pub async fn invitations(&self, org_id: &OrgId, now: i64) -> Result<Vec<InvitationRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, org_id, email, role, invited_by, created_at, expires_at \
-             FROM org_invitations WHERE org_id = $1 AND expires_at > $2 \
-             ORDER BY created_at DESC, id",
+            concat!(
+                "SELECT ",
+                invitation_columns!(),
+                " FROM org_invitations WHERE org_id = $1 AND expires_at > $2 \
+                 ORDER BY created_at DESC, id",
+            ),
         )
         .bind(org_id)
         .bind(now)
@@ -680,8 +690,11 @@ impl Store {
         id: &str,
     ) -> Result<Option<InvitationRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, org_id, email, role, invited_by, created_at, expires_at \
-             FROM org_invitations WHERE org_id = $1 AND id = $2",
+            concat!(
+                "SELECT ",
+                invitation_columns!(),
+                " FROM org_invitations WHERE org_id = $1 AND id = $2",
+            ),
         )
         .bind(org_id)
         .bind(id)
@@ -758,10 +771,7 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Accepted::OtherEmail);
             }
-            sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            lock_org!(tx, org_id);
             let (inviter_role, _) = roles!(tx, org_id, inviter, inviter);
             let taken = sqlx::query("DELETE FROM org_invitations WHERE token_hash = $1")
                 .bind(token_hash)
