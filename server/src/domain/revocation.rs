@@ -1,4 +1,5 @@
-//! Revoked sessions, as the token checker sees them.
+//! Revoked sessions, as the token checker sees them; and recent organization role changes,
+//! kept and synced the same way, so a token that carries an old role is refused at once.
 //!
 //! Access tokens are verified locally (no database read per request), so a revoked session's
 //! tokens would stay valid until they expire. This set closes that gap: a session revoked by
@@ -32,7 +33,7 @@ const SYNC_OVERLAP: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct RevokedSessions {
     entries: RwLock<HashMap<SessionId, Timestamp>>,
-    /// Per user: organization id, role now (`None`: out), when it changed (ms), forget at.
+    /// Per user: the latest role change in each organization (see [`RoleChange`]).
     roles: RwLock<HashMap<UserId, Vec<RoleChange>>>,
     /// The database's clock at the last sync.
     synced_until: RwLock<Option<Timestamp>>,
@@ -47,8 +48,9 @@ impl RevokedSessions {
     }
 
     /// Whether a token of `user` carrying `role` in organization `org` is out of date: the
-    /// user's role there changed (or they left) after it was issued. Tokens for organizations
-    /// without a recent change pass at once.
+    /// user's latest recent change there gave another role (or took them out). Roles are
+    /// compared, not times, so clocks that differ between servers cannot let an old role
+    /// through. Tokens for organizations without a recent change pass at once.
     pub fn org_role_changed(&self, user: &UserId, org: &str, role: Option<&str>) -> bool {
         self.roles.read().is_ok_and(|roles| {
             roles.get(user).is_some_and(|changes| {
