@@ -47,6 +47,8 @@ mod js;
 mod lifecycle;
 #[cfg(feature = "typed")]
 mod oauth;
+#[cfg(feature = "typed")]
+mod orgs;
 pub mod schedule;
 mod tabs;
 #[cfg(feature = "typed")]
@@ -64,7 +66,11 @@ pub use keyward_proto::{ErrorCode, Session, SignOutScope, TotpEnrolment, User};
 #[cfg(feature = "typed")]
 pub use keyward_proto::{Identity, OAuthProviderInfo};
 #[cfg(feature = "typed")]
+pub use keyward_proto::{Invitation, Member, Org, OrgAnswer, OrgMembership, UpdateOrg};
+#[cfg(feature = "typed")]
 pub use oauth::OAuthOutcome;
+#[cfg(feature = "typed")]
+pub use orgs::ActiveOrg;
 
 use std::future::Future;
 

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use keyward_client::{AuthClient, AuthState, Error, Subscription, User};
+use keyward_client::{ActiveOrg, AuthClient, AuthState, Error, Subscription, User};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -65,6 +65,9 @@ pub struct Auth {
     error: RwSignal<Option<AuthError>>,
     pending: RwSignal<bool>,
     mfa_ticket: RwSignal<Option<String>>,
+    active_org: RwSignal<Option<ActiveOrg>>,
+    /// Counts changes to the user's organizations (lists that show them reload when it moves).
+    orgs_changed: RwSignal<u64>,
 }
 
 /// The [`Auth`] of the nearest `<AuthProvider>`.
@@ -88,6 +91,8 @@ impl Auth {
             error: RwSignal::new(None),
             pending: RwSignal::new(false),
             mfa_ticket: RwSignal::new(None),
+            active_org: RwSignal::new(None),
+            orgs_changed: RwSignal::new(0),
         }
     }
 
@@ -96,9 +101,11 @@ impl Auth {
         let snapshot = client.snapshot();
         self.state.set(snapshot.state);
         self.user.set(snapshot.user);
+        self.active_org.set(client.active_org());
         let subscription = client.on_change(move |snapshot, _| {
             self.state.set(snapshot.state);
             self.user.set(snapshot.user.clone());
+            self.read_active_org();
         });
         self.subscription.set_value(Some(subscription));
         self.client.set_value(Some(client));
@@ -133,6 +140,39 @@ impl Auth {
     /// Sets (or, with `None`, ends) the sign-in waiting for its second factor.
     pub fn set_mfa_ticket(&self, ticket: Option<String>) {
         self.mfa_ticket.set(ticket);
+    }
+
+    /// The organization the session acts for, its role and permissions, as the session's
+    /// token says; follows every refresh (a role change shows with the next one).
+    pub fn active_org(&self) -> Signal<Option<ActiveOrg>> {
+        self.active_org.into()
+    }
+
+    /// Whether the active organization's role grants `permission` (reactive; no request).
+    /// For what the page shows: the app's API checks the token itself.
+    pub fn can(&self, permission: &str) -> bool {
+        self.active_org
+            .with(|org| org.as_ref().is_some_and(|org| org.can(permission)))
+    }
+
+    /// Re-reads the active organization from the session's token; lists of organizations
+    /// reload when it changed (a role, or the organization itself).
+    fn read_active_org(&self) {
+        let next = self.client().and_then(|client| client.active_org());
+        if self.active_org.get_untracked() != next {
+            self.active_org.set(next);
+            self.touch_orgs();
+        }
+    }
+
+    /// Moves when the user's organizations may have changed.
+    pub(crate) fn orgs_changed(&self) -> Signal<u64> {
+        self.orgs_changed.into()
+    }
+
+    /// Says that the user's organizations changed (one was made, joined, left, …).
+    pub(crate) fn touch_orgs(&self) {
+        self.orgs_changed.update(|n| *n = n.wrapping_add(1));
     }
 
     /// Whether someone is signed in (offline counts: the session is kept).

@@ -38,6 +38,10 @@
 //! | [`MfaSetup`], [`MfaChallenge`] | TOTP: the QR code and recovery codes; the second step of a sign-in |
 //! | [`OAuthButtons`] | "Continue with …" for each OpenID Connect provider; finishes the sign-in on the page the provider sends the browser back to |
 //! | [`LinkedAccounts`] | the providers linked to the account, with unlink and link (finished on return) |
+//! | [`OrgSwitcher`], [`CreateOrgForm`] | the user's organizations and their roles; choosing one makes it the session's active one |
+//! | [`MemberList`], [`InviteForm`] | the active organization's members (role change, remove, transfer, leave) and invitations (invite by email, resend, revoke) |
+//! | [`AcceptInvitation`] | joins from an invitation's link (`<EmailedLink/>` shows it) |
+//! | [`RequirePermission`], [`use_permission`] | its children, or a signal, by what the active organization's role grants (`todos:write`), from the session's token |
 //! | [`KeywardStyles`] | an optional stylesheet; without it everything is unstyled, with stable `kw-*` classes |
 //!
 //! The sign-in forms remember the last way this browser signed in, and the address (in
@@ -47,6 +51,7 @@ mod auth;
 mod components;
 mod lifecycle;
 mod oauth;
+mod orgs;
 mod remember;
 
 pub use auth::{Auth, AuthError, Feedback, use_auth};
@@ -54,10 +59,14 @@ pub use components::{
     AuthProvider, KeywardStyles, PasskeyButton, RequireAuth, SessionList, SignInForm,
     SignOutButton, SignUpForm, UserMenu,
 };
-pub use keyward_client::{self, AuthClient, AuthState, Options, SignedIn, User};
+pub use keyward_client::{self, ActiveOrg, AuthClient, AuthState, Options, SignedIn, User};
 pub use lifecycle::{
     ChangeEmail, ChangePassword, EmailedLink, ForgotPassword, MagicLinkForm, MfaChallenge,
     MfaSetup, ResetPassword, VerifyEmail,
 };
 pub use oauth::{LinkedAccounts, OAuthButtons};
+pub use orgs::{
+    AcceptInvitation, CreateOrgForm, InviteForm, MemberList, OrgSwitcher, RequirePermission,
+    use_permission,
+};
 pub use remember::{LastSignIn, Method as SignInMethod};

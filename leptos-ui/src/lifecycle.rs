@@ -8,11 +8,12 @@ use leptos::prelude::*;
 
 use crate::auth::{Auth, Feedback, use_auth};
 use crate::components::{ErrorMessage, invalid};
+use crate::orgs::AcceptInvitation;
 use crate::remember::{self, Method};
 
 /// An informational line, announced politely (`role="status"`).
 #[component]
-fn Notice(message: RwSignal<Option<String>>) -> impl IntoView {
+pub(crate) fn Notice(message: RwSignal<Option<String>>) -> impl IntoView {
     view! {
         <p class="kw-notice" role="status" aria-live="polite">{move || message.get()}</p>
     }
@@ -36,8 +37,9 @@ pub(crate) async fn first_factor(
 
 /// What an emailed link asks for, read from the page's address (`?type=…&token=…`) and then
 /// taken out of it (history and screenshots never keep a live token). Renders the matching
-/// component: [`VerifyEmail`], [`ResetPassword`], an address change's confirmation, or a
-/// magic-link sign-in; nothing when the page was not opened from a link.
+/// component: [`VerifyEmail`], [`ResetPassword`], an address change's confirmation, a
+/// magic-link sign-in, or an invitation to join an organization ([`AcceptInvitation`]);
+/// nothing when the page was not opened from a link.
 #[component]
 pub fn EmailedLink() -> impl IntoView {
     let Some((kind, token)) = take_link_from_address() else {
@@ -48,6 +50,7 @@ pub fn EmailedLink() -> impl IntoView {
         "reset_password" => view! { <ResetPassword token=token/> }.into_any(),
         "change_email" => view! { <ConfirmEmailChange token=token/> }.into_any(),
         "magic_link" => view! { <MagicLinkSignIn token=token/> }.into_any(),
+        "org_invitation" => view! { <AcceptInvitation token=token/> }.into_any(),
         _ => ().into_any(),
     }
 }

@@ -129,14 +129,13 @@ async fn sign_up_refuses_a_short_password_before_sending() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
-    const STORAGE: &str = "kw-leptos-session";
-    keyward_client::idb::Database::delete_database(STORAGE)
+/// A session of Grace's in the vault `storage`, with `access_token`.
+async fn store_session(storage: &str, access_token: &str) {
+    keyward_client::idb::Database::delete_database(storage)
         .await
         .unwrap();
     let now = js_sys::Date::now() as i64;
-    Vault::open(STORAGE)
+    Vault::open(storage)
         .await
         .0
         .save(&StoredSession {
@@ -149,7 +148,7 @@ async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
             },
             session_id: "session-1".into(),
             tokens: Tokens {
-                access_token: "access".into(),
+                access_token: access_token.into(),
                 refresh_token: "refresh".into(),
                 token_type: TokenType::Bearer,
                 expires_in: 900,
@@ -159,6 +158,22 @@ async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
         })
         .await
         .unwrap();
+}
+
+/// A JWT with `claims` (unsigned: the client reads claims, the server checks signatures).
+fn token_with(claims: &str) -> String {
+    let payload = web_sys::window().unwrap().btoa(claims).unwrap();
+    let payload = payload
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    format!("eyJhbGciOiJFUzI1NiJ9.{payload}.c2ln")
+}
+
+#[wasm_bindgen_test]
+async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
+    const STORAGE: &str = "kw-leptos-session";
+    store_session(STORAGE, "access").await;
     let client = client(STORAGE, false).await;
     let root = container();
     let _mounted = mount_to(root.clone(), move || {
@@ -181,4 +196,60 @@ async fn require_auth_follows_the_session_from_signed_in_to_signed_out() {
     settle(1500).await;
     assert_eq!(text(&root, ".signed-out"), "Please sign in");
     assert!(root.query_selector(".kw-user-menu").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn permission_gates_follow_what_the_token_grants_in_the_active_organization() {
+    const STORAGE: &str = "kw-leptos-org";
+    // The note makes `+` and `/` in plain base64: the payload is read as base64url.
+    let claims = r#"{"sub":"user-1","note":"???>>>~~~","org":"org-1","org_role":"member","permissions":["*:read","todos:*"]}"#;
+    let token = token_with(claims);
+    assert!(token.contains('-') && token.contains('_'), "{token}");
+    store_session(STORAGE, &token).await;
+    let client = client(STORAGE, false).await;
+    let active = client.active_org().unwrap();
+    assert_eq!(
+        (active.id.as_str(), active.role.as_str()),
+        ("org-1", "member")
+    );
+    assert!(client.can("todos:write") && client.can("billing:read"));
+    assert!(!client.can("billing:update"), "*:read grants reading only");
+    assert!(!client.can("todo:write"), "todos:* grants nothing of todo");
+    let root = container();
+    let _mounted = mount_to(root.clone(), move || {
+        view! {
+            <AuthProvider client=client>
+                <RequirePermission permission="todos:write">
+                    <p class="writer">"You can write"</p>
+                </RequirePermission>
+                <RequirePermission permission="members:invite" fallback=|| view! { <p class="no-invite">"Ask an admin"</p> }>
+                    <p class="inviter">"Invite"</p>
+                </RequirePermission>
+            </AuthProvider>
+        }
+    });
+    let root: Element = root.into();
+    settle(0).await;
+    assert_eq!(text(&root, ".writer"), "You can write");
+    assert_eq!(text(&root, ".no-invite"), "Ask an admin");
+    assert!(root.query_selector(".inviter").unwrap().is_none());
+}
+
+#[wasm_bindgen_test]
+async fn without_an_active_organization_nothing_is_permitted() {
+    const STORAGE: &str = "kw-leptos-no-org";
+    store_session(
+        STORAGE,
+        &token_with(r#"{"sub":"user-1","permissions":["*:*"]}"#),
+    )
+    .await;
+    let signed_in = client(STORAGE, false).await;
+    assert_eq!(signed_in.active_org(), None);
+    assert!(
+        !signed_in.can("todos:read"),
+        "permissions without an organization grant nothing"
+    );
+    store_session("kw-leptos-bad-token", "not a token").await;
+    let garbled = client("kw-leptos-bad-token", false).await;
+    assert_eq!(garbled.active_org(), None);
 }

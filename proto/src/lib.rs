@@ -52,7 +52,8 @@ pub use oauth::{
 };
 pub use orgs::{
     ChangeRole, CreateOrg, Invitation, InvitationAnswer, InvitationList, Invite, Member,
-    MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg, UpdateOrg,
+    MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg, UpdateOrg, is_permission,
+    permits,
 };
 
 use serde::{Deserialize, Serialize};

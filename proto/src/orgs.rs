@@ -214,3 +214,36 @@ pub struct InvitationList {
     /// The pending ones, newest first.
     pub invitations: Vec<Invitation>,
 }
+
+/// Whether the permission `granted` covers `wanted`: both `resource:action`, each segment equal
+/// or `*` in `granted`. Whole segments only: `todo:*` never grants `todos:read`; anything that
+/// is not a permission ([`is_permission`]) grants and is granted nothing. The server's checks
+/// and the browser client's `can` both use this one definition.
+///
+/// ```
+/// use keyward_proto::permits;
+///
+/// assert!(permits("todos:*", "todos:read"));
+/// assert!(permits("*:read", "billing:read"));
+/// assert!(!permits("todo:*", "todos:read"));
+/// ```
+pub fn permits(granted: &str, wanted: &str) -> bool {
+    let (Some((gr, ga)), Some((wr, wa))) = (segments(granted), segments(wanted)) else {
+        return false;
+    };
+    let segment = |g: &str, w: &str| g == "*" || g == w;
+    segment(gr, wr) && segment(ga, wa)
+}
+
+/// Whether `text` is a permission: two non-empty segments of printable ASCII without `:`,
+/// joined by one `:`.
+pub fn is_permission(text: &str) -> bool {
+    segments(text).is_some()
+}
+
+/// `resource` and `action` of a well-formed permission.
+fn segments(permission: &str) -> Option<(&str, &str)> {
+    let (resource, action) = permission.split_once(':')?;
+    let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':');
+    (fine(resource) && fine(action)).then_some((resource, action))
+}

@@ -280,6 +280,14 @@ impl AuthClient {
             .map(|s| s.session_id.clone())
     }
 
+    /// The session's access token as held, fresh or not: for reading what it says (its
+    /// claims), never for sending (that is [`AuthClient::access_token`]).
+    #[cfg(feature = "typed")]
+    pub(crate) fn held_access_token(&self) -> Option<String> {
+        let session = self.inner.session.borrow();
+        session.as_ref().map(|s| s.tokens.access_token.clone())
+    }
+
     /// The state and user together.
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {

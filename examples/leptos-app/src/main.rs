@@ -16,6 +16,7 @@ fn main() {
 enum Page {
     Home,
     Todos,
+    Team,
     Security,
 }
 
@@ -23,6 +24,7 @@ impl Page {
     fn from_hash(hash: &str) -> Self {
         match hash {
             "#todos" => Self::Todos,
+            "#team" => Self::Team,
             "#security" => Self::Security,
             _ => Self::Home,
         }
@@ -56,18 +58,25 @@ fn App() -> impl IntoView {
                 <nav>
                     <a href="#">"Home"</a>
                     <a href="#todos">"Todos"</a>
+                    <a href="#team">"Team"</a>
                     <a href="#security">"Security"</a>
                 </nav>
                 <UserMenu/>
             </header>
             <main class="app-main">
-                // A page opened from a mailed link: verification, reset, address change, magic link.
+                // A page opened from a mailed link: verification, reset, address change, magic
+                // link, invitation.
                 <EmailedLink/>
                 {move || match page.get() {
                     Page::Home => view! { <Home/> }.into_any(),
                     Page::Todos => view! {
                         <RequireAuth fallback=|| view! { <SignInPanel/> }>
                             <Todos/>
+                        </RequireAuth>
+                    }.into_any(),
+                    Page::Team => view! {
+                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                            <Team/>
                         </RequireAuth>
                     }.into_any(),
                     Page::Security => view! {
@@ -133,8 +142,13 @@ struct Todo {
     title: String,
 }
 
-/// Calls the example API with the client's `fetch` (token and DPoP proof added).
-async fn api(auth: Auth, method: &str, body: Option<&Todo>) -> Result<Vec<Todo>, String> {
+/// Calls the example API's `path` with the client's `fetch` (token and DPoP proof added).
+async fn api(
+    auth: Auth,
+    method: &str,
+    path: &str,
+    body: Option<&Todo>,
+) -> Result<Vec<Todo>, String> {
     let client = auth.client().ok_or("not ready")?;
     let init = web_sys::RequestInit::new();
     init.set_method(method);
@@ -148,8 +162,7 @@ async fn api(auth: Auth, method: &str, body: Option<&Todo>) -> Result<Vec<Todo>,
         let text = js_sys::JSON::stringify(&json).map_err(|_| "json")?;
         init.set_body(&text.into());
     }
-    let request =
-        web_sys::Request::new_with_str_and_init("/api/todos", &init).map_err(|_| "request")?;
+    let request = web_sys::Request::new_with_str_and_init(path, &init).map_err(|_| "request")?;
     let response = client.fetch(request).await.map_err(|e| e.to_string())?;
     if !response.ok() {
         return Err(format!("the API answered {}", response.status()));
@@ -160,43 +173,69 @@ async fn api(auth: Auth, method: &str, body: Option<&Todo>) -> Result<Vec<Todo>,
     serde_wasm_bindgen::from_value::<Vec<Todo>>(json).map_err(|e| e.to_string())
 }
 
-#[component]
-fn Todos() -> impl IntoView {
-    let auth = use_auth();
-    let todos = RwSignal::new(Vec::<Todo>::new());
-    let status = RwSignal::new(String::from("Loading your todos…"));
-    let title = RwSignal::new(String::new());
-    let load = move || {
+/// A to-do list the example API keeps at `path`: its items, a status line and the new item's
+/// title.
+#[derive(Clone, Copy)]
+struct TodoList {
+    auth: Auth,
+    path: &'static str,
+    /// What the status line counts ("todo(s)", "team todo(s)").
+    noun: &'static str,
+    todos: RwSignal<Vec<Todo>>,
+    status: RwSignal<String>,
+    title: RwSignal<String>,
+}
+
+impl TodoList {
+    fn new(auth: Auth, path: &'static str, noun: &'static str) -> Self {
+        Self {
+            auth,
+            path,
+            noun,
+            todos: RwSignal::new(Vec::new()),
+            status: RwSignal::new(String::from("Loading…")),
+            title: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Calls the API (`GET`, or `POST` with `body`) and shows its answer.
+    fn call(self, method: &'static str, body: Option<Todo>) {
         leptos::task::spawn_local(async move {
-            match api(auth, "GET", None).await {
+            match api(self.auth, method, self.path, body.as_ref()).await {
                 Ok(list) => {
-                    status.set(format!("{} todo(s), from the protected API", list.len()));
-                    todos.set(list);
+                    let count = list.len();
+                    self.status
+                        .set(format!("{count} {}, from the protected API", self.noun));
+                    self.todos.set(list);
                 }
-                Err(error) => status.set(format!("The API call failed: {error}")),
+                Err(error) => self.status.set(format!("The API call failed: {error}")),
             }
         });
-    };
-    load();
-    let add = move |event: leptos::ev::SubmitEvent| {
+    }
+
+    /// Adds the typed title.
+    fn add(self, event: leptos::ev::SubmitEvent) {
         event.prevent_default();
-        let todo = Todo {
-            title: title.get_untracked(),
-        };
-        if todo.title.trim().is_empty() {
+        let title = self.title.get_untracked();
+        if title.trim().is_empty() {
             return;
         }
-        title.set(String::new());
-        leptos::task::spawn_local(async move {
-            match api(auth, "POST", Some(&todo)).await {
-                Ok(list) => {
-                    status.set(format!("{} todo(s), from the protected API", list.len()));
-                    todos.set(list);
-                }
-                Err(error) => status.set(format!("The API call failed: {error}")),
-            }
-        });
-    };
+        self.title.set(String::new());
+        self.call("POST", Some(Todo { title }));
+    }
+}
+
+#[component]
+fn Todos() -> impl IntoView {
+    let list = TodoList::new(use_auth(), "/api/todos", "todo(s)");
+    list.call("GET", None);
+    let TodoList {
+        todos,
+        status,
+        title,
+        ..
+    } = list;
+    let add = move |event| list.add(event);
     view! {
         <h2>"Todos"</h2>
         <p class="api-status" aria-live="polite">{move || status.get()}</p>
@@ -212,5 +251,62 @@ fn Todos() -> impl IntoView {
                 <li>{todo.title}</li>
             </For>
         </ul>
+    }
+}
+
+/// Teams: the user's organizations, the active one's to-dos (an API route that checks
+/// `todos:read`, and a form shown only where the role grants `todos:write`), its members and
+/// invitations.
+#[component]
+fn Team() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <h2>"Team"</h2>
+        <OrgSwitcher/>
+        <CreateOrgForm/>
+        {move || auth.active_org().get().map(|org| view! {
+            <p class="active-team">"You act here as " <strong class="active-role">{org.role}</strong> "."</p>
+            <TeamTodos/>
+            <h3>"Members"</h3>
+            <MemberList/>
+            <InviteForm/>
+        })}
+    }
+}
+
+/// The active team's to-dos, from `/api/team/todos`.
+#[component]
+fn TeamTodos() -> impl IntoView {
+    let auth = use_auth();
+    let list = TodoList::new(auth, "/api/team/todos", "team todo(s)");
+    // Again whenever the session acts for another team, or with another role.
+    Effect::new(move |_| {
+        auth.active_org().track();
+        list.call("GET", None);
+    });
+    let TodoList {
+        todos,
+        status,
+        title,
+        ..
+    } = list;
+    let add = move |event| list.add(event);
+    view! {
+        <p class="team-status" aria-live="polite">{move || status.get()}</p>
+        <ul class="team-todos">
+            <For each=move || todos.get() key=|t| t.title.clone() let(todo)>
+                <li>{todo.title}</li>
+            </For>
+        </ul>
+        <RequirePermission permission="todos:write"
+            fallback=|| view! { <p class="read-only">"Your role here reads the team's todos; it does not change them."</p> }>
+            <form class="kw-form team-todo-form" on:submit=add>
+                <label class="kw-field">
+                    <span class="kw-label">"New team todo"</span>
+                    <input class="kw-input" name="title" autocomplete="off" bind:value=title/>
+                </label>
+                <button class="kw-button kw-primary" type="submit">"Add"</button>
+            </form>
+        </RequirePermission>
     }
 }

@@ -16,9 +16,10 @@ use std::collections::BTreeMap;
 
 use std::time::Duration;
 
+pub use keyward_proto::permits;
 use keyward_proto::{
     ChangeRole, CreateOrg, ErrorCode, Invitation, Invite, Member, Org, OrgAnswer, OrgMembership,
-    UpdateOrg, User,
+    UpdateOrg, User, is_permission,
 };
 
 use super::audit::{self, AuditKind, Client, EventExt as _};
@@ -51,24 +52,6 @@ pub const ROLES: [(&str, &[&str]); 5] = [
     ("billing", &["*:read", "billing:*"]),
     ("viewer", &["*:read"]),
 ];
-
-/// Whether the permission `granted` covers `wanted`: both `resource:action`, each segment equal
-/// or `*` in `granted`. Whole segments only: `todo:*` never grants `todos:read`; anything that
-/// is not two non-empty segments grants and is granted nothing.
-pub fn permits(granted: &str, wanted: &str) -> bool {
-    let (Some((gr, ga)), Some((wr, wa))) = (segments(granted), segments(wanted)) else {
-        return false;
-    };
-    let segment = |g: &str, w: &str| g == "*" || g == w;
-    segment(gr, wr) && segment(ga, wa)
-}
-
-/// `resource` and `action` of a well-formed permission.
-fn segments(permission: &str) -> Option<(&str, &str)> {
-    let (resource, action) = permission.split_once(':')?;
-    let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-    (fine(resource) && fine(action)).then_some((resource, action))
-}
 
 /// A role the app defines (`[roles.<name>]` in keyward.toml): its own permissions and those of
 /// the role it inherits, at that role's level (who may grant it, whom it may change).
@@ -144,7 +127,7 @@ impl Roles {
                     role.name
                 )));
             }
-            if let Some(bad) = role.permissions.iter().find(|p| segments(p).is_none()) {
+            if let Some(bad) = role.permissions.iter().find(|p| !is_permission(p)) {
                 return Err(refuse(format!(
                     "role `{}`: `{bad}` is not a resource:action permission",
                     role.name
