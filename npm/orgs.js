@@ -51,7 +51,9 @@ export function orgs(auth) {
     /** Acts for `id` from now on: the session's new tokens carry its role and permissions. */
     async activate(id) {
       const answer = await go("POST", at(id, "/activate"));
+      // A refresh already running (the token was due) may predate the activation: then one more.
       await auth.refresh();
+      if ((await active(auth))?.id !== id) await auth.refresh();
       return answer;
     },
     active: () => active(auth),

@@ -8,10 +8,10 @@
 //! convenience for the page, not a security boundary: the API checks the token itself.
 
 use keyward_proto::{
-    Invitation, InvitationAnswer, InvitationList, Member, MemberList, OrgAnswer, OrgList,
-    OrgMembership, UpdateOrg, permits,
+    CreateOrg, Invitation, InvitationAnswer, InvitationList, Member, MemberList, OrgAnswer,
+    OrgList, OrgMembership, UpdateOrg, permits,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 
 use crate::Error;
@@ -21,6 +21,7 @@ use crate::wire::{self, nullable};
 
 /// The organization the session acts for, as its access token says.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct ActiveOrg {
     /// The organization's id.
     #[serde(rename = "org")]
@@ -52,6 +53,16 @@ fn segment(text: &str) -> String {
     js_sys::encode_uri_component(text).into()
 }
 
+/// JSON text of `value`, maps as objects (serde-wasm-bindgen makes JS `Map`s of them by
+/// default, which `JSON.stringify` writes as `{}`).
+fn json_of<T: Serialize>(value: &T) -> Result<JsValue, Error> {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    let value = value
+        .serialize(&serializer)
+        .map_err(|_| Error::Corrupt { what: "request" })?;
+    wire::json(&value)
+}
+
 /// The claims of a JWT, without checking it (the server does; this only reads what it says).
 fn claims(token: &str) -> Option<JsValue> {
     let payload = token.split('.').nth(1)?;
@@ -80,10 +91,10 @@ impl AuthClient {
     }
 
     /// Creates an organization (the caller is its owner); its slug is made from the name when
-    /// `slug` is `None`.
-    pub async fn create_org(&self, name: &str, slug: Option<&str>) -> Result<OrgAnswer, Error> {
-        let fields = [("name", name.into()), ("slug", nullable(slug))];
-        typed(self.send("POST", "/orgs", &fields).await?)
+    /// it has none.
+    pub async fn create_org(&self, org: &CreateOrg) -> Result<OrgAnswer, Error> {
+        let body = json_of(org)?;
+        typed(self.call("POST", "/orgs", Some(&body), None).await?)
     }
 
     /// The caller's organizations and their role in each, oldest membership first.
@@ -99,23 +110,27 @@ impl AuthClient {
 
     /// Changes an organization's name, slug or metadata (admin or owner).
     pub async fn update_org(&self, id: &str, changes: &UpdateOrg) -> Result<OrgAnswer, Error> {
-        let body = serde_wasm_bindgen::to_value(changes)
-            .map_err(|_| Error::Corrupt { what: "changes" })?;
-        let body = wire::json(&body)?;
+        let body = json_of(changes)?;
         typed(self.call("PATCH", &at(id, ""), Some(&body), None).await?)
     }
 
     /// Deletes an organization, its memberships and invitations (owner only).
     pub async fn remove_org(&self, id: &str) -> Result<(), Error> {
         self.call("DELETE", &at(id, ""), None, None).await?;
-        self.refresh_if_active(id).await
+        self.refresh_if_active(id).await;
+        Ok(())
     }
 
     /// Acts for `id` from now on; returns once the session's new tokens carry its role and
     /// permissions ([`AuthClient::active_org`]).
     pub async fn activate_org(&self, id: &str) -> Result<OrgAnswer, Error> {
         let answer = typed(self.call("POST", &at(id, "/activate"), None, None).await?)?;
+        // A refresh already running (the token was due) may have been answered before the
+        // activation: then one more gets the tokens that carry it.
         self.refresh().await?;
+        if self.active_org().is_none_or(|active| active.id != id) {
+            self.refresh().await?;
+        }
         Ok(answer)
     }
 
@@ -123,9 +138,7 @@ impl AuthClient {
     /// access token says (no request). A role change reaches it with the next refresh.
     pub fn active_org(&self) -> Option<ActiveOrg> {
         let claims = claims(&self.held_access_token()?)?;
-        serde_wasm_bindgen::from_value::<Option<ActiveOrg>>(claims)
-            .ok()
-            .flatten()
+        serde_wasm_bindgen::from_value(claims).ok()
     }
 
     /// Whether the active organization's role grants `permission` (no request; `false` with no
@@ -159,7 +172,8 @@ impl AuthClient {
     pub async fn leave_org(&self, org: &str) -> Result<(), Error> {
         let me = self.user().ok_or(Error::SignedOut)?.id;
         self.remove_member(org, &me).await?;
-        self.refresh_if_active(org).await
+        self.refresh_if_active(org).await;
+        Ok(())
     }
 
     /// Makes a member the owner (owner only); the caller becomes an admin.
@@ -170,7 +184,8 @@ impl AuthClient {
             &[("user_id", user_id.into())],
         )
         .await?;
-        self.refresh_if_active(org).await
+        self.refresh_if_active(org).await;
+        Ok(())
     }
 
     /// Mails `email` an invitation to join with `role` (7 days, single use); its link opens
@@ -222,11 +237,34 @@ impl AuthClient {
     }
 
     /// After a change to `org` that may change what the session's token says about it: new
-    /// tokens, when `org` is the active one.
-    async fn refresh_if_active(&self, org: &str) -> Result<(), Error> {
+    /// tokens, when `org` is the active one. The change is made whatever this refresh does: one
+    /// that fails (offline) leaves the old claims until the next one, which the client makes
+    /// by itself.
+    async fn refresh_if_active(&self, org: &str) {
         if self.active_org().is_some_and(|active| active.id == org) {
-            self.refresh().await?;
+            let _ = self.refresh().await;
         }
-        Ok(())
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn metadata_goes_as_a_json_object() {
+        let changes = UpdateOrg {
+            name: None,
+            slug: None,
+            metadata: Some(BTreeMap::from([("plan".to_owned(), "pro".to_owned())])),
+        };
+        let text = json_of(&changes).unwrap().as_string().unwrap();
+        assert_eq!(text, r#"{"metadata":{"plan":"pro"}}"#);
     }
 }

@@ -102,9 +102,14 @@ impl Auth {
         self.state.set(snapshot.state);
         self.user.set(snapshot.user);
         self.active_org.set(client.active_org());
+        // Only what changed is set: a refresh that changes nothing re-runs no view.
         let subscription = client.on_change(move |snapshot, _| {
-            self.state.set(snapshot.state);
-            self.user.set(snapshot.user.clone());
+            if self.state.get_untracked() != snapshot.state {
+                self.state.set(snapshot.state);
+            }
+            if self.user.with_untracked(|user| user != &snapshot.user) {
+                self.user.set(snapshot.user.clone());
+            }
             self.read_active_org();
         });
         self.subscription.set_value(Some(subscription));
@@ -161,17 +166,20 @@ impl Auth {
         let next = self.client().and_then(|client| client.active_org());
         if self.active_org.get_untracked() != next {
             self.active_org.set(next);
-            self.touch_orgs();
+            self.notify_orgs_changed();
         }
     }
 
-    /// Moves when the user's organizations may have changed.
-    pub(crate) fn orgs_changed(&self) -> Signal<u64> {
+    /// Moves whenever the user's organizations may have changed: the organization components
+    /// reload then. Track it in a view of your own that lists them.
+    pub fn orgs_changed(&self) -> Signal<u64> {
         self.orgs_changed.into()
     }
 
-    /// Says that the user's organizations changed (one was made, joined, left, …).
-    pub(crate) fn touch_orgs(&self) {
+    /// Says that the user's organizations changed (made, joined, left, renamed, members
+    /// changed) through a call of your own (`auth.client()`): the organization components
+    /// reload. Theirs do this themselves.
+    pub fn notify_orgs_changed(&self) {
         self.orgs_changed.update(|n| *n = n.wrapping_add(1));
     }
 

@@ -2,15 +2,19 @@
 //! from an invitation's link, and showing what the active role allows.
 //!
 //! What the page offers follows the session's token ([`use_permission`],
-//! [`RequirePermission`]): the same claims the app's API checks, re-read at every refresh, so a
-//! role change shows here with the session's next tokens. Hiding a button is for people; the
-//! API's own check (`RequirePermission` in axum) is what refuses.
+//! [`RequirePermission`]): the claims the app's API checks with its own `RequirePermission`,
+//! re-read at every refresh, so a role change shows here with the session's next tokens.
+//! Hiding a button is for people; the API's check is what refuses.
 //!
-//! [`MemberList`] and [`InviteForm`] act on the active organization, where the session's token
-//! says what the role may do: members can be changed and removed with `members:update` and
-//! `members:remove`, invited with `members:invite` (owners and admins have all three).
+//! [`MemberList`] and [`InviteForm`] act on the active organization. They offer role changes
+//! and removal to a role granting `members:update` and `members:remove`, invitations to one
+//! granting `members:invite`. The server decides these by role level instead (admins and
+//! owners, never on someone at or above one's own level), which the built-in roles match: an
+//! app role of its own should grant `members:*` only when it inherits `admin`, or its people
+//! see buttons the server refuses (and the refusal is shown).
 
-use keyward_client::{AuthClient, Invitation, Member, OrgMembership};
+use keyward_client::{AuthClient, AuthState, Error, Member};
+use keyward_proto::CreateOrg;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
@@ -23,15 +27,16 @@ use crate::lifecycle::Notice;
 const ROLES: [&str; 4] = ["admin", "member", "billing", "viewer"];
 
 /// Whether the active organization's role grants `permission`, as a signal that follows the
-/// session's tokens (`false` with no active organization).
+/// session's tokens (`false` with no active organization, and while the session is read).
 pub fn use_permission(permission: impl Into<String>) -> Signal<bool> {
     let auth = use_auth();
     let permission = permission.into();
-    Signal::derive(move || auth.can(&permission))
+    Memo::new(move |_| auth.can(&permission)).into()
 }
 
 /// Its children when the active organization's role grants `permission`, `fallback` (nothing
-/// by default) otherwise; it switches as the session's tokens change.
+/// by default) otherwise, nothing while the session is read; it switches as the session's
+/// tokens change.
 #[component]
 pub fn RequirePermission(
     /// The permission, `resource:action` (`todos:write`).
@@ -43,9 +48,13 @@ pub fn RequirePermission(
     /// What needs it.
     children: ChildrenFn,
 ) -> impl IntoView {
+    let auth = use_auth();
     let allowed = use_permission(permission);
+    let loading = Memo::new(move |_| auth.state().get() == AuthState::Loading);
     move || {
-        if allowed.get() {
+        if loading.get() {
+            ().into_any()
+        } else if allowed.get() {
             children().into_any()
         } else {
             fallback.as_ref().map_or_else(|| ().into_any(), ViewFn::run)
@@ -53,31 +62,84 @@ pub fn RequirePermission(
     }
 }
 
-/// Runs `load` with the client whenever the user's organizations may have changed (and the
-/// active one with them), while someone is signed in.
-fn reload_with_orgs<F, Fut>(auth: Auth, feedback: Feedback, load: F)
-where
-    F: Fn(AuthClient) -> Fut + Copy + 'static,
-    Fut: Future<Output = Result<(), keyward_client::Error>> + 'static,
-{
-    Effect::new(move |_| {
-        auth.orgs_changed().track();
-        if auth.signed_in() {
-            auth.run_with(feedback, load);
-        }
-    });
+/// Items as last loaded: for which organization (the user's own list: none), by which load.
+#[derive(Clone)]
+struct Listed<T> {
+    org: Option<String>,
+    load: u64,
+    items: Vec<T>,
 }
 
-/// Runs `action`, then tells every organization view to reload.
+impl<T: Clone> Listed<T> {
+    /// Each item with the load it came from (its rows' key: a reload redraws them all, so a
+    /// select the server refused shows the kept value again).
+    fn rows(list: Option<&Self>) -> Vec<(u64, T)> {
+        list.map(|list| list.items.iter().map(|i| (list.load, i.clone())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A list kept loaded by `load` while someone is signed in, again whenever the user's
+/// organizations may have changed: for the active organization (`None` without one) when
+/// `per_org`, else for the user. An answer overtaken by a later load is dropped, and the rows
+/// of another organization are cleared before this one's load, so a list never shows (nor acts
+/// on) another organization's items.
+fn keep_loaded<T, F, Fut>(
+    auth: Auth,
+    feedback: Feedback,
+    per_org: bool,
+    load: F,
+) -> RwSignal<Option<Listed<T>>>
+where
+    T: Send + Sync + 'static,
+    F: Fn(AuthClient, Option<String>) -> Fut + Copy + 'static,
+    Fut: Future<Output = Result<Vec<T>, Error>> + 'static,
+{
+    let list = RwSignal::new(None::<Listed<T>>);
+    let loads = StoredValue::new(0_u64);
+    let signed_in = Memo::new(move |_| auth.signed_in());
+    let org = Memo::new(move |_| {
+        auth.active_org()
+            .with(|org| org.as_ref().map(|org| org.id.clone()))
+    });
+    Effect::new(move |_| {
+        auth.orgs_changed().track();
+        let org = if per_org { org.get() } else { None };
+        if !signed_in.get() || (per_org && org.is_none()) {
+            list.set(None);
+            return;
+        }
+        let load_number = loads.get_value() + 1;
+        loads.set_value(load_number);
+        if list.with_untracked(|list| list.as_ref().is_some_and(|list| list.org != org)) {
+            list.set(None);
+        }
+        auth.run_with(feedback, move |client| async move {
+            let items = load(client, org.clone()).await?;
+            if loads.get_value() == load_number {
+                list.set(Some(Listed {
+                    org,
+                    load: load_number,
+                    items,
+                }));
+            }
+            Ok(())
+        });
+    });
+    list
+}
+
+/// Runs `action`, then tells every organization view to reload (also when it failed: what the
+/// server refused shows as it is).
 fn change<F, Fut, T>(auth: Auth, feedback: Feedback, action: F)
 where
     F: FnOnce(AuthClient) -> Fut + 'static,
-    Fut: Future<Output = Result<T, keyward_client::Error>> + 'static,
+    Fut: Future<Output = Result<T, Error>> + 'static,
 {
     auth.run_with(feedback, move |client| async move {
-        action(client).await?;
-        auth.touch_orgs();
-        Ok(())
+        let outcome = action(client).await;
+        auth.notify_orgs_changed();
+        outcome.map(drop)
     });
 }
 
@@ -86,30 +148,28 @@ where
 #[component]
 pub fn OrgSwitcher() -> impl IntoView {
     let auth = use_auth();
-    let feedback = Feedback::new();
-    let orgs = RwSignal::new(Vec::<OrgMembership>::new());
-    reload_with_orgs(auth, feedback, move |client| async move {
-        orgs.set(client.orgs().await?);
-        Ok(())
+    let (loading, feedback) = (Feedback::new(), Feedback::new());
+    let orgs = keep_loaded(auth, loading, false, |client, _| async move {
+        client.orgs().await
     });
     let active = move || auth.active_org().get().map(|org| org.id);
+    let none = move || orgs.with(|list| list.as_ref().is_none_or(|list| list.items.is_empty()));
     let switch = move |event: leptos::ev::Event| {
         let id = event_target_value(&event);
-        if id.is_empty() {
-            return;
+        if !id.is_empty() {
+            change(auth, feedback, move |client| async move {
+                client.activate_org(&id).await
+            });
         }
-        auth.run_with(feedback, move |client| async move {
-            client.activate_org(&id).await
-        });
     };
     view! {
         <section class="kw-org-switcher">
-            <p class="kw-notice" hidden=move || !orgs.with(Vec::is_empty)>"You are not in an organization yet."</p>
-            <label class="kw-field" hidden=move || orgs.with(Vec::is_empty)>
+            <p class="kw-notice" hidden=move || !none() || orgs.with(Option::is_none)>"You are not in an organization yet."</p>
+            <label class="kw-field" hidden=none>
                 <span class="kw-label">"Organization"</span>
                 <select class="kw-input" name="org" on:change=switch disabled=move || feedback.pending.get()>
-                    <option value="" disabled=true selected=move || active().is_none()>"Choose one…"</option>
-                    <For each=move || orgs.get() key=|m| (m.org.id.clone(), m.role.clone(), m.org.name.clone()) let(membership)>
+                    <option value="" disabled=true prop:selected=move || active().is_none()>"Choose one…"</option>
+                    <For each=move || Listed::rows(orgs.get().as_ref()) key=|(load, m)| (*load, m.org.id.clone()) let((_, membership))>
                         {
                             let id = membership.org.id.clone();
                             view! {
@@ -122,6 +182,7 @@ pub fn OrgSwitcher() -> impl IntoView {
                     </For>
                 </select>
             </label>
+            <ErrorMessage feedback=loading/>
             <ErrorMessage feedback=feedback/>
         </section>
     }
@@ -135,8 +196,8 @@ pub fn CreateOrgForm() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
-        let chosen = name.get_untracked();
-        if chosen.trim().is_empty() {
+        let chosen = name.get_untracked().trim().to_owned();
+        if chosen.is_empty() {
             return invalid(
                 feedback,
                 "invalid_request",
@@ -144,7 +205,12 @@ pub fn CreateOrgForm() -> impl IntoView {
             );
         }
         change(auth, feedback, move |client| async move {
-            let made = client.create_org(chosen.trim(), None).await?;
+            let org = CreateOrg {
+                name: chosen,
+                slug: None,
+                metadata: None,
+            };
+            let made = client.create_org(&org).await?;
             name.set(String::new());
             client.activate_org(&made.org.id).await
         });
@@ -170,15 +236,15 @@ fn role_options(roles: &[String], current: &str) -> impl IntoView + use<> {
 }
 
 /// The roles a component offers: `roles`, or the built-in ones below owner.
-fn offered(roles: Option<Vec<String>>) -> StoredValue<Vec<String>> {
-    StoredValue::new(roles.unwrap_or_else(|| ROLES.map(String::from).to_vec()))
+fn offered(roles: Option<Vec<String>>) -> Vec<String> {
+    roles.unwrap_or_else(|| ROLES.map(String::from).to_vec())
 }
 
-/// The active organization's members with their roles. With `members:update` a member's role
-/// can be changed, with `members:remove` they can be removed, and an owner can hand the
-/// ownership to another member; anyone can leave (an organization's last owner cannot). The
-/// server refuses what the role may not do (an admin cannot touch an owner), and the refusal is
-/// shown.
+/// The active organization's members with their roles. A role granting `members:update` can
+/// change a member's role, one granting `members:remove` can remove them, and an owner can hand
+/// the ownership to another member; anyone can leave (an organization's last owner cannot).
+/// The server refuses what the role may not do (an admin cannot touch an owner); the refusal
+/// is shown and the list shows what is kept.
 #[component]
 pub fn MemberList(
     /// The roles a member can be given [default: admin, member, billing, viewer; owners are
@@ -187,18 +253,13 @@ pub fn MemberList(
     roles: Option<Vec<String>>,
 ) -> impl IntoView {
     let auth = use_auth();
-    let feedback = Feedback::new();
-    let members = RwSignal::new(Vec::<Member>::new());
-    let roles = offered(roles);
-    reload_with_orgs(auth, feedback, move |client| async move {
-        let list = match client.active_org() {
-            Some(org) => client.members(&org.id).await?,
-            None => Vec::new(),
-        };
-        members.set(list);
-        Ok(())
+    let (loading, feedback) = (Feedback::new(), Feedback::new());
+    let roles = StoredValue::new(offered(roles));
+    let members = keep_loaded(auth, loading, true, |client, org| async move {
+        client.members(&org.unwrap_or_default()).await
     });
-    let org = move || auth.active_org().get_untracked().map(|org| org.id);
+    // Each acts on the organization its list was loaded for.
+    let org = move || members.with_untracked(|list| list.as_ref().and_then(|l| l.org.clone()));
     let set_role = move |user_id: String, role: String| {
         let Some(org) = org() else { return };
         change(auth, feedback, move |client| async move {
@@ -274,19 +335,16 @@ pub fn MemberList(
             </li>
         }
     };
-    move || {
-        auth.active_org().get().map(|_| {
-            view! {
-                <section class="kw-members">
-                    <ul class="kw-list">
-                        <For each=move || members.get() key=|m| (m.user.id.clone(), m.role.clone()) let(member)>
-                            {row(member)}
-                        </For>
-                    </ul>
-                    <ErrorMessage feedback=feedback/>
-                </section>
-            }
-        })
+    view! {
+        <section class="kw-members" hidden=move || auth.active_org().with(Option::is_none)>
+            <ul class="kw-list">
+                <For each=move || Listed::rows(members.get().as_ref()) key=|(load, m)| (*load, m.user.id.clone()) let((_, member))>
+                    {row(member)}
+                </For>
+            </ul>
+            <ErrorMessage feedback=loading/>
+            <ErrorMessage feedback=feedback/>
+        </section>
     }
 }
 
@@ -295,7 +353,8 @@ pub fn MemberList(
 /// opens `redirect_to` (or the app's default page), where `<EmailedLink/>` offers to join.
 #[component]
 pub fn InviteForm(
-    /// The roles an invitation can give [default: admin, member, billing, viewer].
+    /// The roles an invitation can give [default: admin, member, billing, viewer]; `member`
+    /// is chosen at first when it is one of them, else the first.
     #[prop(optional)]
     roles: Option<Vec<String>>,
     /// The page the mail's link opens (an allowed origin); the app's default page otherwise.
@@ -303,23 +362,26 @@ pub fn InviteForm(
     redirect_to: Option<String>,
 ) -> impl IntoView {
     let auth = use_auth();
-    let feedback = Feedback::new();
+    let (loading, feedback) = (Feedback::new(), Feedback::new());
     let notice = RwSignal::new(None::<String>);
-    let pending = RwSignal::new(Vec::<Invitation>::new());
     let roles = offered(roles);
+    let first = if roles.iter().any(|r| r == "member") {
+        "member".to_owned()
+    } else {
+        roles.first().cloned().unwrap_or_default()
+    };
+    let roles = StoredValue::new(roles);
     let email = RwSignal::new(String::new());
-    let role = RwSignal::new(String::from("member"));
+    let role = RwSignal::new(first);
     let redirect_to = StoredValue::new(redirect_to);
     let allowed = use_permission("members:invite");
-    reload_with_orgs(auth, feedback, move |client| async move {
-        let list = match client.active_org().filter(|org| org.can("members:invite")) {
-            Some(org) => client.invitations(&org.id).await?,
-            None => Vec::new(),
-        };
-        pending.set(list);
-        Ok(())
+    let pending = keep_loaded(auth, loading, true, |client, org| async move {
+        if !client.can("members:invite") {
+            return Ok(Vec::new());
+        }
+        client.invitations(&org.unwrap_or_default()).await
     });
-    let org = move || auth.active_org().get_untracked().map(|org| org.id);
+    let org = move || pending.with_untracked(|list| list.as_ref().and_then(|l| l.org.clone()));
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
         let (address, given) = (email.get_untracked(), role.get_untracked());
@@ -335,7 +397,7 @@ pub fn InviteForm(
                 .await?;
             email.set(String::new());
             notice.set(Some(format!("Invitation sent to {}.", sent.email)));
-            Ok::<_, keyward_client::Error>(())
+            Ok(())
         });
     };
     let resend = move |id: String| {
@@ -343,7 +405,7 @@ pub fn InviteForm(
         change(auth, feedback, move |client| async move {
             let sent = client.resend_invitation(&org, &id).await?;
             notice.set(Some(format!("Invitation sent again to {}.", sent.email)));
-            Ok::<_, keyward_client::Error>(())
+            Ok(())
         });
     };
     let revoke = move |id: String| {
@@ -352,46 +414,45 @@ pub fn InviteForm(
             client.revoke_invitation(&org, &id).await
         });
     };
-    move || {
-        allowed.get().then(|| view! {
-            <section class="kw-invite">
-                <form class="kw-form kw-invite-form" on:submit=submit novalidate>
-                    <label class="kw-field">
-                        <span class="kw-label">"Invite by email"</span>
-                        <input class="kw-input" type="email" name="invite-email" autocomplete="off" required bind:value=email/>
-                    </label>
-                    <label class="kw-field">
-                        <span class="kw-label">"Role"</span>
-                        <select class="kw-input" name="invite-role" on:change=move |event| role.set(event_target_value(&event))>
-                            {role_options(&roles.get_value(), &role.get_untracked())}
-                        </select>
-                    </label>
-                    <Notice message=notice/>
-                    <ErrorMessage feedback=feedback/>
-                    <button class="kw-button kw-primary" type="submit" disabled=move || feedback.pending.get()>"Send the invitation"</button>
-                </form>
-                <ul class="kw-list kw-invitations">
-                    <For each=move || pending.get() key=|i| (i.id.clone(), i.created_at.clone()) let(invitation)>
-                        {
-                            let (again, gone) = (invitation.id.clone(), invitation.id.clone());
-                            view! {
-                                <li class="kw-item kw-invitation" data-email=invitation.email.clone()>
-                                    <span class="kw-item-name">{invitation.email.clone()}</span>
-                                    <span class="kw-item-detail">{format!("as {}, until {}", invitation.role, invitation.expires_at)}</span>
-                                    <button class="kw-button kw-resend" type="button" on:click=move |_| resend(again.clone())>"Send again"</button>
-                                    <button class="kw-button kw-revoke" type="button" on:click=move |_| revoke(gone.clone())>"Revoke"</button>
-                                </li>
-                            }
+    view! {
+        <section class="kw-invite" hidden=move || !allowed.get()>
+            <form class="kw-form kw-invite-form" on:submit=submit novalidate>
+                <label class="kw-field">
+                    <span class="kw-label">"Invite by email"</span>
+                    <input class="kw-input" type="email" name="invite-email" autocomplete="off" required bind:value=email/>
+                </label>
+                <label class="kw-field">
+                    <span class="kw-label">"Role"</span>
+                    <select class="kw-input" name="invite-role" on:change=move |event| role.set(event_target_value(&event))>
+                        {role_options(&roles.get_value(), &role.get_untracked())}
+                    </select>
+                </label>
+                <Notice message=notice/>
+                <ErrorMessage feedback=feedback/>
+                <button class="kw-button kw-primary" type="submit" disabled=move || feedback.pending.get()>"Send the invitation"</button>
+            </form>
+            <ul class="kw-list kw-invitations">
+                <For each=move || Listed::rows(pending.get().as_ref()) key=|(load, i)| (*load, i.id.clone()) let((_, invitation))>
+                    {
+                        let id = StoredValue::new(invitation.id.clone());
+                        view! {
+                            <li class="kw-item kw-invitation" data-email=invitation.email.clone()>
+                                <span class="kw-item-name">{invitation.email.clone()}</span>
+                                <span class="kw-item-detail">{format!("as {}, until {}", invitation.role, invitation.expires_at)}</span>
+                                <button class="kw-button kw-resend" type="button" on:click=move |_| resend(id.get_value())>"Send again"</button>
+                                <button class="kw-button kw-revoke" type="button" on:click=move |_| revoke(id.get_value())>"Revoke"</button>
+                            </li>
                         }
-                    </For>
-                </ul>
-            </section>
-        })
+                    }
+                </For>
+            </ul>
+            <ErrorMessage feedback=loading/>
+        </section>
     }
 }
 
 /// The page opened from an invitation's link (`<EmailedLink/>` shows it): a button that joins
-/// the organization, once signed in to the account of the invited, verified address.
+/// the organization, once signed in to the account of the invited address, verified.
 #[component]
 pub fn AcceptInvitation(
     /// The invitation link's token.
@@ -409,14 +470,14 @@ pub fn AcceptInvitation(
                 "You joined {} as {}.",
                 joined.org.name, joined.role
             )));
-            Ok::<_, keyward_client::Error>(())
+            Ok(())
         });
     };
     let done = move || notice.with(Option::is_some);
     view! {
         <section class="kw-accept-invitation" data-state=move || if done() { "done" } else { "ready" }>
             <p class="kw-notice" hidden=move || auth.signed_in() || done()>
-                "Sign in with the invited address (or create its account), then join."
+                "Sign in to the account of the invited address (its address verified), then join."
             </p>
             <button class="kw-button kw-primary kw-link-confirm" type="button" on:click=join
                 disabled=move || feedback.pending.get() || !auth.signed_in() hidden=done>"Join the organization"</button>

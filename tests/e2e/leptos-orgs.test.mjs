@@ -66,6 +66,14 @@ test("a team made, an invitation mailed and accepted in another browser, and the
   await owner.locator(".kw-invite-form .kw-notice", { hasText: `Invitation sent to ${bobEmail}` }).waitFor({ timeout: 15_000 });
   await owner.locator(`.kw-invitations li[data-email="${bobEmail}"]`).waitFor();
   const invitation = await smtp.mail(bobEmail, 1, /invited you to Acme/);
+  // A second invitation, revoked: it leaves the pending list.
+  const carolEmail = `leptos-carol-${stamp}@example.com`;
+  await owner.fill(".kw-invite-form input[name=invite-email]", carolEmail);
+  await owner.click(".kw-invite-form button[type=submit]");
+  const carol = owner.locator(`.kw-invitations li[data-email="${carolEmail}"]`);
+  await carol.locator(".kw-revoke").click({ timeout: 15_000 });
+  await carol.waitFor({ state: "detached", timeout: 15_000 });
+  await owner.locator(`.kw-invitations li[data-email="${bobEmail}"]`).waitFor();
   assert.ok(invitation.link.startsWith(`${server.url}/?type=org_invitation&token=kwl_`), invitation.link);
 
   // Bob: an account, its address proved from its mail, a team of his own (where he invites).
@@ -92,7 +100,7 @@ test("a team made, an invitation mailed and accepted in another browser, and the
   await bob.selectOption(".kw-org-switcher select", { label: "Acme (member)" });
   await bob.locator(".active-role", { hasText: "member" }).waitFor({ timeout: 15_000 });
   await bob.locator(".team-todos li", { hasText: "Plan the launch" }).waitFor({ timeout: 15_000 });
-  assert.equal(await bob.locator(".kw-invite").count(), 0);
+  await bob.locator(".kw-invite[hidden]").waitFor({ state: "attached" });
   assert.equal(await bob.locator(".kw-member select").count(), 0, "a member changes nobody's role");
   await bob.fill(".team-todo-form input[name=title]", "Write the docs");
   await bob.click(".team-todo-form button[type=submit]");
@@ -104,7 +112,7 @@ test("a team made, an invitation mailed and accepted in another browser, and the
   assert.equal(await role(bob), "owner");
   await bob.selectOption(".kw-org-switcher select", { label: "Acme (member)" });
   await bob.locator(".active-role", { hasText: "member" }).waitFor({ timeout: 15_000 });
-  assert.equal(await bob.locator(".kw-invite").count(), 0);
+  await bob.locator(".kw-invite[hidden]").waitFor({ state: "attached" });
 
   // The owner sees him among the members, and makes him a viewer.
   await owner.reload();
@@ -126,5 +134,13 @@ test("a team made, an invitation mailed and accepted in another browser, and the
   await owner.locator(".team-status", { hasText: "2 team todo(s)" }).waitFor({ timeout: 20_000 });
   const titles = await owner.locator(".team-todos li").allTextContents();
   assert.deepEqual(titles, ["Plan the launch", "Write the docs"]);
+
+  // Bob leaves Acme: it leaves his switcher, and his session acts for no team.
+  await bob.click(".kw-member.kw-current .kw-leave");
+  await bob.locator(".kw-org-switcher select option", { hasText: "Acme" }).waitFor({ state: "detached", timeout: 15_000 });
+  await bob.locator(".active-role").waitFor({ state: "detached", timeout: 15_000 });
+  await owner.reload();
+  await owner.locator(`.kw-member[data-email="${ownerEmail}"]`).waitFor({ timeout: 20_000 });
+  assert.equal(await owner.locator(`.kw-member[data-email="${bobEmail}"]`).count(), 0);
   assert.deepEqual(errors, []);
 });

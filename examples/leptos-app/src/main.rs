@@ -247,7 +247,7 @@ fn Todos() -> impl IntoView {
             <button class="kw-button kw-primary" type="submit">"Add"</button>
         </form>
         <ul class="todos">
-            <For each=move || todos.get() key=|t| t.title.clone() let(todo)>
+            <For each=move || todos.get().into_iter().enumerate() key=|(i, t)| (*i, t.title.clone()) let((_, todo))>
                 <li>{todo.title}</li>
             </For>
         </ul>
@@ -277,13 +277,10 @@ fn Team() -> impl IntoView {
 /// The active team's to-dos, from `/api/team/todos`.
 #[component]
 fn TeamTodos() -> impl IntoView {
-    let auth = use_auth();
-    let list = TodoList::new(auth, "/api/team/todos", "team todo(s)");
-    // Again whenever the session acts for another team, or with another role.
-    Effect::new(move |_| {
-        auth.active_org().track();
-        list.call("GET", None);
-    });
+    // `Team` makes this view again whenever the session acts for another team or with another
+    // role: one load each time.
+    let list = TodoList::new(use_auth(), "/api/team/todos", "team todo(s)");
+    list.call("GET", None);
     let TodoList {
         todos,
         status,
@@ -294,7 +291,7 @@ fn TeamTodos() -> impl IntoView {
     view! {
         <p class="team-status" aria-live="polite">{move || status.get()}</p>
         <ul class="team-todos">
-            <For each=move || todos.get() key=|t| t.title.clone() let(todo)>
+            <For each=move || todos.get().into_iter().enumerate() key=|(i, t)| (*i, t.title.clone()) let((_, todo))>
                 <li>{todo.title}</li>
             </For>
         </ul>
