@@ -29,6 +29,7 @@ mod lifecycle;
 mod mfa;
 mod oauth;
 mod orgs;
+mod resource;
 
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
@@ -54,6 +55,9 @@ pub use orgs::{
     ChangeRole, CreateOrg, Invitation, InvitationAnswer, InvitationList, Invite, Member,
     MemberList, Org, OrgAnswer, OrgList, OrgMembership, TransferOrg, UpdateOrg, is_permission,
     permits,
+};
+pub use resource::{
+    IntrospectRequest, IntrospectedKey, Introspection, RedeemTicket, TicketRedeemed,
 };
 
 use serde::{Deserialize, Serialize};

@@ -16,7 +16,9 @@ use serde::Deserialize;
 use crate::secrets::MasterSecret;
 use crate::settings::{OAuthProvider, SmtpUrl};
 use crate::store::Store;
-use crate::{EmailVerification, Error, ForwardedHeader, Keyward, Settings, Timestamp, UserId};
+use crate::{
+    EmailVerification, Error, ForwardedHeader, Keyward, ServerKeyId, Settings, Timestamp, UserId,
+};
 
 /// Keyward: authentication for web apps.
 #[derive(Debug, Parser)]
@@ -39,6 +41,14 @@ pub enum Command {
         /// What to do with them.
         #[command(subcommand)]
         action: KeysAction,
+    },
+    /// Manage the keys of resource servers (sync servers, APIs in other languages): they
+    /// introspect tokens and redeem connect tickets.
+    #[command(name = "server-keys")]
+    ServerKeys {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: ServerKeysAction,
     },
     /// Look at users.
     Users {
@@ -76,6 +86,30 @@ pub enum KeysAction {
     /// Make a new signing key. The old key keeps verifying (and stays in the JWKS) until the
     /// tokens it signed have expired; running servers pick the new key up within 30 seconds.
     Rotate(SettingsArgs),
+}
+
+/// `keyward server-keys …`.
+#[derive(Debug, Subcommand)]
+pub enum ServerKeysAction {
+    /// Make a key and print it, once (it is stored hashed).
+    Create {
+        /// Which server uses it.
+        #[arg(long)]
+        name: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List the keys (never the keys themselves).
+    List(SettingsArgs),
+    /// Revoke a key: refused from the next request on.
+    Revoke {
+        /// The key's id (from `list`).
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
 }
 
 /// `keyward users …`.
@@ -668,6 +702,7 @@ async fn run(command: Command) -> Result<(), Error> {
             keyward.core().store.close().await;
             Ok(())
         }
+        Command::ServerKeys { action } => server_keys(action).await,
         Command::Users {
             action:
                 UsersAction::List {
@@ -750,6 +785,67 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+/// `keyward server-keys …`.
+async fn server_keys(action: ServerKeysAction) -> Result<(), Error> {
+    match action {
+        ServerKeysAction::Create { name, settings } => {
+            let keyward = Keyward::start(settings.resolve()?).await?;
+            let (id, key) = keyward.create_server_key(&name).await?;
+            println!("server key {id} ({}):", name.trim());
+            println!("{key}");
+            println!("shown once: keep it in the resource server's secrets");
+            keyward.core().store.close().await;
+        }
+        ServerKeysAction::List(settings) => {
+            let store = open_store(settings).await?;
+            let keys = store.server_keys().await?;
+            println!(
+                "{:<36}  {:<24}  {:<24}  {:<8}  name",
+                "id", "created", "last used", "state"
+            );
+            let time = |ms: Option<i64>| {
+                ms.map_or_else(
+                    || "-".to_owned(),
+                    |ms| Timestamp::from_millis(ms).to_rfc3339(),
+                )
+            };
+            for key in &keys {
+                println!(
+                    "{:<36}  {:<24}  {:<24}  {:<8}  {}",
+                    key.id,
+                    time(Some(key.created_at)),
+                    time(key.last_used_at),
+                    if key.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    },
+                    key.name
+                );
+            }
+            println!("{} key(s)", keys.len());
+            store.close().await;
+        }
+        ServerKeysAction::Revoke { id, settings } => {
+            let id = ServerKeyId::parse(&id).ok_or_else(|| Error::Config {
+                setting: "id",
+                reason: format!("`{id}` is not a server key id (a UUID)"),
+            })?;
+            let keyward = Keyward::start(settings.resolve()?).await?;
+            let revoked = keyward.revoke_server_key(&id).await?;
+            keyward.core().store.close().await;
+            if !revoked {
+                return Err(Error::Config {
+                    setting: "id",
+                    reason: format!("no live server key {id}"),
+                });
+            }
+            println!("server key {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 /// The database of `args`, migrated (for the commands that only read or write rows).

@@ -46,7 +46,8 @@
 //! | email + password | argon2id (19 MiB, t=2, p=1) on a bounded blocking pool; equal timing for unknown emails; old hashes upgraded at sign-in |
 //! | tokens | ES256 access tokens (`kid`, `typ: at+jwt`), JWKS; opaque rotating refresh tokens with a grace window and reuse detection |
 //! | sessions | list, revoke one / others / all; idle timeout, lifetime, per-user limit; revoked tokens refused at once |
-//! | connect tickets | single-use, 30 s tickets bound to a session and a URL, for WebSockets and EventSource (which cannot send headers): [`Keyward::redeem_connect_ticket`] |
+//! | connect tickets | single-use, 30 s tickets bound to a session and a URL, for WebSockets and EventSource (which cannot send headers): [`Keyward::redeem_connect_ticket`], or `POST /auth/connect-ticket/redeem` with a server key |
+//! | resource servers | RFC 7662 introspection (`POST /auth/introspect`) with server keys ([`Keyward::create_server_key`], `keyward server-keys create`), forward auth for gateways (`GET /auth/forward`: nginx `auth_request`, Traefik, Caddy) |
 //! | protection | per-IP and per-account rate limits shared through the database; lockout after 10 failures |
 //! | storage | SQLite (embedded, WAL) or PostgreSQL (shared by any number of servers) |
 //! | audit | append-only log of every sign-up, sign-in, refresh, reuse, sign-out, revocation, key rotation; kept `audit_retention` (365 days) |
@@ -92,7 +93,7 @@ use std::sync::Arc;
 pub use domain::orgs::{CustomRole, ROLES, Roles, permits};
 pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
-pub use domain::{DeviceId, OrgId, SessionId, Timestamp, UserId};
+pub use domain::{DeviceId, OrgId, ServerKeyId, SessionId, Timestamp, UserId};
 pub use error::Error;
 pub use http::extract::{AuthUser, Permission, RequirePermission};
 pub use http::openapi_json;
@@ -223,6 +224,29 @@ impl Keyward {
         url: &str,
     ) -> Result<TicketIdentity, Error> {
         domain::tickets::redeem(&self.core, ticket, url, Timestamp::now()).await
+    }
+
+    /// Makes a server key named `name` (which resource server uses it), for `POST
+    /// /auth/introspect` and `POST /auth/connect-ticket/redeem`. Returns its id and the key
+    /// (`kws_…`), which is not kept: show it once.
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
+    pub async fn create_server_key(&self, name: &str) -> Result<(ServerKeyId, String), Error> {
+        let (row, key) = domain::server_keys::create(
+            &self.core,
+            name,
+            Timestamp::now(),
+            &Random::os(),
+            &Client::default(),
+        )
+        .await?;
+        Ok((row.id, key))
+    }
+
+    /// Revokes a server key: refused from the next request on. `false` when there is no such
+    /// live key.
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
+    pub async fn revoke_server_key(&self, id: &ServerKeyId) -> Result<bool, Error> {
+        domain::server_keys::revoke(&self.core, id, Timestamp::now(), &Client::default()).await
     }
 
     pub(crate) fn core(&self) -> &Core {

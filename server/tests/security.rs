@@ -384,6 +384,9 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
     // URL the ticket is redeemed at (tests/connect_tickets.rs).
     let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
     assert!(schemas.remove("ConnectTicketRequest").is_some());
+    // Nor at its redemption by a server in another process (tests/gateway.rs: another URL is
+    // refused).
+    assert!(schemas.remove("RedeemTicket").is_some());
     // An enrolment's `otpauth_uri` is an answer for the authenticator app (a QR code), never a
     // target the server follows or sends a browser to.
     assert!(schemas.remove("TotpEnrolment").is_some());

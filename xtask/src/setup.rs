@@ -15,6 +15,7 @@ pub fn run() -> Result {
     nightly_rust_src()?;
     wasm_bindgen_cli()?;
     chromium()?;
+    nginx()?;
     npm_packages()?;
     smtp_server()?;
     postgres_bin_dir()?;
@@ -102,27 +103,42 @@ pub fn chromium_path() -> Option<PathBuf> {
 }
 
 fn chromium() -> Result {
-    if chromium_path().is_some() && which("chromedriver").is_some() {
-        println!("ok   chromium and chromedriver");
+    let present = chromium_path().is_some() && which("chromedriver").is_some();
+    debian(
+        "chromium and chromedriver",
+        present,
+        &["chromium", "chromium-driver"],
+    )
+}
+
+/// nginx, for the gateway test (`auth_request` in front of an app): on `PATH`, or in
+/// `/usr/sbin` where Debian puts it.
+pub fn nginx_path() -> Option<PathBuf> {
+    which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+}
+
+fn nginx() -> Result {
+    debian("nginx", nginx_path().is_some(), &["nginx"])
+}
+
+/// Installs Debian `packages` (the real parts the tests run: a browser, a gateway) unless
+/// `what` is `present`; as root with apt, otherwise by saying the command to run.
+fn debian(what: &str, present: bool, packages: &[&str]) -> Result {
+    if present {
+        println!("ok   {what}");
         return Ok(());
     }
+    let list = packages.join(" ");
     if !is_root() {
-        return Err(
-            "Chromium is missing: install the Debian packages `chromium` and \
-                    `chromium-driver` (sudo apt-get install -y chromium chromium-driver)"
-                .into(),
-        );
+        return Err(format!(
+            "{what} is missing: install the Debian packages (sudo apt-get install -y {list})"
+        ));
     }
     let install = || {
         cmd::run(
             Command::new("apt-get")
-                .args([
-                    "install",
-                    "-y",
-                    "--no-install-recommends",
-                    "chromium",
-                    "chromium-driver",
-                ])
+                .args(["install", "-y", "--no-install-recommends"])
+                .args(packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };
@@ -131,15 +147,9 @@ fn chromium() -> Result {
             cmd::run(Command::new("apt-get").arg("update"))?;
             install()
         })
-        .map_err(|e| {
-            format!(
-                "{e}\ninstalling Chromium failed: the packages are `chromium` and `chromium-driver`"
-            )
-        })
+        .map_err(|e| format!("{e}\ninstalling {what} failed: the packages are {list}"))
 }
 
-/// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),
-/// skipped when `node_modules` already matches `package-lock.json`.
 /// A real SMTP server for the mail tests: aiosmtpd (PyPI), pinned, in a virtualenv under
 /// `target/tools/aiosmtpd` (the tests run `bin/python -m aiosmtpd` from there).
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
@@ -160,6 +170,8 @@ fn smtp_server() -> Result {
     std::fs::write(&stamp, AIOSMTPD).map_err(|e| format!("write {}: {e}", stamp.display()))
 }
 
+/// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),
+/// skipped when `node_modules` already matches `package-lock.json`.
 fn npm_packages() -> Result {
     if which("npm").is_none() || which("node").is_none() {
         return Err("Node.js and npm are missing: install Debian's `nodejs` and `npm`".into());

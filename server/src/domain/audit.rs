@@ -83,6 +83,10 @@ pub enum AuditKind {
     InvitationAccepted,
     /// A session now acts for an organization (`detail.org`).
     OrgActivated,
+    /// A server key was made (`detail.id`, `detail.name`).
+    ServerKeyCreated,
+    /// A server key was revoked (`detail.id`).
+    ServerKeyRevoked,
 }
 
 impl AuditKind {
@@ -124,6 +128,8 @@ impl AuditKind {
             Self::InvitationRevoked => "invitation_revoked",
             Self::InvitationAccepted => "invitation_accepted",
             Self::OrgActivated => "org_activated",
+            Self::ServerKeyCreated => "server_key_created",
+            Self::ServerKeyRevoked => "server_key_revoked",
         }
     }
 }

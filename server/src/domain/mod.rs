@@ -9,6 +9,7 @@ pub mod core;
 pub mod devices;
 pub mod dpop;
 pub mod email;
+pub mod gateway;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;
@@ -22,6 +23,7 @@ pub mod password;
 pub mod revocation;
 #[cfg(test)]
 mod scenarios;
+pub mod server_keys;
 pub mod sessions;
 pub mod tickets;
 pub mod tokens;
@@ -157,6 +159,10 @@ uuid_id!(
 uuid_id!(
     /// An organization's id.
     OrgId
+);
+uuid_id!(
+    /// A server key's id.
+    ServerKeyId
 );
 
 impl UserId {

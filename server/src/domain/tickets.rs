@@ -28,7 +28,7 @@ use keyward_proto::{ConnectTicket, ErrorCode};
 
 use super::core::Core;
 use super::tokens::AccessClaims;
-use super::{DeviceId, Random, SessionId, Timestamp, UserId, b64, sha256, unb64};
+use super::{DeviceId, OrgId, Random, SessionId, Timestamp, UserId, b64, sha256, unb64};
 use crate::Error;
 use crate::store::TicketRow;
 
@@ -41,8 +41,9 @@ const MAX_URL_LEN: usize = 2048;
 const TICKET_PREFIX: &str = "kwt_";
 
 /// Who a redeemed connect ticket speaks for: the user, the session that asked for it and, for a
-/// device-bound session, its device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// device-bound session, its device; and the organization the session acts for, with the
+/// user's role there, as of the redemption.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TicketIdentity {
     /// The user.
@@ -51,6 +52,10 @@ pub struct TicketIdentity {
     pub session_id: SessionId,
     /// The device the session is bound to (DPoP); `None` for a Bearer session.
     pub device_id: Option<DeviceId>,
+    /// The organization the session acts for, when one is active and the user is still in it.
+    pub org: Option<OrgId>,
+    /// The user's role in it.
+    pub org_role: Option<String>,
 }
 
 /// A ticket, parsed: `kwt_` and 32 bytes in base64url.
@@ -246,10 +251,16 @@ pub async fn redeem(
     if !(on_time && here && live) {
         return Err(refused());
     }
+    let (org, org_role) = match (redeemed.org_id, redeemed.org_role) {
+        (Some(org), Some(role)) => (Some(org), Some(role)),
+        _ => (None, None),
+    };
     Ok(TicketIdentity {
         user_id: redeemed.user_id,
         session_id: redeemed.session_id,
         device_id: redeemed.device_id,
+        org,
+        org_role,
     })
 }
 

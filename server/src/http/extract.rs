@@ -1,6 +1,8 @@
 //! Extractors: JSON bodies with designed errors, and [`AuthUser`] for protected routes. (The
 //! client's address and agent: `client`.)
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{
     FromRef, FromRequest, FromRequestParts, OptionalFromRequestParts, OriginalUri, Request,
@@ -10,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use keyward_proto::ErrorCode;
 use serde::de::DeserializeOwned;
 
+use crate::domain::core::Core;
 use crate::domain::tokens::AccessClaims;
 use crate::domain::{SessionId, Timestamp, UserId, dpop};
 use crate::{Error, Keyward};
@@ -46,7 +49,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<(bool, Bytes), Error> {
+pub(crate) async fn read_body<S: Send + Sync>(
+    req: Request,
+    state: &S,
+) -> Result<(bool, Bytes), Error> {
     let is_json = is_json(req.headers());
     let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -130,7 +136,7 @@ pub struct AuthUser {
     /// The session's id (`sid`).
     pub session_id: SessionId,
     /// Every claim of the token (shared with the verification cache).
-    pub claims: std::sync::Arc<AccessClaims>,
+    pub claims: Arc<AccessClaims>,
 }
 
 impl AuthUser {
@@ -292,35 +298,48 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
         let keyward = Keyward::from_ref(state);
         let core = keyward.core();
-        let now = Timestamp::now();
-        let (scheme, token) = authorization(&parts.headers)?;
-        let claims = core.verify_access(token, now).await?;
-        match (scheme, &claims.cnf) {
-            (Scheme::Bearer, None) => {}
-            (Scheme::Bearer, Some(_)) => {
-                return Err(Error::rejected(
-                    ErrorCode::InvalidToken,
-                    "This token is bound to a device key: send it as `Authorization: DPoP` with a DPoP proof.",
-                ));
-            }
-            (Scheme::DPoP, None) => {
-                return Err(Error::rejected(
-                    ErrorCode::InvalidToken,
-                    "This token is not bound to a device key: send it as `Authorization: Bearer`.",
-                ));
-            }
-            (Scheme::DPoP, Some(_)) => {
-                let request = dpop_request(parts, core.settings.public_origin())?;
-                core.check_binding(&claims, token, Some(&request), now)
-                    .await?;
-            }
-        }
+        let (claims, _) = verified(core, &parts.headers, Timestamp::now(), || {
+            dpop_request(parts, core.settings.public_origin())
+        })
+        .await?;
         Ok(Self {
             user_id: claims.sub,
             session_id: claims.sid,
             claims,
         })
     }
+}
+
+/// The access token of a request with `headers`, verified (see [`AuthUser`]); a device-bound
+/// one with the DPoP proof of the request `dpop` describes. The claims, and the token.
+pub(crate) async fn verified<'h>(
+    core: &Core,
+    headers: &'h HeaderMap,
+    now: Timestamp,
+    dpop: impl FnOnce() -> Result<dpop::Request, Error>,
+) -> Result<(Arc<AccessClaims>, &'h str), Error> {
+    let (scheme, token) = authorization(headers)?;
+    let claims = core.verify_access(token, now).await?;
+    match (scheme, &claims.cnf) {
+        (Scheme::Bearer, None) => {}
+        (Scheme::Bearer, Some(_)) => {
+            return Err(Error::rejected(
+                ErrorCode::InvalidToken,
+                "This token is bound to a device key: send it as `Authorization: DPoP` with a DPoP proof.",
+            ));
+        }
+        (Scheme::DPoP, None) => {
+            return Err(Error::rejected(
+                ErrorCode::InvalidToken,
+                "This token is not bound to a device key: send it as `Authorization: Bearer`.",
+            ));
+        }
+        (Scheme::DPoP, Some(_)) => {
+            core.check_binding(&claims, token, Some(&dpop()?), now)
+                .await?;
+        }
+    }
+    Ok((claims, token))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +377,21 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Error> {
     Ok((scheme, token))
 }
 
+/// The request's one `DPoP` header, if it has one (two are refused).
+pub(crate) fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let mut values = headers.get_all("dpop").iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(None),
+        (Some(value), None) => value.to_str().map(|v| Some(v.to_owned())).map_err(|_| {
+            Error::rejected(ErrorCode::InvalidDpopProof, "The DPoP header is not ASCII.")
+        }),
+        (Some(_), Some(_)) => Err(Error::rejected(
+            ErrorCode::InvalidDpopProof,
+            "A request carries one DPoP header, not several.",
+        )),
+    }
+}
+
 /// What a request offers for DPoP: its one `DPoP` header (two are refused), its method, and its
 /// URL as the client addressed it (the public origin from the issuer, and the path before any
 /// `nest` stripped a prefix).
@@ -377,19 +411,7 @@ where
 }
 
 fn dpop_request(parts: &Parts, origin: String) -> Result<dpop::Request, Error> {
-    let mut values = parts.headers.get_all("dpop").iter();
-    let proof = match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(value), None) => Some(value.to_str().map(str::to_owned).map_err(|_| {
-            Error::rejected(ErrorCode::InvalidDpopProof, "The DPoP header is not ASCII.")
-        })?),
-        (Some(_), Some(_)) => {
-            return Err(Error::rejected(
-                ErrorCode::InvalidDpopProof,
-                "A request carries one DPoP header, not several.",
-            ));
-        }
-    };
+    let proof = dpop_proof(&parts.headers)?;
     let path = parts
         .extensions
         .get::<OriginalUri>()

@@ -10,6 +10,7 @@ mod client;
 mod devices;
 mod error;
 pub(crate) mod extract;
+mod gateway;
 mod lifecycle;
 mod meta;
 mod mfa;
@@ -56,6 +57,7 @@ use crate::Keyward;
         (name = "lifecycle", description = "Email verification, password reset and change, email change, magic links."),
         (name = "mfa", description = "TOTP second factors: enrol, confirm, recovery codes, the second step of a sign-in."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
+        (name = "resource servers", description = "For servers that are not this process: token introspection and ticket redemption (with a server key), forward auth for gateways."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -69,6 +71,9 @@ impl Modify for BearerAuth {
             let mut scheme = Http::new(HttpAuthScheme::Bearer);
             scheme.bearer_format = Some("JWT".into());
             components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
+            let mut key = Http::new(HttpAuthScheme::Bearer);
+            key.bearer_format = Some("kws_… (a server key)".into());
+            components.add_security_scheme("server_key", SecurityScheme::Http(key));
         }
     }
 }
@@ -88,6 +93,9 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(devices::challenge_device))
         .routes(routes!(devices::verify_challenge))
         .routes(routes!(tickets::connect_ticket))
+        .routes(routes!(gateway::redeem_ticket))
+        .routes(routes!(gateway::introspect))
+        .routes(routes!(gateway::forward))
         .routes(routes!(lifecycle::send_verification))
         .routes(routes!(lifecycle::confirm_verification))
         .routes(routes!(lifecycle::forgot_password))

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
 
-use crate::domain::{DeviceId, Jkt, OrgId, SessionId, UserId};
+use crate::domain::{DeviceId, Jkt, OrgId, ServerKeyId, SessionId, UserId};
 
 macro_rules! text_value {
     ($name:ty, $what:literal) => {
@@ -65,4 +65,5 @@ text_value!(UserId, "a user id");
 text_value!(SessionId, "a session id");
 text_value!(DeviceId, "a device id");
 text_value!(OrgId, "an organization id");
+text_value!(ServerKeyId, "a server key id");
 text_value!(Jkt, "a JWK thumbprint");

@@ -230,6 +230,7 @@ mod orgs;
 mod passkeys;
 mod replays;
 mod rotations;
+mod server_keys;
 mod sessions;
 mod sqlite;
 mod tickets;
@@ -251,6 +252,7 @@ pub use orgs::{
     OrgRoleRow, OrgRow,
 };
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
+pub use server_keys::ServerKeyRow;
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;
 pub use users::UserRow;

@@ -367,6 +367,25 @@ impl Store {
         Ok(rows)
     }
 
+    /// The address of `user_id` when `session_id` is one of theirs and not revoked (the user
+    /// still exists); `None` otherwise. What a resource server's question about a token is
+    /// answered from, beyond the token itself.
+    pub async fn live_session_email(
+        &self,
+        session_id: &SessionId,
+        user_id: &UserId,
+    ) -> Result<Option<String>, Error> {
+        let email = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT u.email FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(email)
+    }
+
     /// The revocations written at or after `since` by the database's clock (ms): each session's
     /// id and revocation time; and the database's clock as it was before they were read, for
     /// the next call. The database's clock, not this process's: a revocation written by a

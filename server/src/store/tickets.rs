@@ -1,7 +1,7 @@
 //! Connect tickets: single-use stand-ins for the access token on a WebSocket or EventSource.
 
 use super::{Error, Pool, Store};
-use crate::domain::{DeviceId, SessionId, UserId};
+use crate::domain::{DeviceId, OrgId, SessionId, UserId};
 
 /// A connect ticket to store (only its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct RedeemedTicket {
     /// The session's user if the session is live (not revoked) and the user still exists;
     /// `None` otherwise.
     pub live_user: Option<UserId>,
+    /// The organization the session acts for, if any.
+    pub org_id: Option<OrgId>,
+    /// The user's role in it, if they are still a member.
+    pub org_role: Option<String>,
 }
 
 impl Store {
@@ -67,7 +71,12 @@ impl Store {
             "DELETE FROM connect_tickets WHERE ticket_hash = $1 \
              RETURNING session_id, user_id, device_id, url, expires_at, \
              (SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
-              WHERE s.id = connect_tickets.session_id AND s.revoked_at IS NULL) AS live_user",
+              WHERE s.id = connect_tickets.session_id AND s.revoked_at IS NULL) AS live_user, \
+             (SELECT s.org_id FROM sessions s \
+              WHERE s.id = connect_tickets.session_id) AS org_id, \
+             (SELECT m.role FROM sessions s JOIN org_members m \
+              ON m.org_id = s.org_id AND m.user_id = s.user_id \
+              WHERE s.id = connect_tickets.session_id) AS org_role",
         )
         .bind(hash)
         .fetch_optional(pool)
