@@ -122,6 +122,9 @@ async fn introspection_tells_active_tokens_claims_and_nothing_about_the_others()
 
     let active = introspect(&keyward, &key, &token).await;
     assert_eq!(active["active"], true);
+    let body = url_encoded(&[("token", &token)]);
+    let reply = send(&keyward, introspect_form(Some(&key), &body)).await;
+    assert_eq!(header_of(&reply, "cache-control"), Some("no-store"));
     assert_eq!(active["sub"], user["user"]["id"]);
     assert_eq!(active["sid"], user["session_id"]);
     assert_eq!(active["email"], "grace@example.com");
@@ -251,6 +254,23 @@ async fn a_device_bound_token_introspects_with_its_key_and_needs_its_proof_at_th
         Some("bound@example.com")
     );
 
+    // Forwarded headers that a client could have added to (lists), or that do not make a URL
+    // of the gateway's: refused before the proof is looked at.
+    for (name, value) in [
+        ("x-forwarded-host", "localhost:8787, evil.example"),
+        ("x-forwarded-host", "evil.example/@localhost:8787"),
+        ("x-forwarded-proto", "javascript"),
+        ("x-forwarded-uri", "api/todos"),
+    ] {
+        let fresh = device.proof("GET", "/api/todos", Some(&token));
+        let mut headers = gateway(&fresh, "/api/todos");
+        headers.retain(|(n, _)| *n != name);
+        headers.push((name, value.to_owned()));
+        let reply = forward(&keyward, &headers).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}: {value}");
+        assert_eq!(reply.code(), "invalid_dpop_proof", "{name}: {value}");
+    }
+
     // The same proof again, or one for another URL: refused.
     let replayed = forward(&keyward, &gateway(&proof, "/api/todos")).await;
     assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
@@ -271,6 +291,7 @@ async fn forward_auth_answers_the_identity_in_headers_or_401() {
 
     let good = forward(&keyward, &[("authorization", &bearer)]).await;
     assert_eq!(good.status, StatusCode::OK);
+    assert_eq!(header_of(&good, "cache-control"), Some("no-store"));
     assert_eq!(
         header_of(&good, "x-keyward-user-id"),
         user["user"]["id"].as_str()
@@ -283,26 +304,8 @@ async fn forward_auth_answers_the_identity_in_headers_or_401() {
     assert_eq!(header_of(&good, "x-keyward-org"), None);
 
     // With an active organization, its id and the role.
-    let made = send(
-        &keyward,
-        json_request(
-            Method::POST,
-            "/auth/orgs",
-            Some(&token),
-            &json!({ "name": "Acme" }),
-        ),
-    )
-    .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
-    let org = made.body["data"]["org"]["id"].as_str().unwrap().to_owned();
-    let activated = send(
-        &keyward,
-        authed(Method::POST, &format!("/auth/orgs/{org}/activate"), &token),
-    )
-    .await;
-    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
-    let renewed = refresh(&keyward, &refresh_token(&user)).await;
-    let in_org = format!("Bearer {}", access(&renewed.body["data"]));
+    let (org, in_org_token) = act_for_new_org(&keyward, &user, "Acme").await;
+    let in_org = format!("Bearer {in_org_token}");
     let team = forward(&keyward, &[("authorization", &in_org)]).await;
     assert_eq!(header_of(&team, "x-keyward-org"), Some(org.as_str()));
     assert_eq!(header_of(&team, "x-keyward-org-role"), Some("owner"));
@@ -311,6 +314,14 @@ async fn forward_auth_answers_the_identity_in_headers_or_401() {
         ("no token", vec![]),
         ("garbage", vec![("authorization", "Bearer nonsense")]),
         ("another scheme", vec![("authorization", "Basic YWRhOnB3")]),
+        // Whatever reads the second one would read a token nobody checked.
+        (
+            "two tokens",
+            vec![
+                ("authorization", bearer.as_str()),
+                ("authorization", "Bearer x"),
+            ],
+        ),
     ] {
         let reply = forward(&keyward, &headers).await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what}");
@@ -327,7 +338,7 @@ async fn forward_auth_answers_the_identity_in_headers_or_401() {
         json_request(
             Method::POST,
             "/auth/sign-out",
-            Some(&access(&renewed.body["data"])),
+            Some(&in_org_token),
             &json!({ "scope": "all" }),
         ),
     )

@@ -92,7 +92,9 @@ fn config(dir: &Path, port: u16, keyward: SocketAddr, app: SocketAddr) -> String
     let server = block
         .replace("LISTEN", &format!("127.0.0.1:{port}"))
         .replace("KEYWARD", &keyward.to_string())
-        .replace("APP", &app.to_string());
+        .replace("APP", &app.to_string())
+        .replace("PUBLIC_SCHEME", "http")
+        .replace("PUBLIC_HOST", "localhost:8787");
     let dir = dir.display();
     format!(
         "daemon off;\nmaster_process off;\nworker_processes 1;\npid {dir}/nginx.pid;\n\
@@ -154,7 +156,13 @@ impl Nginx {
                 .await
                 .unwrap();
         tokio::spawn(connection);
-        let mut request = Request::get(path).header("host", "localhost:8787");
+        let mut request = Request::get(path);
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+        {
+            request = request.header("host", "localhost:8787");
+        }
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -177,6 +185,23 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A DPoP proof by `device` for `GET htu` with `token`.
+fn proof_for(device: &TestDevice, htu: &str, token: &str) -> String {
+    use sha2::Digest as _;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let claims = json!({
+        "jti": format!("elsewhere-{}", now.as_nanos()),
+        "htm": "GET",
+        "htu": htu,
+        "iat": now.as_secs(),
+        "ath": b64(&sha2::Sha256::digest(token.as_bytes())),
+    });
+    let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": device.jwk() });
+    device.sign_jwt(&header, &claims)
 }
 
 /// The identity headers the app saw, for a request that reached it.
@@ -270,6 +295,21 @@ async fn through_nginx_a_device_bound_token_passes_with_its_proof_for_the_reques
         )
         .await;
     assert_eq!(seen(status, &body)["x-keyward-email"], "bound@example.com");
+
+    // A proof for another server's URL (captured there), sent here under that server's name:
+    // the gateway checks proofs against its own origin, so it is refused.
+    let elsewhere = proof_for(&device, "http://other.example/api/whoami", &token);
+    let (status, _, _) = nginx
+        .get(
+            "/api/whoami",
+            &[
+                ("host", "other.example"),
+                ("authorization", &scheme),
+                ("dpop", &elsewhere),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "another server's proof");
 
     // Its proof again (a replay), a proof for another path, or none: 401.
     let other = device.proof("GET", "/api/elsewhere", Some(&token));

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use keyward_proto::{IntrospectedKey, Introspection};
+use keyward_proto::{ErrorCode, IntrospectedKey, Introspection};
 
 use super::Timestamp;
 use super::core::Core;
@@ -30,21 +30,40 @@ pub struct Checked {
     pub email: String,
 }
 
-/// `claims` (of a verified token) with the user's address, when the token's session is live and
-/// its user still there; a refusal (`session_revoked`) otherwise. What `GET /auth/forward`
-/// answers a gateway with.
-pub async fn live(core: &Core, claims: Arc<AccessClaims>) -> Result<Checked, Error> {
-    let email = core
+/// `claims` (of a verified token) with the user's address, when the token's session is live at
+/// `now` (not revoked, not past its lifetime, its user there) and its organization role is
+/// still the user's; a refusal otherwise (`session_revoked`, `invalid_token`). What `GET
+/// /auth/forward` answers a gateway with.
+pub async fn live(
+    core: &Core,
+    claims: Arc<AccessClaims>,
+    now: Timestamp,
+) -> Result<Checked, Error> {
+    let live = core
         .store
-        .live_session_email(&claims.sid, &claims.sub)
+        .live_session(
+            &claims.sid,
+            &claims.sub,
+            claims.org.as_deref(),
+            now.millis(),
+        )
         .await?
         .ok_or_else(|| {
             Error::rejected(
-                keyward_proto::ErrorCode::SessionRevoked,
+                ErrorCode::SessionRevoked,
                 "This session has been signed out.",
             )
         })?;
-    Ok(Checked { claims, email })
+    if claims.org.is_some() && live.org_role != claims.org_role {
+        return Err(Error::rejected(
+            ErrorCode::InvalidToken,
+            "The user's role in this token's organization has changed: refresh the token.",
+        ));
+    }
+    Ok(Checked {
+        claims,
+        email: live.email,
+    })
 }
 
 /// `POST /auth/introspect`: the token's claims when it is an access token of a live session,
@@ -53,7 +72,7 @@ pub async fn live(core: &Core, claims: Arc<AccessClaims>) -> Result<Checked, Err
 /// resource server checks the request's proof against `cnf.jkt` (RFC 9449 §6.2).
 pub async fn introspect(core: &Core, token: &str, now: Timestamp) -> Result<Introspection, Error> {
     let checked = match core.verify_access(token, now).await {
-        Ok(claims) => live(core, claims).await,
+        Ok(claims) => live(core, claims, now).await,
         Err(error) => Err(error),
     };
     let Checked { claims, email } = match checked {

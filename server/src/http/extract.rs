@@ -349,7 +349,8 @@ enum Scheme {
 }
 
 fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Error> {
-    let value = headers.get(header::AUTHORIZATION).ok_or_else(|| {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next().ok_or_else(|| {
         Error::rejected(
             ErrorCode::Unauthorized,
             "Sign in first: this needs an access token.",
@@ -361,6 +362,11 @@ fn authorization(headers: &HeaderMap) -> Result<(Scheme, &str), Error> {
             "Send the access token as `Authorization: Bearer <token>` (or `DPoP <token>`).",
         )
     };
+    // One header: with two, whatever reads the other one (an app behind a gateway) would read
+    // a token that was never checked.
+    if values.next().is_some() {
+        return Err(invalid());
+    }
     let value = value.to_str().map_err(|_| invalid())?;
     let (scheme, token) = value.split_once(' ').ok_or_else(invalid)?;
     let scheme = if scheme.eq_ignore_ascii_case("bearer") {

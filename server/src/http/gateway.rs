@@ -109,9 +109,11 @@ pub(crate) async fn introspect(
     State(keyward): State<Keyward>,
     _key: ServerKey,
     IntrospectBody(body): IntrospectBody,
-) -> Result<Json<Introspection>, Error> {
+) -> Result<Response, Error> {
     let answer = gateway::introspect(keyward.core(), &body.token, Timestamp::now()).await?;
-    Ok(Json(answer))
+    let mut response = Json(answer).into_response();
+    private(&mut response);
+    Ok(response)
 }
 
 /// Redeems a connect ticket for a sync server in another process or language, as
@@ -178,12 +180,11 @@ pub(crate) async fn forward(
     headers: HeaderMap,
 ) -> Result<Response, Error> {
     let core = keyward.core();
-    let (claims, _) = verified(core, &headers, Timestamp::now(), || {
-        forwarded_request(&headers)
-    })
-    .await?;
-    let checked = gateway::live(core, claims).await?;
+    let now = Timestamp::now();
+    let (claims, _) = verified(core, &headers, now, || forwarded_request(&headers)).await?;
+    let checked = gateway::live(core, claims, now).await?;
     let mut response = StatusCode::OK.into_response();
+    private(&mut response);
     let claims = &checked.claims;
     let identity = [
         (USER_ID, Some(claims.sub.to_string())),
@@ -193,45 +194,66 @@ pub(crate) async fn forward(
         (ORG_ROLE, claims.org_role.clone()),
     ];
     for (name, value) in identity {
-        // Every value is visible ASCII, but an address's own characters (UTF-8) are allowed.
-        if let Some(value) = value.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(name), value);
-        }
+        let Some(value) = value else { continue };
+        // Ids, roles and addresses are visible ASCII (addresses are stored in their ASCII
+        // form); anything else is refused rather than left out, which would let a header a
+        // client sent under that name through a gateway that does not remove it.
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| Error::internal("an identity value that is not a header value"))?;
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(name), value);
     }
     Ok(response)
 }
 
+/// An answer about someone's token is theirs alone: no cache keeps it or hands it to another.
+fn private(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Authorization, DPoP"),
+    );
+}
+
 /// The request the gateway is asking about, as its `X-Forwarded-*` headers describe it, with
-/// its `DPoP` header: what a device-bound token's proof must be for.
+/// its `DPoP` header: what a device-bound token's proof must be for. Each header once, with one
+/// value (the gateway sets them, as docs/gateways.md shows: a list would mean a client's value
+/// came along); the scheme `http` or `https`, a host without a path or user, a path from `/`.
 fn forwarded_request(headers: &HeaderMap) -> Result<dpop::Request, Error> {
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let missing = || {
+    let refused = || {
         Error::rejected(
             ErrorCode::InvalidDpopProof,
             "A device-bound token is checked against the request's method and URL: the gateway \
              must forward X-Forwarded-Method, X-Forwarded-Proto, X-Forwarded-Host and \
-             X-Forwarded-Uri.",
+             X-Forwarded-Uri, once each, with one value.",
         )
     };
-    // A list (`https, http` after two proxies) counts by its first: the client's side.
-    let first = |name: &str| {
-        header(name)
-            .and_then(|value| value.split(',').next())
-            .map(str::trim)
-            .ok_or_else(missing)
+    let one = |name: &str| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => value
+                .to_str()
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(refused),
+            _ => Err(refused()),
+        }
     };
-    let (method, proto, host) = (
-        first("x-forwarded-method")?,
-        first("x-forwarded-proto")?,
-        first("x-forwarded-host")?,
-    );
-    let uri = header("x-forwarded-uri").ok_or_else(missing)?;
+    let method = one("x-forwarded-method")?;
+    let proto = one("x-forwarded-proto")?;
+    let host = one("x-forwarded-host")?;
+    let uri = one("x-forwarded-uri")?;
+    let host_ok = host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    if !matches!(proto, "http" | "https") || !host_ok || !uri.starts_with('/') {
+        return Err(refused());
+    }
     let path = uri.split(['?', '#']).next().unwrap_or_default();
-    let proof = dpop_proof(headers)?;
     Ok(dpop::Request {
-        proof,
+        proof: dpop_proof(headers)?,
         method: method.to_owned(),
         url: format!("{proto}://{host}{path}"),
     })

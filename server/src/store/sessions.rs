@@ -42,6 +42,15 @@ pub struct SessionRow {
     pub org_role: Option<String>,
 }
 
+/// A live session, as [`Store::live_session`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LiveSession {
+    /// The user's address.
+    pub email: String,
+    /// The user's role in the organization asked about, if they are in it.
+    pub org_role: Option<String>,
+}
+
 /// A refresh token as stored: only its hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshRow {
@@ -367,23 +376,29 @@ impl Store {
         Ok(rows)
     }
 
-    /// The address of `user_id` when `session_id` is one of theirs and not revoked (the user
-    /// still exists); `None` otherwise. What a resource server's question about a token is
-    /// answered from, beyond the token itself.
-    pub async fn live_session_email(
+    /// `session_id` of `user_id` when it is live at `now` (ms: not revoked, not past its
+    /// lifetime, its user there), with the user's address and their role in `org` as of now.
+    /// What a resource server's question about a token is answered from, beyond the token.
+    pub async fn live_session(
         &self,
         session_id: &SessionId,
         user_id: &UserId,
-    ) -> Result<Option<String>, Error> {
-        let email = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT u.email FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL",
+        org: Option<&str>,
+        now: i64,
+    ) -> Result<Option<LiveSession>, Error> {
+        let live = on_pool!(self, pool => sqlx::query_as(
+            "SELECT u.email, (SELECT m.role FROM org_members m \
+               WHERE m.org_id = $3 AND m.user_id = s.user_id) AS org_role \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $4",
         )
         .bind(session_id)
         .bind(user_id)
+        .bind(org)
+        .bind(now)
         .fetch_optional(pool)
         .await)?;
-        Ok(email)
+        Ok(live)
     }
 
     /// The revocations written at or after `since` by the database's clock (ms): each session's

@@ -129,6 +129,34 @@ pub async fn refresh(keyward: &Keyward, token: &str) -> Reply {
     .await
 }
 
+/// `user` (an auth answer) makes an organization named `name` and acts for it: its id, and the
+/// session's next access token, which carries it.
+#[allow(dead_code)] // not every test file makes one
+pub async fn act_for_new_org(keyward: &Keyward, user: &Value, name: &str) -> (String, String) {
+    let token = access(user);
+    let made = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/orgs",
+            Some(&token),
+            &json!({ "name": name }),
+        ),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let org = made.body["data"]["org"]["id"].as_str().unwrap().to_owned();
+    let activated = send(
+        keyward,
+        authed(Method::POST, &format!("/auth/orgs/{org}/activate"), &token),
+    )
+    .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    let renewed = refresh(keyward, &refresh_token(user)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    (org, access(&renewed.body["data"]))
+}
+
 /// The access token in an auth answer.
 pub fn access(data: &Value) -> String {
     data["tokens"]["access_token"].as_str().unwrap().to_owned()
