@@ -47,6 +47,7 @@
 //! | tokens | ES256 access tokens (`kid`, `typ: at+jwt`), JWKS; opaque rotating refresh tokens with a grace window and reuse detection |
 //! | sessions | list, revoke one / others / all; idle timeout, lifetime, per-user limit; revoked tokens refused at once |
 //! | connect tickets | single-use, 30 s tickets bound to a session and a URL, for WebSockets and EventSource (which cannot send headers): [`Keyward::redeem_connect_ticket`], or `POST /auth/connect-ticket/redeem` with a server key |
+//! | sync servers | [`sync::SyncAuth`]: a WebSocket or EventSource authenticated with a connect ticket (or as a visitor, in mixed mode), its scopes by collection, and [`sync::Connection::ended`] when it must close (revoked, role changed, token expired) |
 //! | resource servers | RFC 7662 introspection (`POST /auth/introspect`) with server keys ([`Keyward::create_server_key`], `keyward server-keys create`), forward auth for gateways (`GET /auth/forward`: nginx `auth_request`, Traefik, Caddy) |
 //! | protection | per-IP and per-account rate limits shared through the database; lockout after 10 failures |
 //! | storage | SQLite (embedded, WAL) or PostgreSQL (shared by any number of servers) |
@@ -85,6 +86,7 @@ mod runtime;
 mod secrets;
 mod settings;
 mod store;
+pub mod sync;
 #[cfg(test)]
 mod testing;
 

@@ -21,12 +21,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use keyward_server::sync::{Connection, SyncAuth};
 use keyward_server::{AuthUser, Keyward, RequirePermission, UserId, permission};
 use serde::{Deserialize, Serialize};
 
@@ -163,7 +164,9 @@ struct Connect {
 /// browser cannot put its access token on a WebSocket, so it first asks Keyward for a connect
 /// ticket for this URL (`POST /auth/connect-ticket` with its token, and its DPoP proof when the
 /// session is device-bound) and opens `/ws?ticket=…`. The ticket is redeemed before the
-/// upgrade: a used, late or foreign ticket is answered 401 and no socket opens.
+/// upgrade: a used, late or foreign ticket is answered 401 and no socket opens. The socket is
+/// closed (1008, with the reason's code) as soon as its session is signed out or revoked, its
+/// device revoked, or the token behind the ticket expires.
 async fn ws(
     State(app): State<App>,
     headers: HeaderMap,
@@ -178,33 +181,41 @@ async fn ws(
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return (StatusCode::BAD_REQUEST, "a Host header is needed").into_response();
     };
-    let url = format!("ws://{host}/ws");
-    match app
-        .keyward
-        .redeem_connect_ticket(&connect.ticket, &url)
-        .await
-    {
-        Ok(who) => upgrade.on_upgrade(move |socket| greet_then_echo(socket, who.user_id)),
+    let sync = SyncAuth::new(app.keyward.clone(), format!("ws://{host}/ws"));
+    match sync.connect(Some(&connect.ticket)).await {
+        Ok(connection) => upgrade.on_upgrade(move |socket| greet_then_echo(socket, connection)),
         // Keyward's own answer: 401 `invalid_ticket` with the error envelope.
         Err(refused) => refused.into_response(),
     }
 }
 
-async fn greet_then_echo(mut socket: WebSocket, user_id: UserId) {
+async fn greet_then_echo(mut socket: WebSocket, mut connection: Connection) {
+    let user_id = connection.identity().map(|who| who.user_id);
     let hello = serde_json::json!({ "user_id": user_id }).to_string();
     if socket.send(Message::Text(hello.into())).await.is_err() {
         return;
     }
-    while let Some(Ok(message)) = socket.recv().await {
+    loop {
+        let message = tokio::select! {
+            why = connection.ended() => {
+                let frame = CloseFrame {
+                    code: close_code::POLICY,
+                    reason: why.code().into(),
+                };
+                let _ = socket.send(Message::Close(Some(frame))).await;
+                return;
+            }
+            message = socket.recv() => message,
+        };
         match message {
-            Message::Text(_) | Message::Binary(_) => {
+            Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => {
                 if socket.send(message).await.is_err() {
-                    break;
+                    return;
                 }
             }
-            Message::Close(_) => break,
             // Pings are answered by axum itself.
-            Message::Ping(_) | Message::Pong(_) => {}
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_)) | Err(_)) | None => return,
         }
     }
 }

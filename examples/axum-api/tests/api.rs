@@ -57,6 +57,29 @@ async fn sign_up(app: &axum::Router, email: &str) -> (String, Value) {
     (token, body["data"]["user"]["id"].clone())
 }
 
+/// Serves `app` on a free local port; its address.
+async fn serve(app: &axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = app
+        .clone()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await });
+    addr
+}
+
+/// A connect ticket for `url`, asked with `token`.
+async fn ticket_for(app: &axum::Router, token: &str, url: &str) -> String {
+    let ask = Request::post("/auth/connect-ticket")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "url": url }).to_string()))
+        .unwrap();
+    let (status, body) = call(app, ask).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["ticket"].as_str().unwrap().to_owned()
+}
+
 /// The HTTP answer to a WebSocket handshake that was refused.
 async fn refused_handshake(url: &str) -> (StatusCode, Value) {
     match tokio_tungstenite::connect_async(url).await {
@@ -110,25 +133,12 @@ async fn api_routes_need_a_keyward_token_and_see_its_user() {
 async fn a_websocket_opens_once_with_a_connect_ticket_and_knows_its_user() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(&dir).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = app
-        .clone()
-        .into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, service).await });
-
+    let addr = serve(&app).await;
     let (token, user_id) = sign_up(&app, "ws@example.com").await;
 
     // The ticket is for the URL the socket will be opened at.
     let url = format!("ws://{addr}/ws");
-    let ask = Request::post("/auth/connect-ticket")
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(json!({ "url": url }).to_string()))
-        .unwrap();
-    let (status, body) = call(&app, ask).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let ticket = body["data"]["ticket"].as_str().unwrap().to_owned();
+    let ticket = ticket_for(&app, &token, &url).await;
     let with_ticket = format!("{url}?ticket={ticket}");
 
     let (mut socket, response) = tokio_tungstenite::connect_async(&with_ticket)
@@ -152,6 +162,37 @@ async fn a_websocket_opens_once_with_a_connect_ticket_and_knows_its_user() {
         (StatusCode::UNAUTHORIZED, &json!("invalid_ticket")),
         "no ticket at all"
     );
+}
+
+#[tokio::test]
+async fn a_websocket_is_closed_as_soon_as_its_session_is_signed_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(&dir).await;
+    let addr = serve(&app).await;
+    let (token, _) = sign_up(&app, "closed@example.com").await;
+    let url = format!("ws://{addr}/ws");
+    let ticket = ticket_for(&app, &token, &url).await;
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("{url}?ticket={ticket}"))
+        .await
+        .unwrap();
+    socket.next().await.unwrap().unwrap();
+
+    let sign_out = Request::post("/auth/sign-out")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _) = call(&app, sign_out).await;
+    assert!(status.is_success());
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(1), socket.next())
+        .await
+        .expect("closed within a second");
+    match closed {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.reason.as_str(), "session_revoked");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
 }
 
 /// A user of the team test: their tokens.

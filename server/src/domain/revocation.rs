@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use super::{SessionId, Timestamp, UserId};
 use crate::Error;
 use crate::store::AccessChangeRow;
@@ -30,8 +32,11 @@ const SYNC_OVERLAP: Duration = Duration::from_secs(60);
 
 /// Session ids whose access tokens must be refused, each with the time it can be forgotten;
 /// and recent organization role changes, whose tokens with the old role must be refused too.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RevokedSessions {
+    /// Counts the changes that can end a live connection (a revocation, a role change), for
+    /// [`RevokedSessions::subscribe`].
+    changes: watch::Sender<u64>,
     entries: RwLock<HashMap<SessionId, Timestamp>>,
     /// Per user: the latest role change in each organization (see [`RoleChange`]).
     roles: RwLock<HashMap<UserId, Vec<RoleChange>>>,
@@ -39,7 +44,28 @@ pub struct RevokedSessions {
     synced_until: RwLock<Option<Timestamp>>,
 }
 
+impl Default for RevokedSessions {
+    fn default() -> Self {
+        Self {
+            changes: watch::Sender::new(0),
+            entries: RwLock::default(),
+            roles: RwLock::default(),
+            synced_until: RwLock::default(),
+        }
+    }
+}
+
 impl RevokedSessions {
+    /// Told of every change that can end a live connection: a session revoked, a role changed
+    /// (here at once, from other servers with the next sync).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Whether `session_id` is revoked.
     pub fn contains(&self, session_id: &SessionId) -> bool {
         self.entries
@@ -68,6 +94,7 @@ impl RevokedSessions {
         let Ok(mut roles) = self.roles.write() else {
             return;
         };
+        let mut news = false;
         for row in rows {
             let change = RoleChange {
                 org: row.org_id.to_string(),
@@ -81,9 +108,19 @@ impl RevokedSessions {
             let changes = roles.entry(row.user_id).or_default();
             match changes.iter_mut().find(|known| known.org == change.org) {
                 Some(known) if known.clock > change.clock => {}
-                Some(known) => *known = change,
-                None => changes.push(change),
+                Some(known) => {
+                    news |= known.role != change.role;
+                    *known = change;
+                }
+                None => {
+                    changes.push(change);
+                    news = true;
+                }
             }
+        }
+        drop(roles);
+        if news {
+            self.changed();
         }
     }
 
@@ -100,6 +137,7 @@ impl RevokedSessions {
                 entries.insert(*id, forget_at);
             }
         }
+        self.changed();
     }
 
     /// Reads revocations written since the last sync (or, the first time, within the last
@@ -130,14 +168,16 @@ impl RevokedSessions {
                 !changes.is_empty()
             });
         }
+        let mut news = false;
         if let Ok(mut entries) = self.entries.write() {
             for (id, revoked_at) in revoked {
-                entries.insert(
-                    id,
-                    forget_at(Timestamp::from_millis(revoked_at), access_ttl),
-                );
+                let forget = forget_at(Timestamp::from_millis(revoked_at), access_ttl);
+                news |= entries.insert(id, forget).is_none();
             }
             entries.retain(|_, forget| *forget > now);
+        }
+        if news {
+            self.changed();
         }
         if let Ok(mut synced) = self.synced_until.write() {
             *synced = Some(Timestamp::from_millis(clock));

@@ -56,6 +56,9 @@ pub struct TicketIdentity {
     pub org: Option<OrgId>,
     /// The user's role in it.
     pub org_role: Option<String>,
+    /// When the access token behind it expires: a live connection opened with it ends then,
+    /// unless renewed ([`crate::sync::Connection::renew`]).
+    pub token_expires_at: Timestamp,
 }
 
 /// A ticket, parsed: `kwt_` and 32 bytes in base64url.
@@ -206,6 +209,7 @@ pub async fn issue(
         user_id: claims.sub,
         url: url.0,
         expires_at: now.plus(TICKET_TTL).millis(),
+        token_expires_at: claims.exp.saturating_mul(1000),
     };
     // The access token was good, but its session may have been revoked by another server a
     // moment ago (revocations reach the others within a second): the row is then not written.
@@ -255,12 +259,19 @@ pub async fn redeem(
         (Some(org), Some(role)) => (Some(org), Some(role)),
         _ => (None, None),
     };
+    if let Some(device) = &redeemed.device_id {
+        core.store.device_seen(device, now.millis()).await?;
+    }
     Ok(TicketIdentity {
         user_id: redeemed.user_id,
         session_id: redeemed.session_id,
         device_id: redeemed.device_id,
         org,
         org_role,
+        // A ticket from before the token's expiry was kept: as long as the ticket itself.
+        token_expires_at: Timestamp::from_millis(
+            redeemed.token_expires_at.unwrap_or(redeemed.expires_at),
+        ),
     })
 }
 

@@ -16,6 +16,8 @@ pub struct TicketRow {
     pub url: String,
     /// Not valid from (ms).
     pub expires_at: i64,
+    /// When the access token it was asked with expires (ms).
+    pub token_expires_at: i64,
 }
 
 /// A ticket just used up, and the state of its session.
@@ -34,6 +36,9 @@ pub struct RedeemedTicket {
     /// The session's user if the session is live (not revoked) and the user still exists;
     /// `None` otherwise.
     pub live_user: Option<UserId>,
+    /// When the access token it was asked with expires (ms; `None` for a ticket from before
+    /// this was kept).
+    pub token_expires_at: Option<i64>,
     /// The organization the session acts for, if any.
     pub org_id: Option<OrgId>,
     /// The user's role in it, if they are still a member.
@@ -46,14 +51,15 @@ impl Store {
     pub async fn insert_connect_ticket(&self, ticket: &TicketRow) -> Result<bool, Error> {
         let inserted = on_writer!(self, pool => sqlx::query(
             "INSERT INTO connect_tickets (ticket_hash, session_id, user_id, device_id, url, \
-             expires_at) SELECT $1, id, user_id, device_id, $2, $3 FROM sessions \
-             WHERE id = $4 AND user_id = $5 AND revoked_at IS NULL",
+             expires_at, token_expires_at) SELECT $1, id, user_id, device_id, $2, $3, $6 \
+             FROM sessions WHERE id = $4 AND user_id = $5 AND revoked_at IS NULL",
         )
         .bind(&ticket.hash)
         .bind(&ticket.url)
         .bind(ticket.expires_at)
         .bind(ticket.session_id)
         .bind(ticket.user_id)
+        .bind(ticket.token_expires_at)
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
@@ -69,7 +75,7 @@ impl Store {
     ) -> Result<Option<RedeemedTicket>, Error> {
         let row = on_writer!(self, pool => sqlx::query_as(
             "DELETE FROM connect_tickets WHERE ticket_hash = $1 \
-             RETURNING session_id, user_id, device_id, url, expires_at, \
+             RETURNING session_id, user_id, device_id, url, expires_at, token_expires_at, \
              (SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
               WHERE s.id = connect_tickets.session_id AND s.revoked_at IS NULL) AS live_user, \
              (SELECT s.org_id FROM sessions s \
@@ -82,6 +88,19 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(row)
+    }
+
+    /// Notes that `device_id` was seen at `now` (ms): a connection of its opened.
+    pub async fn device_seen(&self, device_id: &DeviceId, now: i64) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+        )
+        .bind(now)
+        .bind(device_id)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
     }
 
     /// Deletes the tickets that expired before `before` (ms); returns how many.

@@ -1,0 +1,288 @@
+//! Live connections of a sync server (`keyward_server::sync`): a connect ticket opens one with
+//! the session's identity and scopes, and it ends when the session is revoked (here at once, on
+//! another server within the sync interval), when its device is revoked, when the user's role
+//! in the organization changes, or when its token expires unless renewed in band; visitors
+//! connect only in mixed mode, with their own scopes.
+
+// Tests stand outside the server: they read the clock as a client would.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use keyward_server::sync::{Connection, Ended, Scopes, SyncAuth};
+use keyward_server::{Keyward, Settings};
+use serde_json::{Value, json};
+
+const SYNC: &str = "wss://sync.example.com/ws";
+
+/// A ticket for the sync endpoint, asked with `token`.
+async fn ticket(keyward: &Keyward, token: &str) -> String {
+    let reply = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/connect-ticket",
+            Some(token),
+            &json!({ "url": SYNC }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
+}
+
+/// `POST /auth/connect-ticket` for the sync endpoint by `device`, with its bound `token`.
+async fn ask_bound(keyward: &Keyward, device: &TestDevice, token: &str) -> Reply {
+    let proof = device.proof("POST", "/auth/connect-ticket", Some(token));
+    send(
+        keyward,
+        dpop_request(
+            Method::POST,
+            "/auth/connect-ticket",
+            Some(("DPoP", token)),
+            Some(&proof),
+            Some(&json!({ "url": SYNC })),
+        ),
+    )
+    .await
+}
+
+fn endpoint(keyward: &Keyward) -> SyncAuth {
+    SyncAuth::new(keyward.clone(), SYNC).collections(["todos", "notes", "billing"])
+}
+
+/// How `connection` ends, if it does within `limit`.
+async fn ends_within(connection: &mut Connection, limit: Duration) -> Option<Ended> {
+    tokio::time::timeout(limit, connection.ended()).await.ok()
+}
+
+async fn sign_out(keyward: &Keyward, token: &str, scope: &str) {
+    let reply = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/sign-out",
+            Some(token),
+            &json!({ "scope": scope }),
+        ),
+    )
+    .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+#[tokio::test]
+async fn a_ticket_opens_a_connection_that_ends_at_once_when_its_session_is_signed_out() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let user = sign_up(&keyward, "ada@example.com").await;
+    let token = access(&user);
+    let sync = endpoint(&keyward);
+
+    let mut connection = sync
+        .connect(Some(&ticket(&keyward, &token).await))
+        .await
+        .unwrap();
+    let who = connection.identity().unwrap();
+    assert_eq!(Value::from(who.user_id.to_string()), user["user"]["id"]);
+    assert_eq!(Value::from(who.session_id.to_string()), user["session_id"]);
+    // No organization: the user's own data, every collection.
+    assert!(connection.scopes().can_write("todos") && connection.scopes().can_read("notes"));
+    assert!(!connection.scopes().can_read("elsewhere"));
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(300)).await,
+        None
+    );
+
+    // Another session of the same user stays connected when this one signs out.
+    let other = sign_in(&keyward, "ada@example.com").await;
+    let mut kept = sync
+        .connect(Some(&ticket(&keyward, &access(&other)).await))
+        .await
+        .unwrap();
+    sign_out(&keyward, &token, "session").await;
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(200)).await,
+        Some(Ended::Revoked)
+    );
+    assert_eq!(Ended::Revoked.code(), "session_revoked");
+    assert_eq!(
+        ends_within(&mut kept, Duration::from_millis(300)).await,
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_revocation_on_one_server_closes_connections_held_by_another_within_the_sync_interval() {
+    let db = TestDb::new().await;
+    let here = db.start().await;
+    let there = db.start().await;
+    let user = sign_up(&here, "grace@example.com").await;
+    let token = access(&user);
+    let mut connection = endpoint(&there)
+        .connect(Some(&ticket(&here, &token).await))
+        .await
+        .unwrap();
+    sign_out(&here, &token, "all").await;
+    // `there` reads revocations every second; a little more for the read itself.
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(1500)).await,
+        Some(Ended::Revoked)
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_device_ends_its_connections_and_its_session_gets_no_new_ticket() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let device = TestDevice::new();
+    let user = sign_up_bound(&keyward, "bound@example.com", &device).await;
+    let token = access(&user);
+    let device_id = own_device_id(&keyward, &device, &token).await;
+    let reply = ask_bound(&keyward, &device, &token).await;
+    let bound_ticket = reply.body["data"]["ticket"].as_str().unwrap().to_owned();
+    let mut connection = endpoint(&keyward)
+        .connect(Some(&bound_ticket))
+        .await
+        .unwrap();
+    assert_eq!(
+        connection
+            .identity()
+            .unwrap()
+            .device_id
+            .map(|d| d.to_string()),
+        Some(device_id.clone())
+    );
+
+    // Revoked from another browser signed in to the same account.
+    let other = sign_in(&keyward, "bound@example.com").await;
+    let revoke = send(
+        &keyward,
+        authed(
+            Method::DELETE,
+            &format!("/auth/devices/{device_id}"),
+            &access(&other),
+        ),
+    )
+    .await;
+    assert!(revoke.status.is_success(), "{}", revoke.body);
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(200)).await,
+        Some(Ended::Revoked)
+    );
+    let again = ask_bound(&keyward, &device, &token).await;
+    assert_eq!(again.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn scopes_follow_the_organization_role_and_a_role_change_ends_the_connection() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let user = sign_up(&keyward, "lin@example.com").await;
+    let (org, in_org) = act_for_new_org(&keyward, &user, "Acme").await;
+
+    // By the role's permissions (an owner: `*:*`), or by the app's own rule.
+    let sync = endpoint(&keyward);
+    let mut connection = sync
+        .connect(Some(&ticket(&keyward, &in_org).await))
+        .await
+        .unwrap();
+    let who = connection.identity().unwrap();
+    assert_eq!(who.org.map(|o| o.to_string()), Some(org.clone()));
+    assert_eq!(who.org_role.as_deref(), Some("owner"));
+    assert!(connection.scopes().can_write("billing"));
+    let custom = sync.clone().scopes(|who, _| match who.org_role.as_deref() {
+        Some("owner") => Scopes::none().read(["notes"]),
+        _ => Scopes::none(),
+    });
+    let read_only = custom
+        .connect(Some(&ticket(&keyward, &in_org).await))
+        .await
+        .unwrap();
+    assert!(read_only.scopes().can_read("notes") && !read_only.scopes().can_write("notes"));
+    assert!(!read_only.scopes().can_read("todos"));
+
+    // The organization is deleted: the owner's role there is gone, and so is the connection.
+    let deleted = send(
+        &keyward,
+        authed(Method::DELETE, &format!("/auth/orgs/{org}"), &in_org),
+    )
+    .await;
+    assert!(deleted.status.is_success(), "{}", deleted.body);
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(1500)).await,
+        Some(Ended::RoleChanged)
+    );
+}
+
+#[tokio::test]
+async fn a_connection_ends_with_its_token_unless_renewed_in_band_by_its_own_session() {
+    let db = TestDb::new().await;
+    // `exp` is whole seconds: a 3 s token lives 2 to 3 s.
+    let keyward = Keyward::start(Settings {
+        access_ttl: Duration::from_secs(3),
+        ..db.settings()
+    })
+    .await
+    .unwrap();
+    let user = sign_up(&keyward, "renew@example.com").await;
+    let sync = endpoint(&keyward);
+    let mut connection = sync
+        .connect(Some(&ticket(&keyward, &access(&user)).await))
+        .await
+        .unwrap();
+    let first_deadline = connection.identity().unwrap().token_expires_at;
+
+    // Another session's ticket does not renew it; its own, from a fresh token, does.
+    let stranger = sign_up(&keyward, "stranger@example.com").await;
+    let foreign = ticket(&keyward, &access(&stranger)).await;
+    assert!(connection.renew(&foreign).await.is_err());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let renewed = refresh(&keyward, &refresh_token(&user)).await;
+    let fresh = ticket(&keyward, &access(&renewed.body["data"])).await;
+    connection.renew(&fresh).await.unwrap();
+    assert!(connection.identity().unwrap().token_expires_at > first_deadline);
+    // Past the first token's expiry (the second's is a second or more later) it is still open;
+    // it ends with the second's.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let past_first = Duration::from_millis((first_deadline.millis() - now + 200).max(0) as u64);
+    assert_eq!(ends_within(&mut connection, past_first).await, None);
+    assert_eq!(
+        ends_within(&mut connection, Duration::from_millis(3000)).await,
+        Some(Ended::Expired)
+    );
+}
+
+#[tokio::test]
+async fn visitors_connect_only_in_mixed_mode_and_only_with_their_scopes() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let closed = endpoint(&keyward);
+    let refused = closed.connect(None).await.unwrap_err();
+    assert_eq!(refused.code().map(|c| c.as_str()), Some("unauthorized"));
+    let bad = closed.connect(Some("kwt_nonsense")).await.unwrap_err();
+    assert_eq!(bad.code().map(|c| c.as_str()), Some("invalid_ticket"));
+
+    let mixed = endpoint(&keyward).anonymous(Scopes::none().read(["notes"]));
+    let mut visitor = mixed.connect(None).await.unwrap();
+    assert!(visitor.identity().is_none());
+    assert!(visitor.scopes().can_read("notes"));
+    assert!(!visitor.scopes().can_write("notes") && !visitor.scopes().can_read("todos"));
+    assert_eq!(
+        ends_within(&mut visitor, Duration::from_millis(200)).await,
+        None
+    );
+    // A signed-in user on the same endpoint gets their own scopes.
+    let user = sign_up(&keyward, "mixed@example.com").await;
+    let member = mixed
+        .connect(Some(&ticket(&keyward, &access(&user)).await))
+        .await
+        .unwrap();
+    assert!(member.scopes().can_write("todos"));
+}
