@@ -36,6 +36,10 @@ pub struct TicketRedeemed {
     /// The user's role in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_role: Option<String>,
+    /// When the access token the ticket was asked with expires (seconds since the epoch): a
+    /// live connection opened with the ticket ends then, unless the client renews it with a
+    /// fresh ticket of the same session.
+    pub token_expires_at: i64,
 }
 
 /// `POST /auth/introspect` (RFC 7662), as a form (`token=…`) or as JSON.

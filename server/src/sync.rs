@@ -7,6 +7,7 @@
 //!
 //! let sync = SyncAuth::new(keyward, "wss://sync.example.com/ws")
 //!     .collections(["todos", "notes"])
+//!     .personal(Scopes::none().write(["todos"]))
 //!     .anonymous(Scopes::none().read(["notes"]));
 //! // Before upgrading: a ticket from `?ticket=`, or none for a visitor.
 //! let mut connection = sync.connect(ticket).await?;
@@ -16,12 +17,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! A connection opened with a connect ticket speaks for the session that asked for the ticket
-//! (checked at redemption: the session live, its user there; its device's last sight noted).
-//! [`Connection::ended`] resolves, and the app closes the socket, when:
+//! A browser opens a connection with a connect ticket ([`SyncAuth::connect`]); a client that
+//! can send headers may open it with its access token instead ([`SyncAuth::connect_with_token`]).
+//! Either way the connection speaks for that session (checked then: the session live, its user
+//! there; its device's last sight noted). [`Connection::ended`] resolves, and the app closes the
+//! socket, when:
 //!
-//! - the session is signed out or revoked, its device revoked, or its user deleted: on this
-//!   server at once, on every other within a second (they read the revocations every second);
+//! - the session is signed out or revoked (by its user, an administrator, a reused refresh
+//!   token), or its device revoked: on this server at once, on every other within a second
+//!   (they read the revocations every second);
 //! - the user's role in the session's organization changes, or they leave it: the scopes were
 //!   worked out from the old role, so the client reconnects with a new ticket;
 //! - the access token the ticket was asked with expires, unless the client renewed the
@@ -31,11 +35,17 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderMap;
 use keyward_proto::ErrorCode;
 use tokio::sync::watch;
 
-use crate::domain::{Timestamp, tickets};
+use crate::domain::{OrgId, Timestamp, dpop, gateway, tickets};
+use crate::http::extract::{dpop_proof, verified};
 use crate::{Error, Keyward, TicketIdentity};
+
+/// The longest `Connection::ended` sleeps before looking at the clock again: a suspended
+/// machine or a clock set forward is caught up with within this.
+const RECHECK: Duration = Duration::from_secs(30);
 
 /// What a connection may read and write, by collection (`"*"`: every collection).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -113,6 +123,7 @@ pub struct SyncAuth {
     url: String,
     collections: Arc<[String]>,
     resolve: Option<Resolver>,
+    personal: Scopes,
     anonymous: Option<Scopes>,
 }
 
@@ -121,6 +132,7 @@ impl std::fmt::Debug for SyncAuth {
         f.debug_struct("SyncAuth")
             .field("url", &self.url)
             .field("collections", &self.collections)
+            .field("personal", &self.personal)
             .field("anonymous", &self.anonymous)
             .finish_non_exhaustive()
     }
@@ -128,13 +140,16 @@ impl std::fmt::Debug for SyncAuth {
 
 impl SyncAuth {
     /// The endpoint at `url`, as clients address it (`wss://sync.example.com/ws`; the query
-    /// does not count): tickets are redeemed for it. No collections, no visitors, until said.
+    /// does not count): tickets are redeemed for it, and a token's DPoP proof must be for `GET`
+    /// at it. No collections, nothing for a user outside an organization, no visitors, until
+    /// said.
     pub fn new(keyward: Keyward, url: impl Into<String>) -> Self {
         Self {
             keyward,
             url: url.into(),
             collections: Arc::from([]),
             resolve: None,
+            personal: Scopes::none(),
             anonymous: None,
         }
     }
@@ -146,13 +161,20 @@ impl SyncAuth {
         self
     }
 
+    /// What a signed-in session acting for no organization may do: its user's own data, which
+    /// the sync server keeps apart by `user_id` (nothing by default).
+    #[must_use]
+    pub fn personal(mut self, scopes: Scopes) -> Self {
+        self.personal = scopes;
+        self
+    }
+
     /// How a signed-in connection's scopes are worked out from who it is and the collections,
     /// instead of the default. The default: with an active organization, a collection is read
     /// where the role grants `<collection>:read` and written where it grants
-    /// `<collection>:write`; without one, every collection is read and written (the user's
-    /// own data, which the sync server keeps apart by `user_id`).
+    /// `<collection>:write`; without one, the [`SyncAuth::personal`] scopes.
     #[must_use]
-    pub fn scopes(
+    pub fn resolve_scopes(
         mut self,
         resolve: impl Fn(&TicketIdentity, &[String]) -> Scopes + Send + Sync + 'static,
     ) -> Self {
@@ -199,6 +221,55 @@ impl SyncAuth {
         })
     }
 
+    /// Authenticates a connection whose client can send headers on the handshake (a native
+    /// app, another server): its access token, checked as the `AuthUser` extractor checks it
+    /// (`Authorization: Bearer …`, or `DPoP …` with a `DPoP` proof for `GET` at this
+    /// endpoint's URL, its scheme the handshake's: `https://` for `wss://`, `http://` for
+    /// `ws://`), then its session and role in the database. Refused as the extractor
+    /// refuses (401 `unauthorized`, `invalid_token`, `token_expired`, `session_revoked`,
+    /// `dpop_required`, `invalid_dpop_proof`).
+    pub async fn connect_with_token(&self, headers: &HeaderMap) -> Result<Connection, Error> {
+        let core = &self.keyward.core;
+        let changes = core.revoked.subscribe();
+        #[allow(clippy::disallowed_methods)] // an edge: the app's sync endpoint calls it
+        let now = Timestamp::now();
+        // The handshake is an HTTP GET: a proof names the URL with its HTTP scheme (RFC 9449
+        // `htu`), `https://` for `wss://`.
+        let http_url = match self.url.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("wss") => format!("https://{rest}"),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ws") => format!("http://{rest}"),
+            _ => self.url.clone(),
+        };
+        let request = || {
+            Ok(dpop::Request {
+                proof: dpop_proof(headers)?,
+                method: "GET".to_owned(),
+                url: http_url.clone(),
+            })
+        };
+        let (claims, _) = verified(core, headers, now, request).await?;
+        let checked = gateway::live(core, claims, now).await?;
+        if let Some(device) = &checked.device_id {
+            tickets::seen(core, device, now).await;
+        }
+        let claims = &checked.claims;
+        let org = claims.org.as_deref().and_then(OrgId::parse);
+        let identity = TicketIdentity {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            device_id: checked.device_id,
+            org_role: org.and(claims.org_role.clone()),
+            org,
+            token_expires_at: Timestamp::from_millis(claims.exp.saturating_mul(1000)),
+        };
+        Ok(Connection {
+            auth: self.clone(),
+            changes,
+            scopes: self.scopes_of(&identity),
+            identity: Some(identity),
+        })
+    }
+
     async fn redeem(&self, ticket: &str) -> Result<TicketIdentity, Error> {
         #[allow(clippy::disallowed_methods)] // an edge: the app's sync endpoint calls it
         let now = Timestamp::now();
@@ -214,9 +285,8 @@ impl SyncAuth {
 
     /// See [`SyncAuth::scopes`].
     fn default_scopes(&self, identity: &TicketIdentity) -> Scopes {
-        let all = self.collections.iter().cloned();
         let Some(role) = identity.org_role.as_deref() else {
-            return Scopes::none().write(all);
+            return self.personal.clone();
         };
         let roles = &self.keyward.core.roles;
         let granted = |action: &str| -> Vec<String> {
@@ -250,19 +320,34 @@ impl Connection {
         &self.scopes
     }
 
-    /// Renews the connection in band with a fresh `ticket` (asked for by the same session):
-    /// the connection now ends when the access token behind that ticket expires, and its
-    /// scopes are worked out again. A ticket of another session, or a visitor's renewal, is
-    /// refused with `invalid_ticket`, and the connection stays as it was.
+    /// Renews the connection in band with a fresh `ticket` for this endpoint, asked for by the
+    /// same session acting for the same organization with the same role: the connection then
+    /// ends when the access token behind that ticket expires. Refused with `invalid_ticket`,
+    /// the connection staying as it was, for a visitor, a connection that has ended already, a
+    /// ticket of another session, or one whose session now acts for another organization or
+    /// role (that changes what the connection may do: reconnect). The ticket is used up
+    /// either way. Not cancel-safe: await it to the end.
     pub async fn renew(&mut self, ticket: &str) -> Result<(), Error> {
+        let refused = |why: &'static str| Error::rejected(ErrorCode::InvalidTicket, why);
+        #[allow(clippy::disallowed_methods)] // an edge: a live connection's clock
+        let now = Timestamp::now();
+        if self.standing(now).is_some() {
+            return Err(refused("This connection has ended: reconnect."));
+        }
         let renewed = self.auth.redeem(ticket).await?;
-        if self.identity.as_ref().map(|i| i.session_id) != Some(renewed.session_id) {
-            return Err(Error::rejected(
-                ErrorCode::InvalidTicket,
+        let Some(current) = &self.identity else {
+            return Err(refused("A visitor's connection has nothing to renew."));
+        };
+        if current.session_id != renewed.session_id {
+            return Err(refused(
                 "A connection is renewed with a ticket of its own session.",
             ));
         }
-        self.scopes = self.auth.scopes_of(&renewed);
+        if (current.org, &current.org_role) != (renewed.org, &renewed.org_role) {
+            return Err(refused(
+                "The session acts for another organization or role now: reconnect.",
+            ));
+        }
         self.identity = Some(renewed);
         Ok(())
     }
@@ -303,14 +388,11 @@ impl Connection {
                 .token_expires_at
                 .millis()
                 .saturating_sub(now.millis());
-            let wait = Duration::from_millis(u64::try_from(left).unwrap_or(0));
+            let wait = Duration::from_millis(u64::try_from(left).unwrap_or(0)).min(RECHECK);
+            // The sender lives in the server's core, which this connection keeps alive: the
+            // channel does not close.
             tokio::select! {
-                changed = self.changes.changed() => {
-                    if changed.is_err() {
-                        // The server stopped: nothing will change any more but the clock.
-                        tokio::time::sleep(wait).await;
-                    }
-                }
+                _ = self.changes.changed() => {}
                 () = tokio::time::sleep(wait) => {}
             }
         }
@@ -353,9 +435,11 @@ mod tests {
         // Only the collections the endpoint syncs, even for an owner (`*:*`).
         let owner = sync.scopes_of(&identity(Some("owner")));
         assert!(owner.can_write("todos") && !owner.can_read("elsewhere"));
-        // For themselves: every collection of theirs.
-        let own = sync.scopes_of(&identity(None));
-        assert!(own.can_write("todos") && own.can_write("billing") && !own.can_read("other"));
+        // For themselves: nothing, unless the endpoint says what a user's own data is.
+        assert_eq!(sync.scopes_of(&identity(None)), Scopes::none());
+        let personal = sync.personal(Scopes::none().write(["todos"]));
+        let own = personal.scopes_of(&identity(None));
+        assert!(own.can_write("todos") && !own.can_read("billing"));
     }
 
     #[test]

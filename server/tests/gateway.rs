@@ -389,6 +389,14 @@ async fn a_ticket_is_redeemed_once_over_http_with_a_server_key() {
     assert_eq!(reply.body["data"]["user_id"], user["user"]["id"]);
     assert_eq!(reply.body["data"]["session_id"], user["session_id"]);
     assert!(reply.body["data"].get("device_id").is_none());
+    let until = reply.body["data"]["token_expires_at"].as_i64().unwrap();
+    let exp = introspect(&keyward, &key, &token).await["exp"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        until, exp,
+        "the connection lasts as long as the token behind the ticket"
+    );
     let again = send(&keyward, redeem(ticket, url)).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
     assert_eq!(again.code(), "invalid_ticket");

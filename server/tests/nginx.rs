@@ -187,23 +187,6 @@ impl Drop for Nginx {
     }
 }
 
-/// A DPoP proof by `device` for `GET htu` with `token`.
-fn proof_for(device: &TestDevice, htu: &str, token: &str) -> String {
-    use sha2::Digest as _;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let claims = json!({
-        "jti": format!("elsewhere-{}", now.as_nanos()),
-        "htm": "GET",
-        "htu": htu,
-        "iat": now.as_secs(),
-        "ath": b64(&sha2::Sha256::digest(token.as_bytes())),
-    });
-    let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": device.jwk() });
-    device.sign_jwt(&header, &claims)
-}
-
 /// The identity headers the app saw, for a request that reached it.
 fn seen(status: StatusCode, body: &str) -> Value {
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -298,7 +281,7 @@ async fn through_nginx_a_device_bound_token_passes_with_its_proof_for_the_reques
 
     // A proof for another server's URL (captured there), sent here under that server's name:
     // the gateway checks proofs against its own origin, so it is refused.
-    let elsewhere = proof_for(&device, "http://other.example/api/whoami", &token);
+    let elsewhere = device.proof_at("GET", "http://other.example/api/whoami", &token);
     let (status, _, _) = nginx
         .get(
             "/api/whoami",

@@ -21,13 +21,18 @@ const SYNC: &str = "wss://sync.example.com/ws";
 
 /// A ticket for the sync endpoint, asked with `token`.
 async fn ticket(keyward: &Keyward, token: &str) -> String {
+    ticket_at(keyward, token, SYNC).await
+}
+
+/// A ticket for `url`, asked with `token`.
+async fn ticket_at(keyward: &Keyward, token: &str, url: &str) -> String {
     let reply = send(
         keyward,
         json_request(
             Method::POST,
             "/auth/connect-ticket",
             Some(token),
-            &json!({ "url": SYNC }),
+            &json!({ "url": url }),
         ),
     )
     .await;
@@ -51,8 +56,17 @@ async fn ask_bound(keyward: &Keyward, device: &TestDevice, token: &str) -> Reply
     .await
 }
 
+/// The endpoint of these tests: three collections; a user's own data is their todos and notes.
 fn endpoint(keyward: &Keyward) -> SyncAuth {
-    SyncAuth::new(keyward.clone(), SYNC).collections(["todos", "notes", "billing"])
+    SyncAuth::new(keyward.clone(), SYNC)
+        .collections(["todos", "notes", "billing"])
+        .personal(Scopes::none().write(["todos", "notes"]))
+}
+
+/// Waits, from now on and in the background, for `connection` to end: why, if within `limit`.
+/// Started before what ends it, so the wake-up itself is tested, not a later look.
+fn waiting(mut connection: Connection, limit: Duration) -> tokio::task::JoinHandle<Option<Ended>> {
+    tokio::spawn(async move { tokio::time::timeout(limit, connection.ended()).await.ok() })
 }
 
 /// How `connection` ends, if it does within `limit`.
@@ -89,9 +103,9 @@ async fn a_ticket_opens_a_connection_that_ends_at_once_when_its_session_is_signe
     let who = connection.identity().unwrap();
     assert_eq!(Value::from(who.user_id.to_string()), user["user"]["id"]);
     assert_eq!(Value::from(who.session_id.to_string()), user["session_id"]);
-    // No organization: the user's own data, every collection.
+    // No organization: the user's own data, as the endpoint says it is.
     assert!(connection.scopes().can_write("todos") && connection.scopes().can_read("notes"));
-    assert!(!connection.scopes().can_read("elsewhere"));
+    assert!(!connection.scopes().can_read("billing"));
     assert_eq!(
         ends_within(&mut connection, Duration::from_millis(300)).await,
         None
@@ -103,11 +117,9 @@ async fn a_ticket_opens_a_connection_that_ends_at_once_when_its_session_is_signe
         .connect(Some(&ticket(&keyward, &access(&other)).await))
         .await
         .unwrap();
+    let ended = waiting(connection, Duration::from_secs(5));
     sign_out(&keyward, &token, "session").await;
-    assert_eq!(
-        ends_within(&mut connection, Duration::from_millis(200)).await,
-        Some(Ended::Revoked)
-    );
+    assert_eq!(ended.await.unwrap(), Some(Ended::Revoked));
     assert_eq!(Ended::Revoked.code(), "session_revoked");
     assert_eq!(
         ends_within(&mut kept, Duration::from_millis(300)).await,
@@ -122,16 +134,15 @@ async fn a_revocation_on_one_server_closes_connections_held_by_another_within_th
     let there = db.start().await;
     let user = sign_up(&here, "grace@example.com").await;
     let token = access(&user);
-    let mut connection = endpoint(&there)
+    let connection = endpoint(&there)
         .connect(Some(&ticket(&here, &token).await))
         .await
         .unwrap();
+    // `there` reads revocations every second: it ends the connection then (the limit leaves
+    // room for a busy machine; without the sync it would last the token's 15 minutes).
+    let ended = waiting(connection, Duration::from_secs(3));
     sign_out(&here, &token, "all").await;
-    // `there` reads revocations every second; a little more for the read itself.
-    assert_eq!(
-        ends_within(&mut connection, Duration::from_millis(1500)).await,
-        Some(Ended::Revoked)
-    );
+    assert_eq!(ended.await.unwrap(), Some(Ended::Revoked));
 }
 
 #[tokio::test]
@@ -144,7 +155,7 @@ async fn a_revoked_device_ends_its_connections_and_its_session_gets_no_new_ticke
     let device_id = own_device_id(&keyward, &device, &token).await;
     let reply = ask_bound(&keyward, &device, &token).await;
     let bound_ticket = reply.body["data"]["ticket"].as_str().unwrap().to_owned();
-    let mut connection = endpoint(&keyward)
+    let connection = endpoint(&keyward)
         .connect(Some(&bound_ticket))
         .await
         .unwrap();
@@ -157,6 +168,7 @@ async fn a_revoked_device_ends_its_connections_and_its_session_gets_no_new_ticke
         Some(device_id.clone())
     );
 
+    let ended = waiting(connection, Duration::from_secs(5));
     // Revoked from another browser signed in to the same account.
     let other = sign_in(&keyward, "bound@example.com").await;
     let revoke = send(
@@ -169,10 +181,7 @@ async fn a_revoked_device_ends_its_connections_and_its_session_gets_no_new_ticke
     )
     .await;
     assert!(revoke.status.is_success(), "{}", revoke.body);
-    assert_eq!(
-        ends_within(&mut connection, Duration::from_millis(200)).await,
-        Some(Ended::Revoked)
-    );
+    assert_eq!(ended.await.unwrap(), Some(Ended::Revoked));
     let again = ask_bound(&keyward, &device, &token).await;
     assert_eq!(again.status, StatusCode::UNAUTHORIZED);
 }
@@ -186,7 +195,7 @@ async fn scopes_follow_the_organization_role_and_a_role_change_ends_the_connecti
 
     // By the role's permissions (an owner: `*:*`), or by the app's own rule.
     let sync = endpoint(&keyward);
-    let mut connection = sync
+    let connection = sync
         .connect(Some(&ticket(&keyward, &in_org).await))
         .await
         .unwrap();
@@ -194,10 +203,12 @@ async fn scopes_follow_the_organization_role_and_a_role_change_ends_the_connecti
     assert_eq!(who.org.map(|o| o.to_string()), Some(org.clone()));
     assert_eq!(who.org_role.as_deref(), Some("owner"));
     assert!(connection.scopes().can_write("billing"));
-    let custom = sync.clone().scopes(|who, _| match who.org_role.as_deref() {
-        Some("owner") => Scopes::none().read(["notes"]),
-        _ => Scopes::none(),
-    });
+    let custom = sync
+        .clone()
+        .resolve_scopes(|who, _| match who.org_role.as_deref() {
+            Some("owner") => Scopes::none().read(["notes"]),
+            _ => Scopes::none(),
+        });
     let read_only = custom
         .connect(Some(&ticket(&keyward, &in_org).await))
         .await
@@ -206,16 +217,14 @@ async fn scopes_follow_the_organization_role_and_a_role_change_ends_the_connecti
     assert!(!read_only.scopes().can_read("todos"));
 
     // The organization is deleted: the owner's role there is gone, and so is the connection.
+    let ended = waiting(connection, Duration::from_secs(5));
     let deleted = send(
         &keyward,
         authed(Method::DELETE, &format!("/auth/orgs/{org}"), &in_org),
     )
     .await;
     assert!(deleted.status.is_success(), "{}", deleted.body);
-    assert_eq!(
-        ends_within(&mut connection, Duration::from_millis(1500)).await,
-        Some(Ended::RoleChanged)
-    );
+    assert_eq!(ended.await.unwrap(), Some(Ended::RoleChanged));
 }
 
 #[tokio::test]
@@ -236,10 +245,15 @@ async fn a_connection_ends_with_its_token_unless_renewed_in_band_by_its_own_sess
         .unwrap();
     let first_deadline = connection.identity().unwrap().token_expires_at;
 
-    // Another session's ticket does not renew it; its own, from a fresh token, does.
-    let stranger = sign_up(&keyward, "stranger@example.com").await;
-    let foreign = ticket(&keyward, &access(&stranger)).await;
+    // Another session's ticket (the same user's, signed in elsewhere), or one for another
+    // endpoint, does not renew it, and leaves it as it was; its own, from a fresh token, does.
+    let elsewhere = sign_in(&keyward, "renew@example.com").await;
+    let foreign = ticket(&keyward, &access(&elsewhere)).await;
+    let before = connection.identity().cloned();
     assert!(connection.renew(&foreign).await.is_err());
+    let for_elsewhere = ticket_at(&keyward, &access(&user), "wss://other.example.com/ws").await;
+    assert!(connection.renew(&for_elsewhere).await.is_err());
+    assert_eq!(connection.identity().cloned(), before);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let renewed = refresh(&keyward, &refresh_token(&user)).await;
     let fresh = ticket(&keyward, &access(&renewed.body["data"])).await;
@@ -285,4 +299,78 @@ async fn visitors_connect_only_in_mixed_mode_and_only_with_their_scopes() {
         .await
         .unwrap();
     assert!(member.scopes().can_write("todos"));
+}
+
+#[tokio::test]
+async fn a_client_that_sends_headers_connects_with_its_token_and_a_bound_one_with_its_proof() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let sync = endpoint(&keyward);
+    let headers = |pairs: &[(&str, &str)]| {
+        let mut map = axum::http::HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        map
+    };
+
+    let user = sign_up(&keyward, "native@example.com").await;
+    let bearer = format!("Bearer {}", access(&user));
+    let connection = sync
+        .connect_with_token(&headers(&[("authorization", &bearer)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        connection.identity().map(|who| who.session_id.to_string()),
+        user["session_id"].as_str().map(str::to_owned)
+    );
+    let ended = waiting(connection, Duration::from_secs(5));
+    sign_out(&keyward, &access(&user), "session").await;
+    assert_eq!(ended.await.unwrap(), Some(Ended::Revoked));
+    let refused = sync
+        .connect_with_token(&headers(&[("authorization", &bearer)]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code().map(|c| c.as_str()), Some("session_revoked"));
+
+    // A device-bound token: with a proof for `GET` at the endpoint, once.
+    let device = TestDevice::new();
+    let bound = sign_up_bound(&keyward, "native-bound@example.com", &device).await;
+    let token = access(&bound);
+    let scheme = format!("DPoP {token}");
+    // The handshake is an HTTP GET: the proof is for the endpoint's https URL.
+    let proof = device.proof_at("GET", "https://sync.example.com/ws", &token);
+    let connection = sync
+        .connect_with_token(&headers(&[("authorization", &scheme), ("dpop", &proof)]))
+        .await
+        .unwrap();
+    assert!(connection.identity().unwrap().device_id.is_some());
+    for (what, pairs) in [
+        ("no proof", vec![("authorization", scheme.as_str())]),
+        (
+            "the proof again",
+            vec![("authorization", scheme.as_str()), ("dpop", proof.as_str())],
+        ),
+        (
+            "as a Bearer token",
+            vec![("authorization", bearer.as_str())],
+        ),
+    ] {
+        assert!(
+            sync.connect_with_token(&headers(&pairs)).await.is_err(),
+            "{what}"
+        );
+    }
+    let elsewhere = device.proof_at("GET", "https://other.example.com/ws", &token);
+    let pairs = [
+        ("authorization", scheme.as_str()),
+        ("dpop", elsewhere.as_str()),
+    ];
+    assert!(
+        sync.connect_with_token(&headers(&pairs)).await.is_err(),
+        "another endpoint's proof"
+    );
 }

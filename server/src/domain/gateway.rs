@@ -16,18 +16,20 @@ use std::sync::Arc;
 
 use keyward_proto::{ErrorCode, IntrospectedKey, Introspection};
 
-use super::Timestamp;
 use super::core::Core;
 use super::tokens::AccessClaims;
+use super::{DeviceId, Timestamp};
 use crate::Error;
 
-/// An access token's claims, and its user's address as of now.
+/// An access token's claims, and its user's address and the session's device as of now.
 #[derive(Debug, Clone)]
 pub struct Checked {
     /// The token's claims.
     pub claims: Arc<AccessClaims>,
     /// The user's address.
     pub email: String,
+    /// The device the session is bound to, if any.
+    pub device_id: Option<DeviceId>,
 }
 
 /// `claims` (of a verified token) with the user's address, when the token's session is live at
@@ -63,6 +65,7 @@ pub async fn live(
     Ok(Checked {
         claims,
         email: live.email,
+        device_id: live.device_id,
     })
 }
 
@@ -75,7 +78,7 @@ pub async fn introspect(core: &Core, token: &str, now: Timestamp) -> Result<Intr
         Ok(claims) => live(core, claims, now).await,
         Err(error) => Err(error),
     };
-    let Checked { claims, email } = match checked {
+    let Checked { claims, email, .. } = match checked {
         Ok(checked) => checked,
         Err(Error::Rejected { .. }) => return Ok(Introspection::default()),
         Err(other) => return Err(other),

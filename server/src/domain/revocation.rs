@@ -12,7 +12,7 @@
 //! revocations the others had already read past.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -68,9 +68,7 @@ impl RevokedSessions {
 
     /// Whether `session_id` is revoked.
     pub fn contains(&self, session_id: &SessionId) -> bool {
-        self.entries
-            .read()
-            .is_ok_and(|entries| entries.contains_key(session_id))
+        read(&self.entries).contains_key(session_id)
     }
 
     /// Whether a token of `user` carrying `role` in organization `org` is out of date: the
@@ -78,12 +76,10 @@ impl RevokedSessions {
     /// compared, not times, so clocks that differ between servers cannot let an old role
     /// through. Tokens for organizations without a recent change pass at once.
     pub fn org_role_changed(&self, user: &UserId, org: &str, role: Option<&str>) -> bool {
-        self.roles.read().is_ok_and(|roles| {
-            roles.get(user).is_some_and(|changes| {
-                changes
-                    .iter()
-                    .any(|change| change.org == org && change.role.as_deref() != role)
-            })
+        read(&self.roles).get(user).is_some_and(|changes| {
+            changes
+                .iter()
+                .any(|change| change.org == org && change.role.as_deref() != role)
         })
     }
 
@@ -91,9 +87,7 @@ impl RevokedSessions {
     /// by the database's clock (one clock for every server, unlike `changed_at`) is kept until
     /// every token issued before it has expired.
     pub fn role_changed(&self, rows: &[AccessChangeRow], access_ttl: Duration) {
-        let Ok(mut roles) = self.roles.write() else {
-            return;
-        };
+        let mut roles = write(&self.roles);
         let mut news = false;
         for row in rows {
             let change = RoleChange {
@@ -132,11 +126,11 @@ impl RevokedSessions {
         access_ttl: Duration,
     ) {
         let forget_at = forget_at(revoked_at, access_ttl);
-        if let Ok(mut entries) = self.entries.write() {
-            for id in ids {
-                entries.insert(*id, forget_at);
-            }
+        let mut entries = write(&self.entries);
+        for id in ids {
+            entries.insert(*id, forget_at);
         }
+        drop(entries);
         self.changed();
     }
 
@@ -149,7 +143,7 @@ impl RevokedSessions {
         now: Timestamp,
         access_ttl: Duration,
     ) -> Result<(), Error> {
-        let last = self.synced_until.read().ok().and_then(|synced| *synced);
+        let last = *read(&self.synced_until);
         let since = match last {
             Some(clock) => clock.minus(SYNC_OVERLAP),
             // First sync: anything the database wrote within a token's lifetime of `now` (which
@@ -162,28 +156,36 @@ impl RevokedSessions {
         let (revoked, clock) = store.revocations_since(since.millis()).await?;
         let changes = store.org_access_since(since.millis()).await?;
         self.role_changed(&changes, access_ttl);
-        if let Ok(mut roles) = self.roles.write() {
-            roles.retain(|_, changes| {
-                changes.retain(|change| change.forget_at > now);
-                !changes.is_empty()
-            });
-        }
+        write(&self.roles).retain(|_, changes| {
+            changes.retain(|change| change.forget_at > now);
+            !changes.is_empty()
+        });
         let mut news = false;
-        if let Ok(mut entries) = self.entries.write() {
-            for (id, revoked_at) in revoked {
-                let forget = forget_at(Timestamp::from_millis(revoked_at), access_ttl);
-                news |= entries.insert(id, forget).is_none();
-            }
-            entries.retain(|_, forget| *forget > now);
+        let mut entries = write(&self.entries);
+        for (id, revoked_at) in revoked {
+            let forget = forget_at(Timestamp::from_millis(revoked_at), access_ttl);
+            news |= entries.insert(id, forget).is_none();
         }
+        entries.retain(|_, forget| *forget > now);
+        drop(entries);
         if news {
             self.changed();
         }
-        if let Ok(mut synced) = self.synced_until.write() {
-            *synced = Some(Timestamp::from_millis(clock));
-        }
+        *write(&self.synced_until) = Some(Timestamp::from_millis(clock));
         Ok(())
     }
+}
+
+/// The lock's data for reading. A panic while it was held (there are none: the server denies
+/// them) would leave consistent data behind, and failing closed matters more than anything
+/// else here: a poisoned lock still answers, where skipping it would let revoked sessions in.
+fn read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The lock's data for writing (see [`read`]).
+fn write<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A user's role in an organization as of `clock` (the database's, when it was written).

@@ -225,6 +225,14 @@ pub async fn issue(
     })
 }
 
+/// Notes that `device` was seen at `now`: for the device list, not a condition of anything, so
+/// a write that fails is logged and nothing else.
+pub(crate) async fn seen(core: &Core, device: &DeviceId, now: Timestamp) {
+    if let Err(err) = core.store.device_seen(device, now.millis()).await {
+        tracing::warn!(%err, %device, "could not note that a device was seen");
+    }
+}
+
 /// Redeems `ticket` at `url` (the URL the redeeming server serves, as the client addressed it):
 /// uses it up, then checks it is on time, for this URL, and that its session is live. Every
 /// refusal is `invalid_ticket`; a `url` that is not a URL is the caller's mistake,
@@ -260,7 +268,7 @@ pub async fn redeem(
         _ => (None, None),
     };
     if let Some(device) = &redeemed.device_id {
-        core.store.device_seen(device, now.millis()).await?;
+        seen(core, device, now).await;
     }
     Ok(TicketIdentity {
         user_id: redeemed.user_id,

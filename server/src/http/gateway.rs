@@ -142,6 +142,7 @@ pub(crate) async fn redeem_ticket(
         device_id: who.device_id.map(|id| id.to_string()),
         org: who.org.map(|id| id.to_string()),
         org_role: who.org_role,
+        token_expires_at: who.token_expires_at.millis() / 1000,
     })))
 }
 

@@ -47,6 +47,8 @@ pub struct SessionRow {
 pub struct LiveSession {
     /// The user's address.
     pub email: String,
+    /// The device the session is bound to, if any.
+    pub device_id: Option<DeviceId>,
     /// The user's role in the organization asked about, if they are in it.
     pub org_role: Option<String>,
 }
@@ -387,7 +389,7 @@ impl Store {
         now: i64,
     ) -> Result<Option<LiveSession>, Error> {
         let live = on_pool!(self, pool => sqlx::query_as(
-            "SELECT u.email, (SELECT m.role FROM org_members m \
+            "SELECT u.email, s.device_id, (SELECT m.role FROM org_members m \
                WHERE m.org_id = $3 AND m.user_id = s.user_id) AS org_role \
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $4",

@@ -90,10 +90,11 @@ impl Store {
         Ok(row)
     }
 
-    /// Notes that `device_id` was seen at `now` (ms): a connection of its opened.
+    /// Notes that `device_id` was seen at `now` (ms): a connection of its opened (written at
+    /// most once a minute).
     pub async fn device_seen(&self, device_id: &DeviceId, now: i64) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
+            "UPDATE devices SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1 - 60000",
         )
         .bind(now)
         .bind(device_id)

@@ -258,6 +258,24 @@ impl TestDevice {
     pub fn proof(&self, method: &str, path: &str, access_token: Option<&str>) -> String {
         self.proof_with(method, path, access_token, None, 0)
     }
+
+    /// A proof for `method` at the full URL `htu` (another server's), for `access_token`.
+    #[allow(dead_code)] // not every test file signs for another server
+    pub fn proof_at(&self, method: &str, htu: &str, access_token: &str) -> String {
+        use sha2::Digest as _;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let claims = json!({
+            "jti": format!("at-{}-{}", now.as_nanos(), rand_suffix()),
+            "htm": method,
+            "htu": htu,
+            "iat": now.as_secs(),
+            "ath": b64(&sha2::Sha256::digest(access_token.as_bytes())),
+        });
+        let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.jwk });
+        self.sign_jwt(&header, &claims)
+    }
 }
 
 fn rand_suffix() -> String {
