@@ -13,13 +13,16 @@ pub struct SignUpRequest {
     /// 8 to 1024 characters.
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
-    /// A display name (at most 200 characters, no control characters).
+    /// A display name (at most 200 characters, no control or invisible formatting characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    // The pattern refuses control characters (Unicode Cc), as the server does, so that
-    // generated clients check it before sending.
+    // The pattern refuses control and invisible formatting characters, as the server does
+    // (`unfit_for_names`), so that generated clients check it before sending.
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+        )
     )]
     pub name: Option<String>,
 }
@@ -229,11 +232,14 @@ pub struct DeviceList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RenameDevice {
-    /// At most 100 characters, no control characters; blank gives the device its default name
+    /// At most 100 characters, no control or invisible formatting characters; blank gives the device its default name
     /// back (from its browser, "Chrome on Linux").
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+        schema(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+        )
     )]
     pub name: String,
 }
@@ -350,12 +356,15 @@ pub struct PasskeyList {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasskeyName {
-    /// A name for people (at most 100 characters, no control characters); "Passkey on
+    /// A name for people (at most 100 characters, no control or invisible formatting characters); "Passkey on
     /// <device>" when absent or blank.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 100, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+        schema(
+            max_length = 100,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+        )
     )]
     pub name: Option<String>,
 }
@@ -368,11 +377,14 @@ pub struct PasskeySignUp {
     /// The new account's email address.
     #[cfg_attr(feature = "openapi", schema(format = Email, max_length = 254))]
     pub email: String,
-    /// A display name (at most 200 characters, no control characters).
+    /// A display name (at most 200 characters, no control or invisible formatting characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         feature = "openapi",
-        schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")
+        schema(
+            max_length = 200,
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+        )
     )]
     pub name: Option<String>,
 }

@@ -419,8 +419,66 @@ async fn slugs_are_unique_and_made_from_the_name_when_left_out() {
     );
     let blank = send(&keyward, make(json!({ "name": "  " }))).await;
     assert_eq!(blank.code(), "invalid_request");
+    // Invisible formatting characters would let a name read as another (a right-to-left
+    // override turns "Acme\u{202e}cni" into "Acmeinc" on screen), or hide in it.
+    for name in [
+        "Acme\u{202e}cni",
+        "Ac\u{200b}me",
+        "\u{feff}Acme",
+        "Ac\u{2066}me",
+    ] {
+        let hidden = send(&keyward, make(json!({ "name": name }))).await;
+        assert_eq!(hidden.code(), "invalid_request", "{name:?}");
+    }
     let listed = send(&keyward, authed(Method::GET, "/auth/orgs", &token)).await;
     assert_eq!(listed.body["data"]["orgs"].as_array().unwrap().len(), 3);
+}
+
+/// Two organizations renamed to one slug at the same moment: one gets it, the other is told
+/// `slug_taken`, however the two transactions interleave (on PostgreSQL they run at once).
+#[tokio::test]
+async fn two_organizations_renamed_to_one_slug_at_once_get_it_once() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let token = access(&sign_up(&keyward, "racer@example.com").await);
+    let make = |name: &str| {
+        let keyward = keyward.clone();
+        let request = json_request(
+            Method::POST,
+            "/auth/orgs",
+            Some(&token),
+            &json!({ "name": name }),
+        );
+        async move {
+            let reply = send(&keyward, request).await;
+            reply.body["data"]["org"]["id"].as_str().unwrap().to_owned()
+        }
+    };
+    for round in 0..8 {
+        let (a, b) = (make("A").await, make("B").await);
+        let slug = format!("raced-{round}");
+        let rename = |id: String| {
+            let request = json_request(
+                Method::PATCH,
+                &format!("/auth/orgs/{id}"),
+                Some(&token),
+                &json!({ "slug": slug }),
+            );
+            let keyward = keyward.clone();
+            async move { send(&keyward, request).await }
+        };
+        let (first, second) = tokio::join!(rename(a), rename(b));
+        let mut outcomes = [
+            (first.status.as_u16(), first.code().to_owned()),
+            (second.status.as_u16(), second.code().to_owned()),
+        ];
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [(200, String::new()), (409, "slug_taken".to_owned())],
+            "round {round}"
+        );
+    }
 }
 
 /// The claims of an access token (its payload, not verified: the server did that).

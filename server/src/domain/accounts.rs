@@ -390,15 +390,15 @@ pub fn user_view(user: &UserRow) -> User {
     }
 }
 
-/// A display name as given: trimmed, at most 200 characters, no control characters; blank is
+/// A display name as given: trimmed, at most 200 characters, no control or invisible formatting characters; blank is
 /// none.
 pub fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
     let Some(name) = name else { return Ok(None) };
     let name = name.trim();
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(super::unfit_for_names) {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
-            "The name must be at most 200 characters, without control characters.",
+            "The name must be at most 200 characters, without control or invisible formatting characters.",
         ));
     }
     Ok((!name.is_empty()).then(|| name.to_owned()))

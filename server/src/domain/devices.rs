@@ -43,10 +43,10 @@ pub async fn list(core: &Core, claims: &AccessClaims) -> Result<Vec<Device>, Err
 /// `PATCH /auth/devices/{id}`: a blank name gives the device its default name back.
 pub async fn rename(core: &Core, claims: &AccessClaims, id: &str, name: &str) -> Result<(), Error> {
     let name = name.trim();
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(super::unfit_for_names) {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
-            "A device name must be at most 100 characters, without control characters.",
+            "A device name must be at most 100 characters, without control or invisible formatting characters.",
         ));
     }
     let id = DeviceId::parse(id).ok_or_else(not_found)?;

@@ -282,6 +282,24 @@ impl Random {
     }
 }
 
+/// Whether `c` has no place in a name people read: a control character, or an invisible
+/// formatting one (the soft hyphen, zero-width spaces and joiners, directional marks, embeddings,
+/// overrides and isolates, the byte order mark), which would let a name hide text or read as
+/// another (a right-to-left override turns "Acme\u{202e}cni" into "Acmeinc" on screen). The
+/// OpenAPI document's name patterns list the same characters.
+pub fn unfit_for_names(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
 /// Whether `a` and `b` are equal, in a time that depends on their length only (codes and their
 /// keyed hashes).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

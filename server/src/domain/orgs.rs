@@ -260,9 +260,9 @@ fn answer(row: &OrgRoleRow) -> OrgAnswer {
 
 fn name_of(name: &str) -> Result<String, Error> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(super::unfit_for_names) {
         return Err(invalid(
-            "An organization's name is 1 to 100 characters, without control characters.",
+            "An organization's name is 1 to 100 characters, without control or invisible formatting characters.",
         ));
     }
     Ok(name.to_owned())

@@ -146,7 +146,7 @@ fn uuid_of(user_id: &UserId) -> Result<Uuid, Error> {
 fn name_or_default(name: Option<String>, client: &Client) -> Result<String, Error> {
     let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     match name {
-        Some(name) if name.chars().count() > 100 || name.chars().any(char::is_control) => {
+        Some(name) if name.chars().count() > 100 || name.chars().any(super::unfit_for_names) => {
             Err(Error::rejected(
                 ErrorCode::InvalidRequest,
                 "A passkey name must be at most 100 characters.",

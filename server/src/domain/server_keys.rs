@@ -63,10 +63,10 @@ pub async fn create(
     client: &Client,
 ) -> Result<(ServerKeyRow, String), Error> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(super::unfit_for_names) {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
-            "A server key's name is 1 to 100 characters, without control characters.",
+            "A server key's name is 1 to 100 characters, without control or invisible formatting characters.",
         ));
     }
     let key = Key::generate(random);

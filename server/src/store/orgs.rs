@@ -324,7 +324,7 @@ impl Store {
                     return Ok(Err(Changed::Taken));
                 }
             }
-            sqlx::query(
+            let updated = sqlx::query(
                 "UPDATE orgs SET name = COALESCE($1, name), slug = COALESCE($2, slug), \
                  metadata = COALESCE($3, metadata), updated_at = $4 WHERE id = $5",
             )
@@ -334,7 +334,16 @@ impl Store {
             .bind(now)
             .bind(org_id)
             .execute(&mut *tx)
-            .await?;
+            .await;
+            // The check above sees only committed rows: another organization renamed to the
+            // slug at the same moment (PostgreSQL runs both at once) meets the unique index here.
+            match updated {
+                Err(sqlx::Error::Database(err)) if err.is_unique_violation() => {
+                    tx.rollback().await?;
+                    return Ok(Err(Changed::Taken));
+                }
+                updated => updated?,
+            };
             let row: OrgRoleRow = sqlx::query_as(
                 ORG_ROLE,
             )
