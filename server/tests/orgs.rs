@@ -309,6 +309,10 @@ async fn nobody_grants_above_their_role_or_touches_their_equals_and_an_org_keeps
     let body = json!({ "user_id": org.user("outsider") });
     let reply = org.call("owner", Method::POST, &transfer, Some(body)).await;
     assert_eq!(reply.code(), "not_a_member");
+    // Not a user id at all: no member either (the organization is there all the same).
+    let body = json!({ "user_id": "not-a-user" });
+    let reply = org.call("owner", Method::POST, &transfer, Some(body)).await;
+    assert_eq!(reply.code(), "not_a_member");
 
     // Ids that do not belong together: another organization's owner on this one's member, this
     // one's owner on the other organization's, a member of neither.

@@ -554,7 +554,8 @@ pub async fn transfer(
     now: Timestamp,
 ) -> Result<(), Error> {
     let org = org_id(id)?;
-    let target = UserId::parse(user_id).ok_or_else(not_found)?;
+    // Not a user id: nobody who could be a member (the organization may well be there).
+    let target = UserId::parse(user_id).ok_or_else(|| refusal(Changed::NotMember, ""))?;
     // To oneself: nothing changes (answered as done, written nowhere).
     let detail = serde_json::json!({
         "org": org.to_string(), "member": target.to_string(), "role": "owner",
