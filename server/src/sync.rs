@@ -352,7 +352,15 @@ impl Connection {
         Ok(())
     }
 
-    /// Why it must end now, if it must.
+    /// Why it must end, if it must by now, without waiting: check it before applying what a
+    /// client sends (an edit queued offline and replayed is judged at replay time).
+    pub fn has_ended(&self) -> Option<Ended> {
+        #[allow(clippy::disallowed_methods)] // an edge: a live connection's clock
+        let now = Timestamp::now();
+        self.standing(now)
+    }
+
+    /// Why it must end at `now`, if it must.
     fn standing(&self, now: Timestamp) -> Option<Ended> {
         let identity = self.identity.as_ref()?;
         let revoked = &self.auth.keyward.core.revoked;

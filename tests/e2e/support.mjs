@@ -31,12 +31,15 @@ export async function freePort() {
 
 /**
  * Starts `keyward serve` serving the vanilla demo app (or, with `leptos: true`, the example API
- * binary serving the Leptos demo app, or the directory `site`); resolves once /healthz answers.
+ * binary serving the Leptos demo app; with `offlineSync: true`, the offline sync example and its
+ * page; or the directory `site`); resolves once /healthz answers.
  */
-export async function startServer({ env = {}, args = [], leptos = false, site, port } = {}) {
+export async function startServer({ env = {}, args = [], leptos = false, offlineSync = false, site, port } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
   port ??= await freePort();
-  const [program, first, defaultSite] = leptos
+  const [program, first, defaultSite] = offlineSync
+    ? [required("KEYWARD_OFFLINE_SYNC_BIN"), [], required("KEYWARD_OFFLINE_SYNC_DIR")]
+    : leptos
     ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
     : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
   site ??= defaultSite;

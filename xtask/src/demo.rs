@@ -41,6 +41,31 @@ pub fn run() -> Result {
     served
 }
 
+/// `cargo xtask offline-sync`: the npm package, the example's page beside it, and the sync
+/// server (`examples/offline-sync`) serving both with Keyward at http://localhost:8787.
+pub fn offline_sync() -> Result {
+    crate::setup::run()?;
+    crate::npm::build()?;
+    let site = build_offline_sync_site()?;
+    step("build the offline sync server (examples/offline-sync)");
+    let root = root();
+    cmd::run(
+        cargo()
+            .args(["build", "-p", "example-offline-sync"])
+            .current_dir(&root),
+    )?;
+    step("serve");
+    println!("Offline sync example: open http://localhost:8787 in two browsers  (Ctrl-C stops it)");
+    cmd::run(
+        Command::new(root.join("target/debug/example-offline-sync"))
+            .args(["--bind", "127.0.0.1:8787"])
+            .args(["--database-url", "sqlite://offline-sync.db"])
+            .arg("--static-dir")
+            .arg(site)
+            .current_dir(&root),
+    )
+}
+
 /// A local OpenID Connect provider (`oidc-provider` from npm, `tests/fixtures/oidc-provider.mjs`
 /// with its login form) on port 8788, so that signing in with a provider works with no account
 /// anywhere: the child and its issuer; `None`, with a note, when it cannot start (the demo runs
@@ -150,6 +175,36 @@ pub fn build_app() -> Result<PathBuf> {
     crate::npm::pack(&pkg)?;
     step("build the demo app (examples/vanilla-js, Vite)");
     build_vite_app(&root().join("examples/vanilla-js"))
+}
+
+/// The offline sync example's page (`examples/offline-sync/public`) with the npm package that
+/// [`build_app`] built beside it at `keyward/`: the page imports it from there, no bundler.
+/// Returns the site's directory.
+pub fn build_offline_sync_site() -> Result<PathBuf> {
+    step("assemble the offline sync example's page (examples/offline-sync)");
+    let root = root();
+    let site = root.join("target/offline-sync-site");
+    let _ = std::fs::remove_dir_all(&site);
+    copy_dir(&root.join("examples/offline-sync/public"), &site)?;
+    copy_dir(&root.join("npm/pkg"), &site.join("keyward"))?;
+    Ok(site)
+}
+
+/// Copies the directory `from` (and what is in it) to `to`.
+fn copy_dir(from: &Path, to: &Path) -> Result {
+    std::fs::create_dir_all(to).map_err(|e| format!("create {}: {e}", to.display()))?;
+    let entries = std::fs::read_dir(from).map_err(|e| format!("read {}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("read {}: {e}", from.display()))?;
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|e| format!("copy {}: {e}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Installs the packed tarball (built by [`build_app`]) into `examples/react` and builds it.

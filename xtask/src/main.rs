@@ -2,6 +2,7 @@
 //!
 //! - `setup`: install what is missing (wasm target, wasm-bindgen-cli, Chromium, npm packages).
 //! - `demo`: build everything and serve the demo app with the server at http://localhost:8787.
+//! - `offline-sync`: build and serve the offline-first sync example at http://localhost:8787.
 //! - `test`: every check and test; ends with one line `N passed, N failed`.
 //! - `npm`: build the `keyward` npm package into `npm/pkg/` and pack it.
 //! - `bench`: Keyward and the two peers side by side; writes `BENCHMARKS.md`.
@@ -28,6 +29,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 commands:
   setup   install what is missing: wasm32 target, wasm-bindgen-cli, Chromium, npm packages
   demo    build everything and serve the demo at http://localhost:8787 (Ctrl-C stops it)
+  offline-sync
+          build and serve the offline-first sync example at http://localhost:8787
   test    fmt, clippy, native tests (SQLite and PostgreSQL), wasm tests in Chromium, e2e tests
   npm     build the npm package into npm/pkg/ and pack it into npm/
   bench   Keyward and the peers side by side (release builds, wrk); writes BENCHMARKS.md
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
     let outcome = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
         Some("demo") => demo::run(),
+        Some("offline-sync") => demo::offline_sync(),
         Some("test") => test::run(),
         Some("npm") => npm::run(),
         Some("bench") => bench::run(),

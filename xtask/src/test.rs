@@ -259,13 +259,15 @@ pub fn run() -> Result {
     let e2e = crate::demo::build_app().and_then(|site| {
         let react = crate::demo::build_react_app()?;
         let leptos = crate::demo::build_leptos_app()?;
+        let offline = crate::demo::build_offline_sync_site()?;
         let built = built.clone()?;
         let server = built.binary("keyward")?;
         let api = built.binary("example-axum-api")?;
-        Ok((site, react, leptos, server, api))
+        let sync = built.binary("example-offline-sync")?;
+        Ok((site, react, leptos, server, api, (offline, sync)))
     });
     match e2e {
-        Ok((site, react, leptos, server, api)) => {
+        Ok((site, react, leptos, server, api, (offline, sync))) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
                 .arg("tests/e2e/")
@@ -274,6 +276,8 @@ pub fn run() -> Result {
                 .env("KEYWARD_REACT_DIR", react)
                 .env("KEYWARD_API_BIN", api)
                 .env("KEYWARD_LEPTOS_DIR", leptos)
+                .env("KEYWARD_OFFLINE_SYNC_BIN", sync)
+                .env("KEYWARD_OFFLINE_SYNC_DIR", offline)
                 .env(
                     "KEYWARD_CHROMIUM",
                     chromium_path().unwrap_or_else(|| "chromium".into()),
