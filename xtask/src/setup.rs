@@ -16,6 +16,7 @@ pub fn run() -> Result {
     wasm_bindgen_cli()?;
     chromium()?;
     nginx()?;
+    caddy()?;
     npm_packages()?;
     smtp_server()?;
     postgres_bin_dir()?;
@@ -111,7 +112,7 @@ fn chromium() -> Result {
     )
 }
 
-/// nginx, for the gateway test (`auth_request` in front of an app): on `PATH`, or in
+/// nginx, for a gateway test (`auth_request` in front of an app): on `PATH`, or in
 /// `/usr/sbin` where Debian puts it.
 pub fn nginx_path() -> Option<PathBuf> {
     which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
@@ -119,6 +120,11 @@ pub fn nginx_path() -> Option<PathBuf> {
 
 fn nginx() -> Result {
     debian("nginx", nginx_path().is_some(), &["nginx"])
+}
+
+/// Caddy, for the other gateway test (`forward_auth`).
+fn caddy() -> Result {
+    debian("caddy", which("caddy").is_some(), &["caddy"])
 }
 
 /// Installs Debian `packages` (the real parts the tests run: a browser, a gateway) unless

@@ -160,9 +160,9 @@ pub const ORG_ROLE: &str = "x-keyward-org-role";
 /// Forward auth, for a gateway in front of an app: nginx `auth_request`, Traefik ForwardAuth,
 /// Caddy `forward_auth`. The gateway sends the request's `Authorization` (and `DPoP`) header
 /// here; the token is checked as the app's own extractor would, and its session and user in
-/// the database. 200 with `X-Keyward-User-Id`, `X-Keyward-Email`, `X-Keyward-Session-Id` and,
-/// with an active organization, `X-Keyward-Org` and `X-Keyward-Org-Role`, which the gateway
-/// hands to the app; 401 otherwise. For a DPoP-bound token the gateway also sends the
+/// the database. 200 with `X-Keyward-User-Id`, `X-Keyward-Email`, `X-Keyward-Session-Id`,
+/// `X-Keyward-Org` and `X-Keyward-Org-Role` (these two empty without an active organization),
+/// which the gateway hands to the app; 401 otherwise. For a DPoP-bound token the gateway also sends the
 /// request's `X-Forwarded-Method`, `X-Forwarded-Proto`, `X-Forwarded-Host` and
 /// `X-Forwarded-Uri`, which the proof must be for (Traefik and Caddy send them; nginx is told
 /// to). No key needed: it only says whether a token the caller holds is good.
@@ -195,11 +195,12 @@ pub(crate) async fn forward(
         (ORG_ROLE, claims.org_role.clone()),
     ];
     for (name, value) in identity {
-        let Some(value) = value else { continue };
-        // Ids, roles and addresses are visible ASCII (addresses are stored in their ASCII
-        // form); anything else is refused rather than left out, which would let a header a
-        // client sent under that name through a gateway that does not remove it.
-        let value = HeaderValue::from_str(&value)
+        // Every name, empty when there is no value (no active organization): a gateway that
+        // copies the headers without first removing a client's (Caddy's `copy_headers`, some
+        // versions) then still overwrites them. Ids, roles and addresses are visible ASCII
+        // (addresses are stored in their ASCII form); anything else is refused rather than left
+        // out, for the same reason.
+        let value = HeaderValue::from_str(value.as_deref().unwrap_or_default())
             .map_err(|_| Error::internal("an identity value that is not a header value"))?;
         response
             .headers_mut()

@@ -7,6 +7,7 @@
 #[path = "../../src/testing.rs"]
 pub mod testing;
 
+pub mod gateway;
 #[cfg(feature = "oauth")]
 pub mod oidc;
 pub mod process;
