@@ -1,8 +1,11 @@
 // The offline-first client of the sync example, on the `keyward` npm package (served at
-// /keyward/). Edits go into a queue in IndexedDB first, then over the WebSocket whenever there
-// is one: the queue survives a reload or a browser restart while offline, and each edit leaves
-// it only when the server has acknowledged (or refused) it. Every connection is opened with a
-// fresh connect ticket; a session the server ended is not reconnected.
+// /keyward/). Edits go into a queue in IndexedDB first (each marked with its user's id), then
+// over the WebSocket whenever there is one: the queue survives a reload or a browser restart
+// while offline, and each edit leaves it only when the server has acknowledged it or refused it
+// for good. The last list seen is kept too, so a reload offline still shows it. Every
+// connection is opened with a fresh connect ticket and renewed in band with another whenever
+// the session's tokens are; a connection whose token expired or whose role changed is opened
+// again, one whose session was revoked is not.
 import { createAuthClient } from "/keyward/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,7 +28,7 @@ const store = (mode, use) =>
     tx.onerror = () => reject(tx.error);
   });
 const queue = {
-  add: (edit) => store("readwrite", (s) => s.add({ edit })),
+  add: (edit, user) => store("readwrite", (s) => s.add({ edit, user })),
   all: () => store("readonly", (s) => s.getAll()),
   async drop(id) {
     const items = await queue.all();
@@ -34,16 +37,27 @@ const queue = {
 };
 
 let socket = null;
-let todos = [];
-let ended = null; // why the server ended the session's connection, if it did
+let connecting = false; // a ticket is being asked for: one connection at a time
+let todos = JSON.parse(localStorage.getItem("offline-sync:todos") ?? "[]");
+let ended = null; // set when the server revoked the session: it is not reconnected
+let retry = 1000; // the next wait before trying again, doubled up to 30 s
+const me = () => auth.user?.id ?? null;
+// Refusals that say the edit itself is wrong; any other (the session or token ended) keeps it
+// for the next connection.
+const FINAL = new Set(["invalid_request", "forbidden", "list_full"]);
 
 function status(state, text = state) {
   $("sync-status").dataset.state = state;
   $("sync-status").textContent = text;
 }
 
+function later() {
+  setTimeout(connect, retry + Math.random() * 250);
+  retry = Math.min(retry * 2, 30_000);
+}
+
 async function render() {
-  const pending = (await queue.all()).map((item) => item.edit);
+  const pending = (await queue.all()).filter((item) => item.user === me()).map((item) => item.edit);
   $("pending").textContent = String(pending.length);
   $("pending").dataset.count = String(pending.length);
   const shown = todos.map((todo) => ({ ...todo, pending: false }));
@@ -64,48 +78,61 @@ async function render() {
 
 async function flush() {
   if (socket?.readyState !== WebSocket.OPEN) return;
-  for (const { edit } of await queue.all()) socket.send(JSON.stringify(edit));
+  for (const { edit, user } of await queue.all()) if (user === me()) socket.send(JSON.stringify(edit));
 }
 
 async function connect() {
-  if (socket || ended || !navigator.onLine || auth.state !== "signedIn") return;
+  if (socket || connecting || ended || !navigator.onLine || auth.state !== "signedIn") return;
   status("connecting");
+  connecting = true;
   let ticket;
   try {
     ticket = await auth.connectTicket(syncUrl);
   } catch (error) {
     status(auth.state === "signedOut" ? "signed-out" : "offline");
+    if (auth.state !== "signedOut") later();
     return;
+  } finally {
+    connecting = false;
   }
   const opened = new WebSocket(`${syncUrl}?ticket=${encodeURIComponent(ticket)}`);
   socket = opened;
   opened.onopen = () => {
+    retry = 1000;
     status("online");
     flush();
   };
   opened.onmessage = async (event) => {
     const message = JSON.parse(event.data);
-    if (message.type === "todos") todos = message.todos;
-    if (message.type === "ack" || message.type === "refused") await queue.drop(message.id);
+    if (message.type === "todos") {
+      todos = message.todos;
+      localStorage.setItem("offline-sync:todos", JSON.stringify(todos));
+    }
+    if (message.type === "ack" || (message.type === "refused" && FINAL.has(message.code))) await queue.drop(message.id);
     if (message.type === "refused") $("error").textContent = `The server refused an edit: ${message.code}`;
     await render();
   };
   opened.onclose = (event) => {
     if (socket === opened) socket = null;
-    // Ended by the server for a reason of Keyward's: the session is over here too.
-    if (event.code === 1008) {
+    // Revoked: the session is over here too. A token that expired, or a role that changed,
+    // only needs a new ticket.
+    if (event.code === 1008 && event.reason === "session_revoked") {
       ended = event.reason;
       status("closed", `closed: ${event.reason}`);
       return;
     }
     status("offline");
-    if (navigator.onLine) setTimeout(connect, 1000);
+    if (navigator.onLine) later();
   };
 }
 
 async function add(title) {
+  if (!me()) {
+    $("error").textContent = "Sign in to add todos.";
+    return;
+  }
   const edit = { type: "add", id: crypto.randomUUID(), title };
-  await queue.add(edit);
+  await queue.add(edit, me());
   await render();
   if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(edit));
   else connect();
@@ -129,14 +156,20 @@ window.addEventListener("offline", () => {
   status("offline");
   socket?.close();
 });
-auth.onChange(({ state, user }) => {
+auth.onChange(({ state, user, reason }) => {
   $("account").hidden = state === "signedIn" || state === "offline";
   $("who").hidden = !user;
   $("who-email").textContent = user?.email ?? "";
   if (state === "signedIn") {
-    ended = null;
+    if (reason !== "refreshed") ended = null;
     connect();
   }
+  // New tokens: the open connection is renewed in band with a ticket from them, so that it
+  // outlives the token it was opened with.
+  if (reason === "refreshed" && socket?.readyState === WebSocket.OPEN) {
+    auth.connectTicket(syncUrl).then((ticket) => socket?.send(JSON.stringify({ type: "renew", ticket })), () => {});
+  }
+  render();
   if (state === "signedOut") {
     socket?.close();
     status("signed-out", "signed out");

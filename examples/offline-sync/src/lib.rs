@@ -43,6 +43,12 @@ pub struct Todo {
     pub by: String,
 }
 
+/// The longest title, in characters.
+const MAX_TITLE: usize = 200;
+
+/// The most todos the shared list keeps (an example's list lives in memory).
+const MAX_TODOS: usize = 1000;
+
 /// An edit a client sends.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -99,7 +105,10 @@ async fn sync(
         .personal(Scopes::none().write(["todos"]))
         .anonymous(Scopes::none().read(["todos"]));
     match auth.connect(connect.ticket.as_deref()).await {
-        Ok(connection) => upgrade.on_upgrade(move |socket| serve(socket, connection, shared)),
+        // Edits are small: a message over 16 KiB closes the socket.
+        Ok(connection) => upgrade
+            .max_message_size(16 * 1024)
+            .on_upgrade(move |socket| serve(socket, connection, shared)),
         // Keyward's own answer: 401 `invalid_ticket` (or `unauthorized`) with its envelope.
         Err(refused) => refused.into_response(),
     }
@@ -115,20 +124,27 @@ fn list(shared: &Shared) -> String {
     json!({ "type": "todos", "todos": todos }).to_string()
 }
 
-/// Applies `edit` by `user`; whether it changed the list.
-fn apply(shared: &Shared, user: &str, edit: Edit) -> bool {
+/// Applies `edit` by `user`: whether it changed the list, or why it was refused.
+fn apply(shared: &Shared, user: &str, edit: Edit) -> Result<bool, &'static str> {
     let mut todos = shared
         .todos
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    match edit {
+    Ok(match edit {
         Edit::Add { id, title } => {
             if todos.iter().any(|todo| todo.id == id) {
-                return false;
+                return Ok(false);
+            }
+            let title = title.trim();
+            if title.is_empty() || title.chars().count() > MAX_TITLE || id.len() > 64 {
+                return Err("invalid_request");
+            }
+            if todos.len() >= MAX_TODOS {
+                return Err("list_full");
             }
             todos.push(Todo {
                 id,
-                title,
+                title: title.to_owned(),
                 done: false,
                 by: user.to_owned(),
             });
@@ -140,7 +156,7 @@ fn apply(shared: &Shared, user: &str, edit: Edit) -> bool {
             .map(|todo| todo.done = done)
             .is_some(),
         Edit::Renew { .. } => false,
-    }
+    })
 }
 
 /// One connection: the list now and after each change, the client's edits as they come,
@@ -176,39 +192,64 @@ async fn serve(mut socket: WebSocket, mut connection: Connection, shared: Shared
             Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,
             Some(Ok(Message::Close(_)) | Err(_)) | None => return,
         };
-        let answer = answer(&mut connection, &shared, text.as_str()).await;
+        let (answer, changed) = answer(&mut connection, &shared, text.as_str()).await;
+        // The writer gets the new list before the ack, so what it just sent never vanishes
+        // from its view between the two (the others get the list from the broadcast).
+        if changed
+            && socket
+                .send(Message::Text(list(&shared).into()))
+                .await
+                .is_err()
+        {
+            return;
+        }
         if socket.send(Message::Text(answer.into())).await.is_err() {
             return;
         }
     }
 }
 
-/// What the server answers a client's message with: authorized when it arrives.
-async fn answer(connection: &mut Connection, shared: &Shared, text: &str) -> String {
+/// What the server answers a client's message with (authorized when it arrives), and whether
+/// it changed the list.
+async fn answer(connection: &mut Connection, shared: &Shared, text: &str) -> (String, bool) {
+    let refused = |id: Option<&str>, code: &str| {
+        (
+            json!({ "type": "refused", "id": id, "code": code }).to_string(),
+            false,
+        )
+    };
     let Ok(edit) = serde_json::from_str::<Edit>(text) else {
-        return json!({ "type": "refused", "code": "invalid_request" }).to_string();
+        return refused(None, "invalid_request");
     };
     let id = match &edit {
         Edit::Add { id, .. } | Edit::Done { id, .. } => id.clone(),
+        // A visitor has no session to renew: refused before a ticket is looked up.
+        Edit::Renew { .. } if connection.identity().is_none() => {
+            return refused(None, "forbidden");
+        }
         Edit::Renew { ticket } => {
-            let code = match connection.renew(ticket).await {
-                Ok(()) => return json!({ "type": "renewed" }).to_string(),
-                Err(refused) => refused.code().map_or("internal", |code| code.as_str()),
+            return match connection.renew(ticket).await {
+                Ok(()) => (json!({ "type": "renewed" }).to_string(), false),
+                Err(error) => refused(None, error.code().map_or("internal", |code| code.as_str())),
             };
-            return json!({ "type": "refused", "code": code }).to_string();
         }
     };
     // Authorized now, not when the connection opened: an edit queued offline and replayed
     // later is judged by what the session may do at replay time.
     if let Some(why) = connection.has_ended() {
-        return json!({ "type": "refused", "id": id, "code": why.code() }).to_string();
+        return refused(Some(&id), why.code());
     }
     let user = connection.identity().map(|who| who.user_id.to_string());
     let (Some(user), true) = (user, connection.scopes().can_write("todos")) else {
-        return json!({ "type": "refused", "id": id, "code": "forbidden" }).to_string();
+        return refused(Some(&id), "forbidden");
     };
-    if apply(shared, &user, edit) {
-        let _ = shared.changed.send(());
+    match apply(shared, &user, edit) {
+        Ok(changed) => {
+            if changed {
+                let _ = shared.changed.send(());
+            }
+            (json!({ "type": "ack", "id": id }).to_string(), changed)
+        }
+        Err(code) => refused(Some(&id), code),
     }
-    json!({ "type": "ack", "id": id }).to_string()
 }

@@ -105,6 +105,16 @@ async fn next(socket: &mut Socket) -> Value {
     }
 }
 
+/// The next message that is not a list (a writer also gets the broadcast of its own change).
+async fn answer(socket: &mut Socket) -> Value {
+    loop {
+        let message = next(socket).await;
+        if message["type"] != "todos" {
+            return message;
+        }
+    }
+}
+
 async fn send(socket: &mut Socket, message: Value) {
     socket
         .send(Message::text(message.to_string()))
@@ -136,11 +146,10 @@ async fn signed_in_clients_share_the_list_and_a_replayed_edit_counts_once() {
 
     let add = json!({ "type": "add", "id": "ada-1", "title": "Water the plants" });
     send(&mut first, add.clone()).await;
-    // The writer gets the new list and the ack, in whichever order; the other client the list.
-    let mut got = [next(&mut first).await, next(&mut first).await];
-    got.sort_by_key(|m| m["type"].as_str().unwrap_or_default().to_owned());
-    assert_eq!(got[0], json!({ "type": "ack", "id": "ada-1" }));
-    assert_eq!(titles(&got[1]), ["Water the plants"]);
+    // The writer gets the new list, then the ack; the other client the list.
+    assert_eq!(titles(&next(&mut first).await), ["Water the plants"]);
+    let ack = json!({ "type": "ack", "id": "ada-1" });
+    assert_eq!(answer(&mut first).await, ack);
     assert_eq!(titles(&next(&mut second).await), ["Water the plants"]);
 
     // The same edit again (a client replaying its queue after a reconnect): acknowledged,
@@ -148,19 +157,21 @@ async fn signed_in_clients_share_the_list_and_a_replayed_edit_counts_once() {
     let mut again = open(&app, addr, Some(&ada)).await;
     assert_eq!(titles(&next(&mut again).await), ["Water the plants"]);
     send(&mut again, add).await;
-    assert_eq!(
-        next(&mut again).await,
-        json!({ "type": "ack", "id": "ada-1" })
-    );
-    send(
-        &mut again,
-        json!({ "type": "done", "id": "ada-1", "done": true }),
-    )
-    .await;
-    let mut got = [next(&mut again).await, next(&mut again).await];
-    got.sort_by_key(|m| m["type"].as_str().unwrap_or_default().to_owned());
-    assert_eq!(got[1]["todos"][0]["done"], true);
-    assert_eq!(got[1]["todos"].as_array().unwrap().len(), 1);
+    assert_eq!(answer(&mut again).await, ack);
+    let done = json!({ "type": "done", "id": "ada-1", "done": true });
+    send(&mut again, done).await;
+    let list = next(&mut again).await;
+    assert_eq!(list["todos"][0]["done"], true);
+    assert_eq!(list["todos"].as_array().unwrap().len(), 1);
+    assert_eq!(answer(&mut again).await, ack);
+
+    // A title that is blank or too long is refused, and changes nothing.
+    for title in ["   ".to_owned(), "x".repeat(201)] {
+        let bad = json!({ "type": "add", "id": "bad", "title": title });
+        send(&mut again, bad).await;
+        let refused = json!({ "type": "refused", "id": "bad", "code": "invalid_request" });
+        assert_eq!(answer(&mut again).await, refused);
+    }
 }
 
 #[tokio::test]
@@ -169,6 +180,10 @@ async fn a_visitor_watches_and_cannot_write() {
     let (app, addr) = start(&dir).await;
     let mut visitor = open(&app, addr, None).await;
     assert!(titles(&next(&mut visitor).await).is_empty());
+    let renew = json!({ "type": "renew", "ticket": "kwt_x" });
+    send(&mut visitor, renew).await;
+    let refused = json!({ "type": "refused", "id": null, "code": "forbidden" });
+    assert_eq!(next(&mut visitor).await, refused);
     send(
         &mut visitor,
         json!({ "type": "add", "id": "v-1", "title": "Spam" }),
