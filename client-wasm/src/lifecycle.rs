@@ -23,8 +23,7 @@ impl AuthClient {
 
     /// An authorized `POST` to the auth server with `fields` as its JSON body.
     async fn post(&self, path: &str, fields: &[(&str, JsValue)]) -> Result<JsValue, Error> {
-        let body = Self::body(fields)?;
-        self.call("POST", path, Some(&body), None).await
+        self.send("POST", path, fields).await
     }
 
     /// The user a confirmation answered; the signed-in user is re-read when it is them.

@@ -14,7 +14,7 @@ use keyward_proto::{
 use wasm_bindgen::JsValue;
 
 use crate::client::{AuthClient, SignedIn, sign_in_answer};
-use crate::typed::typed;
+use crate::typed::{segment, typed};
 use crate::wire::{self, nullable};
 use crate::{Error, api, browser, io};
 
@@ -213,8 +213,4 @@ impl AuthClient {
         let path = ["/identities/", &segment(id)].concat();
         self.call("DELETE", &path, None, None).await.map(drop)
     }
-}
-
-fn segment(text: &str) -> String {
-    js_sys::encode_uri_component(text).into()
 }

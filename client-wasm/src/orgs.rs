@@ -16,7 +16,7 @@ use wasm_bindgen::JsValue;
 
 use crate::Error;
 use crate::client::AuthClient;
-use crate::typed::typed;
+use crate::typed::{segment, typed};
 use crate::wire::{self, nullable};
 
 /// The organization the session acts for, as its access token says.
@@ -49,10 +49,6 @@ fn at(id: &str, rest: &str) -> String {
     ["/orgs/", &segment(id), rest].concat()
 }
 
-fn segment(text: &str) -> String {
-    js_sys::encode_uri_component(text).into()
-}
-
 /// JSON text of `value`, maps as objects (serde-wasm-bindgen makes JS `Map`s of them by
 /// default, which `JSON.stringify` writes as `{}`).
 fn json_of<T: Serialize>(value: &T) -> Result<JsValue, Error> {
@@ -79,17 +75,6 @@ fn claims(token: &str) -> Option<JsValue> {
 }
 
 impl AuthClient {
-    /// An authorized call to the auth server with `fields` as its JSON body.
-    async fn send(
-        &self,
-        method: &str,
-        path: &str,
-        fields: &[(&str, JsValue)],
-    ) -> Result<JsValue, Error> {
-        let body = wire::json(&wire::object(fields))?;
-        self.call(method, path, Some(&body), None).await
-    }
-
     /// Creates an organization (the caller is its owner); its slug is made from the name when
     /// it has none.
     pub async fn create_org(&self, org: &CreateOrg) -> Result<OrgAnswer, Error> {

@@ -18,16 +18,27 @@ pub(crate) fn typed<T: DeserializeOwned>(data: JsValue) -> Result<T, Error> {
     })
 }
 
+/// `text` as one segment of a URL path (encoded).
+pub(crate) fn segment(text: &str) -> String {
+    js_sys::encode_uri_component(text).into()
+}
+
 fn path(collection: &str, id: &str) -> String {
-    [
-        collection,
-        "/",
-        &String::from(js_sys::encode_uri_component(id)),
-    ]
-    .concat()
+    [collection, "/", &segment(id)].concat()
 }
 
 impl AuthClient {
+    /// An authorized call to the auth server with `fields` as its JSON body.
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        fields: &[(&str, JsValue)],
+    ) -> Result<JsValue, Error> {
+        let body = wire::json(&wire::object(fields))?;
+        self.call(method, path, Some(&body), None).await
+    }
+
     /// The user's live sessions, newest first, the current one marked.
     pub async fn sessions(&self) -> Result<Vec<Session>, Error> {
         let list: SessionList = typed(self.call("GET", "/sessions", None, None).await?)?;

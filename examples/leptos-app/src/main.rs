@@ -213,6 +213,38 @@ impl TodoList {
         });
     }
 
+    /// The status line, of class `class`.
+    fn status_line(self, class: &'static str) -> impl IntoView {
+        let status = self.status;
+        view! { <p class=class aria-live="polite">{move || status.get()}</p> }
+    }
+
+    /// The items, in a list of class `class`.
+    fn items(self, class: &'static str) -> impl IntoView {
+        let todos = self.todos;
+        view! {
+            <ul class=class>
+                <For each=move || todos.get().into_iter().enumerate() key=|(i, t)| (*i, t.title.clone()) let((_, todo))>
+                    <li>{todo.title}</li>
+                </For>
+            </ul>
+        }
+    }
+
+    /// The form that adds one (its field labelled `label`), of class `class`.
+    fn form(self, class: &'static str, label: &'static str) -> impl IntoView {
+        let title = self.title;
+        view! {
+            <form class=format!("kw-form {class}") on:submit=move |event| self.add(event)>
+                <label class="kw-field">
+                    <span class="kw-label">{label}</span>
+                    <input class="kw-input" name="title" autocomplete="off" bind:value=title/>
+                </label>
+                <button class="kw-button kw-primary" type="submit">"Add"</button>
+            </form>
+        }
+    }
+
     /// Adds the typed title.
     fn add(self, event: leptos::ev::SubmitEvent) {
         event.prevent_default();
@@ -229,28 +261,11 @@ impl TodoList {
 fn Todos() -> impl IntoView {
     let list = TodoList::new(use_auth(), "/api/todos", "todo(s)");
     list.call("GET", None);
-    let TodoList {
-        todos,
-        status,
-        title,
-        ..
-    } = list;
-    let add = move |event| list.add(event);
     view! {
         <h2>"Todos"</h2>
-        <p class="api-status" aria-live="polite">{move || status.get()}</p>
-        <form class="kw-form todo-form" on:submit=add>
-            <label class="kw-field">
-                <span class="kw-label">"New todo"</span>
-                <input class="kw-input" name="title" autocomplete="off" bind:value=title/>
-            </label>
-            <button class="kw-button kw-primary" type="submit">"Add"</button>
-        </form>
-        <ul class="todos">
-            <For each=move || todos.get().into_iter().enumerate() key=|(i, t)| (*i, t.title.clone()) let((_, todo))>
-                <li>{todo.title}</li>
-            </For>
-        </ul>
+        {list.status_line("api-status")}
+        {list.form("todo-form", "New todo")}
+        {list.items("todos")}
     }
 }
 
@@ -281,29 +296,12 @@ fn TeamTodos() -> impl IntoView {
     // role: one load each time.
     let list = TodoList::new(use_auth(), "/api/team/todos", "team todo(s)");
     list.call("GET", None);
-    let TodoList {
-        todos,
-        status,
-        title,
-        ..
-    } = list;
-    let add = move |event| list.add(event);
     view! {
-        <p class="team-status" aria-live="polite">{move || status.get()}</p>
-        <ul class="team-todos">
-            <For each=move || todos.get().into_iter().enumerate() key=|(i, t)| (*i, t.title.clone()) let((_, todo))>
-                <li>{todo.title}</li>
-            </For>
-        </ul>
+        {list.status_line("team-status")}
+        {list.items("team-todos")}
         <RequirePermission permission="todos:write"
             fallback=|| view! { <p class="read-only">"Your role here reads the team's todos; it does not change them."</p> }>
-            <form class="kw-form team-todo-form" on:submit=add>
-                <label class="kw-field">
-                    <span class="kw-label">"New team todo"</span>
-                    <input class="kw-input" name="title" autocomplete="off" bind:value=title/>
-                </label>
-                <button class="kw-button kw-primary" type="submit">"Add"</button>
-            </form>
+            {list.form("team-todo-form", "New team todo")}
         </RequirePermission>
     }
 }

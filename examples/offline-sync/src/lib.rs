@@ -58,12 +58,13 @@ enum Edit {
     Renew { ticket: String },
 }
 
-/// The shared list, and the channel that tells every connection it changed.
+/// The shared list, and the channel that hands every connection the list after each change
+/// (serialized once, by the change).
 #[derive(Clone)]
 struct Shared {
     keyward: Keyward,
     todos: Arc<Mutex<Vec<Todo>>>,
-    changed: broadcast::Sender<()>,
+    changed: broadcast::Sender<Arc<str>>,
 }
 
 /// The sync server's routes, with Keyward's merged in (`/auth/…`, and the app's page when
@@ -179,8 +180,10 @@ async fn serve(mut socket: WebSocket, mut connection: Connection, shared: Shared
                 let _ = socket.send(Message::Close(Some(frame))).await;
                 return;
             }
-            _ = changes.recv() => {
-                if socket.send(Message::Text(list(&shared).into())).await.is_err() {
+            changed = changes.recv() => {
+                // A connection that fell behind gets the list as it is now.
+                let text = changed.unwrap_or_else(|_| list(&shared).into());
+                if socket.send(Message::Text(text.as_ref().into())).await.is_err() {
                     return;
                 }
                 continue;
@@ -195,9 +198,9 @@ async fn serve(mut socket: WebSocket, mut connection: Connection, shared: Shared
         let (answer, changed) = answer(&mut connection, &shared, text.as_str()).await;
         // The writer gets the new list before the ack, so what it just sent never vanishes
         // from its view between the two (the others get the list from the broadcast).
-        if changed
+        if let Some(list) = changed
             && socket
-                .send(Message::Text(list(&shared).into()))
+                .send(Message::Text(list.as_ref().into()))
                 .await
                 .is_err()
         {
@@ -209,13 +212,17 @@ async fn serve(mut socket: WebSocket, mut connection: Connection, shared: Shared
     }
 }
 
-/// What the server answers a client's message with (authorized when it arrives), and whether
-/// it changed the list.
-async fn answer(connection: &mut Connection, shared: &Shared, text: &str) -> (String, bool) {
+/// What the server answers a client's message with (authorized when it arrives), and the new
+/// list when it changed it.
+async fn answer(
+    connection: &mut Connection,
+    shared: &Shared,
+    text: &str,
+) -> (String, Option<Arc<str>>) {
     let refused = |id: Option<&str>, code: &str| {
         (
             json!({ "type": "refused", "id": id, "code": code }).to_string(),
-            false,
+            None,
         )
     };
     let Ok(edit) = serde_json::from_str::<Edit>(text) else {
@@ -229,7 +236,7 @@ async fn answer(connection: &mut Connection, shared: &Shared, text: &str) -> (St
         }
         Edit::Renew { ticket } => {
             return match connection.renew(ticket).await {
-                Ok(()) => (json!({ "type": "renewed" }).to_string(), false),
+                Ok(()) => (json!({ "type": "renewed" }).to_string(), None),
                 Err(error) => refused(None, error.code().map_or("internal", |code| code.as_str())),
             };
         }
@@ -245,8 +252,9 @@ async fn answer(connection: &mut Connection, shared: &Shared, text: &str) -> (St
     };
     match apply(shared, &user, edit) {
         Ok(changed) => {
-            if changed {
-                let _ = shared.changed.send(());
+            let changed = changed.then(|| Arc::<str>::from(list(shared)));
+            if let Some(list) = &changed {
+                let _ = shared.changed.send(Arc::clone(list));
             }
             (json!({ "type": "ack", "id": id }).to_string(), changed)
         }
