@@ -9,6 +9,12 @@
 //! work, on the user's device, and signing here during the window took a fifth of the two cores
 //! the server is measured on. The warm-up signs as it goes.
 //!
+//! `keyward-bench ws <base-url> <path> <connections> <warmup-s> <seconds>`: signs up the same
+//! way, then keeps `connections` sync clients connecting in a closed loop: each asks for a
+//! connect ticket for `ws://…<path>` (with its DPoP proof, signed ahead as above), opens a new
+//! WebSocket with `?ticket=…` and waits for the server's first message. `rps` counts those
+//! authenticated connections per second.
+//!
 //! `keyward-bench probe <seconds>`: a fixed piece of CPU work (ES256 signature checks, the
 //! server's hottest operation, on one thread) for `seconds`, printing `PROBE {"ops_per_s":…}`.
 //! The bench runs it at the start of each phase, so the report shows how fast the machine was
@@ -153,9 +159,11 @@ struct Proofs {
 
 impl Proofs {
     /// Signs `count` proofs, on two threads (the machine's cores, idle before the window).
-    fn sign(device: &Device, url: &str, ath: &str, count: usize) -> Result<Self> {
+    fn sign(device: &Device, method: &str, url: &str, ath: &str, count: usize) -> Result<Self> {
         let sign_some = |n: usize| -> Result<Vec<HeaderValue>> {
-            (0..n).map(|_| Self::fresh(device, url, ath)).collect()
+            (0..n)
+                .map(|_| Self::fresh(device, method, url, ath))
+                .collect()
         };
         let (a, b) = std::thread::scope(|scope| {
             let other = scope.spawn(|| sign_some(count / 2));
@@ -172,19 +180,19 @@ impl Proofs {
     }
 
     /// The next signed proof; a fresh one if they are all taken.
-    fn take(&self, device: &Device, url: &str, ath: &str) -> Result<HeaderValue> {
+    fn take(&self, device: &Device, method: &str, url: &str, ath: &str) -> Result<HeaderValue> {
         match self.signed.get(self.next.fetch_add(1, Ordering::Relaxed)) {
             Some(proof) => Ok(proof.clone()),
             None => {
                 self.late.fetch_add(1, Ordering::Relaxed);
-                Self::fresh(device, url, ath)
+                Self::fresh(device, method, url, ath)
             }
         }
     }
 
     /// A proof signed now, as a header value.
-    fn fresh(device: &Device, url: &str, ath: &str) -> Result<HeaderValue> {
-        HeaderValue::from_maybe_shared(Bytes::from(device.proof("GET", url, Some(ath))?))
+    fn fresh(device: &Device, method: &str, url: &str, ath: &str) -> Result<HeaderValue> {
+        HeaderValue::from_maybe_shared(Bytes::from(device.proof(method, url, Some(ath))?))
             .map_err(|e| e.to_string())
     }
 }
@@ -207,9 +215,9 @@ async fn worker(
     while Instant::now() < stop {
         let began = Instant::now();
         let proof = if began >= start_measuring {
-            proofs.take(&device, &url, &ath)?
+            proofs.take(&device, "GET", &url, &ath)?
         } else {
-            Proofs::fresh(&device, &url, &ath)?
+            Proofs::fresh(&device, "GET", &url, &ath)?
         };
         let request = Request::get(&*url)
             .header("host", &authority)
@@ -262,6 +270,92 @@ fn probe(seconds: u64) -> Result<f64> {
     Ok(done as f64 / started.elapsed().as_secs_f64())
 }
 
+/// A sync client's connection, in a closed loop: a connect ticket for `ws_url` (`POST
+/// /auth/connect-ticket` with the DPoP-bound token and a proof, on a keep-alive connection),
+/// then a new TCP connection and WebSocket handshake with `?ticket=…`, redeemed by the server
+/// before it upgrades; done when the server's first message (who the connection is) arrives, and
+/// closed. One such round is one authenticated connection.
+#[allow(clippy::too_many_arguments)]
+async fn ws_worker(
+    authority: String,
+    ticket_url: Arc<str>,
+    ws_url: Arc<str>,
+    token: Arc<str>,
+    device: Arc<Device>,
+    proofs: Arc<Proofs>,
+    start_measuring: Instant,
+    stop: Instant,
+) -> Result<Stats> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut sender = connect(&authority).await?;
+    let (authorization, ath) = (format!("DPoP {token}"), ath(&token));
+    let body = Bytes::from(serde_json::json!({ "url": &*ws_url }).to_string());
+    let mut stats = Stats {
+        latencies_us: Vec::new(),
+        errors: 0,
+    };
+    while Instant::now() < stop {
+        let began = Instant::now();
+        let proof = if began >= start_measuring {
+            proofs.take(&device, "POST", &ticket_url, &ath)?
+        } else {
+            Proofs::fresh(&device, "POST", &ticket_url, &ath)?
+        };
+        let request = Request::post(&*ticket_url)
+            .header("host", &authority)
+            .header("authorization", &authorization)
+            .header("dpop", proof)
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .map_err(|e| e.to_string())?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let issued = response.status().is_success();
+        let answer = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        let ticket = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|json| json["data"]["ticket"].as_str().map(str::to_owned))
+            .filter(|_| issued);
+        let greeted = match ticket {
+            Some(ticket) => {
+                let stream = tokio::net::TcpStream::connect(&authority)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                match tokio_tungstenite::client_async(format!("{ws_url}?ticket={ticket}"), stream)
+                    .await
+                {
+                    Ok((mut socket, _)) => {
+                        let hello = socket.next().await;
+                        let _ = socket.close(None).await;
+                        matches!(hello, Some(Ok(Message::Text(text))) if text.contains("user_id"))
+                    }
+                    Err(_) => false,
+                }
+            }
+            None => false,
+        };
+        if began >= start_measuring {
+            stats
+                .latencies_us
+                .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
+            if !greeted {
+                stats.errors += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
 async fn run(args: &[String]) -> Result<()> {
     if let [mode, seconds] = args
         && mode == "probe"
@@ -274,12 +368,9 @@ async fn run(args: &[String]) -> Result<()> {
     }
     let [mode, base, path, connections, warmup, seconds] = args else {
         return Err(
-            "usage: keyward-bench dpop <base-url> <path> <connections> <warmup-s> <seconds> | keyward-bench probe <seconds>".into(),
+            "usage: keyward-bench dpop|ws <base-url> <path> <connections> <warmup-s> <seconds> | keyward-bench probe <seconds>".into(),
         );
     };
-    if mode != "dpop" {
-        return Err(format!("unknown mode {mode}"));
-    }
     let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
     let (connections, warmup, seconds) = (parse(connections)?, parse(warmup)?, parse(seconds)?);
     let authority = base
@@ -289,24 +380,58 @@ async fn run(args: &[String]) -> Result<()> {
         .to_owned();
     let device = Arc::new(Device::new()?);
     let token: Arc<str> = bound_token(base, &authority, &device).await?.into();
-    let url: Arc<str> = format!("{base}{path}").into();
     let count = usize::try_from(PRESIGNED_PER_SECOND * seconds).map_err(|e| e.to_string())?;
-    let proofs = Arc::new(Proofs::sign(&device, &url, &ath(&token), count)?);
     let start_measuring = Instant::now() + Duration::from_secs(warmup);
     let stop = start_measuring + Duration::from_secs(seconds);
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            tokio::spawn(worker(
-                authority.clone(),
-                Arc::clone(&url),
-                Arc::clone(&token),
-                Arc::clone(&device),
-                Arc::clone(&proofs),
-                start_measuring,
-                stop,
-            ))
-        })
-        .collect();
+    let (proofs, tasks): (Arc<Proofs>, Vec<_>) = match mode.as_str() {
+        "dpop" => {
+            let url: Arc<str> = format!("{base}{path}").into();
+            let proofs = Arc::new(Proofs::sign(&device, "GET", &url, &ath(&token), count)?);
+            let tasks = (0..connections)
+                .map(|_| {
+                    tokio::spawn(worker(
+                        authority.clone(),
+                        Arc::clone(&url),
+                        Arc::clone(&token),
+                        Arc::clone(&device),
+                        Arc::clone(&proofs),
+                        start_measuring,
+                        stop,
+                    ))
+                })
+                .collect();
+            (proofs, tasks)
+        }
+        "ws" => {
+            let ticket_url: Arc<str> = format!("{base}/auth/connect-ticket").into();
+            let ws_url: Arc<str> = format!("ws://{authority}{path}").into();
+            // A connection takes two requests: a smaller pool does.
+            let count = count / 2;
+            let proofs = Arc::new(Proofs::sign(
+                &device,
+                "POST",
+                &ticket_url,
+                &ath(&token),
+                count,
+            )?);
+            let tasks = (0..connections)
+                .map(|_| {
+                    tokio::spawn(ws_worker(
+                        authority.clone(),
+                        Arc::clone(&ticket_url),
+                        Arc::clone(&ws_url),
+                        Arc::clone(&token),
+                        Arc::clone(&device),
+                        Arc::clone(&proofs),
+                        start_measuring,
+                        stop,
+                    ))
+                })
+                .collect();
+            (proofs, tasks)
+        }
+        _ => return Err(format!("unknown mode {mode}")),
+    };
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {

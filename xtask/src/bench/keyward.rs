@@ -1,5 +1,5 @@
-//! Keyward's scenarios on one database: bare route, Bearer, DPoP, `me`, refresh, sign-in, and
-//! memory.
+//! Keyward's scenarios on one database: bare route, Bearer, permission, DPoP, WebSocket
+//! connections with connect tickets, `me`, refresh, sign-in, and memory.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -88,33 +88,31 @@ pub(super) fn measure_keyward(
             duration,
         )?,
     );
-    let dpop = Command::new(release.join("keyward-bench"))
-        .args([
+    record(
+        "protected route (DPoP)",
+        keyward_bench(
+            release,
+            out,
+            &label("dpop"),
             "dpop",
             base,
             "/api/whoami",
-            "32",
-            &warmup.to_string(),
-            &duration.to_string(),
-        ])
-        .output()
-        .map_err(|e| format!("keyward-bench: {e}"))?;
-    let text =
-        String::from_utf8_lossy(&dpop.stdout).into_owned() + &String::from_utf8_lossy(&dpop.stderr);
-    std::fs::write(out.join(label("dpop") + ".txt"), &text).map_err(|e| e.to_string())?;
-    let late = text
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .and_then(|line| parse_number(line, "late_proofs"))
-        .unwrap_or(0.0);
-    if late > 0.0 {
-        eprintln!(
-            "xtask: keyward-bench signed {late} proofs inside the measured window (its pool of signed proofs ran out)"
-        );
-    }
+            warmup,
+            duration,
+        )?,
+    );
     record(
-        "protected route (DPoP)",
-        parse_result(&text).ok_or_else(|| format!("keyward-bench: {text}"))?,
+        "WebSocket connect (ticket)",
+        keyward_bench(
+            release,
+            out,
+            &label("ws"),
+            "ws",
+            base,
+            "/ws",
+            warmup,
+            duration,
+        )?,
     );
     record(
         "GET /auth/me",
@@ -213,6 +211,45 @@ pub(super) fn measure_keyward(
     };
     println!("keyward {db} memory: {idle:.1} MiB idle, {pid_rss:.1} MiB with 256 clients");
     Ok(Some((idle, pid_rss)))
+}
+
+/// One run of `keyward-bench <mode>` (32 clients), its output kept as `<label>.txt`.
+#[allow(clippy::too_many_arguments)]
+fn keyward_bench(
+    release: &Path,
+    out: &Path,
+    label: &str,
+    mode: &str,
+    base: &str,
+    path: &str,
+    warmup: u64,
+    duration: u64,
+) -> Result<(f64, f64, f64, u64)> {
+    let run = Command::new(release.join("keyward-bench"))
+        .args([
+            mode,
+            base,
+            path,
+            "32",
+            &warmup.to_string(),
+            &duration.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("keyward-bench: {e}"))?;
+    let text =
+        String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    std::fs::write(out.join(format!("{label}.txt")), &text).map_err(|e| e.to_string())?;
+    let late = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .and_then(|line| parse_number(line, "late_proofs"))
+        .unwrap_or(0.0);
+    if late > 0.0 {
+        eprintln!(
+            "xtask: keyward-bench {mode} signed {late} proofs inside the measured window (its pool of signed proofs ran out)"
+        );
+    }
+    parse_result(&text).ok_or_else(|| format!("keyward-bench {mode}: {text}"))
 }
 
 /// An access token of `email` acting for a new organization it owns: made, activated, refreshed.
