@@ -383,55 +383,47 @@ async fn run(args: &[String]) -> Result<()> {
     let count = usize::try_from(PRESIGNED_PER_SECOND * seconds).map_err(|e| e.to_string())?;
     let start_measuring = Instant::now() + Duration::from_secs(warmup);
     let stop = start_measuring + Duration::from_secs(seconds);
-    let (proofs, tasks): (Arc<Proofs>, Vec<_>) = match mode.as_str() {
-        "dpop" => {
-            let url: Arc<str> = format!("{base}{path}").into();
-            let proofs = Arc::new(Proofs::sign(&device, "GET", &url, &ath(&token), count)?);
-            let tasks = (0..connections)
-                .map(|_| {
-                    tokio::spawn(worker(
-                        authority.clone(),
-                        Arc::clone(&url),
-                        Arc::clone(&token),
-                        Arc::clone(&device),
-                        Arc::clone(&proofs),
-                        start_measuring,
-                        stop,
-                    ))
-                })
-                .collect();
-            (proofs, tasks)
-        }
-        "ws" => {
-            let ticket_url: Arc<str> = format!("{base}/auth/connect-ticket").into();
-            let ws_url: Arc<str> = format!("ws://{authority}{path}").into();
-            // A connection takes two requests: a smaller pool does.
-            let count = count / 2;
-            let proofs = Arc::new(Proofs::sign(
-                &device,
-                "POST",
-                &ticket_url,
-                &ath(&token),
-                count,
-            )?);
-            let tasks = (0..connections)
-                .map(|_| {
-                    tokio::spawn(ws_worker(
-                        authority.clone(),
-                        Arc::clone(&ticket_url),
-                        Arc::clone(&ws_url),
-                        Arc::clone(&token),
-                        Arc::clone(&device),
-                        Arc::clone(&proofs),
-                        start_measuring,
-                        stop,
-                    ))
-                })
-                .collect();
-            (proofs, tasks)
-        }
+    // The request each connection signs a proof for: the route itself, or (a sync client) the
+    // ticket request before its WebSocket.
+    let (method, signed, ws_url) = match mode.as_str() {
+        "dpop" => ("GET", format!("{base}{path}"), None),
+        "ws" => (
+            "POST",
+            format!("{base}/auth/connect-ticket"),
+            Some(Arc::<str>::from(format!("ws://{authority}{path}"))),
+        ),
         _ => return Err(format!("unknown mode {mode}")),
     };
+    let url: Arc<str> = signed.into();
+    let proofs = Arc::new(Proofs::sign(&device, method, &url, &ath(&token), count)?);
+    let tasks: Vec<_> = (0..connections)
+        .map(|_| {
+            let (authority, url) = (authority.clone(), Arc::clone(&url));
+            let (token, device, proofs) =
+                (Arc::clone(&token), Arc::clone(&device), Arc::clone(&proofs));
+            match ws_url.clone() {
+                Some(ws_url) => tokio::spawn(ws_worker(
+                    authority,
+                    url,
+                    ws_url,
+                    token,
+                    device,
+                    proofs,
+                    start_measuring,
+                    stop,
+                )),
+                None => tokio::spawn(worker(
+                    authority,
+                    url,
+                    token,
+                    device,
+                    proofs,
+                    start_measuring,
+                    stop,
+                )),
+            }
+        })
+        .collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
