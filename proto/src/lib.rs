@@ -23,6 +23,7 @@
     )
 )]
 
+mod admin;
 mod auth;
 mod error;
 mod lifecycle;
@@ -31,6 +32,7 @@ mod oauth;
 mod orgs;
 mod resource;
 
+pub use admin::{SessionsEnded, UserDetail, UserPage};
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
     DeviceChallenge, DeviceList, Jwk, Jwks, Me, Passkey, PasskeyList, PasskeyName, PasskeySignIn,

@@ -13,6 +13,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::domain::admin;
+use crate::domain::audit::Client;
+use crate::domain::server_keys::KeyKind;
 use crate::secrets::MasterSecret;
 use crate::settings::{OAuthProvider, SmtpUrl};
 use crate::store::Store;
@@ -46,6 +49,13 @@ pub enum Command {
     /// introspect tokens and redeem connect tickets.
     #[command(name = "server-keys")]
     ServerKeys {
+        /// What to do with them.
+        #[command(subcommand)]
+        action: ServerKeysAction,
+    },
+    /// Manage the admin API's keys (`/auth/admin/…`).
+    #[command(name = "admin-keys")]
+    AdminKeys {
         /// What to do with them.
         #[command(subcommand)]
         action: ServerKeysAction,
@@ -112,18 +122,38 @@ pub enum ServerKeysAction {
     },
 }
 
-/// `keyward users …`.
+/// `keyward users …`: the admin API's user operations, on the server's database.
 #[derive(Debug, Subcommand)]
 pub enum UsersAction {
-    /// List users, oldest first.
+    /// List users, oldest first, a page at a time.
     List {
-        /// How many.
+        /// Only users whose address or name starts with this (any case).
+        #[arg(long)]
+        query: Option<String>,
+        /// How many (1 to 200).
         #[arg(long, default_value_t = 100)]
-        limit: i64,
-        /// Skip this many first.
-        #[arg(long, default_value_t = 0)]
-        offset: i64,
+        limit: u32,
+        /// Where to start: the `next page` cursor the previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
         /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Print one user with their sessions, devices, passkeys, linked providers and
+    /// organizations (JSON, as `GET /auth/admin/users/{id}` answers).
+    Show {
+        /// The user's id.
+        id: String,
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// End every session of a user: their tokens are refused from the next request on.
+    EndSessions {
+        /// The user's id.
+        id: String,
+        /// Settings (the database to write).
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -702,35 +732,9 @@ async fn run(command: Command) -> Result<(), Error> {
             keyward.core().store.close().await;
             Ok(())
         }
-        Command::ServerKeys { action } => server_keys(action).await,
-        Command::Users {
-            action:
-                UsersAction::List {
-                    limit,
-                    offset,
-                    settings,
-                },
-        } => {
-            let store = open_store(settings).await?;
-            let users = store.users(limit.clamp(1, 10_000), offset.max(0)).await?;
-            println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
-            for user in &users {
-                println!(
-                    "{:<36}  {:<24}  {:<8}  {}",
-                    user.id,
-                    Timestamp::from_millis(user.created_at).to_rfc3339(),
-                    if user.email_verified_at.is_some() {
-                        "yes"
-                    } else {
-                        "no"
-                    },
-                    user.email
-                );
-            }
-            println!("{} user(s)", users.len());
-            store.close().await;
-            Ok(())
-        }
+        Command::ServerKeys { action } => api_keys(KeyKind::Server, action).await,
+        Command::AdminKeys { action } => api_keys(KeyKind::Admin, action).await,
+        Command::Users { action } => users(action).await,
         Command::Outbox { limit, settings } => {
             let store = open_store(settings).await?;
             let mails = store.recent_mail(limit.clamp(1, 1000)).await?;
@@ -787,20 +791,97 @@ async fn run(command: Command) -> Result<(), Error> {
     }
 }
 
-/// `keyward server-keys …`.
-async fn server_keys(action: ServerKeysAction) -> Result<(), Error> {
+/// What `keyward users …` does.
+enum UsersOp {
+    List {
+        query: Option<String>,
+        limit: u32,
+        cursor: Option<String>,
+    },
+    Show(String),
+    EndSessions(String),
+}
+
+/// `keyward users …`.
+async fn users(action: UsersAction) -> Result<(), Error> {
+    let (op, settings) = match action {
+        UsersAction::List {
+            query,
+            limit,
+            cursor,
+            settings,
+        } => (
+            UsersOp::List {
+                query,
+                limit,
+                cursor,
+            },
+            settings,
+        ),
+        UsersAction::Show { id, settings } => (UsersOp::Show(id), settings),
+        UsersAction::EndSessions { id, settings } => (UsersOp::EndSessions(id), settings),
+    };
+    let keyward = Keyward::start(settings.resolve()?).await?;
+    let core = keyward.core();
+    #[allow(clippy::disallowed_methods)] // an edge: the operator's command
+    let now = Timestamp::now();
+    let done = match op {
+        UsersOp::List {
+            query,
+            limit,
+            cursor,
+        } => admin::users(core, query.as_deref(), Some(limit), cursor.as_deref())
+            .await
+            .map(|page| {
+                println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
+                for user in &page.users {
+                    println!(
+                        "{:<36}  {:<24}  {:<8}  {}",
+                        user.id,
+                        user.created_at,
+                        if user.email_verified { "yes" } else { "no" },
+                        user.email
+                    );
+                }
+                println!("{} user(s)", page.users.len());
+                if let Some(next) = page.next_cursor {
+                    println!("next page: --cursor {next}");
+                }
+            }),
+        UsersOp::Show(id) => admin::user(core, &id, now).await.map(|user| {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&user).unwrap_or_default()
+            );
+        }),
+        UsersOp::EndSessions(id) => {
+            admin::end_sessions(core, &id, admin::By::Cli, &Client::default(), now)
+                .await
+                .map(|ended| println!("{} session(s) ended", ended.ended))
+        }
+    };
+    core.store.close().await;
+    done
+}
+
+/// `keyward server-keys …` and `keyward admin-keys …`.
+async fn api_keys(kind: KeyKind, action: ServerKeysAction) -> Result<(), Error> {
+    let what = kind.as_str();
     match action {
         ServerKeysAction::Create { name, settings } => {
             let keyward = Keyward::start(settings.resolve()?).await?;
-            let (id, key) = keyward.create_server_key(&name).await?;
-            println!("server key {id} ({}):", name.trim());
+            let (id, key) = match kind {
+                KeyKind::Server => keyward.create_server_key(&name).await?,
+                KeyKind::Admin => keyward.create_admin_key(&name).await?,
+            };
+            println!("{what} key {id} ({}):", name.trim());
             println!("{key}");
-            println!("shown once: keep it in the resource server's secrets");
+            println!("shown once: keep it with the {what}'s secrets");
             keyward.core().store.close().await;
         }
         ServerKeysAction::List(settings) => {
             let store = open_store(settings).await?;
-            let keys = store.server_keys().await?;
+            let keys = store.server_keys(what).await?;
             println!(
                 "{:<36}  {:<24}  {:<24}  {:<8}  name",
                 "id", "created", "last used", "state"
@@ -831,18 +912,21 @@ async fn server_keys(action: ServerKeysAction) -> Result<(), Error> {
         ServerKeysAction::Revoke { id, settings } => {
             let id = ServerKeyId::parse(&id).ok_or_else(|| Error::Config {
                 setting: "id",
-                reason: format!("`{id}` is not a server key id (a UUID)"),
+                reason: format!("`{id}` is not a {what} key id (a UUID)"),
             })?;
             let keyward = Keyward::start(settings.resolve()?).await?;
-            let revoked = keyward.revoke_server_key(&id).await?;
+            let revoked = match kind {
+                KeyKind::Server => keyward.revoke_server_key(&id).await?,
+                KeyKind::Admin => keyward.revoke_admin_key(&id).await?,
+            };
             keyward.core().store.close().await;
             if !revoked {
                 return Err(Error::Config {
                     setting: "id",
-                    reason: format!("no live server key {id}"),
+                    reason: format!("no live {what} key {id}"),
                 });
             }
-            println!("server key {id} revoked");
+            println!("{what} key {id} revoked");
         }
     }
     Ok(())

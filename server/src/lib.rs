@@ -112,6 +112,7 @@ pub use store::{AuditEventRow, MailRow, Store, UserRow};
 use domain::Random;
 use domain::audit::Client;
 use domain::core::Core;
+use domain::server_keys::KeyKind;
 
 /// A running Keyward: database connected and migrated, signing key loaded, background upkeep
 /// running. Cheap to clone (a handle); build it once at start-up.
@@ -233,8 +234,20 @@ impl Keyward {
     /// (`kws_…`), which is not kept: show it once.
     #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
     pub async fn create_server_key(&self, name: &str) -> Result<(ServerKeyId, String), Error> {
+        self.create_key(KeyKind::Server, name).await
+    }
+
+    /// Makes an admin key named `name` (who uses it), for the admin API (`/auth/admin/…`) and
+    /// introspection. Returns its id and the key (`kwa_…`), which is not kept: show it once.
+    pub async fn create_admin_key(&self, name: &str) -> Result<(ServerKeyId, String), Error> {
+        self.create_key(KeyKind::Admin, name).await
+    }
+
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
+    async fn create_key(&self, kind: KeyKind, name: &str) -> Result<(ServerKeyId, String), Error> {
         let (row, key) = domain::server_keys::create(
             &self.core,
+            kind,
             name,
             Timestamp::now(),
             &Random::os(),
@@ -246,9 +259,20 @@ impl Keyward {
 
     /// Revokes a server key: refused from the next request on. `false` when there is no such
     /// live key.
-    #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
     pub async fn revoke_server_key(&self, id: &ServerKeyId) -> Result<bool, Error> {
-        domain::server_keys::revoke(&self.core, id, Timestamp::now(), &Client::default()).await
+        self.revoke_key(KeyKind::Server, id).await
+    }
+
+    /// Revokes an admin key: refused from the next request on. `false` when there is no such
+    /// live key.
+    pub async fn revoke_admin_key(&self, id: &ServerKeyId) -> Result<bool, Error> {
+        self.revoke_key(KeyKind::Admin, id).await
+    }
+
+    #[allow(clippy::disallowed_methods)] // an edge: the embedding app or the CLI calls it
+    async fn revoke_key(&self, kind: KeyKind, id: &ServerKeyId) -> Result<bool, Error> {
+        domain::server_keys::revoke(&self.core, kind, id, Timestamp::now(), &Client::default())
+            .await
     }
 
     pub(crate) fn core(&self) -> &Core {

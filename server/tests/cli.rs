@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output};
 
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use common::*;
 
 const SECRET: &str = "keyward test secret, 32+ bytes long";
@@ -90,6 +90,78 @@ async fn users_list_audit_and_keys_rotate_work_on_the_servers_database() {
         .collect();
     assert_eq!(kids.len(), 2, "{kids:?}");
     assert!(kids.contains(&new_kid.as_str()));
+}
+
+#[tokio::test]
+async fn admin_keys_and_user_operations_from_the_command_line() {
+    let db = TestDb::new().await;
+    let server = db.start().await;
+    let user = sign_up(&server, "ops@example.com").await;
+    let id = user["user"]["id"].as_str().unwrap().to_owned();
+    // `keyward <args>` against the server's database, its output.
+    let run = |args: &[&str]| {
+        let url = db.url.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            let output = tokio::task::spawn_blocking(move || {
+                keyward(&args.iter().map(String::as_str).collect::<Vec<_>>(), &url)
+            })
+            .await
+            .unwrap();
+            stdout(&output)
+        }
+    };
+
+    let created = run(&["admin-keys", "create", "--name", "console"]).await;
+    let key = created
+        .lines()
+        .find(|line| line.starts_with("kwa_"))
+        .unwrap_or_else(|| panic!("no key printed: {created}"))
+        .to_owned();
+    let key_id = created
+        .split_whitespace()
+        .nth(2)
+        .expect("the key's id")
+        .to_owned();
+    let listed = send(&server, authed(Method::GET, "/auth/admin/users", &key)).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    let admin_keys = run(&["admin-keys", "list"]).await;
+    assert!(
+        admin_keys.contains(&key_id) && admin_keys.contains("live"),
+        "{admin_keys}"
+    );
+    let server_keys = run(&["server-keys", "list"]).await;
+    assert!(!server_keys.contains(&key_id), "{server_keys}");
+
+    let users = run(&["users", "list", "--query", "OPS"]).await;
+    assert!(
+        users.contains(&id) && users.contains("1 user(s)"),
+        "{users}"
+    );
+    let shown = run(&["users", "show", &id]).await;
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["user"]["email"], "ops@example.com");
+    assert_eq!(shown["sessions"].as_array().unwrap().len(), 1);
+    let ended = run(&["users", "end-sessions", &id]).await;
+    assert!(ended.contains("1 session(s) ended"), "{ended}");
+    // Another process ended them: a running server hears of it within a second or so.
+    let mut refused = false;
+    for _ in 0..30 {
+        let me = send(&server, authed(Method::GET, "/auth/me", &access(&user))).await;
+        if me.code() == "session_revoked" {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        refused,
+        "the running server still takes the ended session's token"
+    );
+
+    run(&["admin-keys", "revoke", &key_id]).await;
+    let refused = send(&server, authed(Method::GET, "/auth/admin/users", &key)).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
 
 #[test]

@@ -83,10 +83,12 @@ pub enum AuditKind {
     InvitationAccepted,
     /// A session now acts for an organization (`detail.org`).
     OrgActivated,
-    /// A server key was made (`detail.id`, `detail.name`).
+    /// An API key (server or admin) was made (`detail.id`, `detail.kind`, `detail.name`).
     ServerKeyCreated,
-    /// A server key was revoked (`detail.id`).
+    /// An API key was revoked (`detail.id`, `detail.kind`).
     ServerKeyRevoked,
+    /// An admin ended every session of a user (`detail.admin_key`: the key that did).
+    AdminEndedSessions,
 }
 
 impl AuditKind {
@@ -130,6 +132,7 @@ impl AuditKind {
             Self::OrgActivated => "org_activated",
             Self::ServerKeyCreated => "server_key_created",
             Self::ServerKeyRevoked => "server_key_revoked",
+            Self::AdminEndedSessions => "admin_ended_sessions",
         }
     }
 }

@@ -9,7 +9,7 @@ use keyward_proto::{ChallengeVerified, Device, DeviceChallenge, ErrorCode};
 use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
 use super::tokens::AccessClaims;
-use super::{DeviceId, Random, Timestamp, b64, dpop, sha256};
+use super::{DeviceId, Random, Timestamp, UserId, b64, dpop, sha256};
 use crate::Error;
 use crate::store::Challenge;
 
@@ -26,7 +26,16 @@ fn not_found() -> Error {
 /// `GET /auth/devices`: the user's devices, the caller's marked `current`.
 pub async fn list(core: &Core, claims: &AccessClaims) -> Result<Vec<Device>, Error> {
     let current = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
-    let rows = core.store.devices(&claims.sub).await?;
+    of_user(core, &claims.sub, current).await
+}
+
+/// `user`'s devices, the one whose key thumbprint is `current` marked.
+pub async fn of_user(
+    core: &Core,
+    user: &UserId,
+    current: Option<&str>,
+) -> Result<Vec<Device>, Error> {
+    let rows = core.store.devices(user).await?;
     Ok(rows
         .into_iter()
         .map(|row| Device {

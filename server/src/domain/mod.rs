@@ -4,6 +4,7 @@
 //! [`sessions`]; how tokens are signed and checked in [`tokens`].
 
 pub mod accounts;
+pub mod admin;
 pub mod audit;
 pub mod core;
 pub mod devices;

@@ -491,13 +491,12 @@ pub async fn sign_in_verify(
 
 /// `GET /auth/passkeys`.
 pub async fn list(core: &Core, claims: &AccessClaims) -> Result<Vec<PasskeyView>, Error> {
-    Ok(core
-        .store
-        .passkeys(&claims.sub)
-        .await?
-        .iter()
-        .map(view)
-        .collect())
+    of_user(core, &claims.sub).await
+}
+
+/// `user`'s passkeys.
+pub async fn of_user(core: &Core, user: &UserId) -> Result<Vec<PasskeyView>, Error> {
+    Ok(core.store.passkeys(user).await?.iter().map(view).collect())
 }
 
 /// `PATCH /auth/passkeys/{id}`.

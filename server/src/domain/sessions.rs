@@ -479,10 +479,20 @@ pub async fn list(
     claims: &AccessClaims,
     now: Timestamp,
 ) -> Result<Vec<keyward_proto::Session>, Error> {
+    of_user(core, &claims.sub, Some(&claims.sid), now).await
+}
+
+/// `user`'s live sessions, newest first, `current` marked.
+pub async fn of_user(
+    core: &Core,
+    user: &UserId,
+    current: Option<&SessionId>,
+    now: Timestamp,
+) -> Result<Vec<keyward_proto::Session>, Error> {
     let idle = core.settings.session_idle_timeout;
     let rows = core
         .store
-        .live_sessions(&claims.sub, now.millis(), now.minus(idle).millis())
+        .live_sessions(user, now.millis(), now.minus(idle).millis())
         .await?;
     Ok(rows
         .into_iter()
@@ -490,7 +500,7 @@ pub async fn list(
             let idle_end = Timestamp::from_millis(row.last_used_at).plus(idle);
             let end = idle_end.min(Timestamp::from_millis(row.expires_at));
             keyward_proto::Session {
-                current: row.id == claims.sid,
+                current: Some(&row.id) == current,
                 id: row.id.to_string(),
                 created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
                 last_used_at: Timestamp::from_millis(row.last_used_at).to_rfc3339(),

@@ -429,6 +429,26 @@ fn dpop_request(parts: &Parts, origin: String) -> Result<dpop::Request, Error> {
     })
 }
 
+/// The parameters of a query string, each named at most once; `None` when one of `names`
+/// comes twice (which one would count is not for a client to choose). Never fails on
+/// encoding, so bad input is answered by the endpoint, in JSON.
+pub(crate) fn parameters<const N: usize>(
+    raw: Option<&str>,
+    names: [&str; N],
+) -> Option<[Option<String>; N]> {
+    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if let Some(i) = names.iter().position(|name| *name == key) {
+            let slot = found.get_mut(i)?;
+            if slot.is_some() {
+                return None;
+            }
+            *slot = Some(value.into_owned());
+        }
+    }
+    Some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 use axum::Json;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use std::marker::PhantomData;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_proto::{
@@ -12,13 +14,20 @@ use keyward_proto::{
 };
 
 use super::extract::{ApiJson, dpop_proof, read_body, verified};
-use crate::domain::{Timestamp, dpop, gateway, server_keys, tickets};
+use crate::domain::server_keys::KeyKind;
+use crate::domain::{ServerKeyId, Timestamp, dpop, gateway, server_keys, tickets};
 use crate::{Error, Keyward};
 
-/// A request made with a live server key (`Authorization: Bearer kws_…`).
-pub(crate) struct ServerKey;
+/// Which kinds of key an endpoint takes.
+pub(crate) trait KeyKinds {
+    const KINDS: &'static [KeyKind];
+}
 
-impl<S> FromRequestParts<S> for ServerKey
+/// A request made with a live key of one of `K`'s kinds (`Authorization: Bearer kws_…` or
+/// `kwa_…`): the key's id.
+pub(crate) struct ApiKey<K>(pub(crate) ServerKeyId, pub(crate) PhantomData<K>);
+
+impl<S, K: KeyKinds> FromRequestParts<S> for ApiKey<K>
 where
     S: Send + Sync,
     Keyward: FromRef<S>,
@@ -31,10 +40,29 @@ where
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
-        server_keys::authenticate(keyward.core(), authorization, Timestamp::now()).await?;
-        Ok(Self)
+        let (id, _) =
+            server_keys::authenticate(keyward.core(), authorization, K::KINDS, Timestamp::now())
+                .await?;
+        Ok(Self(id, PhantomData))
     }
 }
+
+/// Server keys only: ticket redemption.
+pub(crate) enum ServerKeys {}
+
+impl KeyKinds for ServerKeys {
+    const KINDS: &'static [KeyKind] = &[KeyKind::Server];
+}
+
+/// Server or admin keys: introspection.
+pub(crate) enum ServerOrAdminKeys {}
+
+impl KeyKinds for ServerOrAdminKeys {
+    const KINDS: &'static [KeyKind] = &[KeyKind::Server, KeyKind::Admin];
+}
+
+/// A request made with a live server key.
+pub(crate) type ServerKey = ApiKey<ServerKeys>;
 
 /// The body of an introspection: a form, as RFC 7662 sends it, or JSON.
 pub(crate) struct IntrospectBody(IntrospectRequest);
@@ -88,12 +116,12 @@ impl<S: Send + Sync> FromRequest<S> for IntrospectBody {
 /// its claims. The answer is RFC 7662's own shape, not in the `data` envelope: `{"active":
 /// false}` and nothing more for any token that is not good. A DPoP-bound token answers
 /// `token_type: "DPoP"` and `cnf.jkt`: the caller checks the request's DPoP proof against that
-/// key itself. Needs a server key (`keyward server-keys create`).
+/// key itself. Needs a server key (`keyward server-keys create`) or an admin key.
 #[utoipa::path(
     post,
     path = "/auth/introspect",
     tag = "resource servers",
-    security(("server_key" = [])),
+    security(("server_key" = []), ("admin_key" = [])),
     request_body(
         content(
             (IntrospectRequest = "application/x-www-form-urlencoded"),
@@ -102,12 +130,12 @@ impl<S: Send + Sync> FromRequest<S> for IntrospectBody {
     ),
     responses(
         (status = 200, description = "The token's state (RFC 7662 §2.2).", body = Introspection),
-        (status = 401, description = "`unauthorized`: no live server key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live server or admin key.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn introspect(
     State(keyward): State<Keyward>,
-    _key: ServerKey,
+    _key: ApiKey<ServerOrAdminKeys>,
     IntrospectBody(body): IntrospectBody,
 ) -> Result<Response, Error> {
     let answer = gateway::introspect(keyward.core(), &body.token, Timestamp::now()).await?;

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod accounts;
+mod admin;
 mod client;
 mod devices;
 mod error;
@@ -58,6 +59,7 @@ use crate::Keyward;
         (name = "mfa", description = "TOTP second factors: enrol, confirm, recovery codes, the second step of a sign-in."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "resource servers", description = "For servers that are not this process: token introspection and ticket redemption (with a server key), forward auth for gateways."),
+        (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -74,6 +76,9 @@ impl Modify for BearerAuth {
             let mut key = Http::new(HttpAuthScheme::Bearer);
             key.bearer_format = Some("kws_… (a server key)".into());
             components.add_security_scheme("server_key", SecurityScheme::Http(key));
+            let mut admin = Http::new(HttpAuthScheme::Bearer);
+            admin.bearer_format = Some("kwa_… (an admin key)".into());
+            components.add_security_scheme("admin_key", SecurityScheme::Http(admin));
         }
     }
 }
@@ -128,6 +133,9 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(orgs::resend_invitation))
         .routes(routes!(orgs::revoke_invitation))
         .routes(routes!(orgs::accept_invitation))
+        .routes(routes!(admin::list_users))
+        .routes(routes!(admin::get_user))
+        .routes(routes!(admin::end_sessions))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

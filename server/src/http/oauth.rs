@@ -13,6 +13,7 @@ use keyward_proto::{
     OAuthLinkStarted, OAuthProviderInfo, OAuthProviders, SignInAnswer,
 };
 
+use super::extract::parameters;
 use super::extract::{ApiJson, AuthUser, Dpop};
 use crate::domain::audit::Client;
 use crate::domain::oauth::{self, COOKIE, CallbackQuery, SECURE_COOKIE};
@@ -45,23 +46,6 @@ pub(crate) struct StartQuery {
     /// The base64url SHA-256 of a random verifier the page keeps for the exchange.
     #[param(min_length = 43, max_length = 43, pattern = "^[A-Za-z0-9_-]{43}$")]
     code_challenge: String,
-}
-
-/// The parameters of a query string, each named at most once; `None` when one of `names`
-/// comes twice (which one would count is not for a client to choose). Never fails on
-/// encoding, so bad input is answered by the endpoint, in JSON.
-fn parameters<const N: usize>(raw: Option<&str>, names: [&str; N]) -> Option<[Option<String>; N]> {
-    let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if let Some(i) = names.iter().position(|name| *name == key) {
-            let slot = found.get_mut(i)?;
-            if slot.is_some() {
-                return None;
-            }
-            *slot = Some(value.into_owned());
-        }
-    }
-    Some(found)
 }
 
 /// The binding cookie's name: `__Host-` on an https server.

@@ -75,4 +75,41 @@ impl Store {
         .map(drop))?;
         Ok(())
     }
+
+    /// Up to `limit` users after `after` (`created_at`, id), oldest first; with `prefix`, only
+    /// those whose lower-cased address or name starts with it (`prefix` lower-cased already).
+    pub async fn search_users(
+        &self,
+        prefix: Option<&str>,
+        after: Option<(i64, &UserId)>,
+        limit: i64,
+    ) -> Result<Vec<UserRow>, Error> {
+        // `LIKE` with its wildcards escaped: the same prefix match on both databases.
+        let pattern = prefix.map(|p| {
+            let escaped: String = p
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '%' | '_' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            escaped + "%"
+        });
+        let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(*id)));
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
+             FROM users \
+             WHERE ($1 IS NULL OR email_key LIKE $1 ESCAPE '\\' \
+                    OR lower(name) LIKE $1 ESCAPE '\\') \
+               AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4",
+        )
+        .bind(pattern.as_deref())
+        .bind(after_at)
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
 }
