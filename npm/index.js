@@ -4,10 +4,10 @@
 // gives it the shape apps expect (a client that exists at once, a stable snapshot, events with
 // a reason, KeywardError). Plain endpoints live in feature modules: keyward/sessions,
 // keyward/devices, keyward/passkeys, keyward/react.
-import init, { Core } from "./keyward_wasm.js";
+import init from "./keyward_wasm.js";
+import { Client } from "./client.js";
 import wasm from "./keyward_wasm_inline.js";
 import { KeywardError, camel, cores, setDefault, toError, user } from "./internal.js";
-import { preopen } from "./io.js";
 
 export { KeywardError };
 
@@ -52,11 +52,9 @@ class AuthClient extends EventTarget {
   constructor(options) {
     super();
     this.serverUrl = options.serverUrl.replace(/\/+$/, "");
-    // IndexedDB opens while the wasm compiles: the session is restored sooner.
-    if (browser && !options.memoryOnly) preopen(options.storageName ?? "keyward");
+    // The vault is read while the wasm compiles: the session is restored sooner.
     this.ready = browser
-      ? load()
-          .then(() => Core.open(options, (reason, why, state, wire) => this.#change(reason, why, state, wire)))
+      ? Client.open(options, (reason, why, state, wire) => this.#change(reason, why, state, wire), load())
           .then(
             (core) => {
               cores.set(this, core);

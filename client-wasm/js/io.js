@@ -8,26 +8,8 @@ const STORE = "keyward";
 
 // IndexedDB -----------------------------------------------------------------------------------
 
-const opening = new Map();
-
-// Starts opening the database `name` now, while the wasm core compiles (the page's cold start);
-// the core's first `idbOpen(name)` takes it.
-export function preopen(name) {
-  if (globalThis.indexedDB && !opening.has(name)) {
-    const early = open(name);
-    early.catch(() => {}); // Reported to the core when it takes it, not as unhandled now.
-    opening.set(name, early);
-  }
-}
-
 // Opens (and on first use creates) the database `name`, with Keyward's one object store.
 export function idbOpen(name) {
-  const early = opening.get(name);
-  opening.delete(name);
-  return early || open(name);
-}
-
-function open(name) {
   return new Promise((resolve, reject) => {
     const request = indexedDB.open(name, 1);
     request.onupgradeneeded = () => {

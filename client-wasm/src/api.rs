@@ -64,36 +64,39 @@ pub async fn read_data(response: Response) -> Result<JsValue, Error> {
             get(&json, "data")
         });
     }
-    let error = get(&json, "error");
-    Err(
-        match (
-            get(&error, "code").as_string(),
-            get(&error, "message").as_string(),
-        ) {
-            (Some(code), Some(message)) => Error::Server {
-                code: ErrorCode::from_wire(&code),
-                message,
-                status,
-            },
-            // No envelope: a proxy or load balancer answered. 5xx and friends are transient.
-            _ => Error::Server {
-                code: if status >= 500 {
-                    ErrorCode::Unavailable
-                } else {
-                    ErrorCode::Unknown
-                },
-                message: [
-                    "the server answered ",
-                    &js_sys::Number::from(f64::from(status))
-                        .to_string_with_radix(10)
-                        .map(String::from)
-                        .unwrap_or_default(),
-                ]
-                .concat(),
-                status,
-            },
+    Err(error_of(status, &json))
+}
+
+/// The error an answer with `status` and body `json` (an error envelope, or not) stands for.
+pub(crate) fn error_of(status: u16, json: &JsValue) -> Error {
+    let error = get(json, "error");
+    match (
+        get(&error, "code").as_string(),
+        get(&error, "message").as_string(),
+    ) {
+        (Some(code), Some(message)) => Error::Server {
+            code: ErrorCode::from_wire(&code),
+            message,
+            status,
         },
-    )
+        // No envelope: a proxy or load balancer answered. 5xx and friends are transient.
+        _ => Error::Server {
+            code: if status >= 500 {
+                ErrorCode::Unavailable
+            } else {
+                ErrorCode::Unknown
+            },
+            message: [
+                "the server answered ",
+                &js_sys::Number::from(f64::from(status))
+                    .to_string_with_radix(10)
+                    .map(String::from)
+                    .unwrap_or_default(),
+            ]
+            .concat(),
+            status,
+        },
+    }
 }
 
 fn describe(error: &JsValue) -> String {

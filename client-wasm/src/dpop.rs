@@ -23,35 +23,40 @@ pub struct Claims<'a> {
 
 /// Signs a proof for `claims` with `key`.
 pub async fn proof(key: &DeviceKey, claims: Claims<'_>) -> Result<String, Error> {
-    let header = [
-        r#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":""#,
-        key.x(),
-        r#"","y":""#,
-        key.y(),
-        r#""}}"#,
-    ]
-    .concat();
-    let ath = match claims.access_token {
-        Some(token) => browser::wait("SHA-256", io::sha256(token)).await?,
-        None => JsValue::UNDEFINED,
-    };
-    // `JSON.stringify` leaves out the `undefined` ones.
-    let payload = wire::json(&wire::object(&[
-        ("jti", io::random_id(16).into()),
-        ("htm", claims.method.into()),
-        ("htu", without_query(claims.url).into()),
-        ("iat", claims.issued_at.floor().into()),
-        ("ath", ath),
-        (
-            "nonce",
-            claims.nonce.map_or(JsValue::UNDEFINED, JsValue::from),
-        ),
-    ]))?
-    .as_string()
-    .ok_or(Error::Corrupt {
+    let payload = payload(claims.method, claims.url, claims.nonce, claims.issued_at);
+    if let Some(token) = claims.access_token {
+        let ath = browser::wait("SHA-256", io::sha256(token)).await?;
+        let _ = js_sys::Reflect::set(&payload, &"ath".into(), &ath);
+    }
+    let payload = wire::json(&payload)?.as_string().ok_or(Error::Corrupt {
         what: "DPoP claims",
     })?;
-    key.jws(&header, &payload).await
+    key.jws(&header(key.x(), key.y()), &payload).await
+}
+
+/// The JOSE header of a proof by the device key whose public coordinates are `x` and `y`.
+pub(crate) fn header(x: &str, y: &str) -> String {
+    [
+        r#"{"typ":"dpop+jwt","alg":"ES256","jwk":{"kty":"EC","crv":"P-256","x":""#,
+        x,
+        r#"","y":""#,
+        y,
+        r#""}}"#,
+    ]
+    .concat()
+}
+
+/// A proof's claims, without `ath`: a fresh `jti`, `htm`, `htu` (without query and
+/// fragment), `iat` (`issued_at`, seconds) and the server's `nonce` when it asked for one.
+pub(crate) fn payload(method: &str, url: &str, nonce: Option<&str>, issued_at: f64) -> JsValue {
+    // `JSON.stringify` leaves out the `undefined` ones.
+    wire::object(&[
+        ("jti", io::random_id(16).into()),
+        ("htm", method.into()),
+        ("htu", without_query(url).into()),
+        ("iat", issued_at.floor().into()),
+        ("nonce", nonce.map_or(JsValue::UNDEFINED, JsValue::from)),
+    ])
 }
 
 fn without_query(url: &str) -> &str {

@@ -1,227 +1,518 @@
-//! The wasm-bindgen exports of the npm package's core (cargo feature `js`): one `Core` object
-//! per client, holding every secret and security decision. The package's JavaScript (`npm/`)
-//! wraps it in the API apps use (`createAuthClient`, events, `KeywardError`) and builds the
-//! plain endpoints (sessions, devices, passkey management) on [`Core::call`].
+//! The npm package's core (cargo feature `js`): one `Core` per client, holding the session's
+//! secrets (its tokens), and making every security decision, without I/O.
 //!
-//! Values cross as plain JS: wire objects as the server sent them (snake_case; the JS side
-//! renames them), request bodies as JSON text, errors as `Error`s named `KeywardError` with a
-//! `code`.
+//! The core never awaits. The package's driver (`npm/client.js`) does the awaiting: it asks the
+//! core what to do (which credentials a request carries, what goes into a DPoP proof, whether a
+//! refusal calls for a new proof, what an answer means, what is stored, when to refresh), does
+//! it with the browser's primitives (`js/io.js`: IndexedDB, WebCrypto, fetch, Web Locks), and
+//! tells the core what happened. Without futures, the wasm carries no async state machines,
+//! closures or executor: that is what keeps the package's core under its 35 KB budget (DESIGN.md,
+//! "Client"). The Rust API (`AuthClient`, for `keyward-leptos`) makes the same decisions with the
+//! same functions (`schedule`, `wire`, the error envelope), awaiting in Rust.
+//!
+//! Values cross as plain JS: wire objects as the server sent them (snake_case; the package
+//! renames them), errors as `Error`s named `KeywardError` with a `code`.
 
-use std::future::Future;
-
-use js_sys::{Array, Function, Promise};
-use keyward_proto::SignOutScope;
+use js_sys::{Object, Reflect};
+use keyward_proto::{ErrorCode, TokenType};
 use wasm_bindgen::prelude::*;
-use web_sys::{AbortSignal, Request};
 
-use crate::client::{AuthClient, Options, Passkey, SignOutReason};
-use crate::wire::get;
-use crate::{Error, Subscription};
+use crate::client::{SignOutReason, ended_by, origin_of};
+use crate::schedule::{Freshness, freshness};
+use crate::vault::StoredSession;
+use crate::wire::{self, get, object};
+use crate::{Error, api, dpop, io};
 
-/// The client's core (made by `Core.open`).
+/// Clock differences smaller than this are noise (`Date` headers have whole seconds).
+const SKEW_TOLERANCE_MS: f64 = 5_000.0;
+/// A failed refresh is retried after 2 s, then twice as long each time, up to 30 s.
+const RETRY_FIRST_MS: f64 = 2_000.0;
+const RETRY_MAX_MS: f64 = 30_000.0;
+
+/// The client's core (`new Core(serverUrl, apiOrigins)`).
 #[wasm_bindgen]
 pub struct Core {
-    client: AuthClient,
-    _changes: Subscription,
+    base: String,
+    /// Where the session's token may go: the auth server's origin and the app's `apiOrigins`.
+    origins: Vec<String>,
+    session: Option<StoredSession>,
+    /// The device key's public coordinates (its JWK), when there is a device key.
+    jwk: Option<(String, String)>,
+    /// The server's clock minus this one's (ms), from `Date` headers.
+    skew: f64,
+    /// The last DPoP nonce each origin handed out.
+    nonces: Vec<(String, String)>,
+    /// Whether the auth server could not be reached the last time.
+    offline: bool,
+    /// Refreshes that failed for a transient reason since the last one that succeeded.
+    failed: u32,
+    /// The refresh token of the refresh in flight: its answer applies only while it is still
+    /// the session's.
+    sent: Option<String>,
+    /// The access token the refresh in flight was asked to replace.
+    replacing: Option<String>,
 }
 
-fn settle(future: impl Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
-    crate::promise(async move { future.await.map_err(|e| e.to_js()) })
-}
-
-fn text(value: &JsValue, name: &str) -> Option<String> {
-    get(value, name).as_string()
+fn thrown_error(error: Error) -> JsValue {
+    error.to_js()
 }
 
 #[wasm_bindgen]
 impl Core {
-    /// Opens the vault and restores the stored session (no network). `options`:
-    /// `{serverUrl, storageName?, memoryOnly?, apiOrigins?}`; `onChange(reason, why, state,
-    /// user)` is called on every change.
-    pub fn open(options: JsValue, on_change: Function) -> Promise {
-        settle(async move {
-            let mut rust = Options::new(text(&options, "serverUrl").unwrap_or_default());
-            if let Some(name) = text(&options, "storageName") {
-                rust.storage_name = name;
+    /// A core for the server at `server_url` (its auth prefix), whose token may also go to
+    /// `api_origins`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(server_url: String, api_origins: Vec<String>) -> Core {
+        let base = server_url.trim_end_matches('/').to_owned();
+        // Origins as the browser writes them, whatever form they were given in.
+        let origins = api_origins
+            .iter()
+            .map(String::as_str)
+            .chain([base.as_str()])
+            .filter_map(origin_of)
+            .collect();
+        Core {
+            base,
+            origins,
+            session: None,
+            jwk: None,
+            skew: 0.0,
+            nonces: Vec::new(),
+            offline: false,
+            failed: 0,
+            sent: None,
+            replacing: None,
+        }
+    }
+
+    /// The device key's public coordinates: sessions are bound to it from now on.
+    pub fn device(&mut self, x: String, y: String) {
+        self.jwk = Some((x, y));
+    }
+
+    /// The auth server's URL (its prefix).
+    #[wasm_bindgen(getter)]
+    pub fn base(&self) -> String {
+        self.base.clone()
+    }
+
+    /// Adopts a stored record's plaintext (`undefined`: none). `false` when there was a record
+    /// and it is not a session (then it is deleted): it reads as signed out.
+    pub fn restore(&mut self, text: Option<String>) -> bool {
+        self.session = text.as_deref().and_then(session_from_text);
+        self.session.is_some() || text.is_none()
+    }
+
+    /// What the vault stores for the session (`undefined`: nothing, delete the record).
+    pub fn record(&self) -> Option<String> {
+        let session = self.session.as_ref()?;
+        wire::json(&session.to_js()).ok()?.as_string()
+    }
+
+    /// What another tab stored (its record's plaintext, `undefined` for none) becomes this
+    /// tab's session. Returns what it amounts to here: `""` (nothing changed), `signedIn`,
+    /// `refreshed`, `userUpdated` or `signedOut` (another tab signed out).
+    #[wasm_bindgen(js_name = adoptStored)]
+    pub fn adopt_stored(&mut self, text: Option<String>) -> String {
+        let stored = text.as_deref().and_then(session_from_text);
+        if stored == self.session {
+            return String::new();
+        }
+        let change = match (self.session.as_ref(), stored.as_ref()) {
+            (Some(_), None) => "signedOut",
+            (Some(ours), Some(theirs)) if ours.session_id == theirs.session_id => {
+                if ours.user != theirs.user {
+                    "userUpdated"
+                } else {
+                    "refreshed"
+                }
             }
-            rust.memory_only = get(&options, "memoryOnly").is_truthy();
-            if let Ok(origins) = get(&options, "apiOrigins").dyn_into::<Array>() {
-                rust.api_origins = origins.iter().filter_map(|o| o.as_string()).collect();
-            }
-            let client = AuthClient::new(rust).await;
-            // The new state and user go with the news, so the listener never calls back in.
-            let changes = client.on_change(move |snapshot, change| {
-                let why = change.why().map_or(JsValue::UNDEFINED, JsValue::from);
-                let user = snapshot
-                    .user
-                    .as_ref()
-                    .map_or(JsValue::NULL, crate::wire::user_to_js);
-                let _ = on_change.call4(
-                    &JsValue::UNDEFINED,
-                    &change.reason().into(),
-                    &why,
-                    &snapshot.state.as_str().into(),
-                    &user,
-                );
-            });
-            Ok(Core {
-                client,
-                _changes: changes,
-            }
-            .into())
-        })
+            _ => "signedIn",
+        };
+        self.session = stored;
+        self.offline = false;
+        change.into()
     }
 
     /// `loading`, `signedOut`, `signedIn` or `offline`.
-    pub fn state(&self) -> JsValue {
-        self.client.state().as_str().into()
+    pub fn state(&self) -> String {
+        match (&self.session, self.offline) {
+            (None, _) => "signedOut",
+            (Some(_), true) => "offline",
+            (Some(_), false) => "signedIn",
+        }
+        .into()
+    }
+
+    /// Notes whether the auth server answered (`true`) or could not be reached; returns the
+    /// change to announce: `online`, `offline` or `""`.
+    pub fn reached(&mut self, answered: bool) -> String {
+        if self.session.is_none() || self.offline != answered {
+            return String::new();
+        }
+        self.offline = !answered;
+        if answered { "online" } else { "offline" }.into()
     }
 
     /// The user as the server sent it, or `null`.
     pub fn user(&self) -> JsValue {
-        self.client
-            .user()
+        self.session
             .as_ref()
-            .map_or(JsValue::NULL, crate::wire::user_to_js)
+            .map_or(JsValue::NULL, |s| wire::user_to_js(&s.user))
     }
 
     /// The session's id, or `undefined`.
     #[wasm_bindgen(js_name = sessionId)]
     pub fn session_id(&self) -> Option<String> {
-        self.client.session_id()
+        self.session.as_ref().map(|s| s.session_id.clone())
     }
 
-    /// Whether the session survives a reload.
-    pub fn persistent(&self) -> bool {
-        self.client.is_persistent()
+    /// The access token while it is valid at `now`; `undefined` otherwise.
+    pub fn token(&self, now: f64) -> Option<String> {
+        let session = self.session.as_ref()?;
+        (standing(session, now) != Freshness::Expired).then(|| session.tokens.access_token.clone())
     }
 
-    /// A token request (`body`: JSON text); a session in the answer becomes this client's.
-    #[wasm_bindgen(js_name = tokenRequest)]
-    pub fn token_request(&self, path: String, body: JsValue) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.token_request(&path, &body).await })
-    }
-
-    /// A passkey ceremony: `signIn` `{email?}`, `signUp` `{email, name?}`, `register`
-    /// `{name?}`, `autofill` `{signal?}`.
-    pub fn passkey(&self, ceremony: String, input: JsValue) -> Promise {
-        let client = self.client.clone();
-        settle(async move {
-            let (email, name) = (text(&input, "email"), text(&input, "name"));
-            let signal = Some(get(&input, "signal")).filter(|s| s.is_object());
-            let ceremony = match ceremony.as_str() {
-                "signUp" => Passkey::SignUp {
-                    email: email.as_deref().unwrap_or_default(),
-                    name: name.as_deref(),
-                },
-                "register" => Passkey::Register {
-                    name: name.as_deref(),
-                },
-                "autofill" => Passkey::Autofill {
-                    signal: signal.as_ref(),
-                },
-                _ => Passkey::SignIn {
-                    email: email.as_deref(),
-                },
-            };
-            Ok(client.passkey(ceremony).await?.unwrap_or(JsValue::NULL))
+    /// How the access token stands at `now`: milliseconds until it is due for refresh (`0`:
+    /// due now), `-1` when it has expired; `undefined` without a session.
+    pub fn due(&self, now: f64) -> Option<f64> {
+        let session = self.session.as_ref()?;
+        Some(match standing(session, now) {
+            Freshness::Fresh { refresh_at } => refresh_at - now,
+            Freshness::Due => 0.0,
+            Freshness::Expired => -1.0,
         })
     }
 
-    /// Signs out: `session`, `others` or `all`.
-    #[wasm_bindgen(js_name = signOut)]
-    pub fn sign_out(&self, scope: String) -> Promise {
-        let client = self.client.clone();
-        settle(async move {
-            let scope = match scope.as_str() {
-                "others" => SignOutScope::Others,
-                "all" => SignOutScope::All,
-                _ => SignOutScope::Session,
-            };
-            client.sign_out(scope).await.map(|()| JsValue::UNDEFINED)
-        })
+    /// `url` resolved against the page, if the session's token may go there; refused with
+    /// `origin_not_allowed` otherwise.
+    pub fn allowed(&self, url: &str) -> Result<String, JsValue> {
+        let url = io::absolute(url).ok_or_else(|| {
+            thrown_error(Error::OriginNotAllowed {
+                origin: "an unparsable URL".into(),
+            })
+        })?;
+        self.check_origin(&url).map_err(thrown_error)?;
+        Ok(url)
     }
 
-    /// Ends the session here (the server already knows: it was just revoked from this page).
-    pub fn forget(&self) -> Promise {
-        let client = self.client.clone();
-        settle(async move {
-            client.forget(SignOutReason::User).await;
-            Ok(JsValue::UNDEFINED)
-        })
+    /// A path under the auth server (`/sessions`, never `@elsewhere.example`) as a URL.
+    pub fn url(&self, path: &str) -> Result<String, JsValue> {
+        if !path.starts_with('/') {
+            return Err(thrown_error(Error::OriginNotAllowed {
+                origin: "a path that does not start with /".into(),
+            }));
+        }
+        Ok([self.base.as_str(), path].concat())
     }
 
-    /// A valid access token (refreshed first when needed).
-    #[wasm_bindgen(js_name = accessToken)]
-    pub fn access_token(&self) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.access_token().await.map(JsValue::from) })
-    }
-
-    /// The cached access token while it is valid; `undefined` otherwise.
-    #[wasm_bindgen(js_name = cachedToken)]
-    pub fn cached_token(&self) -> Option<String> {
-        self.client.cached_access_token()
-    }
-
-    /// Refreshes now.
-    pub fn refresh(&self) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.refresh().await.map(|()| JsValue::UNDEFINED) })
-    }
-
-    /// Reads the user again; resolves with it (as the server sent it).
-    #[wasm_bindgen(js_name = reloadUser)]
-    pub fn reload_user(&self) -> Promise {
-        let client = self.client.clone();
-        settle(async move {
-            client.reload_user().await?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-
-    /// `data` of an authorized call to the auth server (`body`: JSON text or `undefined`).
-    pub fn call(
+    /// What a request to `url` carries: `{authorization?, header?, claims?, hash?}`. With
+    /// `authorized`, the session's token (refused without a session, or to an origin the token
+    /// may not go to); without, none (a token request). A DPoP proof is made of `header` and
+    /// `claims` (add `ath`: the SHA-256 of `hash`, when given) for a device-bound session, and
+    /// for every token request (the new session is bound to the device key). `now` is this
+    /// browser's clock (ms).
+    pub fn credentials(
         &self,
-        method: String,
-        path: String,
-        body: JsValue,
-        signal: Option<AbortSignal>,
-    ) -> Promise {
-        let client = self.client.clone();
-        settle(async move {
-            let body = Some(body).filter(|b| b.is_string());
-            client
-                .call(&method, &path, body.as_ref(), signal.as_ref())
-                .await
+        method: &str,
+        url: &str,
+        authorized: bool,
+        now: f64,
+    ) -> Result<JsValue, JsValue> {
+        let tokens = if authorized {
+            self.check_origin(url).map_err(thrown_error)?;
+            Some(
+                self.session
+                    .as_ref()
+                    .map(|s| &s.tokens)
+                    .ok_or_else(|| thrown_error(Error::SignedOut))?,
+            )
+        } else {
+            None
+        };
+        let bound = tokens.is_none_or(|t| t.token_type == TokenType::DPoP);
+        let authorization = tokens.map_or(JsValue::UNDEFINED, |t| {
+            [if bound { "DPoP " } else { "Bearer " }, &t.access_token]
+                .concat()
+                .into()
+        });
+        let mut fields = vec![("authorization", authorization)];
+        if let Some((x, y)) = self.jwk.as_ref().filter(|_| bound) {
+            let nonce = self.nonce(&origin_of(url).unwrap_or_default());
+            fields.push(("header", dpop::header(x, y).into()));
+            fields.push((
+                "claims",
+                dpop::payload(method, url, nonce.as_deref(), self.server_now(now) / 1000.0),
+            ));
+            if let Some(tokens) = tokens {
+                fields.push(("hash", tokens.access_token.as_str().into()));
+            }
+        }
+        Ok(object(&fields))
+    }
+
+    /// The header and claims of the proof that answers a device challenge (`{header, claims}`):
+    /// the challenge as its nonce, for `POST <server>/devices/challenge/verify`.
+    pub fn challenge(&self, challenge: &str, now: f64) -> Result<JsValue, JsValue> {
+        let (x, y) = self.jwk.as_ref().ok_or_else(|| {
+            thrown_error(Error::Unsupported {
+                api: "crypto.subtle",
+            })
+        })?;
+        let url = [self.base.as_str(), "/devices/challenge/verify"].concat();
+        Ok(object(&[
+            ("header", dpop::header(x, y).into()),
+            (
+                "claims",
+                dpop::payload("POST", &url, Some(challenge), self.server_now(now) / 1000.0),
+            ),
+        ]))
+    }
+
+    /// Learns the server's clock (`date`) and DPoP nonce (`nonce`) from a response from `url`
+    /// received at `now`. Returns whether a refused request should be sent once more with a
+    /// new proof: the origin handed out a new nonce, or this browser's clock proved off.
+    pub fn observe(
+        &mut self,
+        url: &str,
+        nonce: Option<String>,
+        date: Option<String>,
+        now: f64,
+    ) -> bool {
+        let mut again = false;
+        if let Some(nonce) = nonce {
+            let origin = origin_of(url).unwrap_or_default();
+            again |= self.nonce(&origin).as_deref() != Some(nonce.as_str());
+            self.nonces.retain(|(o, _)| *o != origin);
+            self.nonces.push((origin, nonce));
+        }
+        if let Some(date) = date {
+            let skew = js_sys::Date::parse(&date) - now;
+            // `Date` has whole seconds: only a difference well beyond that is a wrong clock.
+            if skew.is_finite() && (skew - self.skew).abs() > SKEW_TOLERANCE_MS {
+                self.skew = skew;
+                again = true;
+            }
+        }
+        again && self.jwk.is_some()
+    }
+
+    /// What an answer of the auth server means: its `data` (`null` for an empty 2xx), or the
+    /// error it is (thrown). `json` is the body as parsed (`undefined`: not JSON).
+    pub fn answer(&self, status: u16, json: JsValue) -> Result<JsValue, JsValue> {
+        if (200..300).contains(&status) {
+            return Ok(if json.is_null() {
+                JsValue::NULL
+            } else {
+                get(&json, "data")
+            });
+        }
+        Err(thrown_error(api::error_of(status, &json)))
+    }
+
+    /// Whether the answer `status` with a `WWW-Authenticate` of `challenge` from the app's API
+    /// refuses the token itself (RFC 6750 `invalid_token`): then it is refreshed and the request
+    /// sent once more. (The app's own 401s for something else are the app's.)
+    pub fn refused(status: u16, challenge: Option<String>) -> bool {
+        status == 401 && challenge.is_some_and(|c| c.contains("invalid_token"))
+    }
+
+    /// Whether an error of the auth server (its `code`) calls for a refresh and one more try:
+    /// the token was refused.
+    #[wasm_bindgen(js_name = tokenRefused)]
+    pub fn token_refused(code: &str) -> bool {
+        matches!(
+            ErrorCode::from_wire(code),
+            ErrorCode::InvalidToken | ErrorCode::TokenExpired | ErrorCode::SessionRevoked
+        )
+    }
+
+    /// The body of a refresh of the current session (JSON text); remembers which refresh token
+    /// it sent. Refused without a session.
+    #[wasm_bindgen(js_name = refreshBody)]
+    pub fn refresh_body(&mut self) -> Result<String, JsValue> {
+        let token = self
+            .session
+            .as_ref()
+            .map(|s| s.tokens.refresh_token.clone())
+            .ok_or_else(|| thrown_error(Error::SignedOut))?;
+        let body = wire::json(&object(&[("refresh_token", token.as_str().into())]))
+            .ok()
+            .and_then(|b| b.as_string())
+            .unwrap_or_default();
+        self.sent = Some(token);
+        Ok(body)
+    }
+
+    /// Takes a refresh's outcome: its `data` (`error` undefined), or the error it failed with
+    /// (a `KeywardError`). Returns what to announce: `refreshed`, `signedOut` (with
+    /// [`Core::why`]), `retry` (a transient failure: try again after [`Core::backoff`]) or `""`
+    /// (the session changed meanwhile: the answer no longer applies).
+    pub fn refreshed(&mut self, data: JsValue, error: JsValue, now: f64) -> String {
+        let sent = self.sent.take();
+        let current = self.session.as_ref().map(|s| &s.tokens.refresh_token);
+        if sent.is_none() || current != sent.as_ref() {
+            return String::new();
+        }
+        if error.is_undefined() {
+            let tokens = wire::tokens_from_js(&get(&data, "tokens"));
+            if let (Some(tokens), Some(session)) = (tokens, self.session.as_mut()) {
+                session.issued_at = now as i64;
+                session.expires_at = now as i64 + secs_to_ms(tokens.expires_in);
+                session.tokens = tokens;
+                self.failed = 0;
+                return "refreshed".into();
+            }
+        }
+        let error = Error::from_js(&error);
+        if let Some(why) = ended_by(&error) {
+            self.session = None;
+            self.offline = false;
+            return ["signedOut:", why_name(why)].concat();
+        }
+        self.failed = self.failed.saturating_add(1);
+        "retry".into()
+    }
+
+    /// How long to wait before the next try of a refresh that failed for a transient reason.
+    pub fn backoff(&self) -> f64 {
+        let failed = self.failed.saturating_sub(1);
+        (RETRY_FIRST_MS * f64::from(1u32 << failed.min(4))).min(RETRY_MAX_MS)
+    }
+
+    /// A refresh starts: the access token held now is the one it is to replace.
+    #[wasm_bindgen(js_name = refreshStarts)]
+    pub fn refresh_starts(&mut self) {
+        self.replacing = self.session.as_ref().map(|s| s.tokens.access_token.clone());
+    }
+
+    /// Whether the session is fresh at `now` with another access token than the one the
+    /// refresh was to replace: then another tab refreshed it, and no request is needed.
+    #[wasm_bindgen(js_name = refreshedElsewhere)]
+    pub fn refreshed_elsewhere(&self, now: f64) -> bool {
+        self.session.as_ref().is_some_and(|s| {
+            matches!(standing(s, now), Freshness::Fresh { .. })
+                && Some(&s.tokens.access_token) != self.replacing.as_ref()
         })
     }
 
-    /// `fetch` with the session's token, to the auth server and the app's API origins only.
-    pub fn fetch(&self, request: Request) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.fetch(request).await.map(JsValue::from) })
+    /// Adopts the session in a sign-in's answer (`data`), if it holds one, and takes its tokens
+    /// out of it (they stay here). Returns whether it did.
+    #[wasm_bindgen(js_name = signedIn)]
+    pub fn signed_in(&mut self, data: &JsValue, now: f64) -> bool {
+        if let Some(answer) = data.dyn_ref::<Object>() {
+            if let Some((user, session_id, tokens)) = wire::signed_in(data) {
+                let now = now as i64;
+                self.session = Some(StoredSession {
+                    expires_at: now + secs_to_ms(tokens.expires_in),
+                    issued_at: now,
+                    user,
+                    session_id,
+                    tokens,
+                });
+                self.failed = 0;
+                self.offline = false;
+                let _ = Reflect::delete_property(answer, &"tokens".into());
+                return true;
+            }
+            let _ = Reflect::delete_property(answer, &"tokens".into());
+        }
+        false
     }
 
-    /// `{Authorization, DPoP?}` for one request made by another HTTP client.
-    #[wasm_bindgen(js_name = createProof)]
-    pub fn create_proof(&self, method: String, url: String) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.create_proof(&method, &url).await })
+    /// Takes the user `GET /auth/me` answered (`data`); returns whether it changed. Refused
+    /// when it is not a user.
+    #[wasm_bindgen(js_name = reloaded)]
+    pub fn reloaded(&mut self, data: &JsValue) -> Result<bool, JsValue> {
+        let user = wire::user_from_js(&get(data, "user")).ok_or_else(|| {
+            thrown_error(Error::Corrupt {
+                what: "server answer",
+            })
+        })?;
+        Ok(match self.session.as_mut() {
+            Some(session) if session.user != user => {
+                session.user = user;
+                true
+            }
+            _ => false,
+        })
     }
 
-    /// A connect ticket for a WebSocket or EventSource at `url`.
-    #[wasm_bindgen(js_name = connectTicket)]
-    pub fn connect_ticket(&self, url: String) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.connect_ticket(&url).await.map(JsValue::from) })
+    /// Ends the session here.
+    pub fn forget(&mut self) -> bool {
+        self.offline = false;
+        self.session.take().is_some()
     }
 
-    /// Signs a device challenge with this browser's key.
-    #[wasm_bindgen(js_name = signChallenge)]
-    pub fn sign_challenge(&self, challenge: String) -> Promise {
-        let client = self.client.clone();
-        settle(async move { client.sign_challenge(&challenge).await.map(JsValue::from) })
+    /// The `KeywardError` for what went wrong outside the core: `network` (fetch threw
+    /// `thrown`), `aborted` (the caller's signal), `signedOut` (no session), `passkey` (the
+    /// passkey dialog threw `thrown`: `cancelled` when the user closed it), `cancelled` (no
+    /// credential), `passkeysUnsupported`, `corrupt` (an answer that is not what it should be),
+    /// or a browser API's failure (`thrown`) during `kind`.
+    pub fn error(kind: &str, thrown: &JsValue) -> JsValue {
+        let message = || match thrown.dyn_ref::<js_sys::Error>() {
+            Some(error) => String::from(error.message()),
+            None => thrown.as_string().unwrap_or_else(|| "unknown".into()),
+        };
+        thrown_error(match kind {
+            "network" => Error::Network(message()),
+            "aborted" => Error::Aborted,
+            "signedOut" => Error::SignedOut,
+            "passkey" => crate::webauthn::failure(thrown),
+            "cancelled" => Error::Cancelled,
+            "passkeysUnsupported" => Error::Unsupported {
+                api: "PublicKeyCredential.parseCreationOptionsFromJSON",
+            },
+            "corrupt" => Error::Corrupt {
+                what: "server answer",
+            },
+            _ => Error::browser("storage", thrown),
+        })
     }
+}
+
+impl Core {
+    fn check_origin(&self, url: &str) -> Result<(), Error> {
+        let origin = origin_of(url).unwrap_or_default();
+        if self.origins.contains(&origin) {
+            Ok(())
+        } else {
+            Err(Error::OriginNotAllowed { origin })
+        }
+    }
+
+    fn nonce(&self, origin: &str) -> Option<String> {
+        self.nonces
+            .iter()
+            .find(|(o, _)| o == origin)
+            .map(|(_, n)| n.clone())
+    }
+
+    /// Now on the server's clock, as best known (ms), from this browser's `now`.
+    fn server_now(&self, now: f64) -> f64 {
+        now + self.skew
+    }
+}
+
+fn standing(session: &StoredSession, now: f64) -> Freshness {
+    freshness(session.issued_at as f64, session.expires_at as f64, now)
+}
+
+fn session_from_text(text: &str) -> Option<StoredSession> {
+    StoredSession::from_js(&js_sys::JSON::parse(text).ok()?)
+}
+
+fn why_name(why: SignOutReason) -> &'static str {
+    match why {
+        SignOutReason::Expired => "expired",
+        SignOutReason::OtherTab => "otherTab",
+        SignOutReason::User => "user",
+        _ => "revoked",
+    }
+}
+
+fn secs_to_ms(secs: u64) -> i64 {
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }

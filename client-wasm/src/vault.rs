@@ -43,7 +43,7 @@ pub struct StoredSession {
 impl StoredSession {
     /// The record's plaintext, as JS (the same shape the first edition wrote, so an upgrade
     /// keeps its users signed in).
-    fn to_js(&self) -> JsValue {
+    pub(crate) fn to_js(&self) -> JsValue {
         wire::object(&[
             ("user", wire::user_to_js(&self.user)),
             ("session_id", self.session_id.as_str().into()),
@@ -53,7 +53,7 @@ impl StoredSession {
         ])
     }
 
-    fn from_js(value: &JsValue) -> Option<Self> {
+    pub(crate) fn from_js(value: &JsValue) -> Option<Self> {
         Some(Self {
             user: wire::user_from_js(&get(value, "user"))?,
             session_id: get(value, "session_id").as_string()?,

@@ -50,7 +50,7 @@ pub async fn platform_authenticator_available() -> bool {
 }
 
 /// What a ceremony ends with.
-fn failure(thrown: &JsValue) -> Error {
+pub(crate) fn failure(thrown: &JsValue) -> Error {
     let name = thrown
         .dyn_ref::<js_sys::Error>()
         .map(|e| String::from(e.name()))

@@ -42,6 +42,7 @@ const SOURCES: &[&str] = &[
     "README.md",
     "index.js",
     "index.d.ts",
+    "client.js",
     "internal.js",
     "sessions.js",
     "sessions.d.ts",

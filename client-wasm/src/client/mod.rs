@@ -36,6 +36,9 @@ pub use account::{Passkey, SignedIn};
 #[cfg(feature = "typed")]
 pub(crate) use account::{sign_in_answer, signed_in_user};
 pub use page::Subscription;
+#[cfg(feature = "js")]
+pub(crate) use refresh::ended_by;
+pub(crate) use transport::origin_of;
 
 /// Where the client stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +230,7 @@ impl AuthClient {
             .iter()
             .map(String::as_str)
             .chain([base.as_str()])
-            .filter_map(transport::origin_of)
+            .filter_map(origin_of)
             .collect();
         let inner = Rc::new(Inner {
             base,

@@ -178,7 +178,7 @@ impl AuthClient {
                 Ok(())
             }
             Err(err) => {
-                if let Some(why) = ended(&err) {
+                if let Some(why) = ended_by(&err) {
                     self.adopt(None, true, Change::SignedOut(why)).await;
                 } else {
                     self.retry_later();
@@ -234,7 +234,7 @@ impl AuthClient {
 
 /// Whether `error` ends the session for good, and why: the server's definitive answers, and a
 /// refusal of this client's device key (lost and replaced, so the session cannot be recovered).
-pub(super) fn ended(error: &Error) -> Option<SignOutReason> {
+pub(crate) fn ended_by(error: &Error) -> Option<SignOutReason> {
     let Error::Server { code, .. } = error else {
         return None;
     };

@@ -48,7 +48,7 @@ impl Store {
         Ok(row)
     }
 
-    #[cfg(any(feature = "cli", feature = "testing", test))]
+    #[cfg(any(feature = "testing", test))]
     /// Users, oldest first, `limit` at most after skipping `offset`.
     pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<UserRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
