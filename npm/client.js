@@ -17,27 +17,43 @@ const REFRESH_TIMEOUT_MS = 6000;
 const LOCK_WAIT_MS = 5000;
 
 const now = () => Date.now();
+/** Whether this browser can run passkey ceremonies from the server's JSON options. */
+export const passkeysSupported = () =>
+  !!(globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON && PublicKeyCredential.parseRequestOptionsFromJSON);
 const isKey = (key) => typeof CryptoKey == "function" && key instanceof CryptoKey;
 
 // The vault: the session record, AES-256-GCM under a non-extractable key, in IndexedDB. A
-// record that does not decrypt reads as none (the core refuses it, and it is deleted).
+// record that does not decrypt reads as none, and is deleted. This tab's reads and writes run
+// one after another, in the order they were asked for: a save that takes longer to encrypt
+// never lands after a newer one.
 class Vault {
+  #queue = Promise.resolve();
   constructor(db, key) {
     this.db = db;
     this.key = key;
   }
-  async load() {
-    const [record] = await io.idbGet(this.db, [SESSION]);
+  #next(work) {
+    const done = this.#queue.then(work);
+    this.#queue = done.catch(() => {});
+    return done;
+  }
+  load() {
+    return this.#next(async () => this.open((await io.idbGet(this.db, [SESSION]))[0]));
+  }
+  // The plaintext of `record`. One that does not decrypt (tampered with, or sealed under a
+  // lost key) can never be read: it is deleted.
+  async open(record) {
     const text = record && (await io.unseal(this.key, record, CONTEXT));
-    // Tampered with, or sealed under a lost key: it can never be read.
-    if (record && text === undefined) io.idbDelete(this.db, SESSION).catch(() => {});
+    if (record && text === undefined) await io.idbDelete(this.db, SESSION).catch(() => {});
     return text;
   }
-  async save(text) {
-    if (text === undefined) return io.idbDelete(this.db, SESSION);
-    // Encrypted first: an IndexedDB transaction cannot wait for WebCrypto.
-    const record = await io.seal(this.key, text, CONTEXT);
-    return io.idbPut(this.db, SESSION, record, false);
+  save(text) {
+    return this.#next(async () => {
+      if (text === undefined) return io.idbDelete(this.db, SESSION);
+      // Encrypted first: an IndexedDB transaction cannot wait for WebCrypto.
+      const record = await io.seal(this.key, text, CONTEXT);
+      return io.idbPut(this.db, SESSION, record, false);
+    });
   }
 }
 
@@ -86,11 +102,9 @@ async function readVault(name, memoryOnly) {
         key = await firstStored(db, KEY, io.vaultKey, storedKey);
         record = undefined;
       }
-      const [text, pair] = await Promise.all([
-        record && io.unseal(key, record, CONTEXT),
-        deviceKey(db, device).catch(() => undefined),
-      ]);
-      return { vault: new Vault(db, key), text, device: pair };
+      const vault = new Vault(db, key);
+      const [text, pair] = await Promise.all([vault.open(record), deviceKey(db, device).catch(() => undefined)]);
+      return { vault, text, device: pair };
     } catch {
       // IndexedDB or WebCrypto refused: memory only.
     }
@@ -124,7 +138,7 @@ export class Client {
     const { vault, text, device } = await stored;
     client.#vault = vault;
     client.#device = device;
-    if (!core.restore(text)) io.idbDelete(vault.db, SESSION).catch(() => {});
+    if (!core.restore(text)) vault?.save(undefined).catch(() => {});
     if (device) core.device(device.x, device.y);
     client.#joinTabs(name);
     io.listen(
@@ -169,9 +183,10 @@ export class Client {
     this.#tell(reason, why);
   }
 
-  // What another tab stored becomes this one's.
-  #adoptStored(text) {
-    const change = this.#core.adoptStored(text);
+  // What another tab stored (read when the core's generation was `generation`) becomes this
+  // one's, unless this tab changed the session since.
+  #adoptStored(text, generation) {
+    const change = this.#core.adoptStored(text, generation);
     if (change) {
       this.#schedule();
       this.#tell(change, change == "signedOut" ? "otherTab" : undefined);
@@ -182,11 +197,13 @@ export class Client {
     if (!this.#vault || typeof BroadcastChannel != "function") return;
     this.#channel = new BroadcastChannel("keyward:" + name);
     // Never what changed: the other tabs read the encrypted vault again.
-    this.#channel.onmessage = () =>
+    this.#channel.onmessage = () => {
+      const generation = this.#core.generation;
       this.#vault.load().then(
-        (text) => this.#adoptStored(text),
+        (text) => this.#adoptStored(text, generation),
         () => {}, // A vault that cannot be read says nothing: the session in memory stays.
       );
+    };
   }
 
   // The network came back, or the page became visible: refresh if the token is due (or,
@@ -196,9 +213,11 @@ export class Client {
     if (due !== undefined && (due <= 0 || this.#core.state() == "offline")) this.#refreshBehind();
   }
 
+  // The next refresh: when the token is due (`refreshIn`: never sooner than a second after the
+  // last), or `after` milliseconds from now.
   #schedule(after) {
     clearTimeout(this.#timer);
-    const due = after ?? this.#core.due(now());
+    const due = after ?? this.#core.refreshIn(now());
     if (due === undefined) return;
     // setTimeout takes 32 bits; anything longer is rescheduled on the way.
     this.#timer = setTimeout(() => this.#refreshBehind(), Math.min(Math.max(due, 0), 2 ** 31 - 1));
@@ -214,7 +233,7 @@ export class Client {
   }
 
   #refreshShared() {
-    this.#core.refreshStarts();
+    this.#core.refreshStarts(now());
     return io.withLock(this.#lock, LOCK_WAIT_MS, () => this.#refreshLocked());
   }
 
@@ -223,6 +242,7 @@ export class Client {
     // Another tab may have refreshed (or signed out) while this one waited for the lock: its
     // tokens are ours too. (Unless the vault missed this tab's last change.)
     if (this.#vault && !this.#unsaved) {
+      const generation = core.generation;
       let text, read = true;
       try {
         text = await this.#vault.load();
@@ -230,7 +250,7 @@ export class Client {
         read = false;
       }
       if (read) {
-        this.#adoptStored(text);
+        this.#adoptStored(text, generation);
         if (core.sessionId() === undefined) throw Core.error("signedOut");
         if (core.refreshedElsewhere(now())) return;
       }
@@ -245,8 +265,9 @@ export class Client {
     const outcome = core.refreshed(data, error, now());
     if (outcome == "refreshed") await this.#adopt("refreshed");
     else if (outcome.startsWith("signedOut")) await this.#adopt("signedOut", outcome.slice(10));
-    else if (outcome == "retry") this.#schedule(core.backoff());
+    else if (outcome == "retry" || outcome == "corrupt") this.#schedule(core.backoff());
     if (error) throw error;
+    if (outcome == "corrupt") throw Core.error("corrupt");
   }
 
   /** A valid access token: the cached one while fresh, refreshed behind when due. */
@@ -267,12 +288,13 @@ export class Client {
     return this.#core.token(now());
   }
 
-  // `Authorization` and `DPoP` for `method` `url`, as the core says.
+  // `Authorization` and `DPoP` for `method` `url`, as the core says, and what the proof was
+  // made with (for `observe`).
   async #credentials(method, url, authorized) {
     const c = this.#core.credentials(method, url, authorized, now());
-    if (!c.header) return [c.authorization];
+    if (!c.header) return [c.authorization, undefined, c];
     if (c.hash) c.claims.ath = await io.sha256(c.hash);
-    return [c.authorization, await io.jws(this.#device.privateKey, c.header, JSON.stringify(c.claims))];
+    return [c.authorization, await io.jws(this.#device.privateKey, c.header, JSON.stringify(c.claims)), c];
   }
 
   // Sends `request` with credentials; once more with a new proof when a refusal brought a new
@@ -280,7 +302,7 @@ export class Client {
   async #dispatch(request, authorized, timeoutMs) {
     const core = this.#core;
     const once = async () => {
-      const [authorization, proof] = await this.#credentials(request.method, request.url, authorized);
+      const [authorization, proof, made] = await this.#credentials(request.method, request.url, authorized);
       let response;
       try {
         response = await io.send(request, authorization, proof, timeoutMs);
@@ -288,8 +310,8 @@ export class Client {
         throw Core.error("network", error);
       }
       if (response === null) throw Core.error("aborted");
-      const again = core.observe(response.url || request.url, io.header(response, "dpop-nonce"), io.header(response, "date"), now());
-      return [response, again];
+      const again = core.observe(response.url || request.url, io.header(response, "dpop-nonce"), io.header(response, "date"), now(), made.nonce, made.skew);
+      return [response, again && !!proof];
     };
     const ours = request.url.startsWith(core.base);
     try {
@@ -320,7 +342,7 @@ export class Client {
     } catch (error) {
       throw Core.error("network", error);
     }
-    return this.#core.answer(response.status, json);
+    return Core.answer(response.status, json);
   }
 
   /** `data` of an authorized call to the auth server; a refused token is refreshed once. */
@@ -360,7 +382,7 @@ export class Client {
       register ? { name: input.name ?? null } : ceremony == "signUp" ? { email: input.email ?? "", name: input.name ?? null } : { email: ceremony == "autofill" ? null : (input.email ?? null) },
     );
     const options = register ? await this.call("POST", path + "/options", body) : await this.#server("POST", path + "/options", false, body);
-    if (!globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON) throw Core.error("passkeysUnsupported");
+    if (!passkeysSupported()) throw Core.error("passkeysUnsupported");
     const autofill = ceremony == "autofill";
     const signal = autofill && typeof input.signal == "object" ? input.signal : undefined;
     let credential;

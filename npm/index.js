@@ -5,7 +5,7 @@
 // a reason, KeywardError). Plain endpoints live in feature modules: keyward/sessions,
 // keyward/devices, keyward/passkeys, keyward/react.
 import init from "./keyward_wasm.js";
-import { Client } from "./client.js";
+import { Client, passkeysSupported } from "./client.js";
 import wasm from "./keyward_wasm_inline.js";
 import { KeywardError, camel, cores, setDefault, toError, user } from "./internal.js";
 
@@ -80,7 +80,7 @@ class AuthClient extends EventTarget {
     const passkey = (ceremony, then) => (input) => this.#run((c) => c.passkey(ceremony, input ?? {})).then(then);
     /** Passkey ceremonies (the browser shows its dialog). Management: keyward/passkeys. */
     this.passkeys = {
-      isSupported: () => !!globalThis.PublicKeyCredential?.parseCreationOptionsFromJSON,
+      isSupported: passkeysSupported,
       isPlatformAuthenticatorAvailable: async () =>
         !!(await globalThis.PublicKeyCredential?.isUserVerifyingPlatformAuthenticatorAvailable?.().catch(() => false)),
       signIn: passkey("signIn", user),
@@ -153,7 +153,12 @@ class AuthClient extends EventTarget {
     return this.#run((c) => c.tokenRequest("/sign-in", JSON.stringify(input ?? {}))).then(user);
   }
   signOut(options) {
-    return this.#run((c) => c.signOut(options?.scope ?? "session"));
+    const scope = options?.scope ?? "session";
+    // Refused before anything ends: a typo must not sign out more (or less) than meant.
+    if (!["session", "others", "all"].includes(scope)) {
+      return Promise.reject(new KeywardError("invalid_request", `signOut: scope is "session", "others" or "all", not ${scope}`));
+    }
+    return this.#run((c) => c.signOut(scope));
   }
   getAccessToken() {
     const token = cores.get(this)?.cachedToken();

@@ -17,7 +17,7 @@ use js_sys::{Object, Reflect};
 use keyward_proto::{ErrorCode, TokenType};
 use wasm_bindgen::prelude::*;
 
-use crate::client::{SignOutReason, ended_by, origin_of};
+use crate::client::{SignOutReason, ended_by, expiry, origin_of};
 use crate::schedule::{Freshness, freshness};
 use crate::vault::StoredSession;
 use crate::wire::{self, get, object};
@@ -28,6 +28,9 @@ const SKEW_TOLERANCE_MS: f64 = 5_000.0;
 /// A failed refresh is retried after 2 s, then twice as long each time, up to 30 s.
 const RETRY_FIRST_MS: f64 = 2_000.0;
 const RETRY_MAX_MS: f64 = 30_000.0;
+/// Refreshes start at least this far apart, whatever the server's token lifetime: a token that
+/// is due as soon as it is issued cannot make the client refresh in a loop.
+const REFRESH_GAP_MS: f64 = 1_000.0;
 
 /// The client's core (`new Core(serverUrl, apiOrigins)`).
 #[wasm_bindgen]
@@ -51,6 +54,11 @@ pub struct Core {
     sent: Option<String>,
     /// The access token the refresh in flight was asked to replace.
     replacing: Option<String>,
+    /// When the last refresh started (ms), to keep refreshes [`REFRESH_GAP_MS`] apart.
+    refresh_started: f64,
+    /// Counts this tab's changes of the session: what another tab stored is adopted only if
+    /// nothing changed here since it was read.
+    generation: u32,
 }
 
 fn thrown_error(error: Error) -> JsValue {
@@ -82,6 +90,8 @@ impl Core {
             failed: 0,
             sent: None,
             replacing: None,
+            refresh_started: f64::NEG_INFINITY,
+            generation: 0,
         }
     }
 
@@ -109,13 +119,22 @@ impl Core {
         wire::json(&session.to_js()).ok()?.as_string()
     }
 
-    /// What another tab stored (its record's plaintext, `undefined` for none) becomes this
-    /// tab's session. Returns what it amounts to here: `""` (nothing changed), `signedIn`,
-    /// `refreshed`, `userUpdated` or `signedOut` (another tab signed out).
+    /// Counts the changes of the session made here; read it before reading the vault, and
+    /// hand it to [`Core::adopt_stored`] with what was read.
+    #[wasm_bindgen(getter)]
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// What another tab stored (its record's plaintext, `undefined` for none), read when the
+    /// session's [`Core::generation`] was `generation`, becomes this tab's session, unless the
+    /// session changed here since (then the record is older than this tab's session: this tab's
+    /// own change is being stored). Returns what it amounts to here: `""` (nothing changed),
+    /// `signedIn`, `refreshed`, `userUpdated` or `signedOut` (another tab signed out).
     #[wasm_bindgen(js_name = adoptStored)]
-    pub fn adopt_stored(&mut self, text: Option<String>) -> String {
+    pub fn adopt_stored(&mut self, text: Option<String>, generation: u32) -> String {
         let stored = text.as_deref().and_then(session_from_text);
-        if stored == self.session {
+        if generation != self.generation || stored == self.session {
             return String::new();
         }
         let change = match (self.session.as_ref(), stored.as_ref()) {
@@ -131,6 +150,7 @@ impl Core {
         };
         self.session = stored;
         self.offline = false;
+        self.changed();
         change.into()
     }
 
@@ -173,6 +193,15 @@ impl Core {
         (standing(session, now) != Freshness::Expired).then(|| session.tokens.access_token.clone())
     }
 
+    /// When to refresh next, in milliseconds from `now`: when the token is due, but never
+    /// sooner than [`REFRESH_GAP_MS`] after the last refresh started. `undefined` without a
+    /// session.
+    #[wasm_bindgen(js_name = refreshIn)]
+    pub fn refresh_in(&self, now: f64) -> Option<f64> {
+        let due = self.due(now)?.max(0.0);
+        Some(due.max(self.refresh_started + REFRESH_GAP_MS - now))
+    }
+
     /// How the access token stands at `now`: milliseconds until it is due for refresh (`0`:
     /// due now), `-1` when it has expired; `undefined` without a session.
     pub fn due(&self, now: f64) -> Option<f64> {
@@ -206,12 +235,14 @@ impl Core {
         Ok([self.base.as_str(), path].concat())
     }
 
-    /// What a request to `url` carries: `{authorization?, header?, claims?, hash?}`. With
+    /// What a request to `url` carries: `{authorization?, header?, claims?, hash?, nonce?,
+    /// skew}`. With
     /// `authorized`, the session's token (refused without a session, or to an origin the token
     /// may not go to); without, none (a token request). A DPoP proof is made of `header` and
     /// `claims` (add `ath`: the SHA-256 of `hash`, when given) for a device-bound session, and
     /// for every token request (the new session is bound to the device key). `now` is this
-    /// browser's clock (ms).
+    /// browser's clock (ms). `nonce` and `skew` are what the proof was made with: hand them to
+    /// [`Core::observe`] with the answer.
     pub fn credentials(
         &self,
         method: &str,
@@ -236,9 +267,12 @@ impl Core {
                 .concat()
                 .into()
         });
-        let mut fields = vec![("authorization", authorization)];
+        let mut fields = vec![("authorization", authorization), ("skew", self.skew.into())];
         if let Some((x, y)) = self.jwk.as_ref().filter(|_| bound) {
             let nonce = self.nonce(&origin_of(url).unwrap_or_default());
+            if let Some(nonce) = &nonce {
+                fields.push(("nonce", nonce.as_str().into()));
+            }
             fields.push(("header", dpop::header(x, y).into()));
             fields.push((
                 "claims",
@@ -270,19 +304,25 @@ impl Core {
     }
 
     /// Learns the server's clock (`date`) and DPoP nonce (`nonce`) from a response from `url`
-    /// received at `now`. Returns whether a refused request should be sent once more with a
-    /// new proof: the origin handed out a new nonce, or this browser's clock proved off.
+    /// received at `now`, to a request whose proof was made with `made_nonce` and `made_skew`
+    /// (from [`Core::credentials`]). Returns whether a refused request should be sent once more
+    /// with a new proof: its proof lacked the origin's current nonce, or was made on a clock
+    /// now known to be off. (Compared with what the proof was made with, not with what this
+    /// core knew a moment ago: of requests sent together, each gets its second try, not only
+    /// the first to come back.)
     pub fn observe(
         &mut self,
         url: &str,
         nonce: Option<String>,
         date: Option<String>,
         now: f64,
+        made_nonce: Option<String>,
+        made_skew: f64,
     ) -> bool {
         let mut again = false;
         if let Some(nonce) = nonce {
+            again |= made_nonce.as_ref() != Some(&nonce);
             let origin = origin_of(url).unwrap_or_default();
-            again |= self.nonce(&origin).as_deref() != Some(nonce.as_str());
             self.nonces.retain(|(o, _)| *o != origin);
             self.nonces.push((origin, nonce));
         }
@@ -291,15 +331,15 @@ impl Core {
             // `Date` has whole seconds: only a difference well beyond that is a wrong clock.
             if skew.is_finite() && (skew - self.skew).abs() > SKEW_TOLERANCE_MS {
                 self.skew = skew;
-                again = true;
             }
         }
+        again |= (self.skew - made_skew).abs() > SKEW_TOLERANCE_MS;
         again && self.jwk.is_some()
     }
 
     /// What an answer of the auth server means: its `data` (`null` for an empty 2xx), or the
     /// error it is (thrown). `json` is the body as parsed (`undefined`: not JSON).
-    pub fn answer(&self, status: u16, json: JsValue) -> Result<JsValue, JsValue> {
+    pub fn answer(status: u16, json: JsValue) -> Result<JsValue, JsValue> {
         if (200..300).contains(&status) {
             return Ok(if json.is_null() {
                 JsValue::NULL
@@ -345,9 +385,10 @@ impl Core {
     }
 
     /// Takes a refresh's outcome: its `data` (`error` undefined), or the error it failed with
-    /// (a `KeywardError`). Returns what to announce: `refreshed`, `signedOut` (with
-    /// [`Core::why`]), `retry` (a transient failure: try again after [`Core::backoff`]) or `""`
-    /// (the session changed meanwhile: the answer no longer applies).
+    /// (a `KeywardError`). Returns what to announce: `refreshed`, `signedOut:<why>`, `retry` (a
+    /// transient failure: try again after [`Core::backoff`]), `corrupt` (an answer without
+    /// tokens: the same, and the caller hears it) or `""` (the session changed meanwhile: the
+    /// answer no longer applies).
     pub fn refreshed(&mut self, data: JsValue, error: JsValue, now: f64) -> String {
         let sent = self.sent.take();
         let current = self.session.as_ref().map(|s| &s.tokens.refresh_token);
@@ -358,20 +399,23 @@ impl Core {
             let tokens = wire::tokens_from_js(&get(&data, "tokens"));
             if let (Some(tokens), Some(session)) = (tokens, self.session.as_mut()) {
                 session.issued_at = now as i64;
-                session.expires_at = now as i64 + secs_to_ms(tokens.expires_in);
+                session.expires_at = expiry(now as i64, tokens.expires_in);
                 session.tokens = tokens;
                 self.failed = 0;
+                self.changed();
                 return "refreshed".into();
             }
         }
+        let corrupt = error.is_undefined();
         let error = Error::from_js(&error);
-        if let Some(why) = ended_by(&error) {
+        if let Some(why) = ended_by(&error).filter(|_| !corrupt) {
             self.session = None;
             self.offline = false;
+            self.changed();
             return ["signedOut:", why_name(why)].concat();
         }
         self.failed = self.failed.saturating_add(1);
-        "retry".into()
+        if corrupt { "corrupt" } else { "retry" }.into()
     }
 
     /// How long to wait before the next try of a refresh that failed for a transient reason.
@@ -380,9 +424,10 @@ impl Core {
         (RETRY_FIRST_MS * f64::from(1u32 << failed.min(4))).min(RETRY_MAX_MS)
     }
 
-    /// A refresh starts: the access token held now is the one it is to replace.
+    /// A refresh starts at `now`: the access token held now is the one it is to replace.
     #[wasm_bindgen(js_name = refreshStarts)]
-    pub fn refresh_starts(&mut self) {
+    pub fn refresh_starts(&mut self, now: f64) {
+        self.refresh_started = now;
         self.replacing = self.session.as_ref().map(|s| s.tokens.access_token.clone());
     }
 
@@ -402,16 +447,16 @@ impl Core {
     pub fn signed_in(&mut self, data: &JsValue, now: f64) -> bool {
         if let Some(answer) = data.dyn_ref::<Object>() {
             if let Some((user, session_id, tokens)) = wire::signed_in(data) {
-                let now = now as i64;
                 self.session = Some(StoredSession {
-                    expires_at: now + secs_to_ms(tokens.expires_in),
-                    issued_at: now,
+                    expires_at: expiry(now as i64, tokens.expires_in),
+                    issued_at: now as i64,
                     user,
                     session_id,
                     tokens,
                 });
                 self.failed = 0;
                 self.offline = false;
+                self.changed();
                 let _ = Reflect::delete_property(answer, &"tokens".into());
                 return true;
             }
@@ -432,6 +477,7 @@ impl Core {
         Ok(match self.session.as_mut() {
             Some(session) if session.user != user => {
                 session.user = user;
+                self.generation = self.generation.wrapping_add(1);
                 true
             }
             _ => false,
@@ -441,6 +487,7 @@ impl Core {
     /// Ends the session here.
     pub fn forget(&mut self) -> bool {
         self.offline = false;
+        self.changed();
         self.session.take().is_some()
     }
 
@@ -472,6 +519,11 @@ impl Core {
 }
 
 impl Core {
+    /// The session changed here.
+    fn changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     fn check_origin(&self, url: &str) -> Result<(), Error> {
         let origin = origin_of(url).unwrap_or_default();
         if self.origins.contains(&origin) {
@@ -509,10 +561,4 @@ fn why_name(why: SignOutReason) -> &'static str {
         SignOutReason::User => "user",
         _ => "revoked",
     }
-}
-
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs)
-        .unwrap_or(i64::MAX / 1000)
-        .saturating_mul(1000)
 }

@@ -4,7 +4,7 @@
 use keyward_proto::{SignOutScope, User};
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{AuthClient, Change, SignOutReason, secs_to_ms};
+use super::{AuthClient, Change, SignOutReason, expiry};
 use crate::vault::StoredSession;
 use crate::wire::{self, get, nullable};
 use crate::{Error, api, dpop, webauthn};
@@ -59,7 +59,7 @@ impl AuthClient {
         if let Some((user, session_id, tokens)) = wire::signed_in(data) {
             let now = self.now();
             let session = StoredSession {
-                expires_at: now + secs_to_ms(tokens.expires_in),
+                expires_at: expiry(now, tokens.expires_in),
                 issued_at: now,
                 user,
                 session_id,

@@ -390,8 +390,11 @@ impl AuthClient {
     }
 }
 
-fn secs_to_ms(secs: u64) -> i64 {
-    i64::try_from(secs)
-        .unwrap_or(i64::MAX / 1000)
-        .saturating_mul(1000)
+/// When tokens issued at `now` (ms) that live `expires_in` seconds expire (ms), however long
+/// the server says they live.
+pub(crate) fn expiry(now: i64, expires_in: u64) -> i64 {
+    let ms = i64::try_from(expires_in)
+        .unwrap_or(i64::MAX)
+        .saturating_mul(1000);
+    now.saturating_add(ms)
 }

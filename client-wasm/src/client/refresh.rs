@@ -7,7 +7,7 @@ use keyward_proto::ErrorCode;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
-use super::{AuthClient, Change, SignOutReason, secs_to_ms};
+use super::{AuthClient, Change, SignOutReason, expiry};
 use crate::api::{self, Timer};
 use crate::schedule::{Freshness, freshness};
 use crate::vault::StoredSession;
@@ -169,7 +169,7 @@ impl AuthClient {
                 let now = self.now();
                 let renewed = StoredSession {
                     issued_at: now,
-                    expires_at: now + secs_to_ms(tokens.expires_in),
+                    expires_at: expiry(now, tokens.expires_in),
                     tokens,
                     ..session
                 };
