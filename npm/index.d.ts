@@ -130,7 +130,7 @@ export interface AuthClient extends EventTarget {
 export type ErrorCode =
   | "invalid_request" | "payload_too_large" | "unsupported_media_type" | "not_found"
   | "method_not_allowed" | "invalid_email" | "weak_password" | "password_too_long"
-  | "email_taken" | "invalid_credentials" | "account_locked" | "unauthorized"
+  | "email_taken" | "invalid_credentials" | "account_locked" | "account_disabled" | "unauthorized"
   | "invalid_token" | "token_expired" | "session_revoked" | "invalid_refresh_token"
   | "refresh_token_expired" | "refresh_token_reused" | "dpop_required"
   | "invalid_dpop_proof" | "use_dpop_nonce" | "passkey_invalid" | "challenge_expired"

@@ -4,12 +4,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Device, Identity, OrgMembership, Passkey, Session, User};
 
+/// A user as administrators see them: what the user sees of themselves, and whether they may
+/// sign in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminUser {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// When an administrator disabled the account (RFC 3339); absent while it may sign in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    /// When the account last signed in (RFC 3339): its newest session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sign_in_at: Option<String>,
+}
+
 /// `GET /auth/admin/users`: a page of users, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserPage {
     /// The users of this page.
-    pub users: Vec<User>,
+    pub users: Vec<AdminUser>,
     /// Where the next page starts (`?cursor=`); absent on the last page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -20,7 +36,7 @@ pub struct UserPage {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserDetail {
     /// The user.
-    pub user: User,
+    pub user: AdminUser,
     /// Their live sessions, newest first.
     pub sessions: Vec<Session>,
     /// Their devices (keys that sessions are bound to).
@@ -39,4 +55,53 @@ pub struct UserDetail {
 pub struct SessionsEnded {
     /// How many live sessions were ended.
     pub ended: u64,
+}
+
+/// `POST /auth/admin/users/{id}/disable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserDisabled {
+    /// The user, disabled.
+    pub user: AdminUser,
+    /// How many live sessions were ended.
+    pub ended: u64,
+}
+
+/// One event of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEvent {
+    /// Its place in the log: later events have greater ids.
+    pub id: i64,
+    /// When it happened (RFC 3339).
+    pub at: String,
+    /// What happened: `sign_in`, `sign_in_failed`, `refresh_reuse_detected`, `admin_disabled_user`…
+    pub kind: String,
+    /// The user concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The session concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// The client's IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The client's `User-Agent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// Facts of this kind of event (a JSON object), such as the admin key that acted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// `GET /auth/admin/audit`: a page of the audit log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPage {
+    /// The events of this page.
+    pub events: Vec<AuditEvent>,
+    /// Where the next (older) page starts (`?cursor=`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }

@@ -87,6 +87,9 @@ error_codes! {
     InvalidCredentials => "invalid_credentials",
     /// Too many failed sign-ins: the account is locked for a while (`Retry-After` says how long).
     AccountLocked => "account_locked",
+    /// An administrator disabled this account: it cannot sign in (nor keep a session) until it
+    /// is enabled again.
+    AccountDisabled => "account_disabled",
     /// The request needs an access token and carried none.
     Unauthorized => "unauthorized",
     /// The access token is malformed, forged, or not for this server.

@@ -32,7 +32,9 @@ mod oauth;
 mod orgs;
 mod resource;
 
-pub use admin::{SessionsEnded, UserDetail, UserPage};
+pub use admin::{
+    AdminUser, AuditEvent, AuditPage, SessionsEnded, UserDetail, UserDisabled, UserPage,
+};
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,
     DeviceChallenge, DeviceList, Jwk, Jwks, Me, Passkey, PasskeyList, PasskeyName, PasskeySignIn,

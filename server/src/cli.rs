@@ -60,7 +60,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ServerKeysAction,
     },
-    /// Look at users.
+    /// Look at users, disable, enable or delete them, end their sessions, mail them a password
+    /// reset.
     Users {
         /// What to do.
         #[command(subcommand)]
@@ -84,6 +85,12 @@ pub enum Command {
         /// Only this user's events.
         #[arg(long, value_name = "USER_ID")]
         user: Option<String>,
+        /// Only events of this kind (`sign_in`, `admin_disabled_user`, …).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only events at or after this time (RFC 3339, such as 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
         /// Settings (the database to read).
         #[command(flatten)]
         settings: SettingsArgs,
@@ -154,6 +161,42 @@ pub enum UsersAction {
         /// The user's id.
         id: String,
         /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Disable an account: it cannot sign in, and its sessions end at once.
+    Disable {
+        /// The user's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Let a disabled account sign in again.
+    Enable {
+        /// The user's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Delete an account with its data (sessions, devices, passkeys, linked providers, second
+    /// factors, memberships, and the organizations it alone is in). Cannot be undone.
+    Delete {
+        /// The user's id.
+        id: String,
+        /// Delete without asking: needed, as a deletion cannot be undone.
+        #[arg(long)]
+        yes: bool,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Mail a user a password reset link (nobody else ever sets their password).
+    PasswordReset {
+        /// The user's id.
+        id: String,
+        /// Settings (the database to write, and the mail settings).
         #[command(flatten)]
         settings: SettingsArgs,
     },
@@ -760,6 +803,8 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Audit {
             limit,
             user,
+            kind,
+            since,
             settings,
         } => {
             let user = match user.as_deref() {
@@ -769,9 +814,24 @@ async fn run(command: Command) -> Result<(), Error> {
                 })?),
                 None => None,
             };
+            let since = match since.as_deref() {
+                Some(text) => {
+                    Some(Timestamp::parse_rfc3339(text).ok_or_else(|| Error::Config {
+                        setting: "since",
+                        reason: format!("`{text}` is not an RFC 3339 time"),
+                    })?)
+                }
+                None => None,
+            };
             let store = open_store(settings).await?;
             let events = store
-                .recent_audit(limit.clamp(1, 10_000), user.as_ref())
+                .audit_page(
+                    user.as_ref(),
+                    kind.as_deref(),
+                    since.map(Timestamp::millis),
+                    None,
+                    limit.clamp(1, 10_000),
+                )
                 .await?;
             for event in &events {
                 println!(
@@ -800,6 +860,10 @@ enum UsersOp {
     },
     Show(String),
     EndSessions(String),
+    Disable(String),
+    Enable(String),
+    Delete(String),
+    PasswordReset(String),
 }
 
 /// `keyward users …`.
@@ -820,11 +884,28 @@ async fn users(action: UsersAction) -> Result<(), Error> {
         ),
         UsersAction::Show { id, settings } => (UsersOp::Show(id), settings),
         UsersAction::EndSessions { id, settings } => (UsersOp::EndSessions(id), settings),
+        UsersAction::Disable { id, settings } => (UsersOp::Disable(id), settings),
+        UsersAction::Enable { id, settings } => (UsersOp::Enable(id), settings),
+        UsersAction::Delete { yes: false, .. } => {
+            return Err(Error::Config {
+                setting: "yes",
+                reason: "a deletion cannot be undone: add --yes to delete the user and their data"
+                    .into(),
+            });
+        }
+        UsersAction::Delete { id, settings, .. } => (UsersOp::Delete(id), settings),
+        UsersAction::PasswordReset { id, settings } => (UsersOp::PasswordReset(id), settings),
     };
     let keyward = Keyward::start(settings.resolve()?).await?;
     let core = keyward.core();
     #[allow(clippy::disallowed_methods)] // an edge: the operator's command
-    let now = Timestamp::now();
+    let (now, random) = (Timestamp::now(), crate::domain::Random::os());
+    let client = Client::default();
+    let act = admin::Acting {
+        by: admin::By::Cli,
+        client: &client,
+        now,
+    };
     let done = match op {
         UsersOp::List {
             query,
@@ -834,9 +915,14 @@ async fn users(action: UsersAction) -> Result<(), Error> {
             .await
             .map(|page| {
                 println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
-                for user in &page.users {
+                for admin_user in &page.users {
+                    let user = &admin_user.user;
+                    let disabled = admin_user
+                        .disabled_at
+                        .as_ref()
+                        .map_or("", |_| "  (disabled)");
                     println!(
-                        "{:<36}  {:<24}  {:<8}  {}",
+                        "{:<36}  {:<24}  {:<8}  {}{disabled}",
                         user.id,
                         user.created_at,
                         if user.email_verified { "yes" } else { "no" },
@@ -854,11 +940,24 @@ async fn users(action: UsersAction) -> Result<(), Error> {
                 serde_json::to_string_pretty(&user).unwrap_or_default()
             );
         }),
-        UsersOp::EndSessions(id) => {
-            admin::end_sessions(core, &id, admin::By::Cli, &Client::default(), now)
-                .await
-                .map(|ended| println!("{} session(s) ended", ended.ended))
-        }
+        UsersOp::EndSessions(id) => admin::end_sessions(core, &id, &act)
+            .await
+            .map(|ended| println!("{} session(s) ended", ended.ended)),
+        UsersOp::Disable(id) => admin::disable(core, &id, &act).await.map(|done| {
+            println!(
+                "disabled {}: {} session(s) ended",
+                done.user.user.email, done.ended
+            );
+        }),
+        UsersOp::Enable(id) => admin::enable(core, &id, &act)
+            .await
+            .map(|user| println!("enabled {}", user.user.email)),
+        UsersOp::Delete(id) => admin::delete(core, &id, &act)
+            .await
+            .map(|()| println!("deleted {id}")),
+        UsersOp::PasswordReset(id) => admin::start_password_reset(core, &id, &act, &random)
+            .await
+            .map(|()| println!("a password reset link is queued for {id}")),
     };
     core.store.close().await;
     done

@@ -1,14 +1,18 @@
 //! The admin API with admin keys: paging through users (every one seen once while users are
-//! being added), searching them, one user in full, ending their sessions; and the keys that are
-//! refused.
+//! being added), searching them, one user in full, ending their sessions, disabling, enabling
+//! and deleting accounts (their tokens refused at once, on every server), mailing a password
+//! reset, reading the audit log; and the keys that are refused.
 
 mod common;
 
 use std::collections::HashSet;
 
 use axum::http::{Method, StatusCode};
+use common::smtp::Smtp;
 use common::*;
-use keyward_server::{DatabaseKind, Keyward, Timestamp, UserId};
+use keyward_server::{
+    AuthUser, DatabaseKind, Keyward, OrgId, Settings, SmtpUrl, Timestamp, UserId,
+};
 use serde_json::{Value, json};
 
 /// `GET uri` with `key` as the bearer.
@@ -269,6 +273,14 @@ async fn admin_routes_refuse_user_tokens_server_keys_and_revoked_keys() {
             (Method::GET, "/auth/admin/users".to_owned()),
             (Method::GET, format!("/auth/admin/users/{id}")),
             (Method::DELETE, format!("/auth/admin/users/{id}/sessions")),
+            (Method::POST, format!("/auth/admin/users/{id}/disable")),
+            (Method::POST, format!("/auth/admin/users/{id}/enable")),
+            (
+                Method::POST,
+                format!("/auth/admin/users/{id}/password-reset"),
+            ),
+            (Method::DELETE, format!("/auth/admin/users/{id}")),
+            (Method::GET, "/auth/admin/audit".to_owned()),
         ] {
             let reply = send(&keyward, authed(method, &uri, presented)).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what} on {uri}");
@@ -308,4 +320,402 @@ async fn admin_routes_refuse_user_tokens_server_keys_and_revoked_keys() {
     )
     .await;
     assert_eq!(redeem.code(), "unauthorized");
+}
+
+/// `method uri` with the admin key `key`.
+async fn admin_call(keyward: &Keyward, key: &str, method: Method, uri: &str) -> Reply {
+    send(keyward, authed(method, uri, key)).await
+}
+
+/// Asks an app's route on `keyward` (which verifies the token locally, as a Rust API does: no
+/// database read) with `token` until it is refused, for up to 5 s (a server learns of another's
+/// revocations within a second); the code it was refused with.
+async fn refused_soon(keyward: &Keyward, token: &str) -> String {
+    use tower::ServiceExt as _;
+    let app = axum::Router::new()
+        .route(
+            "/api/me",
+            axum::routing::get(|user: AuthUser| async move {
+                axum::Json(json!({ "sub": user.claims.sub.to_string() }))
+            }),
+        )
+        .with_state(keyward.clone());
+    for _ in 0..50 {
+        let response = app
+            .clone()
+            .oneshot(authed(Method::GET, "/api/me", token))
+            .await
+            .unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        if status != StatusCode::OK {
+            return reply_of(status, headers, &bytes).code().to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    "still accepted".into()
+}
+
+#[tokio::test]
+async fn a_disabled_account_is_signed_out_at_once_and_signs_in_again_only_once_enabled() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    // A second server on the same database: it hears of the disabling through the database.
+    let other = db.start().await;
+    let (key_id, key) = keyward.create_admin_key("support").await.unwrap();
+    let first = sign_up(&keyward, "dan@example.com").await;
+    let second = sign_in(&other, "dan@example.com").await;
+    let id = first["user"]["id"].as_str().unwrap().to_owned();
+
+    let disabled = admin_call(
+        &keyward,
+        &key,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/disable"),
+    )
+    .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    assert_eq!(disabled.body["data"]["ended"], 2);
+    assert_eq!(disabled.body["data"]["user"]["email"], "dan@example.com");
+    assert!(disabled.body["data"]["user"]["disabled_at"].is_string());
+    // Every token refused at once here, within a second on the other server; no refresh.
+    for session in [&first, &second] {
+        let me = send(&keyward, authed(Method::GET, "/auth/me", &access(session))).await;
+        assert_eq!(me.code(), "session_revoked");
+        assert_eq!(
+            refused_soon(&other, &access(session)).await,
+            "session_revoked"
+        );
+        assert_eq!(
+            refresh(&keyward, &refresh_token(session)).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // No new session, by any server, whatever the password's worth.
+    for server in [&keyward, &other] {
+        let body = json!({ "email": "dan@example.com", "password": PASSWORD });
+        let refused = send(server, post("/auth/sign-in", &body)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+        assert_eq!(refused.code(), "account_disabled");
+    }
+    // Disabling again changes nothing; the list shows who is disabled.
+    let again = admin_call(
+        &keyward,
+        &key,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/disable"),
+    )
+    .await;
+    assert_eq!(again.body["data"]["ended"], 0);
+    assert_eq!(
+        again.body["data"]["user"]["disabled_at"],
+        disabled.body["data"]["user"]["disabled_at"]
+    );
+    let listed = admin_get(&keyward, &key, "/auth/admin/users?query=dan").await;
+    assert!(
+        listed.body["data"]["users"][0]["disabled_at"].is_string(),
+        "{}",
+        listed.body
+    );
+
+    let enabled = admin_call(
+        &keyward,
+        &key,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/enable"),
+    )
+    .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    assert!(
+        enabled.body["data"].get("disabled_at").is_none(),
+        "{}",
+        enabled.body
+    );
+    let back = sign_in(&other, "dan@example.com").await;
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&back))).await;
+    assert_eq!(me.status, StatusCode::OK);
+    // The sessions that ended stay ended.
+    assert_eq!(
+        refresh(&keyward, &refresh_token(&first)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let detail = admin_get(&keyward, &key, &format!("/auth/admin/users/{id}")).await;
+    assert!(
+        detail.body["data"]["user"]["last_sign_in_at"].is_string(),
+        "{}",
+        detail.body
+    );
+
+    // Audited, with the key that did it.
+    let audit = admin_get(&keyward, &key, &format!("/auth/admin/audit?user_id={id}")).await;
+    let kinds: Vec<&str> = audit.body["data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["admin_disabled_user", "admin_enabled_user"] {
+        let event = audit.body["data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in {kinds:?}"));
+        assert_eq!(event["detail"]["admin_key"], key_id.to_string());
+    }
+    let unknown = UserId::new(Timestamp::from_millis(1), [1; 10]);
+    for action in ["disable", "enable", "password-reset"] {
+        let missing = admin_call(
+            &keyward,
+            &key,
+            Method::POST,
+            &format!("/auth/admin/users/{unknown}/{action}"),
+        )
+        .await;
+        assert_eq!(missing.code(), "not_found", "{action}");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_account_takes_its_data_and_its_tokens_are_refused_on_every_server() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let other = db.start().await;
+    let (_, key) = keyward.create_admin_key("support").await.unwrap();
+    let owner = sign_up(&keyward, "owner@example.com").await;
+    let member = sign_up(&keyward, "member@example.com").await;
+    let loner = sign_up(&keyward, "loner@example.com").await;
+    let id_of = |data: &Value| data["user"]["id"].as_str().unwrap().to_owned();
+    let (owner_id, member_id, loner_id) = (id_of(&owner), id_of(&member), id_of(&loner));
+    let (shared, _) = act_for_new_org(&keyward, &owner, "Shared").await;
+    let now = Timestamp::from_millis(1_800_000_000_000).millis();
+    let (shared, member_user) = (
+        OrgId::parse(&shared).unwrap(),
+        UserId::parse(&member_id).unwrap(),
+    );
+    assert!(
+        keyward
+            .store()
+            .add_org_member(&shared, &member_user, "member", now)
+            .await
+            .unwrap()
+    );
+    let (own, loner_token) = act_for_new_org(&keyward, &loner, "Alone").await;
+
+    // The last owner of an organization with other members: ownership moves first.
+    let refused = admin_call(
+        &keyward,
+        &key,
+        Method::DELETE,
+        &format!("/auth/admin/users/{owner_id}"),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(refused.code(), "last_owner");
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&owner))).await;
+    assert_eq!(me.status, StatusCode::OK, "nothing was deleted");
+
+    // Alone in their organization: it goes with them.
+    let deleted = admin_call(
+        &keyward,
+        &key,
+        Method::DELETE,
+        &format!("/auth/admin/users/{loner_id}"),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+    assert_eq!(
+        admin_get(&keyward, &key, &format!("/auth/admin/users/{loner_id}"))
+            .await
+            .code(),
+        "not_found"
+    );
+    for token in [access(&loner), loner_token] {
+        let here = send(&keyward, authed(Method::GET, "/auth/me", &token)).await;
+        assert_eq!(here.code(), "session_revoked");
+        assert_eq!(refused_soon(&other, &token).await, "session_revoked");
+    }
+    assert_eq!(
+        refresh(&other, &refresh_token(&loner)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let org = send(
+        &keyward,
+        authed(Method::GET, &format!("/auth/orgs/{own}"), &access(&owner)),
+    )
+    .await;
+    assert_eq!(org.code(), "not_found");
+    // The address is free again, for a new account.
+    let again = send(
+        &keyward,
+        post(
+            "/auth/sign-up",
+            &json!({ "email": "loner@example.com", "password": PASSWORD }),
+        ),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_ne!(id_of(&again.body["data"]), loner_id);
+    // The member is still there; the audit log keeps the deletion.
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&member))).await;
+    assert_eq!(me.status, StatusCode::OK);
+    let audit = admin_get(&keyward, &key, "/auth/admin/audit?kind=admin_deleted_user").await;
+    let events = audit.body["data"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{}", audit.body);
+    assert_eq!(
+        (events[0]["user_id"].as_str(), &events[0]["detail"]["email"]),
+        (Some(loner_id.as_str()), &json!("loner@example.com"))
+    );
+    let missing = admin_call(
+        &keyward,
+        &key,
+        Method::DELETE,
+        &format!("/auth/admin/users/{loner_id}"),
+    )
+    .await;
+    assert_eq!(missing.code(), "not_found");
+}
+
+#[tokio::test]
+async fn an_admin_mails_a_password_reset_and_never_sets_a_password() {
+    let (db, smtp) = (TestDb::new().await, Smtp::start());
+    let settings = Settings {
+        smtp_url: Some(SmtpUrl(smtp.url())),
+        app_url: Some("https://app.example.com/account".into()),
+        ..db.settings()
+    };
+    let keyward = Keyward::start(settings).await.expect("the server starts");
+    let (_, key) = keyward.create_admin_key("support").await.unwrap();
+    let user = sign_up(&keyward, "forgetful@example.com").await;
+    let id = user["user"]["id"].as_str().unwrap();
+    let started = admin_call(
+        &keyward,
+        &key,
+        Method::POST,
+        &format!("/auth/admin/users/{id}/password-reset"),
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::ACCEPTED, "{}", started.body);
+    let mail = smtp.wait_for("forgetful@example.com", 2).await;
+    let reset = mail
+        .iter()
+        .find(|m| m.subject.contains("password"))
+        .expect("a reset mail");
+    let (link, token) = reset.link();
+    assert!(link.contains("type=reset_password"), "{link}");
+    let new = "a passphrase only the user knows";
+    let body = json!({ "token": token, "password": new });
+    let reply = send(&keyward, post("/auth/password/reset", &body)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+    let body = json!({ "email": "forgetful@example.com", "password": new });
+    assert_eq!(
+        send(&keyward, post("/auth/sign-in", &body)).await.status,
+        StatusCode::OK
+    );
+    let audit = admin_get(
+        &keyward,
+        &key,
+        "/auth/admin/audit?kind=admin_started_password_reset",
+    )
+    .await;
+    assert_eq!(
+        audit.body["data"]["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        audit.body
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_newest_first_filtered_by_user_kind_and_time() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let (_, key) = keyward.create_admin_key("auditor").await.unwrap();
+    let ann = sign_up(&keyward, "ann@example.com").await;
+    let ann_id = ann["user"]["id"].as_str().unwrap().to_owned();
+    sign_up(&keyward, "ben@example.com").await;
+    for _ in 0..3 {
+        sign_in(&keyward, "ann@example.com").await;
+        sign_in(&keyward, "ben@example.com").await;
+    }
+    let wrong = json!({ "email": "ann@example.com", "password": "not the password" });
+    assert_eq!(
+        send(&keyward, post("/auth/sign-in", &wrong)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Two at a time, newest first, every event once.
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let uri = format!(
+            "/auth/admin/audit?limit=2{}",
+            cursor
+                .as_ref()
+                .map_or(String::new(), |c| format!("&cursor={c}"))
+        );
+        let page = admin_get(&keyward, &key, &uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        ids.extend(
+            page.body["data"]["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].as_i64().unwrap()),
+        );
+        match page.body["data"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, none twice");
+    let all = admin_get(&keyward, &key, "/auth/admin/audit?limit=200").await;
+    assert_eq!(
+        all.body["data"]["events"].as_array().unwrap().len(),
+        ids.len()
+    );
+
+    let events = |uri: String| {
+        let (keyward, key) = (&keyward, &key);
+        async move {
+            let page = admin_get(keyward, key, &uri).await;
+            assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+            page.body["data"]["events"].as_array().unwrap().clone()
+        }
+    };
+    let ann_sign_ins = events(format!("/auth/admin/audit?user_id={ann_id}&kind=sign_in")).await;
+    assert_eq!(ann_sign_ins.len(), 3);
+    assert!(
+        ann_sign_ins
+            .iter()
+            .all(|e| e["user_id"] == ann_id.as_str() && e["kind"] == "sign_in")
+    );
+    let failed = events("/auth/admin/audit?kind=sign_in_failed".into()).await;
+    assert_eq!(failed.len(), 1);
+    let later = events("/auth/admin/audit?since=2999-01-01T00:00:00Z".into()).await;
+    assert!(later.is_empty());
+    let since = events("/auth/admin/audit?since=2000-01-01T00:00:00%2B02:00".into()).await;
+    assert_eq!(since.len(), ids.len());
+
+    for uri in [
+        "/auth/admin/audit?user_id=not-a-user",
+        "/auth/admin/audit?kind=DROP%20TABLE",
+        "/auth/admin/audit?since=yesterday",
+        "/auth/admin/audit?cursor=bm9wZQ",
+        "/auth/admin/audit?limit=0",
+        "/auth/admin/audit?kind=a&kind=b",
+    ] {
+        let reply = admin_get(&keyward, &key, uri).await;
+        assert_eq!(
+            (reply.status, reply.code()),
+            (StatusCode::BAD_REQUEST, "invalid_request"),
+            "{uri}"
+        );
+    }
 }

@@ -164,6 +164,57 @@ async fn admin_keys_and_user_operations_from_the_command_line() {
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn disable_enable_delete_and_the_audit_log_from_the_command_line() {
+    let db = TestDb::new().await;
+    let server = db.start().await;
+    let user = sign_up(&server, "leaver@example.com").await;
+    let id = user["user"]["id"].as_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        let url = db.url.clone();
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                keyward(&args.iter().map(String::as_str).collect::<Vec<_>>(), &url)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let sign_in_code = || async {
+        let body = serde_json::json!({ "email": "leaver@example.com", "password": PASSWORD });
+        send(&server, post("/auth/sign-in", &body))
+            .await
+            .code()
+            .to_owned()
+    };
+
+    let disabled = stdout(&run(&["users", "disable", &id]).await);
+    assert!(disabled.contains("1 session(s) ended"), "{disabled}");
+    assert_eq!(sign_in_code().await, "account_disabled");
+    let listed = stdout(&run(&["users", "list", "--query", "leaver"]).await);
+    assert!(listed.contains("(disabled)"), "{listed}");
+    stdout(&run(&["users", "enable", &id]).await);
+    assert_eq!(sign_in_code().await, "");
+
+    let audit = stdout(&run(&["audit", "--kind", "admin_disabled_user", "--user", &id]).await);
+    assert_eq!(audit.lines().count(), 1, "{audit}");
+    assert!(audit.contains(r#""by":"cli""#), "{audit}");
+    let none = stdout(&run(&["audit", "--since", "2999-01-01T00:00:00Z"]).await);
+    assert!(none.is_empty(), "{none}");
+
+    // A deletion cannot be undone: it needs --yes.
+    let unconfirmed = run(&["users", "delete", &id]).await;
+    assert!(!unconfirmed.status.success());
+    assert!(String::from_utf8_lossy(&unconfirmed.stderr).contains("--yes"));
+    assert_eq!(sign_in_code().await, "");
+    let deleted = stdout(&run(&["users", "delete", &id, "--yes"]).await);
+    assert!(deleted.contains(&id), "{deleted}");
+    assert_eq!(sign_in_code().await, "invalid_credentials");
+    let gone = run(&["users", "show", &id]).await;
+    assert!(!gone.status.success());
+}
+
 #[test]
 fn production_mode_refuses_unsafe_settings_with_a_one_line_reason() {
     for (args, env, reason) in [

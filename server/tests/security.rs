@@ -419,15 +419,18 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         assert!(schemas.remove("OAuthLinkStarted").is_some());
         assert!(schemas.remove("Envelope_OAuthLinkStarted").is_some());
     }
-    // The admin API's `next_cursor`: an opaque page cursor the server makes (base64url of a
-    // time and an id; tests/admin.rs refuses any other), never a place to go.
-    {
+    // The admin API's `next_cursor`s: opaque page cursors the server makes (base64url of a time
+    // and an id, or of an event's id; tests/admin.rs refuses any other), never a place to go.
+    for (page, items) in [("UserPage", "users"), ("AuditPage", "events")] {
         let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
-        let page = schemas.remove("UserPage").unwrap();
+        let schema = schemas.remove(page).unwrap();
         let mut names = Vec::new();
-        collect_names(&page, &mut names);
-        assert_eq!(names, ["next_cursor", "users"]);
-        assert!(schemas.remove("Envelope_UserPage").is_some());
+        collect_names(&schema, &mut names);
+        names.sort();
+        let mut expected = [items, "next_cursor"];
+        expected.sort_unstable();
+        assert_eq!(names, expected, "{page}");
+        assert!(schemas.remove(&format!("Envelope_{page}")).is_some());
     }
     let mut names = Vec::new();
     collect_names(&spec, &mut names);

@@ -52,6 +52,8 @@ pub async fn sign_up(
         name,
         password_hash: Some(hash),
         created_at: now.millis(),
+        disabled_at: None,
+        last_sign_in_at: None,
     };
     let start = Start {
         user: &user,
@@ -388,6 +390,14 @@ pub fn user_view(user: &UserRow) -> User {
         name: user.name.clone(),
         created_at: Timestamp::from_millis(user.created_at).to_rfc3339(),
     }
+}
+
+/// The refusal of a session for an account an administrator disabled.
+pub(crate) fn disabled() -> Error {
+    Error::rejected(
+        ErrorCode::AccountDisabled,
+        "This account is disabled: it cannot sign in. Ask the app's administrators.",
+    )
 }
 
 /// A display name as given: trimmed, at most 200 characters, no control or invisible formatting characters; blank is

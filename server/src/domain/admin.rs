@@ -1,16 +1,19 @@
 //! The admin API's operations (`/auth/admin/…`, with an admin key): users searched and paged,
-//! one user with everything that signs them in, and their sessions ended. Every change is
-//! audited with the key that made it.
+//! one user with everything that signs them in, their sessions ended, their account disabled,
+//! enabled or deleted, a password reset mailed; and the audit log read. Every change is
+//! audited with who made it.
 
-use keyward_proto::{ErrorCode, SessionsEnded, UserDetail, UserPage};
+use keyward_proto::{
+    AdminUser, AuditEvent, AuditPage, ErrorCode, SessionsEnded, UserDetail, UserDisabled, UserPage,
+};
 
 use super::accounts::user_view;
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
-use super::sessions;
-use super::{ServerKeyId, Timestamp, UserId, b64, unb64};
+use super::{Random, ServerKeyId, SessionId, Timestamp, UserId, b64, unb64};
+use super::{lifecycle, sessions};
 use crate::Error;
-use crate::store::Revoke;
+use crate::store::{AuditEventRow, AuditRow, Deleted, Revoke, UserRow};
 
 /// A page holds 50 users unless asked otherwise, and at most 200.
 const DEFAULT_LIMIT: u32 = 50;
@@ -42,6 +45,48 @@ fn parse_cursor(cursor: &str) -> Option<(i64, UserId)> {
     Some((at.parse().ok()?, UserId::parse(id)?))
 }
 
+/// A user as administrators see them.
+pub fn admin_view(row: &UserRow) -> AdminUser {
+    let time = |ms: Option<i64>| ms.map(|ms| Timestamp::from_millis(ms).to_rfc3339());
+    AdminUser {
+        user: user_view(row),
+        disabled_at: time(row.disabled_at),
+        last_sign_in_at: time(row.last_sign_in_at),
+    }
+}
+
+/// The limit of a page: 1 to 200, 50 when not given.
+fn page_limit(limit: Option<u32>) -> Result<u32, Error> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "`limit` is 1 to 200.",
+        ))
+    }
+}
+
+/// A page of `limit` of `rows` (read one more than that: whether a next page exists, without a
+/// second query), and the cursor of the next page, made of the page's last row.
+fn page<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = rows.last().filter(|_| more).map(cursor);
+    (rows, next)
+}
+
+/// The user `id` names, or `not_found`.
+async fn existing(core: &Core, id: &str) -> Result<UserRow, Error> {
+    let id = UserId::parse(id).ok_or_else(not_found)?;
+    core.store.user(&id).await?.ok_or_else(not_found)
+}
+
 /// `GET /auth/admin/users`: users in the order they were made, `limit` at a time (1 to 200;
 /// 50), after `cursor`; with `query`, only those whose address or name starts with it (any
 /// case). Users made while an admin pages are never seen twice, and none made before the
@@ -52,13 +97,7 @@ pub async fn users(
     limit: Option<u32>,
     cursor: Option<&str>,
 ) -> Result<UserPage, Error> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(Error::rejected(
-            ErrorCode::InvalidRequest,
-            "`limit` is 1 to 200.",
-        ));
-    }
+    let limit = page_limit(limit)?;
     let query = query.map(str::trim).filter(|q| !q.is_empty());
     if query.is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
         return Err(Error::rejected(
@@ -72,7 +111,7 @@ pub async fn users(
         .map(|c| parse_cursor(c).ok_or_else(bad_cursor))
         .transpose()?;
     // One more than asked: whether a next page exists, without a second query.
-    let mut rows = core
+    let rows = core
         .store
         .search_users(
             prefix.as_deref(),
@@ -80,14 +119,9 @@ pub async fn users(
             i64::from(limit) + 1,
         )
         .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next_cursor = rows
-        .last()
-        .filter(|_| more)
-        .map(|last| cursor_of(last.created_at, &last.id));
+    let (rows, next_cursor) = page(rows, limit, |last| cursor_of(last.created_at, &last.id));
     Ok(UserPage {
-        users: rows.iter().map(user_view).collect(),
+        users: rows.iter().map(admin_view).collect(),
         next_cursor,
     })
 }
@@ -95,14 +129,14 @@ pub async fn users(
 /// `GET /auth/admin/users/{id}`: the user, their live sessions, devices, passkeys, linked
 /// providers and organizations.
 pub async fn user(core: &Core, id: &str, now: Timestamp) -> Result<UserDetail, Error> {
-    let id = UserId::parse(id).ok_or_else(not_found)?;
-    let row = core.store.user(&id).await?.ok_or_else(not_found)?;
+    let row = existing(core, id).await?;
+    let id = row.id;
     #[cfg(feature = "oauth")]
     let identities = super::oauth::identities(core, &id).await?;
     #[cfg(not(feature = "oauth"))]
     let identities = Vec::new();
     Ok(UserDetail {
-        user: user_view(&row),
+        user: admin_view(&row),
         sessions: sessions::of_user(core, &id, None, now).await?,
         devices: super::devices::of_user(core, &id, None).await?,
         passkeys: super::passkeys::of_user(core, &id).await?,
@@ -121,6 +155,17 @@ pub enum By<'a> {
     Cli,
 }
 
+/// An admin change's circumstances: who makes it, from where, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Acting<'a> {
+    /// Who.
+    pub by: By<'a>,
+    /// The client it came from (none for the CLI).
+    pub client: &'a Client,
+    /// When.
+    pub now: Timestamp,
+}
+
 impl By<'_> {
     fn detail(self) -> serde_json::Value {
         match self {
@@ -133,22 +178,198 @@ impl By<'_> {
 
 /// `DELETE /auth/admin/users/{id}/sessions`: ends every session of the user at once (their
 /// access tokens are refused from the next request on).
-pub async fn end_sessions(
-    core: &Core,
-    id: &str,
-    by: By<'_>,
-    client: &Client,
-    now: Timestamp,
-) -> Result<SessionsEnded, Error> {
-    let id = UserId::parse(id).ok_or_else(not_found)?;
-    core.store.user(&id).await?.ok_or_else(not_found)?;
-    let event = audit::event(AuditKind::AdminEndedSessions, now, client)
-        .user(&id)
-        .detail(by.detail());
-    let ended = sessions::revoke(core, &id, Revoke::All, "admin", &event, now).await?;
+pub async fn end_sessions(core: &Core, id: &str, act: &Acting<'_>) -> Result<SessionsEnded, Error> {
+    let id = existing(core, id).await?.id;
+    let event = admin_event(AuditKind::AdminEndedSessions, &id, act);
+    let ended = sessions::revoke(core, &id, Revoke::All, "admin", &event, act.now).await?;
     Ok(SessionsEnded {
         ended: ended.len() as u64,
     })
+}
+
+/// `POST /auth/admin/users/{id}/disable`: the account cannot sign in any more, and its sessions
+/// end at once (their access tokens are refused from the next request on, on every server
+/// within a second). Disabling a disabled account changes nothing.
+pub async fn disable(core: &Core, id: &str, act: &Acting<'_>) -> Result<UserDisabled, Error> {
+    let (user, ended) = set_disabled(core, id, true, act).await?;
+    Ok(UserDisabled {
+        user,
+        ended: ended.len() as u64,
+    })
+}
+
+/// `POST /auth/admin/users/{id}/enable`: a disabled account may sign in again (its ended
+/// sessions stay ended).
+pub async fn enable(core: &Core, id: &str, act: &Acting<'_>) -> Result<AdminUser, Error> {
+    Ok(set_disabled(core, id, false, act).await?.0)
+}
+
+/// Disables or enables the user `id`: the user then, and the sessions that ended.
+async fn set_disabled(
+    core: &Core,
+    id: &str,
+    disabled: bool,
+    act: &Acting<'_>,
+) -> Result<(AdminUser, Vec<SessionId>), Error> {
+    let id = UserId::parse(id).ok_or_else(not_found)?;
+    let kind = if disabled {
+        AuditKind::AdminDisabledUser
+    } else {
+        AuditKind::AdminEnabledUser
+    };
+    let event = admin_event(kind, &id, act);
+    let ended = core
+        .store
+        .set_user_disabled(&id, disabled, act.now.millis(), &event)
+        .await?
+        .ok_or_else(not_found)?;
+    core.revoked
+        .insert(ended.iter(), act.now, core.settings.access_ttl);
+    let row = core.store.user(&id).await?.ok_or_else(not_found)?;
+    Ok((admin_view(&row), ended))
+}
+
+/// The audit event of an admin's change of `kind` to `user`, naming who made it.
+fn admin_event(kind: AuditKind, user: &UserId, act: &Acting<'_>) -> AuditRow {
+    audit::event(kind, act.now, act.client)
+        .user(user)
+        .detail(act.by.detail())
+}
+
+/// `DELETE /auth/admin/users/{id}`: deletes the account with its sessions (ended at once on
+/// every server), devices, passkeys, linked providers, second factors, memberships and the
+/// organizations it was the only member of. Refused with `last_owner` while it is the last
+/// owner of an organization with other members: ownership moves first. The audit log keeps
+/// what happened (its retention purges it).
+pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error> {
+    let row = existing(core, id).await?;
+    let mut event = admin_event(AuditKind::AdminDeletedUser, &row.id, act);
+    let mut detail = act.by.detail();
+    if let Some(fields) = detail.as_object_mut() {
+        fields.insert("email".into(), row.email.as_str().into());
+    }
+    event = event.detail(detail);
+    let now = act.now;
+    match core
+        .store
+        .delete_user(&row.id, now.millis(), &event)
+        .await?
+    {
+        Deleted::Done(sessions) => {
+            core.revoked
+                .insert(sessions.iter(), now, core.settings.access_ttl);
+            Ok(())
+        }
+        Deleted::NotFound => Err(not_found()),
+        Deleted::LastOwner(orgs) => Err(Error::rejected(
+            ErrorCode::LastOwner,
+            format!(
+                "This user is the last owner of organizations with other members ({}): make \
+                 someone else owner of each first.",
+                orgs.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// `POST /auth/admin/users/{id}/password-reset`: mails the user a password reset link (valid
+/// as the ones they ask for themselves). An administrator never sets a password.
+pub async fn start_password_reset(
+    core: &Core,
+    id: &str,
+    act: &Acting<'_>,
+    random: &Random,
+) -> Result<(), Error> {
+    let row = existing(core, id).await?;
+    lifecycle::mail_reset(core, &row, act.now, random).await?;
+    let event = admin_event(AuditKind::AdminStartedPasswordReset, &row.id, act);
+    core.store.insert_audit(&event).await?;
+    Ok(())
+}
+
+/// What `GET /auth/admin/audit` is asked for.
+#[derive(Debug, Default)]
+pub struct AuditQuery<'a> {
+    /// Only events of this user.
+    pub user_id: Option<&'a str>,
+    /// Only events of this kind (`sign_in`, `admin_disabled_user`, …).
+    pub kind: Option<&'a str>,
+    /// Only events at or after this time (RFC 3339).
+    pub since: Option<&'a str>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<&'a str>,
+    /// How many (1 to 200; 50).
+    pub limit: Option<u32>,
+}
+
+/// `GET /auth/admin/audit`: the audit log, newest first, a page at a time, filtered by user,
+/// kind and time.
+pub async fn audit_log(core: &Core, query: AuditQuery<'_>) -> Result<AuditPage, Error> {
+    let limit = page_limit(query.limit)?;
+    let invalid = |what: &str| Error::rejected(ErrorCode::InvalidRequest, what.to_owned());
+    let user = query
+        .user_id
+        .map(|id| UserId::parse(id).ok_or_else(|| invalid("`user_id` is not a user id.")))
+        .transpose()?;
+    let kind = query
+        .kind
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            (k.len() <= 64 && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+                .then_some(k)
+                .ok_or_else(|| invalid("`kind` is an event kind such as `sign_in`."))
+        })
+        .transpose()?;
+    let since = query
+        .since
+        .map(|t| {
+            Timestamp::parse_rfc3339(t)
+                .ok_or_else(|| invalid("`since` is a time such as 2026-12-01T00:00:00Z."))
+        })
+        .transpose()?;
+    let before = query
+        .cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            unb64(c)
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| t.parse::<i64>().ok())
+                .ok_or_else(bad_cursor)
+        })
+        .transpose()?;
+    let rows = core
+        .store
+        .audit_page(
+            user.as_ref(),
+            kind,
+            since.map(Timestamp::millis),
+            before,
+            i64::from(limit) + 1,
+        )
+        .await?;
+    let (rows, next_cursor) = page(rows, limit, |last| b64(last.id.to_string().as_bytes()));
+    Ok(AuditPage {
+        events: rows.into_iter().map(audit_event).collect(),
+        next_cursor,
+    })
+}
+
+fn audit_event(row: AuditEventRow) -> AuditEvent {
+    AuditEvent {
+        id: row.id,
+        at: Timestamp::from_millis(row.at).to_rfc3339(),
+        kind: row.kind,
+        user_id: row.user_id,
+        session_id: row.session_id,
+        ip: row.ip,
+        user_agent: row.user_agent,
+        detail: row
+            .detail
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
+    }
 }
 
 #[cfg(test)]

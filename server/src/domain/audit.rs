@@ -89,6 +89,15 @@ pub enum AuditKind {
     ServerKeyRevoked,
     /// An admin ended every session of a user (`detail.admin_key`: the key that did).
     AdminEndedSessions,
+    /// An admin disabled an account (its sessions ended with it).
+    AdminDisabledUser,
+    /// An admin let a disabled account sign in again.
+    AdminEnabledUser,
+    /// An admin deleted an account and its data (`detail.email`, `detail.orgs`: the
+    /// organizations deleted with it).
+    AdminDeletedUser,
+    /// An admin had a password reset link mailed to a user.
+    AdminStartedPasswordReset,
 }
 
 impl AuditKind {
@@ -133,6 +142,10 @@ impl AuditKind {
             Self::ServerKeyCreated => "server_key_created",
             Self::ServerKeyRevoked => "server_key_revoked",
             Self::AdminEndedSessions => "admin_ended_sessions",
+            Self::AdminDisabledUser => "admin_disabled_user",
+            Self::AdminEnabledUser => "admin_enabled_user",
+            Self::AdminDeletedUser => "admin_deleted_user",
+            Self::AdminStartedPasswordReset => "admin_started_password_reset",
         }
     }
 }

@@ -265,6 +265,25 @@ async fn mail_link(
     .await
 }
 
+/// Mails `user` a password reset link, as an administrator asked (who never sets a password
+/// themselves). Outside the mail limits: administrators are trusted.
+pub(crate) async fn mail_reset(
+    core: &Core,
+    user: &UserRow,
+    now: Timestamp,
+    random: &Random,
+) -> Result<(), Error> {
+    mail_link(
+        core,
+        MailKind::ResetPassword,
+        user,
+        (None, None),
+        now,
+        random,
+    )
+    .await
+}
+
 /// [`mail_link`] where nobody waits for the outcome (a failure is logged): the verification
 /// link again to an account that tried to sign in before proving its address (`required`
 /// mode), or a reset link to an account that failed sign-ins just locked. With `client`, within
@@ -777,6 +796,8 @@ pub async fn verify_magic_link(
                 name: None,
                 password_hash: None,
                 created_at: now.millis(),
+                disabled_at: None,
+                last_sign_in_at: None,
             };
             let start = Start {
                 user: &user,

@@ -92,6 +92,15 @@ impl Timestamp {
             })
             .unwrap_or_default()
     }
+
+    /// An RFC 3339 time (`2026-12-01T00:00:00Z`, any offset), or `None`.
+    pub fn parse_rfc3339(text: &str) -> Option<Self> {
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        i64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
 }
 
 fn millis_of(d: Duration) -> i64 {

@@ -342,6 +342,8 @@ pub async fn sign_up_verify(
         name: ceremony.name,
         password_hash: None,
         created_at: now.millis(),
+        disabled_at: None,
+        last_sign_in_at: None,
     };
     let key_name = name_or_default(None, client)?;
     let passkey = passkey_row(&user.id, &passkey, key_name, now, random)?;

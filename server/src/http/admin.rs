@@ -4,13 +4,17 @@
 
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
-use keyward_proto::{Envelope, ErrorCode, ErrorEnvelope, SessionsEnded, UserDetail, UserPage};
+use axum::http::StatusCode;
+use keyward_proto::{
+    AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, SessionsEnded, UserDetail,
+    UserDisabled, UserPage,
+};
 
 use super::extract::parameters;
 use super::gateway::{ApiKey, KeyKinds};
 use crate::domain::audit::Client;
 use crate::domain::server_keys::KeyKind;
-use crate::domain::{Timestamp, admin};
+use crate::domain::{Random, ServerKeyId, Timestamp, admin};
 use crate::{Error, Keyward};
 
 /// Admin keys only.
@@ -57,21 +61,41 @@ pub(crate) async fn list_users(
     _admin: AdminKey,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<UserPage>>, Error> {
-    let [search, limit, cursor] = parameters(query.as_deref(), ["query", "limit", "cursor"])
-        .ok_or_else(|| {
-            Error::rejected(
-                ErrorCode::InvalidRequest,
-                "Each parameter may be given once.",
-            )
-        })?;
-    let limit = limit
+    let [search, limit, cursor] = once_each(query.as_deref(), ["query", "limit", "cursor"])?;
+    let limit = parse_limit(limit)?;
+    let page = admin::users(keyward.core(), search.as_deref(), limit, cursor.as_deref()).await?;
+    Ok(Json(Envelope::new(page)))
+}
+
+/// A change made now with the admin key `key`, by `client`.
+fn acting<'a>(key: &'a ServerKeyId, client: &'a Client) -> admin::Acting<'a> {
+    admin::Acting {
+        by: admin::By::Key(key),
+        client,
+        now: Timestamp::now(),
+    }
+}
+
+/// The query's parameters `names`, each given at most once.
+fn once_each<const N: usize>(
+    query: Option<&str>,
+    names: [&str; N],
+) -> Result<[Option<String>; N], Error> {
+    parameters(query, names).ok_or_else(|| {
+        Error::rejected(
+            ErrorCode::InvalidRequest,
+            "Each parameter may be given once.",
+        )
+    })
+}
+
+fn parse_limit(limit: Option<String>) -> Result<Option<u32>, Error> {
+    limit
         .map(|l| {
             l.parse::<u32>()
                 .map_err(|_| Error::rejected(ErrorCode::InvalidRequest, "`limit` is 1 to 200."))
         })
-        .transpose()?;
-    let page = admin::users(keyward.core(), search.as_deref(), limit, cursor.as_deref()).await?;
-    Ok(Json(Envelope::new(page)))
+        .transpose()
 }
 
 /// One user with their live sessions, devices, passkeys, linked providers and organizations.
@@ -116,13 +140,156 @@ pub(crate) async fn end_sessions(
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<SessionsEnded>>, Error> {
-    let ended = admin::end_sessions(
-        keyward.core(),
-        &id,
-        admin::By::Key(&admin),
-        &client,
-        Timestamp::now(),
-    )
-    .await?;
+    let ended = admin::end_sessions(keyward.core(), &id, &acting(&admin, &client)).await?;
     Ok(Json(Envelope::new(ended)))
+}
+
+/// Disables the account: it cannot sign in (`account_disabled`), and its sessions end at once.
+/// Disabling a disabled account changes nothing.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/users/{id}/disable",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user, disabled, and how many sessions ended.", body = Envelope<UserDisabled>),
+        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn disable_user(
+    State(keyward): State<Keyward>,
+    ApiKey(admin, _): AdminKey,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<UserDisabled>>, Error> {
+    let disabled = admin::disable(keyward.core(), &id, &acting(&admin, &client)).await?;
+    Ok(Json(Envelope::new(disabled)))
+}
+
+/// Lets a disabled account sign in again. Its ended sessions stay ended.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/users/{id}/enable",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = Envelope<AdminUser>),
+        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn enable_user(
+    State(keyward): State<Keyward>,
+    ApiKey(admin, _): AdminKey,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<AdminUser>>, Error> {
+    let user = admin::enable(keyward.core(), &id, &acting(&admin, &client)).await?;
+    Ok(Json(Envelope::new(user)))
+}
+
+/// Deletes the account with its data: sessions (ended at once), devices, passkeys, linked
+/// providers, second factors, memberships, and the organizations it was the only member of.
+/// The audit log keeps what happened.
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/users/{id}",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
+        (status = 409, description = "`last_owner`: the user is the last owner of an organization with other members; make someone else owner first.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn delete_user(
+    State(keyward): State<Keyward>,
+    ApiKey(admin, _): AdminKey,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    admin::delete(keyward.core(), &id, &acting(&admin, &client)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Mails the user a password reset link, like the one they can ask for themselves. An
+/// administrator never sets a password.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/users/{id}/password-reset",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(("id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 202, description = "The mail is queued."),
+        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn start_password_reset(
+    State(keyward): State<Keyward>,
+    ApiKey(admin, _): AdminKey,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    let act = acting(&admin, &client);
+    admin::start_password_reset(keyward.core(), &id, &act, &Random::os()).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// The filters and the page.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by `parameters`; the struct documents them.
+pub(crate) struct AuditQuery {
+    /// Only this user's events.
+    user_id: Option<String>,
+    /// Only events of this kind (`sign_in`, `sign_in_failed`, `admin_disabled_user`, …).
+    #[param(max_length = 64)]
+    kind: Option<String>,
+    /// Only events at or after this time (RFC 3339, such as `2026-12-01T00:00:00Z`).
+    since: Option<String>,
+    /// How many (1 to 200; 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The audit log, newest first, a page at a time: filtered by user, kind and time.
+#[utoipa::path(
+    get,
+    path = "/auth/admin/audit",
+    tag = "admin",
+    security(("admin_key" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = Envelope<AuditPage>),
+        (status = 400, description = "`invalid_request`: a malformed filter, a limit outside 1 to 200, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn audit_log(
+    State(keyward): State<Keyward>,
+    _admin: AdminKey,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<AuditPage>>, Error> {
+    let [user_id, kind, since, limit, cursor] = once_each(
+        query.as_deref(),
+        ["user_id", "kind", "since", "limit", "cursor"],
+    )?;
+    let query = admin::AuditQuery {
+        user_id: user_id.as_deref(),
+        kind: kind.as_deref(),
+        since: since.as_deref(),
+        cursor: cursor.as_deref(),
+        limit: parse_limit(limit)?,
+    };
+    let page = admin::audit_log(keyward.core(), query).await?;
+    Ok(Json(Envelope::new(page)))
 }

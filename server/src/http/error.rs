@@ -21,6 +21,7 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::PasswordTooCommon
         | ErrorCode::SignInRequired
         | ErrorCode::EmailMismatch
+        | ErrorCode::AccountDisabled
         | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unauthorized
         | ErrorCode::InvalidCredentials

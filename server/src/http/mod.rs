@@ -136,6 +136,11 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(admin::list_users))
         .routes(routes!(admin::get_user))
         .routes(routes!(admin::end_sessions))
+        .routes(routes!(admin::disable_user))
+        .routes(routes!(admin::enable_user))
+        .routes(routes!(admin::delete_user))
+        .routes(routes!(admin::start_password_reset))
+        .routes(routes!(admin::audit_log))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

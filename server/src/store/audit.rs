@@ -24,8 +24,7 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-/// An event as stored (for the CLI and the tests).
-#[cfg(any(feature = "cli", feature = "testing", test))]
+/// An event as stored (for the admin API, the CLI and the tests).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditEventRow {
     /// Sequence number.
@@ -85,7 +84,7 @@ impl Store {
         })
     }
 
-    #[cfg(any(feature = "cli", feature = "testing", test))]
+    #[cfg(any(feature = "testing", test))]
     /// The newest `limit` events, newest first; only those of `user_id` when given.
     pub async fn recent_audit(
         &self,
@@ -97,6 +96,31 @@ impl Store {
              WHERE ($1 IS NULL OR user_id = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(user_id)
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Up to `limit` events, newest first, before the event `before` (its id); only those of
+    /// `user_id`, of `kind`, at or after `since` (ms) when given.
+    pub async fn audit_page(
+        &self,
+        user_id: Option<&UserId>,
+        kind: Option<&str>,
+        since: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEventRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT id, at, kind, user_id, session_id, ip, user_agent, detail FROM audit_events \
+             WHERE ($1 IS NULL OR user_id = $1) AND ($2 IS NULL OR kind = $2) \
+             AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5",
+        )
+        .bind(user_id)
+        .bind(kind)
+        .bind(since)
+        .bind(before)
         .bind(limit)
         .fetch_all(pool)
         .await)?;

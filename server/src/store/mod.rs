@@ -238,7 +238,6 @@ mod users;
 
 use sqlite::SqlitePools;
 
-#[cfg(feature = "testing")]
 pub use audit::AuditEventRow;
 pub use audit::AuditRow;
 pub use devices::Challenge;
@@ -255,7 +254,7 @@ pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use server_keys::ServerKeyRow;
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;
-pub use users::UserRow;
+pub use users::{Deleted, UserRow};
 
 impl Store {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`). An SQLite file is created

@@ -131,7 +131,7 @@ impl Store {
     /// Creates a session (and, for a sign-up, its user first; for a device-bound session, its
     /// device), then revokes the user's oldest sessions beyond the limit. Returns the device id
     /// and the evicted session ids, or `None` when `user`'s email is taken (nothing is written
-    /// then).
+    /// then). Refused with `account_disabled` for a disabled account.
     pub async fn create_session(
         &self,
         new: &NewSession,
@@ -146,6 +146,21 @@ impl Store {
                     tx.rollback().await?;
                     return Ok(None);
                 }
+            }
+            // Refused for a disabled account. The row is written, which locks it (PostgreSQL) or
+            // takes the one writer (SQLite) until this commits: an account disabled at the same
+            // moment either refuses this session or ends it with the others.
+            let allowed = sqlx::query(
+                "UPDATE users SET last_sign_in_at = $2 WHERE id = $1 AND disabled_at IS NULL",
+            )
+            .bind(s.user_id)
+            .bind(s.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if allowed == 0 {
+                tx.rollback().await?;
+                return Err(crate::domain::accounts::disabled().into());
             }
             if let Some(passkey) = &new.passkey {
                 let stored = sqlx::query(
@@ -425,8 +440,10 @@ impl Store {
                     .await?
             }
         };
+        // With the sessions of users deleted since, which went with them.
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, revoked_at FROM sessions WHERE revoked_clock >= $1",
+            "SELECT id, revoked_at FROM sessions WHERE revoked_clock >= $1 \
+             UNION ALL SELECT id, revoked_at FROM deleted_sessions WHERE revoked_clock >= $1",
         )
         .bind(since)
         .fetch_all(pool)
@@ -435,16 +452,25 @@ impl Store {
     }
 
     /// Deletes sessions (and their refresh tokens) that ended before `ended_before`: revoked or
-    /// past their lifetime then, or last used before `idle_before`.
+    /// past their lifetime then, or last used before `idle_before`; and deleted users' sessions
+    /// revoked before `ended_before`.
     pub async fn purge_sessions(&self, ended_before: i64, idle_before: i64) -> Result<u64, Error> {
-        let purged = on_writer!(self, pool => sqlx::query(
-            "DELETE FROM sessions WHERE revoked_at < $1 OR expires_at < $1 OR last_used_at < $2",
-        )
-        .bind(ended_before)
-        .bind(idle_before)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let purged = on_writer!(self, pool => {
+            let sessions = sqlx::query(
+                "DELETE FROM sessions WHERE revoked_at < $1 OR expires_at < $1 OR last_used_at < $2",
+            )
+            .bind(ended_before)
+            .bind(idle_before)
+            .execute(pool)
+            .await?
+            .rows_affected();
+            let deleted = sqlx::query("DELETE FROM deleted_sessions WHERE revoked_at < $1")
+                .bind(ended_before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            Ok::<_, Error>(sessions + deleted)
+        })?;
         Ok(purged)
     }
 }

@@ -1,8 +1,15 @@
 //! Users.
 
-use super::Error;
-use super::{Pool, Store};
-use crate::domain::UserId;
+use super::{AuditRow, Error, Pool, Store};
+use crate::domain::{OrgId, SessionId, UserId};
+
+/// The columns of a [`UserRow`], in a `SELECT` from `users`.
+macro_rules! user_columns {
+    () => {
+        "id, email, email_key, email_verified_at, name, password_hash, created_at, disabled_at, \
+         last_sign_in_at"
+    };
+}
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -21,14 +28,29 @@ pub struct UserRow {
     pub password_hash: Option<String>,
     /// When the account was created (ms).
     pub created_at: i64,
+    /// When an administrator disabled the account (ms); `None` while it may sign in.
+    pub disabled_at: Option<i64>,
+    /// When the last session was made (ms).
+    pub last_sign_in_at: Option<i64>,
+}
+
+/// What [`Store::delete_user`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// The user and their data are gone, their sessions (these) with them.
+    Done(Vec<SessionId>),
+    /// No such user.
+    NotFound,
+    /// They are the last owner of these organizations, which have other members: nothing was
+    /// deleted.
+    LastOwner(Vec<OrgId>),
 }
 
 impl Store {
     /// The user whose lookup key is `email_key`.
     pub async fn user_by_email(&self, email_key: &str) -> Result<Option<UserRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
-             FROM users WHERE email_key = $1",
+            concat!("SELECT ", user_columns!(), " FROM users WHERE email_key = $1"),
         )
         .bind(email_key)
         .fetch_optional(pool)
@@ -39,8 +61,7 @@ impl Store {
     /// The user with id `id`.
     pub async fn user(&self, id: &UserId) -> Result<Option<UserRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
-             FROM users WHERE id = $1",
+            concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"),
         )
         .bind(id)
         .fetch_optional(pool)
@@ -52,8 +73,11 @@ impl Store {
     /// Users, oldest first, `limit` at most after skipping `offset`.
     pub async fn users(&self, limit: i64, offset: i64) -> Result<Vec<UserRow>, Error> {
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
-             FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2",
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users ORDER BY created_at, id LIMIT $1 OFFSET $2"
+            ),
         )
         .bind(limit)
         .bind(offset)
@@ -97,12 +121,11 @@ impl Store {
         });
         let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(*id)));
         let rows = on_pool!(self, pool => sqlx::query_as(
-            "SELECT id, email, email_key, email_verified_at, name, password_hash, created_at \
-             FROM users \
+            concat!("SELECT ", user_columns!(), " FROM users \
              WHERE ($1 IS NULL OR email_key LIKE $1 ESCAPE '\\' \
                     OR lower(name) LIKE $1 ESCAPE '\\') \
                AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
-             ORDER BY created_at, id LIMIT $4",
+             ORDER BY created_at, id LIMIT $4"),
         )
         .bind(pattern.as_deref())
         .bind(after_at)
@@ -111,5 +134,117 @@ impl Store {
         .fetch_all(pool)
         .await)?;
         Ok(rows)
+    }
+
+    /// Disables `id` at `now` (ms) and ends their live sessions (`disabled`), or lets them sign
+    /// in again (not `disabled`: their ended sessions stay ended), appending `audit`, in one
+    /// transaction: a session made at the same moment as a disabling either sees the account
+    /// disabled or is ended with the others. Returns the sessions it ended, or `None` when there
+    /// is no such user. Disabling a disabled account ends nothing more and keeps its first date.
+    pub async fn set_user_disabled(
+        &self,
+        id: &UserId,
+        disabled: bool,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<Option<Vec<SessionId>>, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let found = sqlx::query(
+                "UPDATE users SET disabled_at = CASE WHEN $3 THEN COALESCE(disabled_at, $2) \
+                 ELSE NULL END, updated_at = $2 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(disabled)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if found == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let ended: Vec<SessionId> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'disabled' \
+                 WHERE user_id = $1 AND revoked_at IS NULL AND $3 RETURNING id",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(disabled)
+            .fetch_all(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+
+    /// Deletes `id` with everything that is theirs (sessions, devices, passkeys, linked
+    /// providers, second factors, emailed links, memberships, and the organizations they were
+    /// the only member of), appending `audit`, in one transaction. Their live sessions'
+    /// revocations are kept (`deleted_sessions`) for the other servers. Refused, with nothing
+    /// deleted, while they are the last owner of an organization with other members. The audit
+    /// log keeps its events (it is append-only; its retention purges them).
+    pub async fn delete_user(
+        &self,
+        id: &UserId,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<Deleted, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Locks the row (PostgreSQL) so no session is made meanwhile.
+            let found = sqlx::query("UPDATE users SET disabled_at = $2 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if found == 0 {
+                tx.rollback().await?;
+                return Ok(Deleted::NotFound);
+            }
+            // The organizations they own with no other owner, and whether anyone else is in them.
+            let owned: Vec<(OrgId, bool)> = sqlx::query_as(
+                "SELECT m.org_id, EXISTS (SELECT 1 FROM org_members o \
+                 WHERE o.org_id = m.org_id AND o.user_id <> $1) FROM org_members m \
+                 WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (SELECT 1 FROM \
+                 org_members o WHERE o.org_id = m.org_id AND o.user_id <> $1 AND o.role = 'owner')",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            let shared: Vec<OrgId> = owned
+                .iter()
+                .filter(|(_, others)| *others)
+                .map(|(org, _)| *org)
+                .collect();
+            if !shared.is_empty() {
+                tx.rollback().await?;
+                return Ok(Deleted::LastOwner(shared));
+            }
+            // Those revoked already too: a server that was down meanwhile reads them at start.
+            let sessions: Vec<SessionId> = sqlx::query_scalar(
+                "INSERT INTO deleted_sessions (id, revoked_at) SELECT id, COALESCE(revoked_at, $2) \
+                 FROM sessions WHERE user_id = $1 AND expires_at > $2 RETURNING id",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (org, _) in &owned {
+                sqlx::query("DELETE FROM orgs WHERE id = $1")
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(Deleted::Done(sessions))
+        })
     }
 }

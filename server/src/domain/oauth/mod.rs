@@ -548,6 +548,8 @@ async fn finish(
                 name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
                 password_hash: None,
                 created_at: now.millis(),
+                disabled_at: None,
+                last_sign_in_at: None,
             };
             let identity = IdentityRow {
                 id: b64(&random.bytes::<16>()),
