@@ -20,7 +20,8 @@ use crate::secrets::MasterSecret;
 use crate::settings::{OAuthProvider, SmtpUrl};
 use crate::store::Store;
 use crate::{
-    EmailVerification, Error, ForwardedHeader, Keyward, ServerKeyId, Settings, Timestamp, UserId,
+    EmailVerification, Error, ForwardedHeader, Keyward, OrgId, ServerKeyId, Settings, Timestamp,
+    UserId,
 };
 
 /// Keyward: authentication for web apps.
@@ -306,6 +307,10 @@ pub struct SettingsArgs {
     /// Ask DPoP clients for server nonces (RFC 9449 §8) [default: off].
     #[arg(long, env = "KEYWARD_DPOP_NONCE", value_enum)]
     pub dpop_nonce: Option<Switch>,
+    /// The organization (id) whose members with `keyward:admin` may use the admin API with
+    /// their sessions [default: none, admin keys only].
+    #[arg(long, env = "KEYWARD_ADMIN_ORG", value_name = "ORG_ID")]
+    pub admin_org: Option<String>,
     /// The WebAuthn relying party id, a domain [default: the issuer's host].
     #[arg(long, env = "KEYWARD_RP_ID")]
     pub rp_id: Option<String>,
@@ -400,6 +405,7 @@ struct FileSettings {
     rate_limits: Option<Switch>,
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
+    admin_org: Option<String>,
     rp_id: Option<String>,
     rp_origins: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
@@ -538,6 +544,15 @@ impl SettingsArgs {
                 .dpop_nonce
                 .or(file.dpop_nonce)
                 .map_or(d.dpop_nonce, |s| s == Switch::On),
+            admin_org: match self.admin_org.or(file.admin_org) {
+                Some(id) if OrgId::parse(&id).is_none() => {
+                    return Err(Error::Config {
+                        setting: "admin-org",
+                        reason: format!("`{id}` is not an organization's id"),
+                    });
+                }
+                admin_org => admin_org,
+            },
             rp_id: self.rp_id.or(file.rp_id),
             rp_origins: self.rp_origins.or(file.rp_origins).unwrap_or(d.rp_origins),
             trusted_proxies: match (self.trusted_proxies, file.trusted_proxies) {

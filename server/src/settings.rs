@@ -59,6 +59,11 @@ pub struct Settings {
     /// Ask DPoP clients for server nonces (RFC 9449 §8): proofs must then carry a nonce the
     /// server issued in the last few minutes, which also makes a client's wrong clock harmless.
     pub dpop_nonce: bool,
+    /// The organization (its id) whose members with the permission `keyward:admin` (through
+    /// their role there) may use the admin API with their own sessions, as admin keys do. None
+    /// by default: only admin keys. A role in any other organization never grants it, whatever
+    /// its permissions: an organization's owner administers their organization, not the server.
+    pub admin_org: Option<String>,
     /// The WebAuthn relying party id (a domain): the issuer's host when `None`.
     pub rp_id: Option<String>,
     /// The origins passkeys are used from: the allowed origins (or the issuer's) when empty.
@@ -207,6 +212,7 @@ impl Default for Settings {
             rate_limits: true,
             require_dpop: false,
             dpop_nonce: false,
+            admin_org: None,
             rp_id: None,
             rp_origins: Vec::new(),
             trusted_proxies: Vec::new(),

@@ -719,3 +719,114 @@ async fn the_audit_log_pages_newest_first_filtered_by_user_kind_and_time() {
         );
     }
 }
+
+/// `user` (an auth answer) acts for `org`, of which they are a member: the session's next
+/// tokens (an auth answer's `data`).
+async fn act_for(keyward: &Keyward, user: &Value, org: &str) -> Value {
+    let activated = send(
+        keyward,
+        authed(
+            Method::POST,
+            &format!("/auth/orgs/{org}/activate"),
+            &access(user),
+        ),
+    )
+    .await;
+    assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
+    let renewed = refresh(keyward, &refresh_token(user)).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.body);
+    renewed.body["data"].clone()
+}
+
+#[tokio::test]
+async fn members_of_the_admin_organization_with_keyward_admin_administer_with_their_sessions() {
+    let db = TestDb::new().await;
+    let setup = db.start().await;
+    let operator = sign_up(&setup, "operator@example.com").await;
+    let (operators, operator_token) = act_for_new_org(&setup, &operator, "Operators").await;
+    let operator_id = operator["user"]["id"].as_str().unwrap().to_owned();
+    let keyward = Keyward::start(Settings {
+        admin_org: Some(operators.clone()),
+        ..db.settings()
+    })
+    .await
+    .expect("the server starts");
+
+    let helper = sign_up(&keyward, "helper@example.com").await;
+    let helper_id = UserId::parse(helper["user"]["id"].as_str().unwrap()).unwrap();
+    let org = OrgId::parse(&operators).unwrap();
+    let now = Timestamp::from_millis(1_800_000_000_000).millis();
+    assert!(
+        keyward
+            .store()
+            .add_org_member(&org, &helper_id, "viewer", now)
+            .await
+            .unwrap()
+    );
+    let helper = act_for(&keyward, &helper, &operators).await;
+    // The owner of another organization is no administrator of the server.
+    let stranger = sign_up(&keyward, "stranger@example.com").await;
+    let (_, stranger_token) = act_for_new_org(&keyward, &stranger, "Elsewhere").await;
+    let target = sign_up(&keyward, "target@example.com").await;
+    let target_id = target["user"]["id"].as_str().unwrap().to_owned();
+
+    // The admin organization's owner may (`*:*` grants keyward:admin); the log names them.
+    let listed = admin_get(&keyward, &operator_token, "/auth/admin/users").await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let disable = format!("/auth/admin/users/{target_id}/disable");
+    let disabled = admin_call(&keyward, &operator_token, Method::POST, &disable).await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.body);
+    let kind = "/auth/admin/audit?kind=admin_disabled_user";
+    let audit = admin_get(&keyward, &operator_token, kind).await;
+    let by = &audit.body["data"]["events"][0]["detail"]["admin_user"];
+    assert_eq!(by, operator_id.as_str(), "{}", audit.body);
+
+    // A viewer there, another organization's owner, and a session acting for no organization
+    // may not, and change nothing.
+    let enable = format!("/auth/admin/users/{target_id}/enable");
+    let no_org = access(&stranger);
+    for (who, token) in [
+        ("a viewer of the admin organization", access(&helper)),
+        ("another organization's owner", stranger_token),
+        ("a session for no organization", no_org),
+    ] {
+        let reply = admin_call(&keyward, &token, Method::POST, &enable).await;
+        let outcome = (reply.status, reply.code());
+        assert_eq!(outcome, (StatusCode::FORBIDDEN, "forbidden"), "{who}");
+    }
+    let detail = format!("/auth/admin/users/{target_id}");
+    let shown = admin_get(&keyward, &operator_token, &detail).await;
+    assert!(
+        shown.body["data"]["user"]["disabled_at"].is_string(),
+        "still disabled"
+    );
+
+    // Made an admin there, the helper may, from their next token; demoted, that token is
+    // refused at once.
+    let role = format!("/auth/orgs/{operators}/members/{helper_id}");
+    let change = |to: &'static str| {
+        let (keyward, role, token) = (&keyward, &role, &operator_token);
+        async move {
+            let body = json!({ "role": to });
+            let reply = send(
+                keyward,
+                json_request(Method::PATCH, role, Some(token), &body),
+            )
+            .await;
+            assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
+        }
+    };
+    change("admin").await;
+    let promoted = refresh(&keyward, &refresh_token(&helper)).await;
+    let promoted = access(&promoted.body["data"]);
+    let enabled = admin_call(&keyward, &promoted, Method::POST, &enable).await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.body);
+    change("viewer").await;
+    let refused = admin_call(&keyward, &promoted, Method::POST, &disable).await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{}", refused.body);
+    let shown = admin_get(&keyward, &operator_token, &detail).await;
+    assert!(
+        shown.body["data"]["user"].get("disabled_at").is_none(),
+        "not disabled again"
+    );
+}

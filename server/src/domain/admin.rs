@@ -150,6 +150,9 @@ pub async fn user(core: &Core, id: &str, now: Timestamp) -> Result<UserDetail, E
 pub enum By<'a> {
     /// The admin API, with this admin key.
     Key(&'a ServerKeyId),
+    /// The admin API, with the session of this user (an administrator by their role in the
+    /// admin organization).
+    User(&'a UserId),
     /// The `keyward` command, run by someone with the database's address and the secret.
     #[cfg(any(feature = "cli", test))]
     Cli,
@@ -170,6 +173,7 @@ impl By<'_> {
     fn detail(self) -> serde_json::Value {
         match self {
             Self::Key(id) => serde_json::json!({ "admin_key": id }),
+            Self::User(id) => serde_json::json!({ "admin_user": id }),
             #[cfg(any(feature = "cli", test))]
             Self::Cli => serde_json::json!({ "by": "cli" }),
         }

@@ -43,6 +43,17 @@ impl KeyKind {
         }
     }
 
+    /// Whether `authorization` (a header's value) presents a key of some kind, rather than a
+    /// user's token.
+    pub fn presented(authorization: &str) -> bool {
+        let credential = authorization
+            .split_once(' ')
+            .map_or(authorization, |(_, c)| c.trim_start());
+        [Self::Server, Self::Admin]
+            .iter()
+            .any(|kind| credential.starts_with(kind.prefix()))
+    }
+
     /// As stored (`server`, `admin`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,20 +1,22 @@
 //! The admin API (`/auth/admin/…`): operators' tools, with an admin key (`Authorization:
-//! Bearer kwa_…`, made with `keyward admin-keys create`). User tokens are refused here, however
-//! privileged their user; server keys too.
+//! Bearer kwa_…`, made with `keyward admin-keys create`), or with the session of a user whose
+//! role in the admin organization (setting `admin_org`) grants `keyward:admin`. Every other user
+//! token is refused here, however privileged its user elsewhere; server keys too.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRef, FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use keyward_proto::{
     AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, SessionsEnded, UserDetail,
     UserDisabled, UserPage,
 };
 
-use super::extract::parameters;
+use super::extract::{AuthUser, parameters};
 use super::gateway::{ApiKey, KeyKinds};
 use crate::domain::audit::Client;
 use crate::domain::server_keys::KeyKind;
-use crate::domain::{Random, ServerKeyId, Timestamp, admin};
+use crate::domain::{Random, ServerKeyId, Timestamp, UserId, admin};
 use crate::{Error, Keyward};
 
 /// Admin keys only.
@@ -24,8 +26,51 @@ impl KeyKinds for AdminKeys {
     const KINDS: &'static [KeyKind] = &[KeyKind::Admin];
 }
 
-/// A request made with a live admin key: the key's id (the audit log names it).
-pub(crate) type AdminKey = ApiKey<AdminKeys>;
+/// The permission that makes a member of the admin organization an administrator.
+const ADMIN_PERMISSION: &str = "keyward:admin";
+
+/// Who calls the admin API: a live admin key, or a user whose current token carries
+/// `keyward:admin` from their role in the admin organization (a role change or removal refuses
+/// that token at once). The audit log names them.
+pub(crate) enum Admin {
+    /// With this admin key.
+    Key(ServerKeyId),
+    /// This user, with their session.
+    User(UserId),
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    S: Send + Sync,
+    Keyward: FromRef<S>,
+{
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Error> {
+        let keyward = Keyward::from_ref(state);
+        // No header at all is refused as a missing key (`unauthorized`).
+        let with_key = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(KeyKind::presented);
+        let admin_org = keyward.settings().admin_org.as_deref();
+        if with_key || admin_org.is_none() {
+            let ApiKey(id, _) = ApiKey::<AdminKeys>::from_request_parts(parts, state).await?;
+            return Ok(Self::Key(id));
+        }
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        if user.claims.org.as_deref() == admin_org && user.can(ADMIN_PERMISSION) {
+            Ok(Self::User(user.user_id))
+        } else {
+            Err(Error::rejected(
+                ErrorCode::Forbidden,
+                "The admin API needs an admin key, or a session acting for the admin organization \
+                 with a role that grants keyward:admin.",
+            ))
+        }
+    }
+}
 
 /// The search and the page.
 #[derive(Debug, utoipa::IntoParams)]
@@ -48,17 +93,18 @@ pub(crate) struct UsersQuery {
     get,
     path = "/auth/admin/users",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(UsersQuery),
     responses(
         (status = 200, description = "A page of users.", body = Envelope<UserPage>),
         (status = 400, description = "`invalid_request`: a limit outside 1 to 200, a query over 320 characters, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn list_users(
     State(keyward): State<Keyward>,
-    _admin: AdminKey,
+    _admin: Admin,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<UserPage>>, Error> {
     let [search, limit, cursor] = once_each(query.as_deref(), ["query", "limit", "cursor"])?;
@@ -67,10 +113,13 @@ pub(crate) async fn list_users(
     Ok(Json(Envelope::new(page)))
 }
 
-/// A change made now with the admin key `key`, by `client`.
-fn acting<'a>(key: &'a ServerKeyId, client: &'a Client) -> admin::Acting<'a> {
+/// A change made now by `admin`, from `client`.
+fn acting<'a>(admin: &'a Admin, client: &'a Client) -> admin::Acting<'a> {
     admin::Acting {
-        by: admin::By::Key(key),
+        by: match admin {
+            Admin::Key(key) => admin::By::Key(key),
+            Admin::User(user) => admin::By::User(user),
+        },
         client,
         now: Timestamp::now(),
     }
@@ -103,17 +152,18 @@ fn parse_limit(limit: Option<String>) -> Result<Option<u32>, Error> {
     get,
     path = "/auth/admin/users/{id}",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "The user.", body = Envelope<UserDetail>),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn get_user(
     State(keyward): State<Keyward>,
-    _admin: AdminKey,
+    _admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<UserDetail>>, Error> {
     let user = admin::user(keyward.core(), &id, Timestamp::now()).await?;
@@ -126,17 +176,18 @@ pub(crate) async fn get_user(
     delete,
     path = "/auth/admin/users/{id}/sessions",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "How many sessions ended.", body = Envelope<SessionsEnded>),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn end_sessions(
     State(keyward): State<Keyward>,
-    ApiKey(admin, _): AdminKey,
+    admin: Admin,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<SessionsEnded>>, Error> {
@@ -150,17 +201,18 @@ pub(crate) async fn end_sessions(
     post,
     path = "/auth/admin/users/{id}/disable",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "The user, disabled, and how many sessions ended.", body = Envelope<UserDisabled>),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn disable_user(
     State(keyward): State<Keyward>,
-    ApiKey(admin, _): AdminKey,
+    admin: Admin,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<UserDisabled>>, Error> {
@@ -173,17 +225,18 @@ pub(crate) async fn disable_user(
     post,
     path = "/auth/admin/users/{id}/enable",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 200, description = "The user.", body = Envelope<AdminUser>),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn enable_user(
     State(keyward): State<Keyward>,
-    ApiKey(admin, _): AdminKey,
+    admin: Admin,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<Json<Envelope<AdminUser>>, Error> {
@@ -198,18 +251,19 @@ pub(crate) async fn enable_user(
     delete,
     path = "/auth/admin/users/{id}",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
         (status = 409, description = "`last_owner`: the user is the last owner of an organization with other members; make someone else owner first.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn delete_user(
     State(keyward): State<Keyward>,
-    ApiKey(admin, _): AdminKey,
+    admin: Admin,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
@@ -223,17 +277,18 @@ pub(crate) async fn delete_user(
     post,
     path = "/auth/admin/users/{id}/password-reset",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(("id" = String, Path, description = "The user's id.")),
     responses(
         (status = 202, description = "The mail is queued."),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such user.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn start_password_reset(
     State(keyward): State<Keyward>,
-    ApiKey(admin, _): AdminKey,
+    admin: Admin,
     client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
@@ -266,17 +321,18 @@ pub(crate) struct AuditQuery {
     get,
     path = "/auth/admin/audit",
     tag = "admin",
-    security(("admin_key" = [])),
+    security(("admin_key" = []), ("bearer" = [])),
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of events.", body = Envelope<AuditPage>),
         (status = 400, description = "`invalid_request`: a malformed filter, a limit outside 1 to 200, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
-        (status = 401, description = "`unauthorized`: no live admin key.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn audit_log(
     State(keyward): State<Keyward>,
-    _admin: AdminKey,
+    _admin: Admin,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<AuditPage>>, Error> {
     let [user_id, kind, since, limit, cursor] = once_each(
