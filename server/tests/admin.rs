@@ -61,6 +61,29 @@ async fn insert_users(db: &TestDb, tag: &str, count: usize, at: i64) -> Vec<Stri
     users.into_iter().map(|(id, _)| id).collect()
 }
 
+/// Runs `sql` with `$1` bound to `value` on the test's database, as another program could.
+async fn execute(db: &TestDb, sql: &'static str, value: &str) {
+    use sqlx::Connection as _;
+    match db.kind {
+        DatabaseKind::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(value)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        DatabaseKind::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query(sql)
+                .bind(value)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
 fn ids_of(page: &Value) -> Vec<String> {
     page["data"]["users"]
         .as_array()
@@ -504,6 +527,15 @@ async fn a_deleted_account_takes_its_data_and_its_tokens_are_refused_on_every_se
             .unwrap()
     );
     let (own, loner_token) = act_for_new_org(&keyward, &loner, "Alone").await;
+    // A session past its lifetime whose last access token is still valid.
+    let lapsed = sign_in(&keyward, "loner@example.com").await;
+    let lapsed_id = lapsed["session_id"].as_str().unwrap().to_owned();
+    execute(
+        &db,
+        "UPDATE sessions SET expires_at = 1 WHERE id = $1",
+        &lapsed_id,
+    )
+    .await;
 
     // The last owner of an organization with other members: ownership moves first.
     let refused = admin_call(
@@ -533,7 +565,7 @@ async fn a_deleted_account_takes_its_data_and_its_tokens_are_refused_on_every_se
             .code(),
         "not_found"
     );
-    for token in [access(&loner), loner_token] {
+    for token in [access(&loner), loner_token, access(&lapsed)] {
         let here = send(&keyward, authed(Method::GET, "/auth/me", &token)).await;
         assert_eq!(here.code(), "session_revoked");
         assert_eq!(refused_soon(&other, &token).await, "session_revoked");

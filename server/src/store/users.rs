@@ -180,8 +180,9 @@ impl Store {
     }
 
     /// Deletes `id` with everything that is theirs (sessions, devices, passkeys, linked
-    /// providers, second factors, emailed links, memberships, and the organizations they were
-    /// the only member of), appending `audit`, in one transaction. Their live sessions'
+    /// providers, second factors, emailed links, mail to their address, failed sign-ins,
+    /// invitations to their address, memberships, and the organizations they were the only
+    /// member of), appending `audit`, in one transaction. Their live sessions'
     /// revocations are kept (`deleted_sessions`) for the other servers. Refused, with nothing
     /// deleted, while they are the last owner of an organization with other members. The audit
     /// log keeps its events (it is append-only; its retention purges them).
@@ -204,6 +205,20 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Deleted::NotFound);
             }
+            // Their organizations' rows, in a fixed order, as every change to an organization's
+            // members locks them first: no owner leaves meanwhile (PostgreSQL).
+            let theirs: Vec<OrgId> = sqlx::query_scalar(
+                "SELECT org_id FROM org_members WHERE user_id = $1 ORDER BY org_id",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            for org in &theirs {
+                sqlx::query("UPDATE orgs SET updated_at = updated_at WHERE id = $1")
+                    .bind(org)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // The organizations they own with no other owner, and whether anyone else is in them.
             let owned: Vec<(OrgId, bool)> = sqlx::query_as(
                 "SELECT m.org_id, EXISTS (SELECT 1 FROM org_members o \
@@ -223,10 +238,12 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Deleted::LastOwner(shared));
             }
-            // Those revoked already too: a server that was down meanwhile reads them at start.
+            // Every one: those revoked already (a server that was down meanwhile reads them at
+            // start), and those past their lifetime, whose last access token may still be valid.
+            // The purge drops them after a week.
             let sessions: Vec<SessionId> = sqlx::query_scalar(
                 "INSERT INTO deleted_sessions (id, revoked_at) SELECT id, COALESCE(revoked_at, $2) \
-                 FROM sessions WHERE user_id = $1 AND expires_at > $2 RETURNING id",
+                 FROM sessions WHERE user_id = $1 RETURNING id",
             )
             .bind(id)
             .bind(now)
@@ -238,10 +255,27 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("DELETE FROM users WHERE id = $1")
+            // What names them outside the tables that reference their row: mail to their address
+            // (sent or not), emailed links, failed sign-ins, passkey ceremonies, invitations to
+            // their address.
+            let email_key: String = sqlx::query_scalar("SELECT email_key FROM users WHERE id = $1")
                 .bind(id)
-                .execute(&mut *tx)
+                .fetch_one(&mut *tx)
                 .await?;
+            for sql in [
+                "DELETE FROM mail_outbox WHERE lower(to_address) = $1",
+                "DELETE FROM account_tokens WHERE lower(email) = $1",
+                "DELETE FROM sign_in_failures WHERE email_key = $1",
+                "DELETE FROM org_invitations WHERE lower(email) = $1",
+            ] {
+                sqlx::query(sql).bind(&email_key).execute(&mut *tx).await?;
+            }
+            for sql in [
+                "DELETE FROM passkey_ceremonies WHERE user_id = $1",
+                "DELETE FROM users WHERE id = $1",
+            ] {
+                sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+            }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(Deleted::Done(sessions))
