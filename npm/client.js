@@ -37,18 +37,24 @@ class Vault {
     this.#queue = done.catch(() => {});
     return done;
   }
+  #read = async () => this.open((await io.idbGet(this.db, [SESSION]))[0]);
   load() {
-    return this.#next(async () => this.open((await io.idbGet(this.db, [SESSION]))[0]));
+    return this.#next(this.#read);
   }
   // The plaintext of `record`. One that does not decrypt (tampered with, or sealed under a
-  // lost key) can never be read: it is deleted.
+  // lost key) can never be read: it is deleted (unless another tab replaced it meanwhile).
   async open(record) {
     const text = record && (await io.unseal(this.key, record, CONTEXT));
-    if (record && text === undefined) await io.idbDelete(this.db, SESSION).catch(() => {});
+    if (record && text === undefined) await this.forget(record);
     return text;
   }
-  save(text) {
+  forget(record) {
+    return io.idbDeleteIf(this.db, SESSION, record).catch(() => {});
+  }
+  // Stores what `next(stored)` gives for what is stored now (`undefined`: nothing, delete).
+  update(next) {
     return this.#next(async () => {
+      const text = next(await this.#read());
       if (text === undefined) return io.idbDelete(this.db, SESSION);
       // Encrypted first: an IndexedDB transaction cannot wait for WebCrypto.
       const record = await io.seal(this.key, text, CONTEXT);
@@ -104,7 +110,7 @@ async function readVault(name, memoryOnly) {
       }
       const vault = new Vault(db, key);
       const [text, pair] = await Promise.all([vault.open(record), deviceKey(db, device).catch(() => undefined)]);
-      return { vault, text, device: pair };
+      return { vault, text, device: pair, record };
     } catch {
       // IndexedDB or WebCrypto refused: memory only.
     }
@@ -135,10 +141,11 @@ export class Client {
     const core = (client.#core = new Core(options.serverUrl, options.apiOrigins ?? []));
     client.#onChange = onChange;
     client.#lock = "keyward-refresh:" + name;
-    const { vault, text, device } = await stored;
+    const { vault, text, device, record } = await stored;
     client.#vault = vault;
     client.#device = device;
-    if (!core.restore(text)) vault?.save(undefined).catch(() => {});
+    // A record that decrypts but is no session: deleted, unless another tab replaced it.
+    if (!core.restore(text)) vault?.forget(record);
     if (device) core.device(device.x, device.y);
     client.#joinTabs(name);
     io.listen(
@@ -170,9 +177,10 @@ export class Client {
   // refresh and tells the listeners `reason`.
   async #adopt(reason, why) {
     if (this.#vault) {
-      // A vault that cannot be written still leaves a working session in memory.
+      // A vault that cannot be written still leaves a working session in memory. Newer tokens
+      // another tab stored meanwhile are kept: the record never goes back in time.
       try {
-        await this.#vault.save(this.#core.record());
+        await this.#vault.update((stored) => (this.#core.mergeStored(stored), this.#core.record()));
         this.#unsaved = false;
       } catch {
         this.#unsaved = true;
@@ -280,7 +288,9 @@ export class Client {
       if (!token) throw Core.error("signedOut");
       return token;
     }
-    if (due == 0) this.#refreshBehind();
+    // Due: refreshed behind, when the timer says (at once, unless the last refresh started
+    // within a second: a token due as soon as it is issued never makes a refresh per call).
+    if (due == 0) this.#schedule();
     return this.#core.token(now());
   }
 
@@ -310,7 +320,14 @@ export class Client {
         throw Core.error("network", error);
       }
       if (response === null) throw Core.error("aborted");
-      const again = core.observe(response.url || request.url, io.header(response, "dpop-nonce"), io.header(response, "date"), now(), made.nonce, made.skew);
+      const again = core.observe(
+        response.url || request.url,
+        io.header(response, "dpop-nonce"),
+        io.header(response, "date"),
+        now(),
+        made,
+        io.header(response, "www-authenticate"),
+      );
       return [response, again && !!proof];
     };
     const ours = request.url.startsWith(core.base);

@@ -60,6 +60,19 @@ export const idbPut = (db, key, value, onlyNew) =>
 // Removes `key`.
 export const idbDelete = (db, key) => transact(db, "readwrite", (store) => (store.delete(key), () => {}));
 
+// Removes `key` if it still holds the sealed `record` (its bytes): a record another tab stored
+// since it was read stays.
+export const idbDeleteIf = (db, key, record) =>
+  transact(db, "readwrite", (store) => {
+    const request = store.get(key);
+    const same = (a, b) => a?.length === b?.length && a.every((x, i) => x === b[i]);
+    request.onsuccess = () => {
+      const now = request.result;
+      if (now && same(now.iv, record.iv) && same(now.data, record.data)) store.delete(key);
+    };
+    return () => {};
+  });
+
 // Deletes the database `name`.
 export function idbDrop(name) {
   return new Promise((resolve, reject) => {
@@ -122,13 +135,15 @@ export async function seal(key, text, context) {
 }
 
 // The text sealed in `record`; `undefined` when it does not decrypt (tampered, another key,
-// another context, not a record).
+// another context, not a record). Any other failure (the browser's) is thrown: it says nothing
+// about the record.
 export async function unseal(key, record, context) {
   try {
     const text = await crypto.subtle.decrypt(gcm(record.iv, context), key, record.data);
     return new TextDecoder("utf-8", { fatal: true }).decode(text);
-  } catch {
-    return undefined;
+  } catch (error) {
+    if (["OperationError", "DataError", "TypeError"].includes(error?.name)) return undefined;
+    throw error;
   }
 }
 

@@ -127,31 +127,58 @@ impl Core {
     }
 
     /// What another tab stored (its record's plaintext, `undefined` for none), read when the
-    /// session's [`Core::generation`] was `generation`, becomes this tab's session, unless the
-    /// session changed here since (then the record is older than this tab's session: this tab's
-    /// own change is being stored). Returns what it amounts to here: `""` (nothing changed),
-    /// `signedIn`, `refreshed`, `userUpdated` or `signedOut` (another tab signed out).
+    /// session's [`Core::generation`] was `generation`, becomes this tab's session. Of the same
+    /// session, newer tokens are always taken, older ones never (this tab's own, newer change is
+    /// being stored); anything else (the user, another session, none) only if the session did
+    /// not change here since the record was read. Returns what it amounts to here: `""`
+    /// (nothing changed), `signedIn`, `refreshed`, `userUpdated` or `signedOut` (another tab
+    /// signed out).
     #[wasm_bindgen(js_name = adoptStored)]
     pub fn adopt_stored(&mut self, text: Option<String>, generation: u32) -> String {
         let stored = text.as_deref().and_then(session_from_text);
-        if generation != self.generation || stored == self.session {
-            return String::new();
-        }
-        let change = match (self.session.as_ref(), stored.as_ref()) {
-            (Some(_), None) => "signedOut",
+        let unchanged = generation == self.generation;
+        let change = match (self.session.as_mut(), stored) {
             (Some(ours), Some(theirs)) if ours.session_id == theirs.session_id => {
-                if ours.user != theirs.user {
+                let refreshed = take_newer_tokens(ours, &theirs);
+                if unchanged && theirs.issued_at >= ours.issued_at && ours.user != theirs.user {
+                    ours.user = theirs.user;
                     "userUpdated"
-                } else {
+                } else if refreshed {
                     "refreshed"
+                } else {
+                    return String::new();
                 }
             }
-            _ => "signedIn",
+            (_, theirs) => {
+                if !unchanged || self.session == theirs {
+                    return String::new();
+                }
+                let change = if theirs.is_none() {
+                    "signedOut"
+                } else {
+                    "signedIn"
+                };
+                self.session = theirs;
+                change
+            }
         };
-        self.session = stored;
         self.offline = false;
         self.changed();
         change.into()
+    }
+
+    /// Before this tab stores its session: takes the newer tokens of the same session from
+    /// what is stored now (`text`, another tab may have refreshed meanwhile), so the record
+    /// written never holds older tokens than the vault had.
+    #[wasm_bindgen(js_name = mergeStored)]
+    pub fn merge_stored(&mut self, text: Option<String>) {
+        let stored = text.as_deref().and_then(session_from_text);
+        if let (Some(ours), Some(theirs)) = (self.session.as_mut(), stored)
+            && ours.session_id == theirs.session_id
+            && take_newer_tokens(ours, &theirs)
+        {
+            self.changed();
+        }
     }
 
     /// `loading`, `signedOut`, `signedIn` or `offline`.
@@ -304,10 +331,11 @@ impl Core {
     }
 
     /// Learns the server's clock (`date`) and DPoP nonce (`nonce`) from a response from `url`
-    /// received at `now`, to a request whose proof was made with `made_nonce` and `made_skew`
-    /// (from [`Core::credentials`]). Returns whether a refused request should be sent once more
-    /// with a new proof: its proof lacked the origin's current nonce, or was made on a clock
-    /// now known to be off. (Compared with what the proof was made with, not with what this
+    /// received at `now`, to a request whose proof was made as `made` says (what
+    /// [`Core::credentials`] returned: its `nonce` and `skew`), answered with the `WWW-Authenticate` `challenge`. Returns
+    /// whether a refused request should be sent once more with a new proof: the answer refused
+    /// the proof, which lacked the origin's current nonce or was made on a clock now known to
+    /// be off. (Compared with what the proof was made with, not with what this
     /// core knew a moment ago: of requests sent together, each gets its second try, not only
     /// the first to come back.)
     pub fn observe(
@@ -316,9 +344,11 @@ impl Core {
         nonce: Option<String>,
         date: Option<String>,
         now: f64,
-        made_nonce: Option<String>,
-        made_skew: f64,
+        made: &JsValue,
+        challenge: Option<String>,
     ) -> bool {
+        let (made_nonce, made_skew) = (get(made, "nonce").as_string(), get(made, "skew"));
+        let made_skew = made_skew.as_f64().unwrap_or(self.skew);
         let mut again = false;
         if let Some(nonce) = nonce {
             again |= made_nonce.as_ref() != Some(&nonce);
@@ -334,7 +364,10 @@ impl Core {
             }
         }
         again |= (self.skew - made_skew).abs() > SKEW_TOLERANCE_MS;
-        again && self.jwk.is_some()
+        // Only a refusal of the proof itself is worth a second one (an API's own 400 is not).
+        let refused_proof = challenge
+            .is_some_and(|c| c.contains("use_dpop_nonce") || c.contains("invalid_dpop_proof"));
+        again && refused_proof && self.jwk.is_some()
     }
 
     /// What an answer of the auth server means: its `data` (`null` for an empty 2xx), or the
@@ -548,6 +581,17 @@ impl Core {
 
 fn standing(session: &StoredSession, now: f64) -> Freshness {
     freshness(session.issued_at as f64, session.expires_at as f64, now)
+}
+
+/// Takes `theirs`' tokens into `ours` (of the same session) when they were issued later.
+fn take_newer_tokens(ours: &mut StoredSession, theirs: &StoredSession) -> bool {
+    if theirs.issued_at <= ours.issued_at {
+        return false;
+    }
+    ours.issued_at = theirs.issued_at;
+    ours.expires_at = theirs.expires_at;
+    ours.tokens = theirs.tokens.clone();
+    true
 }
 
 fn session_from_text(text: &str) -> Option<StoredSession> {
