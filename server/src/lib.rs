@@ -97,6 +97,7 @@ pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
 pub use domain::{DeviceId, OrgId, ServerKeyId, SessionId, Timestamp, UserId};
 pub use error::Error;
+pub use http::check::CheckedRequest;
 pub use http::extract::{AuthUser, Permission, RequirePermission};
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
@@ -119,6 +120,8 @@ use domain::server_keys::KeyKind;
 #[derive(Clone, Debug)]
 pub struct Keyward {
     core: Arc<Core>,
+    /// The app's check of requests to its routes, if it registered one.
+    check: Option<http::check::RequestCheck>,
 }
 
 impl Keyward {
@@ -130,7 +133,37 @@ impl Keyward {
         let core = runtime::start(settings).await?;
         runtime::spawn_upkeep(&core);
         runtime::mailer::spawn(&core)?;
-        Ok(Self { core })
+        Ok(Self { core, check: None })
+    }
+
+    /// Runs `check` on every request to your app's routes that takes an [`AuthUser`] (or a
+    /// [`RequirePermission`]), once its token is verified, with the user and the request: an
+    /// external status check, an IP allow-list. `Err(reason)` refuses the request with
+    /// `forbidden` (403) and `reason` as the message your client shows. Keyward's own routes
+    /// (`/auth/…`) never run it, so a user it refuses can still sign out and manage their
+    /// account. Register it before handing `Keyward` to your router's state:
+    ///
+    /// ```no_run
+    /// # async fn demo(keyward: keyward_server::Keyward) {
+    /// let keyward = keyward.with_request_check(|request| async move {
+    ///     match request.ip {
+    ///         Some(ip) if ip.is_loopback() => Ok(()),
+    ///         _ => Err("This API is only open to the office network.".to_owned()),
+    ///     }
+    /// });
+    /// # }
+    /// ```
+    pub fn with_request_check<F, Fut>(mut self, check: F) -> Self
+    where
+        F: Fn(CheckedRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.check = Some(http::check::RequestCheck::new(check));
+        self
+    }
+
+    pub(crate) fn request_check(&self) -> Option<&http::check::RequestCheck> {
+        self.check.as_ref()
     }
 
     /// The axum router: `/auth/…`, `/.well-known/jwks.json`, `/healthz`, `/auth/openapi.json`,

@@ -302,11 +302,13 @@ where
             dpop_request(parts, core.settings.public_origin())
         })
         .await?;
-        Ok(Self {
+        let user = Self {
             user_id: claims.sub,
             session_id: claims.sid,
             claims,
-        })
+        };
+        super::check::run(&user, parts, state).await?;
+        Ok(user)
     }
 }
 

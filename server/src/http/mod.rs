@@ -7,6 +7,7 @@
 
 mod accounts;
 mod admin;
+pub(crate) mod check;
 mod client;
 mod devices;
 mod error;
@@ -259,6 +260,8 @@ pub(crate) fn router(keyward: Keyward) -> Router {
     };
     let cors = cors(&keyward.core().settings.origins());
     routes
+        // Keyward's own routes: the app's request check is not theirs (`check`).
+        .layer(axum::Extension(check::OwnRoute))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
