@@ -15,6 +15,16 @@
 //! WebSocket with `?ticket=…` and waits for the server's first message. `rps` counts those
 //! authenticated connections per second.
 //!
+//! `keyward-bench ws-connect <base-url> <path> <connections> <warmup-s> <seconds>`: warms up as
+//! `ws` does, then asks for the window's tickets over `connections` keep-alive connections (for
+//! at most 12 s: a ticket lives 30 s), then keeps `connections` sync clients opening a new
+//! WebSocket with the next ticket and waiting for the server's first message. `rps` counts those
+//! connections per second; the tickets are asked for ahead as the proofs are signed ahead.
+//!
+//! `keyward-bench ws-bare <base-url> <path> <connections> <warmup-s> <seconds>`: the same
+//! connections without a ticket, to a WebSocket that needs none: the baseline `ws-connect` is
+//! set against, as the bare route is for the protected one.
+//!
 //! `keyward-bench probe <seconds>`: a fixed piece of CPU work (ES256 signature checks, the
 //! server's hottest operation, on one thread) for `seconds`, printing `PROBE {"ops_per_s":…}`.
 //! The bench runs it at the start of each phase, so the report shows how fast the machine was
@@ -141,9 +151,28 @@ async fn bound_token(base: &str, authority: &str, device: &Device) -> Result<Str
         .ok_or_else(|| format!("sign-up failed: {json}"))
 }
 
+#[derive(Default)]
 struct Stats {
     latencies_us: Vec<u64>,
     errors: u64,
+}
+
+impl Stats {
+    /// One request or connection begun at `began`, done now.
+    fn record(&mut self, began: Instant, ok: bool) {
+        self.latencies_us
+            .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
+        if !ok {
+            self.errors += 1;
+        }
+    }
+}
+
+/// The measured window: what runs before `start` is warm-up; nothing runs past `stop`.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    stop: Instant,
 }
 
 /// An upper bound on the measured rate, to size the pool of proofs signed in advance; a faster
@@ -203,18 +232,14 @@ async fn worker(
     token: Arc<str>,
     device: Arc<Device>,
     proofs: Arc<Proofs>,
-    start_measuring: Instant,
-    stop: Instant,
+    window: Window,
 ) -> Result<Stats> {
     let mut sender = connect(&authority).await?;
     let (authorization, ath) = (format!("DPoP {token}"), ath(&token));
-    let mut stats = Stats {
-        latencies_us: Vec::new(),
-        errors: 0,
-    };
-    while Instant::now() < stop {
+    let mut stats = Stats::default();
+    while Instant::now() < window.stop {
         let began = Instant::now();
-        let proof = if began >= start_measuring {
+        let proof = if began >= window.start {
             proofs.take(&device, "GET", &url, &ath)?
         } else {
             Proofs::fresh(&device, "GET", &url, &ath)?
@@ -235,13 +260,8 @@ async fn worker(
             .collect()
             .await
             .map_err(|e| e.to_string())?;
-        if began >= start_measuring {
-            stats
-                .latencies_us
-                .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
-            if !ok {
-                stats.errors += 1;
-            }
+        if began >= window.start {
+            stats.record(began, ok);
         }
     }
     Ok(stats)
@@ -275,40 +295,93 @@ fn probe(seconds: u64) -> Result<f64> {
 /// then a new TCP connection and WebSocket handshake with `?ticket=…`, redeemed by the server
 /// before it upgrades; done when the server's first message (who the connection is) arrives, and
 /// closed. One such round is one authenticated connection.
-#[allow(clippy::too_many_arguments)]
-async fn ws_worker(
-    authority: String,
-    ticket_url: Arc<str>,
-    ws_url: Arc<str>,
-    token: Arc<str>,
-    device: Arc<Device>,
-    proofs: Arc<Proofs>,
-    start_measuring: Instant,
-    stop: Instant,
-) -> Result<Stats> {
-    use futures_util::StreamExt as _;
-    use tokio_tungstenite::tungstenite::Message;
-
-    let mut sender = connect(&authority).await?;
-    let (authorization, ath) = (format!("DPoP {token}"), ath(&token));
-    let body = Bytes::from(serde_json::json!({ "url": &*ws_url }).to_string());
-    let mut stats = Stats {
-        latencies_us: Vec::new(),
-        errors: 0,
-    };
-    while Instant::now() < stop {
+async fn ws_worker(asker: TicketAsker, proofs: Arc<Proofs>, window: Window) -> Result<Stats> {
+    let mut sender = connect(&asker.authority).await?;
+    let mut stats = Stats::default();
+    while Instant::now() < window.stop {
         let began = Instant::now();
-        let proof = if began >= start_measuring {
-            proofs.take(&device, "POST", &ticket_url, &ath)?
+        let proof = if began >= window.start {
+            proofs.take(&asker.device, "POST", &asker.url, &asker.ath)?
         } else {
-            Proofs::fresh(&device, "POST", &ticket_url, &ath)?
+            Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?
         };
-        let request = Request::post(&*ticket_url)
-            .header("host", &authority)
-            .header("authorization", &authorization)
+        let greeted = match asker.ask(&mut sender, proof).await? {
+            Some(ticket) => open(&asker.authority, &asker.ws_url, Some(&ticket)).await?,
+            None => false,
+        };
+        if began >= window.start {
+            stats.record(began, greeted);
+        }
+    }
+    Ok(stats)
+}
+
+/// A connection authenticated with a ticket asked for before the window (`ws-connect`), or
+/// without one (`tickets` `None`, `ws-bare`): a new TCP connection and WebSocket handshake with
+/// `?ticket=…`, redeemed by the server before it upgrades, until the server's first message.
+/// When the tickets run out, it asks for one first and says so (`late_tickets`).
+async fn connect_worker(
+    asker: TicketAsker,
+    tickets: Option<Arc<Tickets>>,
+    window: Window,
+) -> Result<Stats> {
+    let mut sender = None;
+    let mut stats = Stats::default();
+    while Instant::now() < window.stop {
+        let began = Instant::now();
+        let greeted = match &tickets {
+            None => open(&asker.authority, &asker.ws_url, None).await?,
+            Some(tickets) => {
+                let ticket = match tickets.take() {
+                    Some(ticket) => Some(ticket),
+                    None => {
+                        tickets.late.fetch_add(1, Ordering::Relaxed);
+                        let sender = match &mut sender {
+                            Some(sender) => sender,
+                            None => sender.insert(connect(&asker.authority).await?),
+                        };
+                        let proof = Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?;
+                        asker.ask(sender, proof).await?
+                    }
+                };
+                match ticket {
+                    Some(ticket) => open(&asker.authority, &asker.ws_url, Some(&ticket)).await?,
+                    None => false,
+                }
+            }
+        };
+        if began >= window.start {
+            stats.record(began, greeted);
+        }
+    }
+    Ok(stats)
+}
+
+/// What asks for connect tickets: the ticket URL, the WebSocket URL it is for, and the session.
+#[derive(Clone)]
+struct TicketAsker {
+    authority: String,
+    url: Arc<str>,
+    ws_url: Arc<str>,
+    authorization: Arc<str>,
+    ath: Arc<str>,
+    device: Arc<Device>,
+    body: Bytes,
+}
+
+impl TicketAsker {
+    /// A ticket for the WebSocket URL, asked with `proof`; `None` if refused.
+    async fn ask(
+        &self,
+        sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        proof: HeaderValue,
+    ) -> Result<Option<String>> {
+        let request = Request::post(&*self.url)
+            .header("host", &self.authority)
+            .header("authorization", &*self.authorization)
             .header("dpop", proof)
             .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
+            .body(Full::new(self.body.clone()))
             .map_err(|e| e.to_string())?;
         let response = sender
             .send_request(request)
@@ -321,39 +394,107 @@ async fn ws_worker(
             .await
             .map_err(|e| e.to_string())?
             .to_bytes();
-        let ticket = serde_json::from_slice::<serde_json::Value>(&answer)
+        Ok(serde_json::from_slice::<serde_json::Value>(&answer)
             .ok()
             .and_then(|json| json["data"]["ticket"].as_str().map(str::to_owned))
-            .filter(|_| issued);
-        let greeted = match ticket {
-            Some(ticket) => {
-                let stream = tokio::net::TcpStream::connect(&authority)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                match tokio_tungstenite::client_async(format!("{ws_url}?ticket={ticket}"), stream)
-                    .await
-                {
-                    Ok((mut socket, _)) => {
-                        let hello = socket.next().await;
-                        let _ = socket.close(None).await;
-                        matches!(hello, Some(Ok(Message::Text(text))) if text.contains("user_id"))
+            .filter(|_| issued))
+    }
+}
+
+/// Opens a WebSocket at `ws_url` with `ticket`, if any, on a new TCP connection; whether the
+/// server's first message says who the connection is.
+async fn open(authority: &str, ws_url: &str, ticket: Option<&str>) -> Result<bool> {
+    use futures_util::StreamExt as _;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let url = match ticket {
+        Some(ticket) => format!("{ws_url}?ticket={ticket}"),
+        None => ws_url.to_owned(),
+    };
+    Ok(match tokio_tungstenite::client_async(url, stream).await {
+        Ok((mut socket, _)) => {
+            let hello = socket.next().await;
+            let _ = socket.close(None).await;
+            matches!(hello, Some(Ok(Message::Text(text))) if text.contains("user_id"))
+        }
+        Err(_) => false,
+    })
+}
+
+/// An upper bound on the rate of `ws-connect`, to size the tickets asked for ahead.
+const TICKETS_PER_SECOND: u64 = 25_000;
+
+/// How long `ws-connect` asks for tickets before its window: the tickets must outlive it (30 s).
+const ASKING_AHEAD: Duration = Duration::from_secs(12);
+
+/// Tickets asked for before the measured window, one redeemed per connection in it.
+struct Tickets {
+    asked: Vec<String>,
+    next: AtomicUsize,
+    late: AtomicU64,
+}
+
+impl Tickets {
+    /// Up to `count` tickets, asked for over `connections` keep-alive connections for at most
+    /// [`ASKING_AHEAD`].
+    async fn ask(asker: &TicketAsker, connections: u64, count: usize) -> Result<Self> {
+        let until = Instant::now() + ASKING_AHEAD;
+        let taken = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..connections)
+            .map(|_| {
+                let (asker, taken) = (asker.clone(), Arc::clone(&taken));
+                tokio::spawn(async move {
+                    let mut sender = connect(&asker.authority).await?;
+                    let mut asked = Vec::new();
+                    while Instant::now() < until && taken.fetch_add(1, Ordering::Relaxed) < count {
+                        let proof = Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?;
+                        asked.extend(asker.ask(&mut sender, proof).await?);
                     }
-                    Err(_) => false,
-                }
-            }
-            None => false,
-        };
-        if began >= start_measuring {
-            stats
-                .latencies_us
-                .push(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
-            if !greeted {
-                stats.errors += 1;
-            }
+                    Ok::<_, String>(asked)
+                })
+            })
+            .collect();
+        let mut asked = Vec::new();
+        for task in tasks {
+            asked.extend(task.await.map_err(|e| e.to_string())??);
+        }
+        Ok(Self {
+            asked,
+            next: AtomicUsize::new(0),
+            late: AtomicU64::new(0),
+        })
+    }
+
+    fn take(&self) -> Option<String> {
+        self.asked
+            .get(self.next.fetch_add(1, Ordering::Relaxed))
+            .cloned()
+    }
+}
+
+/// What a run prepared before its window and ran out of: proofs, or tickets (none for `ws-bare`).
+enum Late {
+    Proofs(Arc<Proofs>),
+    Tickets(Option<Arc<Tickets>>),
+}
+
+impl Late {
+    /// The result's field, and how many were made inside the window.
+    fn count(&self) -> (&'static str, u64) {
+        match self {
+            Self::Proofs(proofs) => ("late_proofs", proofs.late.load(Ordering::Relaxed)),
+            Self::Tickets(tickets) => (
+                "late_tickets",
+                tickets
+                    .as_ref()
+                    .map_or(0, |t| t.late.load(Ordering::Relaxed)),
+            ),
         }
     }
-    Ok(stats)
 }
 
 async fn run(args: &[String]) -> Result<()> {
@@ -368,7 +509,7 @@ async fn run(args: &[String]) -> Result<()> {
     }
     let [mode, base, path, connections, warmup, seconds] = args else {
         return Err(
-            "usage: keyward-bench dpop|ws <base-url> <path> <connections> <warmup-s> <seconds> | keyward-bench probe <seconds>".into(),
+            "usage: keyward-bench dpop|ws|ws-connect|ws-bare <base-url> <path> <connections> <warmup-s> <seconds> | keyward-bench probe <seconds>".into(),
         );
     };
     let parse = |s: &str| s.parse::<u64>().map_err(|e| format!("{s}: {e}"));
@@ -381,49 +522,92 @@ async fn run(args: &[String]) -> Result<()> {
     let device = Arc::new(Device::new()?);
     let token: Arc<str> = bound_token(base, &authority, &device).await?.into();
     let count = usize::try_from(PRESIGNED_PER_SECOND * seconds).map_err(|e| e.to_string())?;
-    let start_measuring = Instant::now() + Duration::from_secs(warmup);
-    let stop = start_measuring + Duration::from_secs(seconds);
-    // The request each connection signs a proof for: the route itself, or (a sync client) the
-    // ticket request before its WebSocket.
-    let (method, signed, ws_url) = match mode.as_str() {
-        "dpop" => ("GET", format!("{base}{path}"), None),
-        "ws" => (
-            "POST",
-            format!("{base}/auth/connect-ticket"),
-            Some(Arc::<str>::from(format!("ws://{authority}{path}"))),
+    let asker = TicketAsker {
+        authority: authority.clone(),
+        url: format!("{base}/auth/connect-ticket").into(),
+        ws_url: format!("ws://{authority}{path}").into(),
+        authorization: format!("DPoP {token}").into(),
+        ath: ath(&token).into(),
+        device: Arc::clone(&device),
+        body: Bytes::from(
+            serde_json::json!({ "url": format!("ws://{authority}{path}") }).to_string(),
         ),
+    };
+    let window = |warmup: u64| {
+        let start = Instant::now() + Duration::from_secs(warmup);
+        Window {
+            start,
+            stop: start + Duration::from_secs(seconds),
+        }
+    };
+    // Proofs for the measured window, signed before it; none for `ws-connect`, whose window asks
+    // for nothing.
+    let (tasks, late): (Vec<_>, Late) = match mode.as_str() {
+        "dpop" => {
+            let url: Arc<str> = format!("{base}{path}").into();
+            let proofs = Arc::new(Proofs::sign(&device, "GET", &url, &asker.ath, count)?);
+            let window = window(warmup);
+            let tasks = (0..connections)
+                .map(|_| {
+                    let (token, device) = (Arc::clone(&token), Arc::clone(&device));
+                    let (url, proofs) = (Arc::clone(&url), Arc::clone(&proofs));
+                    tokio::spawn(worker(
+                        authority.clone(),
+                        url,
+                        token,
+                        device,
+                        proofs,
+                        window,
+                    ))
+                })
+                .collect();
+            (tasks, Late::Proofs(proofs))
+        }
+        "ws" => {
+            let proofs = Arc::new(Proofs::sign(
+                &device, "POST", &asker.url, &asker.ath, count,
+            )?);
+            let window = window(warmup);
+            let tasks = (0..connections)
+                .map(|_| tokio::spawn(ws_worker(asker.clone(), Arc::clone(&proofs), window)))
+                .collect();
+            (tasks, Late::Proofs(proofs))
+        }
+        "ws-connect" => {
+            // Warm up with whole rounds, then ask for the window's tickets, then connect.
+            let none = Arc::new(Proofs::sign(&device, "POST", &asker.url, &asker.ath, 0)?);
+            let warming = window(warmup);
+            let warming = Window {
+                start: warming.start,
+                stop: warming.start,
+            };
+            for task in (0..connections)
+                .map(|_| tokio::spawn(ws_worker(asker.clone(), Arc::clone(&none), warming)))
+                .collect::<Vec<_>>()
+            {
+                task.await.map_err(|e| e.to_string())??;
+            }
+            let wanted =
+                usize::try_from(TICKETS_PER_SECOND * seconds).map_err(|e| e.to_string())?;
+            let tickets = Arc::new(Tickets::ask(&asker, connections, wanted).await?);
+            let window = window(0);
+            let tasks = (0..connections)
+                .map(|_| {
+                    let tickets = Some(Arc::clone(&tickets));
+                    tokio::spawn(connect_worker(asker.clone(), tickets, window))
+                })
+                .collect();
+            (tasks, Late::Tickets(Some(tickets)))
+        }
+        "ws-bare" => {
+            let window = window(warmup);
+            let tasks = (0..connections)
+                .map(|_| tokio::spawn(connect_worker(asker.clone(), None, window)))
+                .collect();
+            (tasks, Late::Tickets(None))
+        }
         _ => return Err(format!("unknown mode {mode}")),
     };
-    let url: Arc<str> = signed.into();
-    let proofs = Arc::new(Proofs::sign(&device, method, &url, &ath(&token), count)?);
-    let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let (authority, url) = (authority.clone(), Arc::clone(&url));
-            let (token, device, proofs) =
-                (Arc::clone(&token), Arc::clone(&device), Arc::clone(&proofs));
-            match ws_url.clone() {
-                Some(ws_url) => tokio::spawn(ws_worker(
-                    authority,
-                    url,
-                    ws_url,
-                    token,
-                    device,
-                    proofs,
-                    start_measuring,
-                    stop,
-                )),
-                None => tokio::spawn(worker(
-                    authority,
-                    url,
-                    token,
-                    device,
-                    proofs,
-                    start_measuring,
-                    stop,
-                )),
-            }
-        })
-        .collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -431,6 +615,7 @@ async fn run(args: &[String]) -> Result<()> {
         latencies.extend(stats.latencies_us);
         errors += stats.errors;
     }
+    let (late_name, late_count) = late.count();
     latencies.sort_unstable();
     let pct = |p: f64| {
         let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
@@ -438,11 +623,10 @@ async fn run(args: &[String]) -> Result<()> {
     };
     let requests = latencies.len();
     println!(
-        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors},\"late_proofs\":{}}}",
+        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors},\"{late_name}\":{late_count}}}",
         requests as f64 / seconds as f64,
         pct(0.50),
         pct(0.99),
-        proofs.late.load(Ordering::Relaxed)
     );
     Ok(())
 }

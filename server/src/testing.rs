@@ -73,6 +73,23 @@ impl TestDb {
         }
     }
 
+    /// Runs `sql` with `$1` bound to `value` on this database, as another program could;
+    /// returns how many rows it changed.
+    pub async fn execute(&self, sql: &'static str, value: &str) -> u64 {
+        match self.kind {
+            DatabaseKind::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                let done = sqlx::query(sql).bind(value).execute(&mut conn).await;
+                done.unwrap().rows_affected()
+            }
+            DatabaseKind::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                let done = sqlx::query(sql).bind(value).execute(&mut conn).await;
+                done.unwrap().rows_affected()
+            }
+        }
+    }
+
     /// A started server on this database, with default settings.
     pub async fn start(&self) -> Keyward {
         Keyward::start(self.settings())

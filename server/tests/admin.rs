@@ -61,29 +61,6 @@ async fn insert_users(db: &TestDb, tag: &str, count: usize, at: i64) -> Vec<Stri
     users.into_iter().map(|(id, _)| id).collect()
 }
 
-/// Runs `sql` with `$1` bound to `value` on the test's database, as another program could.
-async fn execute(db: &TestDb, sql: &'static str, value: &str) {
-    use sqlx::Connection as _;
-    match db.kind {
-        DatabaseKind::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(value)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        DatabaseKind::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(value)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
-}
-
 fn ids_of(page: &Value) -> Vec<String> {
     page["data"]["users"]
         .as_array()
@@ -530,12 +507,8 @@ async fn a_deleted_account_takes_its_data_and_its_tokens_are_refused_on_every_se
     // A session past its lifetime whose last access token is still valid.
     let lapsed = sign_in(&keyward, "loner@example.com").await;
     let lapsed_id = lapsed["session_id"].as_str().unwrap().to_owned();
-    execute(
-        &db,
-        "UPDATE sessions SET expires_at = 1 WHERE id = $1",
-        &lapsed_id,
-    )
-    .await;
+    let lapse = "UPDATE sessions SET expires_at = 1 WHERE id = $1";
+    assert_eq!(db.execute(lapse, &lapsed_id).await, 1);
 
     // The last owner of an organization with other members: ownership moves first.
     let refused = admin_call(

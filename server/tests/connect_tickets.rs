@@ -73,9 +73,14 @@ async fn a_device_bound_session_gets_a_ticket_that_is_good_once_at_its_url() {
     let ticket = data["ticket"].as_str().unwrap();
     assert!(ticket.starts_with("kwt_") && ticket.len() == 47, "{ticket}");
 
+    // The device was last seen over a minute ago: the connection counts as seeing it.
+    let old = "UPDATE devices SET last_seen_at = 1000 WHERE user_id = $1";
+    assert_eq!(db.execute(old, &user_of(&signed).to_string()).await, 1);
     let identity = keyward.redeem_connect_ticket(ticket, SYNC).await.unwrap();
     assert_eq!(identity.user_id, user_of(&signed));
     assert_eq!(identity.session_id, session_of(&signed));
+    let seen = keyward.store().devices(&user_of(&signed)).await.unwrap()[0].last_seen_at;
+    assert!(seen > 1000, "the connection noted the device seen ({seen})");
     let device_id = own_device_id(&keyward, &device, &token).await;
     assert_eq!(
         identity.device_id.map(|id| id.to_string()),
@@ -211,38 +216,17 @@ async fn a_ticket_of_a_session_that_ended_is_refused() {
     // A user deleted (by an administrator, directly in the database here).
     let signed = sign_up(&keyward, "deleted@example.com").await;
     let user_deleted = ticket(&keyward, &access(&signed), SYNC).await;
-    delete_user(&db, &user_of(&signed)).await;
+    let deleted = db
+        .execute(
+            "DELETE FROM users WHERE id = $1",
+            &user_of(&signed).to_string(),
+        )
+        .await;
+    assert_eq!(deleted, 1);
     assert_eq!(
         refusal(keyward.redeem_connect_ticket(&user_deleted, SYNC).await),
         ErrorCode::InvalidTicket
     );
-}
-
-/// Deletes a user row as an administrator's SQL would (the admin API is not built yet).
-async fn delete_user(db: &TestDb, user: &UserId) {
-    use sqlx::Connection as _;
-    let sql = "DELETE FROM users WHERE id = $1";
-    let deleted = match db.kind {
-        keyward_server::DatabaseKind::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(user.to_string())
-                .execute(&mut conn)
-                .await
-                .unwrap()
-                .rows_affected()
-        }
-        keyward_server::DatabaseKind::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
-            sqlx::query(sql)
-                .bind(user.to_string())
-                .execute(&mut conn)
-                .await
-                .unwrap()
-                .rows_affected()
-        }
-    };
-    assert_eq!(deleted, 1);
 }
 
 #[tokio::test]
@@ -407,4 +391,75 @@ async fn the_route_is_in_the_openapi_document() {
     assert!(url["pattern"].as_str().is_some_and(|p| p.starts_with('^')));
     let codes = doc["components"]["schemas"]["ErrorCode"]["enum"].to_string();
     assert!(codes.contains("invalid_ticket"), "{codes}");
+}
+
+#[tokio::test]
+async fn tickets_asked_and_redeemed_at_once_each_count_once_for_their_own_session() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let (a, b, gone) = (
+        sign_up(&keyward, "first@example.com").await,
+        sign_up(&keyward, "second@example.com").await,
+        sign_up(&keyward, "gone@example.com").await,
+    );
+    // Another server signed `gone` out a moment ago: this one has not heard yet, so its token
+    // passes here and only the statement that stores the ticket can tell.
+    let revoke = "UPDATE sessions SET revoked_at = 1000 WHERE id = $1";
+    let gone_session = session_of(&gone).to_string();
+    assert_eq!(db.execute(revoke, &gone_session).await, 1);
+    // Tickets asked for together are stored in one statement: each still for its own session,
+    // and none for the revoked one.
+    let ask = |who: &Value| {
+        let (keyward, token) = (keyward.clone(), access(who));
+        let request = json_request(Method::POST, PATH, Some(&token), &json!({ "url": SYNC }));
+        tokio::spawn(async move { send(&keyward, request).await })
+    };
+    let asking: Vec<_> = (0..40)
+        .map(|n| match n % 4 {
+            0 => (ask(&gone), None),
+            1 | 3 => (ask(&a), Some(session_of(&a))),
+            _ => (ask(&b), Some(session_of(&b))),
+        })
+        .collect();
+    let mut tickets = Vec::new();
+    for (task, session) in asking {
+        let reply = task.await.unwrap();
+        match session {
+            Some(session) => {
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                let ticket = reply.body["data"]["ticket"].as_str().unwrap().to_owned();
+                tickets.push((ticket, session));
+            }
+            None => assert_eq!(reply.code(), "session_revoked", "{}", reply.body),
+        }
+    }
+    // Redemptions that arrive together share one statement too: each ticket goes to its own
+    // session, and one ticket sent eight times at once is good exactly once.
+    let twice = ticket(&keyward, &access(&a), SYNC).await;
+    let redeem = |ticket: &str| {
+        let (keyward, ticket) = (keyward.clone(), ticket.to_owned());
+        tokio::spawn(async move { keyward.redeem_connect_ticket(&ticket, SYNC).await })
+    };
+    let redeeming: Vec<_> = tickets.iter().map(|(ticket, _)| redeem(ticket)).collect();
+    let replaying: Vec<_> = (0..8).map(|_| redeem(&twice)).collect();
+    let (mut redeemed, mut replayed) = (Vec::new(), Vec::new());
+    for task in redeeming {
+        redeemed.push(task.await.unwrap());
+    }
+    for task in replaying {
+        replayed.push(task.await.unwrap());
+    }
+    for ((_, session), identity) in tickets.iter().zip(redeemed) {
+        assert_eq!(identity.unwrap().session_id, *session);
+    }
+    let good = replayed.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(good, 1, "one ticket, eight redemptions at once");
+    for refused in replayed.into_iter().filter(Result::is_err) {
+        assert_eq!(refusal(refused), ErrorCode::InvalidTicket);
+    }
+    // And none of them again.
+    for (ticket, _) in &tickets {
+        let again = keyward.redeem_connect_ticket(ticket, SYNC).await;
+        assert_eq!(refusal(again), ErrorCode::InvalidTicket);
+    }
 }

@@ -76,6 +76,7 @@ pub fn app(keyward: Keyward) -> Router {
         .route("/api/whoami", get(whoami))
         .route("/api/hello", get(hello))
         .route("/ws", get(ws))
+        .route("/ws/hello", get(ws_hello))
         .with_state(state)
         .merge(keyward.router())
 }
@@ -183,21 +184,38 @@ async fn ws(
     };
     let sync = SyncAuth::new(app.keyward.clone(), format!("ws://{host}/ws"));
     match sync.connect(Some(&connect.ticket)).await {
-        Ok(connection) => upgrade.on_upgrade(move |socket| greet_then_echo(socket, connection)),
+        Ok(connection) => {
+            upgrade.on_upgrade(move |socket| greet_then_echo(socket, Some(connection)))
+        }
         // Keyward's own answer: 401 `invalid_ticket` with the error envelope.
         Err(refused) => refused.into_response(),
     }
 }
 
-async fn greet_then_echo(mut socket: WebSocket, mut connection: Connection) {
-    let user_id = connection.identity().map(|who| who.user_id);
+/// The same WebSocket without authentication (a baseline for the benchmarks): greets with no
+/// user, then echoes.
+async fn ws_hello(upgrade: WebSocketUpgrade) -> Response {
+    upgrade.on_upgrade(|socket| greet_then_echo(socket, None))
+}
+
+/// Says who the connection is, then echoes until either side closes or, for `connection`, its
+/// session ends.
+async fn greet_then_echo(mut socket: WebSocket, mut connection: Option<Connection>) {
+    let user_id = connection
+        .as_ref()
+        .and_then(|c| c.identity().map(|who| who.user_id));
     let hello = serde_json::json!({ "user_id": user_id }).to_string();
     if socket.send(Message::Text(hello.into())).await.is_err() {
         return;
     }
     loop {
         let message = tokio::select! {
-            why = connection.ended() => {
+            why = async {
+                match &mut connection {
+                    Some(connection) => connection.ended().await,
+                    None => std::future::pending().await,
+                }
+            } => {
                 let frame = CloseFrame {
                     code: close_code::POLICY,
                     reason: why.code().into(),

@@ -162,6 +162,16 @@ async fn a_websocket_opens_once_with_a_connect_ticket_and_knows_its_user() {
         (StatusCode::UNAUTHORIZED, &json!("invalid_ticket")),
         "no ticket at all"
     );
+
+    // The benchmarks' baseline needs none, and knows nobody.
+    let (mut open, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/hello"))
+        .await
+        .unwrap();
+    let hello = open.next().await.unwrap().unwrap();
+    let hello: Value = serde_json::from_str(hello.to_text().unwrap()).unwrap();
+    assert_eq!(hello, json!({ "user_id": null }));
+    open.send(Message::text("echo")).await.unwrap();
+    assert_eq!(open.next().await.unwrap().unwrap(), Message::text("echo"));
 }
 
 #[tokio::test]

@@ -254,7 +254,7 @@ pub async fn redeem(
     let ticket = Ticket::parse(ticket).ok_or_else(refused)?;
     let redeemed = core
         .store
-        .redeem_connect_ticket(&ticket.hash())
+        .redeem_connect_ticket(&ticket.hash(), now.millis())
         .await?
         .ok_or_else(refused)?;
     let on_time = now < Timestamp::from_millis(redeemed.expires_at);
@@ -267,9 +267,6 @@ pub async fn redeem(
         (Some(org), Some(role)) => (Some(org), Some(role)),
         _ => (None, None),
     };
-    if let Some(device) = &redeemed.device_id {
-        seen(core, device, now).await;
-    }
     Ok(TicketIdentity {
         user_id: redeemed.user_id,
         session_id: redeemed.session_id,

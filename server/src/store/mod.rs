@@ -89,6 +89,10 @@ pub struct Store {
     replays: groups::Queue<replays::Replay, bool>,
     /// DPoP proof ids on SQLite, where one process serves: in memory.
     seen: replays::Memory,
+    /// Connect tickets, stored in groups (see [`tickets`]).
+    issues: groups::Queue<TicketRow, bool>,
+    /// Connect tickets, redeemed in groups.
+    redemptions: groups::Queue<tickets::Redemption, Option<tickets::RedeemedTicket>>,
 }
 
 #[derive(Clone, Debug)]
@@ -276,11 +280,15 @@ impl Store {
             pools.start_checkpoints(rotations.downgrade());
         }
         let replays = replays::start(&pool);
+        let issues = tickets::start_issuing(&pool);
+        let redemptions = tickets::start_redeeming(&pool);
         Ok(Self {
             pool,
             rotations,
             replays,
             seen: replays::Memory::default(),
+            issues,
+            redemptions,
         })
     }
 

@@ -39,7 +39,7 @@ pub(super) fn report(
     );
     let _ = writeln!(
         md,
-        "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request): the proofs of its measured window are signed before the window, each with its own `jti` and a fresh `iat`, and the server verifies every one. Signing is the browser's work, on the user's device; signed during the window it took a fifth of the two cores the server is measured on. The WebSocket scenario is `keyward-bench` too: each of 32 clients in turn asks for a connect ticket (DPoP-bound token and proof, on a keep-alive connection), opens a new WebSocket to the example API's `/ws` with it, and waits for the server's first message; one such round is one authenticated connection.\n"
+        "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request): the proofs of its measured window are signed before the window, each with its own `jti` and a fresh `iat`, and the server verifies every one. Signing is the browser's work, on the user's device; signed during the window it took a fifth of the two cores the server is measured on. The WebSocket scenarios are `keyward-bench` too. In \"WebSocket connect (ticket)\", the budget's, each of 32 clients in turn opens a new TCP connection and WebSocket to the example API's `/ws` with a connect ticket, which the server redeems (one use, its session live, its device noted) before it upgrades, and waits for the server's first message; the tickets were asked for in the 12 s before the window (a ticket lives 30 s), as the proofs are signed before it: asking for one is a DPoP-authenticated request of its own, like the DPoP scenario's, and what the budget sets against the peers' session check is the connection's own authentication. \"WebSocket connect (no auth)\" is the same connection to `/ws/hello`, which needs no ticket: what authentication costs is the difference. \"WebSocket ticket, then connect\" is the whole round a reconnecting client makes, asking for the ticket (DPoP-bound token and proof, on a keep-alive connection) and then connecting; it has no budget.\n"
     );
     let two_passes = rows.iter().any(|r| r.passes.len() > 1);
     if two_passes {
@@ -141,7 +141,7 @@ pub(super) fn report(
                 5.0,
             ),
             (
-                "WebSocket connections, connect ticket ÷ best peer session check",
+                "WebSocket connections with a connect ticket ÷ best peer session check",
                 "WebSocket connect (ticket)",
                 session,
                 5.0,
