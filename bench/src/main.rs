@@ -428,8 +428,21 @@ async fn open(authority: &str, ws_url: &str, ticket: Option<&str>) -> Result<boo
 /// An upper bound on the rate of `ws-connect`, to size the tickets asked for ahead.
 const TICKETS_PER_SECOND: u64 = 25_000;
 
-/// How long `ws-connect` asks for tickets before its window: the tickets must outlive it (30 s).
+/// How long `ws-connect` asks for tickets before its window, at most.
 const ASKING_AHEAD: Duration = Duration::from_secs(12);
+
+/// How long a ticket lives (the server's `TICKET_TTL`), less a margin for the clock's sake.
+const TICKETS_LIVE: Duration = Duration::from_secs(27);
+
+/// How long to ask for tickets ahead of a window of `seconds`, so that the first one asked for
+/// is still good at its end.
+fn asking_ahead(seconds: u64) -> Result<Duration> {
+    TICKETS_LIVE
+        .checked_sub(Duration::from_secs(seconds))
+        .filter(|left| !left.is_zero())
+        .map(|left| left.min(ASKING_AHEAD))
+        .ok_or_else(|| format!("a {seconds} s window outlives a connect ticket: at most 26 s"))
+}
 
 /// Tickets asked for before the measured window, one redeemed per connection in it.
 struct Tickets {
@@ -440,9 +453,14 @@ struct Tickets {
 
 impl Tickets {
     /// Up to `count` tickets, asked for over `connections` keep-alive connections for at most
-    /// [`ASKING_AHEAD`].
-    async fn ask(asker: &TicketAsker, connections: u64, count: usize) -> Result<Self> {
-        let until = Instant::now() + ASKING_AHEAD;
+    /// `ahead`.
+    async fn ask(
+        asker: &TicketAsker,
+        connections: u64,
+        count: usize,
+        ahead: Duration,
+    ) -> Result<Self> {
+        let until = Instant::now() + ahead;
         let taken = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..connections)
             .map(|_| {
@@ -575,6 +593,7 @@ async fn run(args: &[String]) -> Result<()> {
         }
         "ws-connect" => {
             // Warm up with whole rounds, then ask for the window's tickets, then connect.
+            let ahead = asking_ahead(seconds)?;
             let none = Arc::new(Proofs::sign(&device, "POST", &asker.url, &asker.ath, 0)?);
             let warming = window(warmup);
             let warming = Window {
@@ -589,7 +608,7 @@ async fn run(args: &[String]) -> Result<()> {
             }
             let wanted =
                 usize::try_from(TICKETS_PER_SECOND * seconds).map_err(|e| e.to_string())?;
-            let tickets = Arc::new(Tickets::ask(&asker, connections, wanted).await?);
+            let tickets = Arc::new(Tickets::ask(&asker, connections, wanted, ahead).await?);
             let window = window(0);
             let tasks = (0..connections)
                 .map(|_| {

@@ -108,7 +108,7 @@ pub use settings::{
 /// the router goes through the API, never around its checks.
 #[cfg(feature = "testing")]
 #[doc(hidden)]
-pub use store::{AuditEventRow, MailRow, Store, UserRow};
+pub use store::{AuditEventRow, MailRow, Store, TicketRow, UserRow};
 
 use domain::Random;
 use domain::audit::Client;
@@ -130,10 +130,29 @@ impl Keyward {
     /// and starts the background upkeep (revocations from other servers, key reloads, purging
     /// ended sessions). Must be called inside a tokio runtime.
     pub async fn start(settings: Settings) -> Result<Self, Error> {
+        Self::start_reading_every(settings, domain::revocation::SYNC_INTERVAL).await
+    }
+
+    async fn start_reading_every(
+        settings: Settings,
+        interval: std::time::Duration,
+    ) -> Result<Self, Error> {
         let core = runtime::start(settings).await?;
-        runtime::spawn_upkeep(&core);
+        runtime::spawn_upkeep(&core, interval);
         runtime::mailer::spawn(&core)?;
         Ok(Self { core, check: None })
+    }
+
+    /// [`Keyward::start`], reading revocations from the database every `interval` instead of
+    /// every second (this crate's integration tests: so that a revocation learned sooner can
+    /// only have come from the database's notification).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub async fn start_polling_every(
+        settings: Settings,
+        interval: std::time::Duration,
+    ) -> Result<Self, Error> {
+        Self::start_reading_every(settings, interval).await
     }
 
     /// Runs `check` on every request to your app's routes that takes an [`AuthUser`] (or a

@@ -250,7 +250,7 @@ impl SyncAuth {
         let (claims, _) = verified(core, headers, now, request).await?;
         let checked = gateway::live(core, claims, now).await?;
         if let Some(device) = &checked.device_id {
-            tickets::seen(core, device, now).await;
+            tickets::seen(core, device, now);
         }
         let claims = &checked.claims;
         let org = claims.org.as_deref().and_then(OrgId::parse);

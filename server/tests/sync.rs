@@ -146,6 +146,31 @@ async fn a_revocation_on_one_server_closes_connections_held_by_another_within_th
 }
 
 #[tokio::test]
+async fn on_postgresql_another_server_hears_of_a_revocation_at_once_not_at_its_next_read() {
+    let db = TestDb::new().await;
+    if db.kind == keyward_server::DatabaseKind::Sqlite {
+        // One server process serves an SQLite database: there is no other server to tell.
+        return;
+    }
+    let here = db.start().await;
+    // `there` reads revocations once an hour: only the database's notification can end its
+    // connection within the limit.
+    let hour = Duration::from_secs(3600);
+    let there = Keyward::start_polling_every(db.settings(), hour)
+        .await
+        .unwrap();
+    let user = sign_up(&here, "notified@example.com").await;
+    let token = access(&user);
+    let connection = endpoint(&there)
+        .connect(Some(&ticket(&here, &token).await))
+        .await
+        .unwrap();
+    let ended = waiting(connection, Duration::from_secs(10));
+    sign_out(&here, &token, "all").await;
+    assert_eq!(ended.await.unwrap(), Some(Ended::Revoked));
+}
+
+#[tokio::test]
 async fn a_revoked_device_ends_its_connections_and_its_session_gets_no_new_ticket() {
     let db = TestDb::new().await;
     let keyward = db.start().await;

@@ -25,6 +25,9 @@ use crate::store::Store;
 /// How often the set is refreshed from the database.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
+/// The PostgreSQL channel a revocation is notified on when it commits (migration 0017).
+pub const CHANNEL: &str = "keyward_revocations";
+
 /// Overlap between syncs, so a revocation written before the previous sync read the clock but
 /// committed after it read the rows (a slow commit, a lock wait) is not missed. Reading a minute
 /// of revocations again each second costs an indexed range scan of a few rows.

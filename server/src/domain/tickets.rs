@@ -225,12 +225,10 @@ pub async fn issue(
     })
 }
 
-/// Notes that `device` was seen at `now`: for the device list, not a condition of anything, so
-/// a write that fails is logged and nothing else.
-pub(crate) async fn seen(core: &Core, device: &DeviceId, now: Timestamp) {
-    if let Err(err) = core.store.device_seen(device, now.millis()).await {
-        tracing::warn!(%err, %device, "could not note that a device was seen");
-    }
+/// Notes that `device` was seen at `now`, without waiting: for the device list, not a
+/// condition of anything.
+pub(crate) fn seen(core: &Core, device: &DeviceId, now: Timestamp) {
+    core.store.note_device_seen(device, now.millis());
 }
 
 /// Redeems `ticket` at `url` (the URL the redeeming server serves, as the client addressed it):
@@ -254,7 +252,7 @@ pub async fn redeem(
     let ticket = Ticket::parse(ticket).ok_or_else(refused)?;
     let redeemed = core
         .store
-        .redeem_connect_ticket(&ticket.hash(), now.millis())
+        .redeem_connect_ticket(&ticket.hash())
         .await?
         .ok_or_else(refused)?;
     let on_time = now < Timestamp::from_millis(redeemed.expires_at);
@@ -267,6 +265,9 @@ pub async fn redeem(
         (Some(org), Some(role)) => (Some(org), Some(role)),
         _ => (None, None),
     };
+    if let Some(device) = &redeemed.device_id {
+        seen(core, device, now);
+    }
     Ok(TicketIdentity {
         user_id: redeemed.user_id,
         session_id: redeemed.session_id,

@@ -4,7 +4,8 @@
 //! - [`start`]: validates the settings, loads the master secret (or, in development, makes one
 //!   beside the database: [`dev_secret`]), connects and migrates the database, makes the first
 //!   signing key on first start, and reads the recent revocations.
-//! - [`spawn_upkeep`]: every second, revocations from other servers; every 30 seconds, the
+//! - [`spawn_upkeep`]: every second, revocations from other servers (on PostgreSQL also as soon
+//!   as the database notifies them); every 30 seconds, the
 //!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters
 //!   and sign-in failure records, expired proofs, connect tickets and ceremonies, and audit
 //!   events past their retention.
@@ -66,10 +67,16 @@ pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
 
 /// Starts the background upkeep (see the module docs). It stops by itself once the last handle
 /// to `core` is dropped.
-pub fn spawn_upkeep(core: &Arc<Core>) {
+/// Revocations are read every `interval` ([`revocation::SYNC_INTERVAL`]; longer in a test that
+/// tells a notification from a round of upkeep); on PostgreSQL also as soon as another server's
+/// commit notifies them.
+pub fn spawn_upkeep(core: &Arc<Core>, interval: Duration) {
     let weak: Weak<Core> = Arc::downgrade(core);
+    if core.store.kind() == crate::DatabaseKind::Postgres {
+        tokio::spawn(listen_for_revocations(weak.clone()));
+    }
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(revocation::SYNC_INTERVAL);
+        let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut ticks: u64 = 0;
         loop {
@@ -82,6 +89,43 @@ pub fn spawn_upkeep(core: &Arc<Core>) {
             ticks = ticks.wrapping_add(1);
         }
     });
+}
+
+/// On PostgreSQL, reads the revocations as soon as another server commits one (the database
+/// notifies `keyward_revocations`: migration 0017), rather than at the next round of upkeep.
+/// A notification lost while the connection is down is caught by that round. Ends at the first
+/// notification after `core` is gone.
+async fn listen_for_revocations(core: Weak<Core>) {
+    let Some(listening) = core.upgrade() else {
+        return;
+    };
+    let listener = listening.store.listen(revocation::CHANNEL).await;
+    drop(listening);
+    let mut listener = match listener {
+        Ok(Some(listener)) => listener,
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(%err, "could not listen for revocations; reading them every second");
+            return;
+        }
+    };
+    loop {
+        // `recv` connects again by itself when the connection drops.
+        let notified = listener.recv().await;
+        let Some(core) = core.upgrade() else { break };
+        if let Err(err) = notified {
+            tracing::warn!(%err, "listening for revocations failed; trying again in a second");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let synced = core
+            .revoked
+            .sync(&core.store, Timestamp::now(), core.settings.access_ttl)
+            .await;
+        if let Err(err) = synced {
+            tracing::warn!(%err, "reading notified revocations failed; the next round will");
+        }
+    }
 }
 
 /// One round of upkeep at `now`; `tick` counts the seconds since start.

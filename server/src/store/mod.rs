@@ -92,7 +92,9 @@ pub struct Store {
     /// Connect tickets, stored in groups (see [`tickets`]).
     issues: groups::Queue<TicketRow, bool>,
     /// Connect tickets, redeemed in groups.
-    redemptions: groups::Queue<tickets::Redemption, Option<tickets::RedeemedTicket>>,
+    redemptions: groups::Queue<Vec<u8>, Option<tickets::RedeemedTicket>>,
+    /// Devices seen (a connection opened), noted in groups.
+    sightings: groups::Queue<tickets::Sighting, ()>,
 }
 
 #[derive(Clone, Debug)]
@@ -282,6 +284,7 @@ impl Store {
         let replays = replays::start(&pool);
         let issues = tickets::start_issuing(&pool);
         let redemptions = tickets::start_redeeming(&pool);
+        let sightings = tickets::start_noting(&pool);
         Ok(Self {
             pool,
             rotations,
@@ -289,7 +292,23 @@ impl Store {
             seen: replays::Memory::default(),
             issues,
             redemptions,
+            sightings,
         })
+    }
+
+    /// On PostgreSQL, a connection of its own listening on `channel`; `None` on SQLite.
+    pub(crate) async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<Option<sqlx::postgres::PgListener>, Error> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(channel).await?;
+                Ok(Some(listener))
+            }
+        }
     }
 
     /// Which database this store runs on.
