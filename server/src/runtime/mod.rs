@@ -99,7 +99,8 @@ async fn listen_for_revocations(core: Weak<Core>) {
     let Some(listening) = core.upgrade() else {
         return;
     };
-    let listener = listening.store.listen(revocation::CHANNEL).await;
+    let url = &listening.settings.database_url;
+    let listener = listening.store.listen(url, revocation::CHANNEL).await;
     drop(listening);
     let mut listener = match listener {
         Ok(Some(listener)) => listener,

@@ -296,15 +296,18 @@ impl Store {
         })
     }
 
-    /// On PostgreSQL, a connection of its own listening on `channel`; `None` on SQLite.
+    /// On PostgreSQL, a connection listening on `channel`, to `database_url` (this store's):
+    /// outside the store's pool, which closing the store would otherwise wait for; `None` on
+    /// SQLite.
     pub(crate) async fn listen(
         &self,
+        database_url: &str,
         channel: &str,
     ) -> Result<Option<sqlx::postgres::PgListener>, Error> {
         match &self.pool {
             Pool::Sqlite(_) => Ok(None),
-            Pool::Postgres(pool) => {
-                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+            Pool::Postgres(_) => {
+                let mut listener = sqlx::postgres::PgListener::connect(database_url).await?;
                 listener.listen(channel).await?;
                 Ok(Some(listener))
             }
