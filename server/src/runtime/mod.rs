@@ -5,10 +5,9 @@
 //!   beside the database: [`dev_secret`]), connects and migrates the database, makes the first
 //!   signing key on first start, and reads the recent revocations.
 //! - [`spawn_upkeep`]: every second, revocations from other servers (on PostgreSQL also as soon
-//!   as the database notifies them); every 30 seconds, the
-//!   signing keys (a rotation made elsewhere); every ten minutes, ended sessions, old counters
-//!   and sign-in failure records, expired proofs, connect tickets and ceremonies, and audit
-//!   events past their retention.
+//!   as the database notifies them); every 30 seconds, the signing keys (a rotation made
+//!   elsewhere); every ten minutes, ended sessions, old counters and sign-in failure records,
+//!   expired proofs, connect tickets and ceremonies, and audit events past their retention.
 
 // The edge: this module reads the clock and draws from the operating system for the domain.
 #![allow(clippy::disallowed_methods)]
@@ -67,6 +66,7 @@ pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
 
 /// Starts the background upkeep (see the module docs). It stops by itself once the last handle
 /// to `core` is dropped.
+///
 /// Revocations are read every `interval` ([`revocation::SYNC_INTERVAL`]; longer in a test that
 /// tells a notification from a round of upkeep); on PostgreSQL also as soon as another server's
 /// commit notifies them.
