@@ -103,18 +103,22 @@ enum Pool {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool: on SQLite the one named `$sqlite`
-/// (`read` or `write`), on PostgreSQL the one pool. The body is compiled once per backend, so the
-/// same query text serves both.
+/// Runs `$body` with `$pool` bound to the store's pool (or, after `pool`, to the given `&Pool`,
+/// as the group writers hold one): on SQLite the one named `$sqlite` (`read` or `write`), on
+/// PostgreSQL the one pool. The body is compiled once per backend, so the same query text serves
+/// both.
 macro_rules! with_pool {
-    ($store:expr, $sqlite:ident, $pool:ident => $body:expr) => {
-        match &$store.pool {
+    (pool $pools:expr, $sqlite:ident, $pool:ident => $body:expr) => {
+        match $pools {
             Pool::Sqlite(pools) => {
                 let $pool = &pools.$sqlite;
                 $body
             }
             Pool::Postgres($pool) => $body,
         }
+    };
+    ($store:expr, $sqlite:ident, $pool:ident => $body:expr) => {
+        with_pool!(pool &$store.pool, $sqlite, $pool => $body)
     };
 }
 
@@ -127,6 +131,9 @@ macro_rules! on_pool {
 
 /// Runs `$body`, which writes, with `$pool` bound to the store's pool for writes.
 macro_rules! on_writer {
+    (pool $pools:expr, $pool:ident => $body:expr) => {
+        with_pool!(pool $pools, write, $pool => $body)
+    };
     ($store:expr, $pool:ident => $body:expr) => {
         with_pool!($store, write, $pool => $body)
     };

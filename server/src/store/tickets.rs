@@ -283,18 +283,11 @@ macro_rules! bind_ticket {
 /// Stores `tickets` in one statement: whether each was (its session live).
 async fn insert_rows(pool: &Pool, tickets: &[TicketRow]) -> Result<Vec<bool>, sqlx::Error> {
     let text = text_for(&INSERT, tickets.len())?;
-    let stored: Vec<Vec<u8>> = match pool {
-        Pool::Sqlite(pools) => {
-            let query = sqlx::query_scalar(text);
-            let query = tickets.iter().fold(query, |q, t| bind_ticket!(q, t));
-            query.fetch_all(&pools.write).await?
-        }
-        Pool::Postgres(pool) => {
-            let query = sqlx::query_scalar(text);
-            let query = tickets.iter().fold(query, |q, t| bind_ticket!(q, t));
-            query.fetch_all(pool).await?
-        }
-    };
+    let stored: Vec<Vec<u8>> = on_writer!(pool pool, pool => {
+        let query = sqlx::query_scalar(text);
+        let query = tickets.iter().fold(query, |q, t| bind_ticket!(q, t));
+        query.fetch_all(pool).await?
+    });
     let stored: HashSet<Vec<u8>> = stored.into_iter().collect();
     Ok(tickets.iter().map(|t| stored.contains(&t.hash)).collect())
 }
@@ -306,16 +299,10 @@ async fn redeem_rows(
     hashes: &[Vec<u8>],
 ) -> Result<Vec<Option<RedeemedTicket>>, sqlx::Error> {
     let text = text_for(&REDEEM, hashes.len())?;
-    let rows: Vec<Redeemed> = match pool {
-        Pool::Sqlite(pools) => {
-            let query = hashes.iter().fold(sqlx::query_as(text), |q, h| q.bind(h));
-            query.fetch_all(&pools.write).await?
-        }
-        Pool::Postgres(pool) => {
-            let query = hashes.iter().fold(sqlx::query_as(text), |q, h| q.bind(h));
-            query.fetch_all(pool).await?
-        }
-    };
+    let rows: Vec<Redeemed> = on_writer!(pool pool, pool => {
+        let query = hashes.iter().fold(sqlx::query_as(text), |q, h| q.bind(h));
+        query.fetch_all(pool).await?
+    });
     let mut found: HashMap<Vec<u8>, RedeemedTicket> = rows
         .into_iter()
         .map(|row| (row.ticket_hash, row.ticket))
@@ -328,16 +315,14 @@ async fn seen_rows(pool: &Pool, devices: &[&DeviceId], now: i64) -> Result<(), s
     if devices.is_empty() {
         return Ok(());
     }
-    match pool {
-        Pool::Sqlite(pools) => {
-            let query = sqlx::query(text_for(&SEEN_SQLITE, devices.len())?).bind(now);
-            let query = devices.iter().fold(query, |q, device| q.bind(*device));
-            query.execute(&pools.write).await.map(drop)
-        }
-        Pool::Postgres(pool) => {
-            let query = sqlx::query(text_for(&SEEN_PG, devices.len())?).bind(now);
-            let query = devices.iter().fold(query, |q, device| q.bind(*device));
-            query.execute(pool).await.map(drop)
-        }
-    }
+    let texts: &[Arc<str>] = match pool {
+        Pool::Sqlite(_) => &SEEN_SQLITE,
+        Pool::Postgres(_) => &SEEN_PG,
+    };
+    let text = text_for(texts, devices.len())?;
+    on_writer!(pool pool, pool => {
+        let query = sqlx::query(text).bind(now);
+        let query = devices.iter().fold(query, |q, device| q.bind(*device));
+        query.execute(pool).await.map(drop)
+    })
 }
