@@ -60,14 +60,18 @@ impl std::fmt::Debug for RequestCheck {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OwnRoute;
 
-/// Runs the app's check, if it registered one, on `user`'s request to one of its own routes;
+/// Runs `keyward`'s check, if the app registered one, on `user`'s request to one of its own routes;
 /// its refusal is `forbidden` (403) with the app's reason.
-pub(crate) async fn run<S>(user: &AuthUser, parts: &mut Parts, state: &S) -> Result<(), Error>
+pub(crate) async fn run<S>(
+    keyward: &Keyward,
+    user: &AuthUser,
+    parts: &mut Parts,
+    state: &S,
+) -> Result<(), Error>
 where
     S: Send + Sync,
     Keyward: FromRef<S>,
 {
-    let keyward = Keyward::from_ref(state);
     let Some(check) = keyward.request_check() else {
         return Ok(());
     };

@@ -307,7 +307,7 @@ where
             session_id: claims.sid,
             claims,
         };
-        super::check::run(&user, parts, state).await?;
+        super::check::run(&keyward, &user, parts, state).await?;
         Ok(user)
     }
 }
