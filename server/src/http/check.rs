@@ -60,8 +60,8 @@ impl std::fmt::Debug for RequestCheck {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OwnRoute;
 
-/// Runs `keyward`'s check, if the app registered one, on `user`'s request to one of its own routes;
-/// its refusal is `forbidden` (403) with the app's reason.
+/// Runs `keyward`'s check, if the app registered one, on `user`'s request to one of its own
+/// routes; its refusal is `forbidden` (403) with the app's reason.
 pub(crate) async fn run<S>(
     keyward: &Keyward,
     user: &AuthUser,
