@@ -105,3 +105,97 @@ pub struct AuditPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
+
+/// `POST /auth/admin/webhooks`: an endpoint to deliver events to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NewWebhook {
+    /// Where events are posted: an `https` URL (`http` outside production) on a public address.
+    pub url: String,
+    /// The event types it takes (`user.created`, `session.revoked`, …); every type when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+}
+
+/// A webhook endpoint (never its secret, which is shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookEndpoint {
+    /// Its id.
+    pub id: String,
+    /// Where events are posted.
+    pub url: String,
+    /// The event types it takes; absent: every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+    /// When it was disabled (it answered 410 Gone): it takes no events until it is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
+    /// Why it was disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_reason: Option<String>,
+}
+
+/// `POST /auth/admin/webhooks`: the endpoint, and its signing secret, shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookCreated {
+    /// The endpoint.
+    pub endpoint: WebhookEndpoint,
+    /// The Standard Webhooks secret (`whsec_…`) that verifies its deliveries' signatures.
+    pub secret: String,
+}
+
+/// `GET /auth/admin/webhooks`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookEndpoints {
+    /// Every endpoint, oldest first.
+    pub endpoints: Vec<WebhookEndpoint>,
+}
+
+/// One event's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDelivery {
+    /// Its id (to redeliver it).
+    pub id: i64,
+    /// The `webhook-id` it is sent with: the same on every attempt and for every endpoint.
+    pub msg_id: String,
+    /// The event type.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `delivered` or `failed` (given up, or the endpoint answered 410).
+    pub status: String,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When the event happened (RFC 3339).
+    pub created_at: String,
+    /// When the next attempt is due (RFC 3339), while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+    /// When the endpoint accepted it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<String>,
+    /// The HTTP status of the last attempt, when one came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    /// Why the last attempt failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// The body that is posted (a JSON object: `type`, `timestamp`, `data`).
+    pub payload: String,
+}
+
+/// `GET /auth/admin/webhooks/{id}/deliveries`: newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDeliveryPage {
+    /// The deliveries of this page.
+    pub deliveries: Vec<WebhookDelivery>,
+    /// Where the next (older) page starts (`?cursor=`); absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}

@@ -33,7 +33,9 @@ mod orgs;
 mod resource;
 
 pub use admin::{
-    AdminUser, AuditEvent, AuditPage, SessionsEnded, UserDetail, UserDisabled, UserPage,
+    AdminUser, AuditEvent, AuditPage, NewWebhook, SessionsEnded, UserDetail, UserDisabled,
+    UserPage, WebhookCreated, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint,
+    WebhookEndpoints,
 };
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,

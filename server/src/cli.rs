@@ -68,6 +68,13 @@ pub enum Command {
         #[command(subcommand)]
         action: UsersAction,
     },
+    /// Manage webhook endpoints: add (the secret is printed once), list, delete, enable, see
+    /// and resend deliveries.
+    Webhooks {
+        /// What to do.
+        #[command(subcommand)]
+        action: WebhooksAction,
+    },
     /// Print the newest mails of the outbox (in development, where no SMTP server is set, mail
     /// goes only there), with their links.
     Outbox {
@@ -124,6 +131,61 @@ pub enum ServerKeysAction {
     Revoke {
         /// The key's id (from `list`).
         id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+/// `keyward webhooks …`: the admin API's webhook operations, on the server's database.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksAction {
+    /// Add an endpoint and print its signing secret, once.
+    Create {
+        /// Where events are posted (https; http outside production).
+        url: String,
+        /// The event types it takes, comma-separated [default: every type].
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<String>>,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List the endpoints.
+    List(SettingsArgs),
+    /// Delete an endpoint with its deliveries.
+    Delete {
+        /// The endpoint's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Enable an endpoint that was disabled (it answered 410 Gone).
+    Enable {
+        /// The endpoint's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Print an endpoint's newest deliveries.
+    Deliveries {
+        /// The endpoint's id.
+        id: String,
+        /// How many (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Settings (the database to read).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Send a delivery again.
+    Redeliver {
+        /// The endpoint's id.
+        id: String,
+        /// The delivery's id (from `deliveries`).
+        delivery: i64,
         /// Settings (the database to write).
         #[command(flatten)]
         settings: SettingsArgs,
@@ -311,6 +373,10 @@ pub struct SettingsArgs {
     /// their sessions [default: none, admin keys only].
     #[arg(long, env = "KEYWARD_ADMIN_ORG", value_name = "ORG_ID")]
     pub admin_org: Option<String>,
+    /// Dangerous: deliver webhooks to private and loopback addresses too (tests, private
+    /// networks) [default: false].
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL")]
+    pub webhook_allow_private: Option<bool>,
     /// The WebAuthn relying party id, a domain [default: the issuer's host].
     #[arg(long, env = "KEYWARD_RP_ID")]
     pub rp_id: Option<String>,
@@ -406,6 +472,7 @@ struct FileSettings {
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
     admin_org: Option<String>,
+    webhook_allow_private: Option<bool>,
     rp_id: Option<String>,
     rp_origins: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
@@ -553,6 +620,10 @@ impl SettingsArgs {
                 }
                 admin_org => admin_org,
             },
+            webhook_allow_private: self
+                .webhook_allow_private
+                .or(file.webhook_allow_private)
+                .unwrap_or(d.webhook_allow_private),
             rp_id: self.rp_id.or(file.rp_id),
             rp_origins: self.rp_origins.or(file.rp_origins).unwrap_or(d.rp_origins),
             trusted_proxies: match (self.trusted_proxies, file.trusted_proxies) {
@@ -793,6 +864,7 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::ServerKeys { action } => api_keys(KeyKind::Server, action).await,
         Command::AdminKeys { action } => api_keys(KeyKind::Admin, action).await,
         Command::Users { action } => users(action).await,
+        Command::Webhooks { action } => webhooks(action).await,
         Command::Outbox { limit, settings } => {
             let store = open_store(settings).await?;
             let mails = store.recent_mail(limit.clamp(1, 1000)).await?;
@@ -973,6 +1045,96 @@ async fn users(action: UsersAction) -> Result<(), Error> {
         UsersOp::PasswordReset(id) => admin::start_password_reset(core, &id, &act, &random)
             .await
             .map(|()| println!("a password reset link is queued for {id}")),
+    };
+    core.store.close().await;
+    done
+}
+
+/// `keyward webhooks …`.
+async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
+    use crate::domain::webhooks;
+    let settings = match &mut action {
+        WebhooksAction::Create { settings, .. }
+        | WebhooksAction::Delete { settings, .. }
+        | WebhooksAction::Enable { settings, .. }
+        | WebhooksAction::Deliveries { settings, .. }
+        | WebhooksAction::Redeliver { settings, .. }
+        | WebhooksAction::List(settings) => std::mem::take(settings),
+    };
+    let keyward = Keyward::start(settings.resolve()?).await?;
+    let core = keyward.core();
+    #[allow(clippy::disallowed_methods)] // an edge: the operator's command
+    let (now, random) = (Timestamp::now(), crate::domain::Random::os());
+    let client = Client::default();
+    let act = admin::Acting {
+        by: admin::By::Cli,
+        client: &client,
+        now,
+    };
+    let print = |endpoint: &keyward_proto::WebhookEndpoint| {
+        println!(
+            "{:<36}  {:<24}  {}  events: {}{}",
+            endpoint.id,
+            endpoint.created_at,
+            endpoint.url,
+            endpoint
+                .events
+                .as_ref()
+                .map_or_else(|| "all".to_owned(), |list| list.join(",")),
+            endpoint
+                .disabled_reason
+                .as_deref()
+                .map(|why| format!("  (disabled: {why})"))
+                .unwrap_or_default()
+        );
+    };
+    let done = match action {
+        WebhooksAction::Create { url, events, .. } => {
+            let new = keyward_proto::NewWebhook { url, events };
+            webhooks::create(core, new, &act, &random)
+                .await
+                .map(|made| {
+                    print(&made.endpoint);
+                    println!("{}", made.secret);
+                    println!("shown once: the receiver verifies signatures with it");
+                })
+        }
+        WebhooksAction::List(_) => webhooks::list(core).await.map(|endpoints| {
+            endpoints.iter().for_each(print);
+            println!("{} endpoint(s)", endpoints.len());
+        }),
+        WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
+            .await
+            .map(|()| println!("deleted {id}")),
+        WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
+            .await
+            .map(|endpoint| print(&endpoint)),
+        WebhooksAction::Deliveries { id, limit, .. } => {
+            webhooks::deliveries(core, &id, Some(limit), None)
+                .await
+                .map(|page| {
+                    for d in &page.deliveries {
+                        println!(
+                            "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
+                            d.id,
+                            d.created_at,
+                            d.event_type,
+                            d.status,
+                            d.attempts,
+                            d.last_error
+                                .as_deref()
+                                .map(|e| format!(", last error: {e}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!("{} deliveries", page.deliveries.len());
+                })
+        }
+        WebhooksAction::Redeliver { id, delivery, .. } => {
+            webhooks::redeliver(core, &id, delivery, &act)
+                .await
+                .map(|()| println!("delivery {delivery} is queued again"))
+        }
     };
     core.store.close().await;
     done

@@ -82,6 +82,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod http;
+mod outbound;
 mod runtime;
 mod secrets;
 mod settings;
@@ -140,6 +141,7 @@ impl Keyward {
         let core = runtime::start(settings).await?;
         runtime::spawn_upkeep(&core, interval);
         runtime::mailer::spawn(&core)?;
+        runtime::webhooks::spawn(&core)?;
         Ok(Self { core, check: None })
     }
 

@@ -64,6 +64,10 @@ pub struct Settings {
     /// by default: only admin keys. A role in any other organization never grants it, whatever
     /// its permissions: an organization's owner administers their organization, not the server.
     pub admin_org: Option<String>,
+    /// Deliver webhooks to private, loopback and link-local addresses too. Off by default: an
+    /// endpoint (or a name that resolves, even later, to such an address) must not reach into
+    /// the operator's own network. Dangerous; for tests and private networks.
+    pub webhook_allow_private: bool,
     /// The WebAuthn relying party id (a domain): the issuer's host when `None`.
     pub rp_id: Option<String>,
     /// The origins passkeys are used from: the allowed origins (or the issuer's) when empty.
@@ -213,6 +217,7 @@ impl Default for Settings {
             require_dpop: false,
             dpop_nonce: false,
             admin_org: None,
+            webhook_allow_private: false,
             rp_id: None,
             rp_origins: Vec::new(),
             trusted_proxies: Vec::new(),

@@ -281,6 +281,15 @@ async fn admin_routes_refuse_user_tokens_server_keys_and_revoked_keys() {
             ),
             (Method::DELETE, format!("/auth/admin/users/{id}")),
             (Method::GET, "/auth/admin/audit".to_owned()),
+            (Method::GET, "/auth/admin/webhooks".to_owned()),
+            (Method::POST, "/auth/admin/webhooks".to_owned()),
+            (Method::DELETE, format!("/auth/admin/webhooks/{id}")),
+            (Method::POST, format!("/auth/admin/webhooks/{id}/enable")),
+            (Method::GET, format!("/auth/admin/webhooks/{id}/deliveries")),
+            (
+                Method::POST,
+                format!("/auth/admin/webhooks/{id}/deliveries/1/redeliver"),
+            ),
         ] {
             let reply = send(&keyward, authed(method, &uri, presented)).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what} on {uri}");

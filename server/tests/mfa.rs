@@ -12,18 +12,6 @@ use axum::http::{Method, StatusCode};
 use common::*;
 use keyward_server::Keyward;
 use serde_json::{Value, json};
-use totp_rs::{Algorithm, Secret, TOTP};
-
-/// The app code for `secret` (base32) at `offset` steps from now.
-fn code(secret: &str, offset: i64) -> String {
-    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
-    let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    totp.generate(now.saturating_add_signed(offset * 30))
-}
 
 async fn authed_post(keyward: &Keyward, path: &str, token: &str, body: Value) -> Reply {
     send(
@@ -61,7 +49,7 @@ async fn with_mfa(keyward: &Keyward, email: &str) -> (Value, String, Vec<String>
         json!({ "code": "000000" }),
     )
     .await;
-    if code(&secret, 0) != "000000" {
+    if totp(&secret, 0) != "000000" {
         assert_eq!(
             (wrong.status, wrong.code()),
             (StatusCode::UNAUTHORIZED, "invalid_mfa_code")
@@ -71,7 +59,7 @@ async fn with_mfa(keyward: &Keyward, email: &str) -> (Value, String, Vec<String>
         keyward,
         "/auth/mfa/totp/confirm",
         &token,
-        json!({ "code": code(&secret, 0) }),
+        json!({ "code": totp(&secret, 0) }),
     )
     .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
@@ -117,7 +105,7 @@ async fn every_password_sign_in_then_asks_for_a_code_accepted_once() {
     let ticket = answer["mfa_ticket"].as_str().unwrap().to_owned();
 
     // The confirming code's step is used: the next one works, once.
-    let next = code(&secret, 1);
+    let next = totp(&secret, 1);
     let reply = verify(&keyward, json!({ "mfa_ticket": ticket, "code": next })).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     let tokens = &reply.body["data"]["tokens"];
@@ -164,13 +152,13 @@ async fn a_recovery_code_works_once_and_five_wrong_codes_end_the_ticket() {
     // An app code is not a recovery code, nor the other way round.
     let crossed = verify(
         &keyward,
-        json!({ "mfa_ticket": ticket, "recovery_code": code(&secret, 1) }),
+        json!({ "mfa_ticket": ticket, "recovery_code": totp(&secret, 1) }),
     )
     .await;
     assert_eq!(crossed.code(), "invalid_mfa_code");
 
     let ticket = sign_in(&keyward, "recover@example.com").await["mfa_ticket"].clone();
-    let right = code(&secret, 1);
+    let right = totp(&secret, 1);
     let wrong = if right == "123456" {
         "654321"
     } else {
@@ -210,7 +198,7 @@ async fn the_second_factor_comes_from_the_device_that_gave_the_first() {
     )
     .await;
     let ticket = reply.body["data"]["mfa_ticket"].clone();
-    let answer = json!({ "mfa_ticket": ticket, "code": code(&secret, 1) });
+    let answer = json!({ "mfa_ticket": ticket, "code": totp(&secret, 1) });
 
     let path = "/auth/mfa/verify";
     for stranger in [Some(&other), None] {
@@ -304,7 +292,7 @@ async fn a_magic_link_and_a_password_reset_still_leave_the_second_factor_to_ask(
     let ticket = reply.body["data"]["mfa_ticket"].clone();
     let reply = verify(
         &keyward,
-        json!({ "mfa_ticket": ticket, "code": code(&secret, 1) }),
+        json!({ "mfa_ticket": ticket, "code": totp(&secret, 1) }),
     )
     .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
@@ -357,7 +345,7 @@ async fn turning_it_off_and_new_recovery_codes_need_a_current_code() {
             Method::DELETE,
             "/auth/mfa/totp",
             Some(&token),
-            &json!({ "code": code(&secret, 1) }),
+            &json!({ "code": totp(&secret, 1) }),
         ),
     )
     .await;
@@ -401,7 +389,7 @@ async fn wrong_codes_for_an_account_are_capped_across_tickets_even_without_rate_
     .await
     .unwrap();
     let (_, secret, _) = with_mfa(&keyward, "guessed@example.com").await;
-    let right = code(&secret, 1);
+    let right = totp(&secret, 1);
     let wrong = if right == "123456" {
         "654321"
     } else {
@@ -513,7 +501,7 @@ async fn a_step_up_makes_the_session_recent_and_its_next_tokens_two_factor() {
             json!({ "code": code }),
         )
     };
-    let right = code(&secret, 1);
+    let right = totp(&secret, 1);
     let wrong = if right == "123456" {
         "654321"
     } else {

@@ -491,24 +491,6 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&unb64(payload)).unwrap()
 }
 
-/// The newest mail of `kind` to `to` in the outbox (no SMTP server here): its `token` link
-/// parameter.
-async fn mailed_token(keyward: &Keyward, kind: &str, to: &str) -> String {
-    let mails = keyward.store().recent_mail(50).await.unwrap();
-    let mail = mails
-        .iter()
-        .find(|m| m.kind == kind && m.to_address == to)
-        .unwrap_or_else(|| panic!("no {kind} mail to {to}"));
-    let received = smtp::Mail {
-        to: mail.to_address.clone(),
-        from: String::new(),
-        subject: mail.subject.clone(),
-        text: mail.text_body.clone(),
-        html: mail.html_body.clone(),
-    };
-    received.link().1
-}
-
 /// Refreshes with `refresh_with`: the new access and refresh tokens.
 async fn refreshed(keyward: &Keyward, refresh_with: &str) -> (String, String) {
     let reply = refresh(keyward, refresh_with).await;
@@ -517,23 +499,6 @@ async fn refreshed(keyward: &Keyward, refresh_with: &str) -> (String, String) {
         access(&reply.body["data"]),
         refresh_token(&reply.body["data"]),
     )
-}
-
-/// Follows the verification mail sent to `email` at sign-up, signed in as its holder.
-async fn verify_email(keyward: &Keyward, email: &str, token: &str) {
-    let link = mailed_token(keyward, "verify_email", email).await;
-    let body = json!({ "token": link });
-    let reply = send(
-        keyward,
-        json_request(
-            Method::POST,
-            "/auth/email/verification/confirm",
-            Some(token),
-            &body,
-        ),
-    )
-    .await;
-    assert!(reply.status.is_success(), "{}", reply.body);
 }
 
 #[tokio::test]

@@ -19,6 +19,7 @@ pub fn run() -> Result {
     caddy()?;
     npm_packages()?;
     smtp_server()?;
+    webhook_verifier()?;
     postgres_bin_dir()?;
     println!("setup: everything is in place");
     Ok(())
@@ -160,20 +161,33 @@ fn debian(what: &str, present: bool, packages: &[&str]) -> Result {
 /// `target/tools/aiosmtpd` (the tests run `bin/python -m aiosmtpd` from there).
 pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 
+/// The webhook tests' receiver verifies signatures with the Standard Webhooks reference
+/// implementation for Python (PyPI), pinned, in a virtualenv under `target/tools/standardwebhooks`.
+pub const STANDARDWEBHOOKS: &str = "standardwebhooks==1.3.0";
+
 fn smtp_server() -> Result {
-    let venv = root().join("target/tools/aiosmtpd");
+    python_tool("aiosmtpd", AIOSMTPD)
+}
+
+fn webhook_verifier() -> Result {
+    python_tool("standardwebhooks", STANDARDWEBHOOKS)
+}
+
+/// `requirement` (pinned) from PyPI in its own virtualenv, `target/tools/<dir>`.
+fn python_tool(dir: &str, requirement: &str) -> Result {
+    let venv = root().join("target/tools").join(dir);
     let stamp = venv.join("installed");
-    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == AIOSMTPD) {
-        println!("ok   {AIOSMTPD}");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirement) {
+        println!("ok   {requirement}");
         return Ok(());
     }
     cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     cmd::run(
         Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(AIOSMTPD),
+            .arg(requirement),
     )?;
-    std::fs::write(&stamp, AIOSMTPD).map_err(|e| format!("write {}: {e}", stamp.display()))
+    std::fs::write(&stamp, requirement).map_err(|e| format!("write {}: {e}", stamp.display()))
 }
 
 /// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),

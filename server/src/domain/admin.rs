@@ -170,7 +170,8 @@ pub struct Acting<'a> {
 }
 
 impl By<'_> {
-    fn detail(self) -> serde_json::Value {
+    /// Who acted, as audit details record it.
+    pub(crate) fn detail(self) -> serde_json::Value {
         match self {
             Self::Key(id) => serde_json::json!({ "admin_key": id }),
             Self::User(id) => serde_json::json!({ "admin_user": id }),

@@ -98,6 +98,18 @@ pub enum AuditKind {
     AdminDeletedUser,
     /// An admin had a password reset link mailed to a user.
     AdminStartedPasswordReset,
+    /// A passkey was registered to an account (`detail.passkey`: its id).
+    PasskeyAdded,
+    /// A passkey was removed from an account (`detail.passkey`: its id).
+    PasskeyRemoved,
+    /// A webhook endpoint was made (`detail.webhook`, `detail.url`).
+    WebhookCreated,
+    /// A webhook endpoint was deleted, with its deliveries.
+    WebhookDeleted,
+    /// A disabled webhook endpoint was enabled again.
+    WebhookEnabled,
+    /// A webhook delivery was sent again on an admin's request (`detail.delivery`).
+    WebhookRedelivered,
 }
 
 impl AuditKind {
@@ -146,6 +158,12 @@ impl AuditKind {
             Self::AdminEnabledUser => "admin_enabled_user",
             Self::AdminDeletedUser => "admin_deleted_user",
             Self::AdminStartedPasswordReset => "admin_started_password_reset",
+            Self::PasskeyAdded => "passkey_added",
+            Self::PasskeyRemoved => "passkey_removed",
+            Self::WebhookCreated => "webhook_created",
+            Self::WebhookDeleted => "webhook_deleted",
+            Self::WebhookEnabled => "webhook_enabled",
+            Self::WebhookRedelivered => "webhook_redelivered",
         }
     }
 }

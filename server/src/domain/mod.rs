@@ -29,6 +29,7 @@ pub mod sessions;
 pub mod tickets;
 pub mod tokens;
 pub mod verified;
+pub mod webhooks;
 
 use std::fmt;
 use std::time::Duration;
@@ -173,6 +174,10 @@ uuid_id!(
 uuid_id!(
     /// A server key's id.
     ServerKeyId
+);
+uuid_id!(
+    /// A webhook endpoint's id.
+    WebhookId
 );
 
 impl UserId {

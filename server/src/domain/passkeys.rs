@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{
 use webauthn_rs_proto::{ResidentKeyRequirement, UserVerificationPolicy};
 
 use super::accounts::{device_check, require_recent_auth, signed_in, signed_up};
-use super::audit::{self, Client};
+use super::audit::{self, Client, EventExt as _};
 use super::core::Core;
 use super::email::Email;
 use super::sessions::Start;
@@ -205,6 +205,7 @@ pub async fn register_verify(
     core: &Core,
     claims: &AccessClaims,
     answer: &RegisterPublicKeyCredential,
+    client: &Client,
     now: Timestamp,
     random: &Random,
 ) -> Result<PasskeyView, Error> {
@@ -226,7 +227,11 @@ pub async fn register_verify(
         now,
         random,
     )?;
-    if !core.store.insert_passkey(&row).await? {
+    let event = audit::event(audit::AuditKind::PasskeyAdded, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "passkey": row.id }));
+    if !core.store.insert_passkey(&row, &event).await? {
         return Err(invalid("this passkey is registered already"));
     }
     Ok(view(&row))
@@ -522,10 +527,15 @@ pub async fn remove(
     core: &Core,
     claims: &AccessClaims,
     id: &str,
+    client: &Client,
     now: Timestamp,
 ) -> Result<(), Error> {
     require_recent_auth(core, claims, now)?;
-    match core.store.delete_passkey(&claims.sub, id).await? {
+    let event = audit::event(audit::AuditKind::PasskeyRemoved, now, client)
+        .user(&claims.sub)
+        .session(&claims.sid)
+        .detail(serde_json::json!({ "passkey": id }));
+    match core.store.delete_passkey(&claims.sub, id, &event).await? {
         Removal::Removed => Ok(()),
         Removal::NotFound => Err(Error::rejected(ErrorCode::NotFound, "No such passkey.")),
         Removal::LastSignInMethod => Err(Error::rejected(

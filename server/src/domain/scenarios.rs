@@ -763,7 +763,14 @@ async fn adding_a_passkey_needs_a_recent_sign_in() {
         refused.err().and_then(|e| e.code()).map(|c| c.as_str()),
         Some("reauthentication_required")
     );
-    let removal = passkeys::remove(&core, &stale, "0190c0de-0000-7000-8000-000000000000", t1).await;
+    let removal = passkeys::remove(
+        &core,
+        &stale,
+        "0190c0de-0000-7000-8000-000000000000",
+        &c,
+        t1,
+    )
+    .await;
     assert_eq!(
         removal.err().and_then(|e| e.code()).map(|c| c.as_str()),
         Some("reauthentication_required")

@@ -8,15 +8,16 @@ use axum::extract::{FromRef, FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use keyward_proto::{
-    AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, SessionsEnded, UserDetail,
-    UserDisabled, UserPage,
+    AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, NewWebhook, SessionsEnded,
+    UserDetail, UserDisabled, UserPage, WebhookCreated, WebhookDeliveryPage, WebhookEndpoint,
+    WebhookEndpoints,
 };
 
-use super::extract::{AuthUser, parameters};
+use super::extract::{ApiJson, AuthUser, parameters};
 use super::gateway::{ApiKey, KeyKinds};
 use crate::domain::audit::Client;
 use crate::domain::server_keys::KeyKind;
-use crate::domain::{Random, ServerKeyId, Timestamp, UserId, admin};
+use crate::domain::{Random, ServerKeyId, Timestamp, UserId, admin, webhooks};
 use crate::{Error, Keyward};
 
 /// Admin keys only.
@@ -348,4 +349,169 @@ pub(crate) async fn audit_log(
     };
     let page = admin::audit_log(keyward.core(), query).await?;
     Ok(Json(Envelope::new(page)))
+}
+
+/// Adds a webhook endpoint: events of the types it takes are posted to it, signed per the
+/// Standard Webhooks spec with its secret, returned this once.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/webhooks",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    request_body = NewWebhook,
+    responses(
+        (status = 201, description = "The endpoint and its secret (`whsec_…`), shown once.", body = Envelope<WebhookCreated>),
+        (status = 400, description = "`invalid_request`: not an http(s) URL (https in production), credentials in it, a host that does not resolve or resolves to an address that is not public, an unknown event type, an empty `events`.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn create_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    ApiJson(body): ApiJson<NewWebhook>,
+) -> Result<(StatusCode, Json<Envelope<WebhookCreated>>), Error> {
+    let act = acting(&admin, &client);
+    let created = webhooks::create(keyward.core(), body, &act, &Random::os()).await?;
+    Ok((StatusCode::CREATED, Json(Envelope::new(created))))
+}
+
+/// Every webhook endpoint, oldest first (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/auth/admin/webhooks",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The endpoints.", body = Envelope<WebhookEndpoints>),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn list_webhooks(
+    State(keyward): State<Keyward>,
+    _admin: Admin,
+) -> Result<Json<Envelope<WebhookEndpoints>>, Error> {
+    let endpoints = webhooks::list(keyward.core()).await?;
+    Ok(Json(Envelope::new(WebhookEndpoints { endpoints })))
+}
+
+/// Deletes a webhook endpoint with its deliveries, pending ones included.
+#[utoipa::path(
+    delete,
+    path = "/auth/admin/webhooks/{id}",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn delete_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Error> {
+    webhooks::delete(keyward.core(), &id, &acting(&admin, &client)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Enables an endpoint that was disabled (it answered 410 Gone): it takes events again from now
+/// on (those it missed can be redelivered).
+#[utoipa::path(
+    post,
+    path = "/auth/admin/webhooks/{id}/enable",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The endpoint.", body = Envelope<WebhookEndpoint>),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn enable_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<WebhookEndpoint>>, Error> {
+    let endpoint = webhooks::enable(keyward.core(), &id, &acting(&admin, &client)).await?;
+    Ok(Json(Envelope::new(endpoint)))
+}
+
+/// The page.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Read by `parameters`; the struct documents them.
+pub(crate) struct DeliveriesQuery {
+    /// How many (1 to 200; 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The endpoint's delivery log, newest first: each event's status, attempts, last answer and
+/// body.
+#[utoipa::path(
+    get,
+    path = "/auth/admin/webhooks/{id}/deliveries",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id."), DeliveriesQuery),
+    responses(
+        (status = 200, description = "A page of deliveries.", body = Envelope<WebhookDeliveryPage>),
+        (status = 400, description = "`invalid_request`: a limit outside 1 to 200, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn webhook_deliveries(
+    State(keyward): State<Keyward>,
+    _admin: Admin,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Envelope<WebhookDeliveryPage>>, Error> {
+    let [limit, cursor] = once_each(query.as_deref(), ["limit", "cursor"])?;
+    let page =
+        webhooks::deliveries(keyward.core(), &id, parse_limit(limit)?, cursor.as_deref()).await?;
+    Ok(Json(Envelope::new(page)))
+}
+
+/// Sends a delivery again now, with the same `webhook-id`, whatever became of it.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/webhooks/{id}/deliveries/{delivery}/redeliver",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The endpoint's id."),
+        ("delivery" = i64, Path, description = "The delivery's id."),
+    ),
+    responses(
+        (status = 202, description = "Queued: it goes out within a second."),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint or delivery.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn redeliver_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path((id, delivery)): Path<(String, String)>,
+) -> Result<StatusCode, Error> {
+    let delivery = delivery
+        .parse::<i64>()
+        .map_err(|_| Error::rejected(ErrorCode::NotFound, "No such delivery."))?;
+    webhooks::redeliver(keyward.core(), &id, delivery, &acting(&admin, &client)).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -60,7 +60,7 @@ use crate::Keyward;
         (name = "mfa", description = "TOTP second factors: enrol, confirm, recovery codes, the second step of a sign-in."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "resource servers", description = "For servers that are not this process: token introspection and ticket redemption (with a server key), forward auth for gateways."),
-        (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended."),
+        (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended, the audit log, webhooks."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -142,6 +142,11 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(admin::delete_user))
         .routes(routes!(admin::start_password_reset))
         .routes(routes!(admin::audit_log))
+        .routes(routes!(admin::create_webhook, admin::list_webhooks))
+        .routes(routes!(admin::delete_webhook))
+        .routes(routes!(admin::enable_webhook))
+        .routes(routes!(admin::webhook_deliveries))
+        .routes(routes!(admin::redeliver_webhook))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

@@ -59,12 +59,14 @@ pub(crate) async fn register_options(
 pub(crate) async fn register_verify(
     State(keyward): State<Keyward>,
     user: AuthUser,
+    client: Client,
     Credential(body): Credential<RegisterPublicKeyCredential>,
 ) -> Result<(StatusCode, Json<Envelope<Passkey>>), Error> {
     let passkey = passkeys::register_verify(
         keyward.core(),
         &user.claims,
         &body,
+        &client,
         Timestamp::now(),
         &Random::os(),
     )
@@ -246,9 +248,10 @@ pub(crate) async fn rename_passkey(
 pub(crate) async fn remove_passkey(
     State(keyward): State<Keyward>,
     user: AuthUser,
+    client: Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Error> {
-    passkeys::remove(keyward.core(), &user.claims, &id, Timestamp::now()).await?;
+    passkeys::remove(keyward.core(), &user.claims, &id, &client, Timestamp::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

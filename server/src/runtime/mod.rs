@@ -7,13 +7,15 @@
 //! - [`spawn_upkeep`]: every second, revocations from other servers (on PostgreSQL also as soon
 //!   as the database notifies them); every 30 seconds, the signing keys (a rotation made
 //!   elsewhere); every ten minutes, ended sessions, old counters and sign-in failure records,
-//!   expired proofs, connect tickets and ceremonies, and audit events past their retention.
+//!   expired proofs, connect tickets and ceremonies, webhook deliveries finished a month ago, and
+//!   audit events past their retention.
 
 // The edge: this module reads the clock and draws from the operating system for the domain.
 #![allow(clippy::disallowed_methods)]
 
 pub mod dev_secret;
 pub mod mailer;
+pub mod webhooks;
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -172,6 +174,9 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
             .purge_mail(now.minus(Duration::from_secs(30 * 24 * 3600)).millis())
             .await?;
         store.purge_ceremonies(now.millis()).await?;
+        store
+            .purge_webhook_deliveries(now.minus(Duration::from_secs(30 * 24 * 3600)).millis())
+            .await?;
         let purged = store
             .purge_audit(now.minus(settings.audit_retention).millis())
             .await?;

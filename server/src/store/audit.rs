@@ -49,7 +49,9 @@ impl Store {
     /// Appends one event on its own.
     pub async fn insert_audit(&self, event: &AuditRow) -> Result<(), Error> {
         on_writer!(self, pool => {
-            insert_audit!(pool, event);
+            let mut tx = pool.begin().await?;
+            insert_audit!(&mut *tx, event);
+            tx.commit().await?;
         });
         Ok(())
     }

@@ -8,7 +8,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteArgumentsBuffer, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Encode, Type};
 
-use crate::domain::{DeviceId, Jkt, OrgId, ServerKeyId, SessionId, UserId};
+use crate::domain::{DeviceId, Jkt, OrgId, ServerKeyId, SessionId, UserId, WebhookId};
 
 macro_rules! text_value {
     ($name:ty, $what:literal) => {
@@ -66,4 +66,5 @@ text_value!(SessionId, "a session id");
 text_value!(DeviceId, "a device id");
 text_value!(OrgId, "an organization id");
 text_value!(ServerKeyId, "a server key id");
+text_value!(WebhookId, "a webhook endpoint id");
 text_value!(Jkt, "a JWK thumbprint");

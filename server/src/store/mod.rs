@@ -162,13 +162,16 @@ macro_rules! insert_mail {
     }};
 }
 
-/// Appends an audit event on `$conn` (a transaction, so the event commits with what it records).
+/// Appends an audit event on `$conn` (a transaction, so the event commits with what it records),
+/// and, when it is a webhook event, a delivery of each of its messages to every live endpoint
+/// that takes that type (none when no endpoint does), in the same transaction.
 macro_rules! insert_audit {
     ($conn:expr, $event:expr) => {{
         let event: &$crate::store::AuditRow = $event;
-        sqlx::query(
+        let messages = $crate::domain::webhooks::messages(event);
+        let insert = sqlx::query_scalar::<_, i64>(
             "INSERT INTO audit_events (at, kind, user_id, session_id, ip, user_agent, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
         )
         .bind(event.at)
         .bind(event.kind)
@@ -176,9 +179,18 @@ macro_rules! insert_audit {
         .bind(event.session_id)
         .bind(event.ip.as_deref())
         .bind(event.user_agent.as_deref())
-        .bind(event.detail.as_deref())
-        .execute($conn)
-        .await?
+        .bind(event.detail.as_deref());
+        let id = insert.fetch_one(&mut *$conn).await?;
+        for (n, (kind, payload)) in messages.iter().enumerate() {
+            sqlx::query($crate::store::webhooks::FAN_OUT)
+                .bind($crate::domain::webhooks::msg_id(id, n + 1))
+                .bind(*kind)
+                .bind(payload)
+                .bind(event.at)
+                .bind($crate::domain::webhooks::type_pattern(kind))
+                .execute(&mut *$conn)
+                .await?;
+        }
     }};
 }
 
@@ -248,6 +260,7 @@ mod sessions;
 mod sqlite;
 mod tickets;
 mod users;
+pub(crate) mod webhooks;
 
 use sqlite::SqlitePools;
 
@@ -268,6 +281,7 @@ pub use server_keys::ServerKeyRow;
 pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
 pub use tickets::TicketRow;
 pub use users::{Deleted, UserRow};
+pub use webhooks::{DeliveryRow, EndpointRow};
 
 impl Store {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`). An SQLite file is created

@@ -1,6 +1,6 @@
 //! Passkeys and passkey ceremonies.
 
-use super::Error;
+use super::{AuditRow, Error};
 use super::{Pool, Store};
 use crate::domain::UserId;
 
@@ -124,21 +124,34 @@ impl Store {
     }
 
     /// Stores a new passkey; `false` when its credential id is registered already.
-    pub async fn insert_passkey(&self, passkey: &PasskeyRow) -> Result<bool, Error> {
-        let inserted = on_writer!(self, pool => sqlx::query(
-            "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
-        )
-        .bind(&passkey.id)
-        .bind(passkey.user_id)
-        .bind(&passkey.credential_id)
-        .bind(&passkey.passkey)
-        .bind(&passkey.name)
-        .bind(passkey.created_at)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(inserted == 1)
+    pub async fn insert_passkey(
+        &self,
+        passkey: &PasskeyRow,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let inserted = sqlx::query(
+                "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
+            )
+            .bind(&passkey.id)
+            .bind(passkey.user_id)
+            .bind(&passkey.credential_id)
+            .bind(&passkey.passkey)
+            .bind(&passkey.name)
+            .bind(passkey.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if inserted != 1 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Records a use: the updated credential (sign count, backup state) and the time.
@@ -176,7 +189,12 @@ impl Store {
 
     /// Removes one of `user_id`'s passkeys, unless it is the account's last way to sign in
     /// (two removals at once cannot both pass: see `another_way_in!`).
-    pub async fn delete_passkey(&self, user_id: &UserId, id: &str) -> Result<Removal, Error> {
+    pub async fn delete_passkey(
+        &self,
+        user_id: &UserId,
+        id: &str,
+        audit: &AuditRow,
+    ) -> Result<Removal, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             let another = another_way_in!(tx, user_id, id);
@@ -200,6 +218,7 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(Removal::Removed)
         })

@@ -12,6 +12,7 @@ pub mod gateway;
 pub mod oidc;
 pub mod process;
 pub mod smtp;
+pub mod webhooks;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
@@ -429,4 +430,61 @@ pub async fn refresh_bound(keyward: &Keyward, token: &str, device: &TestDevice) 
         ),
     )
     .await
+}
+
+/// The newest mail of `kind` to `to` in the outbox (no SMTP server here): its `token` link
+/// parameter.
+pub async fn mailed_token(keyward: &Keyward, kind: &str, to: &str) -> String {
+    // Some mails are queued after the answer (a reset link: the answer must not tell whether
+    // the address has an account by how long it takes).
+    let mut tries = 0;
+    let mail = loop {
+        let mails = keyward.store().recent_mail(50).await.unwrap();
+        if let Some(mail) = mails
+            .into_iter()
+            .find(|m| m.kind == kind && m.to_address == to)
+        {
+            break mail;
+        }
+        tries += 1;
+        assert!(tries < 100, "no {kind} mail to {to}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let received = smtp::Mail {
+        to: mail.to_address.clone(),
+        from: String::new(),
+        subject: mail.subject.clone(),
+        text: mail.text_body.clone(),
+        html: mail.html_body.clone(),
+    };
+    received.link().1
+}
+
+/// Follows the verification mail sent to `email` at sign-up, signed in as its holder.
+pub async fn verify_email(keyward: &Keyward, email: &str, token: &str) {
+    let link = mailed_token(keyward, "verify_email", email).await;
+    let body = json!({ "token": link });
+    let reply = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/email/verification/confirm",
+            Some(token),
+            &body,
+        ),
+    )
+    .await;
+    assert!(reply.status.is_success(), "{}", reply.body);
+}
+
+/// The authenticator app's code for `secret` (base32) at `offset` 30-second steps from now.
+pub fn totp(secret: &str, offset: i64) -> String {
+    use totp_rs::{Algorithm, Secret, TOTP};
+    let bytes = Secret::Encoded(secret.to_owned()).to_bytes().unwrap();
+    let totp = TOTP::new_unchecked(Algorithm::SHA1, 6, 1, 30, bytes, None, String::new());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp.generate(now.saturating_add_signed(offset * 30))
 }

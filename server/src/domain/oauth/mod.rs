@@ -122,22 +122,8 @@ impl Providers {
     /// For `count` configured providers (discovered on first use, again an hour later, and at
     /// once when an ID token is signed with a key the provider had not published).
     pub fn new(count: usize) -> Result<Self, Error> {
-        let crypto = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let tls = rustls::ClientConfig::builder_with_provider(crypto)
-            .with_safe_default_protocol_versions()
-            .map_err(|err| Error::internal(format!("TLS for OAuth: {err}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        // No redirects: a provider's endpoint must not lead the server elsewhere (SSRF).
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|err| Error::internal(format!("HTTP client for OAuth: {err}")))?;
+        // Providers are the operator's choice, and may be on a private network.
+        let http = crate::outbound::client("OAuth", Duration::from_secs(10), false)?;
         Ok(Self {
             http,
             discovered: (0..count).map(|_| tokio::sync::Mutex::new(None)).collect(),

@@ -1,0 +1,442 @@
+//! Webhooks: what other systems learn of account events, and the endpoints they learn it at.
+//!
+//! An event is an audit event of a kind that other systems care about (see [`EVENTS`]): when it
+//! is appended, a delivery to every endpoint that takes its type is written in the same
+//! transaction (`insert_audit!`), so none is lost in a crash and none is sent for a change that
+//! rolled back. The sender (`runtime::webhooks`) posts them, signed per the Standard Webhooks
+//! spec with each endpoint's own secret, and retries for about three days.
+//!
+//! The body is `{type, timestamp, data}`: `data` holds the ids the event is about (`user_id`,
+//! `session_id`) and the facts its audit event records (`detail`), such as the session's device
+//! or the organization and role of a membership. The `webhook-id` is `evt_<audit event id>_<n>`
+//! (`n` counts the messages one event makes), so a receiver can find the event in the audit log,
+//! and tell a retry from a new message.
+
+use keyward_proto::{
+    ErrorCode, NewWebhook, WebhookCreated, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint,
+};
+
+use super::admin::Acting;
+use super::audit::{self, AuditKind, EventExt as _};
+use super::core::Core;
+use super::{Random, Timestamp, WebhookId, b64, unb64};
+use crate::Error;
+use crate::store::{AuditRow, DeliveryRow, EndpointRow};
+
+/// The audit kinds that are webhook events, and the event types each is sent as.
+pub const EVENTS: &[(AuditKind, &[&str])] = &[
+    (AuditKind::SignUp, &["user.created"]),
+    (AuditKind::AdminEnabledUser, &["user.updated"]),
+    (AuditKind::AdminDeletedUser, &["user.deleted"]),
+    (AuditKind::AdminDisabledUser, &["user.disabled"]),
+    (AuditKind::SignIn, &["user.signed_in"]),
+    (AuditKind::PasswordChanged, &["password.changed"]),
+    (AuditKind::PasswordReset, &["password.reset"]),
+    (
+        AuditKind::EmailVerified,
+        &["email.verified", "user.updated"],
+    ),
+    (AuditKind::EmailChanged, &["email.changed", "user.updated"]),
+    (AuditKind::SessionRevoked, &["session.revoked"]),
+    (AuditKind::SignOut, &["session.revoked"]),
+    (AuditKind::RefreshReuseDetected, &["session.revoked"]),
+    (AuditKind::AdminEndedSessions, &["session.revoked"]),
+    (AuditKind::DeviceRevoked, &["device.revoked"]),
+    (AuditKind::PasskeyAdded, &["passkey.added"]),
+    (AuditKind::PasskeyRemoved, &["passkey.removed"]),
+    (AuditKind::MfaEnabled, &["mfa.enabled"]),
+    (AuditKind::MfaDisabled, &["mfa.disabled"]),
+    (AuditKind::OrgCreated, &["org.member.added"]),
+    (AuditKind::InvitationAccepted, &["org.member.added"]),
+    (AuditKind::MemberRemoved, &["org.member.removed"]),
+    (AuditKind::MemberRoleChanged, &["org.member.role_changed"]),
+];
+
+/// Every event type an endpoint can take.
+pub const TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "user.disabled",
+    "user.signed_in",
+    "password.changed",
+    "password.reset",
+    "email.verified",
+    "email.changed",
+    "session.revoked",
+    "device.revoked",
+    "passkey.added",
+    "passkey.removed",
+    "mfa.enabled",
+    "mfa.disabled",
+    "org.member.added",
+    "org.member.removed",
+    "org.member.role_changed",
+];
+
+/// The body of each webhook message `event` makes (none for most kinds), with its type.
+pub fn messages(event: &AuditRow) -> Vec<(&'static str, String)> {
+    let Some((_, types)) = EVENTS.iter().find(|(kind, _)| kind.as_str() == event.kind) else {
+        return Vec::new();
+    };
+    let mut data = serde_json::Map::new();
+    if let Some(user) = &event.user_id {
+        data.insert("user_id".into(), user.to_string().into());
+    }
+    if let Some(session) = &event.session_id {
+        data.insert("session_id".into(), session.to_string().into());
+    }
+    let detail = event
+        .detail
+        .as_deref()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
+    if let Some(serde_json::Value::Object(facts)) = detail {
+        for (key, value) in facts {
+            data.entry(key).or_insert(value);
+        }
+    }
+    let timestamp = Timestamp::from_millis(event.at).to_rfc3339();
+    types
+        .iter()
+        .map(|kind| {
+            let body = serde_json::json!({ "type": kind, "timestamp": timestamp, "data": data });
+            (*kind, body.to_string())
+        })
+        .collect()
+}
+
+/// The `webhook-id` of the `n`th message (from 1) that audit event `audit_id` makes (an email
+/// change is both `email.changed` and `user.updated`).
+pub fn msg_id(audit_id: i64, n: usize) -> String {
+    format!("evt_{audit_id}_{n}")
+}
+
+/// The `LIKE` pattern that finds endpoints taking `kind` among their `events` (each between
+/// spaces; the types have no `%`, and their `_` is escaped).
+pub fn type_pattern(kind: &str) -> String {
+    format!("% {} %", kind.replace('_', "\\_"))
+}
+
+fn bad_request(message: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::rejected(ErrorCode::InvalidRequest, message)
+}
+
+fn not_found() -> Error {
+    Error::rejected(ErrorCode::NotFound, "No such webhook endpoint.")
+}
+
+/// The context a secret is sealed under: its endpoint (a secret moved to another endpoint's row
+/// does not open).
+fn sealing_context(id: &WebhookId) -> Vec<u8> {
+    format!("keyward webhook secret {id}").into_bytes()
+}
+
+/// The secret of endpoint `row`, to sign with; `None` when it does not open (the master secret
+/// changed).
+pub fn secret_of(core: &Core, row: &EndpointRow) -> Option<Vec<u8>> {
+    core.secrets().open(&sealing_context(&row.id), &row.secret)
+}
+
+/// `POST /auth/admin/webhooks`: a new endpoint, with its secret (returned this once). The URL
+/// must be `http(s)` (only `https` in production), carry no credentials, and name a public
+/// address, unless private ones are allowed (`webhook_allow_private`).
+pub async fn create(
+    core: &Core,
+    new: NewWebhook,
+    act: &Acting<'_>,
+    random: &Random,
+) -> Result<WebhookCreated, Error> {
+    let url = check_url(core, &new.url).await?;
+    let events = match new.events {
+        None => None,
+        Some(list) if list.is_empty() => {
+            return Err(bad_request(
+                "`events` lists the event types to send; leave it out for every type.",
+            ));
+        }
+        Some(list) => {
+            let mut types: Vec<&'static str> = Vec::new();
+            for name in &list {
+                let Some(kind) = TYPES.iter().find(|t| *t == name) else {
+                    return Err(bad_request(format!(
+                        "`{name}` is not an event type; the types are {}.",
+                        TYPES.join(", ")
+                    )));
+                };
+                if !types.contains(kind) {
+                    types.push(kind);
+                }
+            }
+            Some(types)
+        }
+    };
+    let id = WebhookId::new(act.now, random.bytes());
+    let key: [u8; 32] = random.bytes();
+    let row = EndpointRow {
+        id,
+        url: url.to_string(),
+        events: events
+            .as_ref()
+            .map(|types| format!(" {} ", types.join(" "))),
+        secret: core
+            .secrets()
+            .seal(&sealing_context(&id), &key, random.bytes())?,
+        created_at: act.now.millis(),
+        disabled_at: None,
+        disabled_reason: None,
+    };
+    let event = audit::event(AuditKind::WebhookCreated, act.now, act.client).detail(with_endpoint(
+        act,
+        &id,
+        Some(&row.url),
+    ));
+    core.store.insert_webhook_endpoint(&row, &event).await?;
+    Ok(WebhookCreated {
+        endpoint: view(&row),
+        secret: format!("whsec_{}", base64_standard(&key)),
+    })
+}
+
+fn base64_standard(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The audit detail of a change to endpoint `id`: who made it, and the endpoint.
+fn with_endpoint(act: &Acting<'_>, id: &WebhookId, url: Option<&str>) -> serde_json::Value {
+    let mut detail = act.by.detail();
+    if let Some(fields) = detail.as_object_mut() {
+        fields.insert("webhook".into(), id.to_string().into());
+        if let Some(url) = url {
+            fields.insert("url".into(), url.into());
+        }
+    }
+    detail
+}
+
+/// An endpoint's URL, checked (see [`create`]).
+async fn check_url(core: &Core, text: &str) -> Result<url::Url, Error> {
+    let url = url::Url::parse(text.trim())
+        .map_err(|err| bad_request(format!("`url` is not a URL: {err}.")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if !core.settings.production => {}
+        "http" => return Err(bad_request("In production a webhook URL must be https.")),
+        _ => return Err(bad_request("A webhook URL is http or https.")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad_request(
+            "A webhook URL carries no credentials: deliveries are signed with the endpoint's \
+             secret.",
+        ));
+    }
+    let Some(host) = url.host_str() else {
+        return Err(bad_request("A webhook URL names a host."));
+    };
+    if !core.settings.webhook_allow_private {
+        crate::outbound::public_addresses(host)
+            .await
+            .map_err(|refused| {
+                bad_request(format!(
+                    "{refused}: webhooks go to public addresses only (set \
+                     KEYWARD_WEBHOOK_ALLOW_PRIVATE=true for a private network)."
+                ))
+            })?;
+    }
+    Ok(url)
+}
+
+/// How an endpoint is shown.
+pub fn view(row: &EndpointRow) -> WebhookEndpoint {
+    WebhookEndpoint {
+        id: row.id.to_string(),
+        url: row.url.clone(),
+        events: row
+            .events
+            .as_deref()
+            .map(|list| list.split_whitespace().map(str::to_owned).collect()),
+        created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+        disabled_at: row
+            .disabled_at
+            .map(|ms| Timestamp::from_millis(ms).to_rfc3339()),
+        disabled_reason: row.disabled_reason.clone(),
+    }
+}
+
+/// `GET /auth/admin/webhooks`: every endpoint, oldest first.
+pub async fn list(core: &Core) -> Result<Vec<WebhookEndpoint>, Error> {
+    let rows = core.store.webhook_endpoints().await?;
+    Ok(rows.iter().map(view).collect())
+}
+
+fn endpoint_id(text: &str) -> Result<WebhookId, Error> {
+    WebhookId::parse(text).ok_or_else(not_found)
+}
+
+/// `DELETE /auth/admin/webhooks/{id}`: the endpoint and its deliveries, pending ones included.
+pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error> {
+    let id = endpoint_id(id)?;
+    let event = audit::event(AuditKind::WebhookDeleted, act.now, act.client)
+        .detail(with_endpoint(act, &id, None));
+    if core.store.delete_webhook_endpoint(&id, &event).await? {
+        Ok(())
+    } else {
+        Err(not_found())
+    }
+}
+
+/// `POST /auth/admin/webhooks/{id}/enable`: an endpoint that was disabled (it answered 410)
+/// takes events again from now on; those it missed can be redelivered.
+pub async fn enable(core: &Core, id: &str, act: &Acting<'_>) -> Result<WebhookEndpoint, Error> {
+    let id = endpoint_id(id)?;
+    let event = audit::event(AuditKind::WebhookEnabled, act.now, act.client)
+        .detail(with_endpoint(act, &id, None));
+    core.store
+        .enable_webhook_endpoint(&id, &event)
+        .await?
+        .map(|row| view(&row))
+        .ok_or_else(not_found)
+}
+
+/// The delivery log of endpoint `id`, newest first, `limit` (1 to 200; 50) at a time.
+pub async fn deliveries(
+    core: &Core,
+    id: &str,
+    limit: Option<u32>,
+    cursor: Option<&str>,
+) -> Result<WebhookDeliveryPage, Error> {
+    let id = endpoint_id(id)?;
+    let limit = limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(bad_request("`limit` is 1 to 200."));
+    }
+    let before = match cursor {
+        None => None,
+        Some(text) => Some(
+            unb64(text)
+                .and_then(|bytes| String::from_utf8(bytes).ok())
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    bad_request("The cursor is not one this API handed out (pass `next_cursor`).")
+                })?,
+        ),
+    };
+    if core.store.webhook_endpoint(&id).await?.is_none() {
+        return Err(not_found());
+    }
+    let mut rows = core
+        .store
+        .webhook_deliveries(&id, before, i64::from(limit) + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next_cursor = rows
+        .last()
+        .filter(|_| more)
+        .map(|row| b64(row.id.to_string().as_bytes()));
+    Ok(WebhookDeliveryPage {
+        deliveries: rows.iter().map(delivery_view).collect(),
+        next_cursor,
+    })
+}
+
+fn delivery_view(row: &DeliveryRow) -> WebhookDelivery {
+    let time = |ms: Option<i64>| ms.map(|ms| Timestamp::from_millis(ms).to_rfc3339());
+    WebhookDelivery {
+        id: row.id,
+        msg_id: row.msg_id.clone(),
+        event_type: row.kind.clone(),
+        status: row.status.clone(),
+        attempts: row.attempts,
+        created_at: Timestamp::from_millis(row.created_at).to_rfc3339(),
+        next_attempt_at: time((row.status == "pending").then_some(row.next_attempt_at)),
+        delivered_at: time(row.delivered_at),
+        last_status: row.last_status.and_then(|s| u16::try_from(s).ok()),
+        last_error: row.last_error.clone(),
+        payload: row.payload.clone(),
+    }
+}
+
+/// `POST /auth/admin/webhooks/{id}/deliveries/{delivery}/redeliver`: sends the delivery again
+/// now, with the same `webhook-id` (a receiver that has it already can tell), whatever became
+/// of it; should it fail, it is retried on the usual schedule.
+pub async fn redeliver(
+    core: &Core,
+    id: &str,
+    delivery: i64,
+    act: &Acting<'_>,
+) -> Result<(), Error> {
+    let id = endpoint_id(id)?;
+    let mut detail = with_endpoint(act, &id, None);
+    if let Some(fields) = detail.as_object_mut() {
+        fields.insert("delivery".into(), delivery.into());
+    }
+    let event = audit::event(AuditKind::WebhookRedelivered, act.now, act.client).detail(detail);
+    if core
+        .store
+        .redeliver_webhook(&id, delivery, act.now.millis(), &event)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(Error::rejected(ErrorCode::NotFound, "No such delivery."))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserId;
+    use crate::domain::audit::Client;
+
+    #[test]
+    fn every_type_is_sent_for_some_event_and_every_event_type_is_known() {
+        for kind in TYPES {
+            assert!(
+                EVENTS.iter().any(|(_, types)| types.contains(kind)),
+                "no event is sent as {kind}"
+            );
+        }
+        for (_, types) in EVENTS {
+            for kind in *types {
+                assert!(TYPES.contains(kind), "{kind} is not listed");
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_carries_the_event_its_ids_and_facts() {
+        let user = UserId::parse("0190a3a4-0000-7000-8000-000000000001").unwrap();
+        let event = audit::event(
+            AuditKind::EmailChanged,
+            Timestamp::from_millis(0),
+            &Client::default(),
+        )
+        .user(&user)
+        .detail(serde_json::json!({ "from": "a@example.com" }));
+        let sent = messages(&event);
+        let kinds: Vec<&str> = sent.iter().map(|(kind, _)| *kind).collect();
+        assert_eq!(kinds, ["email.changed", "user.updated"]);
+        let (_, body) = sent.first().unwrap();
+        let body: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "email.changed",
+                "timestamp": "1970-01-01T00:00:00Z",
+                "data": { "user_id": user.to_string(), "from": "a@example.com" },
+            })
+        );
+        let refresh = audit::event(
+            AuditKind::Refresh,
+            Timestamp::from_millis(0),
+            &Client::default(),
+        );
+        assert!(messages(&refresh).is_empty());
+    }
+
+    #[test]
+    fn an_endpoint_s_types_are_found_by_whole_names() {
+        assert_eq!(type_pattern("user.signed_in"), "% user.signed\\_in %");
+    }
+}

@@ -1,0 +1,246 @@
+//! The webhook sender: posts the deliveries the domain wrote (with each webhook event, in its
+//! transaction) to their endpoints, signed per the Standard Webhooks spec. It looks every
+//! second, with a read while there is nothing to send.
+//!
+//! - **Signed**: `webhook-id` (the same on every attempt), `webhook-timestamp` (this attempt's
+//!   second) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), with the
+//!   endpoint's own secret.
+//! - **Retried** when the endpoint does not answer 2xx: after 5 s, 5 min, 30 min, 2 h, 5 h,
+//!   10 h, 14 h, 20 h and 20 h, about three days in all; then given up (`failed`). An admin can
+//!   send any delivery again.
+//! - **410 Gone** disables the endpoint: no delivery is made for it (nor retried) until an
+//!   admin enables it again; one that failed meanwhile can be sent again (redelivered).
+//! - **Held** for 30 s per attempt (requests time out after 10 s), so of several server
+//!   processes one sends each delivery, and a crash mid-send lets another send it again: a
+//!   delivery can arrive twice (with the same `webhook-id`), never not at all.
+//! - **Public addresses only**, checked as each connection resolves its address (see
+//!   [`crate::outbound`]), unless `webhook_allow_private`.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::Error;
+use crate::domain::Timestamp;
+use crate::domain::core::Core;
+use crate::domain::webhooks;
+use crate::store::webhooks::Attempt;
+use crate::store::{DeliveryRow, EndpointRow};
+
+/// How long an attempt holds a delivery: longer than a batch of attempts takes (they run at
+/// once, each at most [`TIMEOUT`]).
+const LEASE: Duration = Duration::from_secs(30);
+/// How long an endpoint has to answer.
+const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the sender looks for due deliveries.
+const POLL: Duration = Duration::from_secs(1);
+/// Deliveries sent at once.
+const BATCH: i64 = 16;
+/// The waits after each failed attempt; once they are used up, the delivery is given up.
+const RETRIES: [Duration; 9] = [
+    Duration::from_secs(5),
+    Duration::from_secs(5 * 60),
+    Duration::from_secs(30 * 60),
+    Duration::from_secs(2 * 3600),
+    Duration::from_secs(5 * 3600),
+    Duration::from_secs(10 * 3600),
+    Duration::from_secs(14 * 3600),
+    Duration::from_secs(20 * 3600),
+    Duration::from_secs(20 * 3600),
+];
+
+/// Starts the sender for `core`; it stops with the last handle.
+pub fn spawn(core: &Arc<Core>) -> Result<(), Error> {
+    let public_only = !core.settings.webhook_allow_private;
+    let http = crate::outbound::client("webhooks", TIMEOUT, public_only)?;
+    let weak: Weak<Core> = Arc::downgrade(core);
+    tokio::spawn(async move {
+        loop {
+            let Some(core) = weak.upgrade() else { break };
+            if let Err(err) = send_due(&core, &http, public_only).await {
+                tracing::warn!(%err, "the webhook deliveries could not be read; retrying");
+            }
+            drop(core);
+            tokio::time::sleep(POLL).await;
+        }
+    });
+    Ok(())
+}
+
+/// Sends every delivery due now, up to [`BATCH`] at once.
+async fn send_due(
+    core: &Arc<Core>,
+    http: &reqwest::Client,
+    public_only: bool,
+) -> Result<(), Error> {
+    while core.store.webhooks_due(Timestamp::now().millis()).await? {
+        let now = Timestamp::now();
+        let due = core
+            .store
+            .claim_webhooks(now.millis(), now.plus(LEASE).millis(), BATCH)
+            .await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let endpoints = core.store.webhook_endpoints().await?;
+        let mut sending = tokio::task::JoinSet::new();
+        for delivery in due {
+            let Some(endpoint) = endpoints.iter().find(|e| e.id == delivery.endpoint_id) else {
+                continue;
+            };
+            let secret = webhooks::secret_of(core, endpoint);
+            let (http, endpoint) = (http.clone(), endpoint.clone());
+            sending.spawn(async move {
+                let sent = match secret {
+                    Some(secret) => send(&http, &endpoint, &delivery, &secret, public_only).await,
+                    None => Sent::Failed(
+                        None,
+                        "the endpoint's secret does not open with the \
+                                                 master secret"
+                            .into(),
+                    ),
+                };
+                (delivery, sent)
+            });
+        }
+        while let Some(joined) = sending.join_next().await {
+            let Ok((delivery, sent)) = joined else {
+                continue;
+            };
+            record(core, &delivery, sent).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What came of one attempt.
+enum Sent {
+    /// 2xx.
+    Delivered(u16),
+    /// 410 Gone: the receiver wants no more.
+    Gone,
+    /// Anything else: the status (when one came back) and why.
+    Failed(Option<u16>, String),
+}
+
+async fn send(
+    http: &reqwest::Client,
+    endpoint: &EndpointRow,
+    delivery: &DeliveryRow,
+    secret: &[u8],
+    public_only: bool,
+) -> Sent {
+    // A URL naming an address is connected to without the resolver: it is checked here.
+    if public_only {
+        let literal = url::Url::parse(&endpoint.url)
+            .ok()
+            .and_then(|url| match url.host() {
+                Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+                _ => None,
+            });
+        if literal.is_some_and(|ip| !crate::outbound::is_public(ip)) {
+            return Sent::Failed(None, "the URL names an address that is not public".into());
+        }
+    }
+    let timestamp = Timestamp::now().seconds();
+    let signature = match standardwebhooks::Webhook::from_bytes(secret.to_vec())
+        .and_then(|signer| signer.sign(&delivery.msg_id, timestamp, delivery.payload.as_bytes()))
+    {
+        Ok(signature) => signature,
+        Err(err) => return Sent::Failed(None, format!("signing failed: {err}")),
+    };
+    let answer = http
+        .post(&endpoint.url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(reqwest::header::USER_AGENT, "Keyward-Webhooks/1")
+        .header("webhook-id", &delivery.msg_id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(delivery.payload.clone())
+        .send()
+        .await;
+    match answer {
+        Ok(answer) if answer.status().is_success() => Sent::Delivered(answer.status().as_u16()),
+        Ok(answer) if answer.status() == reqwest::StatusCode::GONE => Sent::Gone,
+        Ok(answer) => {
+            let status = answer.status();
+            Sent::Failed(
+                Some(status.as_u16()),
+                format!("the endpoint answered {status}"),
+            )
+        }
+        Err(err) => Sent::Failed(None, describe(&err)),
+    }
+}
+
+/// A request error with its causes (reqwest's own text alone says only "error sending
+/// request").
+fn describe(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn record(core: &Core, delivery: &DeliveryRow, sent: Sent) -> Result<(), Error> {
+    let now = Timestamp::now();
+    let outcome = match &sent {
+        Sent::Delivered(status) => Attempt::Delivered {
+            status: i32::from(*status),
+            now: now.millis(),
+        },
+        Sent::Gone => {
+            tracing::warn!(endpoint = %delivery.endpoint_id, "a webhook endpoint answered 410 Gone: disabled");
+            core.store
+                .disable_webhook_endpoint(
+                    &delivery.endpoint_id,
+                    "it answered 410 Gone",
+                    now.millis(),
+                )
+                .await?;
+            Attempt::Failed {
+                status: Some(410),
+                error: "the endpoint answered 410 Gone and was disabled",
+                retry_at: None,
+            }
+        }
+        Sent::Failed(status, error) => {
+            let retry = usize::try_from(delivery.attempts - 1)
+                .ok()
+                .and_then(|done| RETRIES.get(done));
+            tracing::info!(
+                delivery = delivery.id,
+                endpoint = %delivery.endpoint_id,
+                attempts = delivery.attempts,
+                gave_up = retry.is_none(),
+                %error,
+                "a webhook delivery failed"
+            );
+            Attempt::Failed {
+                status: status.map(i32::from),
+                error,
+                retry_at: retry.map(|wait| now.plus(*wait).millis()),
+            }
+        }
+    };
+    core.store
+        .webhook_attempted(delivery.id, delivery.attempts, outcome)
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_span_about_three_days() {
+        let total: Duration = RETRIES.iter().sum();
+        assert!(total > Duration::from_secs(70 * 3600), "{total:?}");
+        assert!(total < Duration::from_secs(74 * 3600), "{total:?}");
+    }
+}

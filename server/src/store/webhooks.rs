@@ -1,0 +1,369 @@
+//! Webhook endpoints and their deliveries. A delivery is written with the audit event it
+//! announces (`insert_audit!` runs [`FAN_OUT`]); the sender claims due deliveries for a minute
+//! at a time, as the mail sender claims mails, so of several server processes one sends each,
+//! and one that crashed mid-send leaves it to be sent again.
+
+use super::{AuditRow, Error, Pool, Store};
+use crate::domain::WebhookId;
+
+/// One delivery per live endpoint that takes the type: `$1` the message id, `$2` its type, `$3`
+/// the body, `$4` when (ms), `$5` the type's `LIKE` pattern among an endpoint's `events`.
+pub(crate) const FAN_OUT: &str = "INSERT INTO webhook_deliveries (endpoint_id, msg_id, type, \
+     payload, created_at, status, attempts, next_attempt_at) SELECT id, $1, $2, $3, $4, \
+     'pending', 0, $4 FROM webhook_endpoints WHERE disabled_at IS NULL \
+     AND (events IS NULL OR events LIKE $5 ESCAPE '\\')";
+
+/// A webhook endpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EndpointRow {
+    /// Its id.
+    pub id: WebhookId,
+    /// Where events are posted.
+    pub url: String,
+    /// The types it takes, each between spaces; `None`: every type.
+    pub events: Option<String>,
+    /// Its signing key, sealed with the master secret.
+    pub secret: Vec<u8>,
+    /// When it was made (ms).
+    pub created_at: i64,
+    /// When it was disabled (it answered 410 Gone).
+    pub disabled_at: Option<i64>,
+    /// Why.
+    pub disabled_reason: Option<String>,
+}
+
+/// One message's delivery to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRow {
+    /// Its id.
+    pub id: i64,
+    /// The endpoint.
+    pub endpoint_id: WebhookId,
+    /// The `webhook-id`.
+    pub msg_id: String,
+    /// The event type.
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    /// The body.
+    pub payload: String,
+    /// When the event happened (ms).
+    pub created_at: i64,
+    /// `pending`, `delivered` or `failed`.
+    pub status: String,
+    /// Attempts so far (counting one being made).
+    pub attempts: i64,
+    /// When the next attempt is due (ms).
+    pub next_attempt_at: i64,
+    /// The HTTP status of the last attempt.
+    pub last_status: Option<i32>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// When the endpoint accepted it (ms).
+    pub delivered_at: Option<i64>,
+}
+
+macro_rules! endpoint_columns {
+    () => {
+        "id, url, events, secret, created_at, disabled_at, disabled_reason"
+    };
+}
+
+macro_rules! delivery_columns {
+    () => {
+        "id, endpoint_id, msg_id, type, payload, created_at, status, attempts, next_attempt_at, \
+         last_status, last_error, delivered_at"
+    };
+}
+
+impl Store {
+    /// Adds endpoint `row`, with `audit`.
+    pub async fn insert_webhook_endpoint(
+        &self,
+        row: &EndpointRow,
+        audit: &AuditRow,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO webhook_endpoints (id, url, events, secret, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(row.id)
+            .bind(&row.url)
+            .bind(row.events.as_deref())
+            .bind(&row.secret)
+            .bind(row.created_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Every endpoint, oldest first.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<EndpointRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints ORDER BY created_at, id"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+        Ok(rows)
+    }
+
+    /// Endpoint `id`.
+    pub async fn webhook_endpoint(&self, id: &WebhookId) -> Result<Option<EndpointRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            endpoint_columns!(),
+            " FROM webhook_endpoints WHERE id = $1"
+        );
+        let row = on_pool!(self, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?;
+        Ok(row)
+    }
+
+    /// Deletes endpoint `id` and its deliveries, with `audit`; whether it existed.
+    pub async fn delete_webhook_endpoint(
+        &self,
+        id: &WebhookId,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if deleted == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Enables endpoint `id` again, with `audit`: the endpoint, or `None` when there is none.
+    pub async fn enable_webhook_endpoint(
+        &self,
+        id: &WebhookId,
+        audit: &AuditRow,
+    ) -> Result<Option<EndpointRow>, Error> {
+        let sql = concat!(
+            "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL \
+             WHERE id = $1 RETURNING ",
+            endpoint_columns!()
+        );
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row: Option<EndpointRow> =
+                sqlx::query_as(sql).bind(id).fetch_optional(&mut *tx).await?;
+            if row.is_none() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
+    /// Up to `limit` deliveries to endpoint `id`, newest first, before delivery `before`.
+    pub async fn webhook_deliveries(
+        &self,
+        id: &WebhookId,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR id < $2) \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Makes delivery `delivery` of endpoint `id` due at `now`, its attempts counted afresh,
+    /// with `audit`; whether there is such a delivery.
+    pub async fn redeliver_webhook(
+        &self,
+        id: &WebhookId,
+        delivery: i64,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<bool, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
+                 next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND endpoint_id = $3",
+            )
+            .bind(now)
+            .bind(delivery)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Whether a delivery to a live endpoint is due at `now` (a read, so that the sender's
+    /// second-by-second look costs no write while there is nothing to send).
+    pub async fn webhooks_due(&self, now: i64) -> Result<bool, Error> {
+        let due: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+             AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(due.is_some())
+    }
+
+    /// Takes up to `limit` deliveries due at `now` to live endpoints, oldest first, until
+    /// `lease_until`, counting the attempt about to be made.
+    pub async fn claim_webhooks(
+        &self,
+        now: i64,
+        lease_until: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, Error> {
+        // As `claim_mail`: the lease condition is repeated outside the subquery, so that on
+        // PostgreSQL a row another sender took meanwhile is re-checked and skipped.
+        let sql = concat!(
+            "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
+               AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
+               AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL) \
+               ORDER BY next_attempt_at, id LIMIT $3) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
+             RETURNING ",
+            delivery_columns!()
+        );
+        let rows = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(lease_until)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Records how attempt `attempts` at delivery `id` ended: `delivered` (at `now`), or not,
+    /// with the answer's `status` and `error`, to be tried again at `retry_at` or (`None`) given
+    /// up. An attempt that is not the delivery's latest (an admin asked for it again meanwhile)
+    /// changes nothing.
+    pub async fn webhook_attempted(
+        &self,
+        id: i64,
+        attempts: i64,
+        outcome: Attempt<'_>,
+    ) -> Result<(), Error> {
+        let (status, delivered_at, next, last_status, error) = match outcome {
+            Attempt::Delivered { status, now } => {
+                ("delivered", Some(now), None, Some(status), None)
+            }
+            Attempt::Failed {
+                status,
+                error,
+                retry_at: Some(at),
+            } => ("pending", None, Some(at), status, Some(error)),
+            Attempt::Failed {
+                status,
+                error,
+                retry_at: None,
+            } => ("failed", None, None, status, Some(error)),
+        };
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE webhook_deliveries SET status = $1, delivered_at = $2, \
+             next_attempt_at = COALESCE($3, next_attempt_at), last_status = $4, last_error = $5, \
+             lease_until = NULL WHERE id = $6 AND attempts = $7 AND status = 'pending'",
+        )
+        .bind(status)
+        .bind(delivered_at)
+        .bind(next)
+        .bind(last_status)
+        .bind(error)
+        .bind(id)
+        .bind(attempts)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Disables endpoint `endpoint` at `now` for `reason` (it answered 410 Gone): no delivery is
+    /// made for it, nor sent to it, until it is enabled again.
+    pub async fn disable_webhook_endpoint(
+        &self,
+        endpoint: &WebhookId,
+        reason: &str,
+        now: i64,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE webhook_endpoints SET disabled_at = $1, disabled_reason = $2 \
+             WHERE id = $3 AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(endpoint)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Deletes finished deliveries (delivered or given up) made before `before` (ms).
+    pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE created_at < $1 AND status <> 'pending'",
+        )
+        .bind(before)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+}
+
+/// How an attempt at a delivery ended.
+#[derive(Debug, Clone, Copy)]
+pub enum Attempt<'a> {
+    /// The endpoint answered 2xx (`status`) at `now`.
+    Delivered {
+        /// The answer's status.
+        status: i32,
+        /// When (ms).
+        now: i64,
+    },
+    /// It did not.
+    Failed {
+        /// The answer's status, when one came.
+        status: Option<i32>,
+        /// What went wrong.
+        error: &'a str,
+        /// When to try again (ms); `None`: never.
+        retry_at: Option<i64>,
+    },
+}

@@ -1,0 +1,556 @@
+//! Webhooks, received by a real receiver process that verifies every signature with the
+//! Standard Webhooks reference implementation for Python: every account event arrives once,
+//! signed; a failed attempt is retried; nothing is lost across a `kill -9`; an endpoint that
+//! answers 410 is disabled; private addresses are refused; and the delivery log and redelivery.
+
+mod common;
+#[path = "common/passkeys.rs"]
+mod phone;
+
+use std::collections::{HashMap, HashSet};
+use std::process::Command;
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use common::process::{self, Process};
+use common::webhooks::{Received, Receiver};
+use common::*;
+use keyward_server::{Keyward, Settings};
+use serde_json::{Value, json};
+
+/// Every event type, as DESIGN.md lists them.
+const TYPES: [&str; 18] = [
+    "user.created",
+    "user.updated",
+    "user.deleted",
+    "user.disabled",
+    "user.signed_in",
+    "password.changed",
+    "password.reset",
+    "email.verified",
+    "email.changed",
+    "session.revoked",
+    "device.revoked",
+    "passkey.added",
+    "passkey.removed",
+    "mfa.enabled",
+    "mfa.disabled",
+    "org.member.added",
+    "org.member.removed",
+    "org.member.role_changed",
+];
+
+async fn start(db: &TestDb, allow_private: bool) -> Keyward {
+    let settings = Settings {
+        webhook_allow_private: allow_private,
+        rate_limits: false,
+        ..db.settings()
+    };
+    Keyward::start(settings).await.expect("the server starts")
+}
+
+async fn call(keyward: &Keyward, token: &str, method: Method, uri: &str, body: Value) -> Reply {
+    send(keyward, json_request(method, uri, Some(token), &body)).await
+}
+
+/// Adds an endpoint at `url` taking `events` (all when `None`): its id and secret.
+async fn add_endpoint(
+    keyward: &Keyward,
+    key: &str,
+    url: &str,
+    events: Option<&[&str]>,
+) -> (String, String) {
+    let mut body = json!({ "url": url });
+    if let Some(events) = events {
+        body["events"] = json!(events);
+    }
+    let reply = call(keyward, key, Method::POST, "/auth/admin/webhooks", body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let data = &reply.body["data"];
+    (
+        data["endpoint"]["id"].as_str().unwrap().to_owned(),
+        data["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn ok(reply: &Reply) {
+    assert!(reply.status.is_success(), "{} {}", reply.status, reply.body);
+}
+
+/// Signs in `email` with `password`: the auth answer's `data`.
+async fn sign_in_with(keyward: &Keyward, email: &str, password: &str) -> Value {
+    let body = json!({ "email": email, "password": password });
+    let reply = send(keyward, post("/auth/sign-in", &body)).await;
+    ok(&reply);
+    reply.body["data"].clone()
+}
+
+/// Makes every account event happen once at least, through the API as users and an
+/// administrator would.
+async fn every_event(keyward: &Keyward, key: &str) -> String {
+    // user.created; email.verified and user.updated; user.signed_in; session.revoked.
+    let alice = sign_up(keyward, "alice@example.com").await;
+    let alice_id = alice["user"]["id"].as_str().unwrap().to_owned();
+    let token = access(&alice);
+    verify_email(keyward, "alice@example.com", &token).await;
+    let second = sign_in(keyward, "alice@example.com").await;
+    ok(&call(
+        keyward,
+        &access(&second),
+        Method::POST,
+        "/auth/sign-out",
+        json!({}),
+    )
+    .await);
+
+    // mfa.enabled, mfa.disabled.
+    let enrolment = call(keyward, &token, Method::POST, "/auth/mfa/totp", json!({})).await;
+    let secret = enrolment.body["data"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let code = json!({ "code": totp(&secret, 0) });
+    ok(&call(
+        keyward,
+        &token,
+        Method::POST,
+        "/auth/mfa/totp/confirm",
+        code,
+    )
+    .await);
+    let code = json!({ "code": totp(&secret, 1) });
+    ok(&call(keyward, &token, Method::DELETE, "/auth/mfa/totp", code).await);
+
+    // passkey.added, passkey.removed.
+    let mut device = phone::Phone::new();
+    let pia = phone::user_with_passkey(keyward, &mut device, "pia@example.com").await;
+    let pia_token = access(&pia);
+    let listed = send(keyward, authed(Method::GET, "/auth/passkeys", &pia_token)).await;
+    let passkey = listed.body["data"]["passkeys"][0]["id"].as_str().unwrap();
+    let uri = format!("/auth/passkeys/{passkey}");
+    ok(&send(keyward, authed(Method::DELETE, &uri, &pia_token)).await);
+
+    // password.changed, password.reset, email.changed.
+    let body = json!({ "current_password": PASSWORD, "new_password": "a new fine passphrase" });
+    ok(&call(keyward, &token, Method::POST, "/auth/password/change", body).await);
+    let forgot = json!({ "email": "alice@example.com" });
+    ok(&send(keyward, post("/auth/password/forgot", &forgot)).await);
+    let link = mailed_token(keyward, "reset_password", "alice@example.com").await;
+    let reset = json!({ "token": link, "password": "the reset passphrase" });
+    ok(&send(keyward, post("/auth/password/reset", &reset)).await);
+    let alice = sign_in_with(keyward, "alice@example.com", "the reset passphrase").await;
+    let token = access(&alice);
+    let change = json!({ "new_email": "alice@example.org" });
+    ok(&call(keyward, &token, Method::POST, "/auth/email/change", change).await);
+    let link = mailed_token(keyward, "change_email", "alice@example.org").await;
+    let confirm = json!({ "token": link });
+    ok(&call(
+        keyward,
+        &token,
+        Method::POST,
+        "/auth/email/change/confirm",
+        confirm,
+    )
+    .await);
+
+    // device.revoked.
+    let laptop = TestDevice::new();
+    let bob = sign_up_bound(keyward, "bob@example.com", &laptop).await;
+    let bob_token = access(&bob);
+    let id = own_device_id(keyward, &laptop, &bob_token).await;
+    let uri = format!("/auth/devices/{id}");
+    let proof = laptop.proof("DELETE", &uri, Some(&bob_token));
+    let revoke = dpop_request(
+        Method::DELETE,
+        &uri,
+        Some(("DPoP", &bob_token)),
+        Some(&proof),
+        None,
+    );
+    ok(&send(keyward, revoke).await);
+
+    // org.member.added (twice: the maker, and an invitee), role_changed, removed.
+    let made = call(
+        keyward,
+        &token,
+        Method::POST,
+        "/auth/orgs",
+        json!({ "name": "Acme" }),
+    )
+    .await;
+    let org = made.body["data"]["org"]["id"].as_str().unwrap().to_owned();
+    let invite = json!({ "email": "carol@example.com", "role": "member" });
+    let uri = format!("/auth/orgs/{org}/invitations");
+    ok(&call(keyward, &token, Method::POST, &uri, invite).await);
+    let carol = sign_up(keyward, "carol@example.com").await;
+    let carol_id = carol["user"]["id"].as_str().unwrap().to_owned();
+    verify_email(keyward, "carol@example.com", &access(&carol)).await;
+    let link = mailed_token(keyward, "org_invitation", "carol@example.com").await;
+    let accept = json!({ "token": link });
+    ok(&call(
+        keyward,
+        &access(&carol),
+        Method::POST,
+        "/auth/invitations/accept",
+        accept,
+    )
+    .await);
+    let member = format!("/auth/orgs/{org}/members/{carol_id}");
+    ok(&call(
+        keyward,
+        &token,
+        Method::PATCH,
+        &member,
+        json!({ "role": "admin" }),
+    )
+    .await);
+    ok(&call(keyward, &token, Method::DELETE, &member, json!({})).await);
+
+    // user.disabled, user.updated (enabled), session.revoked (by an admin), user.deleted.
+    let admin = |action: &str| format!("/auth/admin/users/{carol_id}{action}");
+    ok(&call(keyward, key, Method::POST, &admin("/disable"), json!({})).await);
+    ok(&call(keyward, key, Method::POST, &admin("/enable"), json!({})).await);
+    ok(&call(keyward, key, Method::DELETE, &admin("/sessions"), json!({})).await);
+    ok(&call(keyward, key, Method::DELETE, &admin(""), json!({})).await);
+    alice_id
+}
+
+/// The deliveries `received` got at `path`.
+fn at<'a>(received: &'a [Received], path: &str) -> Vec<&'a Received> {
+    received.iter().filter(|r| r.path == path).collect()
+}
+
+#[tokio::test]
+async fn every_account_event_arrives_once_signed_and_a_failed_attempt_is_retried() {
+    let db = TestDb::new().await;
+    let keyward = start(&db, true).await;
+    let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let (_, all_secret) = add_endpoint(&keyward, &key, &receiver.url("/ok/all"), None).await;
+    receiver.trust("/ok/all", &all_secret);
+    let only = Some(&["user.created"][..]);
+    let (flaky, flaky_secret) =
+        add_endpoint(&keyward, &key, &receiver.url("/flaky/created"), only).await;
+    receiver.trust("/flaky/created", &flaky_secret);
+    assert!(all_secret.starts_with("whsec_") && all_secret != flaky_secret);
+
+    let alice_id = every_event(&keyward, &key).await;
+
+    let received = receiver
+        .wait_for(Duration::from_secs(30), |got| {
+            let kinds: HashSet<&str> = at(got, "/ok/all").iter().map(|r| r.kind()).collect();
+            let retried = at(got, "/flaky/created")
+                .iter()
+                .filter(|r| r.answered == 204)
+                .count();
+            TYPES.iter().all(|t| kinds.contains(t)) && retried == 4
+        })
+        .await;
+    for delivery in &received {
+        assert!(delivery.verified, "{delivery:?}");
+    }
+    // Every event once: no message twice, and each message one event of a listed type.
+    let all = at(&received, "/ok/all");
+    let ids: HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), all.len(), "a message arrived twice: {all:#?}");
+    for delivery in &all {
+        assert!(TYPES.contains(&delivery.kind()), "{delivery:?}");
+        assert!(delivery.payload["timestamp"].is_string(), "{delivery:?}");
+    }
+    // Alice's sign-up is about her, and carries the same id on both endpoints.
+    let created = all
+        .iter()
+        .find(|r| r.kind() == "user.created" && r.payload["data"]["user_id"] == alice_id.as_str())
+        .expect("alice's user.created");
+    // The filtered endpoint got only sign-ups (alice, pia, bob, carol), each first refused,
+    // then the same message again.
+    let flaky_got = at(&received, "/flaky/created");
+    assert!(
+        flaky_got.iter().all(|r| r.kind() == "user.created"),
+        "{flaky_got:#?}"
+    );
+    let mut tries: HashMap<&str, Vec<u16>> = HashMap::new();
+    for delivery in &flaky_got {
+        tries
+            .entry(&delivery.id)
+            .or_default()
+            .push(delivery.answered);
+    }
+    assert_eq!(tries.len(), 4, "{tries:?}");
+    assert!(
+        tries.values().all(|answers| answers == &[500, 204]),
+        "{tries:?}"
+    );
+    assert!(tries.contains_key(created.id.as_str()));
+
+    // The delivery log says so.
+    let uri = format!("/auth/admin/webhooks/{flaky}/deliveries");
+    let log = send(&keyward, authed(Method::GET, &uri, &key)).await;
+    assert_eq!(log.status, StatusCode::OK, "{}", log.body);
+    let deliveries = log.body["data"]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 4);
+    for delivery in deliveries {
+        assert_eq!(delivery["status"], "delivered", "{delivery}");
+        assert_eq!(delivery["attempts"], 2, "{delivery}");
+        assert_eq!(delivery["last_status"], 204, "{delivery}");
+    }
+    let endpoints = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    let listed = endpoints.body["data"]["endpoints"].as_array().unwrap();
+    assert_eq!(listed.len(), 2);
+    assert!(
+        listed.iter().all(|e| e.get("secret").is_none()),
+        "{listed:?}"
+    );
+    let filtered = listed.iter().find(|e| e["id"] == flaky.as_str()).unwrap();
+    assert_eq!(filtered["events"], json!(["user.created"]));
+}
+
+#[tokio::test]
+async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_redelivers() {
+    let db = TestDb::new().await;
+    let keyward = start(&db, true).await;
+    let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let (gone, secret) = add_endpoint(&keyward, &key, &receiver.url("/gone/x"), None).await;
+    receiver.trust("/gone/x", &secret);
+    let (fine, secret) = add_endpoint(&keyward, &key, &receiver.url("/ok/y"), None).await;
+    receiver.trust("/ok/y", &secret);
+    let gone_got = |got: &[Received]| at(got, "/gone/x").len();
+
+    sign_up(&keyward, "first@example.com").await;
+    receiver
+        .wait_for(Duration::from_secs(10), |got| gone_got(got) == 1)
+        .await;
+    let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    let endpoints = listed.body["data"]["endpoints"].as_array().unwrap();
+    let endpoint = endpoints.iter().find(|e| e["id"] == gone.as_str()).unwrap();
+    assert!(endpoint["disabled_at"].is_string(), "{endpoint}");
+    assert!(
+        endpoint["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("410")
+    );
+
+    // Disabled, it takes no events (the other endpoint does), and the refused one failed.
+    sign_up(&keyward, "second@example.com").await;
+    receiver
+        .wait_for(Duration::from_secs(10), |got| at(got, "/ok/y").len() >= 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(gone_got(&receiver.received()), 1);
+    let uri = format!("/auth/admin/webhooks/{gone}/deliveries");
+    let log = send(&keyward, authed(Method::GET, &uri, &key)).await;
+    let deliveries = log.body["data"]["deliveries"].as_array().unwrap().clone();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    assert_eq!(deliveries[0]["status"], "failed");
+    assert_eq!(deliveries[0]["last_status"], 410);
+
+    // Enabled again, it takes the next event.
+    let enable = format!("/auth/admin/webhooks/{gone}/enable");
+    ok(&send(&keyward, authed(Method::POST, &enable, &key)).await);
+    sign_up(&keyward, "third@example.com").await;
+    let got = receiver
+        .wait_for(Duration::from_secs(10), |got| gone_got(got) == 2)
+        .await;
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+
+    // An admin sends a delivered one again: the same message id arrives a second time.
+    let uri = format!("/auth/admin/webhooks/{fine}/deliveries");
+    let log = send(&keyward, authed(Method::GET, &uri, &key)).await;
+    let first = log.body["data"]["deliveries"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(first["status"], "delivered", "{first}");
+    let msg = first["msg_id"].as_str().unwrap().to_owned();
+    let redeliver = format!("{uri}/{}/redeliver", first["id"]);
+    let reply = send(&keyward, authed(Method::POST, &redeliver, &key)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let got = receiver
+        .wait_for(Duration::from_secs(10), |got| {
+            at(got, "/ok/y").iter().filter(|r| r.id == msg).count() == 2
+        })
+        .await;
+    assert!(got.iter().all(|r| r.verified));
+    let missing = format!("{uri}/999999/redeliver");
+    let reply = send(&keyward, authed(Method::POST, &missing, &key)).await;
+    assert_eq!(reply.code(), "not_found");
+
+    // Deleted, it is gone with its log.
+    let uri = format!("/auth/admin/webhooks/{gone}");
+    let reply = send(&keyward, authed(Method::DELETE, &uri, &key)).await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    let log = send(
+        &keyward,
+        authed(Method::GET, &format!("{uri}/deliveries"), &key),
+    )
+    .await;
+    assert_eq!(log.code(), "not_found");
+    let kinds = audit_kinds(&keyward, 50).await;
+    for kind in [
+        "webhook_created",
+        "webhook_enabled",
+        "webhook_redelivered",
+        "webhook_deleted",
+    ] {
+        assert!(kinds.contains(&kind.to_owned()), "{kind}: {kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
+    let db = TestDb::new().await;
+    let receiver = Receiver::start();
+    {
+        let keyward = start(&db, false).await;
+        let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+        for url in [
+            receiver.url("/ok/x"),
+            format!("http://localhost:{}/ok/x", receiver.port),
+            "http://169.254.169.254/latest/meta-data".to_owned(),
+            "http://10.0.0.1/".to_owned(),
+            "http://[::1]:8080/".to_owned(),
+            "http://[::ffff:127.0.0.1]/".to_owned(),
+            "ftp://example.com/".to_owned(),
+            "http://user:pass@example.com/".to_owned(),
+            "not a url".to_owned(),
+        ] {
+            let body = json!({ "url": url });
+            let reply = call(&keyward, &key, Method::POST, "/auth/admin/webhooks", body).await;
+            assert_eq!(
+                (reply.status, reply.code()),
+                (StatusCode::BAD_REQUEST, "invalid_request"),
+                "{url}: {}",
+                reply.body
+            );
+        }
+        let body = json!({ "url": "https://example.com/", "events": ["user.exploded"] });
+        let reply = call(&keyward, &key, Method::POST, "/auth/admin/webhooks", body).await;
+        assert_eq!(reply.code(), "invalid_request");
+        let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+        assert_eq!(
+            listed.body["data"]["endpoints"],
+            json!([]),
+            "nothing was made"
+        );
+        let user = sign_up(&keyward, "user@example.com").await;
+        let reply = send(
+            &keyward,
+            authed(Method::GET, "/auth/admin/webhooks", &access(&user)),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{}", reply.body);
+    }
+
+    // A name that resolved to an allowed address when the endpoint was made and resolves to a
+    // private one when it is delivered to (the operator turned private addresses off since, as
+    // DNS rebinding would change the answer) is refused at delivery, and nothing is sent.
+    let url = format!("http://localhost:{}/ok/x", receiver.port);
+    let endpoint = {
+        let keyward = start(&db, true).await;
+        let (_, key) = keyward.create_admin_key("maker").await.unwrap();
+        add_endpoint(&keyward, &key, &url, None).await.0
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let keyward = start(&db, false).await;
+    let (_, key) = keyward.create_admin_key("reader").await.unwrap();
+    sign_up(&keyward, "later@example.com").await;
+    let uri = format!("/auth/admin/webhooks/{endpoint}/deliveries");
+    let mut error = None;
+    for _ in 0..100 {
+        let log = send(&keyward, authed(Method::GET, &uri, &key)).await;
+        let delivery = log.body["data"]["deliveries"][0].clone();
+        if delivery["attempts"] == 1 && delivery["last_error"].is_string() {
+            error = delivery["last_error"].as_str().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let error = error.expect("the delivery was attempted");
+    assert!(error.contains("not a public address"), "{error}");
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+}
+
+/// `keyward webhooks …` on `db`.
+fn cli(db: &TestDb, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
+        .arg("webhooks")
+        .args(args)
+        .args(["--database-url", &db.url, "--webhook-allow-private", "true"])
+        .env("KEYWARD_SECRET", process::SECRET)
+        .env("KEYWARD_LOG", "error")
+        .env_remove("KEYWARD_CONFIG")
+        .output()
+        .expect("the keyward binary runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_event_is_lost_across_a_kill_9() {
+    let db = TestDb::new().await;
+    let mut receiver = Receiver::start();
+    let made = cli(
+        &db,
+        &[
+            "create",
+            &receiver.url("/flaky/all"),
+            "--events",
+            "user.created",
+        ],
+    );
+    let secret = made
+        .lines()
+        .find(|line| line.starts_with("whsec_"))
+        .expect("the secret is printed");
+    receiver.trust("/flaky/all", secret);
+    assert!(cli(&db, &["list"]).contains("/flaky/all"));
+
+    // Sign-ups, then SIGKILL before the refused first attempts are retried (5 s later); the
+    // restarted server sends them (one caught mid-attempt waits for its 30 s hold to end).
+    let mut server = Process::start(&db, &["--webhook-allow-private", "true"]).await;
+    let mut users = HashSet::new();
+    for n in 0..10 {
+        let signed = server.sign_up(&format!("u{n}@example.com"), None).await;
+        users.insert(signed["user"]["id"].as_str().unwrap().to_owned());
+    }
+    // Every first attempt was refused (500) before the kill: the retries are what is at stake.
+    receiver
+        .wait_for(Duration::from_secs(10), |got| got.len() == 10)
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let delivered = |got: &[Received]| -> HashSet<String> {
+        got.iter()
+            .filter(|r| r.answered == 204)
+            .filter_map(|r| r.payload["data"]["user_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        delivered(&receiver.received()).is_empty(),
+        "{:?}",
+        receiver.received()
+    );
+
+    server.restart().await;
+    let got = receiver
+        .wait_for(Duration::from_secs(45), |got| delivered(got) == users)
+        .await;
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+    let log = cli(
+        &db,
+        &["deliveries", made.split_whitespace().next().unwrap()],
+    );
+    assert_eq!(log.matches("delivered").count(), 10, "{log}");
+}
