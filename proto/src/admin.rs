@@ -138,11 +138,12 @@ pub struct WebhookEndpoint {
     pub disabled_reason: Option<String>,
 }
 
-/// `POST /auth/admin/webhooks`: the endpoint, and its signing secret, shown this once.
+/// `POST /auth/admin/webhooks`: the endpoint (`id`, …), and its signing secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookCreated {
     /// The endpoint.
+    #[serde(flatten)]
     pub endpoint: WebhookEndpoint,
     /// The Standard Webhooks secret (`whsec_…`) that verifies its deliveries' signatures.
     pub secret: String,

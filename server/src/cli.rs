@@ -854,7 +854,7 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::Keys {
             action: KeysAction::Rotate(args),
         } => {
-            let keyward = Keyward::start(args.resolve()?).await?;
+            let keyward = Keyward::start_for_command(args.resolve()?).await?;
             let kid = keyward.rotate_signing_key().await?;
             println!("new signing key: {kid}");
             println!("the previous key keeps verifying until the tokens it signed have expired");
@@ -983,7 +983,7 @@ async fn users(action: UsersAction) -> Result<(), Error> {
         UsersAction::Delete { id, settings, .. } => (UsersOp::Delete(id), settings),
         UsersAction::PasswordReset { id, settings } => (UsersOp::PasswordReset(id), settings),
     };
-    let keyward = Keyward::start(settings.resolve()?).await?;
+    let keyward = Keyward::start_for_command(settings.resolve()?).await?;
     let core = keyward.core();
     #[allow(clippy::disallowed_methods)] // an edge: the operator's command
     let (now, random) = (Timestamp::now(), crate::domain::Random::os());
@@ -1061,7 +1061,7 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
         | WebhooksAction::Redeliver { settings, .. }
         | WebhooksAction::List(settings) => std::mem::take(settings),
     };
-    let keyward = Keyward::start(settings.resolve()?).await?;
+    let keyward = Keyward::start_for_command(settings.resolve()?).await?;
     let core = keyward.core();
     #[allow(clippy::disallowed_methods)] // an edge: the operator's command
     let (now, random) = (Timestamp::now(), crate::domain::Random::os());
@@ -1145,7 +1145,7 @@ async fn api_keys(kind: KeyKind, action: ServerKeysAction) -> Result<(), Error> 
     let what = kind.as_str();
     match action {
         ServerKeysAction::Create { name, settings } => {
-            let keyward = Keyward::start(settings.resolve()?).await?;
+            let keyward = Keyward::start_for_command(settings.resolve()?).await?;
             let (id, key) = match kind {
                 KeyKind::Server => keyward.create_server_key(&name).await?,
                 KeyKind::Admin => keyward.create_admin_key(&name).await?,
@@ -1190,7 +1190,7 @@ async fn api_keys(kind: KeyKind, action: ServerKeysAction) -> Result<(), Error> 
                 setting: "id",
                 reason: format!("`{id}` is not a {what} key id (a UUID)"),
             })?;
-            let keyward = Keyward::start(settings.resolve()?).await?;
+            let keyward = Keyward::start_for_command(settings.resolve()?).await?;
             let revoked = match kind {
                 KeyKind::Server => keyward.revoke_server_key(&id).await?,
                 KeyKind::Admin => keyward.revoke_admin_key(&id).await?,

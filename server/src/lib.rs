@@ -134,6 +134,15 @@ impl Keyward {
         Self::start_reading_every(settings, domain::revocation::SYNC_INTERVAL).await
     }
 
+    /// Keyward for one command of the `keyward` CLI: started as [`Keyward::start`] is, without
+    /// the background work (upkeep, the mail and webhook senders), which the running server does:
+    /// a command that exits at once would claim mails and deliveries only to drop them.
+    #[cfg(feature = "cli")]
+    pub(crate) async fn start_for_command(settings: Settings) -> Result<Self, Error> {
+        let core = runtime::start(settings).await?;
+        Ok(Self { core, check: None })
+    }
+
     async fn start_reading_every(
         settings: Settings,
         interval: std::time::Duration,

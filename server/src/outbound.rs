@@ -25,18 +25,18 @@ pub fn tls(what: &str) -> Result<rustls::ClientConfig, Error> {
         .with_no_client_auth())
 }
 
-/// An HTTP client that follows no redirect (an endpoint must not lead the server elsewhere)
-/// and uses no proxy from the environment, with `timeout` per request; with `public_only`, it
-/// connects only to public addresses.
+/// An HTTP client that follows no redirect (an endpoint must not lead the server elsewhere),
+/// with `timeout` per request; with `public_only`, it connects only to public addresses, and
+/// never through a proxy from the environment.
 pub fn client(what: &str, timeout: Duration, public_only: bool) -> Result<reqwest::Client, Error> {
     let builder = reqwest::Client::builder()
         .use_preconfigured_tls(tls(what)?)
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout);
+    // A proxy would resolve the name itself, past the check.
     let builder = if public_only {
-        builder.dns_resolver(Arc::new(PublicOnly))
+        builder.no_proxy().dns_resolver(Arc::new(PublicOnly))
     } else {
         builder
     };
@@ -117,6 +117,13 @@ pub fn is_public(ip: IpAddr) -> bool {
                 let [.., w, x, y, z] = v6.octets();
                 return is_public_v4(Ipv4Addr::new(w, x, y, z));
             }
+            // The local-use NAT64 prefix (64:ff9b:1::/48), and IPv4-translated addresses
+            // (::ffff:0:a.b.c.d): whatever they wrap, not ours to reach.
+            if v6.segments().starts_with(&[0x64, 0xff9b, 1])
+                || v6.segments().starts_with(&[0, 0, 0, 0, 0xffff, 0])
+            {
+                return false;
+            }
             !(v6.is_unspecified()
                 || v6.is_loopback()
                 || v6.is_multicast()
@@ -184,6 +191,8 @@ mod tests {
             "2002:7f00:1::",
             "2001:db8::1",
             "::127.0.0.1",
+            "64:ff9b:1::808:808",
+            "::ffff:0:808:808",
         ] {
             assert!(!public(private), "{private} is not public");
         }

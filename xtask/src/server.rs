@@ -16,7 +16,12 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
     pub(crate) port: u16,
+    pub(crate) database_url: String,
 }
+
+/// The master secret of the servers these commands start (and of the CLI run on their
+/// databases).
+pub(crate) const SECRET: &str = "keyward benchmark secret, not for production use";
 
 impl Server {
     pub(crate) fn start(
@@ -34,10 +39,7 @@ impl Server {
             .args(["--database-url", database_url])
             .args(["--issuer", &format!("http://localhost:{port}")])
             .args(["--rate-limits", "off"])
-            .env(
-                "KEYWARD_SECRET",
-                "keyward benchmark secret, not for production use",
-            )
+            .env("KEYWARD_SECRET", SECRET)
             .env("KEYWARD_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(log)
@@ -47,6 +49,7 @@ impl Server {
             child,
             base: format!("http://localhost:{port}"),
             port,
+            database_url: database_url.to_owned(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {

@@ -15,11 +15,13 @@ CREATE TABLE webhook_endpoints (
 );
 
 -- Written in the transaction of the change it announces (with its audit event), so an event is
--- never lost nor sent for a change that rolled back. `msg_id` (`evt_<audit event id>_<n>`) is the
+-- never lost nor sent for a change that rolled back. `msg_id` (`evt_<audit event id>_<n>_<ms>`) is the
 -- `webhook-id`: the same on every attempt and for every endpoint.
 CREATE TABLE webhook_deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
-    endpoint_id     TEXT NOT NULL REFERENCES webhook_endpoints(id) ON DELETE CASCADE,
+    -- No foreign key: an event written while its endpoint is deleted must not fail the change it
+    -- announces. Such a delivery is never sent (only live endpoints' are), and is purged.
+    endpoint_id     TEXT NOT NULL,
     msg_id          TEXT NOT NULL,
     type            TEXT NOT NULL,
     payload         TEXT NOT NULL,
@@ -29,6 +31,8 @@ CREATE TABLE webhook_deliveries (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     -- A sender that took the delivery holds it until then; after, another may (it crashed).
+    -- `lease_id` names that attempt, so that only it records how it ended.
+    lease_id        TEXT,
     lease_until     INTEGER,
     last_status     INTEGER,
     last_error      TEXT,
@@ -37,3 +41,4 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id);
 CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (created_at);
+CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_id) WHERE lease_id IS NOT NULL;

@@ -7,10 +7,10 @@
 //! spec with each endpoint's own secret, and retries for about three days.
 //!
 //! The body is `{type, timestamp, data}`: `data` holds the ids the event is about (`user_id`,
-//! `session_id`) and the facts its audit event records (`detail`), such as the session's device
-//! or the organization and role of a membership. The `webhook-id` is `evt_<audit event id>_<n>`
-//! (`n` counts the messages one event makes), so a receiver can find the event in the audit log,
-//! and tell a retry from a new message.
+//! `actor_id`, `session_id`) and some facts its audit event records, such as the revoked device
+//! or the organization and role of a membership (see [`messages`]). The `webhook-id` is
+//! `evt_<audit event id>_<n>_<ms>` (`n` counts the messages one event makes), so a receiver can
+//! find the event in the audit log, and tell a retry from a new message.
 
 use keyward_proto::{
     ErrorCode, NewWebhook, WebhookCreated, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint,
@@ -74,41 +74,73 @@ pub const TYPES: &[&str] = &[
     "org.member.role_changed",
 ];
 
-/// The body of each webhook message `event` makes (none for most kinds), with its type.
+/// The facts of an event's audit detail that its message carries, by type (the rest, such as
+/// which admin key acted, stays in the audit log).
+fn facts(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "org.member.added" | "org.member.removed" | "org.member.role_changed" => &["org", "role"],
+        "device.revoked" => &["device"],
+        "session.revoked" => &["reason", "scope"],
+        "email.changed" => &["from", "to"],
+        "email.verified" => &["email"],
+        "passkey.added" | "passkey.removed" => &["passkey"],
+        "user.created" => &["provider"],
+        _ => &[],
+    }
+}
+
+/// The body of each webhook message `event` makes (none for most kinds), with its type:
+/// `{type, timestamp, data}`, where `data` has `user_id` (whom the event is about: for a
+/// membership change, the member), `actor_id` (who made it, when someone else did),
+/// `session_id` when there is one, and the type's [`facts`].
 pub fn messages(event: &AuditRow) -> Vec<(&'static str, String)> {
     let Some((_, types)) = EVENTS.iter().find(|(kind, _)| kind.as_str() == event.kind) else {
         return Vec::new();
     };
-    let mut data = serde_json::Map::new();
-    if let Some(user) = &event.user_id {
-        data.insert("user_id".into(), user.to_string().into());
-    }
-    if let Some(session) = &event.session_id {
-        data.insert("session_id".into(), session.to_string().into());
-    }
     let detail = event
         .detail
         .as_deref()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok());
-    if let Some(serde_json::Value::Object(facts)) = detail {
-        for (key, value) in facts {
-            data.entry(key).or_insert(value);
-        }
-    }
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+        .unwrap_or_default();
+    let actor = event.user_id.map(|user| user.to_string());
+    let subject = detail
+        .get("member")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .or(actor.clone());
     let timestamp = Timestamp::from_millis(event.at).to_rfc3339();
     types
         .iter()
         .map(|kind| {
+            let mut data = serde_json::Map::new();
+            if let Some(subject) = &subject {
+                data.insert("user_id".into(), subject.clone().into());
+            }
+            if let Some(actor) = actor
+                .as_ref()
+                .filter(|actor| Some(*actor) != subject.as_ref())
+            {
+                data.insert("actor_id".into(), actor.clone().into());
+            }
+            if let Some(session) = &event.session_id {
+                data.insert("session_id".into(), session.to_string().into());
+            }
+            for fact in facts(kind) {
+                if let Some(value) = detail.get(*fact) {
+                    data.insert((*fact).into(), value.clone());
+                }
+            }
             let body = serde_json::json!({ "type": kind, "timestamp": timestamp, "data": data });
             (*kind, body.to_string())
         })
         .collect()
 }
 
-/// The `webhook-id` of the `n`th message (from 1) that audit event `audit_id` makes (an email
-/// change is both `email.changed` and `user.updated`).
-pub fn msg_id(audit_id: i64, n: usize) -> String {
-    format!("evt_{audit_id}_{n}")
+/// The `webhook-id` of the `n`th message (from 1) that audit event `audit_id`, made at `at`
+/// (ms), makes (an email change is both `email.changed` and `user.updated`). The time keeps ids
+/// unique should a database restored from a backup hand out the same audit ids again.
+pub fn msg_id(audit_id: i64, n: usize, at: i64) -> String {
+    format!("evt_{audit_id}_{n}_{at}")
 }
 
 /// The `LIKE` pattern that finds endpoints taking `kind` among their `events` (each between

@@ -13,28 +13,32 @@
 //! - **Held** for 30 s per attempt (requests time out after 10 s), so of several server
 //!   processes one sends each delivery, and a crash mid-send lets another send it again: a
 //!   delivery can arrive twice (with the same `webhook-id`), never not at all.
+//! - **One task per endpoint**, up to 8 deliveries at once: an endpoint that is slow or down
+//!   holds up only its own.
 //! - **Public addresses only**, checked as each connection resolves its address (see
 //!   [`crate::outbound`]), unless `webhook_allow_private`.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::Error;
-use crate::domain::Timestamp;
 use crate::domain::core::Core;
 use crate::domain::webhooks;
+use crate::domain::{Random, Timestamp, WebhookId, b64};
 use crate::store::webhooks::Attempt;
 use crate::store::{DeliveryRow, EndpointRow};
 
 /// How long an attempt holds a delivery: longer than a batch of attempts takes (they run at
-/// once, each at most [`TIMEOUT`]).
+/// once, each at most [`TIMEOUT`]). The servers' clocks must agree to well within it.
 const LEASE: Duration = Duration::from_secs(30);
 /// How long an endpoint has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the sender looks for due deliveries.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries sent at once.
-const BATCH: i64 = 16;
+/// Deliveries sent at once to one endpoint.
+const BATCH: i64 = 8;
 /// The waits after each failed attempt; once they are used up, the delivery is given up.
 const RETRIES: [Duration; 9] = [
     Duration::from_secs(5),
@@ -48,16 +52,37 @@ const RETRIES: [Duration; 9] = [
     Duration::from_secs(20 * 3600),
 ];
 
-/// Starts the sender for `core`; it stops with the last handle.
+/// Starts the sender for `core`; it stops with the last handle. Each endpoint is sent to by a
+/// task of its own, so one that is slow or down holds up only its own deliveries.
 pub fn spawn(core: &Arc<Core>) -> Result<(), Error> {
     let public_only = !core.settings.webhook_allow_private;
     let http = crate::outbound::client("webhooks", TIMEOUT, public_only)?;
     let weak: Weak<Core> = Arc::downgrade(core);
     tokio::spawn(async move {
+        let mut sending: HashMap<WebhookId, tokio::task::JoinHandle<()>> = HashMap::new();
         loop {
             let Some(core) = weak.upgrade() else { break };
-            if let Err(err) = send_due(&core, &http, public_only).await {
-                tracing::warn!(%err, "the webhook deliveries could not be read; retrying");
+            sending.retain(|_, task| !task.is_finished());
+            match core
+                .store
+                .webhook_endpoints_due(Timestamp::now().millis())
+                .await
+            {
+                Ok(due) => {
+                    for endpoint in due {
+                        if let Entry::Vacant(slot) = sending.entry(endpoint) {
+                            let sender = Sender {
+                                core: weak.clone(),
+                                http: http.clone(),
+                                public_only,
+                            };
+                            slot.insert(tokio::spawn(sender.drain(endpoint)));
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "the webhook deliveries could not be read; retrying");
+                }
             }
             drop(core);
             tokio::time::sleep(POLL).await;
@@ -66,50 +91,86 @@ pub fn spawn(core: &Arc<Core>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Sends every delivery due now, up to [`BATCH`] at once.
-async fn send_due(
-    core: &Arc<Core>,
-    http: &reqwest::Client,
+/// What an endpoint's task sends with.
+struct Sender {
+    core: Weak<Core>,
+    http: reqwest::Client,
     public_only: bool,
-) -> Result<(), Error> {
-    while core.store.webhooks_due(Timestamp::now().millis()).await? {
-        let now = Timestamp::now();
-        let due = core
-            .store
-            .claim_webhooks(now.millis(), now.plus(LEASE).millis(), BATCH)
-            .await?;
-        if due.is_empty() {
-            return Ok(());
-        }
-        let endpoints = core.store.webhook_endpoints().await?;
-        let mut sending = tokio::task::JoinSet::new();
-        for delivery in due {
-            let Some(endpoint) = endpoints.iter().find(|e| e.id == delivery.endpoint_id) else {
-                continue;
-            };
-            let secret = webhooks::secret_of(core, endpoint);
-            let (http, endpoint) = (http.clone(), endpoint.clone());
-            sending.spawn(async move {
-                let sent = match secret {
-                    Some(secret) => send(&http, &endpoint, &delivery, &secret, public_only).await,
-                    None => Sent::Failed(
-                        None,
-                        "the endpoint's secret does not open with the \
-                                                 master secret"
-                            .into(),
-                    ),
-                };
-                (delivery, sent)
-            });
-        }
-        while let Some(joined) = sending.join_next().await {
-            let Ok((delivery, sent)) = joined else {
-                continue;
-            };
-            record(core, &delivery, sent).await?;
+}
+
+impl Sender {
+    /// Sends every delivery due to `endpoint`, up to [`BATCH`] at once, until none is due (or
+    /// the endpoint is disabled, deleted, or the server stops).
+    async fn drain(self, endpoint: WebhookId) {
+        if let Err(err) = self.drain_or_fail(&endpoint).await {
+            tracing::warn!(%err, %endpoint, "webhook deliveries failed; retrying within a second");
         }
     }
-    Ok(())
+
+    async fn drain_or_fail(&self, id: &WebhookId) -> Result<(), Error> {
+        loop {
+            let Some(core) = self.core.upgrade() else {
+                return Ok(());
+            };
+            let Some(endpoint) = core.store.webhook_endpoint(id).await? else {
+                return Ok(());
+            };
+            let now = Timestamp::now();
+            let lease = b64(&Random::os().bytes::<16>());
+            let due = core
+                .store
+                .claim_webhooks(id, &lease, now.millis(), now.plus(LEASE).millis(), BATCH)
+                .await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let secret = webhooks::secret_of(&core, &endpoint);
+            let mut sending = tokio::task::JoinSet::new();
+            for delivery in due {
+                let (http, endpoint, public_only) =
+                    (self.http.clone(), endpoint.clone(), self.public_only);
+                let secret = secret.clone();
+                sending.spawn(async move {
+                    let sent = match secret {
+                        Some(secret) => {
+                            send(&http, &endpoint, &delivery, &secret, public_only).await
+                        }
+                        None => Sent::Failed(
+                            None,
+                            "the endpoint's secret does not open with the master secret".into(),
+                        ),
+                    };
+                    (delivery, sent)
+                });
+            }
+            // Failures are recorded one by one as they come; the accepted ones of the batch in
+            // one statement at the end (the rows the attempt still holds), when they were all
+            // answered alike, as they mostly are: a write per delivery would cost the requests
+            // that make events more than their own deliveries do.
+            let mut accepted: Vec<(DeliveryRow, u16)> = Vec::new();
+            while let Some(joined) = sending.join_next().await {
+                let Ok((delivery, sent)) = joined else {
+                    continue;
+                };
+                match sent {
+                    Sent::Delivered(status) => accepted.push((delivery, status)),
+                    sent => record(&core, &delivery, &lease, sent).await?,
+                }
+            }
+            let now = Timestamp::now().millis();
+            match accepted.first() {
+                Some((_, status)) if accepted.iter().all(|(_, s)| s == status) => {
+                    let status = i32::from(*status);
+                    core.store.webhooks_delivered(&lease, status, now).await?;
+                }
+                _ => {
+                    for (delivery, status) in accepted {
+                        record(&core, &delivery, &lease, Sent::Delivered(status)).await?;
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What came of one attempt.
@@ -138,8 +199,9 @@ async fn send(
                 Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
                 _ => None,
             });
-        if literal.is_some_and(|ip| !crate::outbound::is_public(ip)) {
-            return Sent::Failed(None, "the URL names an address that is not public".into());
+        if let Some(ip) = literal.filter(|ip| !crate::outbound::is_public(*ip)) {
+            let refused = crate::outbound::Refused::NotPublic(ip.to_string());
+            return Sent::Failed(None, refused.to_string());
         }
     }
     let timestamp = Timestamp::now().seconds();
@@ -186,7 +248,7 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-async fn record(core: &Core, delivery: &DeliveryRow, sent: Sent) -> Result<(), Error> {
+async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) -> Result<(), Error> {
     let now = Timestamp::now();
     let outcome = match &sent {
         Sent::Delivered(status) => Attempt::Delivered {
@@ -228,7 +290,7 @@ async fn record(core: &Core, delivery: &DeliveryRow, sent: Sent) -> Result<(), E
         }
     };
     core.store
-        .webhook_attempted(delivery.id, delivery.attempts, outcome)
+        .webhook_attempted(delivery.id, lease, outcome)
         .await?;
     Ok(())
 }

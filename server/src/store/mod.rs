@@ -183,7 +183,7 @@ macro_rules! insert_audit {
         let id = insert.fetch_one(&mut *$conn).await?;
         for (n, (kind, payload)) in messages.iter().enumerate() {
             sqlx::query($crate::store::webhooks::FAN_OUT)
-                .bind($crate::domain::webhooks::msg_id(id, n + 1))
+                .bind($crate::domain::webhooks::msg_id(id, n + 1, event.at))
                 .bind(*kind)
                 .bind(payload)
                 .bind(event.at)

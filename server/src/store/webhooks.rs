@@ -1,7 +1,7 @@
 //! Webhook endpoints and their deliveries. A delivery is written with the audit event it
-//! announces (`insert_audit!` runs [`FAN_OUT`]); the sender claims due deliveries for a minute
-//! at a time, as the mail sender claims mails, so of several server processes one sends each,
-//! and one that crashed mid-send leaves it to be sent again.
+//! announces (`insert_audit!` runs [`FAN_OUT`]); the sender claims due deliveries for a while,
+//! as the mail sender claims mails, so of several server processes one sends each, and one that
+//! crashed mid-send leaves it to be sent again.
 
 use super::{AuditRow, Error, Pool, Store};
 use crate::domain::WebhookId;
@@ -131,10 +131,6 @@ impl Store {
     ) -> Result<bool, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
             let deleted = sqlx::query("DELETE FROM webhook_endpoints WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -144,6 +140,10 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(false);
             }
+            sqlx::query("DELETE FROM webhook_deliveries WHERE endpoint_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(true)
@@ -210,7 +210,8 @@ impl Store {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
-                 next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND endpoint_id = $3",
+                 next_attempt_at = $1, lease_id = NULL, lease_until = NULL \
+                 WHERE id = $2 AND endpoint_id = $3",
             )
             .bind(now)
             .bind(delivery)
@@ -228,23 +229,27 @@ impl Store {
         })
     }
 
-    /// Whether a delivery to a live endpoint is due at `now` (a read, so that the sender's
+    /// The live endpoints with a delivery due at `now` (a read, so that the sender's
     /// second-by-second look costs no write while there is nothing to send).
-    pub async fn webhooks_due(&self, now: i64) -> Result<bool, Error> {
-        let due: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-             AND (lease_until IS NULL OR lease_until <= $1) LIMIT 1",
+    pub async fn webhook_endpoints_due(&self, now: i64) -> Result<Vec<WebhookId>, Error> {
+        let due = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE status = 'pending' \
+             AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
+             AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL)",
         )
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await)?;
-        Ok(due.is_some())
+        Ok(due)
     }
 
-    /// Takes up to `limit` deliveries due at `now` to live endpoints, oldest first, until
-    /// `lease_until`, counting the attempt about to be made.
+    /// Takes up to `limit` deliveries to endpoint `endpoint` due at `now`, oldest first, for
+    /// attempt `lease` until `lease_until`, counting the attempt about to be made. None while
+    /// the endpoint is disabled or gone.
     pub async fn claim_webhooks(
         &self,
+        endpoint: &WebhookId,
+        lease: &str,
         now: i64,
         lease_until: i64,
         limit: i64,
@@ -252,17 +257,21 @@ impl Store {
         // As `claim_mail`: the lease condition is repeated outside the subquery, so that on
         // PostgreSQL a row another sender took meanwhile is re-checked and skipped.
         let sql = concat!(
-            "UPDATE webhook_deliveries SET lease_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' \
-               AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until <= $2) \
-               AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL) \
-               ORDER BY next_attempt_at, id LIMIT $3) \
-             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $2) \
+            "UPDATE webhook_deliveries SET lease_id = $1, lease_until = $2, \
+             attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $3 \
+               AND status = 'pending' AND next_attempt_at <= $4 \
+               AND (lease_until IS NULL OR lease_until <= $4) \
+               AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $3 AND disabled_at IS NULL) \
+               ORDER BY next_attempt_at, id LIMIT $5) \
+             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4) \
              RETURNING ",
             delivery_columns!()
         );
         let rows = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(lease)
             .bind(lease_until)
+            .bind(endpoint)
             .bind(now)
             .bind(limit)
             .fetch_all(pool)
@@ -270,14 +279,14 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records how attempt `attempts` at delivery `id` ended: `delivered` (at `now`), or not,
-    /// with the answer's `status` and `error`, to be tried again at `retry_at` or (`None`) given
-    /// up. An attempt that is not the delivery's latest (an admin asked for it again meanwhile)
-    /// changes nothing.
+    /// Records how attempt `lease` at delivery `id` ended: `delivered` (at `now`), or not, with
+    /// the answer's `status` and `error`, to be tried again at `retry_at` or (`None`) given up.
+    /// An attempt that is no longer the delivery's latest (its hold ran out and another took
+    /// it, or an admin asked for it again) changes nothing.
     pub async fn webhook_attempted(
         &self,
         id: i64,
-        attempts: i64,
+        lease: &str,
         outcome: Attempt<'_>,
     ) -> Result<(), Error> {
         let (status, delivered_at, next, last_status, error) = match outcome {
@@ -298,7 +307,8 @@ impl Store {
         on_writer!(self, pool => sqlx::query(
             "UPDATE webhook_deliveries SET status = $1, delivered_at = $2, \
              next_attempt_at = COALESCE($3, next_attempt_at), last_status = $4, last_error = $5, \
-             lease_until = NULL WHERE id = $6 AND attempts = $7 AND status = 'pending'",
+             lease_id = NULL, lease_until = NULL WHERE id = $6 AND lease_id = $7 \
+             AND status = 'pending'",
         )
         .bind(status)
         .bind(delivered_at)
@@ -306,7 +316,29 @@ impl Store {
         .bind(last_status)
         .bind(error)
         .bind(id)
-        .bind(attempts)
+        .bind(lease)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
+    }
+
+    /// Records every delivery attempt `lease` still holds as delivered at `now`, answered
+    /// `status`: the others of its batch were recorded as they failed.
+    pub async fn webhooks_delivered(
+        &self,
+        lease: &str,
+        status: i32,
+        now: i64,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, \
+             last_status = $2, last_error = NULL, lease_id = NULL, lease_until = NULL \
+             WHERE lease_id = $3 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(status)
+        .bind(lease)
         .execute(pool)
         .await
         .map(drop))?;
@@ -334,10 +366,12 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes finished deliveries (delivered or given up) made before `before` (ms).
+    /// Deletes the deliveries made before `before` (ms) that are finished (delivered or given
+    /// up), or that wait for an endpoint that is disabled or gone.
     pub async fn purge_webhook_deliveries(&self, before: i64) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE created_at < $1 AND status <> 'pending'",
+            "DELETE FROM webhook_deliveries WHERE created_at < $1 AND (status <> 'pending' \
+             OR endpoint_id NOT IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL))",
         )
         .bind(before)
         .execute(pool)

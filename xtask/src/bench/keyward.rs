@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::Row;
 use super::load::{parse_number, parse_result, refresh_pool, wrk};
-use crate::server::{Server, http, json_field, sign_in, sign_up};
+use super::sink::Sink;
+use crate::server::{SECRET, Server, http, json_field, sign_in, sign_up};
 use crate::{Result, root};
 
 /// Keyward's scenarios against one server; the memory figures (idle, 256 clients) in pass 1.
@@ -188,6 +189,36 @@ pub(super) fn measure_keyward(
             duration,
         )?,
     );
+    // Sign-in again with three webhook endpoints (an nginx answering 204): each sign-in writes
+    // three deliveries in its transaction, and the server's sender posts them meanwhile, on the
+    // same cores. They are removed afterwards.
+    let sink = Sink::start(&out.join(label("webhook-sink")))?;
+    let mut endpoints = Vec::new();
+    for n in 1..=3 {
+        let made = webhooks_cli(release, server, &["create", &sink.url(n)])?;
+        let id = made
+            .split_whitespace()
+            .next()
+            .ok_or("no endpoint id printed")?;
+        endpoints.push(id.to_owned());
+    }
+    record(
+        "sign-in (3 webhook endpoints)",
+        wrk(
+            out,
+            &label("sign-in-webhooks"),
+            &format!("{base}/auth/sign-in"),
+            "signin.lua",
+            &[],
+            32,
+            warmup,
+            duration,
+        )?,
+    );
+    for id in &endpoints {
+        webhooks_cli(release, server, &["delete", id])?;
+    }
+    drop(sink);
 
     if pass != 1 {
         return Ok(None);
@@ -288,4 +319,22 @@ fn org_token(port: u16, email: &str) -> Result<String> {
     json_field(&answer, "access_token")
         .filter(|_| status == 200)
         .ok_or_else(|| format!("refresh answered {status}: {answer}"))
+}
+
+/// `keyward webhooks <args>` on `server`'s database: what it printed.
+fn webhooks_cli(release: &Path, server: &Server, args: &[&str]) -> Result<String> {
+    let output = Command::new(release.join("keyward"))
+        .arg("webhooks")
+        .args(args)
+        .args(["--database-url", &server.database_url])
+        .args(["--webhook-allow-private", "true"])
+        .env("KEYWARD_SECRET", SECRET)
+        .env("KEYWARD_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("keyward webhooks: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("keyward webhooks {args:?} failed"));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -19,6 +19,7 @@ mod load;
 mod machine;
 mod peers;
 mod report;
+mod sink;
 pub(crate) mod size;
 
 use std::collections::BTreeMap;
@@ -182,9 +183,10 @@ fn keyward_pass(
                 out.join(format!("keyward-bench-{pass}.db")).display()
             ),
         };
+        // Private addresses allowed: the sign-in scenario with webhooks posts to a local sink.
         let server = Server::start(
             &release.join("example-axum-api"),
-            &[],
+            &["--webhook-allow-private", "true"],
             &url,
             &out.join(format!("server-{db}-{pass}.log")),
         )?;
