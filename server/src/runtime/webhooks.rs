@@ -10,11 +10,12 @@
 //!   send any delivery again.
 //! - **410 Gone** disables the endpoint: no delivery is made for it (nor retried) until an
 //!   admin enables it again; one that failed meanwhile can be sent again (redelivered).
-//! - **Held** for 30 s per attempt (requests time out after 10 s), so of several server
+//! - **Held** for a minute per attempt (requests time out after 10 s), so of several server
 //!   processes one sends each delivery, and a crash mid-send lets another send it again: a
 //!   delivery can arrive twice (with the same `webhook-id`), never not at all.
-//! - **One task per endpoint**, up to 8 deliveries at once: an endpoint that is slow or down
-//!   holds up only its own.
+//! - **One task per endpoint**, up to 8 deliveries in flight: an endpoint that is slow or down
+//!   holds up only its own. Deliveries are taken 32 at a time, and what is due is looked at
+//!   every second: under a stream of events, a few writes a second per endpoint.
 //! - **Public addresses only**, checked as each connection resolves its address (see
 //!   [`crate::outbound`]), unless `webhook_allow_private`.
 
@@ -30,15 +31,17 @@ use crate::domain::{Random, Timestamp, WebhookId, b64};
 use crate::store::webhooks::Attempt;
 use crate::store::{DeliveryRow, EndpointRow};
 
-/// How long an attempt holds a delivery: longer than a batch of attempts takes (they run at
-/// once, each at most [`TIMEOUT`]). The servers' clocks must agree to well within it.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long an attempt holds a delivery: longer than a batch of attempts takes ([`BATCH`] /
+/// [`AT_ONCE`] rounds of at most [`TIMEOUT`]). The servers' clocks must agree to well within it.
+const LEASE: Duration = Duration::from_secs(60);
 /// How long an endpoint has to answer.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the sender looks for due deliveries.
 const POLL: Duration = Duration::from_secs(1);
-/// Deliveries sent at once to one endpoint.
-const BATCH: i64 = 8;
+/// Deliveries taken at once for one endpoint.
+const BATCH: i64 = 32;
+/// Of those, how many are in flight at once.
+const AT_ONCE: usize = 8;
 /// The waits after each failed attempt; once they are used up, the delivery is given up.
 const RETRIES: [Duration; 9] = [
     Duration::from_secs(5),
@@ -125,8 +128,13 @@ impl Sender {
                 return Ok(());
             }
             let secret = webhooks::secret_of(&core, &endpoint);
+            let full = due.len() == usize::try_from(BATCH).unwrap_or(0);
+            let mut waiting = due.into_iter();
             let mut sending = tokio::task::JoinSet::new();
-            for delivery in due {
+            let mut start_next = |sending: &mut tokio::task::JoinSet<_>| {
+                let Some(delivery) = waiting.next() else {
+                    return;
+                };
                 let (http, endpoint, public_only) =
                     (self.http.clone(), endpoint.clone(), self.public_only);
                 let secret = secret.clone();
@@ -142,6 +150,9 @@ impl Sender {
                     };
                     (delivery, sent)
                 });
+            };
+            for _ in 0..AT_ONCE {
+                start_next(&mut sending);
             }
             // Failures are recorded one by one as they come; the accepted ones of the batch in
             // one statement at the end (the rows the attempt still holds), when they were all
@@ -149,6 +160,7 @@ impl Sender {
             // that make events more than their own deliveries do.
             let mut accepted: Vec<(DeliveryRow, u16)> = Vec::new();
             while let Some(joined) = sending.join_next().await {
+                start_next(&mut sending);
                 let Ok((delivery, sent)) = joined else {
                     continue;
                 };
@@ -168,6 +180,11 @@ impl Sender {
                         record(&core, &delivery, &lease, Sent::Delivered(status)).await?;
                     }
                 }
+            }
+            // The rest, if any, at the next look: a batch a second, rather than a write for every
+            // event as it comes.
+            if !full {
+                return Ok(());
             }
         }
     }
@@ -298,6 +315,14 @@ async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_ends_before_its_hold() {
+        let rounds = u32::try_from(BATCH)
+            .unwrap()
+            .div_ceil(u32::try_from(AT_ONCE).unwrap());
+        assert!(TIMEOUT * rounds < LEASE);
+    }
 
     #[test]
     fn retries_span_about_three_days() {
