@@ -1,6 +1,7 @@
 //! Users.
 
 use super::{AuditRow, Error, Pool, Store};
+use crate::DatabaseKind;
 use crate::domain::{OrgId, SessionId, UserId};
 
 /// The columns of a [`UserRow`], in a `SELECT` from `users`.
@@ -100,39 +101,56 @@ impl Store {
         Ok(())
     }
 
-    /// Up to `limit` users after `after` (`created_at`, id), oldest first; with `prefix`, only
-    /// those whose lower-cased address or name starts with it (`prefix` lower-cased already).
+    /// Up to `limit` users in the order they were made, after `after` (the last one seen: its
+    /// `created_at` and id); only those whose address (its lower-case key) or lower-cased name
+    /// starts with `prefix` (lower case), when given.
+    ///
+    /// A search finds its users through two index ranges (`[prefix, next)` on the address key
+    /// and on the lower-cased name, compared byte by byte), then sorts the few it found, so its
+    /// cost follows the matches rather than the table; the `LIKE` keeps the exact meaning.
     pub async fn search_users(
         &self,
         prefix: Option<&str>,
         after: Option<(i64, &UserId)>,
         limit: i64,
     ) -> Result<Vec<UserRow>, Error> {
-        // `LIKE` with its wildcards escaped: the same prefix match on both databases.
-        let pattern = prefix.map(|p| {
-            let escaped: String = p
-                .chars()
-                .flat_map(|c| match c {
-                    '\\' | '%' | '_' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            escaped + "%"
-        });
         let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(*id)));
-        let rows = on_pool!(self, pool => sqlx::query_as(
-            concat!("SELECT ", user_columns!(), " FROM users \
-             WHERE ($1 IS NULL OR email_key LIKE $1 ESCAPE '\\' \
-                    OR lower(name) LIKE $1 ESCAPE '\\') \
-               AND ($2 IS NULL OR created_at > $2 OR (created_at = $2 AND id > $3)) \
-             ORDER BY created_at, id LIMIT $4"),
-        )
-        .bind(pattern.as_deref())
-        .bind(after_at)
-        .bind(after_id)
-        .bind(limit)
-        .fetch_all(pool)
-        .await)?;
+        let Some(prefix) = prefix else {
+            let rows = on_pool!(self, pool => sqlx::query_as(
+                concat!("SELECT ", user_columns!(), " FROM users \
+                 WHERE ($1 IS NULL OR created_at > $1 OR (created_at = $1 AND id > $2)) \
+                 ORDER BY created_at, id LIMIT $3"),
+            )
+            .bind(after_at)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+            return Ok(rows);
+        };
+        // `LIKE` with its wildcards escaped: the same prefix match on both databases.
+        let pattern: String = prefix
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .chain(['%'])
+            .collect();
+        let end = prefix_end(prefix);
+        let sql = match self.kind() {
+            DatabaseKind::Sqlite => SEARCH_SQLITE,
+            DatabaseKind::Postgres => SEARCH_POSTGRES,
+        };
+        let rows = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(prefix)
+            .bind(end.as_deref())
+            .bind(&pattern)
+            .bind(after_at)
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows)
     }
 
@@ -280,5 +298,65 @@ impl Store {
             tx.commit().await?;
             Ok(Deleted::Done(sessions))
         })
+    }
+}
+
+/// A search on SQLite, whose default collation compares bytes: `$1` the prefix, `$2` the first
+/// string after every string it starts (`NULL`: none), `$3` the `LIKE` pattern, then the cursor
+/// and the limit.
+const SEARCH_SQLITE: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users \
+     WHERE ((email_key >= $1 AND ($2 IS NULL OR email_key < $2) AND email_key LIKE $3 ESCAPE '\\') \
+         OR (lower(name) >= $1 AND ($2 IS NULL OR lower(name) < $2) \
+             AND lower(name) LIKE $3 ESCAPE '\\')) \
+       AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+     ORDER BY created_at, id LIMIT $6"
+);
+
+/// The same on PostgreSQL, comparing bytes (`COLLATE "C"`, as its indexes do: in a language's
+/// collation, the strings a prefix starts need not sit together).
+const SEARCH_POSTGRES: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users \
+     WHERE ((email_key COLLATE \"C\" >= $1 AND ($2::text IS NULL OR email_key COLLATE \"C\" < $2) \
+             AND email_key LIKE $3 ESCAPE '\\') \
+         OR (lower(name) COLLATE \"C\" >= $1 \
+             AND ($2::text IS NULL OR lower(name) COLLATE \"C\" < $2) \
+             AND lower(name) LIKE $3 ESCAPE '\\')) \
+       AND ($4::bigint IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+     ORDER BY created_at, id LIMIT $6"
+);
+
+/// The first string, in code point (and so UTF-8 byte) order, after every string that starts
+/// with `prefix`: `prefix` with its last character made the next one (dropping characters that
+/// have none). `None` when there is no such string.
+fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_end;
+
+    #[test]
+    fn a_prefix_ends_just_after_every_string_it_starts() {
+        assert_eq!(prefix_end("ab").as_deref(), Some("ac"));
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}"), None);
+        for word in ["ab", "ab\u{10FFFF}", "abzzz", "ab\u{E9}"] {
+            assert!(word < "ac", "{word}");
+        }
     }
 }
