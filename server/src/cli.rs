@@ -17,7 +17,7 @@ use crate::domain::admin;
 use crate::domain::audit::Client;
 use crate::domain::server_keys::KeyKind;
 use crate::secrets::MasterSecret;
-use crate::settings::{OAuthProvider, SmtpUrl};
+use crate::settings::{OAuthProvider, SignInHookSettings, SmtpUrl};
 use crate::store::Store;
 use crate::{
     EmailVerification, Error, ForwardedHeader, Keyward, OrgId, ServerKeyId, Settings, Timestamp,
@@ -377,6 +377,25 @@ pub struct SettingsArgs {
     /// networks) [default: false].
     #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_PRIVATE", value_name = "BOOL")]
     pub webhook_allow_private: Option<bool>,
+    /// An HTTP service asked before every sign-in: it may refuse it or add claims [default:
+    /// none].
+    #[arg(long, env = "KEYWARD_SIGN_IN_HOOK_URL", value_name = "URL")]
+    pub sign_in_hook_url: Option<String>,
+    /// The Standard Webhooks secret (`whsec_…`) the hook's requests are signed with.
+    #[arg(
+        long,
+        env = "KEYWARD_SIGN_IN_HOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub sign_in_hook_secret: Option<String>,
+    /// How long the hook has to answer [default: 5s].
+    #[arg(long, env = "KEYWARD_SIGN_IN_HOOK_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub sign_in_hook_timeout: Option<Duration>,
+    /// Dangerous: when the hook fails, let the sign-in through without it [default: false,
+    /// a failure refuses the sign-in].
+    #[arg(long, env = "KEYWARD_SIGN_IN_HOOK_FAIL_OPEN", value_name = "BOOL")]
+    pub sign_in_hook_fail_open: Option<bool>,
     /// The WebAuthn relying party id, a domain [default: the issuer's host].
     #[arg(long, env = "KEYWARD_RP_ID")]
     pub rp_id: Option<String>,
@@ -473,6 +492,10 @@ struct FileSettings {
     dpop_nonce: Option<Switch>,
     admin_org: Option<String>,
     webhook_allow_private: Option<bool>,
+    sign_in_hook_url: Option<String>,
+    sign_in_hook_secret: Option<String>,
+    sign_in_hook_timeout: Option<String>,
+    sign_in_hook_fail_open: Option<bool>,
     rp_id: Option<String>,
     rp_origins: Option<Vec<String>>,
     trusted_proxies: Option<Vec<String>>,
@@ -624,6 +647,34 @@ impl SettingsArgs {
                 .webhook_allow_private
                 .or(file.webhook_allow_private)
                 .unwrap_or(d.webhook_allow_private),
+            sign_in_hook: match self.sign_in_hook_url.or(file.sign_in_hook_url) {
+                None => None,
+                Some(url) => {
+                    let secret = self
+                        .sign_in_hook_secret
+                        .or(file.sign_in_hook_secret)
+                        .ok_or_else(|| Error::Config {
+                            setting: "sign-in-hook-secret",
+                            reason: "the sign-in hook's requests are signed: set its secret \
+                                     (whsec_…) with its URL"
+                                .into(),
+                        })?;
+                    let defaults = SignInHookSettings::new(url, secret);
+                    Some(SignInHookSettings {
+                        timeout: duration(
+                            self.sign_in_hook_timeout,
+                            file.sign_in_hook_timeout,
+                            "sign-in-hook-timeout",
+                            defaults.timeout,
+                        )?,
+                        fail_open: self
+                            .sign_in_hook_fail_open
+                            .or(file.sign_in_hook_fail_open)
+                            .unwrap_or(false),
+                        ..defaults
+                    })
+                }
+            },
             rp_id: self.rp_id.or(file.rp_id),
             rp_origins: self.rp_origins.or(file.rp_origins).unwrap_or(d.rp_origins),
             trusted_proxies: match (self.trusted_proxies, file.trusted_proxies) {

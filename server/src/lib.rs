@@ -93,6 +93,7 @@ mod testing;
 
 use std::sync::Arc;
 
+pub use domain::hooks::{Claims, SignInAttempt};
 pub use domain::orgs::{CustomRole, ROLES, Roles, permits};
 pub use domain::tickets::TicketIdentity;
 pub use domain::tokens::{AccessClaims, Confirmation};
@@ -103,7 +104,8 @@ pub use http::extract::{AuthUser, Permission, RequirePermission};
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
 pub use settings::{
-    DatabaseKind, EmailVerification, ForwardedHeader, OAuthProvider, Settings, SmtpUrl,
+    DatabaseKind, EmailVerification, ForwardedHeader, OAuthProvider, Settings, SignInHookSettings,
+    SmtpUrl,
 };
 /// The store, for this crate's own integration tests only (`testing` feature): an app nesting
 /// the router goes through the API, never around its checks.
@@ -189,6 +191,36 @@ impl Keyward {
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
         self.check = Some(http::check::RequestCheck::new(check));
+        self
+    }
+
+    /// Runs `hook` before every session starts (a sign-in by any method, a sign-up, a second
+    /// factor's completion), outside the database transaction that makes it: `Err(reason)`
+    /// refuses the sign-in with `forbidden` (403) and `reason` as the message the user is shown,
+    /// and nothing is made (for a sign-up, no account); `Ok(claims)` lets it through, with
+    /// `claims` in every access token of the session under `ext` (at most 1 KB of JSON; more
+    /// refuses the sign-in as `unavailable`, and is logged). It applies to every handle of this
+    /// server (registering again replaces it); an HTTP hook from the settings runs after it.
+    ///
+    /// ```no_run
+    /// # async fn demo(keyward: keyward_server::Keyward) {
+    /// let keyward = keyward.with_sign_in_hook(|attempt| async move {
+    ///     if attempt.email.ends_with("@blocked.example") {
+    ///         return Err("This address may not sign in here.".to_owned());
+    ///     }
+    ///     let mut claims = keyward_server::Claims::new();
+    ///     claims.insert("plan".into(), "pro".into());
+    ///     Ok(claims)
+    /// });
+    /// # }
+    /// ```
+    pub fn with_sign_in_hook<F, Fut>(self, hook: F) -> Self
+    where
+        F: Fn(SignInAttempt) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Claims, String>> + Send + 'static,
+    {
+        self.core
+            .set_sign_in_hook(domain::hooks::SignInHook::new(hook));
         self
     }
 

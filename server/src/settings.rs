@@ -68,6 +68,9 @@ pub struct Settings {
     /// endpoint (or a name that resolves, even later, to such an address) must not reach into
     /// the operator's own network. Dangerous; for tests and private networks.
     pub webhook_allow_private: bool,
+    /// An HTTP service asked before every session starts (see `domain::hooks`): it may refuse
+    /// the sign-in or add claims to its tokens. None by default.
+    pub sign_in_hook: Option<SignInHookSettings>,
     /// The WebAuthn relying party id (a domain): the issuer's host when `None`.
     pub rp_id: Option<String>,
     /// The origins passkeys are used from: the allowed origins (or the issuer's) when empty.
@@ -106,6 +109,53 @@ pub struct Settings {
     /// The app's own organization roles (`[roles.<name>]` in keyward.toml), beside the
     /// built-in owner, admin, member, billing and viewer.
     pub roles: Vec<crate::domain::orgs::CustomRole>,
+}
+
+/// The HTTP sign-in hook (`KEYWARD_SIGN_IN_HOOK_URL`, `…_SECRET`, `…_TIMEOUT`, `…_FAIL_OPEN`).
+/// Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignInHookSettings {
+    /// Where the hook is posted (https; http outside production).
+    pub url: String,
+    /// The Standard Webhooks secret (`whsec_…`) its requests are signed with.
+    pub secret: String,
+    /// How long it has to answer [default: 5s].
+    pub timeout: Duration,
+    /// Let sign-ins through (without its claims) when it fails: dangerous, for a hook that only
+    /// adds claims [default: false: a failure refuses the sign-in].
+    pub fail_open: bool,
+}
+
+impl SignInHookSettings {
+    /// The hook at `url`, signed with `secret`, with the default timeout, failing closed.
+    pub fn new(url: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            secret: secret.into(),
+            timeout: Duration::from_secs(5),
+            fail_open: false,
+        }
+    }
+
+    /// The signing key the secret encodes (16 bytes at least), if it is one.
+    pub(crate) fn key(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let text = self.secret.strip_prefix("whsec_")?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
+        (key.len() >= 16).then_some(key)
+    }
+}
+
+impl std::fmt::Debug for SignInHookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInHookSettings")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("fail_open", &self.fail_open)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An SMTP URL. Its `Debug` hides the password it may carry.
@@ -218,6 +268,7 @@ impl Default for Settings {
             dpop_nonce: false,
             admin_org: None,
             webhook_allow_private: false,
+            sign_in_hook: None,
             rp_id: None,
             rp_origins: Vec::new(),
             trusted_proxies: Vec::new(),
@@ -392,6 +443,23 @@ impl Settings {
                 "smtp-url",
                 "must be smtp://host[:port][?tls=required] or smtps://host[:port]",
             );
+        }
+        if let Some(hook) = &self.sign_in_hook {
+            if origin_of(&hook.url).is_none() {
+                return refuse("sign-in-hook-url", "must be an http:// or https:// URL");
+            }
+            if hook.key().is_none() {
+                return refuse(
+                    "sign-in-hook-secret",
+                    "must be a Standard Webhooks secret: whsec_ and the base64 of 16 bytes or more",
+                );
+            }
+            if hook.timeout < Duration::from_millis(100) || hook.timeout > Duration::from_secs(30) {
+                return refuse("sign-in-hook-timeout", "must be between 100ms and 30s");
+            }
+            if self.production && !hook.url.starts_with("https://") {
+                return refuse("sign-in-hook-url", "production requires an https:// URL");
+            }
         }
         if !self.production {
             return Ok(());

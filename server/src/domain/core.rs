@@ -37,6 +37,10 @@ pub struct Core {
     /// The OpenID Connect providers (discovered on first use).
     #[cfg(feature = "oauth")]
     pub oauth: super::oauth::Providers,
+    /// The HTTP sign-in hook, when the settings name one.
+    pub http_hook: Option<super::hooks::HttpHook>,
+    /// The app's sign-in hook, once it registered one.
+    sign_in_hook: RwLock<Option<super::hooks::SignInHook>>,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -67,7 +71,14 @@ impl Core {
         let roles = super::orgs::Roles::new(&settings.roles)?;
         #[cfg(feature = "oauth")]
         let oauth = super::oauth::Providers::new(settings.oauth.len())?;
+        let http_hook = settings
+            .sign_in_hook
+            .as_ref()
+            .map(super::hooks::HttpHook::new)
+            .transpose()?;
         Ok(Self {
+            http_hook,
+            sign_in_hook: RwLock::new(None),
             #[cfg(feature = "oauth")]
             oauth,
             roles,
@@ -83,6 +94,22 @@ impl Core {
             keys: RwLock::new(Arc::new(ring)),
             last_key_reload: Mutex::new(now),
         })
+    }
+
+    /// The app's sign-in hook, if it registered one.
+    pub fn sign_in_hook(&self) -> Option<super::hooks::SignInHook> {
+        self.sign_in_hook.read().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |hook| hook.clone(),
+        )
+    }
+
+    /// Registers the app's sign-in hook (replacing any earlier one).
+    pub fn set_sign_in_hook(&self, hook: super::hooks::SignInHook) {
+        match self.sign_in_hook.write() {
+            Ok(mut slot) => *slot = Some(hook),
+            Err(poisoned) => *poisoned.into_inner() = Some(hook),
+        }
     }
 
     /// One round trip to the database: which one, when it answers.

@@ -11,6 +11,7 @@ pub mod devices;
 pub mod dpop;
 pub mod email;
 pub mod gateway;
+pub mod hooks;
 pub mod keys;
 pub mod lifecycle;
 pub mod limits;

@@ -115,6 +115,16 @@ pub async fn start(
     random: &Random,
 ) -> Result<Option<Started>, Error> {
     let settings = &core.settings;
+    // The app's say, before anything is written: a refusal leaves nothing half-made.
+    let attempt = super::hooks::SignInAttempt {
+        user_id: start.user.id,
+        email: start.user.email.clone(),
+        new_user: start.sign_up,
+        amr: start.amr.iter().map(|m| (*m).to_owned()).collect(),
+        ip: start.client.ip.clone(),
+        user_agent: start.client.user_agent.clone(),
+    };
+    let claims = super::hooks::run(core, &attempt, now, random).await?;
     let session_id = SessionId::new(now, random.bytes());
     let refresh = RefreshToken::generate(random);
     let amr = start.amr.join(" ");
@@ -134,6 +144,7 @@ pub async fn start(
         jkt: start.device.map(|proof| proof.jkt.clone()),
         org_id: None,
         org_role: None,
+        claims,
     };
     let device = start.device.map(|proof| NewDevice {
         id: super::DeviceId::new(now, random.bytes()),
@@ -382,6 +393,10 @@ fn issue(
         org,
         org_role,
         permissions,
+        ext: session
+            .claims
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok()),
     };
     Ok(Tokens {
         access_token: tokens::sign(&core.keys(), &claims)?,

@@ -57,6 +57,9 @@ pub struct AccessClaims {
     /// The permissions that role grants (`resource:action`, with `*` wildcards).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub permissions: Vec<String>,
+    /// What the app's sign-in hook added to the session (a JSON object), if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ext: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The assurance level of a sign-in by `amr` (see [`AccessClaims::aal`]).
@@ -214,6 +217,7 @@ mod tests {
             org: None,
             org_role: None,
             permissions: Vec::new(),
+            ext: None,
         }
     }
 

@@ -66,6 +66,7 @@ mod tests {
             org: None,
             org_role: None,
             permissions: Vec::new(),
+            ext: None,
         })
     }
 

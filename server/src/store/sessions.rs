@@ -40,6 +40,10 @@ pub struct SessionRow {
     /// The user's role in it.
     #[sqlx(default)]
     pub org_role: Option<String>,
+    /// The claims the sign-in hook added (a JSON object), carried by every access token (read
+    /// with the refresh token only; `None` elsewhere).
+    #[sqlx(default)]
+    pub claims: Option<String>,
 }
 
 /// A live session, as [`Store::live_session`] reads it.
@@ -202,8 +206,8 @@ impl Store {
             };
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
-                 user_agent, ip, device_id, jkt, auth_time) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 user_agent, ip, device_id, jkt, auth_time, claims) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(s.id)
             .bind(s.user_id)
@@ -216,6 +220,7 @@ impl Store {
             .bind(device_id)
             .bind(new.device.as_ref().map(|d| d.jkt.as_str()))
             .bind(s.auth_time)
+            .bind(s.claims.as_deref())
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -262,7 +267,7 @@ impl Store {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT r.used_at, s.id, s.user_id, s.created_at, s.auth_time, s.last_used_at, \
              s.expires_at, s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, \
-             s.jkt, m.org_id, m.role AS org_role \
+             s.jkt, m.org_id, m.role AS org_role, s.claims \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
              LEFT JOIN org_members m ON m.org_id = s.org_id AND m.user_id = s.user_id \
              WHERE r.token_hash = $1",

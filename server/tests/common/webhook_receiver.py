@@ -10,11 +10,15 @@ It listens on 127.0.0.1 on a free port and writes the port to <dir>/port. Secret
 from <dir>/secrets.json ({"<path>": "whsec_..."}) on every request, so the test can add an
 endpoint after the receiver started. What it answers depends on the path's first segment:
 /ok/... 204; /flaky/... 500 the first time it sees a message id, then 204; /gone/... 410.
+As a sign-in hook: /hook/allow/... lets the sign-in through with claims {"plan": "pro",
+"seen": <the address it was asked about>}; /hook/deny/... refuses it; /hook/slow/... answers
+after 3 s; /hook/broken/... answers 500.
 """
 
 import json
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook
@@ -46,7 +50,19 @@ class Handler(BaseHTTPRequestHandler):
             error = f"{type(e).__name__}: {e}"
         msg_id = headers.get("webhook-id")
         mode = self.path.split("/")[1]
-        if mode == "gone":
+        answer = b""
+        if mode == "hook":
+            kind = self.path.split("/")[2]
+            if kind == "slow":
+                time.sleep(3)
+            if kind == "deny":
+                answer = json.dumps({"allow": False, "reason": "Your account is on hold."})
+            else:
+                seen = (payload or {}).get("data", {}).get("email")
+                answer = json.dumps({"allow": True, "claims": {"plan": "pro", "seen": seen}})
+            answer = answer.encode()
+            status = 500 if kind == "broken" else 200
+        elif mode == "gone":
             status = 410
         elif mode == "flaky" and (self.path, msg_id) not in SEEN:
             status = 500
@@ -64,8 +80,10 @@ class Handler(BaseHTTPRequestHandler):
         with open(os.path.join(DIR, "received.jsonl"), "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         self.send_response(status)
-        self.send_header("content-length", "0")
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
     def log_message(self, *args):
         pass
