@@ -1,7 +1,7 @@
 //! The `keyward` command line. Every setting comes from a flag, else a `KEYWARD_*` environment
 //! variable, else `keyward.toml` (or the file `--config` names), else its default. The master
 //! secret is never a flag (flags show up in `ps`): it comes from `KEYWARD_SECRET` or a file
-//! (`--secret-file`).
+//! (`--secret-file`); nor is the sign-in hook's (`KEYWARD_SIGN_IN_HOOK_SECRET`, or the file).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -381,13 +381,10 @@ pub struct SettingsArgs {
     /// none].
     #[arg(long, env = "KEYWARD_SIGN_IN_HOOK_URL", value_name = "URL")]
     pub sign_in_hook_url: Option<String>,
-    /// The Standard Webhooks secret (`whsec_…`) the hook's requests are signed with.
-    #[arg(
-        long,
-        env = "KEYWARD_SIGN_IN_HOOK_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
+    /// The Standard Webhooks secret (`whsec_…`) the hook's requests are signed with: from
+    /// `KEYWARD_SIGN_IN_HOOK_SECRET` or the configuration file, never a flag (flags show up in
+    /// `ps`).
+    #[arg(skip = std::env::var("KEYWARD_SIGN_IN_HOOK_SECRET").ok().filter(|s| !s.is_empty()))]
     pub sign_in_hook_secret: Option<String>,
     /// How long the hook has to answer [default: 5s].
     #[arg(long, env = "KEYWARD_SIGN_IN_HOOK_TIMEOUT", value_parser = humantime::parse_duration)]

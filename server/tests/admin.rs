@@ -109,6 +109,33 @@ async fn paging_sees_every_user_once_while_users_are_added() {
     }
     assert_eq!(seen.len(), before.len() + added.len());
 
+    // Searched, page by page: a prefix few users start with (500: read through the index
+    // ranges) and one many do (1,000 and more: read in the order users were made).
+    let many = insert_users(&db, "many", 1000, 1_900_000_000_000).await;
+    for (query, expected) in [("b-", &before[500..1000]), ("many-", &many[..])] {
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let uri = match &cursor {
+                Some(cursor) => {
+                    format!("/auth/admin/users?query={query}&limit=200&cursor={cursor}")
+                }
+                None => format!("/auth/admin/users?query={query}&limit=200"),
+            };
+            let page = admin_get(&keyward, &key, &uri).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+            found.extend(ids_of(&page.body));
+            match page.body["data"]["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        assert_eq!(
+            found, expected,
+            "{query}: every match once, in the order made"
+        );
+    }
+
     // A cursor this API did not hand out, and limits out of range, are the caller's mistakes.
     for uri in [
         "/auth/admin/users?cursor=bm90LWEtY3Vyc29y",

@@ -12,7 +12,10 @@
 //!   the sign-in (`unavailable`), unless the operator chose to let sign-ins through without it.
 //!
 //! Hooks run before the transaction that makes the session (and, for a sign-up, the user): a
-//! refusal or a failure leaves nothing half-made.
+//! refusal or a failure leaves nothing half-made. What the sign-in used up on the way stays used
+//! (a magic link, a recovery code, a provider's code), and a provider's first sign-in made its
+//! account at the callback, before the hook: a refusal there leaves the account without a
+//! session. A refusal is `200 {"allow": false}`: any other status is a failure.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -29,6 +32,9 @@ use crate::settings::SignInHookSettings;
 /// The most the claims a hook adds may take, as JSON: every access token carries them.
 pub const MAX_CLAIMS_BYTES: usize = 1024;
 
+/// The most of an HTTP hook's answer that is read.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
 /// A sign-in about to start a session, as a hook sees it.
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -37,7 +43,8 @@ pub struct SignInAttempt {
     pub user_id: UserId,
     /// Their address.
     pub email: String,
-    /// Whether this makes the account (a sign-up).
+    /// Whether this makes the account (a sign-up). Tentative: the address may turn out taken, and
+    /// then no account is made.
     pub new_user: bool,
     /// How they authenticated (`pwd`, `passkey`, `otp`, `fed` for a provider, …).
     pub amr: Vec<String>,
@@ -74,8 +81,7 @@ impl std::fmt::Debug for SignInHook {
     }
 }
 
-/// The HTTP hook, ready to call.
-#[derive(Debug)]
+/// The HTTP hook, ready to call. Its `Debug` leaves the key out.
 pub struct HttpHook {
     settings: SignInHookSettings,
     key: Vec<u8>,
@@ -96,6 +102,14 @@ impl HttpHook {
             key,
             http,
         })
+    }
+}
+
+impl std::fmt::Debug for HttpHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpHook")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
     }
 }
 
@@ -208,12 +222,18 @@ async fn call(
     if !status.is_success() {
         return Err(format!("it answered {status}"));
     }
-    let bytes = answer
-        .bytes()
+    // Read up to the limit, never more: a broken hook must not fill the server's memory.
+    let mut answer = answer;
+    let mut bytes = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|err| format!("its answer broke off: {err}"))?;
-    if bytes.len() > 16 * 1024 {
-        return Err("its answer is over 16 KB".into());
+        .map_err(|err| format!("its answer broke off: {err}"))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_ANSWER_BYTES {
+            return Err("its answer is over 16 KB".into());
+        }
     }
     serde_json::from_slice(&bytes)
         .map_err(|err| format!("its answer is not the hook's JSON: {err}"))

@@ -159,19 +159,32 @@ impl Sender {
             // answered alike, as they mostly are: a write per delivery would cost the requests
             // that make events more than their own deliveries do.
             let mut accepted: Vec<(DeliveryRow, u16)> = Vec::new();
+            // A send task that died leaves its row held (sent again once the hold ends): then
+            // the accepted ones are recorded one by one, not as "every row still held".
+            let mut lost = false;
+            let mut gone = false;
             while let Some(joined) = sending.join_next().await {
-                start_next(&mut sending);
+                // After a 410 Gone, the rest of the batch waits for the endpoint to be enabled.
+                if !gone {
+                    start_next(&mut sending);
+                }
                 let Ok((delivery, sent)) = joined else {
+                    lost = true;
                     continue;
                 };
                 match sent {
                     Sent::Delivered(status) => accepted.push((delivery, status)),
-                    sent => record(&core, &delivery, &lease, sent).await?,
+                    sent => {
+                        gone |= matches!(sent, Sent::Gone);
+                        record(&core, &delivery, &lease, sent).await?;
+                    }
                 }
             }
             let now = Timestamp::now().millis();
             match accepted.first() {
-                Some((_, status)) if accepted.iter().all(|(_, s)| s == status) => {
+                Some((_, status))
+                    if !lost && !gone && accepted.iter().all(|(_, s)| s == status) =>
+                {
                     let status = i32::from(*status);
                     core.store.webhooks_delivered(&lease, status, now).await?;
                 }
@@ -183,7 +196,7 @@ impl Sender {
             }
             // The rest, if any, at the next look: a batch a second, rather than a write for every
             // event as it comes.
-            if !full {
+            if !full || gone {
                 return Ok(());
             }
         }

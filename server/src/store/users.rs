@@ -105,9 +105,10 @@ impl Store {
     /// `created_at` and id); only those whose address (its lower-case key) or lower-cased name
     /// starts with `prefix` (lower case), when given.
     ///
-    /// A search finds its users through two index ranges (`[prefix, next)` on the address key
-    /// and on the lower-cased name, compared byte by byte), then sorts the few it found, so its
-    /// cost follows the matches rather than the table; the `LIKE` keeps the exact meaning.
+    /// A search that few users match finds them through two index ranges (`[prefix, next)` on
+    /// the address key and on the lower-cased name, compared byte by byte), then sorts them; one
+    /// that many match reads users in order until a page matched. Either way its cost stays
+    /// small however many users there are.
     pub async fn search_users(
         &self,
         prefix: Option<&str>,
@@ -137,10 +138,30 @@ impl Store {
             })
             .chain(['%'])
             .collect();
+        // How many start with it, counted up to a bound in the two indexes alone: a few, and
+        // they are read through the index ranges and sorted; many, and the users are read in
+        // the order they were made until a page of them matched, which then comes soon. (A
+        // prefix of U+10FFFF alone has no end: read in order too.)
         let end = prefix_end(prefix);
-        let sql = match self.kind() {
-            DatabaseKind::Sqlite => SEARCH_SQLITE,
-            DatabaseKind::Postgres => SEARCH_POSTGRES,
+        let common = match &end {
+            None => true,
+            Some(end) => {
+                let probe = match self.kind() {
+                    DatabaseKind::Sqlite => PROBE_SQLITE,
+                    DatabaseKind::Postgres => PROBE_POSTGRES,
+                };
+                let found: i64 = on_pool!(self, pool => sqlx::query_scalar(probe)
+                    .bind(prefix)
+                    .bind(end)
+                    .fetch_one(pool)
+                    .await)?;
+                found >= FEW
+            }
+        };
+        let sql = match (self.kind(), common) {
+            (_, true) => SEARCH_IN_ORDER,
+            (DatabaseKind::Sqlite, false) => SEARCH_SQLITE,
+            (DatabaseKind::Postgres, false) => SEARCH_POSTGRES,
         };
         let rows = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(prefix)
@@ -302,15 +323,13 @@ impl Store {
 }
 
 /// A search on SQLite, whose default collation compares bytes: `$1` the prefix, `$2` the first
-/// string after every string it starts (`NULL`: none), `$3` the `LIKE` pattern, then the cursor
-/// and the limit.
+/// string after every string it starts, `$3` the `LIKE` pattern, then the cursor and the limit.
 const SEARCH_SQLITE: &str = concat!(
     "SELECT ",
     user_columns!(),
     " FROM users \
-     WHERE ((email_key >= $1 AND ($2 IS NULL OR email_key < $2) AND email_key LIKE $3 ESCAPE '\\') \
-         OR (lower(name) >= $1 AND ($2 IS NULL OR lower(name) < $2) \
-             AND lower(name) LIKE $3 ESCAPE '\\')) \
+     WHERE ((email_key >= $1 AND email_key < $2 AND email_key LIKE $3 ESCAPE '\\') \
+         OR (lower(name) >= $1 AND lower(name) < $2 AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
      ORDER BY created_at, id LIMIT $6"
 );
@@ -321,12 +340,42 @@ const SEARCH_POSTGRES: &str = concat!(
     "SELECT ",
     user_columns!(),
     " FROM users \
-     WHERE ((email_key COLLATE \"C\" >= $1 AND ($2::text IS NULL OR email_key COLLATE \"C\" < $2) \
+     WHERE ((email_key COLLATE \"C\" >= $1 AND email_key COLLATE \"C\" < $2 \
              AND email_key LIKE $3 ESCAPE '\\') \
-         OR (lower(name) COLLATE \"C\" >= $1 \
-             AND ($2::text IS NULL OR lower(name) COLLATE \"C\" < $2) \
+         OR (lower(name) COLLATE \"C\" >= $1 AND lower(name) COLLATE \"C\" < $2 \
              AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4::bigint IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+     ORDER BY created_at, id LIMIT $6"
+);
+
+/// Up to this many matches, a search reads them through the index ranges; from this many on,
+/// in the order users were made.
+const FEW: i64 = 1000;
+
+/// How many addresses and names (up to [`FEW`] of each) start with `$1` (`$2` the end of its
+/// range), counted in the indexes.
+const PROBE_SQLITE: &str = "SELECT \
+     (SELECT count(*) FROM (SELECT 1 FROM users WHERE email_key >= $1 AND email_key < $2 \
+       LIMIT 1000) AS e) \
+   + (SELECT count(*) FROM (SELECT 1 FROM users WHERE lower(name) >= $1 AND lower(name) < $2 \
+       LIMIT 1000) AS n)";
+
+/// The same on PostgreSQL, comparing bytes.
+const PROBE_POSTGRES: &str = "SELECT \
+     (SELECT count(*) FROM (SELECT 1 FROM users WHERE email_key COLLATE \"C\" >= $1 \
+       AND email_key COLLATE \"C\" < $2 LIMIT 1000) AS e) \
+   + (SELECT count(*) FROM (SELECT 1 FROM users WHERE lower(name) COLLATE \"C\" >= $1 \
+       AND lower(name) COLLATE \"C\" < $2 LIMIT 1000) AS n)";
+
+/// A search that reads users in the order they were made (`$1` and `$2` unused), for a prefix
+/// that many start with.
+const SEARCH_IN_ORDER: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " FROM users \
+     WHERE ($1 = $1 AND ($2 IS NULL OR $2 = $2)) \
+       AND (email_key LIKE $3 ESCAPE '\\' OR lower(name) LIKE $3 ESCAPE '\\') \
+       AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
      ORDER BY created_at, id LIMIT $6"
 );
 

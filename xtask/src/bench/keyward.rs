@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::Row;
 use super::load::{parse_number, parse_result, refresh_pool, wrk};
+use super::seed::seed_users;
 use super::sink::Sink;
 use crate::server::{SECRET, Server, http, json_field, sign_in, sign_up};
 use crate::{Result, root};
@@ -219,6 +220,23 @@ pub(super) fn measure_keyward(
         webhooks_cli(release, server, &["delete", id])?;
     }
     drop(sink);
+    // An admin console searching 100,000 users by the start of an address or a name (one to
+    // three letters), four at a time: the budget is on its p99.
+    seed_users(&server.database_url, 100_000, out)?;
+    let key = admin_key(release, server)?;
+    record(
+        "admin user search (100k users)",
+        wrk(
+            out,
+            &label("admin-search"),
+            &format!("{base}/auth/admin/users"),
+            "admin-search.lua",
+            &[("AUTHORIZATION", format!("Bearer {key}"))],
+            4,
+            warmup,
+            duration,
+        )?,
+    );
 
     if pass != 1 {
         return Ok(None);
@@ -321,10 +339,28 @@ fn org_token(port: u16, email: &str) -> Result<String> {
         .ok_or_else(|| format!("refresh answered {status}: {answer}"))
 }
 
+/// A new admin key for `server`'s database (`keyward admin-keys create`).
+fn admin_key(release: &Path, server: &Server) -> Result<String> {
+    let made = keyward_cli(
+        release,
+        server,
+        &["admin-keys", "create", "--name", "bench"],
+    )?;
+    made.lines()
+        .find(|line| line.starts_with("kwa_"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no admin key printed: {made}"))
+}
+
 /// `keyward webhooks <args>` on `server`'s database: what it printed.
 fn webhooks_cli(release: &Path, server: &Server, args: &[&str]) -> Result<String> {
+    let args: Vec<&str> = ["webhooks"].iter().chain(args).copied().collect();
+    keyward_cli(release, server, &args)
+}
+
+/// `keyward <args>` on `server`'s database: what it printed.
+fn keyward_cli(release: &Path, server: &Server, args: &[&str]) -> Result<String> {
     let output = Command::new(release.join("keyward"))
-        .arg("webhooks")
         .args(args)
         .args(["--database-url", &server.database_url])
         .args(["--webhook-allow-private", "true"])
@@ -332,9 +368,9 @@ fn webhooks_cli(release: &Path, server: &Server, args: &[&str]) -> Result<String
         .env("KEYWARD_LOG", "warn")
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("keyward webhooks: {e}"))?;
+        .map_err(|e| format!("keyward {args:?}: {e}"))?;
     if !output.status.success() {
-        return Err(format!("keyward webhooks {args:?} failed"));
+        return Err(format!("keyward {args:?} failed"));
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }

@@ -19,6 +19,7 @@ mod load;
 mod machine;
 mod peers;
 mod report;
+mod seed;
 mod sink;
 pub(crate) mod size;
 

@@ -208,6 +208,17 @@ pub(super) fn report(
             "%",
             true,
         );
+        if let Some(search) = keyward("admin user search (100k users)") {
+            line(
+                "admin user search over 100,000 users, p99",
+                db,
+                Some(search.p99_ms),
+                &[],
+                20.0,
+                " ms",
+                false,
+            );
+        }
         if let Some((idle, loaded)) = memory.get(db) {
             line("server RSS idle", db, Some(*idle), &[], 30.0, " MB", false);
             line(
