@@ -432,6 +432,48 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         assert_eq!(names, expected, "{page}");
         assert!(schemas.remove(&format!("Envelope_{page}")).is_some());
     }
+    // Webhooks: `url` is where the server posts events, never where a browser is sent; it must
+    // name a public address (tests/webhooks.rs refuses private ones when made and when
+    // delivered, and the server follows no redirect). The delivery log's `next_cursor` is an
+    // opaque page cursor, its `next_attempt_at` a time.
+    {
+        let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
+        for (schema, expected) in [
+            ("NewWebhook", &["events", "url"][..]),
+            (
+                "WebhookEndpoint",
+                &[
+                    "created_at",
+                    "disabled_at",
+                    "disabled_reason",
+                    "events",
+                    "id",
+                    "url",
+                ],
+            ),
+            ("WebhookCreated", &["secret"]),
+            ("WebhookDeliveryPage", &["deliveries", "next_cursor"]),
+        ] {
+            let removed = schemas.remove(schema).unwrap();
+            let mut names = Vec::new();
+            collect_names(&removed, &mut names);
+            names.sort();
+            assert_eq!(names, expected, "{schema}");
+        }
+        for envelope in [
+            "Envelope_WebhookCreated",
+            "Envelope_WebhookEndpoint",
+            "Envelope_WebhookEndpoints",
+            "Envelope_WebhookDeliveryPage",
+        ] {
+            assert!(schemas.remove(envelope).is_some(), "{envelope}");
+        }
+        let delivery = schemas.remove("WebhookDelivery").unwrap();
+        let mut names = Vec::new();
+        collect_names(&delivery, &mut names);
+        assert!(names.contains(&"next_attempt_at".to_owned()), "{names:?}");
+        assert!(!names.iter().any(|n| n.contains("url")), "{names:?}");
+    }
     let mut names = Vec::new();
     collect_names(&spec, &mut names);
     let redirecting: Vec<&String> = names
