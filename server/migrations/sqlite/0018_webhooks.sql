@@ -38,7 +38,9 @@ CREATE TABLE webhook_deliveries (
     last_error      TEXT,
     delivered_at    INTEGER
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at) WHERE status = 'pending';
+-- What is due, per endpoint: only pending rows, however many were delivered.
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at)
+    WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id);
 CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (created_at);
 CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_id) WHERE lease_id IS NOT NULL;
