@@ -136,6 +136,10 @@ pub struct WebhookEndpoint {
     /// Why it was disabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
+    /// Whether it comes from the server's configuration (`[[webhooks]]`): it is changed or
+    /// removed there, not through the API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub configured: bool,
 }
 
 /// `POST /auth/admin/webhooks`: the endpoint (`id`, …), and its signing secret, shown this once.

@@ -17,7 +17,7 @@ use crate::domain::admin;
 use crate::domain::audit::Client;
 use crate::domain::server_keys::KeyKind;
 use crate::secrets::MasterSecret;
-use crate::settings::{OAuthProvider, SignInHookSettings, SmtpUrl};
+use crate::settings::{ConfiguredWebhook, OAuthProvider, SignInHookSettings, SmtpUrl};
 use crate::store::Store;
 use crate::{
     EmailVerification, Error, ForwardedHeader, Keyward, OrgId, ServerKeyId, Settings, Timestamp,
@@ -510,6 +510,18 @@ struct FileSettings {
     /// `[roles.<name>]`: the app's organization roles.
     #[serde(default)]
     roles: std::collections::BTreeMap<String, FileRole>,
+    /// `[[webhooks]]`: webhook endpoints.
+    #[serde(default)]
+    webhooks: Vec<FileWebhook>,
+}
+
+/// One `[[webhooks]]` table: `url`, `secret` (`whsec_…`), `events` (every type when left out).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileWebhook {
+    url: String,
+    secret: String,
+    events: Option<Vec<String>>,
 }
 
 /// One `[roles.<name>]` table: `permissions = ["todos:*"]`, `inherits = "member"`.
@@ -715,6 +727,15 @@ impl SettingsArgs {
                     name,
                     permissions: role.permissions,
                     inherits: role.inherits,
+                })
+                .collect(),
+            webhooks: file
+                .webhooks
+                .into_iter()
+                .map(|w| ConfiguredWebhook {
+                    url: w.url,
+                    secret: w.secret,
+                    events: w.events,
                 })
                 .collect(),
         })
@@ -1367,6 +1388,41 @@ mod tests {
         );
         assert_eq!(settings.forwarded_header, ForwardedHeader::Forwarded);
         assert!(!settings.production && settings.secret.is_none());
+    }
+
+    #[test]
+    fn webhooks_and_the_sign_in_hook_come_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            &dir,
+            "sign_in_hook_url = \"https://hooks.example/sign-in\"\n\
+             sign_in_hook_secret = \"whsec_BwcHBwcHBwcHBwcHBwcHBw==\"\n\
+             sign_in_hook_timeout = \"2s\"\n\
+             [[webhooks]]\nurl = \"https://hooks.example/a\"\n\
+             secret = \"whsec_BwcHBwcHBwcHBwcHBwcHBw==\"\nevents = [\"user.created\"]\n\
+             [[webhooks]]\nurl = \"https://hooks.example/b\"\n\
+             secret = \"whsec_BwcHBwcHBwcHBwcHBwcHBw==\"\n",
+        );
+        let args = SettingsArgs {
+            config: Some(path),
+            ..SettingsArgs::default()
+        };
+        let settings = args.resolve_with_secret(None).unwrap();
+        settings.validate().unwrap();
+        let urls: Vec<&str> = settings.webhooks.iter().map(|w| w.url.as_str()).collect();
+        assert_eq!(urls, ["https://hooks.example/a", "https://hooks.example/b"]);
+        assert_eq!(
+            settings.webhooks[0].events,
+            Some(vec!["user.created".to_owned()])
+        );
+        assert_eq!(settings.webhooks[1].events, None);
+        let hook = settings.sign_in_hook.as_ref().unwrap();
+        assert_eq!(hook.timeout, Duration::from_secs(2));
+        assert!(!hook.fail_open);
+        assert!(
+            !format!("{settings:?}").contains("BwcH"),
+            "secrets stay out of Debug"
+        );
     }
 
     #[test]

@@ -104,8 +104,8 @@ pub use http::extract::{AuthUser, Permission, RequirePermission};
 pub use http::openapi_json;
 pub use secrets::MasterSecret;
 pub use settings::{
-    DatabaseKind, EmailVerification, ForwardedHeader, OAuthProvider, Settings, SignInHookSettings,
-    SmtpUrl,
+    ConfiguredWebhook, DatabaseKind, EmailVerification, ForwardedHeader, OAuthProvider, Settings,
+    SignInHookSettings, SmtpUrl,
 };
 /// The store, for this crate's own integration tests only (`testing` feature): an app nesting
 /// the router goes through the API, never around its checks.

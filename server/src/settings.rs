@@ -68,6 +68,10 @@ pub struct Settings {
     /// endpoint (or a name that resolves, even later, to such an address) must not reach into
     /// the operator's own network. Dangerous; for tests and private networks.
     pub webhook_allow_private: bool,
+    /// Webhook endpoints from the configuration (`[[webhooks]]` in keyward.toml), beside those
+    /// made through the admin API: made at start, updated when their events or secret change,
+    /// deleted when they leave the configuration.
+    pub webhooks: Vec<ConfiguredWebhook>,
     /// An HTTP service asked before every session starts (see `domain::hooks`): it may refuse
     /// the sign-in or add claims to its tokens. None by default.
     pub sign_in_hook: Option<SignInHookSettings>,
@@ -109,6 +113,37 @@ pub struct Settings {
     /// The app's own organization roles (`[roles.<name>]` in keyward.toml), beside the
     /// built-in owner, admin, member, billing and viewer.
     pub roles: Vec<crate::domain::orgs::CustomRole>,
+}
+
+/// A webhook endpoint from the configuration. Its `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConfiguredWebhook {
+    /// Where events are posted (https; http outside production).
+    pub url: String,
+    /// Its Standard Webhooks secret (`whsec_…`, 16 bytes or more): the receiver's.
+    pub secret: String,
+    /// The event types it takes; `None`: every type.
+    pub events: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for ConfiguredWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfiguredWebhook")
+            .field("url", &self.url)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The HMAC key a Standard Webhooks secret (`whsec_` and base64) encodes, when it is one of 16
+/// bytes or more.
+pub(crate) fn webhook_key(secret: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let text = secret.strip_prefix("whsec_")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .ok()?;
+    (key.len() >= 16).then_some(key)
 }
 
 /// The HTTP sign-in hook (`KEYWARD_SIGN_IN_HOOK_URL`, `…_SECRET`, `…_TIMEOUT`, `…_FAIL_OPEN`).
@@ -268,6 +303,7 @@ impl Default for Settings {
             dpop_nonce: false,
             admin_org: None,
             webhook_allow_private: false,
+            webhooks: Vec::new(),
             sign_in_hook: None,
             rp_id: None,
             rp_origins: Vec::new(),
@@ -443,6 +479,33 @@ impl Settings {
                 "smtp-url",
                 "must be smtp://host[:port][?tls=required] or smtps://host[:port]",
             );
+        }
+        for webhook in &self.webhooks {
+            if origin_of(&webhook.url).is_none()
+                || (self.production && !webhook.url.starts_with("https://"))
+            {
+                return refuse(
+                    "webhooks",
+                    "each url must be an https:// URL (http:// outside production)",
+                );
+            }
+            if webhook_key(&webhook.secret).is_none() {
+                return refuse(
+                    "webhooks",
+                    "each secret must be whsec_ and the base64 of 16 bytes or more",
+                );
+            }
+            let known = |name: &String| crate::domain::webhooks::TYPES.contains(&name.as_str());
+            if webhook
+                .events
+                .as_ref()
+                .is_some_and(|e| e.is_empty() || !e.iter().all(known))
+            {
+                return refuse(
+                    "webhooks",
+                    "events lists known event types (or is left out)",
+                );
+            }
         }
         if let Some(hook) = &self.sign_in_hook {
             if origin_of(&hook.url).is_none() {

@@ -599,3 +599,65 @@ async fn no_event_is_lost_across_a_kill_9() {
     );
     assert_eq!(log.matches("delivered").count(), 10, "{log}");
 }
+
+#[tokio::test]
+async fn endpoints_from_the_configuration_are_kept_in_step_with_it_at_each_start() {
+    let db = TestDb::new().await;
+    let mut receiver = Receiver::start();
+    let secret = format!("whsec_{}", {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode([9u8; 24])
+    });
+    receiver.trust("/ok/configured", &secret);
+    let configured = |events: Option<&[&str]>| keyward_server::ConfiguredWebhook {
+        url: receiver.url("/ok/configured"),
+        secret: secret.clone(),
+        events: events.map(|types| types.iter().map(|t| (*t).to_owned()).collect()),
+    };
+    let start_with = |webhooks: Vec<keyward_server::ConfiguredWebhook>| {
+        let settings = Settings {
+            webhook_allow_private: true,
+            webhooks,
+            ..db.settings()
+        };
+        async move { Keyward::start(settings).await.expect("the server starts") }
+    };
+
+    // Made at start, signed with the configured secret, taking the configured types.
+    let keyward = start_with(vec![configured(Some(&["user.created"]))]).await;
+    let (_, key) = keyward.create_admin_key("console").await.unwrap();
+    sign_up(&keyward, "conf@example.com").await;
+    let got = receiver
+        .wait_for(Duration::from_secs(10), |got| got.len() == 1)
+        .await;
+    assert!(
+        got[0].verified && got[0].kind() == "user.created",
+        "{got:?}"
+    );
+    let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    let endpoint = listed.body["data"]["endpoints"][0].clone();
+    assert_eq!(endpoint["configured"], true, "{endpoint}");
+    assert_eq!(endpoint["events"], json!(["user.created"]));
+    let id = endpoint["id"].as_str().unwrap().to_owned();
+    // Removed through the API, it would come back at the next start: refused.
+    let uri = format!("/auth/admin/webhooks/{id}");
+    let refused = send(&keyward, authed(Method::DELETE, &uri, &key)).await;
+    assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
+    drop(keyward);
+
+    // Its events changed: the same endpoint (and log), now taking every type.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let keyward = start_with(vec![configured(None)]).await;
+    let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    let endpoints = listed.body["data"]["endpoints"].as_array().unwrap().clone();
+    assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+    assert_eq!(endpoints[0]["id"], id.as_str());
+    assert!(endpoints[0].get("events").is_none(), "{}", endpoints[0]);
+    drop(keyward);
+
+    // Gone from the configuration: gone.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let keyward = start_with(Vec::new()).await;
+    let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    assert_eq!(listed.body["data"]["endpoints"], json!([]));
+}

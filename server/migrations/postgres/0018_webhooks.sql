@@ -11,8 +11,12 @@ CREATE TABLE webhook_endpoints (
     created_at      BIGINT NOT NULL,
     -- Disabled by an endpoint that answered 410 Gone; enabled again through the admin API.
     disabled_at     BIGINT,
-    disabled_reason TEXT
+    disabled_reason TEXT,
+    -- 1 for an endpoint from the configuration (`[[webhooks]]`), kept in step with it at start.
+    configured      INTEGER NOT NULL DEFAULT 0
 );
+-- One endpoint per configured URL, however many servers start at once.
+CREATE UNIQUE INDEX webhook_endpoints_configured ON webhook_endpoints (url) WHERE configured = 1;
 
 -- Written in the transaction of the change it announces (with its audit event), so an event is
 -- never lost nor sent for a change that rolled back. `msg_id` (`evt_<audit event id>_<n>_<ms>`) is the

@@ -17,7 +17,7 @@ use keyward_proto::{
 };
 
 use super::admin::Acting;
-use super::audit::{self, AuditKind, EventExt as _};
+use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::{Random, Timestamp, WebhookId, b64, unb64};
 use crate::Error;
@@ -216,6 +216,7 @@ pub async fn create(
         created_at: act.now.millis(),
         disabled_at: None,
         disabled_reason: None,
+        configured: 0,
     };
     let event = audit::event(AuditKind::WebhookCreated, act.now, act.client).detail(with_endpoint(
         act,
@@ -278,6 +279,65 @@ async fn check_url(core: &Core, text: &str) -> Result<url::Url, Error> {
     Ok(url)
 }
 
+/// Brings the configured endpoints (`[[webhooks]]`) into the database at start (at `now`): new
+/// ones made, changed events or secrets updated, those no longer configured deleted.
+pub async fn sync_configured(core: &Core, now: Timestamp, random: &Random) -> Result<(), Error> {
+    let existing = core.store.webhook_endpoints().await?;
+    for configured in &core.settings.webhooks {
+        let key = crate::settings::webhook_key(&configured.secret)
+            .ok_or_else(|| Error::internal("a configured webhook secret passed validation"))?;
+        let events = configured
+            .events
+            .as_ref()
+            .map(|types| format!(" {} ", types.join(" ")));
+        let found = existing
+            .iter()
+            .find(|row| row.configured != 0 && row.url == configured.url);
+        match found {
+            Some(row) => {
+                let same_key = secret_of(core, row).is_some_and(|k| k == key);
+                if row.events != events || !same_key {
+                    let secret =
+                        core.secrets()
+                            .seal(&sealing_context(&row.id), &key, random.bytes())?;
+                    core.store
+                        .update_configured_webhook(&row.id, events.as_deref(), &secret)
+                        .await?;
+                }
+            }
+            None => {
+                let id = WebhookId::new(now, random.bytes());
+                let row = EndpointRow {
+                    id,
+                    url: configured.url.clone(),
+                    events,
+                    secret: core
+                        .secrets()
+                        .seal(&sealing_context(&id), &key, random.bytes())?,
+                    created_at: now.millis(),
+                    disabled_at: None,
+                    disabled_reason: None,
+                    configured: 1,
+                };
+                let detail = serde_json::json!({
+                    "by": "settings", "webhook": id.to_string(), "url": row.url,
+                });
+                let event =
+                    audit::event(AuditKind::WebhookCreated, now, &Client::default()).detail(detail);
+                core.store.insert_webhook_endpoint(&row, &event).await?;
+            }
+        }
+    }
+    for row in existing.iter().filter(|row| row.configured != 0) {
+        if !core.settings.webhooks.iter().any(|c| c.url == row.url) {
+            let event = audit::event(AuditKind::WebhookDeleted, now, &Client::default())
+                .detail(serde_json::json!({ "by": "settings", "webhook": row.id.to_string() }));
+            core.store.delete_webhook_endpoint(&row.id, &event).await?;
+        }
+    }
+    Ok(())
+}
+
 /// How an endpoint is shown.
 pub fn view(row: &EndpointRow) -> WebhookEndpoint {
     WebhookEndpoint {
@@ -292,6 +352,7 @@ pub fn view(row: &EndpointRow) -> WebhookEndpoint {
             .disabled_at
             .map(|ms| Timestamp::from_millis(ms).to_rfc3339()),
         disabled_reason: row.disabled_reason.clone(),
+        configured: row.configured != 0,
     }
 }
 
@@ -308,6 +369,16 @@ fn endpoint_id(text: &str) -> Result<WebhookId, Error> {
 /// `DELETE /auth/admin/webhooks/{id}`: the endpoint and its deliveries, pending ones included.
 pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error> {
     let id = endpoint_id(id)?;
+    if core
+        .store
+        .webhook_endpoint(&id)
+        .await?
+        .is_some_and(|row| row.configured != 0)
+    {
+        return Err(bad_request(
+            "This endpoint comes from the server's configuration ([[webhooks]]): remove it there.",
+        ));
+    }
     let event = audit::event(AuditKind::WebhookDeleted, act.now, act.client)
         .detail(with_endpoint(act, &id, None));
     if core.store.delete_webhook_endpoint(&id, &event).await? {

@@ -63,6 +63,7 @@ pub async fn start(settings: Settings) -> Result<Arc<Core>, Error> {
     core.revoked
         .sync(&core.store, now, core.settings.access_ttl)
         .await?;
+    crate::domain::webhooks::sync_configured(&core, now, &random).await?;
     Ok(Arc::new(core))
 }
 

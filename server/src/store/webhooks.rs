@@ -30,6 +30,8 @@ pub struct EndpointRow {
     pub disabled_at: Option<i64>,
     /// Why.
     pub disabled_reason: Option<String>,
+    /// 1 when it comes from the configuration (`[[webhooks]]`).
+    pub configured: i32,
 }
 
 /// One message's delivery to one endpoint.
@@ -64,7 +66,7 @@ pub struct DeliveryRow {
 
 macro_rules! endpoint_columns {
     () => {
-        "id, url, events, secret, created_at, disabled_at, disabled_reason"
+        "id, url, events, secret, created_at, disabled_at, disabled_reason, configured"
     };
 }
 
@@ -84,17 +86,25 @@ impl Store {
     ) -> Result<(), Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO webhook_endpoints (id, url, events, secret, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+            // A configured endpoint another server made a moment ago stays as it made it.
+            let inserted = sqlx::query(
+                "INSERT INTO webhook_endpoints (id, url, events, secret, created_at, configured) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (url) WHERE configured = 1 DO NOTHING",
             )
             .bind(row.id)
             .bind(&row.url)
             .bind(row.events.as_deref())
             .bind(&row.secret)
             .bind(row.created_at)
+            .bind(row.configured)
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            if inserted == 0 {
+                tx.rollback().await?;
+                return Ok(());
+            }
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(())
@@ -148,6 +158,26 @@ impl Store {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    /// Sets the event types and the (sealed) secret of configured endpoint `id`, when they
+    /// changed.
+    pub async fn update_configured_webhook(
+        &self,
+        id: &WebhookId,
+        events: Option<&str>,
+        secret: &[u8],
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => sqlx::query(
+            "UPDATE webhook_endpoints SET events = $1, secret = $2 WHERE id = $3 AND configured = 1",
+        )
+        .bind(events)
+        .bind(secret)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop))?;
+        Ok(())
     }
 
     /// Enables endpoint `id` again, with `audit`: the endpoint, or `None` when there is none.
