@@ -443,6 +443,7 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
             (
                 "WebhookEndpoint",
                 &[
+                    "configured",
                     "created_at",
                     "disabled_at",
                     "disabled_reason",
