@@ -163,6 +163,18 @@ fn sealing_context(id: &WebhookId) -> Vec<u8> {
     format!("keyward webhook secret {id}").into_bytes()
 }
 
+/// Endpoint `id`'s signing key `key`, sealed with the master secret for its row.
+fn seal_secret(core: &Core, id: &WebhookId, key: &[u8], random: &Random) -> Result<Vec<u8>, Error> {
+    core.secrets()
+        .seal(&sealing_context(id), key, random.bytes())
+}
+
+/// The `events` column for `types`: each between spaces, as [`type_pattern`] finds them.
+fn events_column<S: AsRef<str>>(types: &[S]) -> String {
+    let names: Vec<&str> = types.iter().map(AsRef::as_ref).collect();
+    format!(" {} ", names.join(" "))
+}
+
 /// The secret of endpoint `row`, to sign with; `None` when it does not open (the master secret
 /// changed).
 pub fn secret_of(core: &Core, row: &EndpointRow) -> Option<Vec<u8>> {
@@ -207,12 +219,8 @@ pub async fn create(
     let row = EndpointRow {
         id,
         url: url.to_string(),
-        events: events
-            .as_ref()
-            .map(|types| format!(" {} ", types.join(" "))),
-        secret: core
-            .secrets()
-            .seal(&sealing_context(&id), &key, random.bytes())?,
+        events: events.as_deref().map(events_column),
+        secret: seal_secret(core, &id, &key, random)?,
         created_at: act.now.millis(),
         disabled_at: None,
         disabled_reason: None,
@@ -286,10 +294,7 @@ pub async fn sync_configured(core: &Core, now: Timestamp, random: &Random) -> Re
     for configured in &core.settings.webhooks {
         let key = crate::settings::webhook_key(&configured.secret)
             .ok_or_else(|| Error::internal("a configured webhook secret passed validation"))?;
-        let events = configured
-            .events
-            .as_ref()
-            .map(|types| format!(" {} ", types.join(" ")));
+        let events = configured.events.as_deref().map(events_column);
         let found = existing
             .iter()
             .find(|row| row.configured != 0 && row.url == configured.url);
@@ -297,9 +302,7 @@ pub async fn sync_configured(core: &Core, now: Timestamp, random: &Random) -> Re
             Some(row) => {
                 let same_key = secret_of(core, row).is_some_and(|k| k == key);
                 if row.events != events || !same_key {
-                    let secret =
-                        core.secrets()
-                            .seal(&sealing_context(&row.id), &key, random.bytes())?;
+                    let secret = seal_secret(core, &row.id, &key, random)?;
                     core.store
                         .update_configured_webhook(&row.id, events.as_deref(), &secret)
                         .await?;
@@ -311,9 +314,7 @@ pub async fn sync_configured(core: &Core, now: Timestamp, random: &Random) -> Re
                     id,
                     url: configured.url.clone(),
                     events,
-                    secret: core
-                        .secrets()
-                        .seal(&sealing_context(&id), &key, random.bytes())?,
+                    secret: seal_secret(core, &id, &key, random)?,
                     created_at: now.millis(),
                     disabled_at: None,
                     disabled_reason: None,
