@@ -13,7 +13,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use common::oidc::{CLIENT_ID, CLIENT_SECRET, Provider};
 use common::smtp::Smtp;
 use common::*;
-use keyward_server::{Keyward, OAuthProvider, Settings};
+use keyward_server::{Claims, Keyward, OAuthProvider, Settings};
 use serde_json::json;
 
 const APP: &str = "https://app.example.com/signed-in";
@@ -444,6 +444,65 @@ async fn codes_are_the_starting_pages_and_only_vouched_addresses_make_accounts()
         param(&landed, "login_error").as_deref(),
         Some("invalid_response")
     );
+}
+
+#[tokio::test]
+async fn a_first_provider_sign_in_the_apps_hook_refuses_leaves_no_account() {
+    let db = TestDb::new().await;
+    let issuer = db.settings().issuer;
+    let provider = Provider::start(&format!("{issuer}/auth/oauth/test/callback"));
+    let keyward = start_with(&db, &provider).await;
+    let keyward = keyward.with_sign_in_hook(|attempt| async move {
+        if attempt.email.starts_with("held") {
+            return Err("Your account is on hold.".to_owned());
+        }
+        Ok(Claims::new())
+    });
+
+    // The hook is asked when the app exchanges the code: refused there, with its reason, and
+    // nothing was made, neither at the callback nor at the exchange.
+    let back = sign_in_as(&keyward, &provider, "held", "held@example.com").await;
+    let code = param(&back, "keyward_code").expect("a code");
+    let refused = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    assert_eq!(refused.body["error"]["message"], "Your account is on hold.");
+    assert_eq!(accounts(&keyward).await, 0);
+    let kinds = audit_kinds(&keyward, 50).await;
+    assert!(!kinds.contains(&"sign_up".to_owned()), "{kinds:?}");
+
+    // Once the app lets it in, the same identity's first sign-in makes the account, with the
+    // hook's claims in its tokens; the next sign-in finds it.
+    let keyward = keyward.with_sign_in_hook(|attempt| async move {
+        let mut claims = Claims::new();
+        claims.insert("new_user".into(), attempt.new_user.into());
+        claims.insert("amr".into(), attempt.amr.join(" ").into());
+        Ok(claims)
+    });
+    let back = sign_in_as(&keyward, &provider, "held", "held@example.com").await;
+    let code = param(&back, "keyward_code").unwrap();
+    let made = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert_eq!(made.body["data"]["user"]["email_verified"], true);
+    let ext = &claims_of(&access(&made.body["data"]))["ext"];
+    assert_eq!(*ext, json!({ "new_user": true, "amr": "fed" }));
+    let back = sign_in_as(&keyward, &provider, "held", "held@example.com").await;
+    let code = param(&back, "keyward_code").unwrap();
+    let again = exchange(&keyward, &TestDevice::new(), &code).await;
+    assert_eq!(
+        again.body["data"]["user"]["id"],
+        made.body["data"]["user"]["id"]
+    );
+    assert_eq!(
+        claims_of(&access(&again.body["data"]))["ext"]["new_user"],
+        false
+    );
+    assert_eq!(accounts(&keyward).await, 1);
+    let kinds = audit_kinds(&keyward, 50).await;
+    let made = kinds.iter().filter(|kind| *kind == "sign_up").count();
+    assert_eq!(made, 1, "{kinds:?}");
 }
 
 /// `POST /auth/oauth/test/link` by the session of `token`.

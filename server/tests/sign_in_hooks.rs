@@ -11,13 +11,7 @@ use axum::http::{Method, StatusCode};
 use common::webhooks::Receiver;
 use common::*;
 use keyward_server::{Claims, Keyward, Settings, SignInHookSettings};
-use serde_json::{Value, json};
-
-/// The claims of `token` (an access token), read as any API would.
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&unb64(payload)).unwrap()
-}
+use serde_json::json;
 
 async fn sign_up_reply(keyward: &Keyward, email: &str) -> Reply {
     let body = json!({ "email": email, "password": PASSWORD });
@@ -27,13 +21,6 @@ async fn sign_up_reply(keyward: &Keyward, email: &str) -> Reply {
 async fn sign_in_reply(keyward: &Keyward, email: &str) -> Reply {
     let body = json!({ "email": email, "password": PASSWORD });
     send(keyward, post("/auth/sign-in", &body)).await
-}
-
-/// How many accounts there are, as the admin API counts them.
-async fn accounts(keyward: &Keyward) -> usize {
-    let (_, key) = keyward.create_admin_key("count").await.unwrap();
-    let page = send(keyward, authed(Method::GET, "/auth/admin/users", &key)).await;
-    page.body["data"]["users"].as_array().unwrap().len()
 }
 
 #[tokio::test]

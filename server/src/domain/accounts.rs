@@ -62,7 +62,7 @@ pub async fn sign_up(
         client,
         event: audit::AuditKind::SignUp,
         device: device.as_ref(),
-        passkey: None,
+        way_in: None,
     };
     signed_up(core, start, now, random).await
 }
@@ -216,7 +216,7 @@ pub async fn signed_in(
         client,
         event: audit::AuditKind::SignIn,
         device,
-        passkey: None,
+        way_in: None,
     };
     let started = sessions::start(core, start, now, random)
         .await?

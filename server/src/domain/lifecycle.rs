@@ -806,7 +806,7 @@ pub async fn verify_magic_link(
                 client,
                 event: AuditKind::SignUp,
                 device: device.as_ref(),
-                passkey: None,
+                way_in: None,
             };
             signed_up(core, start, now, random)
                 .await

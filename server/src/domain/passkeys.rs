@@ -26,7 +26,7 @@ use super::email::Email;
 use super::sessions::Start;
 use super::tokens::AccessClaims;
 use super::{Random, Timestamp, UserId, b64, dpop, limits};
-use crate::store::{CeremonyRow, PasskeyRow, Removal, UserRow};
+use crate::store::{CeremonyRow, PasskeyRow, Removal, UserRow, WayIn};
 use crate::{Error, Settings};
 
 /// How long a ceremony can be answered.
@@ -359,7 +359,7 @@ pub async fn sign_up_verify(
         client,
         event: audit::AuditKind::SignUp,
         device: device.as_ref(),
-        passkey: Some(passkey),
+        way_in: Some(WayIn::Passkey(passkey)),
     };
     signed_up(core, start, now, random).await
 }

@@ -992,7 +992,7 @@ async fn wait_for_token(core: &Core, to: &str, kind: &str) -> String {
 #[cfg(feature = "oauth")]
 #[tokio::test]
 async fn a_provider_code_lasts_sixty_seconds_and_a_link_code_is_its_sessions() {
-    use crate::store::PendingLink;
+    use crate::store::{OAuthCode, PendingLink};
     let db = TestDb::new().await;
     let core = core(&db, |_| {}).await;
     let t0 = Timestamp::from_millis(1_800_000_000_000);
@@ -1002,13 +1002,13 @@ async fn a_provider_code_lasts_sixty_seconds_and_a_link_code_is_its_sessions() {
     let expires = t0.plus(Duration::from_secs(60)).millis();
 
     core.store
-        .insert_oauth_code(b"late", &user, "challenge", expires)
+        .insert_oauth_code(b"late", &OAuthCode::SignIn(user), "challenge", expires)
         .await
         .unwrap();
     let late = core.store.take_oauth_code(b"late", expires).await.unwrap();
     assert_eq!(late, None, "not at sixty seconds");
     core.store
-        .insert_oauth_code(b"in-time", &user, "challenge", expires)
+        .insert_oauth_code(b"in-time", &OAuthCode::SignIn(user), "challenge", expires)
         .await
         .unwrap();
     let in_time = core.store.take_oauth_code(b"in-time", expires - 1).await;

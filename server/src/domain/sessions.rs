@@ -37,7 +37,9 @@ use super::dpop::{self, Proof};
 use super::tokens::{self, AccessClaims};
 use super::{Jkt, Random, SessionId, Timestamp, UserId, b64, sha256, unb64};
 use crate::Error;
-use crate::store::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow};
+use crate::store::{
+    AuditRow, NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow, WayIn,
+};
 
 const REFRESH_PREFIX: &str = "kwr_";
 
@@ -103,8 +105,9 @@ pub struct Start<'a> {
     pub event: AuditKind,
     /// The device key's proof, when the client sent one: the session is bound to that key.
     pub device: Option<&'a Proof>,
-    /// A passkey-only sign-up's passkey, stored with the user.
-    pub passkey: Option<crate::store::PasskeyRow>,
+    /// A sign-up's passkey (a passkey-only sign-up) or identity (a provider's first sign-in),
+    /// stored with the user.
+    pub way_in: Option<WayIn>,
 }
 
 /// Starts a session for `start.user`. `None` when this is a sign-up whose email is taken.
@@ -159,15 +162,13 @@ pub async fn start(
         },
         max_per_user: i64::from(settings.max_sessions_per_user),
         idle_cutoff: now.minus(settings.session_idle_timeout).millis(),
-        audit: audit::event(start.event, now, start.client)
-            .user(&start.user.id)
-            .session(&session_id),
+        audit: sign_up_event(&start, now).session(&session_id),
         eviction: audit::event(AuditKind::SessionRevoked, now, start.client)
             .user(&start.user.id)
             .detail(serde_json::json!({ "reason": "evicted" })),
         session,
         device,
-        passkey: start.passkey,
+        way_in: start.way_in,
     };
     let user = start.sign_up.then_some(start.user);
     let Some(created) = core.store.create_session(&new, user).await? else {
@@ -177,6 +178,18 @@ pub async fn start(
         .insert(created.evicted.iter(), now, settings.access_ttl);
     let tokens = issue(core, &new.session, refresh, now, random)?;
     Ok(Some(Started { session_id, tokens }))
+}
+
+/// The event that records `start`: a provider's first sign-in names the provider.
+fn sign_up_event(start: &Start<'_>, now: Timestamp) -> AuditRow {
+    let event = audit::event(start.event, now, start.client).user(&start.user.id);
+    match &start.way_in {
+        #[cfg(feature = "oauth")]
+        Some(WayIn::Identity(identity)) => {
+            event.detail(serde_json::json!({ "provider": identity.provider }))
+        }
+        _ => event,
+    }
 }
 
 /// `POST /auth/refresh`: rotates the session's tokens. See the module docs for the rules. A
@@ -476,7 +489,7 @@ pub(crate) async fn revoke(
     user_id: &UserId,
     which: Revoke<'_>,
     reason: &str,
-    event: &crate::store::AuditRow,
+    event: &AuditRow,
     now: Timestamp,
 ) -> Result<Vec<SessionId>, Error> {
     let revoked = core

@@ -216,6 +216,28 @@ macro_rules! insert_user {
     }};
 }
 
+/// Inserts an identity on `$conn` unless (issuer, subject) has one: the rows inserted (0 or 1).
+#[cfg(feature = "oauth")]
+macro_rules! insert_identity {
+    ($conn:expr, $identity:expr) => {{
+        let identity: &$crate::store::IdentityRow = $identity;
+        sqlx::query(
+            "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, subject) DO NOTHING",
+        )
+        .bind(&identity.id)
+        .bind(identity.user_id)
+        .bind(&identity.provider)
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .bind(identity.email.as_deref())
+        .bind(identity.created_at)
+        .execute($conn)
+        .await?
+        .rows_affected()
+    }};
+}
+
 /// Whether `$user_id` keeps a way to sign in once `$id` (a passkey's or an identity's id) is
 /// gone: a password, another passkey or another linked provider. The user's row is written
 /// first, which locks it (PostgreSQL) or takes the one writer (SQLite) for the transaction: two
@@ -271,14 +293,14 @@ pub use keys::SigningKeyRow;
 pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
-pub use oauth::{IdentityRow, Linked, OAuthFlowRow, PendingLink};
+pub use oauth::{IdentityRow, Linked, OAuthCode, OAuthFlowRow, PendingLink, PendingSignUp};
 pub use orgs::{
     Accepted, AccessChangeRow, Changed, InvitationRow, MemberChange, MemberRow, OrgChanges,
     OrgRoleRow, OrgRow,
 };
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use server_keys::ServerKeyRow;
-pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow};
+pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, WayIn};
 pub use tickets::TicketRow;
 pub use users::{Deleted, UserRow};
 pub use webhooks::{DeliveryRow, EndpointRow};

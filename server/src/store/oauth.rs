@@ -2,29 +2,8 @@
 //! exchanges for a session.
 
 use super::passkeys::Removal;
-use super::{AuditRow, Error, Pool, Store, UserRow};
+use super::{AuditRow, Error, Pool, Store};
 use crate::domain::{SessionId, UserId};
-
-/// Inserts an identity on `$conn` unless (issuer, subject) has one: the rows inserted (0 or 1).
-macro_rules! insert_identity {
-    ($conn:expr, $identity:expr) => {{
-        let identity: &IdentityRow = $identity;
-        sqlx::query(
-            "INSERT INTO identities (id, user_id, provider, issuer, subject, email, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (issuer, subject) DO NOTHING",
-        )
-        .bind(&identity.id)
-        .bind(identity.user_id)
-        .bind(&identity.provider)
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .bind(identity.email.as_deref())
-        .bind(identity.created_at)
-        .execute($conn)
-        .await?
-        .rows_affected()
-    }};
-}
 
 /// A sign-in (or a link) started at a provider (only hashes of its `state` and browser
 /// binding).
@@ -86,6 +65,61 @@ pub struct PendingLink {
     pub subject: String,
     /// The address it vouched for, if it gave one.
     pub email: Option<String>,
+}
+
+/// A provider's first sign-in, waiting for the app to exchange its code: the account it makes
+/// then, in the transaction of its first session, once the post-authentication hook allows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignUp {
+    /// The provider's id.
+    pub provider: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// The user's subject there.
+    pub subject: String,
+    /// The address it vouched for.
+    pub email: String,
+    /// The user's name there, if it gave one.
+    pub name: Option<String>,
+}
+
+/// What an app's code is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthCode {
+    /// A session of this account.
+    SignIn(UserId),
+    /// A new account, with its first session.
+    SignUp(PendingSignUp),
+}
+
+/// An `oauth_codes` row taken for a sign-in: a user, or the identity of a first sign-in.
+#[derive(sqlx::FromRow)]
+struct CodeRow {
+    user_id: Option<UserId>,
+    app_challenge: String,
+    provider: Option<String>,
+    issuer: Option<String>,
+    subject: Option<String>,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+impl CodeRow {
+    /// The code's purpose and challenge; `None` for a row the table's checks should have kept
+    /// out.
+    fn into_code(self) -> Option<(OAuthCode, String)> {
+        let code = match self.user_id {
+            Some(user_id) => OAuthCode::SignIn(user_id),
+            None => OAuthCode::SignUp(PendingSignUp {
+                provider: self.provider?,
+                issuer: self.issuer?,
+                subject: self.subject?,
+                email: self.email?,
+                name: self.name,
+            }),
+        };
+        Some((code, self.app_challenge))
+    }
 }
 
 /// What linking an identity did.
@@ -178,72 +212,56 @@ impl Store {
         Ok(user)
     }
 
-    /// Creates `user` with its first `identity`, appending `audit`; `false`, and nothing
-    /// written, when the address is taken or the identity has an account already.
-    pub async fn create_user_with_identity(
-        &self,
-        user: &UserRow,
-        identity: &IdentityRow,
-        audit: &AuditRow,
-    ) -> Result<bool, Error> {
-        on_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let inserted = insert_user!(&mut *tx, user);
-            if inserted != 1 {
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            let linked = insert_identity!(&mut *tx, identity);
-            if linked != 1 {
-                // A concurrent first sign-in of the same identity made its account first.
-                tx.rollback().await?;
-                return Ok(false);
-            }
-            insert_audit!(&mut *tx, audit);
-            tx.commit().await?;
-            Ok::<_, Error>(true)
-        })
-    }
-
-    /// Stores a code the app exchanges, with the verifier of `app_challenge`, for a session
-    /// of `user_id`.
+    /// Stores a code the app exchanges, with the verifier of `app_challenge`, for what `code`
+    /// is for: a session of its user, or a first sign-in's new account (with the identity the
+    /// provider proved).
     pub async fn insert_oauth_code(
         &self,
         code_hash: &[u8],
-        user_id: &UserId,
+        code: &OAuthCode,
         app_challenge: &str,
         expires_at: i64,
     ) -> Result<(), Error> {
+        let (user_id, sign_up) = match code {
+            OAuthCode::SignIn(user_id) => (Some(user_id), None),
+            OAuthCode::SignUp(sign_up) => (None, Some(sign_up)),
+        };
         on_writer!(self, pool => sqlx::query(
-            "INSERT INTO oauth_codes (code_hash, user_id, app_challenge, expires_at) \
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO oauth_codes (code_hash, user_id, app_challenge, expires_at, provider, \
+             issuer, subject, email, name) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(code_hash)
         .bind(user_id)
         .bind(app_challenge)
         .bind(expires_at)
+        .bind(sign_up.map(|s| s.provider.as_str()))
+        .bind(sign_up.map(|s| s.issuer.as_str()))
+        .bind(sign_up.map(|s| s.subject.as_str()))
+        .bind(sign_up.map(|s| s.email.as_str()))
+        .bind(sign_up.and_then(|s| s.name.as_deref()))
         .execute(pool)
         .await
         .map(drop))?;
         Ok(())
     }
 
-    /// Uses up the code with `code_hash` if it is still good at `now`: its user and the
-    /// challenge its verifier must meet.
+    /// Uses up the code with `code_hash` if it is still good at `now`: what it is for, and the
+    /// challenge its verifier must meet. A link's code is not taken.
     pub async fn take_oauth_code(
         &self,
         code_hash: &[u8],
         now: i64,
-    ) -> Result<Option<(UserId, String)>, Error> {
-        let row = on_writer!(self, pool => sqlx::query_as(
+    ) -> Result<Option<(OAuthCode, String)>, Error> {
+        let row: Option<CodeRow> = on_writer!(self, pool => sqlx::query_as(
             "DELETE FROM oauth_codes WHERE code_hash = $1 AND expires_at > $2 \
-             AND link_session IS NULL RETURNING user_id, app_challenge",
+             AND link_session IS NULL \
+             RETURNING user_id, app_challenge, provider, issuer, subject, email, name",
         )
         .bind(code_hash)
         .bind(now)
         .fetch_optional(pool)
         .await)?;
-        Ok(row)
+        Ok(row.and_then(CodeRow::into_code))
     }
 
     /// Stores a link's code: the identity `link` proved, for `session` to finish with the

@@ -96,8 +96,19 @@ pub struct NewSession {
     /// The device key the session is bound to: its row is created (or revived) in the same
     /// transaction, and `session.device_id` set to it.
     pub device: Option<NewDevice>,
-    /// A passkey to store with a passkey-only sign-up, in the same transaction as the user.
-    pub passkey: Option<super::PasskeyRow>,
+    /// A sign-up's first way in other than a password, stored in the same transaction as the
+    /// user.
+    pub way_in: Option<WayIn>,
+}
+
+/// A new account's first way in, stored with it (a password is on the user's row).
+#[derive(Debug, Clone)]
+pub enum WayIn {
+    /// A passkey-only sign-up's passkey.
+    Passkey(super::PasskeyRow),
+    /// A provider's first sign-in: its identity.
+    #[cfg(feature = "oauth")]
+    Identity(super::IdentityRow),
 }
 
 /// A device key seen at sign-in.
@@ -132,10 +143,11 @@ pub enum Revoke<'a> {
 }
 
 impl Store {
-    /// Creates a session (and, for a sign-up, its user first; for a device-bound session, its
-    /// device), then revokes the user's oldest sessions beyond the limit. Returns the device id
-    /// and the evicted session ids, or `None` when `user`'s email is taken (nothing is written
-    /// then). Refused with `account_disabled` for a disabled account.
+    /// Creates a session (and, for a sign-up, its user first, with its passkey or identity; for
+    /// a device-bound session, its device), then revokes the user's oldest sessions beyond the
+    /// limit. Returns the device id and the evicted session ids, or `None` when `user`'s email,
+    /// passkey or identity is taken (nothing is written then). Refused with `account_disabled`
+    /// for a disabled account.
     pub async fn create_session(
         &self,
         new: &NewSession,
@@ -166,8 +178,9 @@ impl Store {
                 tx.rollback().await?;
                 return Err(crate::domain::accounts::disabled().into());
             }
-            if let Some(passkey) = &new.passkey {
-                let stored = sqlx::query(
+            // The new account's passkey or identity: `None` when another account has it.
+            let stored = match &new.way_in {
+                Some(WayIn::Passkey(passkey)) => sqlx::query(
                     "INSERT INTO passkeys (id, user_id, credential_id, passkey, name, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (credential_id) DO NOTHING",
                 )
@@ -179,11 +192,14 @@ impl Store {
                 .bind(passkey.created_at)
                 .execute(&mut *tx)
                 .await?
-                .rows_affected();
-                if stored == 0 {
-                    tx.rollback().await?;
-                    return Ok(None);
-                }
+                .rows_affected(),
+                #[cfg(feature = "oauth")]
+                Some(WayIn::Identity(identity)) => insert_identity!(&mut *tx, identity),
+                None => 1,
+            };
+            if stored == 0 {
+                tx.rollback().await?;
+                return Ok(None);
             }
             let device_id: Option<DeviceId> = match &new.device {
                 Some(device) => Some(

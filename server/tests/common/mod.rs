@@ -488,3 +488,16 @@ pub fn totp(secret: &str, offset: i64) -> String {
         .as_secs();
     totp.generate(now.saturating_add_signed(offset * 30))
 }
+
+/// The claims of `token` (an access token), read as any API would.
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&unb64(payload)).unwrap()
+}
+
+/// How many accounts there are, as the admin API counts them (a page of at most its default).
+pub async fn accounts(keyward: &Keyward) -> usize {
+    let (_, key) = keyward.create_admin_key("count").await.unwrap();
+    let page = send(keyward, authed(Method::GET, "/auth/admin/users", &key)).await;
+    page.body["data"]["users"].as_array().unwrap().len()
+}

@@ -20,12 +20,14 @@
 //! - **Accounts**: a known identity signs its account in. A new one makes an account only
 //!   with an address the provider says is verified (`login_error=email_unverified`: nobody
 //!   takes an address they do not own), and not one that belongs to an account already: then
-//!   nothing joins silently (`login_error=account_exists`).
+//!   nothing joins silently (`login_error=account_exists`). The account is made when the app
+//!   exchanges the code, with its first session and after the post-authentication hook: a
+//!   refused sign-in leaves no account behind.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyward_proto::{ErrorCode, Identity, OAuthExchange, OAuthLink, SignInAnswer};
+use keyward_proto::{AuthSuccess, ErrorCode, Identity, OAuthExchange, OAuthLink, SignInAnswer};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthenticationFlow, CoreClaimName, CoreClaimType, CoreClient,
     CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -39,14 +41,18 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse as _,
 };
 
-use super::accounts::{device_proof, first_factor, require_recent_auth};
+use super::accounts::{device_proof, first_factor, require_recent_auth, signed_up};
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
 use super::email::Email;
 use super::limits::{self, Limit};
+use super::sessions::Start;
 use super::tokens::AccessClaims;
 use super::{Random, SessionId, Timestamp, UserId, b64, dpop, mail, sha256};
-use crate::store::{IdentityRow, Linked, OAuthFlowRow, PendingLink, Removal, UserRow};
+use crate::store::{
+    IdentityRow, Linked, OAuthCode, OAuthFlowRow, PendingLink, PendingSignUp, Removal, UserRow,
+    WayIn,
+};
 use crate::{Error, OAuthProvider};
 
 mod plain;
@@ -437,7 +443,7 @@ pub async fn callback(
             LoginError::InvalidState.as_str(),
         ));
     };
-    let outcome = finish(core, id, query, &flow, client, now, random).await;
+    let outcome = finish(core, id, query, &flow, now, random).await;
     Ok(match outcome {
         Ok(code) => with_param(&flow.redirect_to, "keyward_code", &code),
         Err(Failure::Login(error)) => {
@@ -485,7 +491,6 @@ async fn finish(
     id: &str,
     query: CallbackQuery,
     flow: &OAuthFlowRow,
-    client: &Client,
     now: Timestamp,
     random: &Random,
 ) -> Result<String, Failure> {
@@ -513,8 +518,8 @@ async fn finish(
         verified,
         name,
     } = proved;
-    let user_id = match known {
-        Some(user_id) => user_id,
+    let code = match known {
+        Some(user_id) => OAuthCode::SignIn(user_id),
         None => {
             let email = email.ok_or(Failure::Login(LoginError::EmailRequired))?;
             let email =
@@ -526,44 +531,17 @@ async fn finish(
             if core.store.user_by_email(email.key()).await?.is_some() {
                 return Err(Failure::Login(LoginError::AccountExists));
             }
-            let user = UserRow {
-                id: UserId::new(now, random.bytes()),
-                email: email.as_str().to_owned(),
-                email_key: email.key().to_owned(),
-                email_verified_at: Some(now.millis()),
-                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
-                password_hash: None,
-                created_at: now.millis(),
-                disabled_at: None,
-                last_sign_in_at: None,
-            };
-            let identity = IdentityRow {
-                id: b64(&random.bytes::<16>()),
-                user_id: user.id,
+            // The account is made at the exchange, once the post-authentication hook allows it.
+            OAuthCode::SignUp(PendingSignUp {
                 provider: id.to_owned(),
-                issuer: issuer.clone(),
+                issuer,
                 subject,
-                email: Some(email.as_str().to_owned()),
-                created_at: now.millis(),
-            };
-            let event = audit::event(AuditKind::SignUp, now, client)
-                .user(&user.id)
-                .detail(serde_json::json!({ "provider": id }));
-            if !core
-                .store
-                .create_user_with_identity(&user, &identity, &event)
-                .await?
-            {
-                // The same identity's first sign-in, a moment ago: its account.
-                return match core.store.identity_user(&issuer, &identity.subject).await? {
-                    Some(user_id) => issue_code(core, &user_id, flow, now, random).await,
-                    None => Err(Failure::Login(LoginError::AccountExists)),
-                };
-            }
-            user.id
+                email: email.as_str().to_owned(),
+                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
+            })
         }
     };
-    issue_code(core, &user_id, flow, now, random).await
+    issue_code(core, &code, flow, now, random).await
 }
 
 /// Logs why a provider's answer was refused (`what`, and the error); the app gets
@@ -719,21 +697,21 @@ async fn link_code(
     Ok(code)
 }
 
-/// A code for the app to exchange, for `user_id`, with `flow`'s challenge.
+/// A code for the app to exchange for what `code` is for, with `flow`'s challenge.
 async fn issue_code(
     core: &Core,
-    user_id: &UserId,
+    code: &OAuthCode,
     flow: &OAuthFlowRow,
     now: Timestamp,
     random: &Random,
 ) -> Result<String, Failure> {
-    let code = format!("{CODE_PREFIX}{}", b64(&random.bytes::<32>()));
-    let hash = sha256(code.as_bytes());
+    let text = format!("{CODE_PREFIX}{}", b64(&random.bytes::<32>()));
+    let hash = sha256(text.as_bytes());
     let expires_at = now.plus(CODE_TTL).millis();
     core.store
-        .insert_oauth_code(&hash, user_id, &flow.app_challenge, expires_at)
+        .insert_oauth_code(&hash, code, &flow.app_challenge, expires_at)
         .await?;
-    Ok(code)
+    Ok(text)
 }
 
 async fn client_for(
@@ -804,7 +782,7 @@ pub async fn exchange(
     if !code.starts_with(CODE_PREFIX) || code.len() != CODE_PREFIX.len() + 43 {
         return Err(refused());
     }
-    let (user_id, challenge) = core
+    let (code, challenge) = core
         .store
         .take_oauth_code(&sha256(code.as_bytes()), now.millis())
         .await?
@@ -813,8 +791,82 @@ pub async fn exchange(
     if !super::constant_time_eq(shown.as_bytes(), challenge.as_bytes()) {
         return Err(refused());
     }
+    let user_id = match code {
+        OAuthCode::SignIn(user_id) => user_id,
+        OAuthCode::SignUp(sign_up) => {
+            let made = first_sign_in(core, sign_up, client, &device, now, random).await?;
+            match made {
+                FirstSignIn::Made(success) => return Ok(SignInAnswer::Session(success)),
+                FirstSignIn::Known(user_id) => user_id,
+            }
+        }
+    };
     let user = core.store.user(&user_id).await?.ok_or_else(refused)?;
     first_factor(core, &user, &["fed"], client, Some(&device), now, random).await
+}
+
+/// What a first sign-in's exchange came to.
+enum FirstSignIn {
+    /// The new account, signed in.
+    Made(AuthSuccess),
+    /// The identity's account, made meanwhile by another first sign-in: it signs in like any.
+    Known(UserId),
+}
+
+/// Makes the account of a provider's first sign-in, with its identity and first session, in
+/// one transaction once the post-authentication hook allows it. `email_taken` when the address
+/// became another account's since the callback.
+async fn first_sign_in(
+    core: &Core,
+    sign_up: PendingSignUp,
+    client: &Client,
+    device: &dpop::Proof,
+    now: Timestamp,
+    random: &Random,
+) -> Result<FirstSignIn, Error> {
+    let email = Email::parse(&sign_up.email)
+        .map_err(|_| Error::internal("a first sign-in's address no longer parses"))?;
+    let user = UserRow {
+        id: UserId::new(now, random.bytes()),
+        email: email.as_str().to_owned(),
+        email_key: email.key().to_owned(),
+        email_verified_at: Some(now.millis()),
+        name: sign_up.name,
+        password_hash: None,
+        created_at: now.millis(),
+        disabled_at: None,
+        last_sign_in_at: None,
+    };
+    let (issuer, subject) = (sign_up.issuer, sign_up.subject);
+    let identity = IdentityRow {
+        id: b64(&random.bytes::<16>()),
+        user_id: user.id,
+        provider: sign_up.provider,
+        issuer: issuer.clone(),
+        subject: subject.clone(),
+        email: Some(user.email.clone()),
+        created_at: now.millis(),
+    };
+    let start = Start {
+        user: &user,
+        sign_up: true,
+        amr: &["fed"],
+        client,
+        event: AuditKind::SignUp,
+        device: Some(device),
+        way_in: Some(WayIn::Identity(identity)),
+    };
+    match signed_up(core, start, now, random).await {
+        Ok(success) => Ok(FirstSignIn::Made(success)),
+        // The same identity's first sign-in, a moment ago: its account.
+        Err(err) if err.code() == Some(ErrorCode::EmailTaken) => {
+            match core.store.identity_user(&issuer, &subject).await? {
+                Some(user_id) => Ok(FirstSignIn::Known(user_id)),
+                None => Err(err),
+            }
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// `POST /auth/identities`: finishes a link this session started, with the `keyward_code` the
