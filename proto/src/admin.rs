@@ -140,9 +140,14 @@ pub struct WebhookEndpoint {
     /// removed there, not through the API.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub configured: bool,
+    /// After its secret was rotated: until when (RFC 3339) each delivery is signed with the
+    /// previous secret too, beside the new one, so receivers can switch at their own pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_until: Option<String>,
 }
 
-/// `POST /auth/admin/webhooks`: the endpoint (`id`, …), and its signing secret, shown this once.
+/// `POST /auth/admin/webhooks` and `POST /auth/admin/webhooks/{id}/rotate-secret`: the endpoint
+/// (`id`, …), and its signing secret, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookCreated {

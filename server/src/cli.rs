@@ -169,6 +169,14 @@ pub enum WebhooksAction {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Give an endpoint a new secret, printed once; the previous one signs too for a day.
+    RotateSecret {
+        /// The endpoint's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Print an endpoint's newest deliveries.
     Deliveries {
         /// The endpoint's id.
@@ -176,6 +184,9 @@ pub enum WebhooksAction {
         /// How many (1 to 200).
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only those with this status: pending, delivered or failed.
+        #[arg(long)]
+        status: Option<String>,
         /// Settings (the database to read).
         #[command(flatten)]
         settings: SettingsArgs,
@@ -1126,6 +1137,7 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
         WebhooksAction::Create { settings, .. }
         | WebhooksAction::Delete { settings, .. }
         | WebhooksAction::Enable { settings, .. }
+        | WebhooksAction::RotateSecret { settings, .. }
         | WebhooksAction::Deliveries { settings, .. }
         | WebhooksAction::Redeliver { settings, .. }
         | WebhooksAction::List(settings) => std::mem::take(settings),
@@ -1172,33 +1184,42 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
             endpoints.iter().for_each(print);
             println!("{} endpoint(s)", endpoints.len());
         }),
+        WebhooksAction::RotateSecret { id, .. } => {
+            webhooks::rotate_secret(core, &id, &act, &random)
+                .await
+                .map(|made| {
+                    print(&made.endpoint);
+                    println!("{}", made.secret);
+                    println!("shown once: the previous secret signs too for a day");
+                })
+        }
         WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
             .await
             .map(|()| println!("deleted {id}")),
         WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
             .await
             .map(|endpoint| print(&endpoint)),
-        WebhooksAction::Deliveries { id, limit, .. } => {
-            webhooks::deliveries(core, &id, Some(limit), None)
-                .await
-                .map(|page| {
-                    for d in &page.deliveries {
-                        println!(
-                            "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
-                            d.id,
-                            d.created_at,
-                            d.event_type,
-                            d.status,
-                            d.attempts,
-                            d.last_error
-                                .as_deref()
-                                .map(|e| format!(", last error: {e}"))
-                                .unwrap_or_default()
-                        );
-                    }
-                    println!("{} deliveries", page.deliveries.len());
-                })
-        }
+        WebhooksAction::Deliveries {
+            id, limit, status, ..
+        } => webhooks::deliveries(core, &id, (Some(limit), None), status.as_deref())
+            .await
+            .map(|page| {
+                for d in &page.deliveries {
+                    println!(
+                        "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
+                        d.id,
+                        d.created_at,
+                        d.event_type,
+                        d.status,
+                        d.attempts,
+                        d.last_error
+                            .as_deref()
+                            .map(|e| format!(", last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+                println!("{} deliveries", page.deliveries.len());
+            }),
         WebhooksAction::Redeliver { id, delivery, .. } => {
             webhooks::redeliver(core, &id, delivery, &act)
                 .await

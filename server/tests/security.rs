@@ -449,6 +449,7 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
                     "disabled_reason",
                     "events",
                     "id",
+                    "previous_secret_until",
                     "url",
                 ],
             ),

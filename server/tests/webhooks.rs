@@ -205,6 +205,9 @@ async fn every_event(keyward: &Keyward, key: &str) -> (String, String) {
     )
     .await);
     ok(&call(keyward, &token, Method::DELETE, &member, json!({})).await);
+    // Deleting the organization ends the memberships left (alice's): removed too.
+    let uri = format!("/auth/orgs/{org}");
+    ok(&call(keyward, &token, Method::DELETE, &uri, json!({})).await);
 
     // user.disabled, user.updated (enabled), session.revoked (by an admin), user.deleted.
     let admin = |action: &str| format!("/auth/admin/users/{carol_id}{action}");
@@ -285,14 +288,18 @@ async fn every_account_event_arrives_once_signed_and_a_failed_attempt_is_retried
         .find(|r| r.kind() == "user.created" && r.payload["data"]["user_id"] == alice_id.as_str())
         .expect("alice's user.created");
     // A membership change is about the member, made by the owner; nothing names the admin key.
-    let removed = all
-        .iter()
-        .find(|r| r.kind() == "org.member.removed")
-        .unwrap();
-    let data = &removed.payload["data"];
-    assert_eq!(data["user_id"], carol_id.as_str(), "{data}");
+    let removed = |member: &str| {
+        let found = all
+            .iter()
+            .find(|r| r.kind() == "org.member.removed" && r.payload["data"]["user_id"] == member);
+        &found.expect("the member's org.member.removed").payload["data"]
+    };
+    let data = removed(&carol_id);
     assert_eq!(data["actor_id"], alice_id.as_str(), "{data}");
     assert!(data["org"].is_string(), "{data}");
+    let data = removed(&alice_id);
+    assert_eq!(data["reason"], "org_deleted", "{data}");
+    assert_eq!(data.get("actor_id"), None, "her own doing: {data}");
     let deleted = all.iter().find(|r| r.kind() == "user.deleted").unwrap();
     assert_eq!(
         deleted.payload["data"],
@@ -349,8 +356,8 @@ async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_re
     let mut receiver = Receiver::start();
     let (gone, secret) = add_endpoint(&keyward, &key, &receiver.url("/gone/x"), None).await;
     receiver.trust("/gone/x", &secret);
-    let (fine, secret) = add_endpoint(&keyward, &key, &receiver.url("/ok/y"), None).await;
-    receiver.trust("/ok/y", &secret);
+    let (fine, old_secret) = add_endpoint(&keyward, &key, &receiver.url("/ok/y"), None).await;
+    receiver.trust("/ok/y", &old_secret);
     let gone_got = |got: &[Received]| at(got, "/gone/x").len();
 
     sign_up(&keyward, "first@example.com").await;
@@ -399,6 +406,33 @@ async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_re
         .await;
     assert!(got.iter().all(|r| r.verified), "{got:#?}");
 
+    // The log filtered by status: what was given up (both of the endpoint that answers 410),
+    // what was delivered (all of the other's).
+    log_once(&keyward, &key, &gone, |log| {
+        log.len() == 2 && log.iter().all(|d| d["status"] != "pending")
+    })
+    .await;
+    log_once(&keyward, &key, &fine, |log| {
+        log.len() == 3 && log.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    let by = |endpoint: &str, status: &str| {
+        let uri = format!("/auth/admin/webhooks/{endpoint}/deliveries?status={status}");
+        send(&keyward, authed(Method::GET, &uri, &key))
+    };
+    let statuses = |reply: Reply| -> Vec<String> {
+        let page = reply.body["data"]["deliveries"].as_array().unwrap().clone();
+        page.iter()
+            .map(|d| d["status"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(statuses(by(&gone, "failed").await), ["failed", "failed"]);
+    assert!(statuses(by(&gone, "delivered").await).is_empty());
+    let delivered = statuses(by(&fine, "delivered").await);
+    assert_eq!(delivered, ["delivered", "delivered", "delivered"]);
+    assert!(statuses(by(&fine, "failed").await).is_empty());
+    assert_eq!(by(&gone, "lost").await.code(), "invalid_request");
+
     // An admin sends a delivered one again: the same message id arrives a second time.
     let log = log_once(&keyward, &key, &fine, |log| {
         log.last().is_some_and(|d| d["status"] == "delivered")
@@ -420,6 +454,30 @@ async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_re
     let reply = send(&keyward, authed(Method::POST, &missing, &key)).await;
     assert_eq!(reply.code(), "not_found");
 
+    // A rotated secret: for a day each message is signed by both, so the receiver verifies it
+    // still on the old secret, and on the new one once it takes it.
+    let rotate = format!("/auth/admin/webhooks/{fine}/rotate-secret");
+    let rotated = send(&keyward, authed(Method::POST, &rotate, &key)).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    let new_secret = rotated.body["data"]["secret"].as_str().unwrap().to_owned();
+    assert!(new_secret.starts_with("whsec_") && new_secret != old_secret);
+    assert!(rotated.body["data"]["previous_secret_until"].is_string());
+    for (email, trusted) in [
+        ("fourth@example.com", &old_secret),
+        ("fifth@example.com", &new_secret),
+    ] {
+        receiver.trust("/ok/y", trusted);
+        let before = at(&receiver.received(), "/ok/y").len();
+        sign_up(&keyward, email).await;
+        let got = receiver
+            .wait_for(Duration::from_secs(10), |got| {
+                at(got, "/ok/y").len() > before
+            })
+            .await;
+        let fresh = at(&got, "/ok/y").split_off(before);
+        assert!(fresh.iter().all(|r| r.verified), "{email}: {fresh:#?}");
+    }
+
     // Deleted, it is gone with its log.
     let uri = format!("/auth/admin/webhooks/{gone}");
     let reply = send(&keyward, authed(Method::DELETE, &uri, &key)).await;
@@ -435,6 +493,7 @@ async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_re
         "webhook_created",
         "webhook_enabled",
         "webhook_redelivered",
+        "webhook_secret_rotated",
         "webhook_deleted",
     ] {
         assert!(kinds.contains(&kind.to_owned()), "{kind}: {kinds:?}");
@@ -642,6 +701,10 @@ async fn endpoints_from_the_configuration_are_kept_in_step_with_it_at_each_start
     // Removed through the API, it would come back at the next start: refused.
     let uri = format!("/auth/admin/webhooks/{id}");
     let refused = send(&keyward, authed(Method::DELETE, &uri, &key)).await;
+    assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
+    // So would a secret rotated through the API: its secret is the configuration's.
+    let rotate = format!("{uri}/rotate-secret");
+    let refused = send(&keyward, authed(Method::POST, &rotate, &key)).await;
     assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
     drop(keyward);
 

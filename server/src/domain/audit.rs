@@ -110,6 +110,8 @@ pub enum AuditKind {
     WebhookEnabled,
     /// A webhook delivery was sent again on an admin's request (`detail.delivery`).
     WebhookRedelivered,
+    /// A webhook endpoint's secret was rotated (the previous one signs too for a day).
+    WebhookSecretRotated,
 }
 
 impl AuditKind {
@@ -164,6 +166,7 @@ impl AuditKind {
             Self::WebhookDeleted => "webhook_deleted",
             Self::WebhookEnabled => "webhook_enabled",
             Self::WebhookRedelivered => "webhook_redelivered",
+            Self::WebhookSecretRotated => "webhook_secret_rotated",
         }
     }
 }

@@ -422,7 +422,22 @@ pub async fn delete(
     let event = audit::event(AuditKind::OrgDeleted, now, client)
         .user(&claims.sub)
         .detail(serde_json::json!({ "org": org.to_string() }));
-    match core.store.delete_org((&org, &claims.sub), &event).await? {
+    // Every membership ends with it, each announced as any removal is.
+    let removed = |member: &UserId| {
+        let detail = serde_json::json!({
+            "org": org.to_string(),
+            "member": member.to_string(),
+            "reason": "org_deleted",
+        });
+        audit::event(AuditKind::MemberRemoved, now, client)
+            .user(&claims.sub)
+            .detail(detail)
+    };
+    match core
+        .store
+        .delete_org((&org, &claims.sub), &event, removed)
+        .await?
+    {
         Changed::Done => roles_changed(core, now).await,
         refused => Err(refusal(refused, "deleting the organization")),
     }

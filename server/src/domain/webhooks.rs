@@ -78,7 +78,8 @@ pub const TYPES: &[&str] = &[
 /// which admin key acted, stays in the audit log).
 fn facts(kind: &str) -> &'static [&'static str] {
     match kind {
-        "org.member.added" | "org.member.removed" | "org.member.role_changed" => &["org", "role"],
+        "org.member.added" | "org.member.role_changed" => &["org", "role"],
+        "org.member.removed" => &["org", "reason"],
         "device.revoked" => &["device"],
         "session.revoked" => &["reason", "scope"],
         "email.changed" => &["from", "to"],
@@ -181,6 +182,56 @@ pub fn secret_of(core: &Core, row: &EndpointRow) -> Option<Vec<u8>> {
     core.secrets().open(&sealing_context(&row.id), &row.secret)
 }
 
+/// The previous secret of endpoint `row`, opened, while it still signs at `now` (after a
+/// rotation).
+pub fn previous_secret_of(core: &Core, row: &EndpointRow, now: Timestamp) -> Option<Vec<u8>> {
+    let sealed = row.previous_secret.as_deref()?;
+    (row.previous_until? > now.millis())
+        .then(|| core.secrets().open(&sealing_context(&row.id), sealed))
+        .flatten()
+}
+
+/// How long a rotated-out secret goes on signing beside the new one: a day for every receiver
+/// to take the new one, with no delivery unverifiable meanwhile.
+pub const ROTATION_OVERLAP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// `POST /auth/admin/webhooks/{id}/rotate-secret`: a new secret for the endpoint (returned this
+/// once); the previous one signs each delivery too, beside it, for [`ROTATION_OVERLAP`]. Not for
+/// an endpoint from the configuration, whose secret is the configuration's.
+pub async fn rotate_secret(
+    core: &Core,
+    id: &str,
+    act: &Acting<'_>,
+    random: &Random,
+) -> Result<WebhookCreated, Error> {
+    let id = endpoint_id(id)?;
+    let row = core
+        .store
+        .webhook_endpoint(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    if row.configured != 0 {
+        return Err(bad_request(
+            "This endpoint comes from the server's configuration ([[webhooks]]): change its \
+             secret there.",
+        ));
+    }
+    let key: [u8; 32] = random.bytes();
+    let sealed = seal_secret(core, &id, &key, random)?;
+    let until = act.now.plus(ROTATION_OVERLAP).millis();
+    let event = audit::event(AuditKind::WebhookSecretRotated, act.now, act.client)
+        .detail(with_endpoint(act, &id, None));
+    let row = core
+        .store
+        .rotate_webhook_secret(&id, (&sealed, until), &event)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(WebhookCreated {
+        endpoint: view(&row),
+        secret: format!("whsec_{}", base64_standard(&key)),
+    })
+}
+
 /// `POST /auth/admin/webhooks`: a new endpoint, with its secret (returned this once). The URL
 /// must be `http(s)` (only `https` in production), carry no credentials, and name a public
 /// address, unless private ones are allowed (`webhook_allow_private`).
@@ -225,6 +276,8 @@ pub async fn create(
         disabled_at: None,
         disabled_reason: None,
         configured: 0,
+        previous_secret: None,
+        previous_until: None,
     };
     let event = audit::event(AuditKind::WebhookCreated, act.now, act.client).detail(with_endpoint(
         act,
@@ -319,6 +372,8 @@ pub async fn sync_configured(core: &Core, now: Timestamp, random: &Random) -> Re
                     disabled_at: None,
                     disabled_reason: None,
                     configured: 1,
+                    previous_secret: None,
+                    previous_until: None,
                 };
                 let detail = serde_json::json!({
                     "by": "settings", "webhook": id.to_string(), "url": row.url,
@@ -354,6 +409,9 @@ pub fn view(row: &EndpointRow) -> WebhookEndpoint {
             .map(|ms| Timestamp::from_millis(ms).to_rfc3339()),
         disabled_reason: row.disabled_reason.clone(),
         configured: row.configured != 0,
+        previous_secret_until: row
+            .previous_until
+            .map(|ms| Timestamp::from_millis(ms).to_rfc3339()),
     }
 }
 
@@ -402,17 +460,26 @@ pub async fn enable(core: &Core, id: &str, act: &Acting<'_>) -> Result<WebhookEn
         .ok_or_else(not_found)
 }
 
-/// The delivery log of endpoint `id`, newest first, `limit` (1 to 200; 50) at a time.
+/// A delivery's statuses: waiting for an attempt (or its retry), answered 2xx, given up.
+const STATUSES: [&str; 3] = ["pending", "delivered", "failed"];
+
+/// The delivery log of endpoint `id`, newest first, `limit` (1 to 200; 50) at a time; only the
+/// deliveries with `status`, when given.
 pub async fn deliveries(
     core: &Core,
     id: &str,
-    limit: Option<u32>,
-    cursor: Option<&str>,
+    (limit, cursor): (Option<u32>, Option<&str>),
+    status: Option<&str>,
 ) -> Result<WebhookDeliveryPage, Error> {
     let id = endpoint_id(id)?;
     let limit = limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(bad_request("`limit` is 1 to 200."));
+    }
+    if status.is_some_and(|status| !STATUSES.contains(&status)) {
+        return Err(bad_request(
+            "`status` is `pending`, `delivered` or `failed` (or absent, for all).",
+        ));
     }
     let before = match cursor {
         None => None,
@@ -430,7 +497,7 @@ pub async fn deliveries(
     }
     let mut rows = core
         .store
-        .webhook_deliveries(&id, before, i64::from(limit) + 1)
+        .webhook_deliveries(&id, (before, status), i64::from(limit) + 1)
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);

@@ -446,6 +446,34 @@ pub(crate) async fn enable_webhook(
     Ok(Json(Envelope::new(endpoint)))
 }
 
+/// Gives an endpoint a new secret (`whsec_…`, shown once). For a day each delivery carries two
+/// signatures, by the new secret and the previous one, so its receiver can switch without a
+/// message it cannot verify.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/webhooks/{id}/rotate-secret",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 200, description = "The endpoint and its new secret (`whsec_…`), shown once.", body = Envelope<WebhookCreated>),
+        (status = 400, description = "`invalid_request`: an endpoint from the configuration, whose secret is changed there.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn rotate_webhook_secret(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<Json<Envelope<WebhookCreated>>, Error> {
+    let act = acting(&admin, &client);
+    let rotated = webhooks::rotate_secret(keyward.core(), &id, &act, &Random::os()).await?;
+    Ok(Json(Envelope::new(rotated)))
+}
+
 /// The page.
 #[derive(Debug, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -456,10 +484,12 @@ pub(crate) struct DeliveriesQuery {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Only the deliveries with this status: `pending`, `delivered` or `failed`.
+    status: Option<String>,
 }
 
 /// The endpoint's delivery log, newest first: each event's status, attempts, last answer and
-/// body.
+/// body; only the failed ones with `status=failed`.
 #[utoipa::path(
     get,
     path = "/auth/admin/webhooks/{id}/deliveries",
@@ -468,7 +498,7 @@ pub(crate) struct DeliveriesQuery {
     params(("id" = String, Path, description = "The endpoint's id."), DeliveriesQuery),
     responses(
         (status = 200, description = "A page of deliveries.", body = Envelope<WebhookDeliveryPage>),
-        (status = 400, description = "`invalid_request`: a limit outside 1 to 200, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_request`: a limit outside 1 to 200, an unknown status, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
@@ -480,9 +510,9 @@ pub(crate) async fn webhook_deliveries(
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<WebhookDeliveryPage>>, Error> {
-    let [limit, cursor] = once_each(query.as_deref(), ["limit", "cursor"])?;
-    let page =
-        webhooks::deliveries(keyward.core(), &id, parse_limit(limit)?, cursor.as_deref()).await?;
+    let [limit, cursor, status] = once_each(query.as_deref(), ["limit", "cursor", "status"])?;
+    let page = (parse_limit(limit)?, cursor.as_deref());
+    let page = webhooks::deliveries(keyward.core(), &id, page, status.as_deref()).await?;
     Ok(Json(Envelope::new(page)))
 }
 

@@ -145,6 +145,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(admin::create_webhook, admin::list_webhooks))
         .routes(routes!(admin::delete_webhook))
         .routes(routes!(admin::enable_webhook))
+        .routes(routes!(admin::rotate_webhook_secret))
         .routes(routes!(admin::webhook_deliveries))
         .routes(routes!(admin::redeliver_webhook))
         .routes(routes!(meta::health))

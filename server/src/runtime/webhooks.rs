@@ -4,7 +4,8 @@
 //!
 //! - **Signed**: `webhook-id` (the same on every attempt), `webhook-timestamp` (this attempt's
 //!   second) and `webhook-signature` (`v1,<base64 HMAC-SHA256 of id.timestamp.body>`), with the
-//!   endpoint's own secret.
+//!   endpoint's own secret; for a day after a rotation, a second signature beside it with the
+//!   previous one.
 //! - **Retried** when the endpoint does not answer 2xx: after 5 s, 5 min, 30 min, 2 h, 5 h,
 //!   10 h, 14 h, 20 h and 20 h, about three days in all; then given up (`failed`). An admin can
 //!   send any delivery again.
@@ -127,7 +128,9 @@ impl Sender {
             if due.is_empty() {
                 return Ok(());
             }
-            let secret = webhooks::secret_of(&core, &endpoint);
+            // After a rotation the previous secret signs too, for a while: (current, previous).
+            let secret = webhooks::secret_of(&core, &endpoint)
+                .map(|current| (current, webhooks::previous_secret_of(&core, &endpoint, now)));
             let full = due.len() == usize::try_from(BATCH).unwrap_or(0);
             let mut waiting = due.into_iter();
             let mut sending = tokio::task::JoinSet::new();
@@ -140,8 +143,8 @@ impl Sender {
                 let secret = secret.clone();
                 sending.spawn(async move {
                     let sent = match secret {
-                        Some(secret) => {
-                            send(&http, &endpoint, &delivery, &secret, public_only).await
+                        Some(secrets) => {
+                            send(&http, &endpoint, &delivery, &secrets, public_only).await
                         }
                         None => Sent::Failed(
                             None,
@@ -217,7 +220,7 @@ async fn send(
     http: &reqwest::Client,
     endpoint: &EndpointRow,
     delivery: &DeliveryRow,
-    secret: &[u8],
+    (secret, previous): &(Vec<u8>, Option<Vec<u8>>),
     public_only: bool,
 ) -> Sent {
     // A URL naming an address is connected to without the resolver: it is checked here.
@@ -235,10 +238,16 @@ async fn send(
         }
     }
     let timestamp = Timestamp::now().seconds();
-    let signature = match standardwebhooks::Webhook::from_bytes(secret.to_vec())
-        .and_then(|signer| signer.sign(&delivery.msg_id, timestamp, delivery.payload.as_bytes()))
-    {
-        Ok(signature) => signature,
+    let sign = |secret: &[u8]| {
+        standardwebhooks::Webhook::from_bytes(secret.to_vec()).and_then(|signer| {
+            signer.sign(&delivery.msg_id, timestamp, delivery.payload.as_bytes())
+        })
+    };
+    // Standard Webhooks: several signatures, space-separated; a receiver accepts the message
+    // when one of them is made with its secret, the new or the previous.
+    let signatures = std::iter::once(secret).chain(previous).map(|key| sign(key));
+    let signature = match signatures.collect::<Result<Vec<_>, _>>() {
+        Ok(signatures) => signatures.join(" "),
         Err(err) => return Sent::Failed(None, format!("signing failed: {err}")),
     };
     let answer = http

@@ -357,12 +357,14 @@ impl Store {
         })
     }
 
-    /// Deletes `org_id` (its members with it) if `owner` owns it, appending `audit`. The
-    /// organization's row is written first, as every change to its members does.
+    /// Deletes `org_id` (its members with it) if `owner` owns it, appending `audit`, then
+    /// `removed(member)` for each membership that ends with it. The organization's row is
+    /// written first, as every change to its members does.
     pub async fn delete_org(
         &self,
         (org_id, owner): (&OrgId, &UserId),
         audit: &AuditRow,
+        removed: impl Fn(&UserId) -> AuditRow,
     ) -> Result<Changed, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -389,15 +391,19 @@ impl Store {
                 .bind(org_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM org_members WHERE org_id = $1")
-                .bind(org_id)
-                .execute(&mut *tx)
-                .await?;
+            let members: Vec<UserId> =
+                sqlx::query_scalar("DELETE FROM org_members WHERE org_id = $1 RETURNING user_id")
+                    .bind(org_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
             sqlx::query("DELETE FROM orgs WHERE id = $1")
                 .bind(org_id)
                 .execute(&mut *tx)
                 .await?;
             insert_audit!(&mut *tx, audit);
+            for member in &members {
+                insert_audit!(&mut *tx, &removed(member));
+            }
             tx.commit().await?;
             Ok::<_, Error>(Changed::Done)
         })

@@ -32,6 +32,10 @@ pub struct EndpointRow {
     pub disabled_reason: Option<String>,
     /// 1 when it comes from the configuration (`[[webhooks]]`).
     pub configured: i32,
+    /// The secret before the last rotation, sealed: it signs too until `previous_until`.
+    pub previous_secret: Option<Vec<u8>>,
+    /// Until when (ms).
+    pub previous_until: Option<i64>,
 }
 
 /// One message's delivery to one endpoint.
@@ -66,7 +70,8 @@ pub struct DeliveryRow {
 
 macro_rules! endpoint_columns {
     () => {
-        "id, url, events, secret, created_at, disabled_at, disabled_reason, configured"
+        "id, url, events, secret, created_at, disabled_at, disabled_reason, configured, \
+         previous_secret, previous_until"
     };
 }
 
@@ -180,6 +185,38 @@ impl Store {
         Ok(())
     }
 
+    /// Gives endpoint `id` (one made through the API) the sealed `secret`, keeping the one it
+    /// had to sign beside it until `previous_until`, with `audit`; the endpoint, if there is
+    /// such a one.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: &WebhookId,
+        (secret, previous_until): (&[u8], i64),
+        audit: &AuditRow,
+    ) -> Result<Option<EndpointRow>, Error> {
+        let sql = concat!(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_until = $2, \
+             secret = $3 WHERE id = $1 AND configured = 0 RETURNING ",
+            endpoint_columns!()
+        );
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row: Option<EndpointRow> = sqlx::query_as(sql)
+                .bind(id)
+                .bind(previous_until)
+                .bind(secret)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_none() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
     /// Enables endpoint `id` again, with `audit`: the endpoint, or `None` when there is none.
     pub async fn enable_webhook_endpoint(
         &self,
@@ -205,23 +242,25 @@ impl Store {
         })
     }
 
-    /// Up to `limit` deliveries to endpoint `id`, newest first, before delivery `before`.
+    /// Up to `limit` deliveries to endpoint `id`, newest first, before delivery `before`; only
+    /// those with `status`, when given.
     pub async fn webhook_deliveries(
         &self,
         id: &WebhookId,
-        before: Option<i64>,
+        (before, status): (Option<i64>, Option<&str>),
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, Error> {
         let sql = concat!(
             "SELECT ",
             delivery_columns!(),
             " FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 IS NULL OR id < $2) \
-             ORDER BY id DESC LIMIT $3"
+             AND ($4 IS NULL OR status = $4) ORDER BY id DESC LIMIT $3"
         );
         let rows = on_pool!(self, pool => sqlx::query_as(sql)
             .bind(id)
             .bind(before)
             .bind(limit)
+            .bind(status)
             .fetch_all(pool)
             .await)?;
         Ok(rows)
