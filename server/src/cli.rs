@@ -211,6 +211,12 @@ pub enum UsersAction {
         /// Only users whose address or name starts with this (any case).
         #[arg(long)]
         query: Option<String>,
+        /// Only users made at or after this time (RFC 3339, such as 2026-12-01T00:00:00Z).
+        #[arg(long)]
+        created_since: Option<String>,
+        /// Only users made before this time (RFC 3339).
+        #[arg(long)]
+        created_before: Option<String>,
         /// How many (1 to 200).
         #[arg(long, default_value_t = 100)]
         limit: u32,
@@ -1022,6 +1028,7 @@ async fn run(command: Command) -> Result<(), Error> {
 enum UsersOp {
     List {
         query: Option<String>,
+        created: (Option<String>, Option<String>),
         limit: u32,
         cursor: Option<String>,
     },
@@ -1038,12 +1045,15 @@ async fn users(action: UsersAction) -> Result<(), Error> {
     let (op, settings) = match action {
         UsersAction::List {
             query,
+            created_since,
+            created_before,
             limit,
             cursor,
             settings,
         } => (
             UsersOp::List {
                 query,
+                created: (created_since, created_before),
                 limit,
                 cursor,
             },
@@ -1076,31 +1086,41 @@ async fn users(action: UsersAction) -> Result<(), Error> {
     let done = match op {
         UsersOp::List {
             query,
+            created: (since, before),
             limit,
             cursor,
-        } => admin::users(core, query.as_deref(), Some(limit), cursor.as_deref())
-            .await
-            .map(|page| {
-                println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
-                for admin_user in &page.users {
-                    let user = &admin_user.user;
-                    let disabled = admin_user
-                        .disabled_at
-                        .as_ref()
-                        .map_or("", |_| "  (disabled)");
-                    println!(
-                        "{:<36}  {:<24}  {:<8}  {}{disabled}",
-                        user.id,
-                        user.created_at,
-                        if user.email_verified { "yes" } else { "no" },
-                        user.email
-                    );
-                }
-                println!("{} user(s)", page.users.len());
-                if let Some(next) = page.next_cursor {
-                    println!("next page: --cursor {next}");
-                }
-            }),
+        } => admin::users(
+            core,
+            admin::UsersQuery {
+                query: query.as_deref(),
+                created_since: since.as_deref(),
+                created_before: before.as_deref(),
+                limit: Some(limit),
+                cursor: cursor.as_deref(),
+            },
+        )
+        .await
+        .map(|page| {
+            println!("{:<36}  {:<24}  {:<8}  email", "id", "created", "verified");
+            for admin_user in &page.users {
+                let user = &admin_user.user;
+                let disabled = admin_user
+                    .disabled_at
+                    .as_ref()
+                    .map_or("", |_| "  (disabled)");
+                println!(
+                    "{:<36}  {:<24}  {:<8}  {}{disabled}",
+                    user.id,
+                    user.created_at,
+                    if user.email_verified { "yes" } else { "no" },
+                    user.email
+                );
+            }
+            println!("{} user(s)", page.users.len());
+            if let Some(next) = page.next_cursor {
+                println!("next page: --cursor {next}");
+            }
+        }),
         UsersOp::Show(id) => admin::user(core, &id, now).await.map(|user| {
             println!(
                 "{}",

@@ -113,41 +113,105 @@ async fn paging_sees_every_user_once_while_users_are_added() {
     // ranges) and one many do (1,000 and more: read in the order users were made).
     let many = insert_users(&db, "many", 1000, 1_900_000_000_000).await;
     for (query, expected) in [("b-", &before[500..1000]), ("many-", &many[..])] {
-        let mut found = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let uri = match &cursor {
-                Some(cursor) => {
-                    format!("/auth/admin/users?query={query}&limit=200&cursor={cursor}")
-                }
-                None => format!("/auth/admin/users?query={query}&limit=200"),
-            };
-            let page = admin_get(&keyward, &key, &uri).await;
-            assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-            found.extend(ids_of(&page.body));
-            match page.body["data"]["next_cursor"].as_str() {
-                Some(next) => cursor = Some(next.to_owned()),
-                None => break,
-            }
-        }
+        let found = all_pages(&keyward, &key, &format!("query={query}")).await;
         assert_eq!(
             found, expected,
             "{query}: every match once, in the order made"
         );
     }
 
-    // A cursor this API did not hand out, and limits out of range, are the caller's mistakes.
+    // A cursor this API did not hand out, limits out of range, times that are not RFC 3339
+    // and a parameter given twice are the caller's mistakes.
     for uri in [
         "/auth/admin/users?cursor=bm90LWEtY3Vyc29y",
         "/auth/admin/users?limit=0",
         "/auth/admin/users?limit=201",
         "/auth/admin/users?limit=ten",
         "/auth/admin/users?limit=5&limit=6",
+        "/auth/admin/users?created_since=yesterday",
+        "/auth/admin/users?created_before=2026-02-01",
+        "/auth/admin/users?created_since=2026-02-01T00:00:00Z&created_since=2026-03-01T00:00:00Z",
     ] {
         let reply = admin_get(&keyward, &key, uri).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");
         assert_eq!(reply.code(), "invalid_request", "{uri}");
     }
+}
+
+/// Every page of `GET /auth/admin/users?<filter>`, 100 at a time: the ids, in order.
+async fn all_pages(keyward: &Keyward, key: &str, filter: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let uri = match &cursor {
+            Some(cursor) => format!("/auth/admin/users?{filter}&limit=100&cursor={cursor}"),
+            None => format!("/auth/admin/users?{filter}&limit=100"),
+        };
+        let page = admin_get(keyward, key, &uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.body);
+        found.extend(ids_of(&page.body));
+        match page.body["data"]["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test]
+async fn search_by_when_users_were_made_alone_and_with_a_prefix() {
+    let db = TestDb::new().await;
+    let keyward = db.start().await;
+    let (_, key) = keyward.create_admin_key("console").await.unwrap();
+    // January, February (the last millisecond of the month too) and March 2026.
+    let (jan, feb, feb_end, mar) = (
+        1_767_225_600_000,
+        1_769_904_000_000,
+        1_772_323_199_999,
+        1_772_323_200_000,
+    );
+    let january = insert_users(&db, "jan", 150, jan).await;
+    let mut february = insert_users(&db, "feb", 150, feb).await;
+    // A prefix a thousand users start with is read in the order users were made.
+    let many_before = insert_users(&db, "many-e", 200, jan + 1).await;
+    february.extend(insert_users(&db, "many", 1000, feb + 1).await);
+    february.extend(insert_users(&db, "late", 1, feb_end).await);
+    let march = insert_users(&db, "mar", 150, mar).await;
+    let since = "created_since=2026-02-01T00:00:00Z";
+    let before = "created_before=2026-03-01T00:00:00Z";
+
+    // February, at or after its first instant and before March's: paged, each once, in order.
+    assert_eq!(
+        all_pages(&keyward, &key, &format!("{since}&{before}")).await,
+        february
+    );
+    // Each bound alone.
+    let from_february: Vec<String> = february.iter().chain(&march).cloned().collect();
+    assert_eq!(all_pages(&keyward, &key, since).await, from_february);
+    let to_march: Vec<String> = january
+        .iter()
+        .chain(&many_before)
+        .chain(&february)
+        .cloned()
+        .collect();
+    assert_eq!(all_pages(&keyward, &key, before).await, to_march);
+    // With a prefix few users start with (read through the index ranges) and one many do.
+    let feb_matches = all_pages(&keyward, &key, &format!("query=feb-1&{since}&{before}")).await;
+    assert_eq!(
+        feb_matches.len(),
+        61,
+        "feb-1, feb-10 … feb-19, feb-100 … feb-149"
+    );
+    assert!(feb_matches.iter().all(|id| february.contains(id)));
+    assert!(
+        all_pages(&keyward, &key, &format!("query=jan-&{since}"))
+            .await
+            .is_empty()
+    );
+    let many = all_pages(&keyward, &key, &format!("query=many-&{since}")).await;
+    assert_eq!(many, february[150..1150]);
+    let many_early = all_pages(&keyward, &key, &format!("query=many-&{before}")).await;
+    assert_eq!(many_early.len(), 1200);
+    assert_eq!(many_early[..200], many_before[..]);
 }
 
 #[tokio::test]

@@ -87,18 +87,28 @@ async fn existing(core: &Core, id: &str) -> Result<UserRow, Error> {
     core.store.user(&id).await?.ok_or_else(not_found)
 }
 
+/// What `GET /auth/admin/users` asks for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsersQuery<'a> {
+    /// Only users whose address or name starts with it (any case).
+    pub query: Option<&'a str>,
+    /// Only users made at or after this time (RFC 3339).
+    pub created_since: Option<&'a str>,
+    /// Only users made before this time (RFC 3339).
+    pub created_before: Option<&'a str>,
+    /// How many (1 to 200; 50).
+    pub limit: Option<u32>,
+    /// After this page's `next_cursor`.
+    pub cursor: Option<&'a str>,
+}
+
 /// `GET /auth/admin/users`: users in the order they were made, `limit` at a time (1 to 200;
 /// 50), after `cursor`; with `query`, only those whose address or name starts with it (any
-/// case). Users made while an admin pages are never seen twice, and none made before the
-/// first page is skipped.
-pub async fn users(
-    core: &Core,
-    query: Option<&str>,
-    limit: Option<u32>,
-    cursor: Option<&str>,
-) -> Result<UserPage, Error> {
-    let limit = page_limit(limit)?;
-    let query = query.map(str::trim).filter(|q| !q.is_empty());
+/// case); with `created_since` and `created_before`, only those made in that time. Users made
+/// while an admin pages are never seen twice, and none made before the first page is skipped.
+pub async fn users(core: &Core, asked: UsersQuery<'_>) -> Result<UserPage, Error> {
+    let limit = page_limit(asked.limit)?;
+    let query = asked.query.map(str::trim).filter(|q| !q.is_empty());
     if query.is_some_and(|q| q.chars().count() > MAX_QUERY_CHARS) {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
@@ -106,7 +116,25 @@ pub async fn users(
         ));
     }
     let prefix = query.map(str::to_lowercase);
-    let after = cursor
+    let time = |text: Option<&str>, name: &str| {
+        text.map(|t| {
+            Timestamp::parse_rfc3339(t)
+                .map(Timestamp::millis)
+                .ok_or_else(|| {
+                    Error::rejected(
+                        ErrorCode::InvalidRequest,
+                        format!("`{name}` is a time such as 2026-12-01T00:00:00Z."),
+                    )
+                })
+        })
+        .transpose()
+    };
+    let created = (
+        time(asked.created_since, "created_since")?,
+        time(asked.created_before, "created_before")?,
+    );
+    let after = asked
+        .cursor
         .filter(|c| !c.is_empty())
         .map(|c| parse_cursor(c).ok_or_else(bad_cursor))
         .transpose()?;
@@ -115,6 +143,7 @@ pub async fn users(
         .store
         .search_users(
             prefix.as_deref(),
+            created,
             after.as_ref().map(|(at, id)| (*at, id)),
             i64::from(limit) + 1,
         )

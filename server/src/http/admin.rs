@@ -81,6 +81,10 @@ pub(crate) struct UsersQuery {
     /// Only users whose address or name starts with this (any case).
     #[param(max_length = 320)]
     query: Option<String>,
+    /// Only users made at or after this time (RFC 3339, such as `2026-12-01T00:00:00Z`).
+    created_since: Option<String>,
+    /// Only users made before this time (RFC 3339).
+    created_before: Option<String>,
     /// How many (1 to 200; 50).
     #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
@@ -89,7 +93,8 @@ pub(crate) struct UsersQuery {
 }
 
 /// Users in the order they were made, a page at a time, optionally searched by the start of
-/// their address or name. Users made while you page are not seen twice, and none is skipped.
+/// their address or name and by when they were made. Users made while you page are not seen
+/// twice, and none is skipped.
 #[utoipa::path(
     get,
     path = "/auth/admin/users",
@@ -98,7 +103,7 @@ pub(crate) struct UsersQuery {
     params(UsersQuery),
     responses(
         (status = 200, description = "A page of users.", body = Envelope<UserPage>),
-        (status = 400, description = "`invalid_request`: a limit outside 1 to 200, a query over 320 characters, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_request`: a limit outside 1 to 200, a query over 320 characters, a time that is not RFC 3339, a parameter given twice, or a cursor this API did not hand out.", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
     )
@@ -108,9 +113,24 @@ pub(crate) async fn list_users(
     _admin: Admin,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Envelope<UserPage>>, Error> {
-    let [search, limit, cursor] = once_each(query.as_deref(), ["query", "limit", "cursor"])?;
-    let limit = parse_limit(limit)?;
-    let page = admin::users(keyward.core(), search.as_deref(), limit, cursor.as_deref()).await?;
+    let [search, since, before, limit, cursor] = once_each(
+        query.as_deref(),
+        [
+            "query",
+            "created_since",
+            "created_before",
+            "limit",
+            "cursor",
+        ],
+    )?;
+    let query = admin::UsersQuery {
+        query: search.as_deref(),
+        created_since: since.as_deref(),
+        created_before: before.as_deref(),
+        limit: parse_limit(limit)?,
+        cursor: cursor.as_deref(),
+    };
+    let page = admin::users(keyward.core(), query).await?;
     Ok(Json(Envelope::new(page)))
 }
 

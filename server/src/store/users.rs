@@ -103,7 +103,8 @@ impl Store {
 
     /// Up to `limit` users in the order they were made, after `after` (the last one seen: its
     /// `created_at` and id); only those whose address (its lower-case key) or lower-cased name
-    /// starts with `prefix` (lower case), when given.
+    /// starts with `prefix` (lower case), when given, and only those made in `created` (ms: at
+    /// or after the first, before the second), when given.
     ///
     /// A search that few users match finds them through two index ranges (`[prefix, next)` on
     /// the address key and on the lower-cased name, compared byte by byte), then sorts them; one
@@ -112,19 +113,25 @@ impl Store {
     pub async fn search_users(
         &self,
         prefix: Option<&str>,
+        (since, before): (Option<i64>, Option<i64>),
         after: Option<(i64, &UserId)>,
         limit: i64,
     ) -> Result<Vec<UserRow>, Error> {
         let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(*id)));
+        // Always bounds (the widest when not given), so that the time range is an index range.
+        let (since, before) = (since.unwrap_or(i64::MIN), before.unwrap_or(i64::MAX));
         let Some(prefix) = prefix else {
             let rows = on_pool!(self, pool => sqlx::query_as(
                 concat!("SELECT ", user_columns!(), " FROM users \
                  WHERE ($1 IS NULL OR created_at > $1 OR (created_at = $1 AND id > $2)) \
+                 AND created_at >= $4 AND created_at < $5 \
                  ORDER BY created_at, id LIMIT $3"),
             )
             .bind(after_at)
             .bind(after_id)
             .bind(limit)
+            .bind(since)
+            .bind(before)
             .fetch_all(pool)
             .await)?;
             return Ok(rows);
@@ -170,6 +177,8 @@ impl Store {
             .bind(after_at)
             .bind(after_id)
             .bind(limit)
+            .bind(since)
+            .bind(before)
             .fetch_all(pool)
             .await)?;
         Ok(rows)
@@ -331,6 +340,7 @@ const SEARCH_SQLITE: &str = concat!(
      WHERE ((email_key >= $1 AND email_key < $2 AND email_key LIKE $3 ESCAPE '\\') \
          OR (lower(name) >= $1 AND lower(name) < $2 AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+       AND created_at >= $7 AND created_at < $8 \
      ORDER BY created_at, id LIMIT $6"
 );
 
@@ -345,6 +355,7 @@ const SEARCH_POSTGRES: &str = concat!(
          OR (lower(name) COLLATE \"C\" >= $1 AND lower(name) COLLATE \"C\" < $2 \
              AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4::bigint IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+       AND created_at >= $7 AND created_at < $8 \
      ORDER BY created_at, id LIMIT $6"
 );
 
@@ -376,6 +387,7 @@ const SEARCH_IN_ORDER: &str = concat!(
      WHERE ($1 = $1 AND ($2 IS NULL OR $2 = $2)) \
        AND (email_key LIKE $3 ESCAPE '\\' OR lower(name) LIKE $3 ESCAPE '\\') \
        AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
+       AND created_at >= $7 AND created_at < $8 \
      ORDER BY created_at, id LIMIT $6"
 );
 
