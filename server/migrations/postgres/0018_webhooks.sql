@@ -13,7 +13,12 @@ CREATE TABLE webhook_endpoints (
     disabled_at     BIGINT,
     disabled_reason TEXT,
     -- 1 for an endpoint from the configuration (`[[webhooks]]`), kept in step with it at start.
-    configured      INTEGER NOT NULL DEFAULT 0
+    configured      INTEGER NOT NULL DEFAULT 0,
+    -- The sender that holds the endpoint (a random id per round of sending), until when (ms):
+    -- of several server processes one sends to an endpoint; after the hold runs out (it
+    -- crashed), another may.
+    lease_id        TEXT,
+    lease_until     BIGINT
 );
 -- One endpoint per configured URL, however many servers start at once.
 CREATE UNIQUE INDEX webhook_endpoints_configured ON webhook_endpoints (url) WHERE configured = 1;
@@ -32,12 +37,9 @@ CREATE TABLE webhook_deliveries (
     created_at      BIGINT NOT NULL,
     -- pending (to send), delivered, failed (gave up, or the endpoint answered 410)
     status          TEXT NOT NULL,
+    -- Attempts made (one is counted when it ends).
     attempts        BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
-    -- A sender that took the delivery holds it until then; after, another may (it crashed).
-    -- `lease_id` names that attempt, so that only it records how it ended.
-    lease_id        TEXT,
-    lease_until     BIGINT,
     last_status     INTEGER,
     last_error      TEXT,
     delivered_at    BIGINT
@@ -47,4 +49,3 @@ CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_att
     WHERE status = 'pending';
 CREATE INDEX webhook_deliveries_by_endpoint ON webhook_deliveries (endpoint_id, id);
 CREATE INDEX webhook_deliveries_by_time ON webhook_deliveries (created_at);
-CREATE INDEX webhook_deliveries_leased ON webhook_deliveries (lease_id) WHERE lease_id IS NOT NULL;

@@ -11,8 +11,9 @@
 //!   send any delivery again.
 //! - **410 Gone** disables the endpoint: no delivery is made for it (nor retried) until an
 //!   admin enables it again; one that failed meanwhile can be sent again (redelivered).
-//! - **Held** for a minute per attempt (requests time out after 10 s), so of several server
-//!   processes one sends each delivery, and a crash mid-send lets another send it again: a
+//! - **Held**: a sender holds the endpoint for a minute at a time, renewed with each batch
+//!   (requests time out after 10 s), so of several server processes one sends to each endpoint,
+//!   and a crash mid-send lets another send its deliveries again once the hold runs out: a
 //!   delivery can arrive twice (with the same `webhook-id`), never not at all.
 //! - **One task per endpoint**, up to 8 deliveries in flight: an endpoint that is slow or down
 //!   holds up only its own. Deliveries are taken 32 at a time, and what is due is looked at
@@ -32,7 +33,7 @@ use crate::domain::{Random, Timestamp, WebhookId, b64};
 use crate::store::webhooks::Attempt;
 use crate::store::{DeliveryRow, EndpointRow};
 
-/// How long an attempt holds a delivery: longer than a batch of attempts takes ([`BATCH`] /
+/// How long a sender holds an endpoint: longer than a batch of attempts takes ([`BATCH`] /
 /// [`AT_ONCE`] rounds of at most [`TIMEOUT`]). The servers' clocks must agree to well within it.
 const LEASE: Duration = Duration::from_secs(60);
 /// How long an endpoint has to answer.
@@ -112,19 +113,29 @@ impl Sender {
     }
 
     async fn drain_or_fail(&self, id: &WebhookId) -> Result<(), Error> {
+        let lease = b64(&Random::os().bytes::<16>());
+        let sent = self.send_due(id, &lease).await;
+        // Let the next look (here or on another server) take the endpoint at once; a hold left
+        // behind by a failure runs out by itself.
+        let released = match self.core.upgrade() {
+            Some(core) => core.store.release_webhook_endpoint(id, &lease).await,
+            None => Ok(()),
+        };
+        sent.and(released.map_err(Error::from))
+    }
+
+    /// Sends what is due to endpoint `id` while `lease` holds it, a batch at a time.
+    async fn send_due(&self, id: &WebhookId, lease: &str) -> Result<(), Error> {
         loop {
             let Some(core) = self.core.upgrade() else {
                 return Ok(());
             };
-            let Some(endpoint) = core.store.webhook_endpoint(id).await? else {
+            let now = Timestamp::now();
+            let held = (now.millis(), now.plus(LEASE).millis());
+            let Some(endpoint) = core.store.lease_webhook_endpoint(id, lease, held).await? else {
                 return Ok(());
             };
-            let now = Timestamp::now();
-            let lease = b64(&Random::os().bytes::<16>());
-            let due = core
-                .store
-                .claim_webhooks(id, &lease, now.millis(), now.plus(LEASE).millis(), BATCH)
-                .await?;
+            let due = core.store.due_webhooks(id, now.millis(), BATCH).await?;
             if due.is_empty() {
                 return Ok(());
             }
@@ -157,14 +168,12 @@ impl Sender {
             for _ in 0..AT_ONCE {
                 start_next(&mut sending);
             }
-            // Failures are recorded one by one as they come; the accepted ones of the batch in
-            // one statement at the end (the rows the attempt still holds), when they were all
-            // answered alike, as they mostly are: a write per delivery would cost the requests
-            // that make events more than their own deliveries do.
-            let mut accepted: Vec<(DeliveryRow, u16)> = Vec::new();
-            // A send task that died leaves its row held (sent again once the hold ends): then
-            // the accepted ones are recorded one by one, not as "every row still held".
-            let mut lost = false;
+            // Failures are recorded one by one as they come; the accepted ones of the batch
+            // together at the end, named by their ids, one statement per answer's status (they
+            // are mostly answered alike): a write per delivery would cost the requests that make
+            // events more than their own deliveries do. A send task that died leaves its
+            // delivery pending, to be sent again.
+            let mut accepted: Vec<(u16, i64)> = Vec::new();
             let mut gone = false;
             while let Some(joined) = sending.join_next().await {
                 // After a 410 Gone, the rest of the batch waits for the endpoint to be enabled.
@@ -172,30 +181,26 @@ impl Sender {
                     start_next(&mut sending);
                 }
                 let Ok((delivery, sent)) = joined else {
-                    lost = true;
                     continue;
                 };
                 match sent {
-                    Sent::Delivered(status) => accepted.push((delivery, status)),
+                    Sent::Delivered(status) => accepted.push((status, delivery.id)),
                     sent => {
                         gone |= matches!(sent, Sent::Gone);
-                        record(&core, &delivery, &lease, sent).await?;
+                        record(&core, &delivery, lease, sent).await?;
                     }
                 }
             }
+            accepted.sort_unstable();
             let now = Timestamp::now().millis();
-            match accepted.first() {
-                Some((_, status))
-                    if !lost && !gone && accepted.iter().all(|(_, s)| s == status) =>
-                {
-                    let status = i32::from(*status);
-                    core.store.webhooks_delivered(&lease, status, now).await?;
-                }
-                _ => {
-                    for (delivery, status) in accepted {
-                        record(&core, &delivery, &lease, Sent::Delivered(status)).await?;
-                    }
-                }
+            for answered in accepted.chunk_by(|a, b| a.0 == b.0) {
+                let Some(&(status, _)) = answered.first() else {
+                    continue;
+                };
+                let ids: Vec<i64> = answered.iter().map(|(_, id)| *id).collect();
+                core.store
+                    .webhooks_delivered((id, lease), &ids, i32::from(status), now)
+                    .await?;
             }
             // The rest, if any, at the next look: a batch a second, rather than a write for every
             // event as it comes.
@@ -310,13 +315,14 @@ async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) ->
             }
         }
         Sent::Failed(status, error) => {
-            let retry = usize::try_from(delivery.attempts - 1)
+            // The attempts before this one: the first failure waits the first wait.
+            let retry = usize::try_from(delivery.attempts)
                 .ok()
-                .and_then(|done| RETRIES.get(done));
+                .and_then(|before| RETRIES.get(before));
             tracing::info!(
                 delivery = delivery.id,
                 endpoint = %delivery.endpoint_id,
-                attempts = delivery.attempts,
+                attempts = delivery.attempts + 1,
                 gave_up = retry.is_none(),
                 %error,
                 "a webhook delivery failed"
@@ -329,7 +335,7 @@ async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) ->
         }
     };
     core.store
-        .webhook_attempted(delivery.id, lease, outcome)
+        .webhook_attempted((&delivery.endpoint_id, lease), delivery.id, outcome)
         .await?;
     Ok(())
 }

@@ -9,7 +9,9 @@
 //! write commits at once.
 
 use std::future::Future;
+use std::sync::Arc;
 
+use sqlx::AssertSqlSafe;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Error;
@@ -63,4 +65,28 @@ pub(super) async fn submit<T, R>(queue: &Queue<T, R>, item: T) -> Result<R, Erro
     let stopped = || Error::internal("a database writer has stopped");
     queue.send((item, answer)).map_err(|_| stopped())?;
     outcome.await.map_err(|_| stopped())?
+}
+
+/// The statement for each group size, 1 to [`MAX_GROUP`] items: only the number of
+/// placeholders differs (`text(n)`), and each text is prepared once per connection.
+pub(super) fn texts(text: impl Fn(usize) -> String) -> Vec<Arc<str>> {
+    (1..=MAX_GROUP).map(|n| text(n).into()).collect()
+}
+
+/// `$from`, `$from + 1`, … `n` placeholders, comma-separated.
+pub(super) fn placeholders(n: usize, from: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The text for `n` items in `texts`.
+pub(super) fn text_for(
+    texts: &[Arc<str>],
+    n: usize,
+) -> Result<AssertSqlSafe<Arc<str>>, sqlx::Error> {
+    let text = n.checked_sub(1).and_then(|i| texts.get(i));
+    let text = text.ok_or_else(|| sqlx::Error::Protocol(format!("a group of {n} items")))?;
+    Ok(AssertSqlSafe(Arc::clone(text)))
 }

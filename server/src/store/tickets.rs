@@ -4,9 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
 
-use sqlx::AssertSqlSafe;
-
-use super::groups::{self, Queue};
+use super::groups::{self, Queue, placeholders, text_for, texts};
 use super::{Error, Pool, Store};
 use crate::domain::{DeviceId, OrgId, SessionId, UserId};
 
@@ -174,20 +172,6 @@ where
     }
 }
 
-/// The statement for each group size, 1 to [`groups::MAX_GROUP`] items: only the number of
-/// placeholders differs (`text(n)`), and each text is prepared once per connection.
-fn texts(text: impl Fn(usize) -> String) -> Vec<Arc<str>> {
-    (1..=groups::MAX_GROUP).map(|n| text(n).into()).collect()
-}
-
-/// `$from`, `$from + 1`, … `n` placeholders, comma-separated.
-fn placeholders(n: usize, from: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The values a ticket binds in [`INSERT`].
 const TICKET_COLUMNS: usize = 6;
 
@@ -258,13 +242,6 @@ static SEEN_PG: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
         )
     })
 });
-
-/// The text for `n` items in `texts`.
-fn text_for(texts: &[Arc<str>], n: usize) -> Result<AssertSqlSafe<Arc<str>>, sqlx::Error> {
-    let text = n.checked_sub(1).and_then(|i| texts.get(i));
-    let text = text.ok_or_else(|| sqlx::Error::Protocol(format!("a group of {n} items")))?;
-    Ok(AssertSqlSafe(Arc::clone(text)))
-}
 
 /// Binds `ticket`'s values in the order [`INSERT`] takes them.
 macro_rules! bind_ticket {

@@ -1,9 +1,14 @@
 //! Webhook endpoints and their deliveries. A delivery is written with the audit event it
-//! announces (`insert_audit!` runs [`FAN_OUT`]); the sender claims due deliveries for a while,
-//! as the mail sender claims mails, so of several server processes one sends each, and one that
-//! crashed mid-send leaves it to be sent again.
+//! announces (`insert_audit!` runs [`FAN_OUT`]); a sender holds an endpoint for a while (a lease
+//! on the endpoint's row, as the mail sender holds mails), so of several server processes one
+//! sends to each endpoint, and one that crashed mid-send leaves its deliveries to be sent again.
+//! Holding the endpoint rather than each delivery costs one small write per batch instead of a
+//! write to every delivery in it, on the rows a sign-in's transaction inserts into.
 
+use super::groups::{placeholders, text_for, texts};
 use super::{AuditRow, Error, Pool, Store};
+use std::sync::{Arc, LazyLock};
+
 use crate::domain::WebhookId;
 
 /// One delivery per live endpoint that takes the type: `$1` the message id, `$2` its type, `$3`
@@ -279,8 +284,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, \
-                 next_attempt_at = $1, lease_id = NULL, lease_until = NULL \
-                 WHERE id = $2 AND endpoint_id = $3",
+                 next_attempt_at = $1 WHERE id = $2 AND endpoint_id = $3",
             )
             .bind(now)
             .bind(delivery)
@@ -298,13 +302,13 @@ impl Store {
         })
     }
 
-    /// The live endpoints with a delivery due at `now` (a read, so that the sender's
-    /// second-by-second look costs no write while there is nothing to send).
+    /// The live endpoints, held by no sender, with a delivery due at `now` (a read, so that the
+    /// sender's second-by-second look costs no write while there is nothing to send).
     pub async fn webhook_endpoints_due(&self, now: i64) -> Result<Vec<WebhookId>, Error> {
         let due = on_pool!(self, pool => sqlx::query_scalar(
             "SELECT DISTINCT endpoint_id FROM webhook_deliveries WHERE status = 'pending' \
-             AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until <= $1) \
-             AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE disabled_at IS NULL)",
+             AND next_attempt_at <= $1 AND endpoint_id IN (SELECT id FROM webhook_endpoints \
+             WHERE disabled_at IS NULL AND (lease_until IS NULL OR lease_until <= $1))",
         )
         .bind(now)
         .fetch_all(pool)
@@ -312,78 +316,36 @@ impl Store {
         Ok(due)
     }
 
-    /// Takes up to `limit` deliveries to endpoint `endpoint` due at `now`, oldest first, for
-    /// attempt `lease` until `lease_until`, counting the attempt about to be made. None while
-    /// the endpoint is disabled or gone.
-    pub async fn claim_webhooks(
+    /// Holds live endpoint `id` for sender `lease` until `until`, unless another sender holds
+    /// it at `now` (`lease` may extend its own hold): the endpoint, when the hold is this one's.
+    pub async fn lease_webhook_endpoint(
         &self,
-        endpoint: &WebhookId,
+        id: &WebhookId,
         lease: &str,
-        now: i64,
-        lease_until: i64,
-        limit: i64,
-    ) -> Result<Vec<DeliveryRow>, Error> {
-        // As `claim_mail`: the lease condition is repeated outside the subquery, so that on
-        // PostgreSQL a row another sender took meanwhile is re-checked and skipped.
+        (now, until): (i64, i64),
+    ) -> Result<Option<EndpointRow>, Error> {
         let sql = concat!(
-            "UPDATE webhook_deliveries SET lease_id = $1, lease_until = $2, \
-             attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $3 \
-               AND status = 'pending' AND next_attempt_at <= $4 \
-               AND (lease_until IS NULL OR lease_until <= $4) \
-               AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $3 AND disabled_at IS NULL) \
-               ORDER BY next_attempt_at, id LIMIT $5) \
-             AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4) \
-             RETURNING ",
-            delivery_columns!()
+            "UPDATE webhook_endpoints SET lease_id = $2, lease_until = $3 WHERE id = $1 \
+             AND disabled_at IS NULL \
+             AND (lease_id = $2 OR lease_until IS NULL OR lease_until <= $4) RETURNING ",
+            endpoint_columns!()
         );
-        let rows = on_writer!(self, pool => sqlx::query_as(sql)
+        let row = on_writer!(self, pool => sqlx::query_as(sql)
+            .bind(id)
             .bind(lease)
-            .bind(lease_until)
-            .bind(endpoint)
+            .bind(until)
             .bind(now)
-            .bind(limit)
-            .fetch_all(pool)
+            .fetch_optional(pool)
             .await)?;
-        Ok(rows)
+        Ok(row)
     }
 
-    /// Records how attempt `lease` at delivery `id` ended: `delivered` (at `now`), or not, with
-    /// the answer's `status` and `error`, to be tried again at `retry_at` or (`None`) given up.
-    /// An attempt that is no longer the delivery's latest (its hold ran out and another took
-    /// it, or an admin asked for it again) changes nothing.
-    pub async fn webhook_attempted(
-        &self,
-        id: i64,
-        lease: &str,
-        outcome: Attempt<'_>,
-    ) -> Result<(), Error> {
-        let (status, delivered_at, next, last_status, error) = match outcome {
-            Attempt::Delivered { status, now } => {
-                ("delivered", Some(now), None, Some(status), None)
-            }
-            Attempt::Failed {
-                status,
-                error,
-                retry_at: Some(at),
-            } => ("pending", None, Some(at), status, Some(error)),
-            Attempt::Failed {
-                status,
-                error,
-                retry_at: None,
-            } => ("failed", None, None, status, Some(error)),
-        };
+    /// Ends sender `lease`'s hold on endpoint `id` (if it still has it).
+    pub async fn release_webhook_endpoint(&self, id: &WebhookId, lease: &str) -> Result<(), Error> {
         on_writer!(self, pool => sqlx::query(
-            "UPDATE webhook_deliveries SET status = $1, delivered_at = $2, \
-             next_attempt_at = COALESCE($3, next_attempt_at), last_status = $4, last_error = $5, \
-             lease_id = NULL, lease_until = NULL WHERE id = $6 AND lease_id = $7 \
-             AND status = 'pending'",
+            "UPDATE webhook_endpoints SET lease_id = NULL, lease_until = NULL \
+             WHERE id = $1 AND lease_id = $2",
         )
-        .bind(status)
-        .bind(delivered_at)
-        .bind(next)
-        .bind(last_status)
-        .bind(error)
         .bind(id)
         .bind(lease)
         .execute(pool)
@@ -392,25 +354,102 @@ impl Store {
         Ok(())
     }
 
-    /// Records every delivery attempt `lease` still holds as delivered at `now`, answered
-    /// `status`: the others of its batch were recorded as they failed.
-    pub async fn webhooks_delivered(
+    /// Up to `limit` deliveries to endpoint `id` due at `now`, oldest first (a read: the sender
+    /// that holds the endpoint sends them).
+    pub async fn due_webhooks(
         &self,
-        lease: &str,
-        status: i32,
+        id: &WebhookId,
         now: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, Error> {
+        let sql = concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM webhook_deliveries WHERE endpoint_id = $1 AND status = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3"
+        );
+        let rows = on_pool!(self, pool => sqlx::query_as(sql)
+            .bind(id)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows)
+    }
+
+    /// Records how an attempt at delivery `id` of endpoint `endpoint` ended, when sender `lease`
+    /// still holds the endpoint: `delivered` (at `now`), or not, with the answer's `status` and
+    /// `error`, to be tried again at `retry_at` or (`None`) given up; the attempt is counted. A
+    /// sender whose hold ran out (another took the endpoint), or a delivery no longer pending,
+    /// changes nothing.
+    pub async fn webhook_attempted(
+        &self,
+        (endpoint, lease): (&WebhookId, &str),
+        id: i64,
+        outcome: Attempt<'_>,
     ) -> Result<(), Error> {
+        let (status, error, retry_at) = match outcome {
+            Attempt::Delivered { status, now } => {
+                return self
+                    .webhooks_delivered((endpoint, lease), &[id], status, now)
+                    .await;
+            }
+            Attempt::Failed {
+                status,
+                error,
+                retry_at,
+            } => (status, error, retry_at),
+        };
+        let state = if retry_at.is_some() {
+            "pending"
+        } else {
+            "failed"
+        };
         on_writer!(self, pool => sqlx::query(
-            "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, \
-             last_status = $2, last_error = NULL, lease_id = NULL, lease_until = NULL \
-             WHERE lease_id = $3 AND status = 'pending'",
+            "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
+             next_attempt_at = COALESCE($2, next_attempt_at), last_status = $3, \
+             last_error = $4 WHERE id = $5 AND endpoint_id = $6 AND status = 'pending' \
+             AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $6 AND lease_id = $7)",
         )
-        .bind(now)
+        .bind(state)
+        .bind(retry_at)
         .bind(status)
+        .bind(error)
+        .bind(id)
+        .bind(endpoint)
         .bind(lease)
         .execute(pool)
         .await
         .map(drop))?;
+        Ok(())
+    }
+
+    /// Records deliveries `ids` of endpoint `endpoint` as delivered at `now`, answered `status`,
+    /// in one statement (per 64 of them), when sender `lease` still holds the endpoint;
+    /// the attempt is counted. They are named one by one: never "every delivery up to
+    /// some id", which on PostgreSQL (whose ids are not given in commit order) could take in a
+    /// delivery committed late that was never sent.
+    pub async fn webhooks_delivered(
+        &self,
+        (endpoint, lease): (&WebhookId, &str),
+        ids: &[i64],
+        status: i32,
+        now: i64,
+    ) -> Result<(), Error> {
+        for ids in ids.chunks(MAX_DELIVERED) {
+            let text = text_for(&DELIVERED, ids.len())?;
+            on_writer!(self, pool => {
+                let mut query = sqlx::query(text)
+                    .bind(now)
+                    .bind(status)
+                    .bind(endpoint)
+                    .bind(lease);
+                for id in ids {
+                    query = query.bind(id);
+                }
+                query.execute(pool).await.map(drop)
+            })?;
+        }
         Ok(())
     }
 
@@ -449,6 +488,23 @@ impl Store {
         Ok(())
     }
 }
+
+/// The most deliveries [`Store::webhooks_delivered`] records at once.
+const MAX_DELIVERED: usize = super::groups::MAX_GROUP;
+
+/// Records deliveries as delivered, for each number of them: `$1` when, `$2` the status, `$3`
+/// the endpoint, `$4` the lease, then the ids.
+static DELIVERED: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
+    texts(|n| {
+        format!(
+            "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, \
+             last_status = $2, last_error = NULL, attempts = attempts + 1 \
+             WHERE endpoint_id = $3 AND status = 'pending' AND id IN ({}) \
+             AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $3 AND lease_id = $4)",
+            placeholders(n, 5)
+        )
+    })
+});
 
 /// How an attempt at a delivery ended.
 #[derive(Debug, Clone, Copy)]
