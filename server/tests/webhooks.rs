@@ -209,6 +209,17 @@ async fn every_event(keyward: &Keyward, key: &str) -> (String, String) {
     let uri = format!("/auth/orgs/{org}");
     ok(&call(keyward, &token, Method::DELETE, &uri, json!({})).await);
 
+    // Carol's own organization: her deletion ends her membership there.
+    let own = call(
+        keyward,
+        &access(&carol),
+        Method::POST,
+        "/auth/orgs",
+        json!({ "name": "Carol's" }),
+    )
+    .await;
+    ok(&own);
+
     // user.disabled, user.updated (enabled), session.revoked (by an admin), user.deleted.
     let admin = |action: &str| format!("/auth/admin/users/{carol_id}{action}");
     ok(&call(keyward, key, Method::POST, &admin("/disable"), json!({})).await);
@@ -288,18 +299,24 @@ async fn every_account_event_arrives_once_signed_and_a_failed_attempt_is_retried
         .find(|r| r.kind() == "user.created" && r.payload["data"]["user_id"] == alice_id.as_str())
         .expect("alice's user.created");
     // A membership change is about the member, made by the owner; nothing names the admin key.
-    let removed = |member: &str| {
-        let found = all
-            .iter()
-            .find(|r| r.kind() == "org.member.removed" && r.payload["data"]["user_id"] == member);
+    let removed = |member: &str, reason: Option<&str>| {
+        let found = all.iter().find(|r| {
+            let data = &r.payload["data"];
+            r.kind() == "org.member.removed"
+                && data["user_id"] == member
+                && data["reason"].as_str() == reason
+        });
         &found.expect("the member's org.member.removed").payload["data"]
     };
-    let data = removed(&carol_id);
+    let data = removed(&carol_id, None);
     assert_eq!(data["actor_id"], alice_id.as_str(), "{data}");
     assert!(data["org"].is_string(), "{data}");
-    let data = removed(&alice_id);
-    assert_eq!(data["reason"], "org_deleted", "{data}");
+    let data = removed(&alice_id, Some("org_deleted"));
     assert_eq!(data.get("actor_id"), None, "her own doing: {data}");
+    // An account's deletion ends its memberships, each announced, naming no admin key.
+    let data = removed(&carol_id, Some("user_deleted"));
+    assert!(data["org"].is_string(), "{data}");
+    assert_eq!(data.get("actor_id"), None, "{data}");
     let deleted = all.iter().find(|r| r.kind() == "user.deleted").unwrap();
     assert_eq!(
         deleted.payload["data"],
@@ -582,6 +599,52 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
 }
 
 /// `keyward webhooks …` on `db`.
+/// Two servers on one database, each with its sender, both making events: of the two, one
+/// sends to an endpoint at a time (it holds the endpoint), so every message arrives once, each
+/// delivered at its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_send_each_message_once() {
+    let db = TestDb::new().await;
+    let (first, second) = (start(&db, true).await, start(&db, true).await);
+    let (_, key) = first.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let only = Some(&["user.created"][..]);
+    let (endpoint, secret) = add_endpoint(&first, &key, &receiver.url("/ok/both"), only).await;
+    receiver.trust("/ok/both", &secret);
+
+    let mut users = HashSet::new();
+    for n in 0..24 {
+        let server = if n % 2 == 0 { &first } else { &second };
+        let signed = sign_up(server, &format!("u{n}@example.com")).await;
+        users.insert(signed["user"]["id"].as_str().unwrap().to_owned());
+    }
+    receiver
+        .wait_for(Duration::from_secs(20), |got| got.len() >= users.len())
+        .await;
+    // Another look of both senders, for a message sent twice to show.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let got = receiver.received();
+    let ids: HashSet<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), got.len(), "a message arrived twice: {got:#?}");
+    let about: HashSet<String> = got
+        .iter()
+        .filter_map(|r| r.payload["data"]["user_id"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(about, users);
+    assert!(
+        got.iter().all(|r| r.verified && r.answered == 204),
+        "{got:#?}"
+    );
+    let deliveries = log_once(&second, &key, &endpoint, |log| {
+        log.len() == users.len() && log.iter().all(|d| d["status"] == "delivered")
+    })
+    .await;
+    assert!(
+        deliveries.iter().all(|d| d["attempts"] == 1),
+        "{deliveries:#?}"
+    );
+}
+
 fn cli(db: &TestDb, args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_keyward"))
         .arg("webhooks")

@@ -10,7 +10,7 @@ use keyward_proto::{
 use super::accounts::user_view;
 use super::audit::{self, AuditKind, Client, EventExt as _};
 use super::core::Core;
-use super::{Random, ServerKeyId, SessionId, Timestamp, UserId, b64, unb64};
+use super::{OrgId, Random, ServerKeyId, SessionId, Timestamp, UserId, b64, unb64};
 use super::{lifecycle, sessions};
 use crate::Error;
 use crate::store::{AuditEventRow, AuditRow, Deleted, Revoke, UserRow};
@@ -284,9 +284,19 @@ pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error
     }
     event = event.detail(detail);
     let now = act.now;
+    // Each membership that ends with the account is announced as any removal is.
+    let removed = |org: &OrgId| {
+        let mut detail = act.by.detail();
+        if let Some(fields) = detail.as_object_mut() {
+            fields.insert("org".into(), org.to_string().into());
+            fields.insert("member".into(), row.id.to_string().into());
+            fields.insert("reason".into(), "user_deleted".into());
+        }
+        admin_event(AuditKind::MemberRemoved, &row.id, act).detail(detail)
+    };
     match core
         .store
-        .delete_user(&row.id, now.millis(), &event)
+        .delete_user(&row.id, now.millis(), &event, removed)
         .await?
     {
         Deleted::Done(sessions) => {

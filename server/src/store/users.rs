@@ -230,7 +230,8 @@ impl Store {
     /// Deletes `id` with everything that is theirs (sessions, devices, passkeys, linked
     /// providers, second factors, emailed links, mail to their address, failed sign-ins,
     /// invitations to their address, memberships, and the organizations they were the only
-    /// member of), appending `audit`, in one transaction. Their live sessions'
+    /// member of), appending `audit` and `removed(org)` for each membership that ends, in one
+    /// transaction. Their live sessions'
     /// revocations are kept (`deleted_sessions`) for the other servers. Refused, with nothing
     /// deleted, while they are the last owner of an organization with other members. The audit
     /// log keeps its events (it is append-only; its retention purges them).
@@ -239,6 +240,7 @@ impl Store {
         id: &UserId,
         now: i64,
         audit: &AuditRow,
+        removed: impl Fn(&OrgId) -> AuditRow,
     ) -> Result<Deleted, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -325,6 +327,9 @@ impl Store {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;
             }
             insert_audit!(&mut *tx, audit);
+            for org in &theirs {
+                insert_audit!(&mut *tx, &removed(org));
+            }
             tx.commit().await?;
             Ok(Deleted::Done(sessions))
         })
