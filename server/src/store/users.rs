@@ -118,7 +118,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<UserRow>, Error> {
         let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(*id)));
-        // Always bounds (the widest when not given), so that the time range is an index range.
+        // Always bounds (the widest when not given), so that where users are read in order the
+        // time range is an index range.
         let (since, before) = (since.unwrap_or(i64::MIN), before.unwrap_or(i64::MAX));
         let Some(prefix) = prefix else {
             let rows = on_pool!(self, pool => sqlx::query_as(
@@ -337,7 +338,10 @@ impl Store {
 }
 
 /// A search on SQLite, whose default collation compares bytes: `$1` the prefix, `$2` the first
-/// string after every string it starts, `$3` the `LIKE` pattern, then the cursor and the limit.
+/// string after every string it starts, `$3` the `LIKE` pattern, then the cursor, the limit and
+/// the time range. The range filters the few matches as `+created_at`, which no index serves:
+/// as a plain column it would take the planner to the creation index, reading users in order
+/// (a search's p99 went from 7 ms to 240 ms over 100,000 users).
 const SEARCH_SQLITE: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -345,7 +349,7 @@ const SEARCH_SQLITE: &str = concat!(
      WHERE ((email_key >= $1 AND email_key < $2 AND email_key LIKE $3 ESCAPE '\\') \
          OR (lower(name) >= $1 AND lower(name) < $2 AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4 IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
-       AND created_at >= $7 AND created_at < $8 \
+       AND +created_at >= $7 AND +created_at < $8 \
      ORDER BY created_at, id LIMIT $6"
 );
 
@@ -360,7 +364,7 @@ const SEARCH_POSTGRES: &str = concat!(
          OR (lower(name) COLLATE \"C\" >= $1 AND lower(name) COLLATE \"C\" < $2 \
              AND lower(name) LIKE $3 ESCAPE '\\')) \
        AND ($4::bigint IS NULL OR created_at > $4 OR (created_at = $4 AND id > $5)) \
-       AND created_at >= $7 AND created_at < $8 \
+       AND +created_at >= $7 AND +created_at < $8 \
      ORDER BY created_at, id LIMIT $6"
 );
 
