@@ -141,6 +141,9 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
     if tick.is_multiple_of(keys::RELOAD_INTERVAL.as_secs()) && tick > 0 {
         core.reload_keys(now).await?;
     }
+    if tick.is_multiple_of(10) {
+        core.store.forget_dpop_proofs(now.millis());
+    }
     if tick.is_multiple_of(600) {
         let store = &core.store;
         let week = Duration::from_secs(7 * 24 * 3600);

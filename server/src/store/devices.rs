@@ -192,6 +192,14 @@ impl Store {
         super::groups::submit(&self.replays, replay).await
     }
 
+    /// Forgets the DPoP proof ids kept in memory (SQLite) whose time has come by `now` (ms),
+    /// giving back the memory a burst of them took.
+    pub fn forget_dpop_proofs(&self, now: i64) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.forget(now);
+        }
+    }
+
     /// Forgets replay records and challenges that expired before `before`.
     pub async fn purge_dpop(&self, before: i64) -> Result<(), Error> {
         on_writer!(self, pool => {

@@ -28,12 +28,7 @@ impl Seen {
     /// Records `id` until `forget_at` (ms); false when it is recorded already. Ids whose time
     /// has come by `now` are forgotten first.
     pub(super) fn record(&mut self, id: &str, now: i64, forget_at: i64) -> bool {
-        while let Some(&(at, old)) = self.expiry.front()
-            && at <= now
-        {
-            self.ids.remove(&old);
-            self.expiry.pop_front();
-        }
+        self.forget(now);
         let full: [u8; 32] = sha2::Sha256::digest(id.as_bytes()).into();
         let digest = full.first_chunk::<16>().copied().unwrap_or_default();
         if !self.ids.insert(digest) {
@@ -45,12 +40,38 @@ impl Seen {
         true
     }
 
+    /// Forgets the ids whose time has come by `now`. Once a burst of proofs has passed, the
+    /// memory it took goes back: a set and a queue sized for a minute at 10,000 requests a
+    /// second hold tens of MiB, which they would otherwise keep for good.
+    pub(super) fn forget(&mut self, now: i64) {
+        while let Some(&(at, old)) = self.expiry.front()
+            && at <= now
+        {
+            self.ids.remove(&old);
+            self.expiry.pop_front();
+        }
+        let kept = self.ids.len().max(SMALL);
+        if self.ids.capacity() > 4 * kept {
+            self.ids.shrink_to(2 * kept);
+            self.expiry.shrink_to(2 * kept);
+        }
+    }
+
+    /// How many ids there is room for without growing.
+    #[cfg(test)]
+    pub(super) fn capacity(&self) -> usize {
+        self.ids.capacity()
+    }
+
     /// How many ids are remembered.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.ids.len()
     }
 }
+
+/// Below this many ids, the memory is not given back (it is small).
+const SMALL: usize = 1024;
 
 /// Proof ids in memory, shared by the store's clones.
 pub(super) type Memory = std::sync::Arc<Mutex<Seen>>;
@@ -170,5 +191,27 @@ mod tests {
         assert!(seen.record("0", at(300), at(600)));
         assert_eq!(seen.len(), 2);
         assert!(!seen.record("late", at(350), at(650)));
+    }
+
+    #[test]
+    fn the_memory_of_a_burst_goes_back_once_it_is_forgotten() {
+        let mut seen = Seen::default();
+        for n in 0..200_000u32 {
+            assert!(seen.record(&n.to_string(), 0, 1000));
+        }
+        assert!(seen.capacity() >= 200_000);
+        // No proof comes after the burst: the upkeep's look forgets it all the same.
+        seen.forget(999);
+        assert_eq!(seen.len(), 200_000, "not before their time");
+        seen.forget(1000);
+        assert_eq!(seen.len(), 0);
+        assert!(seen.capacity() <= 4 * SMALL, "{}", seen.capacity());
+        // A steady load keeps its room: nothing is given back while the ids are many.
+        for n in 0..5000u32 {
+            assert!(seen.record(&n.to_string(), 2000, 3000));
+        }
+        let room = seen.capacity();
+        seen.forget(2500);
+        assert_eq!(seen.capacity(), room);
     }
 }
