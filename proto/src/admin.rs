@@ -117,6 +117,33 @@ pub struct NewWebhook {
     pub events: Option<Vec<String>>,
 }
 
+/// `PATCH /auth/admin/webhooks/{id}`: what changes; what is left out stays as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookChanges {
+    /// Where events are posted from now on (checked as when the endpoint is made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The event types it takes from now on; `null` for every type.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, nullable))]
+    pub events: Option<Option<Vec<String>>>,
+}
+
+/// A field that is there, even as `null` (`Some(None)`), told from one left out (`None`, by
+/// `#[serde(default)]`).
+fn present<'de, D, T>(field: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(field).map(Some)
+}
+
 /// A webhook endpoint (never its secret, which is shown once).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -34,8 +34,8 @@ mod resource;
 
 pub use admin::{
     AdminUser, AuditEvent, AuditPage, NewWebhook, SessionsEnded, UserDetail, UserDisabled,
-    UserPage, WebhookCreated, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint,
-    WebhookEndpoints,
+    UserPage, WebhookChanges, WebhookCreated, WebhookDelivery, WebhookDeliveryPage,
+    WebhookEndpoint, WebhookEndpoints,
 };
 pub use auth::{
     AuthSuccess, ChallengeRequest, ChallengeVerified, ConnectTicket, ConnectTicketRequest, Device,

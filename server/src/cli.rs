@@ -153,6 +153,23 @@ pub enum WebhooksAction {
     },
     /// List the endpoints.
     List(SettingsArgs),
+    /// Change an endpoint's URL or event types; what is not given stays.
+    Update {
+        /// The endpoint's id.
+        id: String,
+        /// Where events are posted from now on.
+        #[arg(long)]
+        url: Option<String>,
+        /// The event types it takes from now on, comma-separated.
+        #[arg(long, value_delimiter = ',', conflicts_with = "all_events")]
+        events: Option<Vec<String>>,
+        /// It takes every event type from now on.
+        #[arg(long)]
+        all_events: bool,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Delete an endpoint with its deliveries.
     Delete {
         /// The endpoint's id.
@@ -1155,6 +1172,7 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
     use crate::domain::webhooks;
     let settings = match &mut action {
         WebhooksAction::Create { settings, .. }
+        | WebhooksAction::Update { settings, .. }
         | WebhooksAction::Delete { settings, .. }
         | WebhooksAction::Enable { settings, .. }
         | WebhooksAction::RotateSecret { settings, .. }
@@ -1212,6 +1230,23 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
                     println!("{}", made.secret);
                     println!("shown once: the previous secret signs too for a day");
                 })
+        }
+        WebhooksAction::Update {
+            id,
+            url,
+            events,
+            all_events,
+            ..
+        } => {
+            let events = if all_events {
+                Some(None)
+            } else {
+                events.map(Some)
+            };
+            let changes = keyward_proto::WebhookChanges { url, events };
+            webhooks::update(core, &id, changes, &act)
+                .await
+                .map(|endpoint| print(&endpoint))
         }
         WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
             .await

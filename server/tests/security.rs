@@ -440,6 +440,7 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         let schemas = spec["components"]["schemas"].as_object_mut().unwrap();
         for (schema, expected) in [
             ("NewWebhook", &["events", "url"][..]),
+            ("WebhookChanges", &["events", "url"]),
             (
                 "WebhookEndpoint",
                 &[

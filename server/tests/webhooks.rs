@@ -599,6 +599,99 @@ async fn webhooks_to_private_addresses_are_refused_unless_allowed() {
 }
 
 /// `keyward webhooks …` on `db`.
+#[tokio::test]
+async fn an_endpoint_changes_its_url_and_its_event_types() {
+    let db = TestDb::new().await;
+    let keyward = start(&db, true).await;
+    let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let only_sign_ins = Some(&["user.signed_in"][..]);
+    let (id, secret) =
+        add_endpoint(&keyward, &key, &receiver.url("/ok/before"), only_sign_ins).await;
+    receiver.trust("/ok/before", &secret);
+    receiver.trust("/ok/after", &secret);
+    let uri = format!("/auth/admin/webhooks/{id}");
+
+    // Sign-ups only from now on, at another URL.
+    let change = json!({ "url": receiver.url("/ok/after"), "events": ["user.created"] });
+    let changed = call(&keyward, &key, Method::PATCH, &uri, change).await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["data"]["url"], receiver.url("/ok/after"));
+    assert_eq!(changed.body["data"]["events"], json!(["user.created"]));
+    sign_up(&keyward, "ann@example.com").await;
+    sign_in(&keyward, "ann@example.com").await;
+    receiver
+        .wait_for(Duration::from_secs(10), |got| !got.is_empty())
+        .await;
+    // `events: null`: every type again; the URL, left out, stays.
+    let changed = call(
+        &keyward,
+        &key,
+        Method::PATCH,
+        &uri,
+        json!({ "events": null }),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.body["data"]["url"], receiver.url("/ok/after"));
+    assert!(
+        changed.body["data"].get("events").is_none(),
+        "{}",
+        changed.body
+    );
+    sign_in(&keyward, "ann@example.com").await;
+    receiver
+        .wait_for(Duration::from_secs(10), |got| got.len() >= 2)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // At the new URL only: the sign-up, then only the sign-in made once every type was taken.
+    let got = receiver.received();
+    assert!(at(&got, "/ok/before").is_empty(), "{got:#?}");
+    let kinds: Vec<&str> = at(&got, "/ok/after").iter().map(|r| r.kind()).collect();
+    assert_eq!(kinds, ["user.created", "user.signed_in"], "{got:#?}");
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+
+    // Refused, and nothing changed: an unknown type, an empty list, a URL that is not http(s),
+    // a body that is not the changes, an endpoint that does not exist.
+    for (uri, body) in [
+        (uri.as_str(), json!({ "events": ["user.teleported"] })),
+        (uri.as_str(), json!({ "events": [] })),
+        (uri.as_str(), json!({ "url": "ftp://example.com/hook" })),
+        (uri.as_str(), json!({ "events": "user.created" })),
+    ] {
+        let refused = call(&keyward, &key, Method::PATCH, uri, body.clone()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            refused.body
+        );
+    }
+    let missing = "/auth/admin/webhooks/0193a4b0-0000-7000-8000-000000000000";
+    let refused = call(
+        &keyward,
+        &key,
+        Method::PATCH,
+        missing,
+        json!({ "events": null }),
+    )
+    .await;
+    assert_eq!(refused.code(), "not_found", "{}", refused.body);
+    let listed = send(&keyward, authed(Method::GET, "/auth/admin/webhooks", &key)).await;
+    let endpoint = &listed.body["data"]["endpoints"][0];
+    assert_eq!(endpoint["url"], receiver.url("/ok/after"));
+    assert!(endpoint.get("events").is_none(), "{endpoint}");
+    // Each change is in the audit log.
+    let audit = "/auth/admin/audit?kind=webhook_updated";
+    let log = send(&keyward, authed(Method::GET, audit, &key)).await;
+    assert_eq!(
+        log.body["data"]["events"].as_array().unwrap().len(),
+        2,
+        "{}",
+        log.body
+    );
+}
+
 /// Two servers on one database, each with its sender, both making events: of the two, one
 /// sends to an endpoint at a time (it holds the endpoint), so every message arrives once, each
 /// delivered at its first attempt.
@@ -661,6 +754,38 @@ fn cli(db: &TestDb, args: &[&str]) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_cli_changes_an_endpoint() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let db = runtime.block_on(TestDb::new());
+    let made = cli(
+        &db,
+        &["create", "http://127.0.0.1:9/a", "--events", "user.created"],
+    );
+    let id = made.split_whitespace().next().unwrap().to_owned();
+    let changed = cli(
+        &db,
+        &[
+            "update",
+            &id,
+            "--url",
+            "http://127.0.0.1:9/b",
+            "--events",
+            "user.deleted,user.created",
+        ],
+    );
+    assert!(
+        changed.contains("http://127.0.0.1:9/b  events: user.deleted,user.created"),
+        "{changed}"
+    );
+    let changed = cli(&db, &["update", &id, "--all-events"]);
+    assert!(
+        changed.contains("http://127.0.0.1:9/b  events: all"),
+        "{changed}"
+    );
+    assert!(cli(&db, &["list"]).contains("events: all"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -768,6 +893,10 @@ async fn endpoints_from_the_configuration_are_kept_in_step_with_it_at_each_start
     // So would a secret rotated through the API: its secret is the configuration's.
     let rotate = format!("{uri}/rotate-secret");
     let refused = send(&keyward, authed(Method::POST, &rotate, &key)).await;
+    assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
+    // And so would its events changed through the API.
+    let change = json!({ "events": null });
+    let refused = call(&keyward, &key, Method::PATCH, &uri, change).await;
     assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
     drop(keyward);
 

@@ -106,6 +106,8 @@ pub enum AuditKind {
     WebhookCreated,
     /// A webhook endpoint was deleted, with its deliveries.
     WebhookDeleted,
+    /// A webhook endpoint's URL or event types changed.
+    WebhookUpdated,
     /// A disabled webhook endpoint was enabled again.
     WebhookEnabled,
     /// A webhook delivery was sent again on an admin's request (`detail.delivery`).
@@ -164,6 +166,7 @@ impl AuditKind {
             Self::PasskeyRemoved => "passkey_removed",
             Self::WebhookCreated => "webhook_created",
             Self::WebhookDeleted => "webhook_deleted",
+            Self::WebhookUpdated => "webhook_updated",
             Self::WebhookEnabled => "webhook_enabled",
             Self::WebhookRedelivered => "webhook_redelivered",
             Self::WebhookSecretRotated => "webhook_secret_rotated",

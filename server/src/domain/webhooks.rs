@@ -13,7 +13,8 @@
 //! find the event in the audit log, and tell a retry from a new message.
 
 use keyward_proto::{
-    ErrorCode, NewWebhook, WebhookCreated, WebhookDelivery, WebhookDeliveryPage, WebhookEndpoint,
+    ErrorCode, NewWebhook, WebhookChanges, WebhookCreated, WebhookDelivery, WebhookDeliveryPage,
+    WebhookEndpoint,
 };
 
 use super::admin::Acting;
@@ -205,17 +206,7 @@ pub async fn rotate_secret(
     random: &Random,
 ) -> Result<WebhookCreated, Error> {
     let id = endpoint_id(id)?;
-    let row = core
-        .store
-        .webhook_endpoint(&id)
-        .await?
-        .ok_or_else(not_found)?;
-    if row.configured != 0 {
-        return Err(bad_request(
-            "This endpoint comes from the server's configuration ([[webhooks]]): change its \
-             secret there.",
-        ));
-    }
+    made_through_the_api(core, &id).await?;
     let key: [u8; 32] = random.bytes();
     let sealed = seal_secret(core, &id, &key, random)?;
     let until = act.now.plus(ROTATION_OVERLAP).millis();
@@ -232,6 +223,82 @@ pub async fn rotate_secret(
     })
 }
 
+/// The event types `list` names, each once, in the order given: `invalid_request` for an
+/// empty list (leave it out, or `null`, for every type) or a name that is not a type.
+fn event_types(list: &[String]) -> Result<Vec<&'static str>, Error> {
+    if list.is_empty() {
+        return Err(bad_request(
+            "`events` lists the event types to send; leave it out for every type.",
+        ));
+    }
+    let mut types: Vec<&'static str> = Vec::new();
+    for name in list {
+        let Some(kind) = TYPES.iter().find(|t| *t == name) else {
+            return Err(bad_request(format!(
+                "`{name}` is not an event type; the types are {}.",
+                TYPES.join(", ")
+            )));
+        };
+        if !types.contains(kind) {
+            types.push(kind);
+        }
+    }
+    Ok(types)
+}
+
+/// `PATCH /auth/admin/webhooks/{id}`: a new URL (checked as when an endpoint is made) or new
+/// event types (`null`: every type) for an endpoint made through the API; what is left out
+/// stays. Deliveries already made go where they were made for; later events follow the change.
+pub async fn update(
+    core: &Core,
+    id: &str,
+    changes: WebhookChanges,
+    act: &Acting<'_>,
+) -> Result<WebhookEndpoint, Error> {
+    let id = endpoint_id(id)?;
+    let row = made_through_the_api(core, &id).await?;
+    let url = match &changes.url {
+        Some(url) => check_url(core, url).await?.to_string(),
+        None => row.url.clone(),
+    };
+    let events = match &changes.events {
+        None => row.events.clone(),
+        Some(None) => None,
+        Some(Some(list)) => Some(events_column(&event_types(list)?)),
+    };
+    let event = audit::event(AuditKind::WebhookUpdated, act.now, act.client).detail(with_endpoint(
+        act,
+        &id,
+        Some(&url),
+    ));
+    core.store
+        .update_webhook_endpoint(&id, (&url, events.as_deref()), &event)
+        .await?
+        .map(|row| view(&row))
+        .ok_or_else(not_found)
+}
+
+/// Endpoint `id`, when it was made through the API: `not_found` when there is none, and
+/// `invalid_request` for one from the configuration, which is changed there.
+async fn made_through_the_api(core: &Core, id: &WebhookId) -> Result<EndpointRow, Error> {
+    let row = core
+        .store
+        .webhook_endpoint(id)
+        .await?
+        .ok_or_else(not_found)?;
+    if row.configured != 0 {
+        return Err(from_configuration());
+    }
+    Ok(row)
+}
+
+/// Why an endpoint from the configuration is not changed through the API.
+fn from_configuration() -> Error {
+    bad_request(
+        "This endpoint comes from the server's configuration ([[webhooks]]): change it there.",
+    )
+}
+
 /// `POST /auth/admin/webhooks`: a new endpoint, with its secret (returned this once). The URL
 /// must be `http(s)` (only `https` in production), carry no credentials, and name a public
 /// address, unless private ones are allowed (`webhook_allow_private`).
@@ -242,29 +309,7 @@ pub async fn create(
     random: &Random,
 ) -> Result<WebhookCreated, Error> {
     let url = check_url(core, &new.url).await?;
-    let events = match new.events {
-        None => None,
-        Some(list) if list.is_empty() => {
-            return Err(bad_request(
-                "`events` lists the event types to send; leave it out for every type.",
-            ));
-        }
-        Some(list) => {
-            let mut types: Vec<&'static str> = Vec::new();
-            for name in &list {
-                let Some(kind) = TYPES.iter().find(|t| *t == name) else {
-                    return Err(bad_request(format!(
-                        "`{name}` is not an event type; the types are {}.",
-                        TYPES.join(", ")
-                    )));
-                };
-                if !types.contains(kind) {
-                    types.push(kind);
-                }
-            }
-            Some(types)
-        }
-    };
+    let events = new.events.map(|list| event_types(&list)).transpose()?;
     let id = WebhookId::new(act.now, random.bytes());
     let key: [u8; 32] = random.bytes();
     let row = EndpointRow {
@@ -434,9 +479,7 @@ pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error
         .await?
         .is_some_and(|row| row.configured != 0)
     {
-        return Err(bad_request(
-            "This endpoint comes from the server's configuration ([[webhooks]]): remove it there.",
-        ));
+        return Err(from_configuration());
     }
     let event = audit::event(AuditKind::WebhookDeleted, act.now, act.client)
         .detail(with_endpoint(act, &id, None));

@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use keyward_proto::{
     AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, NewWebhook, SessionsEnded,
-    UserDetail, UserDisabled, UserPage, WebhookCreated, WebhookDeliveryPage, WebhookEndpoint,
-    WebhookEndpoints,
+    UserDetail, UserDisabled, UserPage, WebhookChanges, WebhookCreated, WebhookDeliveryPage,
+    WebhookEndpoint, WebhookEndpoints,
 };
 
 use super::extract::{ApiJson, AuthUser, parameters};
@@ -439,6 +439,35 @@ pub(crate) async fn delete_webhook(
 ) -> Result<StatusCode, Error> {
     webhooks::delete(keyward.core(), &id, &acting(&admin, &client)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Changes an endpoint's URL or event types (`null`: every type); what is left out stays.
+/// Deliveries already made go where they were made for.
+#[utoipa::path(
+    patch,
+    path = "/auth/admin/webhooks/{id}",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id.")),
+    request_body = WebhookChanges,
+    responses(
+        (status = 200, description = "The endpoint as it is now.", body = Envelope<WebhookEndpoint>),
+        (status = 400, description = "`invalid_request`: not an http(s) URL (https in production), credentials in it, a host that does not resolve or resolves to an address that is not public, an unknown event type, an empty `events`, or an endpoint from the configuration.", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn update_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<WebhookChanges>,
+) -> Result<Json<Envelope<WebhookEndpoint>>, Error> {
+    let act = acting(&admin, &client);
+    let endpoint = webhooks::update(keyward.core(), &id, body, &act).await?;
+    Ok(Json(Envelope::new(endpoint)))
 }
 
 /// Enables an endpoint that was disabled (it answered 410 Gone): it takes events again from now

@@ -143,7 +143,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(admin::start_password_reset))
         .routes(routes!(admin::audit_log))
         .routes(routes!(admin::create_webhook, admin::list_webhooks))
-        .routes(routes!(admin::delete_webhook))
+        .routes(routes!(admin::delete_webhook, admin::update_webhook))
         .routes(routes!(admin::enable_webhook))
         .routes(routes!(admin::rotate_webhook_secret))
         .routes(routes!(admin::webhook_deliveries))
