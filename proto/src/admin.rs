@@ -117,9 +117,11 @@ pub struct NewWebhook {
     pub events: Option<Vec<String>>,
 }
 
-/// `PATCH /auth/admin/webhooks/{id}`: what changes; what is left out stays as it is.
+/// `PATCH /auth/admin/webhooks/{id}`: what changes (at least one field); what is left out stays
+/// as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct WebhookChanges {
     /// Where events are posted from now on (checked as when the endpoint is made).
     #[serde(default, skip_serializing_if = "Option::is_none")]

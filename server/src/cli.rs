@@ -170,6 +170,14 @@ pub enum WebhooksAction {
         #[command(flatten)]
         settings: SettingsArgs,
     },
+    /// Queue a `webhook.test` message for an endpoint alone (whatever types it takes).
+    Test {
+        /// The endpoint's id.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
     /// Delete an endpoint with its deliveries.
     Delete {
         /// The endpoint's id.
@@ -1173,6 +1181,7 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
     let settings = match &mut action {
         WebhooksAction::Create { settings, .. }
         | WebhooksAction::Update { settings, .. }
+        | WebhooksAction::Test { settings, .. }
         | WebhooksAction::Delete { settings, .. }
         | WebhooksAction::Enable { settings, .. }
         | WebhooksAction::RotateSecret { settings, .. }
@@ -1207,80 +1216,89 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
                 .unwrap_or_default()
         );
     };
-    let done = match action {
-        WebhooksAction::Create { url, events, .. } => {
-            let new = keyward_proto::NewWebhook { url, events };
-            webhooks::create(core, new, &act, &random)
-                .await
-                .map(|made| {
-                    print(&made.endpoint);
-                    println!("{}", made.secret);
-                    println!("shown once: the receiver verifies signatures with it");
-                })
-        }
-        WebhooksAction::List(_) => webhooks::list(core).await.map(|endpoints| {
-            endpoints.iter().for_each(print);
-            println!("{} endpoint(s)", endpoints.len());
-        }),
-        WebhooksAction::RotateSecret { id, .. } => {
-            webhooks::rotate_secret(core, &id, &act, &random)
-                .await
-                .map(|made| {
-                    print(&made.endpoint);
-                    println!("{}", made.secret);
-                    println!("shown once: the previous secret signs too for a day");
-                })
-        }
-        WebhooksAction::Update {
-            id,
-            url,
-            events,
-            all_events,
-            ..
-        } => {
-            let events = if all_events {
-                Some(None)
-            } else {
-                events.map(Some)
-            };
-            let changes = keyward_proto::WebhookChanges { url, events };
-            webhooks::update(core, &id, changes, &act)
-                .await
-                .map(|endpoint| print(&endpoint))
-        }
-        WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
-            .await
-            .map(|()| println!("deleted {id}")),
-        WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
-            .await
-            .map(|endpoint| print(&endpoint)),
-        WebhooksAction::Deliveries {
-            id, limit, status, ..
-        } => webhooks::deliveries(core, &id, (Some(limit), None), status.as_deref())
-            .await
-            .map(|page| {
-                for d in &page.deliveries {
-                    println!(
-                        "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
-                        d.id,
-                        d.created_at,
-                        d.event_type,
-                        d.status,
-                        d.attempts,
-                        d.last_error
-                            .as_deref()
-                            .map(|e| format!(", last error: {e}"))
-                            .unwrap_or_default()
-                    );
-                }
-                println!("{} deliveries", page.deliveries.len());
+    let done =
+        match action {
+            WebhooksAction::Create { url, events, .. } => {
+                let new = keyward_proto::NewWebhook { url, events };
+                webhooks::create(core, new, &act, &random)
+                    .await
+                    .map(|made| {
+                        print(&made.endpoint);
+                        println!("{}", made.secret);
+                        println!("shown once: the receiver verifies signatures with it");
+                    })
+            }
+            WebhooksAction::List(_) => webhooks::list(core).await.map(|endpoints| {
+                endpoints.iter().for_each(print);
+                println!("{} endpoint(s)", endpoints.len());
             }),
-        WebhooksAction::Redeliver { id, delivery, .. } => {
-            webhooks::redeliver(core, &id, delivery, &act)
+            WebhooksAction::RotateSecret { id, .. } => {
+                webhooks::rotate_secret(core, &id, &act, &random)
+                    .await
+                    .map(|made| {
+                        print(&made.endpoint);
+                        println!("{}", made.secret);
+                        println!("shown once: the previous secret signs too for a day");
+                    })
+            }
+            WebhooksAction::Update {
+                id,
+                url,
+                events,
+                all_events,
+                ..
+            } => {
+                let events = if all_events {
+                    Some(None)
+                } else {
+                    events.map(Some)
+                };
+                let changes = keyward_proto::WebhookChanges { url, events };
+                webhooks::update(core, &id, changes, &act)
+                    .await
+                    .map(|endpoint| print(&endpoint))
+            }
+            WebhooksAction::Test { id, .. } => webhooks::send_test(core, &id, &act, &random)
                 .await
-                .map(|()| println!("delivery {delivery} is queued again"))
-        }
-    };
+                .map(|delivery| {
+                    println!(
+                        "queued delivery {} ({}): a running server sends it within a second",
+                        delivery.id, delivery.msg_id
+                    );
+                }),
+            WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
+                .await
+                .map(|()| println!("deleted {id}")),
+            WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
+                .await
+                .map(|endpoint| print(&endpoint)),
+            WebhooksAction::Deliveries {
+                id, limit, status, ..
+            } => webhooks::deliveries(core, &id, (Some(limit), None), status.as_deref())
+                .await
+                .map(|page| {
+                    for d in &page.deliveries {
+                        println!(
+                            "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
+                            d.id,
+                            d.created_at,
+                            d.event_type,
+                            d.status,
+                            d.attempts,
+                            d.last_error
+                                .as_deref()
+                                .map(|e| format!(", last error: {e}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    println!("{} deliveries", page.deliveries.len());
+                }),
+            WebhooksAction::Redeliver { id, delivery, .. } => {
+                webhooks::redeliver(core, &id, delivery, &act)
+                    .await
+                    .map(|()| println!("delivery {delivery} is queued again"))
+            }
+        };
     core.store.close().await;
     done
 }

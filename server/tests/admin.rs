@@ -375,7 +375,13 @@ async fn admin_routes_refuse_user_tokens_server_keys_and_revoked_keys() {
             (Method::GET, "/auth/admin/webhooks".to_owned()),
             (Method::POST, "/auth/admin/webhooks".to_owned()),
             (Method::DELETE, format!("/auth/admin/webhooks/{id}")),
+            (Method::PATCH, format!("/auth/admin/webhooks/{id}")),
             (Method::POST, format!("/auth/admin/webhooks/{id}/enable")),
+            (Method::POST, format!("/auth/admin/webhooks/{id}/test")),
+            (
+                Method::POST,
+                format!("/auth/admin/webhooks/{id}/rotate-secret"),
+            ),
             (Method::GET, format!("/auth/admin/webhooks/{id}/deliveries")),
             (
                 Method::POST,

@@ -413,6 +413,10 @@ async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_re
     let deliveries = log_once(&keyward, &key, &gone, |log| log.len() == 1).await;
     assert_eq!(deliveries[0]["status"], "failed");
     assert_eq!(deliveries[0]["last_status"], 410);
+    // Nor a test message: it would only wait.
+    let test = format!("/auth/admin/webhooks/{gone}/test");
+    let refused = send(&keyward, authed(Method::POST, &test, &key)).await;
+    assert_eq!(refused.code(), "invalid_request", "{}", refused.body);
 
     // Enabled again, it takes the next event.
     let enable = format!("/auth/admin/webhooks/{gone}/enable");
@@ -652,12 +656,16 @@ async fn an_endpoint_changes_its_url_and_its_event_types() {
     assert!(got.iter().all(|r| r.verified), "{got:#?}");
 
     // Refused, and nothing changed: an unknown type, an empty list, a URL that is not http(s),
-    // a body that is not the changes, an endpoint that does not exist.
+    // a body that is not the changes (nothing to change, a misspelt field), an endpoint that does
+    // not exist.
     for (uri, body) in [
         (uri.as_str(), json!({ "events": ["user.teleported"] })),
         (uri.as_str(), json!({ "events": [] })),
         (uri.as_str(), json!({ "url": "ftp://example.com/hook" })),
         (uri.as_str(), json!({ "events": "user.created" })),
+        (uri.as_str(), json!({})),
+        (uri.as_str(), json!({ "url": null })),
+        (uri.as_str(), json!({ "event": ["user.created"] })),
     ] {
         let refused = call(&keyward, &key, Method::PATCH, uri, body.clone()).await;
         assert_eq!(
@@ -690,6 +698,44 @@ async fn an_endpoint_changes_its_url_and_its_event_types() {
         "{}",
         log.body
     );
+}
+
+#[tokio::test]
+async fn a_test_message_reaches_its_endpoint_alone_whatever_types_it_takes() {
+    let db = TestDb::new().await;
+    let keyward = start(&db, true).await;
+    let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let only = Some(&["user.deleted"][..]);
+    let (id, secret) = add_endpoint(&keyward, &key, &receiver.url("/ok/tested"), only).await;
+    receiver.trust("/ok/tested", &secret);
+    let (_, other) = add_endpoint(&keyward, &key, &receiver.url("/ok/other"), None).await;
+    receiver.trust("/ok/other", &other);
+
+    let uri = format!("/auth/admin/webhooks/{id}/test");
+    let queued = call(&keyward, &key, Method::POST, &uri, json!({})).await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.body);
+    assert_eq!(queued.body["data"]["type"], "webhook.test");
+    let msg_id = queued.body["data"]["msg_id"].as_str().unwrap().to_owned();
+    receiver
+        .wait_for(Duration::from_secs(10), |got| !got.is_empty())
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "to that endpoint alone: {got:#?}");
+    let test = &got[0];
+    assert_eq!(test.path, "/ok/tested");
+    assert!(test.verified, "{test:?}");
+    assert_eq!(test.id, msg_id);
+    assert_eq!(test.kind(), "webhook.test");
+    assert_eq!(test.payload["data"], json!({ "endpoint_id": id }));
+    log_once(&keyward, &key, &id, |log| {
+        log.len() == 1 && log[0]["status"] == "delivered"
+    })
+    .await;
+    let missing = "/auth/admin/webhooks/0193a4b0-0000-7000-8000-000000000000/test";
+    let refused = call(&keyward, &key, Method::POST, missing, json!({})).await;
+    assert_eq!(refused.code(), "not_found", "{}", refused.body);
 }
 
 /// Two servers on one database, each with its sender, both making events: of the two, one

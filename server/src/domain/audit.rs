@@ -112,6 +112,8 @@ pub enum AuditKind {
     WebhookEnabled,
     /// A webhook delivery was sent again on an admin's request (`detail.delivery`).
     WebhookRedelivered,
+    /// A test message was queued for a webhook endpoint.
+    WebhookTested,
     /// A webhook endpoint's secret was rotated (the previous one signs too for a day).
     WebhookSecretRotated,
 }
@@ -169,6 +171,7 @@ impl AuditKind {
             Self::WebhookUpdated => "webhook_updated",
             Self::WebhookEnabled => "webhook_enabled",
             Self::WebhookRedelivered => "webhook_redelivered",
+            Self::WebhookTested => "webhook_tested",
             Self::WebhookSecretRotated => "webhook_secret_rotated",
         }
     }

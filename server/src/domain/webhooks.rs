@@ -248,7 +248,9 @@ fn event_types(list: &[String]) -> Result<Vec<&'static str>, Error> {
 
 /// `PATCH /auth/admin/webhooks/{id}`: a new URL (checked as when an endpoint is made) or new
 /// event types (`null`: every type) for an endpoint made through the API; what is left out
-/// stays. Deliveries already made go where they were made for; later events follow the change.
+/// stays, and nothing to change is refused. The types apply to later events; the URL to every
+/// attempt from now on, the retries of earlier deliveries too, signed with the same secret
+/// (rotate it when the receiver changes hands).
 pub async fn update(
     core: &Core,
     id: &str,
@@ -256,6 +258,11 @@ pub async fn update(
     act: &Acting<'_>,
 ) -> Result<WebhookEndpoint, Error> {
     let id = endpoint_id(id)?;
+    if changes.url.is_none() && changes.events.is_none() {
+        return Err(bad_request(
+            "Nothing to change: give `url`, `events` (null for every type), or both.",
+        ));
+    }
     let row = made_through_the_api(core, &id).await?;
     let url = match &changes.url {
         Some(url) => check_url(core, url).await?.to_string(),
@@ -595,6 +602,50 @@ pub async fn redeliver(
     } else {
         Err(Error::rejected(ErrorCode::NotFound, "No such delivery."))
     }
+}
+
+/// The type of the message [`send_test`] makes: sent only when an admin asks, to one endpoint,
+/// whatever types it takes.
+pub const TEST_TYPE: &str = "webhook.test";
+
+/// `POST /auth/admin/webhooks/{id}/test`: a `webhook.test` message (`data.endpoint_id`) for
+/// this endpoint alone, whatever types it takes, sent within a second, signed and retried as
+/// any other: the delivery, to follow in the log. Refused while the endpoint is disabled.
+pub async fn send_test(
+    core: &Core,
+    id: &str,
+    act: &Acting<'_>,
+    random: &Random,
+) -> Result<WebhookDelivery, Error> {
+    let id = endpoint_id(id)?;
+    let row = core
+        .store
+        .webhook_endpoint(&id)
+        .await?
+        .ok_or_else(not_found)?;
+    if row.disabled_at.is_some() {
+        return Err(bad_request(
+            "This endpoint is disabled (it answered 410 Gone): enable it first.",
+        ));
+    }
+    let msg_id = format!("evt_test_{}", b64(&random.bytes::<12>()));
+    let body = serde_json::json!({
+        "type": TEST_TYPE,
+        "timestamp": act.now.to_rfc3339(),
+        "data": { "endpoint_id": id.to_string() },
+    });
+    let event = audit::event(AuditKind::WebhookTested, act.now, act.client)
+        .detail(with_endpoint(act, &id, None));
+    let delivery = core
+        .store
+        .insert_test_delivery(
+            &id,
+            (&msg_id, TEST_TYPE, &body.to_string()),
+            act.now.millis(),
+            &event,
+        )
+        .await?;
+    Ok(delivery_view(&delivery))
 }
 
 #[cfg(test)]

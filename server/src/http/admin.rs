@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use keyward_proto::{
     AdminUser, AuditPage, Envelope, ErrorCode, ErrorEnvelope, NewWebhook, SessionsEnded,
-    UserDetail, UserDisabled, UserPage, WebhookChanges, WebhookCreated, WebhookDeliveryPage,
-    WebhookEndpoint, WebhookEndpoints,
+    UserDetail, UserDisabled, UserPage, WebhookChanges, WebhookCreated, WebhookDelivery,
+    WebhookDeliveryPage, WebhookEndpoint, WebhookEndpoints,
 };
 
 use super::extract::{ApiJson, AuthUser, parameters};
@@ -441,8 +441,10 @@ pub(crate) async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Changes an endpoint's URL or event types (`null`: every type); what is left out stays.
-/// Deliveries already made go where they were made for.
+/// Changes an endpoint's URL or event types (`null`: every type); what is left out stays. The
+/// types apply to later events; the URL to every attempt from now on, retries of earlier
+/// deliveries included, signed with the same secret (rotate it when the receiver changes
+/// hands).
 #[utoipa::path(
     patch,
     path = "/auth/admin/webhooks/{id}",
@@ -452,7 +454,7 @@ pub(crate) async fn delete_webhook(
     request_body = WebhookChanges,
     responses(
         (status = 200, description = "The endpoint as it is now.", body = Envelope<WebhookEndpoint>),
-        (status = 400, description = "`invalid_request`: not an http(s) URL (https in production), credentials in it, a host that does not resolve or resolves to an address that is not public, an unknown event type, an empty `events`, or an endpoint from the configuration.", body = ErrorEnvelope),
+        (status = 400, description = "`invalid_request`: not an http(s) URL (https in production), credentials in it, a host that does not resolve or resolves to an address that is not public, an unknown event type, an empty `events`, nothing to change, an unknown field, or an endpoint from the configuration.", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
         (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
@@ -563,6 +565,33 @@ pub(crate) async fn webhook_deliveries(
     let page = (parse_limit(limit)?, cursor.as_deref());
     let page = webhooks::deliveries(keyward.core(), &id, page, status.as_deref()).await?;
     Ok(Json(Envelope::new(page)))
+}
+
+/// Queues a `webhook.test` message (`data.endpoint_id`) for this endpoint alone, whatever types
+/// it takes: it goes out within a second, signed as any other, and shows in the delivery log.
+#[utoipa::path(
+    post,
+    path = "/auth/admin/webhooks/{id}/test",
+    tag = "admin",
+    security(("admin_key" = []), ("bearer" = [])),
+    params(("id" = String, Path, description = "The endpoint's id.")),
+    responses(
+        (status = 202, description = "Queued: the delivery, to follow in the log.", body = Envelope<WebhookDelivery>),
+        (status = 400, description = "`invalid_request`: the endpoint is disabled (enable it first).", body = ErrorEnvelope),
+        (status = 401, description = "`unauthorized`: no live admin key (or user token).", body = ErrorEnvelope),
+        (status = 403, description = "`forbidden`: a user token without `keyward:admin` in the admin organization.", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: no such endpoint.", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn test_webhook(
+    State(keyward): State<Keyward>,
+    admin: Admin,
+    client: Client,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Envelope<WebhookDelivery>>), Error> {
+    let act = acting(&admin, &client);
+    let delivery = webhooks::send_test(keyward.core(), &id, &act, &Random::os()).await?;
+    Ok((StatusCode::ACCEPTED, Json(Envelope::new(delivery))))
 }
 
 /// Sends a delivery again now, with the same `webhook-id`, whatever became of it.

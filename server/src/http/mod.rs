@@ -148,6 +148,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         .routes(routes!(admin::rotate_webhook_secret))
         .routes(routes!(admin::webhook_deliveries))
         .routes(routes!(admin::redeliver_webhook))
+        .routes(routes!(admin::test_webhook))
         .routes(routes!(meta::health))
         .routes(routes!(meta::jwks))
         .split_for_parts();

@@ -187,19 +187,19 @@ impl Sender {
                     Sent::Delivered(status) => accepted.push((status, delivery.id)),
                     sent => {
                         gone |= matches!(sent, Sent::Gone);
-                        record(&core, &delivery, lease, sent).await?;
+                        record(&core, &delivery, (lease, now.millis()), sent).await?;
                     }
                 }
             }
             accepted.sort_unstable();
-            let now = Timestamp::now().millis();
+            let (read_at, now) = (now.millis(), Timestamp::now().millis());
             for answered in accepted.chunk_by(|a, b| a.0 == b.0) {
                 let Some(&(status, _)) = answered.first() else {
                     continue;
                 };
                 let ids: Vec<i64> = answered.iter().map(|(_, id)| *id).collect();
                 core.store
-                    .webhooks_delivered((id, lease), &ids, i32::from(status), now)
+                    .webhooks_delivered((id, lease, read_at), &ids, i32::from(status), now)
                     .await?;
             }
             // The rest, if any, at the next look: a batch a second, rather than a write for every
@@ -292,7 +292,14 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) -> Result<(), Error> {
+/// Records how the attempt at `delivery` ended, for the sender holding its endpoint with
+/// `lease`, which read it at `read_at` (ms).
+async fn record(
+    core: &Core,
+    delivery: &DeliveryRow,
+    (lease, read_at): (&str, i64),
+    sent: Sent,
+) -> Result<(), Error> {
     let now = Timestamp::now();
     let outcome = match &sent {
         Sent::Delivered(status) => Attempt::Delivered {
@@ -335,7 +342,11 @@ async fn record(core: &Core, delivery: &DeliveryRow, lease: &str, sent: Sent) ->
         }
     };
     core.store
-        .webhook_attempted((&delivery.endpoint_id, lease), delivery.id, outcome)
+        .webhook_attempted(
+            (&delivery.endpoint_id, lease, read_at),
+            delivery.id,
+            outcome,
+        )
         .await?;
     Ok(())
 }

@@ -61,7 +61,7 @@ pub struct DeliveryRow {
     pub created_at: i64,
     /// `pending`, `delivered` or `failed`.
     pub status: String,
-    /// Attempts so far (counting one being made).
+    /// Attempts made so far (one is counted when it ends).
     pub attempts: i64,
     /// When the next attempt is due (ms).
     pub next_attempt_at: i64,
@@ -282,6 +282,37 @@ impl Store {
         Ok(rows)
     }
 
+    /// Queues a message for endpoint `endpoint` alone, due at `now`: `msg_id`, its type and
+    /// body, with `audit`; the delivery.
+    pub async fn insert_test_delivery(
+        &self,
+        endpoint: &WebhookId,
+        (msg_id, kind, payload): (&str, &str, &str),
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<DeliveryRow, Error> {
+        let sql = concat!(
+            "INSERT INTO webhook_deliveries (endpoint_id, msg_id, type, payload, created_at, \
+             status, attempts, next_attempt_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $5) \
+             RETURNING ",
+            delivery_columns!()
+        );
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let row: DeliveryRow = sqlx::query_as(sql)
+                .bind(endpoint)
+                .bind(msg_id)
+                .bind(kind)
+                .bind(payload)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(row)
+        })
+    }
+
     /// Makes delivery `delivery` of endpoint `id` due at `now`, its attempts counted afresh,
     /// with `audit`; whether there is such a delivery.
     pub async fn redeliver_webhook(
@@ -391,18 +422,19 @@ impl Store {
     /// Records how an attempt at delivery `id` of endpoint `endpoint` ended, when sender `lease`
     /// still holds the endpoint: `delivered` (at `now`), or not, with the answer's `status` and
     /// `error`, to be tried again at `retry_at` or (`None`) given up; the attempt is counted. A
-    /// sender whose hold ran out (another took the endpoint), or a delivery no longer pending,
-    /// changes nothing.
+    /// sender whose hold ran out (another took the endpoint), a delivery no longer pending, or
+    /// one made due again after the sender read it at `read_at` (an admin asked for it again
+    /// meanwhile: it is sent again), changes nothing.
     pub async fn webhook_attempted(
         &self,
-        (endpoint, lease): (&WebhookId, &str),
+        (endpoint, lease, read_at): (&WebhookId, &str, i64),
         id: i64,
         outcome: Attempt<'_>,
     ) -> Result<(), Error> {
         let (status, error, retry_at) = match outcome {
             Attempt::Delivered { status, now } => {
                 return self
-                    .webhooks_delivered((endpoint, lease), &[id], status, now)
+                    .webhooks_delivered((endpoint, lease, read_at), &[id], status, now)
                     .await;
             }
             Attempt::Failed {
@@ -420,6 +452,7 @@ impl Store {
             "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, \
              next_attempt_at = COALESCE($2, next_attempt_at), last_status = $3, \
              last_error = $4 WHERE id = $5 AND endpoint_id = $6 AND status = 'pending' \
+             AND next_attempt_at <= $8 \
              AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $6 AND lease_id = $7)",
         )
         .bind(state)
@@ -429,6 +462,7 @@ impl Store {
         .bind(id)
         .bind(endpoint)
         .bind(lease)
+        .bind(read_at)
         .execute(pool)
         .await
         .map(drop))?;
@@ -436,13 +470,14 @@ impl Store {
     }
 
     /// Records deliveries `ids` of endpoint `endpoint` as delivered at `now`, answered `status`,
-    /// in one statement (per 64 of them), when sender `lease` still holds the endpoint;
-    /// the attempt is counted. They are named one by one: never "every delivery up to
+    /// in one statement (per 64 of them), when sender `lease` still holds the endpoint and each
+    /// is as it was read at `read_at` (see [`Store::webhook_attempted`]); the attempt is
+    /// counted. They are named one by one: never "every delivery up to
     /// some id", which on PostgreSQL (whose ids are not given in commit order) could take in a
     /// delivery committed late that was never sent.
     pub async fn webhooks_delivered(
         &self,
-        (endpoint, lease): (&WebhookId, &str),
+        (endpoint, lease, read_at): (&WebhookId, &str, i64),
         ids: &[i64],
         status: i32,
         now: i64,
@@ -454,7 +489,8 @@ impl Store {
                     .bind(now)
                     .bind(status)
                     .bind(endpoint)
-                    .bind(lease);
+                    .bind(lease)
+                    .bind(read_at);
                 for id in ids {
                     query = query.bind(id);
                 }
@@ -504,15 +540,16 @@ impl Store {
 const MAX_DELIVERED: usize = super::groups::MAX_GROUP;
 
 /// Records deliveries as delivered, for each number of them: `$1` when, `$2` the status, `$3`
-/// the endpoint, `$4` the lease, then the ids.
+/// the endpoint, `$4` the lease, `$5` when they were read, then the ids.
 static DELIVERED: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     texts(|n| {
         format!(
             "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $1, \
              last_status = $2, last_error = NULL, attempts = attempts + 1 \
-             WHERE endpoint_id = $3 AND status = 'pending' AND id IN ({}) \
+             WHERE endpoint_id = $3 AND status = 'pending' AND next_attempt_at <= $5 \
+             AND id IN ({}) \
              AND EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $3 AND lease_id = $4)",
-            placeholders(n, 5)
+            placeholders(n, 6)
         )
     })
 });
