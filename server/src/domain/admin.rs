@@ -87,6 +87,19 @@ async fn existing(core: &Core, id: &str) -> Result<UserRow, Error> {
     core.store.user(&id).await?.ok_or_else(not_found)
 }
 
+/// Query parameter `name`'s time, when given: `invalid_request` unless it is RFC 3339.
+fn time_parameter(text: Option<&str>, name: &str) -> Result<Option<Timestamp>, Error> {
+    text.map(|t| {
+        Timestamp::parse_rfc3339(t).ok_or_else(|| {
+            Error::rejected(
+                ErrorCode::InvalidRequest,
+                format!("`{name}` is a time such as 2026-12-01T00:00:00Z."),
+            )
+        })
+    })
+    .transpose()
+}
+
 /// What `GET /auth/admin/users` asks for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UsersQuery<'a> {
@@ -116,22 +129,9 @@ pub async fn users(core: &Core, asked: UsersQuery<'_>) -> Result<UserPage, Error
         ));
     }
     let prefix = query.map(str::to_lowercase);
-    let time = |text: Option<&str>, name: &str| {
-        text.map(|t| {
-            Timestamp::parse_rfc3339(t)
-                .map(Timestamp::millis)
-                .ok_or_else(|| {
-                    Error::rejected(
-                        ErrorCode::InvalidRequest,
-                        format!("`{name}` is a time such as 2026-12-01T00:00:00Z."),
-                    )
-                })
-        })
-        .transpose()
-    };
     let created = (
-        time(asked.created_since, "created_since")?,
-        time(asked.created_before, "created_before")?,
+        time_parameter(asked.created_since, "created_since")?.map(Timestamp::millis),
+        time_parameter(asked.created_before, "created_before")?.map(Timestamp::millis),
     );
     let after = asked
         .cursor
@@ -367,13 +367,7 @@ pub async fn audit_log(core: &Core, query: AuditQuery<'_>) -> Result<AuditPage, 
                 .ok_or_else(|| invalid("`kind` is an event kind such as `sign_in`."))
         })
         .transpose()?;
-    let since = query
-        .since
-        .map(|t| {
-            Timestamp::parse_rfc3339(t)
-                .ok_or_else(|| invalid("`since` is a time such as 2026-12-01T00:00:00Z."))
-        })
-        .transpose()?;
+    let since = time_parameter(query.since, "since")?;
     let before = query
         .cursor
         .filter(|c| !c.is_empty())

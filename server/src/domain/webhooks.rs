@@ -285,14 +285,15 @@ pub async fn update(
         .ok_or_else(not_found)
 }
 
+/// Endpoint `id`, or `not_found`.
+async fn existing(core: &Core, id: &WebhookId) -> Result<EndpointRow, Error> {
+    core.store.webhook_endpoint(id).await?.ok_or_else(not_found)
+}
+
 /// Endpoint `id`, when it was made through the API: `not_found` when there is none, and
 /// `invalid_request` for one from the configuration, which is changed there.
 async fn made_through_the_api(core: &Core, id: &WebhookId) -> Result<EndpointRow, Error> {
-    let row = core
-        .store
-        .webhook_endpoint(id)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = existing(core, id).await?;
     if row.configured != 0 {
         return Err(from_configuration());
     }
@@ -480,14 +481,7 @@ fn endpoint_id(text: &str) -> Result<WebhookId, Error> {
 /// `DELETE /auth/admin/webhooks/{id}`: the endpoint and its deliveries, pending ones included.
 pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error> {
     let id = endpoint_id(id)?;
-    if core
-        .store
-        .webhook_endpoint(&id)
-        .await?
-        .is_some_and(|row| row.configured != 0)
-    {
-        return Err(from_configuration());
-    }
+    made_through_the_api(core, &id).await?;
     let event = audit::event(AuditKind::WebhookDeleted, act.now, act.client)
         .detail(with_endpoint(act, &id, None));
     if core.store.delete_webhook_endpoint(&id, &event).await? {
@@ -618,11 +612,7 @@ pub async fn send_test(
     random: &Random,
 ) -> Result<WebhookDelivery, Error> {
     let id = endpoint_id(id)?;
-    let row = core
-        .store
-        .webhook_endpoint(&id)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = existing(core, &id).await?;
     if row.disabled_at.is_some() {
         return Err(bad_request(
             "This endpoint is disabled (it answered 410 Gone): enable it first.",

@@ -30,7 +30,7 @@ use crate::Error;
 use crate::domain::core::Core;
 use crate::domain::webhooks;
 use crate::domain::{Random, Timestamp, WebhookId, b64};
-use crate::store::webhooks::Attempt;
+use crate::store::webhooks::Failure;
 use crate::store::{DeliveryRow, EndpointRow};
 
 /// How long a sender holds an endpoint: longer than a batch of attempts takes ([`BATCH`] /
@@ -135,7 +135,8 @@ impl Sender {
             let Some(endpoint) = core.store.lease_webhook_endpoint(id, lease, held).await? else {
                 return Ok(());
             };
-            let due = core.store.due_webhooks(id, now.millis(), BATCH).await?;
+            let read_at = now.millis();
+            let due = core.store.due_webhooks(id, read_at, BATCH).await?;
             if due.is_empty() {
                 return Ok(());
             }
@@ -185,14 +186,18 @@ impl Sender {
                 };
                 match sent {
                     Sent::Delivered(status) => accepted.push((status, delivery.id)),
-                    sent => {
-                        gone |= matches!(sent, Sent::Gone);
-                        record(&core, &delivery, (lease, now.millis()), sent).await?;
+                    Sent::Gone => {
+                        gone = true;
+                        disable(&core, &delivery, (lease, read_at)).await?;
+                    }
+                    Sent::Failed(status, error) => {
+                        let failure = (status, error.as_str());
+                        failed(&core, &delivery, (lease, read_at), failure).await?;
                     }
                 }
             }
             accepted.sort_unstable();
-            let (read_at, now) = (now.millis(), Timestamp::now().millis());
+            let now = Timestamp::now().millis();
             for answered in accepted.chunk_by(|a, b| a.0 == b.0) {
                 let Some(&(status, _)) = answered.first() else {
                     continue;
@@ -292,60 +297,64 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
-/// Records how the attempt at `delivery` ended, for the sender holding its endpoint with
-/// `lease`, which read it at `read_at` (ms).
-async fn record(
+/// Disables the endpoint of `delivery`, which answered 410 Gone, and gives the delivery up,
+/// for the sender holding the endpoint with `lease`, which read it at `read_at` (ms).
+async fn disable(
     core: &Core,
     delivery: &DeliveryRow,
     (lease, read_at): (&str, i64),
-    sent: Sent,
 ) -> Result<(), Error> {
-    let now = Timestamp::now();
-    let outcome = match &sent {
-        Sent::Delivered(status) => Attempt::Delivered {
-            status: i32::from(*status),
-            now: now.millis(),
-        },
-        Sent::Gone => {
-            tracing::warn!(endpoint = %delivery.endpoint_id, "a webhook endpoint answered 410 Gone: disabled");
-            core.store
-                .disable_webhook_endpoint(
-                    &delivery.endpoint_id,
-                    "it answered 410 Gone",
-                    now.millis(),
-                )
-                .await?;
-            Attempt::Failed {
-                status: Some(410),
-                error: "the endpoint answered 410 Gone and was disabled",
-                retry_at: None,
-            }
-        }
-        Sent::Failed(status, error) => {
-            // The attempts before this one: the first failure waits the first wait.
-            let retry = usize::try_from(delivery.attempts)
-                .ok()
-                .and_then(|before| RETRIES.get(before));
-            tracing::info!(
-                delivery = delivery.id,
-                endpoint = %delivery.endpoint_id,
-                attempts = delivery.attempts + 1,
-                gave_up = retry.is_none(),
-                %error,
-                "a webhook delivery failed"
-            );
-            Attempt::Failed {
-                status: status.map(i32::from),
-                error,
-                retry_at: retry.map(|wait| now.plus(*wait).millis()),
-            }
-        }
+    tracing::warn!(endpoint = %delivery.endpoint_id, "a webhook endpoint answered 410 Gone: disabled");
+    let now = Timestamp::now().millis();
+    core.store
+        .disable_webhook_endpoint(&delivery.endpoint_id, "it answered 410 Gone", now)
+        .await?;
+    let failure = Failure {
+        status: Some(410),
+        error: "the endpoint answered 410 Gone and was disabled",
+        retry_at: None,
     };
     core.store
-        .webhook_attempted(
+        .webhook_failed(
             (&delivery.endpoint_id, lease, read_at),
             delivery.id,
-            outcome,
+            failure,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt at `delivery` (the answer's status, when one came, and why), to be
+/// retried after the next wait or given up, for the sender holding its endpoint with `lease`,
+/// which read it at `read_at` (ms).
+async fn failed(
+    core: &Core,
+    delivery: &DeliveryRow,
+    (lease, read_at): (&str, i64),
+    (status, error): (Option<u16>, &str),
+) -> Result<(), Error> {
+    // The attempts before this one: the first failure waits the first wait.
+    let retry = usize::try_from(delivery.attempts)
+        .ok()
+        .and_then(|before| RETRIES.get(before));
+    tracing::info!(
+        delivery = delivery.id,
+        endpoint = %delivery.endpoint_id,
+        attempts = delivery.attempts + 1,
+        gave_up = retry.is_none(),
+        %error,
+        "a webhook delivery failed"
+    );
+    let failure = Failure {
+        status: status.map(i32::from),
+        error,
+        retry_at: retry.map(|wait| Timestamp::now().plus(*wait).millis()),
+    };
+    core.store
+        .webhook_failed(
+            (&delivery.endpoint_id, lease, read_at),
+            delivery.id,
+            failure,
         )
         .await?;
     Ok(())

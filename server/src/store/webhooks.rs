@@ -419,30 +419,22 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records how an attempt at delivery `id` of endpoint `endpoint` ended, when sender `lease`
-    /// still holds the endpoint: `delivered` (at `now`), or not, with the answer's `status` and
-    /// `error`, to be tried again at `retry_at` or (`None`) given up; the attempt is counted. A
-    /// sender whose hold ran out (another took the endpoint), a delivery no longer pending, or
-    /// one made due again after the sender read it at `read_at` (an admin asked for it again
-    /// meanwhile: it is sent again), changes nothing.
-    pub async fn webhook_attempted(
+    /// Records that an attempt at delivery `id` of endpoint `endpoint` failed, when sender
+    /// `lease` still holds the endpoint: the answer's status and error, to be tried again at
+    /// `retry_at` or (`None`) given up; the attempt is counted. A sender whose hold ran out
+    /// (another took the endpoint), a delivery no longer pending, or one made due again after
+    /// the sender read it at `read_at` (an admin asked for it again meanwhile: it is sent
+    /// again), changes nothing.
+    pub async fn webhook_failed(
         &self,
         (endpoint, lease, read_at): (&WebhookId, &str, i64),
         id: i64,
-        outcome: Attempt<'_>,
+        Failure {
+            status,
+            error,
+            retry_at,
+        }: Failure<'_>,
     ) -> Result<(), Error> {
-        let (status, error, retry_at) = match outcome {
-            Attempt::Delivered { status, now } => {
-                return self
-                    .webhooks_delivered((endpoint, lease, read_at), &[id], status, now)
-                    .await;
-            }
-            Attempt::Failed {
-                status,
-                error,
-                retry_at,
-            } => (status, error, retry_at),
-        };
         let state = if retry_at.is_some() {
             "pending"
         } else {
@@ -471,7 +463,7 @@ impl Store {
 
     /// Records deliveries `ids` of endpoint `endpoint` as delivered at `now`, answered `status`,
     /// in one statement (per 64 of them), when sender `lease` still holds the endpoint and each
-    /// is as it was read at `read_at` (see [`Store::webhook_attempted`]); the attempt is
+    /// is as it was read at `read_at` (see [`Store::webhook_failed`]); the attempt is
     /// counted. They are named one by one: never "every delivery up to
     /// some id", which on PostgreSQL (whose ids are not given in commit order) could take in a
     /// delivery committed late that was never sent.
@@ -554,23 +546,13 @@ static DELIVERED: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     })
 });
 
-/// How an attempt at a delivery ended.
+/// A failed attempt at a delivery.
 #[derive(Debug, Clone, Copy)]
-pub enum Attempt<'a> {
-    /// The endpoint answered 2xx (`status`) at `now`.
-    Delivered {
-        /// The answer's status.
-        status: i32,
-        /// When (ms).
-        now: i64,
-    },
-    /// It did not.
-    Failed {
-        /// The answer's status, when one came.
-        status: Option<i32>,
-        /// What went wrong.
-        error: &'a str,
-        /// When to try again (ms); `None`: never.
-        retry_at: Option<i64>,
-    },
+pub struct Failure<'a> {
+    /// The answer's status, when one came.
+    pub status: Option<i32>,
+    /// What went wrong.
+    pub error: &'a str,
+    /// When to try again (ms); `None`: never.
+    pub retry_at: Option<i64>,
 }
