@@ -138,7 +138,7 @@ pub struct WebhookChanges {
 
 /// A field that is there, even as `null` (`Some(None)`), told from one left out (`None`, by
 /// `#[serde(default)]`).
-fn present<'de, D, T>(field: D) -> Result<Option<T>, D::Error>
+pub(crate) fn present<'de, D, T>(field: D) -> Result<Option<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de>,

@@ -29,6 +29,7 @@ mod error;
 mod lifecycle;
 mod mfa;
 mod oauth;
+mod oidc;
 mod orgs;
 mod resource;
 
@@ -56,6 +57,10 @@ pub use mfa::{
 pub use oauth::{
     Identities, Identity, IdentityLinked, OAuthExchange, OAuthLink, OAuthLinkStarted,
     OAuthProviderInfo, OAuthProviders,
+};
+pub use oidc::{
+    ClientChanges, ClientRegistered, ClientType, NewClient, OidcClient, OidcClients,
+    RotateClientSecret,
 };
 pub use orgs::{
     ChangeRole, CreateOrg, Invitation, InvitationAnswer, InvitationList, Invite, Member,

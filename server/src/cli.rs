@@ -75,6 +75,15 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhooksAction,
     },
+    /// Manage the apps that sign their users in through Keyward as an OpenID Connect provider:
+    /// register (a confidential client's secret is printed once), list, change, rotate a
+    /// secret, delete.
+    #[cfg(feature = "oidc-provider")]
+    Clients {
+        /// What to do.
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
     /// Print the newest mails of the outbox (in development, where no SMTP server is set, mail
     /// goes only there), with their links.
     Outbox {
@@ -111,6 +120,90 @@ pub enum KeysAction {
     /// Make a new signing key. The old key keeps verifying (and stays in the JWKS) until the
     /// tokens it signed have expired; running servers pick the new key up within 30 seconds.
     Rotate(SettingsArgs),
+}
+
+/// A client's registration, as `keyward clients create` and `update` take it.
+#[cfg(feature = "oidc-provider")]
+#[derive(Debug, Default, clap::Args)]
+pub struct ClientArgs {
+    /// Shown to users on the consent page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Where sign-ins may return to, exactly (repeat for more).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser, exactly (repeat for more).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A scope it may ask for (repeat for more) [default: openid, email, profile].
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// A grant: authorization_code, refresh_token, client_credentials (repeat for more)
+    /// [default: authorization_code and refresh_token].
+    #[arg(long = "grant", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// The API its access tokens are for (their `aud`; needed with client_credentials).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub client_audience: Option<String>,
+    /// Never ask users to consent (a first-party app).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub skip_consent: Option<bool>,
+}
+
+/// `keyward clients …`: the admin API's client operations, on the server's database.
+#[cfg(feature = "oidc-provider")]
+#[derive(Debug, Subcommand)]
+pub enum ClientsAction {
+    /// Register a client, and print a confidential client's secret, once.
+    Create {
+        /// `confidential` (a server-side app, with a secret) or `public` (a browser or native
+        /// app, with PKCE).
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// The registration.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// List the clients.
+    List(SettingsArgs),
+    /// Change a client: what is given replaces what it had (every `--redirect-uri` given
+    /// replaces all of them), the rest stays.
+    Update {
+        /// The client's `client_id`.
+        id: String,
+        /// What changes.
+        #[command(flatten)]
+        client: ClientArgs,
+        /// It has no audience any more.
+        #[arg(long, conflicts_with = "client_audience")]
+        no_client_audience: bool,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Give a confidential client a new secret, printed once; the previous one is accepted for
+    /// a day more, unless `--now`.
+    RotateSecret {
+        /// The client's `client_id`.
+        id: String,
+        /// Refuse the previous secret at once (it leaked).
+        #[arg(long)]
+        now: bool,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Delete a client.
+    Delete {
+        /// The client's `client_id`.
+        id: String,
+        /// Settings (the database to write).
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
 }
 
 /// `keyward server-keys …`.
@@ -976,6 +1069,8 @@ async fn run(command: Command) -> Result<(), Error> {
         Command::AdminKeys { action } => api_keys(KeyKind::Admin, action).await,
         Command::Users { action } => users(action).await,
         Command::Webhooks { action } => webhooks(action).await,
+        #[cfg(feature = "oidc-provider")]
+        Command::Clients { action } => clients(action).await,
         Command::Outbox { limit, settings } => {
             let store = open_store(settings).await?;
             let mails = store.recent_mail(limit.clamp(1, 1000)).await?;
@@ -1098,16 +1193,8 @@ async fn users(action: UsersAction) -> Result<(), Error> {
         UsersAction::Delete { id, settings, .. } => (UsersOp::Delete(id), settings),
         UsersAction::PasswordReset { id, settings } => (UsersOp::PasswordReset(id), settings),
     };
-    let keyward = Keyward::start_for_command(settings.resolve()?).await?;
-    let core = keyward.core();
-    #[allow(clippy::disallowed_methods)] // an edge: the operator's command
-    let (now, random) = (Timestamp::now(), crate::domain::Random::os());
-    let client = Client::default();
-    let act = admin::Acting {
-        by: admin::By::Cli,
-        client: &client,
-        now,
-    };
+    let operator = Operator::start(settings).await?;
+    let (core, act, random) = (operator.keyward.core(), operator.act(), &operator.random);
     let done = match op {
         UsersOp::List {
             query,
@@ -1146,7 +1233,7 @@ async fn users(action: UsersAction) -> Result<(), Error> {
                 println!("next page: --cursor {next}");
             }
         }),
-        UsersOp::Show(id) => admin::user(core, &id, now).await.map(|user| {
+        UsersOp::Show(id) => admin::user(core, &id, act.now).await.map(|user| {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&user).unwrap_or_default()
@@ -1167,11 +1254,11 @@ async fn users(action: UsersAction) -> Result<(), Error> {
         UsersOp::Delete(id) => admin::delete(core, &id, &act)
             .await
             .map(|()| println!("deleted {id}")),
-        UsersOp::PasswordReset(id) => admin::start_password_reset(core, &id, &act, &random)
+        UsersOp::PasswordReset(id) => admin::start_password_reset(core, &id, &act, random)
             .await
             .map(|()| println!("a password reset link is queued for {id}")),
     };
-    core.store.close().await;
+    operator.close().await;
     done
 }
 
@@ -1189,16 +1276,8 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
         | WebhooksAction::Redeliver { settings, .. }
         | WebhooksAction::List(settings) => std::mem::take(settings),
     };
-    let keyward = Keyward::start_for_command(settings.resolve()?).await?;
-    let core = keyward.core();
-    #[allow(clippy::disallowed_methods)] // an edge: the operator's command
-    let (now, random) = (Timestamp::now(), crate::domain::Random::os());
-    let client = Client::default();
-    let act = admin::Acting {
-        by: admin::By::Cli,
-        client: &client,
-        now,
-    };
+    let operator = Operator::start(settings).await?;
+    let (core, act, random) = (operator.keyward.core(), operator.act(), &operator.random);
     let print = |endpoint: &keyward_proto::WebhookEndpoint| {
         println!(
             "{:<36}  {:<24}  {}  events: {}{}",
@@ -1216,91 +1295,239 @@ async fn webhooks(mut action: WebhooksAction) -> Result<(), Error> {
                 .unwrap_or_default()
         );
     };
-    let done =
-        match action {
-            WebhooksAction::Create { url, events, .. } => {
-                let new = keyward_proto::NewWebhook { url, events };
-                webhooks::create(core, new, &act, &random)
-                    .await
-                    .map(|made| {
-                        print(&made.endpoint);
-                        println!("{}", made.secret);
-                        println!("shown once: the receiver verifies signatures with it");
-                    })
-            }
-            WebhooksAction::List(_) => webhooks::list(core).await.map(|endpoints| {
-                endpoints.iter().for_each(print);
-                println!("{} endpoint(s)", endpoints.len());
+    let done = match action {
+        WebhooksAction::Create { url, events, .. } => {
+            let new = keyward_proto::NewWebhook { url, events };
+            webhooks::create(core, new, &act, random).await.map(|made| {
+                print(&made.endpoint);
+                println!("{}", made.secret);
+                println!("shown once: the receiver verifies signatures with it");
+            })
+        }
+        WebhooksAction::List(_) => webhooks::list(core).await.map(|endpoints| {
+            endpoints.iter().for_each(print);
+            println!("{} endpoint(s)", endpoints.len());
+        }),
+        WebhooksAction::RotateSecret { id, .. } => webhooks::rotate_secret(core, &id, &act, random)
+            .await
+            .map(|made| {
+                print(&made.endpoint);
+                println!("{}", made.secret);
+                println!("shown once: the previous secret signs too for a day");
             }),
-            WebhooksAction::RotateSecret { id, .. } => {
-                webhooks::rotate_secret(core, &id, &act, &random)
-                    .await
-                    .map(|made| {
-                        print(&made.endpoint);
-                        println!("{}", made.secret);
-                        println!("shown once: the previous secret signs too for a day");
-                    })
-            }
-            WebhooksAction::Update {
-                id,
-                url,
-                events,
-                all_events,
-                ..
-            } => {
-                let events = if all_events {
-                    Some(None)
-                } else {
-                    events.map(Some)
-                };
-                let changes = keyward_proto::WebhookChanges { url, events };
-                webhooks::update(core, &id, changes, &act)
-                    .await
-                    .map(|endpoint| print(&endpoint))
-            }
-            WebhooksAction::Test { id, .. } => webhooks::send_test(core, &id, &act, &random)
+        WebhooksAction::Update {
+            id,
+            url,
+            events,
+            all_events,
+            ..
+        } => {
+            let events = if all_events {
+                Some(None)
+            } else {
+                events.map(Some)
+            };
+            let changes = keyward_proto::WebhookChanges { url, events };
+            webhooks::update(core, &id, changes, &act)
+                .await
+                .map(|endpoint| print(&endpoint))
+        }
+        WebhooksAction::Test { id, .. } => {
+            webhooks::send_test(core, &id, &act, random)
                 .await
                 .map(|delivery| {
                     println!(
                         "queued delivery {} ({}): a running server sends it within a second",
                         delivery.id, delivery.msg_id
                     );
-                }),
-            WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
+                })
+        }
+        WebhooksAction::Delete { id, .. } => webhooks::delete(core, &id, &act)
+            .await
+            .map(|()| println!("deleted {id}")),
+        WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
+            .await
+            .map(|endpoint| print(&endpoint)),
+        WebhooksAction::Deliveries {
+            id, limit, status, ..
+        } => webhooks::deliveries(core, &id, (Some(limit), None), status.as_deref())
+            .await
+            .map(|page| {
+                for d in &page.deliveries {
+                    println!(
+                        "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
+                        d.id,
+                        d.created_at,
+                        d.event_type,
+                        d.status,
+                        d.attempts,
+                        d.last_error
+                            .as_deref()
+                            .map(|e| format!(", last error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+                println!("{} deliveries", page.deliveries.len());
+            }),
+        WebhooksAction::Redeliver { id, delivery, .. } => {
+            webhooks::redeliver(core, &id, delivery, &act)
                 .await
-                .map(|()| println!("deleted {id}")),
-            WebhooksAction::Enable { id, .. } => webhooks::enable(core, &id, &act)
-                .await
-                .map(|endpoint| print(&endpoint)),
-            WebhooksAction::Deliveries {
-                id, limit, status, ..
-            } => webhooks::deliveries(core, &id, (Some(limit), None), status.as_deref())
-                .await
-                .map(|page| {
-                    for d in &page.deliveries {
-                        println!(
-                            "{:>8}  {}  {:<24}  {:<9}  {} attempt(s){}",
-                            d.id,
-                            d.created_at,
-                            d.event_type,
-                            d.status,
-                            d.attempts,
-                            d.last_error
-                                .as_deref()
-                                .map(|e| format!(", last error: {e}"))
-                                .unwrap_or_default()
-                        );
-                    }
-                    println!("{} deliveries", page.deliveries.len());
-                }),
-            WebhooksAction::Redeliver { id, delivery, .. } => {
-                webhooks::redeliver(core, &id, delivery, &act)
-                    .await
-                    .map(|()| println!("delivery {delivery} is queued again"))
-            }
-        };
-    core.store.close().await;
+                .map(|()| println!("delivery {delivery} is queued again"))
+        }
+    };
+    operator.close().await;
     done
+}
+
+/// `keyward clients …`.
+#[cfg(feature = "oidc-provider")]
+async fn clients(mut action: ClientsAction) -> Result<(), Error> {
+    use crate::domain::oidc_provider::clients;
+    use keyward_proto::{ClientType, OidcClient};
+    let settings = match &mut action {
+        ClientsAction::Create { settings, .. }
+        | ClientsAction::Update { settings, .. }
+        | ClientsAction::RotateSecret { settings, .. }
+        | ClientsAction::Delete { settings, .. }
+        | ClientsAction::List(settings) => std::mem::take(settings),
+    };
+    let operator = Operator::start(settings).await?;
+    let (core, act, random) = (operator.keyward.core(), operator.act(), &operator.random);
+    let print = |client: &OidcClient| {
+        println!(
+            "{}  {:?}  {}  grants: {}  scopes: {}{}",
+            client.client_id,
+            client.kind,
+            client.name,
+            client.grant_types.join(","),
+            client.scopes.join(","),
+            client
+                .audience
+                .as_deref()
+                .map(|aud| format!("  audience: {aud}"))
+                .unwrap_or_default()
+        );
+        for uri in &client.redirect_uris {
+            println!("    redirect: {uri}");
+        }
+        for uri in &client.post_logout_redirect_uris {
+            println!("    after logout: {uri}");
+        }
+    };
+    let listed = |list: Vec<String>| (!list.is_empty()).then_some(list);
+    let done = match action {
+        ClientsAction::Create { kind, client, .. } => {
+            let kind = match kind.as_str() {
+                "confidential" => ClientType::Confidential,
+                "public" => ClientType::Public,
+                _ => {
+                    operator.close().await;
+                    return Err(Error::Config {
+                        setting: "type",
+                        reason: "a client is `confidential` or `public`".into(),
+                    });
+                }
+            };
+            let new = keyward_proto::NewClient {
+                name: client.name.unwrap_or_default(),
+                kind,
+                redirect_uris: client.redirect_uris,
+                post_logout_redirect_uris: listed(client.post_logout_redirect_uris),
+                scopes: listed(client.scopes),
+                grant_types: listed(client.grant_types),
+                audience: client.client_audience,
+                skip_consent: client.skip_consent,
+            };
+            clients::create(core, new, &act, random).await.map(|made| {
+                print(&made.client);
+                if let Some(secret) = made.client_secret {
+                    println!("{secret}");
+                    println!("shown once: the client authenticates with it");
+                }
+            })
+        }
+        ClientsAction::List(_) => clients::list(core, act.now).await.map(|list| {
+            list.iter().for_each(print);
+            println!("{} client(s)", list.len());
+        }),
+        ClientsAction::Update {
+            id,
+            client,
+            no_client_audience,
+            ..
+        } => {
+            let changes = keyward_proto::ClientChanges {
+                name: client.name,
+                redirect_uris: listed(client.redirect_uris),
+                post_logout_redirect_uris: listed(client.post_logout_redirect_uris),
+                scopes: listed(client.scopes),
+                grant_types: listed(client.grant_types),
+                audience: if no_client_audience {
+                    Some(None)
+                } else {
+                    client.client_audience.map(Some)
+                },
+                skip_consent: client.skip_consent,
+            };
+            clients::update(core, &id, changes, &act)
+                .await
+                .map(|client| print(&client))
+        }
+        ClientsAction::RotateSecret { id, now, .. } => {
+            let how = keyward_proto::RotateClientSecret { now };
+            clients::rotate_secret(core, &id, how, &act, random)
+                .await
+                .map(|made| {
+                    print(&made.client);
+                    println!("{}", made.client_secret.unwrap_or_default());
+                    if now {
+                        println!("shown once: the previous secret is refused from now on");
+                    } else {
+                        println!("shown once: the previous secret is accepted too for a day");
+                    }
+                })
+        }
+        ClientsAction::Delete { id, .. } => clients::delete(core, &id, &act)
+            .await
+            .map(|()| println!("deleted {id}")),
+    };
+    operator.close().await;
+    done
+}
+
+/// What an operator's command acts with: the server's core on the configured database, and the
+/// circumstances its admin changes are audited with (the CLI, now).
+struct Operator {
+    keyward: Keyward,
+    client: Client,
+    now: Timestamp,
+    random: crate::domain::Random,
+}
+
+impl Operator {
+    async fn start(settings: SettingsArgs) -> Result<Self, Error> {
+        let keyward = Keyward::start_for_command(settings.resolve()?).await?;
+        #[allow(clippy::disallowed_methods)] // an edge: the operator's command
+        let (now, random) = (Timestamp::now(), crate::domain::Random::os());
+        Ok(Self {
+            keyward,
+            client: Client::default(),
+            now,
+            random,
+        })
+    }
+
+    fn act(&self) -> admin::Acting<'_> {
+        admin::Acting {
+            by: admin::By::Cli,
+            client: &self.client,
+            now: self.now,
+        }
+    }
+
+    async fn close(&self) {
+        self.keyward.core().store.close().await;
+    }
 }
 
 /// `keyward server-keys …` and `keyward admin-keys …`.
@@ -1444,6 +1671,14 @@ mod tests {
         let path = dir.path().join("keyward.toml");
         std::fs::write(&path, text).unwrap();
         path
+    }
+
+    /// Every subcommand's flags are well formed (no two with one name), as clap checks only
+    /// when a command is parsed.
+    #[test]
+    fn every_command_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
     }
 
     #[test]

@@ -56,6 +56,8 @@
 //! | cargo feature | |
 //! |---|---|
 //! | `cli` (default) | the `keyward` binary and [`cli`]: flags, `KEYWARD_*` variables, `keyward.toml`, logging. Turn default features off to compile the library alone |
+//! | `oauth` (default) | sign-in with OpenID Connect and OAuth providers |
+//! | `oidc-provider` (default) | Keyward as an OpenID Connect provider for your other apps: so far the clients' registry (`/auth/admin/clients…`, `keyward clients …`) |
 //!
 //! Inside, three rooms with doors in one direction: `http` (axum: routes, extractors,
 //! error → response) calls `domain` (the decisions), which calls `store` (SQLite or PostgreSQL

@@ -387,6 +387,15 @@ async fn admin_routes_refuse_user_tokens_server_keys_and_revoked_keys() {
                 Method::POST,
                 format!("/auth/admin/webhooks/{id}/deliveries/1/redeliver"),
             ),
+            (Method::GET, "/auth/admin/clients".to_owned()),
+            (Method::POST, "/auth/admin/clients".to_owned()),
+            (Method::GET, format!("/auth/admin/clients/{id}")),
+            (Method::PATCH, format!("/auth/admin/clients/{id}")),
+            (Method::DELETE, format!("/auth/admin/clients/{id}")),
+            (
+                Method::POST,
+                format!("/auth/admin/clients/{id}/rotate-secret"),
+            ),
         ] {
             let reply = send(&keyward, authed(method, &uri, presented)).await;
             assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{what} on {uri}");

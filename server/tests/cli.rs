@@ -20,6 +20,20 @@ fn keyward(args: &[&str], database_url: &str) -> Output {
         .expect("the keyward binary runs")
 }
 
+/// `keyward args…` on the database at `url`, off the test's runtime (a server may be running
+/// on it).
+fn run_keyward(url: &str, args: &[&str]) -> impl Future<Output = Output> + use<> {
+    let url = url.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    async move {
+        tokio::task::spawn_blocking(move || {
+            keyward(&args.iter().map(String::as_str).collect::<Vec<_>>(), &url)
+        })
+        .await
+        .unwrap()
+    }
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -170,17 +184,7 @@ async fn disable_enable_delete_and_the_audit_log_from_the_command_line() {
     let server = db.start().await;
     let user = sign_up(&server, "leaver@example.com").await;
     let id = user["user"]["id"].as_str().unwrap().to_owned();
-    let run = |args: &[&str]| {
-        let url = db.url.clone();
-        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                keyward(&args.iter().map(String::as_str).collect::<Vec<_>>(), &url)
-            })
-            .await
-            .unwrap()
-        }
-    };
+    let run = |args: &[&str]| run_keyward(&db.url, args);
     let sign_in_code = || async {
         let body = serde_json::json!({ "email": "leaver@example.com", "password": PASSWORD });
         send(&server, post("/auth/sign-in", &body))
@@ -213,6 +217,101 @@ async fn disable_enable_delete_and_the_audit_log_from_the_command_line() {
     assert_eq!(sign_in_code().await, "invalid_credentials");
     let gone = run(&["users", "show", &id]).await;
     assert!(!gone.status.success());
+}
+
+#[cfg(feature = "oidc-provider")]
+#[tokio::test]
+async fn clients_are_registered_changed_rotated_and_deleted_from_the_command_line() {
+    let db = TestDb::new().await;
+    let server = db.start().await;
+    let (_, key) = server.create_admin_key("console").await.unwrap();
+    let run = |args: &[&str]| run_keyward(&db.url, args);
+    let listed = || async {
+        let reply = send(&server, authed(Method::GET, "/auth/admin/clients", &key)).await;
+        reply.body["data"]["clients"].as_array().unwrap().clone()
+    };
+
+    let made = stdout(
+        &run(&[
+            "clients",
+            "create",
+            "--type",
+            "confidential",
+            "--name",
+            "Reports",
+            "--redirect-uri",
+            "https://reports.example.com/callback",
+            "--scope",
+            "openid",
+            "--scope",
+            "email",
+        ])
+        .await,
+    );
+    let id = made.split_whitespace().next().unwrap().to_owned();
+    assert!(id.starts_with("kwc_"), "{made}");
+    assert!(made.lines().any(|line| line.starts_with("kwcs_")), "{made}");
+    let clients = listed().await;
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0]["client_id"], id.as_str());
+    assert_eq!(clients[0]["scopes"], serde_json::json!(["openid", "email"]));
+
+    // Refused as through the API, with the reason, and nothing made.
+    let refused = run(&[
+        "clients",
+        "create",
+        "--type",
+        "public",
+        "--name",
+        "Robot",
+        "--grant",
+        "client_credentials",
+        "--client-audience",
+        "https://api.example.com",
+    ])
+    .await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("public client"));
+    assert_eq!(listed().await.len(), 1);
+
+    let updated = stdout(
+        &run(&[
+            "clients",
+            "update",
+            &id,
+            "--redirect-uri",
+            "https://reports.example.com/cb2",
+            "--skip-consent",
+        ])
+        .await,
+    );
+    assert!(
+        updated.contains("https://reports.example.com/cb2"),
+        "{updated}"
+    );
+    let clients = listed().await;
+    assert_eq!(
+        clients[0]["redirect_uris"],
+        serde_json::json!(["https://reports.example.com/cb2"])
+    );
+    assert_eq!(clients[0]["skip_consent"], true);
+
+    let rotated = stdout(&run(&["clients", "rotate-secret", &id, "--now"]).await);
+    assert!(rotated.contains("refused from now on"), "{rotated}");
+    let shown = stdout(&run(&["clients", "list"]).await);
+    assert!(
+        shown.contains(&id) && shown.contains("1 client(s)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("kwcs_"), "{shown}");
+
+    stdout(&run(&["clients", "delete", &id]).await);
+    assert!(listed().await.is_empty());
+    let audit = stdout(&run(&["audit", "--kind", "oidc_client_deleted"]).await);
+    assert!(
+        audit.contains(r#""by":"cli""#) && audit.contains(&id),
+        "{audit}"
+    );
 }
 
 #[test]

@@ -116,6 +116,18 @@ pub enum AuditKind {
     WebhookTested,
     /// A webhook endpoint's secret was rotated (the previous one signs too for a day).
     WebhookSecretRotated,
+    /// An OpenID Connect client was registered (`detail.client`: its `client_id`).
+    #[cfg(feature = "oidc-provider")]
+    OidcClientCreated,
+    /// A client's registration changed.
+    #[cfg(feature = "oidc-provider")]
+    OidcClientUpdated,
+    /// A client's secret was rotated (`detail.previous_refused_now`: the previous one at once).
+    #[cfg(feature = "oidc-provider")]
+    OidcClientSecretRotated,
+    /// A client was deleted.
+    #[cfg(feature = "oidc-provider")]
+    OidcClientDeleted,
 }
 
 impl AuditKind {
@@ -173,6 +185,14 @@ impl AuditKind {
             Self::WebhookRedelivered => "webhook_redelivered",
             Self::WebhookTested => "webhook_tested",
             Self::WebhookSecretRotated => "webhook_secret_rotated",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientCreated => "oidc_client_created",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientUpdated => "oidc_client_updated",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientSecretRotated => "oidc_client_secret_rotated",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientDeleted => "oidc_client_deleted",
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod mail;
 pub mod mfa;
 #[cfg(feature = "oauth")]
 pub mod oauth;
+#[cfg(feature = "oidc-provider")]
+pub mod oidc_provider;
 pub mod orgs;
 pub mod passkeys;
 pub mod password;

@@ -135,7 +135,7 @@ pub(crate) async fn list_users(
 }
 
 /// A change made now by `admin`, from `client`.
-fn acting<'a>(admin: &'a Admin, client: &'a Client) -> admin::Acting<'a> {
+pub(crate) fn acting<'a>(admin: &'a Admin, client: &'a Client) -> admin::Acting<'a> {
     admin::Acting {
         by: match admin {
             Admin::Key(key) => admin::By::Key(key),

@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod accounts;
-mod admin;
+pub(crate) mod admin;
 pub(crate) mod check;
 mod client;
 mod devices;
@@ -18,6 +18,8 @@ mod meta;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "oidc-provider")]
+mod oidc_provider;
 mod orgs;
 mod passkeys;
 mod sessions;
@@ -60,7 +62,7 @@ use crate::Keyward;
         (name = "mfa", description = "TOTP second factors: enrol, confirm, recovery codes, the second step of a sign-in."),
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "resource servers", description = "For servers that are not this process: token introspection and ticket redemption (with a server key), forward auth for gateways."),
-        (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended, the audit log, webhooks."),
+        (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended, the audit log, webhooks, OpenID Connect clients."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -166,13 +168,29 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
         doc.merge(oauth_doc);
         (router.merge(oauth_router), doc)
     };
+    #[cfg(feature = "oidc-provider")]
+    let (router, mut doc) = {
+        use oidc_provider::clients;
+        let (provider_router, provider_doc) = OpenApiRouter::new()
+            .routes(routes!(clients::create_client, clients::list_clients))
+            .routes(routes!(
+                clients::get_client,
+                clients::update_client,
+                clients::delete_client
+            ))
+            .routes(routes!(clients::rotate_client_secret))
+            .split_for_parts();
+        doc.merge(provider_doc);
+        (router.merge(provider_router), doc)
+    };
     describe_json_bodies(&mut doc);
     (router, doc)
 }
 
 /// Operations whose JSON body may be left out (the handlers read an absent body as `{}`).
-const OPTIONAL_BODIES: [&str; 3] = [
+const OPTIONAL_BODIES: [&str; 4] = [
     "/auth/sign-out",
+    "/auth/admin/clients/{id}/rotate-secret",
     "/auth/passkeys/register/options",
     "/auth/passkeys/sign-in/options",
 ];

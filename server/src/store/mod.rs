@@ -238,6 +238,27 @@ macro_rules! insert_identity {
     }};
 }
 
+/// Runs `$sql`, an `UPDATE` of one row `RETURNING` its columns as a `$row`, with `$binds`, and
+/// appends `$audit` in the same transaction when it changed one: the row, if it did.
+macro_rules! change_row {
+    ($store:expr, $row:ty, $sql:expr, $audit:expr, $($bind:expr),+) => {
+        on_writer!($store, pool => {
+            let mut tx = pool.begin().await?;
+            let row: Option<$row> = sqlx::query_as($sql)
+                $(.bind($bind))+
+                .fetch_optional(&mut *tx)
+                .await?;
+            if row.is_none() {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            insert_audit!(&mut *tx, $audit);
+            tx.commit().await?;
+            Ok(row)
+        })
+    };
+}
+
 /// Whether `$user_id` keeps a way to sign in once `$id` (a passkey's or an identity's id) is
 /// gone: a password, another passkey or another linked provider. The user's row is written
 /// first, which locks it (PostgreSQL) or takes the one writer (SQLite) for the transaction: two
@@ -273,6 +294,8 @@ mod limits;
 mod mfa;
 #[cfg(feature = "oauth")]
 mod oauth;
+#[cfg(feature = "oidc-provider")]
+mod oidc_provider;
 mod orgs;
 mod passkeys;
 mod replays;
@@ -294,6 +317,8 @@ pub use lifecycle::{AccountTokenRow, MailRow};
 pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
 pub use oauth::{IdentityRow, Linked, OAuthCode, OAuthFlowRow, PendingLink, PendingSignUp};
+#[cfg(feature = "oidc-provider")]
+pub use oidc_provider::ClientRow;
 pub use orgs::{
     Accepted, AccessChangeRow, Changed, InvitationRow, MemberChange, MemberRow, OrgChanges,
     OrgRoleRow, OrgRow,

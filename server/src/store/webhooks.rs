@@ -87,27 +87,6 @@ macro_rules! delivery_columns {
     };
 }
 
-/// Runs `$sql`, an `UPDATE` of one endpoint `RETURNING` its columns, with `$binds`, and appends
-/// `$audit` in the same transaction when it changed one: the endpoint, if it did.
-macro_rules! change_endpoint {
-    ($store:expr, $sql:expr, $audit:expr, $($bind:expr),+) => {
-        on_writer!($store, pool => {
-            let mut tx = pool.begin().await?;
-            let row: Option<EndpointRow> = sqlx::query_as($sql)
-                $(.bind($bind))+
-                .fetch_optional(&mut *tx)
-                .await?;
-            if row.is_none() {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-            insert_audit!(&mut *tx, $audit);
-            tx.commit().await?;
-            Ok(row)
-        })
-    };
-}
-
 impl Store {
     /// Adds endpoint `row`, with `audit`.
     pub async fn insert_webhook_endpoint(
@@ -224,7 +203,7 @@ impl Store {
              RETURNING ",
             endpoint_columns!()
         );
-        change_endpoint!(self, sql, audit, id, url, events)
+        change_row!(self, EndpointRow, sql, audit, id, url, events)
     }
 
     /// Gives endpoint `id` (one made through the API) the sealed `secret`, keeping the one it
@@ -241,7 +220,7 @@ impl Store {
              secret = $3 WHERE id = $1 AND configured = 0 RETURNING ",
             endpoint_columns!()
         );
-        change_endpoint!(self, sql, audit, id, previous_until, secret)
+        change_row!(self, EndpointRow, sql, audit, id, previous_until, secret)
     }
 
     /// Enables endpoint `id` again, with `audit`: the endpoint, or `None` when there is none.
@@ -255,7 +234,7 @@ impl Store {
              WHERE id = $1 RETURNING ",
             endpoint_columns!()
         );
-        change_endpoint!(self, sql, audit, id)
+        change_row!(self, EndpointRow, sql, audit, id)
     }
 
     /// Up to `limit` deliveries to endpoint `id`, newest first, before delivery `before`; only

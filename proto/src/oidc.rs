@@ -1,0 +1,150 @@
+//! Keyward as an OpenID Connect provider: the relying parties ("clients") registered with it,
+//! through the admin API (`/auth/admin/clients…`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::admin::present;
+
+/// Whether a client can keep a secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ClientType {
+    /// A server-side app: it authenticates with its secret (`kwcs_…`) at the token endpoint.
+    Confidential,
+    /// A browser or native app, which cannot keep a secret: it has none, and must use PKCE.
+    Public,
+}
+
+/// `POST /auth/admin/clients`: a relying party to register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    /// Shown to users on the consent page (1 to 100 characters).
+    pub name: String,
+    /// `confidential` (with a secret) or `public`.
+    #[serde(rename = "type")]
+    pub kind: ClientType,
+    /// Where authorization responses may go, each compared byte for byte with the request's:
+    /// `https` (`http` on a loopback address, or anywhere outside production), no fragment.
+    /// Needed with the `authorization_code` grant (1 to 10).
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may send the browser afterwards, by the same rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// The scopes it may ask for: `openid`, `email`, `profile`, `org`, and the app's own API
+    /// scopes [default: `openid email profile`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `authorization_code`, `refresh_token`, `client_credentials` [default:
+    /// `authorization_code refresh_token`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// The API its access tokens are for (their `aud`, beside the userinfo endpoint); needed
+    /// with `client_credentials`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// A first-party app, which users are never asked to consent to [default: false].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_consent: Option<bool>,
+}
+
+/// `PATCH /auth/admin/clients/{id}`: what changes (at least one field); what is left out stays.
+/// A client's type does not change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClientChanges {
+    /// Its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its redirect URIs, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uris: Option<Vec<String>>,
+    /// Its post-logout redirect URIs, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// Its scopes, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Its grants, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types: Option<Vec<String>>,
+    /// Its audience; `null` for none.
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub audience: Option<Option<String>>,
+    /// Whether consent is skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip_consent: Option<bool>,
+}
+
+/// A registered client (never its secret, which is shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OidcClient {
+    /// Its `client_id` (`kwc_…`).
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// `confidential` or `public`.
+    #[serde(rename = "type")]
+    pub kind: ClientType,
+    /// Its redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Its post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The scopes it may ask for.
+    pub scopes: Vec<String>,
+    /// Its grants.
+    pub grant_types: Vec<String>,
+    /// The API its access tokens are for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Whether users are never asked to consent.
+    pub skip_consent: bool,
+    /// When it was registered (RFC 3339).
+    pub created_at: String,
+    /// When it last changed (RFC 3339).
+    pub updated_at: String,
+    /// After its secret was rotated: until when (RFC 3339) the previous secret is accepted too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_secret_until: Option<String>,
+}
+
+/// `POST /auth/admin/clients` and `POST /auth/admin/clients/{id}/rotate-secret`: the client,
+/// and its secret (for a confidential client), shown this once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClientRegistered {
+    /// The client.
+    pub client: OidcClient,
+    /// Its secret (`kwcs_…`), stored hashed: shown only here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// `POST /auth/admin/clients/{id}/rotate-secret`: how the previous secret ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateClientSecret {
+    /// Refuse the previous secret at once (it leaked), rather than a day later [default:
+    /// false].
+    #[serde(default)]
+    pub now: bool,
+}
+
+/// `GET /auth/admin/clients`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OidcClients {
+    /// Every client, oldest first.
+    pub clients: Vec<OidcClient>,
+}

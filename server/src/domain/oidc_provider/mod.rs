@@ -1,0 +1,16 @@
+//! Keyward as an OpenID Connect provider (issue 22): other apps and services sign their users in
+//! through Keyward with a standard OpenID Connect client library, and machine clients get tokens
+//! with their credentials.
+//!
+//! Built in increments (`docs/plans/oidc-provider.md`). What is here:
+//! - [`clients`]: the relying parties registered with Keyward, by an operator (the admin API,
+//!   `keyward clients …`). Each has a `client_id` (`kwc_…`); a confidential one has a secret
+//!   (`kwcs_…`, shown once, stored as its SHA-256) that can be rotated with a day's overlap. Its
+//!   redirect URIs are kept exactly as registered: the authorization endpoint will compare the
+//!   request's byte for byte, never by prefix or after normalising.
+//!
+//! The cargo feature `oidc-provider` (on by default) builds it; the setting `oidc_provider`
+//! turns the protocol endpoints on (off by default). Clients can be registered either way, so an
+//! operator can prepare them before turning the provider on.
+
+pub mod clients;

@@ -1,0 +1,4 @@
+//! Keyward as an OpenID Connect provider (`domain::oidc_provider`): the admin API of its
+//! clients.
+
+pub(crate) mod clients;
