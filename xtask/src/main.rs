@@ -20,6 +20,8 @@ mod test;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::LazyLock;
+use std::time::Instant;
 
 /// What went wrong in a command, for people.
 type Result<T = ()> = std::result::Result<T, String>;
@@ -37,6 +39,7 @@ commands:
   fuzz    schemathesis over the whole API (longer than in test), then each cargo fuzz target";
 
 fn main() -> ExitCode {
+    LazyLock::force(&STARTED);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("setup") => setup::run(),
@@ -69,7 +72,12 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Prints a step heading.
+/// When the command started.
+static STARTED: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// Prints a step heading, with the minutes since the command started (where a slow run spends
+/// its time shows in any log of it).
 fn step(title: &str) {
-    println!("\n==> {title}");
+    let minutes = STARTED.elapsed().as_secs_f64() / 60.0;
+    println!("\n==> {title}  [{minutes:.1} min]");
 }
