@@ -148,3 +148,34 @@ pub struct OidcClients {
     /// Every client, oldest first.
     pub clients: Vec<OidcClient>,
 }
+
+/// `POST /auth/oidc/token` (RFC 6749 §5.1): the tokens a grant issued. A protocol endpoint: no
+/// `{"data"}` envelope, so standard OAuth and OpenID Connect libraries read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TokenResponse {
+    /// The access token: a JWT (`typ: at+jwt`, RFC 9068) for the client's API.
+    pub access_token: String,
+    /// `Bearer`, or `DPoP` when the token is bound to the key of the request's DPoP proof.
+    pub token_type: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The scopes granted, space-separated, when any were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// A protocol endpoint's refusal (RFC 6749 §5.2), with a 400 or 401 status (429 when rate
+/// limited): `error` is one of the RFC's codes (`invalid_request`, `invalid_client`,
+/// `invalid_grant`, `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`), RFC
+/// 9449's (`invalid_dpop_proof`, `use_dpop_nonce`), or `rate_limited`, `server_error`,
+/// `temporarily_unavailable`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct OAuthError {
+    /// The code.
+    pub error: String,
+    /// A sentence for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}

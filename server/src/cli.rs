@@ -504,6 +504,10 @@ pub struct SettingsArgs {
     /// Ask DPoP clients for server nonces (RFC 9449 §8) [default: off].
     #[arg(long, env = "KEYWARD_DPOP_NONCE", value_enum)]
     pub dpop_nonce: Option<Switch>,
+    /// Keyward as an OpenID Connect provider for your other apps: its protocol endpoints
+    /// (`/auth/oidc/…`) [default: off].
+    #[arg(long, env = "KEYWARD_OIDC_PROVIDER", value_enum)]
+    pub oidc_provider: Option<Switch>,
     /// The organization (id) whose members with `keyward:admin` may use the admin API with
     /// their sessions [default: none, admin keys only].
     #[arg(long, env = "KEYWARD_ADMIN_ORG", value_name = "ORG_ID")]
@@ -622,6 +626,7 @@ struct FileSettings {
     rate_limits: Option<Switch>,
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
+    oidc_provider: Option<Switch>,
     admin_org: Option<String>,
     webhook_allow_private: Option<bool>,
     sign_in_hook_url: Option<String>,
@@ -778,6 +783,10 @@ impl SettingsArgs {
                 .dpop_nonce
                 .or(file.dpop_nonce)
                 .map_or(d.dpop_nonce, |s| s == Switch::On),
+            oidc_provider: self
+                .oidc_provider
+                .or(file.oidc_provider)
+                .map_or(d.oidc_provider, |s| s == Switch::On),
             admin_org: match self.admin_org.or(file.admin_org) {
                 Some(id) if OrgId::parse(&id).is_none() => {
                     return Err(Error::Config {

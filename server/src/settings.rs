@@ -59,6 +59,11 @@ pub struct Settings {
     /// Ask DPoP clients for server nonces (RFC 9449 §8): proofs must then carry a nonce the
     /// server issued in the last few minutes, which also makes a client's wrong clock harmless.
     pub dpop_nonce: bool,
+    /// Keyward as an OpenID Connect provider for the operator's other apps: its protocol
+    /// endpoints (`/auth/oidc/…`) answer only when this is on (they are `not_found` otherwise).
+    /// Off by default; needs the cargo feature `oidc-provider` (on by default). Clients are
+    /// registered either way.
+    pub oidc_provider: bool,
     /// The organization (its id) whose members with the permission `keyward:admin` (through
     /// their role there) may use the admin API with their own sessions, as admin keys do. None
     /// by default: only admin keys. A role in any other organization never grants it, whatever
@@ -301,6 +306,7 @@ impl Default for Settings {
             rate_limits: true,
             require_dpop: false,
             dpop_nonce: false,
+            oidc_provider: false,
             admin_org: None,
             webhook_allow_private: false,
             webhooks: Vec::new(),
@@ -417,6 +423,12 @@ impl Settings {
             })
         };
         DatabaseKind::from_url(&self.database_url)?;
+        if self.oidc_provider && !cfg!(feature = "oidc-provider") {
+            return refuse(
+                "oidc-provider",
+                "this server was built without the cargo feature `oidc-provider`",
+            );
+        }
         if origin_of(&self.issuer).is_none() {
             return refuse("issuer", "must be an http:// or https:// URL with a host");
         }

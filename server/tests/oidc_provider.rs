@@ -1,12 +1,18 @@
 //! Keyward as an OpenID Connect provider (issue 22). So far: the clients an operator registers
-//! through the admin API (the CLI's are in tests/cli.rs).
+//! through the admin API (the CLI's are in tests/cli.rs), and machine clients' tokens
+//! (`client_credentials`), verified here with an independent JWT library.
 
 #![cfg(feature = "oidc-provider")]
 
 mod common;
 
-use axum::http::{Method, StatusCode};
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use common::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use keyward_server::{Keyward, Settings, SmtpUrl};
 use serde_json::{Value, json};
 
@@ -436,4 +442,446 @@ async fn only_admins_manage_clients() {
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{:?}", reply.body);
     }
     assert!(clients(&keyward, &key).await.is_empty());
+}
+
+/// A server that is an OpenID Connect provider, with an admin key.
+async fn provider(db: &TestDb) -> (Keyward, String) {
+    with_admin_key(Settings {
+        oidc_provider: true,
+        ..db.settings()
+    })
+    .await
+}
+
+/// A machine client (`client_credentials`) for `https://api.example.com`: its id and secret.
+async fn machine_client(keyward: &Keyward, key: &str) -> (String, String) {
+    let made = register(
+        keyward,
+        key,
+        &json!({
+            "name": "Invoicing robot",
+            "type": "confidential",
+            "grant_types": ["client_credentials"],
+            "audience": "https://api.example.com",
+            "scopes": ["invoices:read", "invoices:write"],
+        }),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let data = &made.body["data"];
+    (
+        data["client"]["client_id"].as_str().unwrap().to_owned(),
+        data["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// `POST /auth/oidc/token` with `form` (already encoded), HTTP Basic `basic` and a DPoP proof
+/// when given.
+fn token_request(form: &str, basic: Option<(&str, &str)>, proof: Option<&str>) -> Request<Body> {
+    let mut request = Request::post("/auth/oidc/token")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        let credentials = STANDARD.encode(format!("{id}:{secret}"));
+        request = request.header(header::AUTHORIZATION, format!("Basic {credentials}"));
+    }
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.body(Body::from(form.to_owned())).unwrap()
+}
+
+/// A `client_credentials` token request with HTTP Basic: the answer.
+async fn machine_token(keyward: &Keyward, id: &str, secret: &str) -> Reply {
+    let request = token_request("grant_type=client_credentials", Some((id, secret)), None);
+    send(keyward, request).await
+}
+
+/// The claims of `token`, verified with `jsonwebtoken` from the JWKS for `audience`.
+async fn verified(keyward: &Keyward, token: &str, audience: &str) -> Value {
+    let jwks: JwkSet =
+        serde_json::from_value(send(keyward, get("/.well-known/jwks.json")).await.body).unwrap();
+    let header = decode_header(token).unwrap();
+    assert_eq!(header.alg, Algorithm::ES256);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&["http://localhost:8787"]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    decode::<Value>(token, &key, &validation).unwrap().claims
+}
+
+#[tokio::test]
+async fn a_machine_client_gets_a_token_for_its_api() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, secret) = machine_client(&keyward, &key).await;
+
+    // HTTP Basic (client_secret_basic), every scope of the client by default.
+    let reply = machine_token(&keyward, &id, &secret).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.headers["cache-control"], "no-store");
+    assert_eq!(reply.body["token_type"], "Bearer");
+    assert_eq!(reply.body["expires_in"], 900);
+    assert_eq!(reply.body["scope"], "invoices:read invoices:write");
+    assert!(reply.body.get("refresh_token").is_none());
+    let token = reply.body["access_token"].as_str().unwrap();
+    let claims = verified(&keyward, token, "https://api.example.com").await;
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["client_id"], id.as_str());
+    assert_eq!(claims["aud"], json!(["https://api.example.com"]));
+    assert_eq!(claims["scope"], "invoices:read invoices:write");
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        900
+    );
+    assert!(claims.get("sid").is_none() && claims.get("amr").is_none());
+
+    // The form (client_secret_post), with fewer scopes, asked for in any order.
+    let form = format!(
+        "grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=invoices%3Aread"
+    );
+    let reply = send(&keyward, token_request(&form, None, None)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["scope"], "invoices:read");
+    let claims = verified(
+        &keyward,
+        reply.body["access_token"].as_str().unwrap(),
+        "https://api.example.com",
+    )
+    .await;
+    assert_eq!(claims["scope"], "invoices:read");
+
+    // Each token is audited, naming the client.
+    assert_eq!(
+        audited(&keyward, &key, "oidc_client_token").await,
+        [id.as_str(), id.as_str()]
+    );
+}
+
+#[tokio::test]
+async fn a_machine_token_is_never_a_users_token() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, secret) = machine_client(&keyward, &key).await;
+    let reply = machine_token(&keyward, &id, &secret).await;
+    let token = reply.body["access_token"].as_str().unwrap().to_owned();
+
+    for (method, uri) in [
+        (Method::GET, "/auth/me"),
+        (Method::GET, "/auth/sessions"),
+        (Method::GET, "/auth/admin/users"),
+        (Method::POST, "/auth/connect-ticket"),
+    ] {
+        let reply = send(&keyward, authed(method, uri, &token)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNAUTHORIZED,
+            "{uri}: {:?}",
+            reply.body
+        );
+    }
+    assert!(keyward.verify_access_token(&token).await.is_err());
+    let (_, server_key) = keyward.create_server_key("api in go").await.unwrap();
+    let introspected = send(
+        &keyward,
+        json_request(
+            Method::POST,
+            "/auth/introspect",
+            Some(&server_key),
+            &json!({ "token": token }),
+        ),
+    )
+    .await;
+    assert_eq!(introspected.status, StatusCode::OK);
+    assert_eq!(introspected.body["active"], false);
+}
+
+#[tokio::test]
+async fn token_requests_are_refused_in_oauths_words() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, secret) = machine_client(&keyward, &key).await;
+    let web = register(
+        &keyward,
+        &key,
+        &json!({
+            "name": "Web app",
+            "type": "confidential",
+            "redirect_uris": ["https://web.example.com/cb"],
+        }),
+    )
+    .await;
+    let web_id = web.body["data"]["client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let web_secret = web.body["data"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let spa = register(
+        &keyward,
+        &key,
+        &json!({ "name": "SPA", "type": "public", "redirect_uris": ["https://spa.example.com/cb"] }),
+    )
+    .await;
+    let spa_id = spa.body["data"]["client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cc = "grant_type=client_credentials";
+    let with_secret = format!("{cc}&client_id={id}&client_secret={secret}");
+    let cases: Vec<(&str, Request<Body>, StatusCode, &str)> = vec![
+        (
+            "a wrong secret (Basic)",
+            token_request(cc, Some((&id, "kwcs_wrong")), None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a wrong secret (form)",
+            token_request(
+                &format!("{cc}&client_id={id}&client_secret=kwcs_wrong"),
+                None,
+                None,
+            ),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "an unknown client",
+            token_request(cc, Some(("kwc_nobody", &secret)), None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "no client at all",
+            token_request(cc, None, None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a public client",
+            token_request(&format!("{cc}&client_id={spa_id}"), None, None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a client without the grant",
+            token_request(cc, Some((&web_id, &web_secret)), None),
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
+        (
+            "a user's scope",
+            token_request(&format!("{with_secret}&scope=openid"), None, None),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "a scope it lacks",
+            token_request(&format!("{with_secret}&scope=payroll:read"), None, None),
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            "the password grant",
+            token_request(
+                &format!("grant_type=password&client_id={id}&client_secret={secret}"),
+                None,
+                None,
+            ),
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            "no grant",
+            token_request(
+                &format!("client_id={id}&client_secret={secret}"),
+                None,
+                None,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "a parameter twice",
+            token_request(
+                &format!("{with_secret}&scope=invoices:read&scope=invoices:write"),
+                None,
+                None,
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "two ways to authenticate",
+            token_request(&with_secret, Some((&id, &secret)), None),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "JSON",
+            json_request(
+                Method::POST,
+                "/auth/oidc/token",
+                None,
+                &json!({ "grant_type": "client_credentials" }),
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+    ];
+    for (what, request, status, error) in cases {
+        let basic = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .is_some_and(|v| v.to_str().unwrap().starts_with("Basic"));
+        let reply = send(&keyward, request).await;
+        assert_eq!(reply.status, status, "{what}: {:?}", reply.body);
+        assert_eq!(reply.body["error"], error, "{what}");
+        assert!(reply.body["error_description"].is_string(), "{what}");
+        assert_eq!(reply.headers["cache-control"], "no-store", "{what}");
+        // RFC 6749 §5.2: a client that tried Basic is challenged to use it.
+        assert_eq!(
+            reply.headers.contains_key(header::WWW_AUTHENTICATE),
+            basic && error == "invalid_client",
+            "{what}"
+        );
+    }
+    // No token was audited; each secret that failed was (a request with none guessed nothing).
+    assert!(
+        audited(&keyward, &key, "oidc_client_token")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        audited(&keyward, &key, "oidc_client_auth_failed").await,
+        ["kwc_nobody", id.as_str(), id.as_str()]
+    );
+
+    // With the provider off, the endpoint is not there.
+    let off = with_admin_key(db.settings()).await.0;
+    let reply = send(&off, token_request(cc, Some((&id, &secret)), None)).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.code(), "not_found");
+}
+
+#[tokio::test]
+async fn guessing_a_clients_secret_locks_it_out_from_that_address() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, secret) = machine_client(&keyward, &key).await;
+    let cc = "grant_type=client_credentials";
+    for n in 0..10 {
+        let wrong = format!("kwcs_guess{n}");
+        let reply = send(&keyward, token_request(cc, Some((&id, &wrong)), None)).await;
+        assert_eq!(reply.body["error"], "invalid_client");
+    }
+    // The right secret too, from there, for the rest of the window.
+    let reply = send(&keyward, token_request(cc, Some((&id, &secret)), None)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(reply.body["error"], "rate_limited");
+    assert!(reply.headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(
+        audited(&keyward, &key, "oidc_client_auth_failed")
+            .await
+            .len(),
+        10
+    );
+}
+
+#[tokio::test]
+async fn rotated_secrets_overlap_for_a_day_or_end_at_once_and_deleted_clients_get_nothing() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, first) = machine_client(&keyward, &key).await;
+    let cc = "grant_type=client_credentials";
+    let status = |secret: String| {
+        let keyward = keyward.clone();
+        let id = id.clone();
+        async move {
+            send(&keyward, token_request(cc, Some((&id, &secret)), None))
+                .await
+                .status
+        }
+    };
+    let rotate = |body: Value| {
+        json_request(
+            Method::POST,
+            &format!("/auth/admin/clients/{id}/rotate-secret"),
+            Some(&key),
+            &body,
+        )
+    };
+    let second = send(&keyward, rotate(json!({}))).await.body["data"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(status(first.clone()).await, StatusCode::OK);
+    assert_eq!(status(second.clone()).await, StatusCode::OK);
+
+    let third = send(&keyward, rotate(json!({ "now": true }))).await.body["data"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(status(first).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(second).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(status(third.clone()).await, StatusCode::OK);
+
+    let deleted = send(
+        &keyward,
+        authed(Method::DELETE, &format!("/auth/admin/clients/{id}"), &key),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(status(third).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_token_asked_for_with_a_dpop_proof_is_bound_to_its_key() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (id, secret) = machine_client(&keyward, &key).await;
+    let device = TestDevice::new();
+    let proof = device.proof("POST", "/auth/oidc/token", None);
+    let cc = "grant_type=client_credentials";
+    let reply = send(
+        &keyward,
+        token_request(cc, Some((&id, &secret)), Some(&proof)),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    assert_eq!(reply.body["token_type"], "DPoP");
+    let claims = verified(
+        &keyward,
+        reply.body["access_token"].as_str().unwrap(),
+        "https://api.example.com",
+    )
+    .await;
+    assert_eq!(claims["cnf"]["jkt"], device.jkt());
+
+    // The same proof again, or one for another URL, is refused.
+    let elsewhere = device.proof("POST", "/auth/refresh", None);
+    for (what, proof) in [("replayed", proof), ("for another URL", elsewhere)] {
+        let reply = send(
+            &keyward,
+            token_request(cc, Some((&id, &secret)), Some(&proof)),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{what}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.body["error"], "invalid_dpop_proof", "{what}");
+    }
 }

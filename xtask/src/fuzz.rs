@@ -57,7 +57,8 @@ pub fn api(binary: &Path, examples: u64) -> Result<u64> {
     std::fs::create_dir_all(&dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let database = format!("sqlite://{}", dir.join("api.db").display());
     let log = dir.join("server.log");
-    let server = Server::start(binary, &["serve"], &database, &log)?;
+    // The OpenID Connect provider on, so its endpoints are fuzzed too.
+    let server = Server::start(binary, &["serve", "--oidc-provider", "on"], &database, &log)?;
     sign_up(server.port, "fuzz@example.com")?;
     let (access, _) = sign_in(server.port, "fuzz@example.com")?;
 

@@ -128,6 +128,12 @@ pub enum AuditKind {
     /// A client was deleted.
     #[cfg(feature = "oidc-provider")]
     OidcClientDeleted,
+    /// A client failed to authenticate at the token endpoint (`detail.client`: the id it gave).
+    #[cfg(feature = "oidc-provider")]
+    OidcClientAuthFailed,
+    /// A client got a token for itself (`client_credentials`; `detail.scope`, `detail.jti`).
+    #[cfg(feature = "oidc-provider")]
+    OidcClientToken,
 }
 
 impl AuditKind {
@@ -193,6 +199,10 @@ impl AuditKind {
             Self::OidcClientSecretRotated => "oidc_client_secret_rotated",
             #[cfg(feature = "oidc-provider")]
             Self::OidcClientDeleted => "oidc_client_deleted",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientAuthFailed => "oidc_client_auth_failed",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcClientToken => "oidc_client_token",
         }
     }
 }

@@ -10,6 +10,8 @@
 //! | sign-up, per IP | 30 per 10 minutes |
 //! | refresh, per session | 30 per minute |
 //! | refresh, per IP | 600 per minute |
+//! | OpenID Connect token endpoint, per IP | 600 per minute |
+//! | OpenID Connect client authentication | 10 failures per client and IP lock that client out from that IP for the rest of 10 minutes |
 //! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes; 100 failures in an hour over every client lock it for the rest of the hour |
 //!
 //! A client is an IPv4 address, or an IPv6 /64 (anyone holds a whole /64), as the HTTP layer
@@ -65,6 +67,24 @@ pub const REFRESH_PER_IP: Limit = Limit {
     name: "refresh:ip",
     max: 600,
     window: Duration::from_secs(60),
+};
+
+/// Requests to the OpenID Connect provider's token endpoint per IP.
+#[cfg(feature = "oidc-provider")]
+pub const OIDC_TOKEN_PER_IP: Limit = Limit {
+    name: "oidc_token:ip",
+    max: 600,
+    window: Duration::from_secs(60),
+};
+
+/// Failed client authentications per client and IP (wrong secrets): past this, that client is
+/// refused from that IP for the rest of the window, whatever it presents. On whatever the
+/// rate-limit setting, as the sign-in lockout.
+#[cfg(feature = "oidc-provider")]
+pub const OIDC_CLIENT_FAILURES: Limit = Limit {
+    name: "oidc_client_auth:failures",
+    max: 10,
+    window: Duration::from_secs(600),
 };
 
 /// Failed sign-ins for one email over every client: past this, the email is locked for the

@@ -88,6 +88,13 @@ struct Header<'a> {
     kid: &'a str,
 }
 
+/// The claim that marks a token issued to an OpenID Connect client, read apart from the rest.
+#[derive(Deserialize)]
+struct IssuedTo {
+    #[serde(default)]
+    client_id: Option<serde::de::IgnoredAny>,
+}
+
 /// Tokens longer than this are refused before any parsing (ours are well under 1 KiB).
 const MAX_TOKEN_LEN: usize = 4096;
 
@@ -96,10 +103,16 @@ const CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// Signs `claims` with the ring's signing key.
 pub fn sign(ring: &KeyRing, claims: &AccessClaims) -> Result<String, Error> {
+    sign_jws(ring, "at+jwt", claims)
+}
+
+/// Signs `claims` as a JWS of type `typ` with the ring's signing key: every token Keyward
+/// issues (its users' access tokens; as an OpenID Connect provider, its clients' tokens).
+pub fn sign_jws<T: Serialize>(ring: &KeyRing, typ: &str, claims: &T) -> Result<String, Error> {
     let key = ring.signing();
     let header = Header {
         alg: "ES256",
-        typ: "at+jwt",
+        typ,
         kid: key.kid(),
     };
     let mut token = encode(&header)?;
@@ -147,9 +160,15 @@ pub fn verify(ring: &KeyRing, token: &str, expected: &Expected<'_>) -> Result<Ac
     if !key.verify(signed.as_bytes(), &signature) {
         return Err(invalid());
     }
-    let claims: AccessClaims =
-        serde_json::from_slice(&unb64(payload).ok_or_else(invalid)?).map_err(|_| invalid())?;
+    let payload = unb64(payload).ok_or_else(invalid)?;
+    let claims: AccessClaims = serde_json::from_slice(&payload).map_err(|_| invalid())?;
     if claims.iss != expected.issuer || claims.aud != expected.audience {
+        return Err(invalid());
+    }
+    // A token issued to an OpenID Connect client (with `client_id`) is never a user's token
+    // here, whatever else it says (its `aud` is an array, and never this server's own, too).
+    let issued_to: IssuedTo = serde_json::from_slice(&payload).map_err(|_| invalid())?;
+    if issued_to.client_id.is_some() {
         return Err(invalid());
     }
     if claims.iat > expected.now.plus(CLOCK_SKEW).seconds() {
@@ -271,9 +290,14 @@ mod tests {
         future.iat = now.plus(Duration::from_secs(3600)).seconds();
         let future = sign(&ring, &future).unwrap();
 
+        let mut with_client = serde_json::to_value(claims(now)).unwrap();
+        with_client["client_id"] = "kwc_AAAAAAAAAAAAAAAAAAAAAA".into();
+        let with_client = sign_jws(&ring, "at+jwt", &with_client).unwrap();
+
         for bad in [
             String::new(),
             "garbage".into(),
+            with_client,
             format!("{head}.{forged_payload}.{signature}"),
             format!("{none_header}.{payload}."),
             format!("{hs_header}.{payload}.{signature}"),

@@ -63,6 +63,7 @@ use crate::Keyward;
         (name = "tickets", description = "Connect tickets: WebSockets and EventSource, which cannot send headers."),
         (name = "resource servers", description = "For servers that are not this process: token introspection and ticket redemption (with a server key), forward auth for gateways."),
         (name = "admin", description = "Operators' tools, with an admin key: users searched and paged, one user in full, their sessions ended, the audit log, webhooks, OpenID Connect clients."),
+        (name = "openid provider", description = "Keyward as an OpenID Connect provider for your other apps (setting `oidc_provider`): OAuth's wire, form requests and bare JSON answers, as standard client libraries expect."),
         (name = "meta", description = "Health, keys, this document."),
     )
 )]
@@ -82,6 +83,8 @@ impl Modify for BearerAuth {
             let mut admin = Http::new(HttpAuthScheme::Bearer);
             admin.bearer_format = Some("kwa_… (an admin key)".into());
             components.add_security_scheme("admin_key", SecurityScheme::Http(admin));
+            let basic = Http::new(HttpAuthScheme::Basic);
+            components.add_security_scheme("client_secret_basic", SecurityScheme::Http(basic));
         }
     }
 }
@@ -179,6 +182,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 clients::delete_client
             ))
             .routes(routes!(clients::rotate_client_secret))
+            .routes(routes!(oidc_provider::protocol::token))
             .split_for_parts();
         doc.merge(provider_doc);
         (router.merge(provider_router), doc)
@@ -208,6 +212,11 @@ fn describe_json_bodies(doc: &mut OpenApiDoc) {
         ("415", "`unsupported_media_type`: the body is not JSON."),
     ];
     for (path, item) in doc.paths.paths.iter_mut() {
+        // The OpenID Connect provider's protocol endpoints take forms and refuse in OAuth's
+        // words; each documents its own refusals.
+        if path.starts_with("/auth/oidc/") {
+            continue;
+        }
         let operations = [
             &mut item.post,
             &mut item.put,

@@ -24,7 +24,7 @@ use crate::Error;
 use crate::domain::admin::Acting;
 use crate::domain::audit::{self, AuditKind, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, Timestamp};
+use crate::domain::{Random, Timestamp, constant_time_eq};
 use crate::store::ClientRow;
 
 /// The grants a client may have.
@@ -63,6 +63,27 @@ fn new_secret(random: &Random) -> (String, Vec<u8>) {
 /// What is stored of a secret: its SHA-256 (256 random bits need no slow hash).
 fn secret_hash(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// Whether `secret` is confidential client `row`'s secret at `now`: its current one, or the one
+/// before the last rotation while that is still accepted. Compared in constant time.
+pub fn authenticates(row: &ClientRow, secret: &str, now: Timestamp) -> bool {
+    let presented = secret_hash(secret);
+    let current = row
+        .secret_hash
+        .as_deref()
+        .is_some_and(|hash| constant_time_eq(hash, &presented));
+    let previous = row.previous_until.is_some_and(|until| until > now.millis())
+        && row
+            .previous_secret_hash
+            .as_deref()
+            .is_some_and(|hash| constant_time_eq(hash, &presented));
+    current | previous
+}
+
+/// Whether the client may use `grant`.
+pub fn has_grant(row: &ClientRow, grant: &str) -> bool {
+    row.grant_types.split_whitespace().any(|g| g == grant)
 }
 
 /// A registration, checked (see the module's rules).

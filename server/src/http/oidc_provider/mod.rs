@@ -1,4 +1,5 @@
 //! Keyward as an OpenID Connect provider (`domain::oidc_provider`): the admin API of its
-//! clients.
+//! clients, and the protocol endpoints.
 
 pub(crate) mod clients;
+pub(crate) mod protocol;

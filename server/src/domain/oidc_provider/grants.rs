@@ -1,0 +1,228 @@
+//! The token endpoint's grants (`POST /auth/oidc/token`). So far `client_credentials`: a
+//! confidential client gets an access token for its own API, in its own name.
+//!
+//! A client authenticates with its secret (HTTP Basic or the form, never both). Ten failures
+//! from one address lock that client out from there for the rest of ten minutes, whatever it
+//! presents next, and each failure is audited. A machine token (`typ: at+jwt`, RFC 9068) has
+//! `sub` and `client_id` = the client, `aud` = [its audience], `scope` (its API scopes only),
+//! and lives `access_ttl`; it is never a user's token (see `tokens::verify`). With a DPoP proof
+//! (RFC 9449 §5) it is bound to the proof's key (`cnf.jkt`, `token_type: DPoP`). No refresh
+//! token: the client asks again.
+
+use std::borrow::Cow;
+
+use keyward_proto::{ErrorCode, TokenResponse};
+use serde::Serialize;
+
+use super::clients;
+use crate::Error;
+use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
+use crate::domain::core::Core;
+use crate::domain::tokens::{self, Confirmation};
+use crate::domain::{Random, Timestamp, b64, dpop, limits};
+use crate::store::ClientRow;
+
+/// Why a token request is refused: an OAuth error (RFC 6749 §5.2), or one of Keyward's own on
+/// the way (a rate limit, a DPoP proof, the database), which the HTTP layer words as one.
+#[derive(Debug)]
+pub enum Refusal {
+    /// `error` (an RFC 6749 or RFC 9449 code), with a sentence for people.
+    OAuth {
+        /// The code.
+        error: &'static str,
+        /// Why.
+        description: Cow<'static, str>,
+    },
+    /// Refused on the way.
+    Keyward(Error),
+}
+
+impl From<Error> for Refusal {
+    fn from(error: Error) -> Self {
+        Self::Keyward(error)
+    }
+}
+
+impl From<crate::store::Error> for Refusal {
+    fn from(error: crate::store::Error) -> Self {
+        Self::Keyward(error.into())
+    }
+}
+
+fn refuse(error: &'static str, description: impl Into<Cow<'static, str>>) -> Refusal {
+    Refusal::OAuth {
+        error,
+        description: description.into(),
+    }
+}
+
+/// How a request authenticates its client: the `client_id` and secret it presents, and whether
+/// through HTTP Basic (`client_secret_basic`) rather than the form (`client_secret_post`).
+#[derive(Debug, Default)]
+pub struct ClientAuth {
+    /// The `client_id`.
+    pub client_id: Option<String>,
+    /// The secret.
+    pub secret: Option<String>,
+    /// Whether they came in an `Authorization: Basic` header.
+    pub basic: bool,
+}
+
+/// The OpenID Connect scopes, which are about a user: never in a machine token.
+const USER_SCOPES: [&str; 5] = ["openid", "email", "profile", "org", "offline_access"];
+
+/// The claims of a token issued to a client for itself.
+#[derive(Debug, Serialize)]
+struct MachineClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: [&'a str; 1],
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation>,
+}
+
+/// The confidential client `auth` names, authenticated at `now` by `client`'s address:
+/// `invalid_client` for an unknown client, a public one, or a wrong secret (each failure
+/// counted and audited); `rate_limited` once that client failed too often from there.
+async fn confidential_client(
+    core: &Core,
+    auth: &ClientAuth,
+    client: &Client,
+    now: Timestamp,
+) -> Result<ClientRow, Refusal> {
+    let (Some(id), Some(secret)) = (auth.client_id.as_deref(), auth.secret.as_deref()) else {
+        return Err(refuse(
+            "invalid_client",
+            "The client authenticates with its client_id and secret (HTTP Basic, or \
+             client_id and client_secret in the form).",
+        ));
+    };
+    let subject = format!("{id}|{}", client.ip_key());
+    limits::exceeded(&core.store, limits::OIDC_CLIENT_FAILURES, &subject, now)
+        .await
+        .map_err(|_| {
+            let retry = Error::retry_later(
+                ErrorCode::RateLimited,
+                "Too many failed authentications of this client from this address: try again \
+                 later.",
+                limits::OIDC_CLIENT_FAILURES.window,
+            );
+            Refusal::Keyward(retry)
+        })?;
+    let row = core.store.oidc_client(id).await?;
+    if let Some(row) = row.filter(|row| clients::authenticates(row, secret, now)) {
+        return Ok(row);
+    }
+    limits::count(&core.store, limits::OIDC_CLIENT_FAILURES, &subject, now).await?;
+    let event = audit::event(AuditKind::OidcClientAuthFailed, now, client)
+        .detail(serde_json::json!({ "client": id }));
+    core.store.insert_audit(&event).await?;
+    Err(refuse(
+        "invalid_client",
+        "The client is unknown, or its secret is wrong.",
+    ))
+}
+
+/// The scopes a machine token carries: those asked for (all must be the client's API scopes),
+/// or every API scope of the client when none are.
+fn machine_scopes(row: &ClientRow, asked: Option<&str>) -> Result<Vec<String>, Refusal> {
+    let own: Vec<&str> = row
+        .scopes
+        .split_whitespace()
+        .filter(|s| !USER_SCOPES.contains(s))
+        .collect();
+    let Some(asked) = asked else {
+        return Ok(own.into_iter().map(str::to_owned).collect());
+    };
+    let mut granted: Vec<String> = Vec::new();
+    for scope in asked.split(' ').filter(|s| !s.is_empty()) {
+        if USER_SCOPES.contains(&scope) {
+            return Err(refuse(
+                "invalid_scope",
+                format!("`{scope}` is about a user: a client's own token cannot carry it."),
+            ));
+        }
+        if !own.contains(&scope) {
+            return Err(refuse(
+                "invalid_scope",
+                format!("`{scope}` is not one of this client's scopes."),
+            ));
+        }
+        if !granted.iter().any(|g| g == scope) {
+            granted.push(scope.to_owned());
+        }
+    }
+    Ok(granted)
+}
+
+/// `grant_type=client_credentials`: a token for the client's own API, in its own name, bound to
+/// the key of `dpop`'s proof when there is one.
+pub async fn client_credentials(
+    core: &Core,
+    (auth, scope): (&ClientAuth, Option<&str>),
+    dpop: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<TokenResponse, Refusal> {
+    let settings = &core.settings;
+    limits::check(
+        &core.store,
+        settings.rate_limits,
+        limits::OIDC_TOKEN_PER_IP,
+        &client.ip_key(),
+        now,
+    )
+    .await?;
+    let proof = core.check_dpop(dpop, None, now)?;
+    let row = confidential_client(core, auth, client, now).await?;
+    if !clients::has_grant(&row, "client_credentials") {
+        return Err(refuse(
+            "unauthorized_client",
+            "This client is not registered for the client_credentials grant.",
+        ));
+    }
+    let Some(audience) = row.audience.as_deref() else {
+        return Err(refuse(
+            "unauthorized_client",
+            "This client has no audience for its tokens.",
+        ));
+    };
+    let scopes = machine_scopes(&row, scope)?.join(" ");
+    if let Some(proof) = &proof {
+        core.record_dpop(proof, now).await?;
+    }
+    let claims = MachineClaims {
+        iss: &settings.issuer,
+        sub: &row.id,
+        aud: [audience],
+        client_id: &row.id,
+        scope: (!scopes.is_empty()).then_some(scopes.as_str()),
+        iat: now.seconds(),
+        exp: now.plus(settings.access_ttl).seconds(),
+        jti: b64(&random.bytes::<16>()),
+        cnf: proof.as_ref().map(|proof| Confirmation {
+            jkt: proof.jkt.clone(),
+        }),
+    };
+    let access_token = tokens::sign_jws(&core.keys(), "at+jwt", &claims)?;
+    let event = audit::event(AuditKind::OidcClientToken, now, client).detail(serde_json::json!({
+        "client": row.id,
+        "scope": claims.scope,
+        "jti": claims.jti,
+        "dpop": proof.is_some(),
+    }));
+    core.store.insert_audit(&event).await?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
+        expires_in: settings.access_ttl.as_secs(),
+        scope: claims.scope.map(str::to_owned),
+    })
+}
