@@ -120,8 +120,8 @@ async fn paging_sees_every_user_once_while_users_are_added() {
         );
     }
 
-    // A cursor this API did not hand out, limits out of range, times that are not RFC 3339
-    // and a parameter given twice are the caller's mistakes.
+    // A cursor this API did not hand out, limits out of range, times that are not RFC 3339 or
+    // make an empty range, and a parameter given twice are the caller's mistakes.
     for uri in [
         "/auth/admin/users?cursor=bm90LWEtY3Vyc29y",
         "/auth/admin/users?limit=0",
@@ -131,6 +131,9 @@ async fn paging_sees_every_user_once_while_users_are_added() {
         "/auth/admin/users?created_since=yesterday",
         "/auth/admin/users?created_before=2026-02-01",
         "/auth/admin/users?created_since=2026-02-01T00:00:00Z&created_since=2026-03-01T00:00:00Z",
+        // A range that holds no time at all.
+        "/auth/admin/users?created_since=2026-03-01T00:00:00Z&created_before=2026-02-01T00:00:00Z",
+        "/auth/admin/users?created_since=2026-03-01T00:00:00Z&created_before=2026-03-01T00:00:00Z",
     ] {
         let reply = admin_get(&keyward, &key, uri).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{uri}");

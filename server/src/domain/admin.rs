@@ -133,6 +133,14 @@ pub async fn users(core: &Core, asked: UsersQuery<'_>) -> Result<UserPage, Error
         time_parameter(asked.created_since, "created_since")?.map(Timestamp::millis),
         time_parameter(asked.created_before, "created_before")?.map(Timestamp::millis),
     );
+    if let (Some(since), Some(before)) = created
+        && since >= before
+    {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "`created_since` must be before `created_before`: no user is made in that time.",
+        ));
+    }
     let after = asked
         .cursor
         .filter(|c| !c.is_empty())
