@@ -146,43 +146,61 @@ impl Sender {
             let full = due.len() == usize::try_from(BATCH).unwrap_or(0);
             let mut waiting = due.into_iter();
             let mut sending = tokio::task::JoinSet::new();
-            let mut start_next = |sending: &mut tokio::task::JoinSet<_>| {
-                let Some(delivery) = waiting.next() else {
-                    return;
-                };
-                let (http, endpoint, public_only) =
-                    (self.http.clone(), endpoint.clone(), self.public_only);
-                let secret = secret.clone();
-                sending.spawn(async move {
-                    let sent = match secret {
-                        Some(secrets) => {
-                            send(&http, &endpoint, &delivery, &secrets, public_only).await
-                        }
-                        None => Sent::Failed(
-                            None,
-                            "the endpoint's secret does not open with the master secret".into(),
-                        ),
+            // Which delivery each send task has, should it die without saying.
+            let mut tasks: HashMap<tokio::task::Id, DeliveryRow> = HashMap::new();
+            let mut start_next =
+                |sending: &mut tokio::task::JoinSet<_>,
+                 tasks: &mut HashMap<tokio::task::Id, DeliveryRow>| {
+                    let Some(delivery) = waiting.next() else {
+                        return;
                     };
-                    (delivery, sent)
-                });
-            };
+                    let (http, endpoint, public_only) =
+                        (self.http.clone(), endpoint.clone(), self.public_only);
+                    let secret = secret.clone();
+                    let kept = delivery.clone();
+                    let task = sending.spawn(async move {
+                        let sent = match secret {
+                            Some(secrets) => {
+                                send(&http, &endpoint, &delivery, &secrets, public_only).await
+                            }
+                            None => Sent::Failed(
+                                None,
+                                "the endpoint's secret does not open with the master secret".into(),
+                            ),
+                        };
+                        (delivery, sent)
+                    });
+                    tasks.insert(task.id(), kept);
+                };
             for _ in 0..AT_ONCE {
-                start_next(&mut sending);
+                start_next(&mut sending, &mut tasks);
             }
             // Failures are recorded one by one as they come; the accepted ones of the batch
             // together at the end, named by their ids, one statement per answer's status (they
             // are mostly answered alike): a write per delivery would cost the requests that make
-            // events more than their own deliveries do. A send task that died leaves its
-            // delivery pending, to be sent again.
+            // events more than their own deliveries do. A send task that died (a panic) counts
+            // as a failed attempt, so its delivery is retried later, not every second.
             let mut accepted: Vec<(u16, i64)> = Vec::new();
             let mut gone = false;
-            while let Some(joined) = sending.join_next().await {
+            while let Some(joined) = sending.join_next_with_id().await {
                 // After a 410 Gone, the rest of the batch waits for the endpoint to be enabled.
                 if !gone {
-                    start_next(&mut sending);
+                    start_next(&mut sending, &mut tasks);
                 }
-                let Ok((delivery, sent)) = joined else {
-                    continue;
+                let (delivery, sent) = match joined {
+                    Ok((task, answer)) => {
+                        tasks.remove(&task);
+                        answer
+                    }
+                    Err(died) => {
+                        let Some(delivery) = tasks.remove(&died.id()) else {
+                            continue;
+                        };
+                        tracing::error!(error = %died, delivery = delivery.id, "a webhook send died");
+                        let failure = (None, "the sender stopped while sending it");
+                        failed(&core, &delivery, (lease, read_at), failure).await?;
+                        continue;
+                    }
                 };
                 match sent {
                     Sent::Delivered(status) => accepted.push((status, delivery.id)),
