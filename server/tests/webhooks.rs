@@ -365,6 +365,52 @@ async fn every_account_event_arrives_once_signed_and_a_failed_attempt_is_retried
     assert_eq!(filtered["events"], json!(["user.created"]));
 }
 
+/// An admin's redelivery of a delivery that is being sent: the attempt in flight must not
+/// record its outcome over the redelivery, which is sent again.
+#[tokio::test]
+async fn a_delivery_redelivered_while_it_is_being_sent_is_sent_again() {
+    let db = TestDb::new().await;
+    let keyward = start(&db, true).await;
+    let (_, key) = keyward.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let (slow, secret) = add_endpoint(&keyward, &key, &receiver.url("/slow/z"), None).await;
+    receiver.trust("/slow/z", &secret);
+
+    sign_up(&keyward, "inflight@example.com").await;
+    // The first attempt has arrived, and its answer is 3 s away.
+    for _ in 0..200 {
+        if !receiver.arrived().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!receiver.arrived().is_empty(), "nothing arrived within 10 s");
+    let msg = receiver.arrived()[0].clone();
+    let log = log_once(&keyward, &key, &slow, |log| log.len() == 1).await;
+    let redeliver = format!(
+        "/auth/admin/webhooks/{slow}/deliveries/{}/redeliver",
+        log[0]["id"]
+    );
+    let reply = send(&keyward, authed(Method::POST, &redeliver, &key)).await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    assert!(
+        receiver.received().is_empty(),
+        "the first attempt was answered before the redelivery: the test proves nothing"
+    );
+
+    // Both attempts arrive, with the same id, and the delivery ends delivered.
+    let got = receiver
+        .wait_for(Duration::from_secs(20), |got| {
+            got.iter().filter(|r| r.id == msg).count() == 2
+        })
+        .await;
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+    log_once(&keyward, &key, &slow, |log| {
+        log.len() == 1 && log[0]["status"] == "delivered"
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_endpoint_that_answers_410_is_disabled_and_an_admin_enables_it_and_redelivers() {
     let db = TestDb::new().await;

@@ -9,7 +9,8 @@ it saw to a log, one JSON object per line.
 It listens on 127.0.0.1 on a free port and writes the port to <dir>/port. Secrets are read
 from <dir>/secrets.json ({"<path>": "whsec_..."}) on every request, so the test can add an
 endpoint after the receiver started. What it answers depends on the path's first segment:
-/ok/... 204; /flaky/... 500 the first time it sees a message id, then 204; /gone/... 410.
+/ok/... 204; /flaky/... 500 the first time it sees a message id, then 204; /gone/... 410;
+/slow/... 204 after 3 s (each request's arrival is noted at once in <dir>/arrived.jsonl).
 As a sign-in hook: /hook/allow/... lets the sign-in through with claims {"plan": "pro",
 "seen": <the address it was asked about>}; /hook/deny/... refuses it; /hook/slow/... answers
 after 3 s; /hook/broken/... answers 500.
@@ -50,6 +51,10 @@ class Handler(BaseHTTPRequestHandler):
             error = f"{type(e).__name__}: {e}"
         msg_id = headers.get("webhook-id")
         mode = self.path.split("/")[1]
+        with open(os.path.join(DIR, "arrived.jsonl"), "a", encoding="utf-8") as f:
+            f.write(json.dumps({"path": self.path, "id": msg_id}) + "\n")
+        if mode == "slow":
+            time.sleep(3)
         answer = b""
         if mode == "hook":
             kind = self.path.split("/")[2]

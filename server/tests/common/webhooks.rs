@@ -105,6 +105,17 @@ impl Receiver {
             .collect()
     }
 
+    /// The `webhook-id` of every request that arrived so far, in order, answered or not yet.
+    #[allow(dead_code)] // not every test file waits on requests in flight
+    pub fn arrived(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("arrived.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter_map(|v| v["id"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Waits (up to `within`) until `done` holds of what was received; returns it.
     pub async fn wait_for(
         &self,
