@@ -119,8 +119,8 @@ pub struct OidcClient {
 }
 
 /// `POST /auth/admin/clients` and `POST /auth/admin/clients/{id}/rotate-secret`: the client,
-/// and its secret (for a confidential client), shown this once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// and its secret (for a confidential client), shown this once. `Debug` leaves the secret out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientRegistered {
     /// The client.
@@ -128,6 +128,15 @@ pub struct ClientRegistered {
     /// Its secret (`kwcs_…`), stored hashed: shown only here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for ClientRegistered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientRegistered")
+            .field("client", &self.client)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// `POST /auth/admin/clients/{id}/rotate-secret`: how the previous secret ends.

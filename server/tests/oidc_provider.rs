@@ -141,6 +141,21 @@ async fn an_admin_registers_changes_and_deletes_clients() {
         assert_eq!(again.code(), "not_found");
     }
 
+    // A change's audit event says what changed, from what to what.
+    let uri = "/auth/admin/audit?kind=oidc_client_updated";
+    let event =
+        send(&keyward, authed(Method::GET, uri, &key)).await.body["data"]["events"][0].clone();
+    let changes = &event["detail"]["changes"];
+    assert_eq!(
+        changes["skip_consent"],
+        json!({ "from": false, "to": true })
+    );
+    assert_eq!(
+        changes["redirect_uris"]["from"],
+        json!(["https://console.example.com:8443/callback?from=keyward"])
+    );
+    assert!(changes.get("name").is_none(), "{changes}");
+
     // Each change is audited, naming the client.
     for kind in [
         "oidc_client_created",
@@ -282,6 +297,14 @@ async fn registrations_that_would_be_unsafe_are_refused_and_change_nothing() {
         (
             "credentials",
             with("redirect_uris", json!(["https://u:p@shop.example.com/cb"])),
+        ),
+        (
+            "a control character",
+            with("redirect_uris", json!(["https://shop.example.com/c\tb"])),
+        ),
+        (
+            "a space inside",
+            with("redirect_uris", json!(["https://shop.example.com/c b"])),
         ),
         ("no redirect URI", with("redirect_uris", json!([]))),
         (
@@ -426,6 +449,25 @@ async fn registrations_that_would_be_unsafe_are_refused_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn ids_that_are_not_client_ids_are_simply_not_found() {
+    let db = TestDb::new().await;
+    let (keyward, key) = with_admin_key(db.settings()).await;
+    for id in ["kwc_%00AAAAAAAAAAAAAAAAAAAAA", "nope", "kwc_", "%E2%80%AE"] {
+        for method in [Method::GET, Method::DELETE, Method::PATCH] {
+            let uri = format!("/auth/admin/clients/{id}");
+            let request = json_request(method.clone(), &uri, Some(&key), &json!({ "name": "x" }));
+            let reply = send(&keyward, request).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::NOT_FOUND,
+                "{method} {id}: {:?}",
+                reply.body
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn only_admins_manage_clients() {
     let db = TestDb::new().await;
     let (keyward, key) = with_admin_key(db.settings()).await;
@@ -537,6 +579,16 @@ async fn a_machine_client_gets_a_token_for_its_api() {
     );
     assert!(claims.get("sid").is_none() && claims.get("amr").is_none());
 
+    // A parameter without a value is one left out (RFC 6749 §3.1): every scope again.
+    let form =
+        format!("grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=");
+    let reply = send(&keyward, token_request(&form, None, None)).await;
+    assert_eq!(
+        reply.body["scope"], "invoices:read invoices:write",
+        "{:?}",
+        reply.body
+    );
+
     // The form (client_secret_post), with fewer scopes, asked for in any order.
     let form = format!(
         "grant_type=client_credentials&client_id={id}&client_secret={secret}&scope=invoices%3Aread"
@@ -555,7 +607,7 @@ async fn a_machine_client_gets_a_token_for_its_api() {
     // Each token is audited, naming the client.
     assert_eq!(
         audited(&keyward, &key, "oidc_client_token").await,
-        [id.as_str(), id.as_str()]
+        [id.as_str(), id.as_str(), id.as_str()]
     );
 }
 
@@ -657,8 +709,25 @@ async fn token_requests_are_refused_in_oauths_words() {
             "invalid_client",
         ),
         (
+            "a well-formed unknown client",
+            token_request(cc, Some(("kwc_AAAAAAAAAAAAAAAAAAAAAA", &secret)), None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
             "no client at all",
             token_request(cc, None, None),
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            "a malformed Basic header",
+            {
+                let mut request = token_request(cc, None, None);
+                let value = "Basic not-base64!".parse().unwrap();
+                request.headers_mut().insert(header::AUTHORIZATION, value);
+                request
+            },
             StatusCode::UNAUTHORIZED,
             "invalid_client",
         ),
@@ -759,7 +828,12 @@ async fn token_requests_are_refused_in_oauths_words() {
     );
     assert_eq!(
         audited(&keyward, &key, "oidc_client_auth_failed").await,
-        ["kwc_nobody", id.as_str(), id.as_str()]
+        [
+            "kwc_AAAAAAAAAAAAAAAAAAAAAA",
+            "(not a client id)",
+            id.as_str(),
+            id.as_str()
+        ]
     );
 
     // With the provider off, the endpoint is not there.
@@ -770,7 +844,7 @@ async fn token_requests_are_refused_in_oauths_words() {
 }
 
 #[tokio::test]
-async fn guessing_a_clients_secret_locks_it_out_from_that_address() {
+async fn guessing_secrets_from_one_address_is_slowed_but_the_right_secret_still_works() {
     let db = TestDb::new().await;
     let (keyward, key) = provider(&db).await;
     let (id, secret) = machine_client(&keyward, &key).await;
@@ -780,8 +854,13 @@ async fn guessing_a_clients_secret_locks_it_out_from_that_address() {
         let reply = send(&keyward, token_request(cc, Some((&id, &wrong)), None)).await;
         assert_eq!(reply.body["error"], "invalid_client");
     }
-    // The right secret too, from there, for the rest of the window.
-    let reply = send(&keyward, token_request(cc, Some((&id, &secret)), None)).await;
+    // Past ten failures from this address, the next is refused without a look (nor an audit
+    // row), for the rest of the window.
+    let reply = send(
+        &keyward,
+        token_request(cc, Some((&id, "kwcs_guess10")), None),
+    )
+    .await;
     assert_eq!(
         reply.status,
         StatusCode::TOO_MANY_REQUESTS,
@@ -789,13 +868,21 @@ async fn guessing_a_clients_secret_locks_it_out_from_that_address() {
         reply.body
     );
     assert_eq!(reply.body["error"], "rate_limited");
-    assert!(reply.headers.contains_key(header::RETRY_AFTER));
+    let retry: u64 = reply.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=600).contains(&retry), "{retry}");
     assert_eq!(
         audited(&keyward, &key, "oidc_client_auth_failed")
             .await
             .len(),
         10
     );
+    // Anyone can name a client: its own right secret, from the same address, still works.
+    let reply = machine_token(&keyward, &id, &secret).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
 }
 
 #[tokio::test]

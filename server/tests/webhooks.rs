@@ -384,7 +384,10 @@ async fn a_delivery_redelivered_while_it_is_being_sent_is_sent_again() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(!receiver.arrived().is_empty(), "nothing arrived within 10 s");
+    assert!(
+        !receiver.arrived().is_empty(),
+        "nothing arrived within 10 s"
+    );
     let msg = receiver.arrived()[0].clone();
     let log = log_once(&keyward, &key, &slow, |log| log.len() == 1).await;
     let redeliver = format!(

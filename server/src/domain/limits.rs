@@ -11,7 +11,8 @@
 //! | refresh, per session | 30 per minute |
 //! | refresh, per IP | 600 per minute |
 //! | OpenID Connect token endpoint, per IP | 600 per minute |
-//! | OpenID Connect client authentication | 10 failures per client and IP lock that client out from that IP for the rest of 10 minutes |
+//! | OpenID Connect token endpoint, per client | 300 tokens per minute |
+//! | OpenID Connect client authentication | past 10 failures from an IP in 10 minutes, failures from it are refused as `rate_limited` (a right secret still passes) |
 //! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes; 100 failures in an hour over every client lock it for the rest of the hour |
 //!
 //! A client is an IPv4 address, or an IPv6 /64 (anyone holds a whole /64), as the HTTP layer
@@ -77,9 +78,17 @@ pub const OIDC_TOKEN_PER_IP: Limit = Limit {
     window: Duration::from_secs(60),
 };
 
-/// Failed client authentications per client and IP (wrong secrets): past this, that client is
-/// refused from that IP for the rest of the window, whatever it presents. On whatever the
-/// rate-limit setting, as the sign-in lockout.
+/// Tokens the OpenID Connect provider's token endpoint issues per client.
+#[cfg(feature = "oidc-provider")]
+pub const OIDC_TOKEN_PER_CLIENT: Limit = Limit {
+    name: "oidc_token:client",
+    max: 300,
+    window: Duration::from_secs(60),
+};
+
+/// Failed client authentications per IP (unknown clients, wrong secrets): past this, failures
+/// from that IP are refused as `rate_limited` for the rest of the window, and no longer audited.
+/// On whatever the rate-limit setting, as the sign-in lockout.
 #[cfg(feature = "oidc-provider")]
 pub const OIDC_CLIENT_FAILURES: Limit = Limit {
     name: "oidc_client_auth:failures",

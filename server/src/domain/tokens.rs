@@ -88,11 +88,17 @@ struct Header<'a> {
     kid: &'a str,
 }
 
-/// The claim that marks a token issued to an OpenID Connect client, read apart from the rest.
+/// The claim that marks a token issued to an OpenID Connect client, read apart from the rest:
+/// there at all (even `null`), it is such a token.
 #[derive(Deserialize)]
 struct IssuedTo {
-    #[serde(default)]
-    client_id: Option<serde::de::IgnoredAny>,
+    #[serde(default, deserialize_with = "there")]
+    client_id: Option<()>,
+}
+
+/// `Some(())` for a field that is there, whatever its value.
+fn there<'de, D: serde::Deserializer<'de>>(field: D) -> Result<Option<()>, D::Error> {
+    serde::de::IgnoredAny::deserialize(field).map(|_| Some(()))
 }
 
 /// Tokens longer than this are refused before any parsing (ours are well under 1 KiB).
@@ -292,12 +298,16 @@ mod tests {
 
         let mut with_client = serde_json::to_value(claims(now)).unwrap();
         with_client["client_id"] = "kwc_AAAAAAAAAAAAAAAAAAAAAA".into();
+        let mut with_null_client = with_client.clone();
+        with_null_client["client_id"] = serde_json::Value::Null;
         let with_client = sign_jws(&ring, "at+jwt", &with_client).unwrap();
+        let with_null_client = sign_jws(&ring, "at+jwt", &with_null_client).unwrap();
 
         for bad in [
             String::new(),
             "garbage".into(),
             with_client,
+            with_null_client,
             format!("{head}.{forged_payload}.{signature}"),
             format!("{none_header}.{payload}."),
             format!("{hs_header}.{payload}.{signature}"),

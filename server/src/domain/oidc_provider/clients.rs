@@ -48,6 +48,16 @@ fn not_found() -> Error {
     Error::rejected(ErrorCode::NotFound, "No such client.")
 }
 
+/// `id` when it has the form of a `client_id` (`kwc_` and 22 base64url characters).
+pub fn well_formed_id(id: &str) -> Option<&str> {
+    let body = id.strip_prefix("kwc_")?;
+    (body.len() == 22
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then_some(id)
+}
+
 /// A new `client_id`: `kwc_` and 16 random bytes, base64url.
 fn new_id(random: &Random) -> String {
     format!("kwc_{}", URL_SAFE_NO_PAD.encode(random.bytes::<16>()))
@@ -237,10 +247,13 @@ fn is_scope(scope: &str) -> bool {
 /// here, compared byte for byte later.
 fn checked_uri(core: &Core, field: &str, text: &str) -> Result<(), Error> {
     let refuse = |why: &str| Err(bad_request(format!("`{field}`: `{text}` {why}.")));
-    if text.len() > 2000 || text.trim() != text || text.contains(['#', '*']) {
+    if text.len() > 2000
+        || text.contains(['#', '*'])
+        || text.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return refuse(
-            "is not a redirect URI: at most 2000 characters, without spaces around it, a \
-             fragment or a wildcard",
+            "is not a redirect URI: at most 2000 characters, without spaces, control \
+             characters, a fragment or a wildcard",
         );
     }
     let Ok(url) = url::Url::parse(text) else {
@@ -262,7 +275,7 @@ fn checked_uri(core: &Core, field: &str, text: &str) -> Result<(), Error> {
 
 /// A client's `audience`, checked: 1 to 200 characters without spaces or control characters,
 /// and none of this server's own audiences.
-fn checked_audience(core: &Core, audience: &str) -> Result<String, Error> {
+pub fn checked_audience(core: &Core, audience: &str) -> Result<String, Error> {
     if audience.is_empty()
         || audience.chars().count() > 200
         || audience
@@ -410,12 +423,42 @@ pub async fn list(core: &Core, now: Timestamp) -> Result<Vec<OidcClient>, Error>
 
 /// Client `id`, or `not_found`.
 async fn existing(core: &Core, id: &str) -> Result<ClientRow, Error> {
+    let id = well_formed_id(id).ok_or_else(not_found)?;
     core.store.oidc_client(id).await?.ok_or_else(not_found)
 }
 
 /// `GET /auth/admin/clients/{id}`.
 pub async fn get(core: &Core, id: &str, now: Timestamp) -> Result<OidcClient, Error> {
     Ok(view(&existing(core, id).await?, now))
+}
+
+/// What a change did to a client: `{field: {from, to}}` for each field of its registration that
+/// changed (a client holds nothing secret but its secret, which is not among them).
+fn changes_between(before: &OidcClient, after: &OidcClient) -> serde_json::Value {
+    let (Ok(serde_json::Value::Object(before)), Ok(serde_json::Value::Object(after))) =
+        (serde_json::to_value(before), serde_json::to_value(after))
+    else {
+        return serde_json::Value::Null;
+    };
+    let mut changes = serde_json::Map::new();
+    for (field, to) in &after {
+        let from = before
+            .get(field)
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        if field != "updated_at" && from != *to {
+            changes.insert(field.clone(), serde_json::json!({ "from": from, "to": to }));
+        }
+    }
+    for (field, from) in &before {
+        if !after.contains_key(field) && field != "previous_secret_until" {
+            changes.insert(
+                field.clone(),
+                serde_json::json!({ "from": from, "to": null }),
+            );
+        }
+    }
+    serde_json::Value::Object(changes)
 }
 
 /// `PATCH /auth/admin/clients/{id}`: changes what is given (a list replaces the list), checked
@@ -433,6 +476,7 @@ pub async fn update(
         ));
     }
     let mut row = existing(core, id).await?;
+    let before = view(&row, act.now);
     let was = Registration::of(&row);
     Registration {
         name: changes.name.unwrap_or(was.name),
@@ -448,8 +492,14 @@ pub async fn update(
     .checked(core, kind_of(&row))?
     .write_into(&mut row);
     row.updated_at = act.now.millis();
-    let event = audit::event(AuditKind::OidcClientUpdated, act.now, act.client)
-        .detail(with_client(act, &row.id, Some(&row.name)));
+    let mut detail = with_client(act, &row.id, Some(&row.name));
+    if let Some(fields) = detail.as_object_mut() {
+        fields.insert(
+            "changes".into(),
+            changes_between(&before, &view(&row, act.now)),
+        );
+    }
+    let event = audit::event(AuditKind::OidcClientUpdated, act.now, act.client).detail(detail);
     core.store
         .update_oidc_client(&row, &event)
         .await?
@@ -493,6 +543,7 @@ pub async fn rotate_secret(
 /// `DELETE /auth/admin/clients/{id}`: the client is gone; its secret and `client_id` are
 /// refused from now on.
 pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error> {
+    let id = well_formed_id(id).ok_or_else(not_found)?;
     let event = audit::event(AuditKind::OidcClientDeleted, act.now, act.client)
         .detail(with_client(act, id, None));
     if core.store.delete_oidc_client(id, &event).await? {

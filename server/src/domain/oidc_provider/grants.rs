@@ -1,9 +1,9 @@
 //! The token endpoint's grants (`POST /auth/oidc/token`). So far `client_credentials`: a
 //! confidential client gets an access token for its own API, in its own name.
 //!
-//! A client authenticates with its secret (HTTP Basic or the form, never both). Ten failures
-//! from one address lock that client out from there for the rest of ten minutes, whatever it
-//! presents next, and each failure is audited. A machine token (`typ: at+jwt`, RFC 9068) has
+//! A client authenticates with its secret (HTTP Basic or the form, never both). Each failure
+//! is audited; past ten from one address in ten minutes, failures from there are only counted
+//! and refused as `rate_limited` (a right secret still gets through). A machine token (`typ: at+jwt`, RFC 9068) has
 //! `sub` and `client_id` = the client, `aud` = [its audience], `scope` (its API scopes only),
 //! and lives `access_ttl`; it is never a user's token (see `tokens::verify`). With a DPoP proof
 //! (RFC 9449 §5) it is bound to the proof's key (`cnf.jkt`, `token_type: DPoP`). No refresh
@@ -58,7 +58,7 @@ fn refuse(error: &'static str, description: impl Into<Cow<'static, str>>) -> Ref
 
 /// How a request authenticates its client: the `client_id` and secret it presents, and whether
 /// through HTTP Basic (`client_secret_basic`) rather than the form (`client_secret_post`).
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ClientAuth {
     /// The `client_id`.
     pub client_id: Option<String>,
@@ -66,6 +66,16 @@ pub struct ClientAuth {
     pub secret: Option<String>,
     /// Whether they came in an `Authorization: Basic` header.
     pub basic: bool,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret.as_ref().map(|_| "…"))
+            .field("basic", &self.basic)
+            .finish()
+    }
 }
 
 /// The OpenID Connect scopes, which are about a user: never in a machine token.
@@ -87,9 +97,12 @@ struct MachineClaims<'a> {
     cnf: Option<Confirmation>,
 }
 
-/// The confidential client `auth` names, authenticated at `now` by `client`'s address:
-/// `invalid_client` for an unknown client, a public one, or a wrong secret (each failure
-/// counted and audited); `rate_limited` once that client failed too often from there.
+/// The confidential client `auth` names, authenticated at `now`: `invalid_client` for an
+/// unknown client, a public one, or a wrong secret, each failure counted against `client`'s
+/// address and audited. Past [`limits::OIDC_CLIENT_FAILURES`] from one address, failures are
+/// `rate_limited` (and no longer audited), while a right secret still gets through: client ids
+/// are not secret, so a lockout of the client itself would let anyone sharing an address shut
+/// it out, and 256 random bits need no guarding against guesses.
 async fn confidential_client(
     core: &Core,
     auth: &ClientAuth,
@@ -103,25 +116,33 @@ async fn confidential_client(
              client_id and client_secret in the form).",
         ));
     };
-    let subject = format!("{id}|{}", client.ip_key());
-    limits::exceeded(&core.store, limits::OIDC_CLIENT_FAILURES, &subject, now)
-        .await
-        .map_err(|_| {
-            let retry = Error::retry_later(
-                ErrorCode::RateLimited,
-                "Too many failed authentications of this client from this address: try again \
-                 later.",
-                limits::OIDC_CLIENT_FAILURES.window,
-            );
-            Refusal::Keyward(retry)
-        })?;
-    let row = core.store.oidc_client(id).await?;
-    if let Some(row) = row.filter(|row| clients::authenticates(row, secret, now)) {
-        return Ok(row);
+    // What is not a client id is not looked up, nor written anywhere.
+    let id = clients::well_formed_id(id);
+    if let Some(id) = id {
+        let row = core.store.oidc_client(id).await?;
+        if let Some(row) = row.filter(|row| clients::authenticates(row, secret, now)) {
+            return Ok(row);
+        }
     }
-    limits::count(&core.store, limits::OIDC_CLIENT_FAILURES, &subject, now).await?;
+    let address = client.ip_key();
+    match limits::exceeded(&core.store, limits::OIDC_CLIENT_FAILURES, &address, now).await {
+        Ok(()) => {}
+        Err(Error::Rejected {
+            code: ErrorCode::AccountLocked,
+            retry_after,
+            ..
+        }) => {
+            return Err(Refusal::Keyward(Error::retry_later(
+                ErrorCode::RateLimited,
+                "Too many failed client authentications from this address: try again later.",
+                retry_after.unwrap_or(limits::OIDC_CLIENT_FAILURES.window),
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    }
+    limits::count(&core.store, limits::OIDC_CLIENT_FAILURES, &address, now).await?;
     let event = audit::event(AuditKind::OidcClientAuthFailed, now, client)
-        .detail(serde_json::json!({ "client": id }));
+        .detail(serde_json::json!({ "client": id.unwrap_or("(not a client id)") }));
     core.store.insert_audit(&event).await?;
     Err(refuse(
         "invalid_client",
@@ -142,6 +163,7 @@ fn machine_scopes(row: &ClientRow, asked: Option<&str>) -> Result<Vec<String>, R
     };
     let mut granted: Vec<String> = Vec::new();
     for scope in asked.split(' ').filter(|s| !s.is_empty()) {
+        // The scope is named back only when it is one (no quotes or controls in the answer).
         if USER_SCOPES.contains(&scope) {
             return Err(refuse(
                 "invalid_scope",
@@ -151,7 +173,7 @@ fn machine_scopes(row: &ClientRow, asked: Option<&str>) -> Result<Vec<String>, R
         if !own.contains(&scope) {
             return Err(refuse(
                 "invalid_scope",
-                format!("`{scope}` is not one of this client's scopes."),
+                "A scope asked for is not one of this client's API scopes.",
             ));
         }
         if !granted.iter().any(|g| g == scope) {
@@ -188,12 +210,25 @@ pub async fn client_credentials(
             "This client is not registered for the client_credentials grant.",
         ));
     }
-    let Some(audience) = row.audience.as_deref() else {
+    // Checked again: the server's own audience may have changed since the registration.
+    let Some(audience) = row
+        .audience
+        .as_deref()
+        .filter(|aud| clients::checked_audience(core, aud).is_ok())
+    else {
         return Err(refuse(
             "unauthorized_client",
-            "This client has no audience for its tokens.",
+            "This client has no audience for its tokens that is not this server's own.",
         ));
     };
+    limits::check(
+        &core.store,
+        settings.rate_limits,
+        limits::OIDC_TOKEN_PER_CLIENT,
+        &row.id,
+        now,
+    )
+    .await?;
     let scopes = machine_scopes(&row, scope)?.join(" ");
     if let Some(proof) = &proof {
         core.record_dpop(proof, now).await?;

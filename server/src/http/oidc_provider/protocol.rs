@@ -70,7 +70,9 @@ impl TokenRequest {
             Some(body),
             ["grant_type", "scope", "client_id", "client_secret"],
         )
-        .ok_or_else(|| refuse("invalid_request", "A parameter is given more than once."))?;
+        .ok_or_else(|| refuse("invalid_request", "A parameter is given more than once."))?
+        // RFC 6749 §3.1: a parameter sent without a value is treated as left out.
+        .map(|value| value.filter(|v| !v.is_empty()));
         let basic = basic_credentials(headers)?;
         let auth = match (basic, client_secret) {
             (Some(_), Some(_)) => {
@@ -276,9 +278,15 @@ pub(crate) async fn token(
     if let Some(off) = provider_off(&keyward) {
         return off;
     }
+    // RFC 6749 §5.2: a client that tried Basic is challenged with it, even when the header was
+    // malformed.
+    let tried_basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.len() > 5 && v[..5].eq_ignore_ascii_case("basic"));
     let request = match (TokenRequest::read(&headers, &body), dpop) {
         (Ok(request), Ok(Dpop(dpop))) => (request, dpop),
-        (Err(refusal), _) => return protocol_error(refusal, false),
+        (Err(refusal), _) => return protocol_error(refusal, tried_basic),
         (Ok(request), Err(error)) => {
             return protocol_error(Refusal::Keyward(error), request.auth.basic);
         }
