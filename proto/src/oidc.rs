@@ -172,6 +172,9 @@ pub struct TokenResponse {
     /// The scopes granted, space-separated, when any were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// The ID token (a JWT about the user, for the client), when `openid` was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
 }
 
 /// A protocol endpoint's refusal (RFC 6749 §5.2), with a 400 or 401 status (429 when rate

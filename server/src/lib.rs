@@ -57,7 +57,7 @@
 //! |---|---|
 //! | `cli` (default) | the `keyward` binary and [`cli`]: flags, `KEYWARD_*` variables, `keyward.toml`, logging. Turn default features off to compile the library alone |
 //! | `oauth` (default) | sign-in with OpenID Connect and OAuth providers |
-//! | `oidc-provider` (default) | Keyward as an OpenID Connect provider for your other apps: so far the clients' registry (`/auth/admin/clients…`, `keyward clients …`) |
+//! | `oidc-provider` (default) | Keyward as an OpenID Connect provider for your other apps (at run time with `Settings::oidc_provider`): clients (`/auth/admin/clients…`, `keyward clients …`), the code flow with its sign-in and consent pages, ID tokens, userinfo, `client_credentials` |
 //!
 //! Inside, three rooms with doors in one direction: `http` (axum: routes, extractors,
 //! error → response) calls `domain` (the decisions), which calls `store` (SQLite or PostgreSQL

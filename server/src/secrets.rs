@@ -52,6 +52,7 @@ impl MasterSecret {
             refresh: expand(b"keyward refresh token chain v1"),
             nonce: expand(b"keyward dpop nonces v1"),
             codes: expand(b"keyward emailed codes v1"),
+            oidc: expand(b"keyward oidc requests and csrf v1"),
         }
     }
 }
@@ -69,6 +70,7 @@ pub struct DerivedKeys {
     refresh: [u8; 32],
     nonce: [u8; 32],
     codes: [u8; 32],
+    oidc: [u8; 32],
 }
 
 impl fmt::Debug for DerivedKeys {
@@ -132,6 +134,13 @@ impl DerivedKeys {
     /// hash of six digits would be reversed by trying all million.)
     pub fn code_hash(&self, token_hash: &[u8], code: &str) -> [u8; 32] {
         hmac(&self.codes, &[token_hash, code.as_bytes()].concat())
+    }
+
+    /// The OpenID Connect provider's seal of `message` (a pending authorization request, or a
+    /// form's anti-forgery token): HMAC-SHA256 under a key only the server has, so a browser
+    /// carries what the server asked for and cannot change it.
+    pub fn oidc_mac(&self, message: &[u8]) -> [u8; 32] {
+        hmac(&self.oidc, message)
     }
 
     /// The DPoP nonce of time window `window`: stateless, so every server process sharing the

@@ -972,3 +972,559 @@ async fn a_token_asked_for_with_a_dpop_proof_is_bound_to_its_key() {
         assert_eq!(reply.body["error"], "invalid_dpop_proof", "{what}");
     }
 }
+
+/// A browser on the provider's pages: its one cookie, and every answer raw (pages are HTML).
+struct Browser {
+    keyward: Keyward,
+    cookie: Option<String>,
+}
+
+/// An answer as it came: status, `Location`, body.
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+impl Page {
+    /// The value of the hidden input `name`.
+    fn hidden(&self, name: &str) -> String {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body));
+        let rest = &self.body[start + marker.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(keyward: &Keyward) -> Self {
+        Self {
+            keyward: keyward.clone(),
+            cookie: None,
+        }
+    }
+
+    async fn go(&mut self, request: Request<Body>) -> Page {
+        use http_body_util::BodyExt as _;
+        use tower::ServiceExt as _;
+        let mut request = request;
+        if let Some(cookie) = &self.cookie {
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        let response = self.keyward.router().oneshot(request).await.unwrap();
+        if let Some(set) = response.headers().get(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            assert!(
+                set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+                "{set}"
+            );
+            self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Page {
+            status,
+            location,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn get(&mut self, uri: &str) -> Page {
+        self.go(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+    }
+
+    /// A form POST from `origin`.
+    async fn post_from(&mut self, origin: &str, uri: &str, form: &[(&str, &str)]) -> Page {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::post(uri)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(body))
+            .unwrap();
+        self.go(request).await
+    }
+
+    async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
+        self.post_from("http://localhost:8787", uri, form).await
+    }
+}
+
+/// A PKCE verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    use sha2::Digest as _;
+    let verifier = format!("v-{}", "x".repeat(50));
+    let challenge = b64(&sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// A web app that signs its users in: its id and secret.
+async fn web_client(keyward: &Keyward, key: &str) -> (String, String) {
+    let made = register(
+        keyward,
+        key,
+        &json!({
+            "name": "Reports <app>",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "audience": "https://reports.example.com/api",
+        }),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    (
+        made.body["data"]["client"]["client_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        made.body["data"]["client_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+fn authorize_uri(client_id: &str, redirect_uri: &str, extra: &str) -> String {
+    let redirect =
+        url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect::<String>();
+    format!(
+        "/auth/oidc/authorize?client_id={client_id}&redirect_uri={redirect}&response_type=code\
+         &scope=openid%20email%20profile&state=st4te{extra}"
+    )
+}
+
+/// The query parameter `name` of `url`.
+fn query_of(url: &str, name: &str) -> Option<String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Signs in on the provider's page from `sign_in` (its URL) and allows the client: the URL the
+/// browser is sent back to.
+async fn sign_in_and_allow(browser: &mut Browser, sign_in: &str, email: &str) -> String {
+    let form = browser.get(sign_in).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    let (req, csrf) = (form.hidden("req"), form.hidden("csrf"));
+    let signed = browser
+        .post(
+            "/auth/oidc/sign-in",
+            &[
+                ("req", &req),
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let consent_uri = signed.location.unwrap();
+    assert!(
+        consent_uri.starts_with("/auth/oidc/consent?req="),
+        "{consent_uri}"
+    );
+    let consent = browser.get(&consent_uri).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    // The client's name is shown as text, never as markup.
+    assert!(
+        consent.body.contains("Reports &lt;app&gt;"),
+        "{}",
+        consent.body
+    );
+    let allowed = browser
+        .post(
+            "/auth/oidc/consent",
+            &[
+                ("req", &consent.hidden("req")),
+                ("csrf", &consent.hidden("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    assert_eq!(allowed.status, StatusCode::SEE_OTHER, "{}", allowed.body);
+    allowed.location.unwrap()
+}
+
+#[tokio::test]
+async fn a_second_app_signs_a_user_in_with_a_code_and_pkce() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let user = sign_up(&keyward, "alice@example.com").await;
+    let user_id = user["user"]["id"].as_str().unwrap().to_owned();
+    let (verifier, challenge) = pkce();
+
+    // Discovery names the endpoints.
+    let discovered = send(&keyward, get("/.well-known/openid-configuration")).await;
+    assert_eq!(discovered.status, StatusCode::OK);
+    assert_eq!(discovered.body["issuer"], "http://localhost:8787");
+    assert_eq!(
+        discovered.body["authorization_endpoint"],
+        "http://localhost:8787/auth/oidc/authorize"
+    );
+    assert_eq!(
+        discovered.body["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
+
+    let mut browser = Browser::new(&keyward);
+    let extra = format!("&nonce=n0nce&code_challenge={challenge}&code_challenge_method=S256");
+    let start = browser
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            &extra,
+        ))
+        .await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let sign_in_page = start.location.unwrap();
+    assert!(
+        sign_in_page.starts_with("/auth/oidc/sign-in?req="),
+        "{sign_in_page}"
+    );
+    let back = sign_in_and_allow(&mut browser, &sign_in_page, "alice@example.com").await;
+    assert!(
+        back.starts_with("https://rp.example.com/cb?code="),
+        "{back}"
+    );
+    assert_eq!(query_of(&back, "state").as_deref(), Some("st4te"));
+    assert_eq!(
+        query_of(&back, "iss").as_deref(),
+        Some("http://localhost:8787")
+    );
+    let code = query_of(&back, "code").unwrap();
+
+    // The exchange: tokens for the client.
+    let form = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb\
+         &code_verifier={verifier}"
+    );
+    let tokens = send(
+        &keyward,
+        token_request(&form, Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    assert_eq!(tokens.body["token_type"], "Bearer");
+    assert_eq!(tokens.body["scope"], "openid email profile");
+    let access = tokens.body["access_token"].as_str().unwrap().to_owned();
+    let id_token = tokens.body["id_token"].as_str().unwrap();
+
+    // The ID token, verified with an independent library from the JWKS.
+    let jwks: JwkSet =
+        serde_json::from_value(send(&keyward, get("/.well-known/jwks.json")).await.body).unwrap();
+    let header = decode_header(id_token).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("JWT"));
+    let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
+    let verifying = DecodingKey::from_jwk(jwk).unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_issuer(&["http://localhost:8787"]);
+    validation.set_audience(&[client_id.as_str()]);
+    let claims = decode::<Value>(id_token, &verifying, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert_eq!(claims["nonce"], "n0nce");
+    assert_eq!(claims["email"], "alice@example.com");
+    assert_eq!(claims["azp"], client_id.as_str());
+    assert_eq!(claims["amr"], json!(["pwd"]));
+    {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(access.as_bytes());
+        assert_eq!(claims["at_hash"], b64(&digest[..16]));
+    }
+    // The access token is for the client's API and userinfo.
+    let access_claims = verified(&keyward, &access, "https://reports.example.com/api").await;
+    assert_eq!(access_claims["client_id"], client_id.as_str());
+    assert_eq!(access_claims["sub"], user_id.as_str());
+
+    // Userinfo answers what the scopes allow.
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::OK, "{:?}", info.body);
+    assert_eq!(info.body["sub"], user_id.as_str());
+    assert_eq!(info.body["email"], "alice@example.com");
+    // It is never a user's own token here, nor a user's token there.
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+    let own = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_of(&user)),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(own.body["error"], "invalid_token");
+    // The grant is not one of the user's sessions.
+    let sessions = send(
+        &keyward,
+        authed(Method::GET, "/auth/sessions", &access_of(&user)),
+    )
+    .await;
+    let listed = sessions.body["data"]["sessions"].as_array().unwrap().len();
+    assert_eq!(
+        listed, 2,
+        "the app's and the provider page's: {:?}",
+        sessions.body
+    );
+
+    // The same code again: refused, and what it issued is revoked.
+    let again = send(
+        &keyward,
+        token_request(&form, Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert_eq!(again.body["error"], "invalid_grant");
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED, "{:?}", info.body);
+    assert_eq!(
+        audited(&keyward, &key, "oidc_code_replayed").await,
+        [client_id.as_str()]
+    );
+
+    // Signed in at the provider: the next authorization goes straight to consent.
+    let next = browser
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            &extra,
+        ))
+        .await;
+    assert!(
+        next.location
+            .unwrap()
+            .starts_with("/auth/oidc/consent?req=")
+    );
+}
+
+/// The first-party access token of a sign-up or sign-in answer.
+fn access_of(data: &Value) -> String {
+    access(data)
+}
+
+#[tokio::test]
+async fn authorization_requests_that_are_not_right_are_refused() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, _) = web_client(&keyward, &key).await;
+    let spa = register(
+        &keyward,
+        &key,
+        &json!({ "name": "SPA", "type": "public", "redirect_uris": ["https://spa.example.com/cb"] }),
+    )
+    .await;
+    let spa_id = spa.body["data"]["client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(&keyward);
+
+    // Never a redirect to an address the client did not register, byte for byte.
+    for redirect in [
+        "https://rp.example.com/cb/",
+        "https://RP.example.com/cb",
+        "https://rp.example.com/cb?x=1",
+        "http://rp.example.com/cb",
+        "https://evil.example.com/cb",
+    ] {
+        let page = browser.get(&authorize_uri(&client_id, redirect, "")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{redirect}");
+        assert!(page.location.is_none(), "{redirect}");
+    }
+    let page = browser
+        .get(&authorize_uri(
+            "kwc_AAAAAAAAAAAAAAAAAAAAAA",
+            "https://rp.example.com/cb",
+            "",
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.location.is_none());
+
+    // The rest go back to the client, with its state and the issuer.
+    let (_, challenge) = pkce();
+    for (what, uri, error) in [
+        (
+            "the implicit flow",
+            authorize_uri(&client_id, "https://rp.example.com/cb", "")
+                .replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            "a public client without PKCE",
+            authorize_uri(&spa_id, "https://spa.example.com/cb", ""),
+            "invalid_request",
+        ),
+        (
+            "plain PKCE",
+            authorize_uri(
+                &spa_id,
+                "https://spa.example.com/cb",
+                &format!("&code_challenge={challenge}&code_challenge_method=plain"),
+            ),
+            "invalid_request",
+        ),
+        (
+            "a scope the client lacks",
+            authorize_uri(&client_id, "https://rp.example.com/cb", "")
+                .replace("scope=openid", "scope=admin%20openid"),
+            "invalid_scope",
+        ),
+        (
+            "prompt=none while signed out",
+            authorize_uri(&client_id, "https://rp.example.com/cb", "&prompt=none"),
+            "login_required",
+        ),
+    ] {
+        let page = browser.get(&uri).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{what}: {}", page.body);
+        let location = page.location.unwrap();
+        assert_eq!(
+            query_of(&location, "error").as_deref(),
+            Some(error),
+            "{what}: {location}"
+        );
+        assert_eq!(
+            query_of(&location, "state").as_deref(),
+            Some("st4te"),
+            "{what}"
+        );
+        assert_eq!(
+            query_of(&location, "iss").as_deref(),
+            Some("http://localhost:8787"),
+            "{what}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn codes_are_bound_to_their_verifier_and_forms_to_this_site() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    sign_up(&keyward, "bob@example.com").await;
+    let (verifier, challenge) = pkce();
+    let extra = format!("&code_challenge={challenge}&code_challenge_method=S256");
+    let mut browser = Browser::new(&keyward);
+    let start = browser
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            &extra,
+        ))
+        .await;
+    let sign_in_page = start.location.unwrap();
+
+    // A sign-in form posted from another site, or without its token, is refused.
+    let form = browser.get(&sign_in_page).await;
+    let (req, csrf) = (form.hidden("req"), form.hidden("csrf"));
+    let fields = [
+        ("req", req.as_str()),
+        ("csrf", csrf.as_str()),
+        ("email", "bob@example.com"),
+        ("password", PASSWORD),
+    ];
+    let cross = browser
+        .post_from("https://evil.example.com", "/auth/oidc/sign-in", &fields)
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let forged = browser
+        .post(
+            "/auth/oidc/sign-in",
+            &[
+                ("req", &req),
+                ("csrf", "forged"),
+                ("email", "bob@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(browser.cookie.is_none());
+    // A wrong password is said on the page, and signs nobody in.
+    let wrong = browser
+        .post(
+            "/auth/oidc/sign-in",
+            &[
+                ("req", &req),
+                ("csrf", &csrf),
+                ("email", "bob@example.com"),
+                ("password", "wrong password!"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("not right"), "{}", wrong.body);
+    assert!(browser.cookie.is_none());
+
+    let back = sign_in_and_allow(&mut browser, &sign_in_page, "bob@example.com").await;
+    let code = query_of(&back, "code").unwrap();
+    let exchange = |verifier: &str| {
+        format!(
+            "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb\
+             &code_verifier={verifier}"
+        )
+    };
+    // A wrong verifier spends the code: the right one then gets nothing either.
+    let wrong = format!("w-{}", "y".repeat(50));
+    for verifier in [wrong.as_str(), verifier.as_str()] {
+        let reply = send(
+            &keyward,
+            token_request(&exchange(verifier), Some((&client_id, &secret)), None),
+        )
+        .await;
+        assert_eq!(reply.body["error"], "invalid_grant", "{:?}", reply.body);
+    }
+
+    // A consent posted from another site is refused.
+    let start = browser
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            &extra,
+        ))
+        .await;
+    let consent = browser.get(&start.location.unwrap()).await;
+    let fields = [
+        ("req", consent.hidden("req")),
+        ("csrf", consent.hidden("csrf")),
+        ("decision", "allow".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cross = browser
+        .post_from("https://evil.example.com", "/auth/oidc/consent", &fields)
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    // Refusing sends the user back with access_denied.
+    let denied = browser
+        .post(
+            "/auth/oidc/consent",
+            &[fields[0], fields[1], ("decision", "deny")],
+        )
+        .await;
+    let location = denied.location.unwrap();
+    assert_eq!(
+        query_of(&location, "error").as_deref(),
+        Some("access_denied")
+    );
+}

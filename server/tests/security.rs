@@ -497,6 +497,15 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
                 "{schema}"
             );
         }
+        // The token endpoint's `redirect_uri` is only compared, byte for byte, with the one
+        // its code was issued for (a code for another is `invalid_grant`), never followed.
+        // (The authorization endpoint, a page outside this document, redirects only to a
+        // registered URI, byte for byte: `authorization_requests_that_are_not_right_are_refused`.)
+        let form = schemas.remove("TokenForm").unwrap();
+        let mut names = Vec::new();
+        collect_names(&form, &mut names);
+        names.retain(|name| name.contains("uri"));
+        assert_eq!(names, ["redirect_uri"]);
         for schema in [
             "ClientRegistered",
             "Envelope_ClientRegistered",

@@ -134,6 +134,15 @@ pub enum AuditKind {
     /// A client got a token for itself (`client_credentials`; `detail.scope`, `detail.jti`).
     #[cfg(feature = "oidc-provider")]
     OidcClientToken,
+    /// A user signed in to a client: a code was issued to it (`detail.client`, `detail.scope`).
+    #[cfg(feature = "oidc-provider")]
+    OidcCodeIssued,
+    /// A code was exchanged: the client's grant started (`session_id`: the grant).
+    #[cfg(feature = "oidc-provider")]
+    OidcGrantStarted,
+    /// A used code was presented again: what its exchange issued is revoked.
+    #[cfg(feature = "oidc-provider")]
+    OidcCodeReplayed,
 }
 
 impl AuditKind {
@@ -203,6 +212,12 @@ impl AuditKind {
             Self::OidcClientAuthFailed => "oidc_client_auth_failed",
             #[cfg(feature = "oidc-provider")]
             Self::OidcClientToken => "oidc_client_token",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcCodeIssued => "oidc_code_issued",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcGrantStarted => "oidc_grant_started",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcCodeReplayed => "oidc_code_replayed",
         }
     }
 }

@@ -214,7 +214,8 @@ impl Templates {
     }
 }
 
-fn html_escape(text: &str) -> String {
+/// `text` for HTML: every character that could end a text or an attribute escaped.
+pub(crate) fn html_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -173,7 +173,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
     };
     #[cfg(feature = "oidc-provider")]
     let (router, mut doc) = {
-        use oidc_provider::clients;
+        use oidc_provider::{clients, pages, protocol};
         let (provider_router, provider_doc) = OpenApiRouter::new()
             .routes(routes!(clients::create_client, clients::list_clients))
             .routes(routes!(
@@ -182,10 +182,30 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 clients::delete_client
             ))
             .routes(routes!(clients::rotate_client_secret))
-            .routes(routes!(oidc_provider::protocol::token))
+            .routes(routes!(protocol::token))
+            .routes(routes!(protocol::userinfo))
+            .routes(routes!(protocol::discovery))
             .split_for_parts();
         doc.merge(provider_doc);
-        (router.merge(provider_router), doc)
+        // The pages answer HTML and redirects: routed, not in the document.
+        use axum::routing::post;
+        let pages = Router::new()
+            .route("/auth/oidc/authorize", get(pages::authorize_endpoint))
+            .route(
+                "/auth/oidc/sign-in",
+                get(pages::sign_in_page).post(pages::sign_in),
+            )
+            .route("/auth/oidc/sign-in/mfa", post(pages::sign_in_mfa))
+            .route(
+                "/auth/oidc/consent",
+                get(pages::consent_page).post(pages::consent),
+            )
+            .route("/auth/oidc/userinfo", post(protocol::userinfo))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(protocol::discovery),
+            );
+        (router.merge(provider_router).merge(pages), doc)
     };
     describe_json_bodies(&mut doc);
     (router, doc)

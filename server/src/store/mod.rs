@@ -318,7 +318,7 @@ pub use mfa::MfaTicketRow;
 #[cfg(feature = "oauth")]
 pub use oauth::{IdentityRow, Linked, OAuthCode, OAuthFlowRow, PendingLink, PendingSignUp};
 #[cfg(feature = "oidc-provider")]
-pub use oidc_provider::ClientRow;
+pub use oidc_provider::{BrowserSessionRow, ClientRow, CodeRow, NewGrant};
 pub use orgs::{
     Accepted, AccessChangeRow, Changed, InvitationRow, MemberChange, MemberRow, OrgChanges,
     OrgRoleRow, OrgRow,

@@ -1,6 +1,7 @@
 //! Keyward as an OpenID Connect provider: the clients (relying parties) registered with it.
 
-use super::{AuditRow, Error, Pool, Store};
+use super::{AuditRow, Error, Pool, SessionRow, Store};
+use crate::domain::{SessionId, UserId};
 
 /// A registered client as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -152,6 +153,16 @@ impl Store {
     pub async fn delete_oidc_client(&self, id: &str, audit: &AuditRow) -> Result<bool, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Its grants end with it (their access tokens are refused from the next request on,
+            // on every server), and stay as ended sessions until purged.
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $2, revoke_reason = 'client_deleted' \
+                 WHERE client_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .bind(audit.at)
+            .execute(&mut *tx)
+            .await?;
             let deleted = sqlx::query("DELETE FROM oidc_clients WHERE id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -165,5 +176,268 @@ impl Store {
             tx.commit().await?;
             Ok(true)
         })
+    }
+}
+
+/// An authorization code as stored (its hash; the code itself only the client has).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CodeRow {
+    /// SHA-256 of the code.
+    pub code_hash: Vec<u8>,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The user who signed in.
+    pub user_id: UserId,
+    /// The first-party session they signed in with at the provider.
+    pub browser_session_id: SessionId,
+    /// When they last proved who they are there (ms).
+    pub auth_time: i64,
+    /// How, space-separated.
+    pub amr: String,
+    /// The redirect URI of the authorization request, which the token request must repeat.
+    pub redirect_uri: String,
+    /// The scopes granted, space-separated.
+    pub scope: String,
+    /// The request's `nonce`, for the ID token.
+    pub nonce: Option<String>,
+    /// The PKCE challenge (S256).
+    pub code_challenge: Option<String>,
+    /// When it was issued (ms).
+    pub created_at: i64,
+    /// When it expires (ms).
+    pub expires_at: i64,
+    /// When it was exchanged (ms).
+    pub used_at: Option<i64>,
+    /// When it was presented again after that (ms).
+    pub replayed_at: Option<i64>,
+    /// The grant its exchange started.
+    pub grant_session_id: Option<SessionId>,
+}
+
+/// A live browser session at the provider, with what its first-party session says of the
+/// sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BrowserSessionRow {
+    /// The first-party session.
+    pub session_id: SessionId,
+    /// Whose.
+    pub user_id: UserId,
+    /// When they last proved who they are (ms).
+    pub auth_time: i64,
+    /// How, space-separated.
+    pub amr: String,
+}
+
+/// A grant to start: its session, and the code it comes from.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    /// The session (with `client_id`, `scope` and `parent_session_id` below).
+    pub session: SessionRow,
+    /// The client.
+    pub client_id: String,
+    /// The scopes granted.
+    pub scope: String,
+    /// The browser session it came from.
+    pub parent_session_id: SessionId,
+    /// The code exchanged.
+    pub code_hash: Vec<u8>,
+    /// The event that records it.
+    pub audit: AuditRow,
+}
+
+macro_rules! code_columns {
+    () => {
+        "code_hash, client_id, user_id, browser_session_id, auth_time, amr, redirect_uri, scope, \
+         nonce, code_challenge, created_at, expires_at, used_at, replayed_at, grant_session_id"
+    };
+}
+
+impl Store {
+    /// Remembers that the browser holding the cookie hashed as `cookie_hash` is signed in with
+    /// `session_id`, until `expires_at` (ms).
+    pub async fn insert_oidc_browser_session(
+        &self,
+        cookie_hash: &[u8],
+        session_id: &SessionId,
+        (created_at, expires_at): (i64, i64),
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            sqlx::query(
+                "INSERT INTO oidc_browser_sessions (cookie_hash, session_id, created_at, \
+                 expires_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(cookie_hash)
+            .bind(session_id)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The browser session of the cookie hashed as `cookie_hash`, while it and its session are
+    /// live at `now` (not revoked, not past its lifetime, used since `idle_cutoff`) and its user
+    /// is enabled.
+    pub async fn oidc_browser_session(
+        &self,
+        cookie_hash: &[u8],
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<Option<BrowserSessionRow>, Error> {
+        let row = on_pool!(self, pool => sqlx::query_as(
+            "SELECT s.id AS session_id, s.user_id, s.auth_time, s.amr \
+             FROM oidc_browser_sessions b JOIN sessions s ON s.id = b.session_id \
+             JOIN users u ON u.id = s.user_id \
+             WHERE b.cookie_hash = $1 AND b.expires_at > $2 AND s.revoked_at IS NULL \
+             AND s.expires_at > $2 AND s.last_used_at > $3 AND s.client_id IS NULL \
+             AND u.disabled_at IS NULL",
+        )
+        .bind(cookie_hash)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(row)
+    }
+
+    /// Stores code `row`, with `audit`.
+    pub async fn insert_oidc_code(&self, row: &CodeRow, audit: &AuditRow) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(concat!(
+                "INSERT INTO oidc_codes (",
+                code_columns!(),
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL)"
+            ))
+            .bind(&row.code_hash)
+            .bind(&row.client_id)
+            .bind(row.user_id)
+            .bind(row.browser_session_id)
+            .bind(row.auth_time)
+            .bind(&row.amr)
+            .bind(&row.redirect_uri)
+            .bind(&row.scope)
+            .bind(row.nonce.as_deref())
+            .bind(row.code_challenge.as_deref())
+            .bind(row.created_at)
+            .bind(row.expires_at)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Uses up the code hashed as `code_hash` at `now` (ms): the code, if it was unused and
+    /// unexpired. Committed at once, so a refused exchange still spends it.
+    pub async fn claim_oidc_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<CodeRow>, Error> {
+        let sql = concat!(
+            "UPDATE oidc_codes SET used_at = $2 WHERE code_hash = $1 AND used_at IS NULL \
+             AND expires_at > $2 RETURNING ",
+            code_columns!()
+        );
+        let row = on_writer!(self, pool => {
+            sqlx::query_as(sql).bind(code_hash).bind(now).fetch_optional(pool).await
+        })?;
+        Ok(row)
+    }
+
+    /// Marks the used code hashed as `code_hash` as presented again at `now` (ms): the code, if
+    /// it had been used.
+    pub async fn replay_oidc_code(
+        &self,
+        code_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<CodeRow>, Error> {
+        let sql = concat!(
+            "UPDATE oidc_codes SET replayed_at = COALESCE(replayed_at, $2) WHERE code_hash = $1 \
+             AND used_at IS NOT NULL RETURNING ",
+            code_columns!()
+        );
+        let row = on_writer!(self, pool => {
+            sqlx::query_as(sql).bind(code_hash).bind(now).fetch_optional(pool).await
+        })?;
+        Ok(row)
+    }
+
+    /// Starts grant `new` in one transaction: its session, the code's link to it, and the
+    /// audit event. `false`, with nothing written, when the code was replayed meanwhile or the
+    /// user is disabled.
+    pub async fn start_grant(&self, new: &NewGrant) -> Result<bool, Error> {
+        let s = &new.session;
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            // Written, which locks the user's row (PostgreSQL) or takes the one writer (SQLite):
+            // an account disabled at the same moment refuses this grant or ends it with the rest.
+            let enabled = sqlx::query(
+                "UPDATE users SET disabled_at = disabled_at WHERE id = $1 AND disabled_at IS NULL",
+            )
+            .bind(s.user_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            let linked = sqlx::query(
+                "UPDATE oidc_codes SET grant_session_id = $1 WHERE code_hash = $2 \
+                 AND replayed_at IS NULL",
+            )
+            .bind(s.id)
+            .bind(&new.code_hash)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if enabled == 0 || linked == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
+                 user_agent, ip, auth_time, client_id, scope, parent_session_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(s.id)
+            .bind(s.user_id)
+            .bind(s.created_at)
+            .bind(s.last_used_at)
+            .bind(s.expires_at)
+            .bind(&s.amr)
+            .bind(s.user_agent.as_deref())
+            .bind(s.ip.as_deref())
+            .bind(s.auth_time)
+            .bind(&new.client_id)
+            .bind(&new.scope)
+            .bind(new.parent_session_id)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, &new.audit);
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Whether grant `session_id` of client `client_id` is live at `now` (ms), its user there
+    /// and enabled.
+    pub async fn live_grant(
+        &self,
+        session_id: &SessionId,
+        client_id: &str,
+        now: i64,
+    ) -> Result<bool, Error> {
+        let live: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT s.created_at FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1 \
+             AND s.client_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $3 \
+             AND u.disabled_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(client_id)
+        .bind(now)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(live.is_some())
     }
 }

@@ -250,6 +250,7 @@ impl Store {
             insert_audit!(&mut *tx, &new.audit);
             let active: Vec<SessionId> = sqlx::query_scalar(
                 "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
+                 AND client_id IS NULL \
                  AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
             )
             .bind(s.user_id)
@@ -403,7 +404,7 @@ impl Store {
         let rows = on_pool!(self, pool => sqlx::query_as(
             "SELECT id, user_id, created_at, auth_time, last_used_at, expires_at, revoked_at, \
              revoke_reason, amr, user_agent, ip, device_id, jkt FROM sessions WHERE user_id = $1 \
-             AND revoked_at IS NULL \
+             AND revoked_at IS NULL AND client_id IS NULL \
              AND expires_at > $2 AND last_used_at > $3 ORDER BY created_at DESC, id DESC",
         )
         .bind(user_id)

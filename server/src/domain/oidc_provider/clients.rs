@@ -91,6 +91,11 @@ pub fn authenticates(row: &ClientRow, secret: &str, now: Timestamp) -> bool {
     current | previous
 }
 
+/// The client's redirect URIs, as registered.
+pub fn redirect_uris(row: &ClientRow) -> Vec<String> {
+    uris_of(&row.redirect_uris)
+}
+
 /// Whether the client may use `grant`.
 pub fn has_grant(row: &ClientRow, grant: &str) -> bool {
     row.grant_types.split_whitespace().any(|g| g == grant)

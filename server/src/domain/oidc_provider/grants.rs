@@ -1,5 +1,6 @@
-//! The token endpoint's grants (`POST /auth/oidc/token`). So far `client_credentials`: a
-//! confidential client gets an access token for its own API, in its own name.
+//! The token endpoint's grants (`POST /auth/oidc/token`): `authorization_code` (a user's
+//! sign-in, for the client), and `client_credentials` (a confidential client's token for its own
+//! API, in its own name). Refresh for clients comes next.
 //!
 //! A client authenticates with its secret (HTTP Basic or the form, never both). Each failure
 //! is audited; past ten from one address in ten minutes, failures from there are only counted
@@ -14,13 +15,15 @@ use std::borrow::Cow;
 use keyward_proto::{ErrorCode, TokenResponse};
 use serde::Serialize;
 
-use super::clients;
+use sha2::{Digest as _, Sha256};
+
+use super::{authorize, claims, clients};
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::domain::tokens::{self, Confirmation};
-use crate::domain::{Random, Timestamp, b64, dpop, limits};
-use crate::store::ClientRow;
+use crate::domain::{Random, SessionId, Timestamp, b64, dpop, limits};
+use crate::store::{ClientRow, NewGrant, SessionRow};
 
 /// Why a token request is refused: an OAuth error (RFC 6749 §5.2), or one of Keyward's own on
 /// the way (a rate limit, a DPoP proof, the database), which the HTTP layer words as one.
@@ -150,6 +153,19 @@ async fn confidential_client(
     ))
 }
 
+/// Counts a token request against its address's limit.
+async fn per_address(core: &Core, client: &Client, now: Timestamp) -> Result<(), Error> {
+    let limit = limits::OIDC_TOKEN_PER_IP;
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        limit,
+        &client.ip_key(),
+        now,
+    )
+    .await
+}
+
 /// The scopes a machine token carries: those asked for (all must be the client's API scopes),
 /// or every API scope of the client when none are.
 fn machine_scopes(row: &ClientRow, asked: Option<&str>) -> Result<Vec<String>, Refusal> {
@@ -194,14 +210,7 @@ pub async fn client_credentials(
     random: &Random,
 ) -> Result<TokenResponse, Refusal> {
     let settings = &core.settings;
-    limits::check(
-        &core.store,
-        settings.rate_limits,
-        limits::OIDC_TOKEN_PER_IP,
-        &client.ip_key(),
-        now,
-    )
-    .await?;
+    per_address(core, client, now).await?;
     let proof = core.check_dpop(dpop, None, now)?;
     let row = confidential_client(core, auth, client, now).await?;
     if !clients::has_grant(&row, "client_credentials") {
@@ -259,5 +268,188 @@ pub async fn client_credentials(
         token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
         expires_in: settings.access_ttl.as_secs(),
         scope: claims.scope.map(str::to_owned),
+        id_token: None,
+    })
+}
+
+/// The parameters of a code exchange.
+#[derive(Debug, Default)]
+pub struct CodeExchange {
+    /// `code`.
+    pub code: Option<String>,
+    /// `redirect_uri`: the authorization request's, again.
+    pub redirect_uri: Option<String>,
+    /// `code_verifier` (PKCE).
+    pub code_verifier: Option<String>,
+}
+
+/// The client of a code exchange: a confidential one by its secret, a public one by its id
+/// alone (PKCE stands in for the secret it cannot keep).
+async fn exchanging_client(
+    core: &Core,
+    auth: &ClientAuth,
+    client: &Client,
+    now: Timestamp,
+) -> Result<ClientRow, Refusal> {
+    if auth.secret.is_some() {
+        return confidential_client(core, auth, client, now).await;
+    }
+    let row = match auth.client_id.as_deref().and_then(clients::well_formed_id) {
+        Some(id) => core.store.oidc_client(id).await?,
+        None => None,
+    };
+    row.filter(|row| row.kind == "public").ok_or_else(|| {
+        refuse(
+            "invalid_client",
+            "The client is unknown, or it is confidential and did not give its secret.",
+        )
+    })
+}
+
+/// A used code presented again: what its first exchange issued is revoked (RFC 6749 §4.1.2).
+async fn replayed(
+    core: &Core,
+    code_hash: &[u8],
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Error> {
+    let Some(row) = core.store.replay_oidc_code(code_hash, now.millis()).await? else {
+        return Ok(());
+    };
+    let mut event = audit::event(AuditKind::OidcCodeReplayed, now, client)
+        .user(&row.user_id)
+        .detail(serde_json::json!({ "client": row.client_id }));
+    if let Some(grant) = &row.grant_session_id {
+        event = event.session(grant);
+        crate::domain::sessions::revoke(
+            core,
+            &row.user_id,
+            crate::store::Revoke::One(grant),
+            "code_replayed",
+            &event,
+            now,
+        )
+        .await?;
+    } else {
+        core.store.insert_audit(&event).await?;
+    }
+    Ok(())
+}
+
+/// `grant_type=authorization_code`: the code the user's browser brought back, for the client's
+/// tokens: an access token for the userinfo endpoint (and the client's API), and with `openid`
+/// an ID token. The code is spent by the first try, right or wrong; a second try revokes what
+/// the first issued.
+pub async fn authorization_code(
+    core: &Core,
+    (auth, exchange): (&ClientAuth, &CodeExchange),
+    dpop: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<TokenResponse, Refusal> {
+    let settings = &core.settings;
+    per_address(core, client, now).await?;
+    if dpop.proof.is_some() {
+        return Err(refuse(
+            "invalid_request",
+            "DPoP-bound tokens are issued to machine clients only, so far: send no DPoP proof \
+             with an authorization code.",
+        ));
+    }
+    let row = exchanging_client(core, auth, client, now).await?;
+    if !clients::has_grant(&row, "authorization_code") {
+        return Err(refuse(
+            "unauthorized_client",
+            "This client is not registered for the authorization code flow.",
+        ));
+    }
+    let (Some(code), Some(redirect_uri)) = (&exchange.code, &exchange.redirect_uri) else {
+        return Err(refuse(
+            "invalid_request",
+            "The exchange names its code and redirect_uri.",
+        ));
+    };
+    let code_hash = Sha256::digest(code.as_bytes()).to_vec();
+    let Some(issued) = core.store.claim_oidc_code(&code_hash, now.millis()).await? else {
+        replayed(core, &code_hash, client, now).await?;
+        return Err(refuse(
+            "invalid_grant",
+            "The code is unknown, expired or used.",
+        ));
+    };
+    let verified = match (&issued.code_challenge, &exchange.code_verifier) {
+        (Some(challenge), Some(verifier)) => authorize::verifier_matches(verifier, challenge),
+        (None, None) => true,
+        // No downgrade either way: a verifier without a challenge, or the reverse.
+        _ => false,
+    };
+    if issued.client_id != row.id || issued.redirect_uri != *redirect_uri || !verified {
+        return Err(refuse(
+            "invalid_grant",
+            "The code was not issued to this client, for this redirect_uri and code_verifier.",
+        ));
+    }
+    let Some(user) = core.store.user(&issued.user_id).await? else {
+        return Err(refuse("invalid_grant", "The user is gone."));
+    };
+    let session = SessionRow {
+        id: SessionId::new(now, random.bytes()),
+        user_id: issued.user_id,
+        created_at: now.millis(),
+        auth_time: issued.auth_time,
+        last_used_at: now.millis(),
+        // No refresh token yet: the grant lasts as long as its access token.
+        expires_at: now.plus(settings.access_ttl).millis(),
+        revoked_at: None,
+        revoke_reason: None,
+        amr: issued.amr.clone(),
+        user_agent: client.user_agent.clone(),
+        ip: client.ip.clone(),
+        device_id: None,
+        jkt: None,
+        org_id: None,
+        org_role: None,
+        claims: None,
+    };
+    let grant = NewGrant {
+        client_id: row.id.clone(),
+        scope: issued.scope.clone(),
+        parent_session_id: issued.browser_session_id,
+        code_hash,
+        audit: audit::event(AuditKind::OidcGrantStarted, now, client)
+            .user(&issued.user_id)
+            .session(&session.id)
+            .detail(serde_json::json!({ "client": row.id, "scope": issued.scope })),
+        session,
+    };
+    if !core.store.start_grant(&grant).await? {
+        return Err(refuse(
+            "invalid_grant",
+            "The code was presented twice, or the account is disabled.",
+        ));
+    }
+    let (access_token, id_token) = claims::tokens_for(
+        core,
+        &claims::Grant {
+            client_id: &row.id,
+            audience: row.audience.as_deref(),
+            user: &user,
+            scope: &issued.scope,
+            grant: grant.session.id,
+            browser: issued.browser_session_id,
+            auth_time: issued.auth_time,
+            amr: &issued.amr,
+            nonce: issued.nonce.as_deref(),
+        },
+        now,
+        b64(&random.bytes::<16>()),
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: settings.access_ttl.as_secs(),
+        scope: Some(issued.scope),
+        id_token,
     })
 }

@@ -18,5 +18,8 @@
 //! answers, refusals as `{"error", "error_description"}`, as standard client libraries expect;
 //! what Keyward's own clients call keeps the `{"data"}` envelope.
 
+pub mod authorize;
+pub mod browser;
+pub mod claims;
 pub mod clients;
 pub mod grants;

@@ -2,4 +2,5 @@
 //! clients, and the protocol endpoints.
 
 pub(crate) mod clients;
+pub(crate) mod pages;
 pub(crate) mod protocol;

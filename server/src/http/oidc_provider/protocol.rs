@@ -13,7 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use keyward_proto::{ErrorCode, ErrorEnvelope, OAuthError, TokenResponse};
 
 use crate::domain::audit::Client;
-use crate::domain::oidc_provider::grants::{self, ClientAuth, Refusal};
+use crate::domain::oidc_provider::claims;
+use crate::domain::oidc_provider::grants::{self, ClientAuth, CodeExchange, Refusal};
 use crate::domain::{Random, Timestamp};
 use crate::http::extract::{Dpop, parameters};
 use crate::{Error, Keyward};
@@ -23,7 +24,7 @@ use crate::{Error, Keyward};
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Read from the form by `parameters`; the struct documents it.
 pub(crate) struct TokenForm {
-    /// `client_credentials` (the other grants follow).
+    /// `authorization_code` or `client_credentials`.
     grant_type: String,
     /// The scopes asked for, space-separated: the client's own API scopes [default: all of
     /// them].
@@ -32,6 +33,12 @@ pub(crate) struct TokenForm {
     client_id: Option<String>,
     /// Its secret, with `client_id` (`client_secret_post`).
     client_secret: Option<String>,
+    /// `authorization_code`: the code.
+    code: Option<String>,
+    /// `authorization_code`: the authorization request's `redirect_uri`, again.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier.
+    code_verifier: Option<String>,
 }
 
 fn refuse(error: &'static str, description: &'static str) -> Refusal {
@@ -46,6 +53,7 @@ struct TokenRequest {
     grant_type: Option<String>,
     scope: Option<String>,
     auth: ClientAuth,
+    exchange: CodeExchange,
 }
 
 impl TokenRequest {
@@ -66,9 +74,25 @@ impl TokenRequest {
         }
         let body = std::str::from_utf8(body)
             .map_err(|_| refuse("invalid_request", "The form is not UTF-8."))?;
-        let [grant_type, scope, client_id, client_secret] = parameters(
+        let [
+            grant_type,
+            scope,
+            client_id,
+            client_secret,
+            code,
+            redirect_uri,
+            code_verifier,
+        ] = parameters(
             Some(body),
-            ["grant_type", "scope", "client_id", "client_secret"],
+            [
+                "grant_type",
+                "scope",
+                "client_id",
+                "client_secret",
+                "code",
+                "redirect_uri",
+                "code_verifier",
+            ],
         )
         .ok_or_else(|| refuse("invalid_request", "A parameter is given more than once."))?
         // RFC 6749 §3.1: a parameter sent without a value is treated as left out.
@@ -104,6 +128,11 @@ impl TokenRequest {
             grant_type,
             scope,
             auth,
+            exchange: CodeExchange {
+                code,
+                redirect_uri,
+                code_verifier,
+            },
         })
     }
 }
@@ -250,7 +279,10 @@ fn provider_off(keyward: &Keyward) -> Option<Response> {
     })
 }
 
-/// The token endpoint (RFC 6749 §3.2). So far `grant_type=client_credentials`: a confidential
+/// The token endpoint (RFC 6749 §3.2). `authorization_code`: the code a user's sign-in brought
+/// back, for an access token (for userinfo and the client's API) and, with `openid`, an ID
+/// token; a confidential client gives its secret, a public one its PKCE verifier; a code works
+/// once, and a second try revokes what the first issued. `client_credentials`: a confidential
 /// client's token for its own API (`aud` its audience, `sub` and `client_id` itself), bound to
 /// the key of a DPoP proof when the request carries one. Answers and refusals are OAuth's, not
 /// Keyward's envelope.
@@ -262,7 +294,7 @@ fn provider_off(keyward: &Keyward) -> Option<Response> {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The token.", body = TokenResponse),
-        (status = 400, description = "`invalid_request` (not a form, a parameter twice, two ways of authenticating), `unsupported_grant_type`, `unauthorized_client` (a grant the client is not registered for), `invalid_scope`, `invalid_dpop_proof`, `use_dpop_nonce`.", body = OAuthError),
+        (status = 400, description = "`invalid_request` (not a form, a parameter twice, two ways of authenticating, no code), `invalid_grant` (a code unknown, expired, used, for another client, redirect URI or verifier), `unsupported_grant_type`, `unauthorized_client` (a grant the client is not registered for), `invalid_scope`, `invalid_dpop_proof`, `use_dpop_nonce`.", body = OAuthError),
         (status = 401, description = "`invalid_client`: an unknown client, a public one, or a wrong secret (with `WWW-Authenticate: Basic` when it came that way).", body = OAuthError),
         (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
         (status = 429, description = "`rate_limited`: too many requests from this address, or too many failed authentications of this client from it (`Retry-After`).", body = OAuthError),
@@ -304,9 +336,20 @@ pub(crate) async fn token(
             )
             .await
         }
+        Some("authorization_code") => {
+            grants::authorization_code(
+                keyward.core(),
+                (&request.auth, &request.exchange),
+                &dpop,
+                &client,
+                Timestamp::now(),
+                &Random::os(),
+            )
+            .await
+        }
         Some(_) => Err(refuse(
             "unsupported_grant_type",
-            "This server issues tokens for grant_type=client_credentials.",
+            "This server issues tokens for grant_type=authorization_code and client_credentials.",
         )),
         None => Err(refuse("invalid_request", "The form names a grant_type.")),
     };
@@ -318,4 +361,121 @@ pub(crate) async fn token(
         }
         Err(refusal) => protocol_error(refusal, request.auth.basic),
     }
+}
+
+/// What a userinfo refusal looks like (RFC 6750 §3): 401, the challenge, and the error.
+fn invalid_token(description: &'static str) -> Response {
+    let body = OAuthError {
+        error: "invalid_token".to_owned(),
+        error_description: Some(description.to_owned()),
+    };
+    let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(r#"Bearer realm="keyward", error="invalid_token""#),
+    );
+    no_store(headers);
+    response
+}
+
+/// The userinfo endpoint (OpenID Connect Core §5.3): what the access token's scopes let its
+/// client know of the user, now (`sub`; `email`, `email_verified`; `name`). Only a live
+/// client's access token for a user is taken, never a user's own token.
+#[utoipa::path(
+    get,
+    path = "/auth/oidc/userinfo",
+    tag = "openid provider",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims.", body = Object),
+        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user (expired, revoked, a user's own token, a machine token).", body = OAuthError),
+        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn userinfo(State(keyward): State<Keyward>, headers: HeaderMap) -> Response {
+    if let Some(off) = provider_off(&keyward) {
+        return off;
+    }
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+    else {
+        return invalid_token("The request carries no Bearer access token.");
+    };
+    let core = keyward.core();
+    let now = Timestamp::now();
+    let claims = match claims::verify_client_access(core, token, now).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => return invalid_token("The access token is not valid here."),
+        Err(error) => return protocol_error(Refusal::Keyward(error), false),
+    };
+    let user = match crate::domain::UserId::parse(&claims.sub) {
+        Some(id) => core.store.user(&id).await,
+        None => Ok(None),
+    };
+    let user = match user {
+        Ok(Some(user)) => user,
+        Ok(None) => return invalid_token("The user is gone."),
+        Err(error) => return protocol_error(Refusal::Keyward(error.into()), false),
+    };
+    let mut answer = claims::about(&user, &claims.scope);
+    answer.insert("sub".into(), claims.sub.into());
+    let mut response = Json(answer).into_response();
+    no_store(response.headers_mut());
+    response
+}
+
+/// OpenID Connect Discovery 1.0 (also served as RFC 8414's authorization server metadata):
+/// what this provider supports and where its endpoints are.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "openid provider",
+    responses(
+        (status = 200, description = "The provider's metadata.", body = Object),
+        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
+    if let Some(off) = provider_off(&keyward) {
+        return off;
+    }
+    let issuer = keyward
+        .core()
+        .settings
+        .issuer
+        .trim_end_matches('/')
+        .to_owned();
+    let at = |path: &str| format!("{issuer}{path}");
+    let metadata = serde_json::json!({
+        "issuer": keyward.core().settings.issuer,
+        "authorization_endpoint": at("/auth/oidc/authorize"),
+        "token_endpoint": at("/auth/oidc/token"),
+        "userinfo_endpoint": at("/auth/oidc/userinfo"),
+        "jwks_uri": at("/.well-known/jwks.json"),
+        "scopes_supported": ["openid", "email", "profile"],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email", "email_verified", "name"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "dpop_signing_alg_values_supported": ["ES256"],
+    });
+    let mut response = Json(metadata).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
 }

@@ -1,0 +1,145 @@
+//! The provider's browser session: a cookie on the provider's own origin that points at the
+//! first-party session the user signed in with on its sign-in page (by the very sign-in
+//! functions the app's own clients call). It is what the authorization endpoint sees on a
+//! top-level navigation from a client's site.
+//!
+//! - `__Host-keyward_op` on https (`keyward_op` on http): `HttpOnly; Path=/; SameSite=Lax`,
+//!   `Secure` on https. Lax, not Strict: the client sends the browser here by a cross-site
+//!   top-level navigation, which Strict would strip the cookie from.
+//! - Its value is `kwb_` and 32 random bytes; only its SHA-256 is stored.
+//! - It is good while its session is live (not signed out or revoked, not idle past the idle
+//!   timeout, not past its lifetime) and its user enabled: one sign-in state with the app.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward_proto::{ErrorCode, SignInAnswer, SignInRequest, TotpAnswer, VerifyMfa};
+use sha2::{Digest as _, Sha256};
+
+use crate::Error;
+use crate::domain::audit::Client;
+use crate::domain::core::Core;
+use crate::domain::{Random, SessionId, Timestamp, accounts, dpop, mfa};
+use crate::store::BrowserSessionRow;
+
+/// The cookie's name: with the `__Host-` prefix on https, which browsers keep to this origin.
+pub fn cookie_name(core: &Core) -> &'static str {
+    if core.settings.issuer.starts_with("https://") {
+        "__Host-keyward_op"
+    } else {
+        "keyward_op"
+    }
+}
+
+/// The `Set-Cookie` value that signs the browser in as `value`, for `max_age` seconds.
+pub fn set_cookie(core: &Core, value: &str, max_age: u64) -> String {
+    let secure = if core.settings.issuer.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        cookie_name(core)
+    )
+}
+
+fn cookie_hash(value: &str) -> Vec<u8> {
+    Sha256::digest(value.as_bytes()).to_vec()
+}
+
+/// The browser session of cookie `value`, while it is good at `now`.
+pub async fn find(
+    core: &Core,
+    value: &str,
+    now: Timestamp,
+) -> Result<Option<BrowserSessionRow>, Error> {
+    if !value.starts_with("kwb_") || value.len() > 100 {
+        return Ok(None);
+    }
+    let idle_cutoff = now.minus(core.settings.session_idle_timeout).millis();
+    Ok(core
+        .store
+        .oidc_browser_session(&cookie_hash(value), now.millis(), idle_cutoff)
+        .await?)
+}
+
+/// A cookie for `session` (made at `now`): its value and how long it lasts (s), the session's
+/// lifetime.
+pub async fn attach(
+    core: &Core,
+    session: &SessionId,
+    now: Timestamp,
+    random: &Random,
+) -> Result<(String, u64), Error> {
+    let value = format!("kwb_{}", URL_SAFE_NO_PAD.encode(random.bytes::<32>()));
+    let lifetime = core.settings.refresh_ttl;
+    let until = now.plus(lifetime).millis();
+    core.store
+        .insert_oidc_browser_session(&cookie_hash(&value), session, (now.millis(), until))
+        .await?;
+    Ok((value, lifetime.as_secs()))
+}
+
+/// What a sign-in on the provider's page came to.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// A session.
+    Session(SessionId),
+    /// A second factor is needed: the ticket for it.
+    Mfa(String),
+}
+
+fn session_of(id: &str) -> Result<SignedIn, Error> {
+    SessionId::parse(id)
+        .map(SignedIn::Session)
+        .ok_or_else(|| Error::internal("a sign-in answered a session id that is not one"))
+}
+
+/// The page has no device key: its requests carry no DPoP proof.
+fn no_proof(core: &Core, path: &str) -> dpop::Request {
+    dpop::Request {
+        proof: None,
+        method: "POST".into(),
+        url: format!("{}{path}", core.settings.public_origin()),
+    }
+}
+
+/// A password sign-in on the provider's page, as `POST /auth/sign-in` does it (rate limits,
+/// lockout, the sign-in hook, MFA).
+pub async fn sign_in(
+    core: &Core,
+    (email, password): (String, String),
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<SignedIn, Error> {
+    let request = SignInRequest { email, password };
+    let dpop = no_proof(core, "/auth/oidc/sign-in");
+    match accounts::sign_in(core, request, &dpop, client, now, random).await? {
+        SignInAnswer::Session(success) => session_of(&success.session_id),
+        SignInAnswer::Mfa(mfa) => Ok(SignedIn::Mfa(mfa.mfa_ticket)),
+    }
+}
+
+/// The second step of a sign-in on the provider's page: a code from the authenticator app.
+pub async fn second_factor(
+    core: &Core,
+    (ticket, code): (String, String),
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<SignedIn, Error> {
+    if ticket.len() > 100 || code.len() > 20 {
+        return Err(Error::rejected(
+            ErrorCode::InvalidMfaCode,
+            "The code is not right.",
+        ));
+    }
+    let answer = VerifyMfa::Totp(TotpAnswer {
+        mfa_ticket: ticket,
+        code,
+    });
+    let dpop = no_proof(core, "/auth/oidc/sign-in/mfa");
+    let success = mfa::verify(core, answer, &dpop, client, now, random).await?;
+    session_of(&success.session_id)
+}
