@@ -1528,3 +1528,188 @@ async fn codes_are_bound_to_their_verifier_and_forms_to_this_site() {
         Some("access_denied")
     );
 }
+
+/// The code a browser gets back for `client_id` (already signed in and consented, or going
+/// through `sign_in_and_allow` when it is sent to the sign-in page), exchanged for tokens.
+async fn exchange(keyward: &Keyward, (client_id, secret): (&str, &str), back: &str) -> Reply {
+    let code = query_of(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let form = format!(
+        "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+    );
+    send(
+        keyward,
+        token_request(&form, Some((client_id, secret)), None),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fresh_sign_ins_when_asked_one_browser_session_and_deleted_clients() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let user = sign_up(&keyward, "carol@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    sign_in_and_allow(&mut browser, &start.location.unwrap(), "carol@example.com").await;
+    let first_cookie = browser.cookie.clone().unwrap();
+
+    // max_age=0 (and prompt=login) ask for a sign-in after the request: once, not in a loop.
+    for extra in ["&max_age=0", "&prompt=login"] {
+        let start = browser
+            .get(&authorize_uri(
+                &client_id,
+                "https://rp.example.com/cb",
+                extra,
+            ))
+            .await;
+        let sign_in = start.location.unwrap();
+        assert!(
+            sign_in.starts_with("/auth/oidc/sign-in"),
+            "{extra}: {sign_in}"
+        );
+        let back = sign_in_and_allow(&mut browser, &sign_in, "carol@example.com").await;
+        assert!(query_of(&back, "code").is_some(), "{extra}: {back}");
+    }
+    // A sign-in at the provider ends the one before: the first cookie no longer works, and
+    // only the app's session and the provider's latest are listed.
+    let mut stale = Browser::new(&keyward);
+    stale.cookie = Some(first_cookie);
+    let again = stale
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    assert!(again.location.unwrap().starts_with("/auth/oidc/sign-in"));
+    let sessions = send(
+        &keyward,
+        authed(Method::GET, "/auth/sessions", &access(&user)),
+    )
+    .await;
+    assert_eq!(
+        sessions.body["data"]["sessions"].as_array().unwrap().len(),
+        2
+    );
+
+    // A grant's tokens die with its client; a request sealed before goes nowhere.
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    let consent = browser.get(&start.location.unwrap()).await;
+    let allowed = browser
+        .post(
+            "/auth/oidc/consent",
+            &[
+                ("req", &consent.hidden("req")),
+                ("csrf", &consent.hidden("csrf")),
+                ("decision", "allow"),
+            ],
+        )
+        .await;
+    let tokens = exchange(&keyward, (&client_id, &secret), &allowed.location.unwrap()).await;
+    let token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send(&keyward, authed(Method::GET, "/auth/oidc/userinfo", &token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    let consent = browser.get(&start.location.unwrap()).await;
+    let deleted = send(
+        &keyward,
+        authed(
+            Method::DELETE,
+            &format!("/auth/admin/clients/{client_id}"),
+            &key,
+        ),
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&keyward, authed(Method::GET, "/auth/oidc/userinfo", &token))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    for decision in ["allow", "deny"] {
+        let answer = browser
+            .post(
+                "/auth/oidc/consent",
+                &[
+                    ("req", &consent.hidden("req")),
+                    ("csrf", &consent.hidden("csrf")),
+                    ("decision", decision),
+                ],
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{decision}");
+        assert!(answer.location.is_none(), "{decision}");
+    }
+}
+
+#[tokio::test]
+async fn userinfo_is_for_openid_grants_and_requests_carry_nothing_strange() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let made = register(
+        &keyward,
+        &key,
+        &json!({
+            "name": "Reports <app>",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "scopes": ["openid", "email", "reports:read"],
+            "audience": "https://reports.example.com/api",
+        }),
+    )
+    .await;
+    let client_id = made.body["data"]["client"]["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secret = made.body["data"]["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sign_up(&keyward, "dave@example.com").await;
+    let mut browser = Browser::new(&keyward);
+
+    // Without openid: an access token for the API, no ID token, and userinfo refuses it.
+    let uri = authorize_uri(&client_id, "https://rp.example.com/cb", "")
+        .replace("scope=openid%20email%20profile", "scope=reports%3Aread");
+    let start = browser.get(&uri).await;
+    let back = sign_in_and_allow(&mut browser, &start.location.unwrap(), "dave@example.com").await;
+    let tokens = exchange(&keyward, (&client_id, &secret), &back).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    assert!(tokens.body.get("id_token").is_none());
+    let token = tokens.body["access_token"].as_str().unwrap();
+    let claims = verified(&keyward, token, "https://reports.example.com/api").await;
+    assert_eq!(claims["aud"], json!(["https://reports.example.com/api"]));
+    let info = send(&keyward, authed(Method::POST, "/auth/oidc/userinfo", token)).await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED);
+
+    // A nonce with a control character goes back as invalid_request; a state with one, or too
+    // long, is not sent back at all.
+    let page = browser
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            "&nonce=a%00b",
+        ))
+        .await;
+    let location = page.location.unwrap();
+    assert_eq!(
+        query_of(&location, "error").as_deref(),
+        Some("invalid_request")
+    );
+    for state in ["a%0Ab".to_owned(), "s".repeat(600)] {
+        let uri = authorize_uri(&client_id, "https://rp.example.com/cb", "")
+            .replace("state=st4te", &format!("state={state}"));
+        let page = browser.get(&uri).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.location.is_none());
+    }
+}

@@ -12,6 +12,7 @@
 //! | refresh, per IP | 600 per minute |
 //! | OpenID Connect token endpoint, per IP | 600 per minute |
 //! | OpenID Connect token endpoint, per client | 300 tokens per minute |
+//! | OpenID Connect authorization requests and consents, per IP | 120 per minute |
 //! | OpenID Connect client authentication | past 10 failures from an IP in 10 minutes, failures from it are refused as `rate_limited` (a right secret still passes) |
 //! | lockout | 10 consecutive failed sign-ins from one client lock the email for that client for 15 minutes; 100 failures in an hour over every client lock it for the rest of the hour |
 //!
@@ -75,6 +76,14 @@ pub const REFRESH_PER_IP: Limit = Limit {
 pub const OIDC_TOKEN_PER_IP: Limit = Limit {
     name: "oidc_token:ip",
     max: 600,
+    window: Duration::from_secs(60),
+};
+
+/// Authorization requests and consents (each may write a code) per IP.
+#[cfg(feature = "oidc-provider")]
+pub const OIDC_AUTHORIZE_PER_IP: Limit = Limit {
+    name: "oidc_authorize:ip",
+    max: 120,
     window: Duration::from_secs(60),
 };
 

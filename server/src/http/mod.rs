@@ -183,14 +183,17 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
             ))
             .routes(routes!(clients::rotate_client_secret))
             .routes(routes!(protocol::token))
-            .routes(routes!(protocol::userinfo))
+            .routes(routes!(protocol::userinfo, protocol::userinfo_post))
             .routes(routes!(protocol::discovery))
             .split_for_parts();
         doc.merge(provider_doc);
         // The pages answer HTML and redirects: routed, not in the document.
         use axum::routing::post;
         let pages = Router::new()
-            .route("/auth/oidc/authorize", get(pages::authorize_endpoint))
+            .route(
+                "/auth/oidc/authorize",
+                get(pages::authorize_endpoint).post(pages::authorize_form),
+            )
             .route(
                 "/auth/oidc/sign-in",
                 get(pages::sign_in_page).post(pages::sign_in),
@@ -200,7 +203,6 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 "/auth/oidc/consent",
                 get(pages::consent_page).post(pages::consent),
             )
-            .route("/auth/oidc/userinfo", post(protocol::userinfo))
             .route(
                 "/.well-known/oauth-authorization-server",
                 get(protocol::discovery),

@@ -172,6 +172,11 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
         store.purge_connect_tickets(now.millis()).await?;
         store.purge_account_tokens(now.millis()).await?;
         store.purge_mfa_tickets(now.millis()).await?;
+        // A code's row outlives it a while, so that a late replay is still seen and revokes.
+        #[cfg(feature = "oidc-provider")]
+        store
+            .purge_oidc(now.minus(Duration::from_secs(600)).millis())
+            .await?;
         #[cfg(feature = "oauth")]
         store.purge_oauth(now.millis()).await?;
         store

@@ -226,6 +226,8 @@ pub struct BrowserSessionRow {
     pub auth_time: i64,
     /// How, space-separated.
     pub amr: String,
+    /// When the session was last used (ms).
+    pub last_used_at: i64,
 }
 
 /// A grant to start: its session, and the code it comes from.
@@ -286,7 +288,7 @@ impl Store {
         idle_cutoff: i64,
     ) -> Result<Option<BrowserSessionRow>, Error> {
         let row = on_pool!(self, pool => sqlx::query_as(
-            "SELECT s.id AS session_id, s.user_id, s.auth_time, s.amr \
+            "SELECT s.id AS session_id, s.user_id, s.auth_time, s.amr, s.last_used_at \
              FROM oidc_browser_sessions b JOIN sessions s ON s.id = b.session_id \
              JOIN users u ON u.id = s.user_id \
              WHERE b.cookie_hash = $1 AND b.expires_at > $2 AND s.revoked_at IS NULL \
@@ -299,6 +301,39 @@ impl Store {
         .fetch_optional(pool)
         .await)?;
         Ok(row)
+    }
+
+    /// Notes that first-party session `session_id` was used at `now` (ms), so it does not end
+    /// idle while its browser session is in use.
+    pub async fn touch_session(&self, session_id: &SessionId, now: i64) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            sqlx::query(
+                "UPDATE sessions SET last_used_at = $2 WHERE id = $1 AND last_used_at < $2 \
+                 AND client_id IS NULL",
+            )
+            .bind(session_id)
+            .bind(now)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Deletes the codes that expired before `before` (ms), and the browser sessions past
+    /// their end; how many codes.
+    pub async fn purge_oidc(&self, before: i64) -> Result<u64, Error> {
+        on_writer!(self, pool => {
+            let codes = sqlx::query("DELETE FROM oidc_codes WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM oidc_browser_sessions WHERE expires_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?;
+            Ok(codes)
+        })
     }
 
     /// Stores code `row`, with `audit`.

@@ -375,7 +375,7 @@ impl Store {
             let mut tx = pool.begin().await?;
             let updated = sqlx::query(
                 "UPDATE sessions SET amr = $1, auth_time = $2 \
-                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL",
+                 WHERE id = $3 AND user_id = $4 AND revoked_at IS NULL AND client_id IS NULL",
             )
             .bind(amr)
             .bind(auth_time)
@@ -429,7 +429,8 @@ impl Store {
             "SELECT u.email, s.device_id, (SELECT m.role FROM org_members m \
                WHERE m.org_id = $3 AND m.user_id = s.user_id) AS org_role \
              FROM sessions s JOIN users u ON u.id = s.user_id \
-             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $4",
+             WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND s.expires_at > $4 \
+             AND s.client_id IS NULL",
         )
         .bind(session_id)
         .bind(user_id)

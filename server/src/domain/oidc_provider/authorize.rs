@@ -9,7 +9,10 @@
 //!   required of public clients. No request objects.
 //! - **Codes** are 32 random bytes, single use, for 60 s; only their SHA-256 is stored.
 //! - `prompt=none` never shows a page (`login_required`, `consent_required`); `prompt=login`
-//!   and `max_age` ask for a sign-in newer than the request, or than `max_age` seconds.
+//!   (and `max_age=0`) ask for a sign-in made after the request came, `max_age` for one no older
+//!   than that many seconds when it came.
+//! - Each step checks the client again: a request sealed before its client lost the redirect
+//!   URI (or was deleted) goes nowhere.
 
 use std::time::Duration;
 
@@ -22,7 +25,7 @@ use super::clients;
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, Timestamp, constant_time_eq};
+use crate::domain::{Random, Timestamp, constant_time_eq, limits};
 use crate::store::{BrowserSessionRow, ClientRow, CodeRow};
 
 /// How long a pending request (`req`) lasts: the time to sign in and consent.
@@ -49,7 +52,7 @@ pub struct Pending {
     /// PKCE (S256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_challenge: Option<String>,
-    /// `none`, `login` or `consent`.
+    /// `none`, or `login` and/or `consent` (space-separated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
     /// The oldest sign-in accepted, in seconds.
@@ -168,6 +171,16 @@ pub async fn check(
             "This app asked to send you to an address it did not register (its redirect_uri).",
         ));
     };
+    // Checked first, so that no answer carries back a state this server would not keep.
+    let unfit = |v: &Option<String>| {
+        v.as_ref()
+            .is_some_and(|v| v.len() > 512 || v.chars().any(char::is_control))
+    };
+    if unfit(&asked.state) {
+        return Err(Refused::Page(
+            "This app's request is malformed (its state is too long or holds control characters).",
+        ));
+    }
     let state = asked.state.filter(|s| !s.is_empty());
     let back = |error: &str, description: &str| {
         Refused::Redirect(answer_url(
@@ -177,6 +190,12 @@ pub async fn check(
             state.as_deref(),
         ))
     };
+    if unfit(&asked.nonce) {
+        return Err(back(
+            "invalid_request",
+            "nonce is at most 512 characters, without control characters.",
+        ));
+    }
     if asked.request_object {
         return Err(back(
             "request_not_supported",
@@ -251,12 +270,30 @@ pub async fn check(
             "A public client must use PKCE (code_challenge with code_challenge_method=S256).",
         ));
     }
-    let prompt = match asked.prompt.as_deref() {
-        None | Some("") => None,
-        Some(p @ ("none" | "login" | "consent")) => Some(p.to_owned()),
-        Some("select_account") => Some("login".to_owned()),
-        Some(_) => return Err(back("invalid_request", "prompt is none, login or consent.")),
-    };
+    // A space-separated list (OpenID Connect Core §3.1.2.1); `none` stands alone. What is kept:
+    // `none`, or `login` (a fresh sign-in) and `consent` (asked again), as given.
+    let prompts: Vec<&str> = asked
+        .prompt
+        .as_deref()
+        .unwrap_or("")
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+        || (prompts.contains(&"none") && prompts.len() > 1)
+    {
+        return Err(back(
+            "invalid_request",
+            "prompt is none, or any of login, consent and select_account.",
+        ));
+    }
+    let kept: Vec<&str> = ["none", "login", "consent"]
+        .into_iter()
+        .filter(|p| prompts.contains(p) || (*p == "login" && prompts.contains(&"select_account")))
+        .collect();
+    let prompt = (!kept.is_empty()).then(|| kept.join(" "));
     let max_age = match asked.max_age.as_deref() {
         None => None,
         Some(text) => Some(
@@ -264,13 +301,6 @@ pub async fn check(
                 .map_err(|_| back("invalid_request", "max_age is a number of seconds."))?,
         ),
     };
-    let too_long = |v: &Option<String>| v.as_ref().is_some_and(|v| v.len() > 512);
-    if too_long(&state) || too_long(&asked.nonce) {
-        return Err(back(
-            "invalid_request",
-            "state and nonce are at most 512 characters.",
-        ));
-    }
     Ok((
         Pending {
             client_id: client.id.clone(),
@@ -358,16 +388,36 @@ pub enum Next {
     Consent,
     /// Back to the client, with a code or an error.
     Back(String),
+    /// Nowhere: the client is gone, or no longer has this redirect URI or the code flow.
+    Stop,
 }
 
-/// Whether the browser's sign-in is good for `pending` at `now`.
-fn signed_in_enough(pending: &Pending, browser: &BrowserSessionRow, now: Timestamp) -> bool {
-    let fresh_for_login =
-        pending.prompt.as_deref() != Some("login") || browser.auth_time >= pending.issued_at;
-    let young_enough = pending.max_age.is_none_or(|max| {
-        Timestamp::from_millis(browser.auth_time).plus(Duration::from_secs(max)) >= now
-    });
-    fresh_for_login && young_enough
+/// Whether client `row` still has `pending`'s redirect URI and the code flow.
+pub fn still_allowed(row: &ClientRow, pending: &Pending) -> bool {
+    clients::has_grant(row, "authorization_code")
+        && clients::redirect_uris(row).contains(&pending.redirect_uri)
+}
+
+/// Whether `pending` asks for `prompt` (one of its space-separated values).
+fn prompts(pending: &Pending, prompt: &str) -> bool {
+    pending
+        .prompt
+        .as_deref()
+        .is_some_and(|p| p.split(' ').any(|p| p == prompt))
+}
+
+/// Whether the browser's sign-in is good for `pending`: with `prompt=login` (or `max_age=0`),
+/// one made after the request came; with `max_age`, one no older than that when it came (so the
+/// time spent signing in and consenting does not count against it).
+fn signed_in_enough(pending: &Pending, browser: &BrowserSessionRow) -> bool {
+    let oldest = match pending.max_age {
+        _ if prompts(pending, "login") => pending.issued_at,
+        Some(max) => Timestamp::from_millis(pending.issued_at)
+            .minus(Duration::from_secs(max))
+            .millis(),
+        None => i64::MIN,
+    };
+    browser.auth_time >= oldest
 }
 
 /// The step after this one for `pending`: sign in, consent (with `consented`, the user has just
@@ -379,8 +429,26 @@ pub async fn next(
     consented: bool,
     (client, now, random): (&Client, Timestamp, &Random),
 ) -> Result<Next, Error> {
-    let none = pending.prompt.as_deref() == Some("none");
-    let Some(browser) = browser.filter(|b| signed_in_enough(pending, b, now)) else {
+    let limit = limits::OIDC_AUTHORIZE_PER_IP;
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        limit,
+        &client.ip_key(),
+        now,
+    )
+    .await?;
+    // The client as it is now: a request sealed before a change goes nowhere it no longer may.
+    let Some(row) = core
+        .store
+        .oidc_client(&pending.client_id)
+        .await?
+        .filter(|row| still_allowed(row, pending))
+    else {
+        return Ok(Next::Stop);
+    };
+    let none = prompts(pending, "none");
+    let Some(browser) = browser.filter(|b| signed_in_enough(pending, b)) else {
         return Ok(if none {
             Next::Back(error_url(
                 core,
@@ -392,15 +460,7 @@ pub async fn next(
             Next::SignIn
         });
     };
-    let Some(row) = core.store.oidc_client(&pending.client_id).await? else {
-        return Ok(Next::Back(error_url(
-            core,
-            pending,
-            "unauthorized_client",
-            "The client is gone.",
-        )));
-    };
-    let asks_consent = row.skip_consent == 0 || pending.prompt.as_deref() == Some("consent");
+    let asks_consent = row.skip_consent == 0 || prompts(pending, "consent");
     if asks_consent && !consented {
         return Ok(if none {
             Next::Back(error_url(

@@ -8,7 +8,9 @@
 //!   top-level navigation, which Strict would strip the cookie from.
 //! - Its value is `kwb_` and 32 random bytes; only its SHA-256 is stored.
 //! - It is good while its session is live (not signed out or revoked, not idle past the idle
-//!   timeout, not past its lifetime) and its user enabled: one sign-in state with the app.
+//!   timeout, not past its lifetime) and its user enabled: one sign-in state with the app. Its
+//!   use counts as the session's (noted at most once a minute). A new sign-in on the page ends
+//!   the session the browser's previous cookie pointed to.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,10 +18,10 @@ use keyward_proto::{ErrorCode, SignInAnswer, SignInRequest, TotpAnswer, VerifyMf
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
-use crate::domain::audit::Client;
+use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, SessionId, Timestamp, accounts, dpop, mfa};
-use crate::store::BrowserSessionRow;
+use crate::domain::{Random, SessionId, Timestamp, accounts, dpop, mfa, sessions};
+use crate::store::{BrowserSessionRow, Revoke};
 
 /// The cookie's name: with the `__Host-` prefix on https, which browsers keep to this origin.
 pub fn cookie_name(core: &Core) -> &'static str {
@@ -57,10 +59,34 @@ pub async fn find(
         return Ok(None);
     }
     let idle_cutoff = now.minus(core.settings.session_idle_timeout).millis();
-    Ok(core
+    let found = core
         .store
         .oidc_browser_session(&cookie_hash(value), now.millis(), idle_cutoff)
-        .await?)
+        .await?;
+    // In use, the session does not end idle; written at most once a minute.
+    if let Some(browser) = &found
+        && browser.last_used_at < now.minus(std::time::Duration::from_secs(60)).millis()
+    {
+        core.store
+            .touch_session(&browser.session_id, now.millis())
+            .await?;
+    }
+    Ok(found)
+}
+
+/// Ends the browser session of cookie `value`, if it is live (its first-party session is
+/// revoked: a sign-out there).
+pub async fn end(core: &Core, value: &str, client: &Client, now: Timestamp) -> Result<(), Error> {
+    let Some(previous) = find(core, value, now).await? else {
+        return Ok(());
+    };
+    let event = audit::event(AuditKind::SignOut, now, client)
+        .user(&previous.user_id)
+        .session(&previous.session_id)
+        .detail(serde_json::json!({ "reason": "signed in again at the provider" }));
+    let which = Revoke::One(&previous.session_id);
+    sessions::revoke(core, &previous.user_id, which, "sign_out", &event, now).await?;
+    Ok(())
 }
 
 /// A cookie for `session` (made at `now`): its value and how long it lasts (s), the session's

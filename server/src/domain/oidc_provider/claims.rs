@@ -3,7 +3,7 @@
 //! verified; `profile`: the name).
 //!
 //! A client's access token (`typ: at+jwt`) has an array `aud`: the client's own API (its
-//! `audience`) if it has one, and the userinfo endpoint. `sid` is the grant, so a revocation
+//! `audience`) if it has one, and the userinfo endpoint when `openid` was granted. `sid` is the grant, so a revocation
 //! reaches it. It is never a user's token here (see `tokens::verify`).
 
 use serde::{Deserialize, Serialize};
@@ -125,8 +125,12 @@ pub fn tokens_for(
     let ring = core.keys();
     let amr: Vec<String> = grant.amr.split_whitespace().map(str::to_owned).collect();
     let auth_time = Timestamp::from_millis(grant.auth_time).seconds();
+    let openid = grant.scope.split_whitespace().any(|s| s == "openid");
     let mut aud: Vec<String> = grant.audience.map(str::to_owned).into_iter().collect();
-    aud.push(userinfo_url(core));
+    // Userinfo is OpenID Connect's: only a grant with `openid` may ask it.
+    if openid {
+        aud.push(userinfo_url(core));
+    }
     let access = ClientAccessClaims {
         iss: settings.issuer.clone(),
         sub: grant.user.id.to_string(),
@@ -141,7 +145,7 @@ pub fn tokens_for(
         amr: amr.clone(),
     };
     let access_token = tokens::sign_jws(&ring, "at+jwt", &access)?;
-    if !grant.scope.split_whitespace().any(|s| s == "openid") {
+    if !openid {
         return Ok((access_token, None));
     }
     // OpenID Connect Core §3.1.3.6: the left half of the access token's SHA-256.
@@ -181,6 +185,7 @@ pub async fn verify_client_access(
     };
     let fits = claims.iss == core.settings.issuer
         && claims.aud.iter().any(|aud| *aud == userinfo_url(core))
+        && claims.scope.split_whitespace().any(|s| s == "openid")
         && claims.exp > now.seconds();
     let (Some(_), Some(sid)) = (UserId::parse(&claims.sub), SessionId::parse(&claims.sid)) else {
         return Ok(None);

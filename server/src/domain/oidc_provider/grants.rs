@@ -166,6 +166,12 @@ async fn per_address(core: &Core, client: &Client, now: Timestamp) -> Result<(),
     .await
 }
 
+/// Counts a token request against its client's limit.
+async fn per_client(core: &Core, row: &ClientRow, now: Timestamp) -> Result<(), Error> {
+    let limit = limits::OIDC_TOKEN_PER_CLIENT;
+    limits::check(&core.store, core.settings.rate_limits, limit, &row.id, now).await
+}
+
 /// The scopes a machine token carries: those asked for (all must be the client's API scopes),
 /// or every API scope of the client when none are.
 fn machine_scopes(row: &ClientRow, asked: Option<&str>) -> Result<Vec<String>, Refusal> {
@@ -230,14 +236,7 @@ pub async fn client_credentials(
             "This client has no audience for its tokens that is not this server's own.",
         ));
     };
-    limits::check(
-        &core.store,
-        settings.rate_limits,
-        limits::OIDC_TOKEN_PER_CLIENT,
-        &row.id,
-        now,
-    )
-    .await?;
+    per_client(core, &row, now).await?;
     let scopes = machine_scopes(&row, scope)?.join(" ");
     if let Some(proof) = &proof {
         core.record_dpop(proof, now).await?;
@@ -358,6 +357,7 @@ pub async fn authorization_code(
         ));
     }
     let row = exchanging_client(core, auth, client, now).await?;
+    per_client(core, &row, now).await?;
     if !clients::has_grant(&row, "authorization_code") {
         return Err(refuse(
             "unauthorized_client",

@@ -154,7 +154,27 @@ async fn go_on(
         Ok(Next::SignIn) => see_other(&format!("/auth/oidc/sign-in?req={req}"), cookie),
         Ok(Next::Consent) => see_other(&format!("/auth/oidc/consent?req={req}"), cookie),
         Ok(Next::Back(url)) => see_other(&url, cookie),
-        Err(error) => server_error(&error),
+        Ok(Next::Stop) => error_page(
+            StatusCode::BAD_REQUEST,
+            "This app can no longer be signed in to from here (it changed or is gone).",
+        ),
+        Err(error) => refused_page(&error),
+    }
+}
+
+/// The page for a refusal on the way: too many requests (429), the database away (503), or
+/// a failure (500).
+fn refused_page(error: &Error) -> Response {
+    match error.code() {
+        Some(ErrorCode::RateLimited) => error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests from here. Wait a minute and try again.",
+        ),
+        Some(ErrorCode::Unavailable) => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The service is briefly unavailable. Try again in a moment.",
+        ),
+        _ => server_error(error),
     }
 }
 
@@ -165,7 +185,31 @@ pub(crate) async fn authorize_endpoint(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    if let Some(off) = off(&keyward) {
+    authorize_with(&keyward, &client, &headers, query.as_deref()).await
+}
+
+/// `POST /auth/oidc/authorize`: the same, with the parameters in a form (OpenID Connect Core
+/// §3.1.2.1).
+pub(crate) async fn authorize_form(
+    State(keyward): State<Keyward>,
+    client: Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = std::str::from_utf8(&body) else {
+        return error_page(StatusCode::BAD_REQUEST, "The request is not UTF-8.");
+    };
+    authorize_with(&keyward, &client, &headers, Some(form)).await
+}
+
+/// The authorization request with these parameters.
+async fn authorize_with(
+    keyward: &Keyward,
+    client: &Client,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Response {
+    if let Some(off) = off(keyward) {
         return off;
     }
     let names = [
@@ -183,7 +227,7 @@ pub(crate) async fn authorize_endpoint(
         "request_uri",
         "response_mode",
     ];
-    let Some(found) = parameters(query.as_deref(), names) else {
+    let Some(found) = parameters(query, names) else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "A parameter is given more than once.",
@@ -226,16 +270,16 @@ pub(crate) async fn authorize_endpoint(
         Err(Refused::Server(error)) => return server_error(&error),
     };
     let req = authorize::seal(keyward.core(), &pending);
-    let browser = match browser_session(&keyward, &headers, now).await {
+    let browser = match browser_session(keyward, headers, now).await {
         Ok(browser) => browser,
         Err(error) => return server_error(&error),
     };
     go_on(
-        &keyward,
+        keyward,
         (&req, &pending),
         browser.as_ref(),
         false,
-        (&client, None),
+        (client, None),
     )
     .await
 }
@@ -341,6 +385,7 @@ fn refused_words(error: &Error) -> Option<&'static str> {
         }
         ErrorCode::InvalidMfaCode | ErrorCode::ChallengeExpired => "The code is not right.",
         ErrorCode::Forbidden => "This sign-in was refused.",
+        ErrorCode::InvalidTicket => "This sign-in took too long: sign in again.",
         _ => return None,
     })
 }
@@ -374,7 +419,7 @@ async fn signed_in(
     keyward: &Keyward,
     (req, pending): (&str, &Pending),
     signed: SignedIn,
-    client: &Client,
+    (client, previous): (&Client, Option<&str>),
 ) -> Response {
     let now = Timestamp::now();
     let core = keyward.core();
@@ -385,6 +430,12 @@ async fn signed_in(
             &mfa_form(keyward, req, &ticket, None),
         ),
         SignedIn::Session(session) => {
+            // The browser's previous sign-in here, if any, ends: one at a time.
+            if let Some(previous) = previous
+                && let Err(error) = browser::end(core, previous, client, now).await
+            {
+                return server_error(&error);
+            }
             let (value, max_age) = match browser::attach(core, &session, now, &Random::os()).await {
                 Ok(made) => made,
                 Err(error) => return server_error(&error),
@@ -429,14 +480,17 @@ pub(crate) async fn sign_in(
     let credentials = (email.unwrap_or_default(), password.unwrap_or_default());
     let now = Timestamp::now();
     match browser::sign_in(keyward.core(), credentials, &client, now, &Random::os()).await {
-        Ok(signed) => signed_in(&keyward, (&req, &pending), signed, &client).await,
+        Ok(signed) => {
+            let previous = cookie_of(&keyward, &headers);
+            signed_in(&keyward, (&req, &pending), signed, (&client, previous)).await
+        }
         Err(error) => match refused_words(&error) {
             Some(words) => page(
                 StatusCode::UNAUTHORIZED,
                 "Sign in",
                 &sign_in_form(&keyward, &req, Some(words)),
             ),
-            None => server_error(&error),
+            None => refused_page(&error),
         },
     }
 }
@@ -465,14 +519,22 @@ pub(crate) async fn sign_in_mfa(
     let answer = (ticket.clone(), code.unwrap_or_default());
     let now = Timestamp::now();
     match browser::second_factor(keyward.core(), answer, &client, now, &Random::os()).await {
-        Ok(signed) => signed_in(&keyward, (&req, &pending), signed, &client).await,
+        Ok(signed) => {
+            let previous = cookie_of(&keyward, &headers);
+            signed_in(&keyward, (&req, &pending), signed, (&client, previous)).await
+        }
+        Err(error) if error.code() == Some(ErrorCode::InvalidTicket) => page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            &sign_in_form(&keyward, &req, refused_words(&error)),
+        ),
         Err(error) => match refused_words(&error) {
             Some(words) => page(
                 StatusCode::UNAUTHORIZED,
                 "Second step",
                 &mfa_form(&keyward, &req, &ticket, Some(words)),
             ),
-            None => server_error(&error),
+            None => refused_page(&error),
         },
     }
 }
@@ -550,6 +612,14 @@ pub(crate) async fn consent(
     };
     let core = keyward.core();
     if decision.as_deref() != Some("allow") {
+        // Back to the client only where it may still be sent.
+        let allowed = match core.store.oidc_client(&pending.client_id).await {
+            Ok(row) => row.is_some_and(|row| authorize::still_allowed(&row, &pending)),
+            Err(error) => return server_error(&error.into()),
+        };
+        if !allowed {
+            return error_page(StatusCode::BAD_REQUEST, "This app is gone.");
+        }
         let url = authorize::error_url(core, &pending, "access_denied", "The user refused.");
         return see_other(&url, None);
     }

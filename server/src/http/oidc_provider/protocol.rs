@@ -394,7 +394,28 @@ fn invalid_token(description: &'static str) -> Response {
     )
 )]
 pub(crate) async fn userinfo(State(keyward): State<Keyward>, headers: HeaderMap) -> Response {
-    if let Some(off) = provider_off(&keyward) {
+    userinfo_of(&keyward, &headers).await
+}
+
+/// The userinfo endpoint by POST (OpenID Connect Core §5.3.1), the token in the header as with
+/// GET.
+#[utoipa::path(
+    post,
+    path = "/auth/oidc/userinfo",
+    tag = "openid provider",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims.", body = Object),
+        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user with `openid` (expired, revoked, a user's own token, a machine token).", body = OAuthError),
+        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
+    )
+)]
+pub(crate) async fn userinfo_post(State(keyward): State<Keyward>, headers: HeaderMap) -> Response {
+    userinfo_of(&keyward, &headers).await
+}
+
+async fn userinfo_of(keyward: &Keyward, headers: &HeaderMap) -> Response {
+    if let Some(off) = provider_off(keyward) {
         return off;
     }
     let Some(token) = headers
@@ -470,7 +491,6 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "dpop_signing_alg_values_supported": ["ES256"],
     });
     let mut response = Json(metadata).into_response();
     response.headers_mut().insert(
