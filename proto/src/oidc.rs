@@ -191,3 +191,25 @@ pub struct OAuthError {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
 }
+
+/// An app the user let sign them in (`GET /auth/connected-apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectedApp {
+    /// Its `client_id`.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// What the user allowed it to know.
+    pub scopes: Vec<String>,
+    /// When they first allowed it (RFC 3339).
+    pub granted_at: String,
+}
+
+/// `GET /auth/connected-apps`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConnectedApps {
+    /// Every app the user consented to, newest first.
+    pub apps: Vec<ConnectedApp>,
+}

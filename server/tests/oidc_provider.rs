@@ -1131,12 +1131,17 @@ async fn sign_in_and_allow(browser: &mut Browser, sign_in: &str, email: &str) ->
         )
         .await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    let consent_uri = signed.location.unwrap();
-    assert!(
-        consent_uri.starts_with("/auth/oidc/consent?req="),
-        "{consent_uri}"
-    );
-    let consent = browser.get(&consent_uri).await;
+    let next = signed.location.unwrap();
+    // Consent is remembered: once given, the sign-in goes straight back.
+    if !next.starts_with("/auth/oidc/consent?req=") {
+        return next;
+    }
+    allow(browser, &next).await
+}
+
+/// Allows the client on the consent page at `consent_uri`: the URL the browser is sent back to.
+async fn allow(browser: &mut Browser, consent_uri: &str) -> String {
+    let consent = browser.get(consent_uri).await;
     assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
     // The client's name is shown as text, never as markup.
     assert!(
@@ -1302,7 +1307,7 @@ async fn a_second_app_signs_a_user_in_with_a_code_and_pkce() {
         [client_id.as_str()]
     );
 
-    // Signed in at the provider: the next authorization goes straight to consent.
+    // Signed in at the provider, consent given: the next authorization goes straight back.
     let next = browser
         .get(&authorize_uri(
             &client_id,
@@ -1310,10 +1315,10 @@ async fn a_second_app_signs_a_user_in_with_a_code_and_pkce() {
             &extra,
         ))
         .await;
+    let next = next.location.unwrap();
     assert!(
-        next.location
-            .unwrap()
-            .starts_with("/auth/oidc/consent?req=")
+        next.starts_with("https://rp.example.com/cb?code="),
+        "{next}"
     );
 }
 
@@ -1497,6 +1502,7 @@ async fn codes_are_bound_to_their_verifier_and_forms_to_this_site() {
     }
 
     // A consent posted from another site is refused.
+    let extra = format!("{extra}&prompt=consent");
     let start = browser
         .get(&authorize_uri(
             &client_id,
@@ -1593,7 +1599,11 @@ async fn fresh_sign_ins_when_asked_one_browser_session_and_deleted_clients() {
 
     // A grant's tokens die with its client; a request sealed before goes nowhere.
     let start = browser
-        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            "&prompt=consent",
+        ))
         .await;
     let consent = browser.get(&start.location.unwrap()).await;
     let allowed = browser
@@ -1615,7 +1625,11 @@ async fn fresh_sign_ins_when_asked_one_browser_session_and_deleted_clients() {
         StatusCode::OK
     );
     let start = browser
-        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .get(&authorize_uri(
+            &client_id,
+            "https://rp.example.com/cb",
+            "&prompt=consent",
+        ))
         .await;
     let consent = browser.get(&start.location.unwrap()).await;
     let deleted = send(
@@ -1712,4 +1726,72 @@ async fn userinfo_is_for_openid_grants_and_requests_carry_nothing_strange() {
         assert_eq!(page.status, StatusCode::BAD_REQUEST);
         assert!(page.location.is_none());
     }
+}
+
+#[tokio::test]
+async fn consent_is_asked_once_remembered_and_asked_again_after_the_user_takes_it_back() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let user = sign_up(&keyward, "erin@example.com").await;
+    let token = access(&user);
+    let mut browser = Browser::new(&keyward);
+    let narrow = authorize_uri(&client_id, "https://rp.example.com/cb", "")
+        .replace("scope=openid%20email%20profile", "scope=openid%20email");
+    let start = browser.get(&narrow).await;
+    let first = sign_in_and_allow(&mut browser, &start.location.unwrap(), "erin@example.com").await;
+    assert!(query_of(&first, "code").is_some(), "{first}");
+
+    // Remembered: the same scopes go straight back, with a code.
+    let again = browser.get(&narrow).await.location.unwrap();
+    assert!(query_of(&again, "code").is_some(), "{again}");
+    // More scopes: asked again, and then remembered with the rest.
+    let wider = authorize_uri(&client_id, "https://rp.example.com/cb", "");
+    let asked = browser.get(&wider).await.location.unwrap();
+    assert!(asked.starts_with("/auth/oidc/consent?req="), "{asked}");
+    let back = allow(&mut browser, &asked).await;
+    let tokens = exchange(&keyward, (&client_id, &secret), &back).await;
+    let grant_token = tokens.body["access_token"].as_str().unwrap().to_owned();
+
+    // The user sees the app, with what it may know.
+    let apps = send(
+        &keyward,
+        authed(Method::GET, "/auth/connected-apps", &token),
+    )
+    .await;
+    assert_eq!(apps.status, StatusCode::OK, "{:?}", apps.body);
+    let listed = apps.body["data"]["apps"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["client_id"], client_id.as_str());
+    assert_eq!(listed[0]["name"], "Reports <app>");
+    assert_eq!(listed[0]["scopes"], json!(["openid", "email", "profile"]));
+
+    // And takes it back: the app's tokens for them die, and it asks again.
+    let uri = format!("/auth/connected-apps/{client_id}");
+    let taken = send(&keyward, authed(Method::DELETE, &uri, &token)).await;
+    assert_eq!(taken.status, StatusCode::NO_CONTENT);
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &grant_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED);
+    let apps = send(
+        &keyward,
+        authed(Method::GET, "/auth/connected-apps", &token),
+    )
+    .await;
+    assert!(apps.body["data"]["apps"].as_array().unwrap().is_empty());
+    let asked = browser.get(&narrow).await.location.unwrap();
+    assert!(asked.starts_with("/auth/oidc/consent?req="), "{asked}");
+    let again = send(&keyward, authed(Method::DELETE, &uri, &token)).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        audited(&keyward, &key, "oidc_consent_revoked").await,
+        [client_id.as_str()]
+    );
+    assert_eq!(
+        audited(&keyward, &key, "oidc_consent_granted").await.len(),
+        2
+    );
 }

@@ -143,6 +143,12 @@ pub enum AuditKind {
     /// A used code was presented again: what its exchange issued is revoked.
     #[cfg(feature = "oidc-provider")]
     OidcCodeReplayed,
+    /// A user allowed a client to know what it asked (`detail.client`, `detail.scopes`).
+    #[cfg(feature = "oidc-provider")]
+    OidcConsentGranted,
+    /// A user took their consent to a client back; its grants for them ended.
+    #[cfg(feature = "oidc-provider")]
+    OidcConsentRevoked,
 }
 
 impl AuditKind {
@@ -218,6 +224,10 @@ impl AuditKind {
             Self::OidcGrantStarted => "oidc_grant_started",
             #[cfg(feature = "oidc-provider")]
             Self::OidcCodeReplayed => "oidc_code_replayed",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcConsentGranted => "oidc_consent_granted",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcConsentRevoked => "oidc_consent_revoked",
         }
     }
 }

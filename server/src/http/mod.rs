@@ -173,7 +173,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
     };
     #[cfg(feature = "oidc-provider")]
     let (router, mut doc) = {
-        use oidc_provider::{clients, pages, protocol};
+        use oidc_provider::{clients, connected, pages, protocol};
         let (provider_router, provider_doc) = OpenApiRouter::new()
             .routes(routes!(clients::create_client, clients::list_clients))
             .routes(routes!(
@@ -182,6 +182,8 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 clients::delete_client
             ))
             .routes(routes!(clients::rotate_client_secret))
+            .routes(routes!(connected::connected_apps))
+            .routes(routes!(connected::disconnect_app))
             .routes(routes!(protocol::token))
             .routes(routes!(protocol::userinfo, protocol::userinfo_post))
             .routes(routes!(protocol::discovery))

@@ -476,3 +476,112 @@ impl Store {
         Ok(live.is_some())
     }
 }
+
+/// A user's consent to a client, with the client's name.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ConsentRow {
+    /// The client.
+    pub client_id: String,
+    /// Its name.
+    pub name: String,
+    /// What the user allowed, space-separated.
+    pub scopes: String,
+    /// When first (ms).
+    pub granted_at: i64,
+}
+
+impl Store {
+    /// The scopes `user_id` allowed client `client_id`, if any.
+    pub async fn oidc_consent(
+        &self,
+        user_id: &UserId,
+        client_id: &str,
+    ) -> Result<Option<String>, Error> {
+        let scopes = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT scopes FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
+        )
+        .bind(user_id)
+        .bind(client_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(scopes)
+    }
+
+    /// Records that `user_id` allowed client `client_id` `scopes` (all it allowed so far) at
+    /// `now` (ms), with `audit`.
+    pub async fn grant_oidc_consent(
+        &self,
+        (user_id, client_id): (&UserId, &str),
+        scopes: &str,
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<(), Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO oidc_consents (user_id, client_id, scopes, granted_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, client_id) \
+                 DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(scopes)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Every client `user_id` consented to, newest first.
+    pub async fn oidc_consents(&self, user_id: &UserId) -> Result<Vec<ConsentRow>, Error> {
+        let rows = on_pool!(self, pool => sqlx::query_as(
+            "SELECT c.client_id, k.name, c.scopes, c.granted_at FROM oidc_consents c \
+             JOIN oidc_clients k ON k.id = c.client_id WHERE c.user_id = $1 \
+             ORDER BY c.granted_at DESC, c.client_id",
+        )
+        .bind(user_id)
+        .fetch_all(pool)
+        .await)?;
+        Ok(rows)
+    }
+
+    /// Takes back `user_id`'s consent to client `client_id` at `now` (ms), and ends the client's
+    /// grants for them, with `audit`: the grants ended, or `None` when there was no consent.
+    pub async fn revoke_oidc_consent(
+        &self,
+        (user_id, client_id): (&UserId, &str),
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<Option<Vec<SessionId>>, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let deleted = sqlx::query(
+                "DELETE FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if deleted == 0 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let ended: Vec<SessionId> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $3, revoke_reason = 'consent_revoked' \
+                 WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
+            tx.commit().await?;
+            Ok(Some(ended))
+        })
+    }
+}

@@ -11,6 +11,8 @@
 //! - `prompt=none` never shows a page (`login_required`, `consent_required`); `prompt=login`
 //!   (and `max_age=0`) ask for a sign-in made after the request came, `max_age` for one no older
 //!   than that many seconds when it came.
+//! - Consent is remembered per user and client, for the scopes given: asked again only for
+//!   more, after the user took it back (`consent`), or with `prompt=consent`.
 //! - Each step checks the client again: a request sealed before its client lost the redirect
 //!   URI (or was deleted) goes nowhere.
 
@@ -460,7 +462,17 @@ pub async fn next(
             Next::SignIn
         });
     };
-    let asks_consent = row.skip_consent == 0 || prompts(pending, "consent");
+    // Asked once per client and set of scopes: again for more, after the user took it back,
+    // or when the client says `prompt=consent`.
+    let consented_before = core
+        .store
+        .oidc_consent(&browser.user_id, &pending.client_id)
+        .await?;
+    let covered = consented_before.as_deref().is_some_and(|given| {
+        let given: Vec<&str> = given.split_whitespace().collect();
+        pending.scope.split_whitespace().all(|s| given.contains(&s))
+    });
+    let asks_consent = prompts(pending, "consent") || (row.skip_consent == 0 && !covered);
     if asks_consent && !consented {
         return Ok(if none {
             Next::Back(error_url(
@@ -472,6 +484,30 @@ pub async fn next(
         } else {
             Next::Consent
         });
+    }
+    if consented {
+        let mut scopes: Vec<&str> = consented_before
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        for scope in pending.scope.split_whitespace() {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let scopes = scopes.join(" ");
+        let event = audit::event(AuditKind::OidcConsentGranted, now, client)
+            .user(&browser.user_id)
+            .detail(serde_json::json!({ "client": pending.client_id, "scopes": scopes }));
+        core.store
+            .grant_oidc_consent(
+                (&browser.user_id, &pending.client_id),
+                &scopes,
+                now.millis(),
+                &event,
+            )
+            .await?;
     }
     let code = URL_SAFE_NO_PAD.encode(random.bytes::<32>());
     let row = CodeRow {

@@ -22,4 +22,5 @@ pub mod authorize;
 pub mod browser;
 pub mod claims;
 pub mod clients;
+pub mod consent;
 pub mod grants;

@@ -2,5 +2,6 @@
 //! clients, and the protocol endpoints.
 
 pub(crate) mod clients;
+pub(crate) mod connected;
 pub(crate) mod pages;
 pub(crate) mod protocol;
