@@ -486,6 +486,17 @@ async fn only_admins_manage_clients() {
     assert!(clients(&keyward, &key).await.is_empty());
 }
 
+/// The `client_id` and secret of a registration's answer.
+fn id_and_secret(made: &Reply) -> (String, String) {
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    let data = &made.body["data"];
+    let id = data["client"]["client_id"].as_str().unwrap();
+    (
+        id.to_owned(),
+        data["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
 /// A server that is an OpenID Connect provider, with an admin key.
 async fn provider(db: &TestDb) -> (Keyward, String) {
     with_admin_key(Settings {
@@ -509,12 +520,7 @@ async fn machine_client(keyward: &Keyward, key: &str) -> (String, String) {
         }),
     )
     .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
-    let data = &made.body["data"];
-    (
-        data["client"]["client_id"].as_str().unwrap().to_owned(),
-        data["client_secret"].as_str().unwrap().to_owned(),
-    )
+    id_and_secret(&made)
 }
 
 /// `POST /auth/oidc/token` with `form` (already encoded), HTTP Basic `basic` and a DPoP proof
@@ -1082,17 +1088,7 @@ async fn web_client(keyward: &Keyward, key: &str) -> (String, String) {
         }),
     )
     .await;
-    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
-    (
-        made.body["data"]["client"]["client_id"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        made.body["data"]["client_secret"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    )
+    id_and_secret(&made)
 }
 
 fn authorize_uri(client_id: &str, redirect_uri: &str, extra: &str) -> String {
@@ -1793,5 +1789,176 @@ async fn consent_is_asked_once_remembered_and_asked_again_after_the_user_takes_i
     assert_eq!(
         audited(&keyward, &key, "oidc_consent_granted").await.len(),
         2
+    );
+}
+
+/// A web app with a page to return to after logout: its id and secret.
+async fn web_client_with_logout(keyward: &Keyward, key: &str) -> (String, String) {
+    let made = register(
+        keyward,
+        key,
+        &json!({
+            "name": "Reports <app>",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "post_logout_redirect_uris": ["https://rp.example.com/bye"],
+        }),
+    )
+    .await;
+    id_and_secret(&made)
+}
+
+/// Signs in through the pages and exchanges the code: the token answer.
+async fn signed_in_app(
+    keyward: &Keyward,
+    browser: &mut Browser,
+    (client_id, secret): (&str, &str),
+    email: &str,
+) -> Value {
+    let start = browser
+        .get(&authorize_uri(client_id, "https://rp.example.com/cb", ""))
+        .await;
+    let location = start.location.unwrap();
+    let back = if location.starts_with("/auth/oidc/sign-in") {
+        sign_in_and_allow(browser, &location, email).await
+    } else {
+        location
+    };
+    let tokens = exchange(keyward, (client_id, secret), &back).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    tokens.body
+}
+
+#[tokio::test]
+async fn an_app_signs_its_user_out_and_revokes_its_tokens() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client_with_logout(&keyward, &key).await;
+    let user = sign_up(&keyward, "frank@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let app = (client_id.as_str(), secret.as_str());
+    let tokens = signed_in_app(&keyward, &mut browser, app, "frank@example.com").await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |token: String| {
+        let keyward = keyward.clone();
+        async move {
+            send(&keyward, authed(Method::GET, "/auth/oidc/userinfo", &token))
+                .await
+                .status
+        }
+    };
+
+    // An unregistered place to go after: refused, nobody signed out.
+    let bad = format!(
+        "/auth/oidc/end-session?id_token_hint={id_token}&post_logout_redirect_uri=https%3A%2F%2Fevil.example.com%2F"
+    );
+    let page = browser.get(&bad).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.location.is_none());
+    assert_eq!(userinfo(access_token.clone()).await, StatusCode::OK);
+    // A hint this server did not sign: refused too.
+    let forged = format!(
+        "/auth/oidc/end-session?id_token_hint={}x",
+        &id_token[..id_token.len() - 1]
+    );
+    assert_eq!(browser.get(&forged).await.status, StatusCode::BAD_REQUEST);
+
+    // The app's logout, with the hint of this browser's session: signed out at once.
+    let logout = format!(
+        "/auth/oidc/end-session?id_token_hint={id_token}\
+         &post_logout_redirect_uri=https%3A%2F%2Frp.example.com%2Fbye&state=s1"
+    );
+    let page = browser.get(&logout).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.unwrap();
+    assert!(
+        location.starts_with("https://rp.example.com/bye?"),
+        "{location}"
+    );
+    assert_eq!(query_of(&location, "state").as_deref(), Some("s1"));
+    // The grant's tokens and the browser's sign-in are over; the app's own session is not.
+    assert_eq!(userinfo(access_token).await, StatusCode::UNAUTHORIZED);
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    assert!(start.location.unwrap().starts_with("/auth/oidc/sign-in"));
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&user))).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(
+        audited(&keyward, &key, "oidc_logout").await,
+        [client_id.as_str()]
+    );
+
+    // Without a hint, the user confirms, on this site only.
+    let tokens = signed_in_app(&keyward, &mut browser, app, "frank@example.com").await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let page = browser
+        .get(&format!("/auth/oidc/end-session?client_id={client_id}"))
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let fields = [("then", page.hidden("then")), ("csrf", page.hidden("csrf"))];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cross = browser
+        .post_from(
+            "https://evil.example.com",
+            "/auth/oidc/end-session/confirm",
+            &fields,
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    assert_eq!(userinfo(access_token.clone()).await, StatusCode::OK);
+    let confirmed = browser
+        .post("/auth/oidc/end-session/confirm", &fields)
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(userinfo(access_token).await, StatusCode::UNAUTHORIZED);
+
+    // Revocation (RFC 7009): the client ends its own token; anything else changes nothing.
+    let tokens = signed_in_app(&keyward, &mut browser, app, "frank@example.com").await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let (other_id, other_secret) = web_client(&keyward, &key).await;
+    let revoke = |form: String, basic: (String, String)| {
+        let keyward = keyward.clone();
+        async move {
+            let request = Request::post("/auth/oidc/revoke")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    header::AUTHORIZATION,
+                    format!(
+                        "Basic {}",
+                        STANDARD.encode(format!("{}:{}", basic.0, basic.1))
+                    ),
+                )
+                .body(Body::from(form))
+                .unwrap();
+            send(&keyward, request).await
+        }
+    };
+    let mine = (client_id.clone(), secret.clone());
+    let theirs = (other_id, other_secret);
+    let reply = revoke(format!("token={access_token}"), theirs).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(userinfo(access_token.clone()).await, StatusCode::OK);
+    let reply = revoke("token=not-a-token".into(), mine.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let reply = revoke(String::new(), mine.clone()).await;
+    assert_eq!(reply.body["error"], "invalid_request");
+    let reply = revoke(
+        format!("token={access_token}"),
+        (client_id.clone(), "kwcs_wrong".into()),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let reply = revoke(
+        format!("token={access_token}&token_type_hint=access_token"),
+        mine,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(userinfo(access_token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        audited(&keyward, &key, "oidc_token_revoked").await,
+        [client_id.as_str()]
     );
 }

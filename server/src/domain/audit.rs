@@ -149,6 +149,13 @@ pub enum AuditKind {
     /// A user took their consent to a client back; its grants for them ended.
     #[cfg(feature = "oidc-provider")]
     OidcConsentRevoked,
+    /// A client asked to sign the user out (RP-initiated logout): the browser's session at the
+    /// provider and the grants from it ended.
+    #[cfg(feature = "oidc-provider")]
+    OidcLogout,
+    /// A client revoked one of its access tokens (RFC 7009): its grant ended.
+    #[cfg(feature = "oidc-provider")]
+    OidcTokenRevoked,
 }
 
 impl AuditKind {
@@ -228,6 +235,10 @@ impl AuditKind {
             Self::OidcConsentGranted => "oidc_consent_granted",
             #[cfg(feature = "oidc-provider")]
             Self::OidcConsentRevoked => "oidc_consent_revoked",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcLogout => "oidc_logout",
+            #[cfg(feature = "oidc-provider")]
+            Self::OidcTokenRevoked => "oidc_token_revoked",
         }
     }
 }

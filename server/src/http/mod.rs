@@ -185,6 +185,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
             .routes(routes!(connected::connected_apps))
             .routes(routes!(connected::disconnect_app))
             .routes(routes!(protocol::token))
+            .routes(routes!(protocol::revoke))
             .routes(routes!(protocol::userinfo, protocol::userinfo_post))
             .routes(routes!(protocol::discovery))
             .split_for_parts();
@@ -201,6 +202,14 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 get(pages::sign_in_page).post(pages::sign_in),
             )
             .route("/auth/oidc/sign-in/mfa", post(pages::sign_in_mfa))
+            .route(
+                "/auth/oidc/end-session",
+                get(pages::end_session).post(pages::end_session),
+            )
+            .route(
+                "/auth/oidc/end-session/confirm",
+                post(pages::end_session_confirmed),
+            )
             .route(
                 "/auth/oidc/consent",
                 get(pages::consent_page).post(pages::consent),

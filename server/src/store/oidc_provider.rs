@@ -585,3 +585,33 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Ends, at `now` (ms), the grants `user_id` gave from browser session `parent`, with
+    /// `audit` when there were any: the grants ended.
+    pub async fn end_grants_from(
+        &self,
+        (user_id, parent): (&UserId, &SessionId),
+        now: i64,
+        audit: &AuditRow,
+    ) -> Result<Vec<SessionId>, Error> {
+        on_writer!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let ended: Vec<SessionId> = sqlx::query_scalar(
+                "UPDATE sessions SET revoked_at = $3, revoke_reason = 'sign_out' \
+                 WHERE user_id = $1 AND parent_session_id = $2 AND client_id IS NOT NULL \
+                 AND revoked_at IS NULL RETURNING id",
+            )
+            .bind(user_id)
+            .bind(parent)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !ended.is_empty() {
+                insert_audit!(&mut *tx, audit);
+            }
+            tx.commit().await?;
+            Ok(ended)
+        })
+    }
+}

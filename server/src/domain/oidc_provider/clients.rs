@@ -96,6 +96,11 @@ pub fn redirect_uris(row: &ClientRow) -> Vec<String> {
     uris_of(&row.redirect_uris)
 }
 
+/// The client's post-logout redirect URIs, as registered.
+pub fn post_logout_redirect_uris(row: &ClientRow) -> Vec<String> {
+    uris_of(&row.post_logout_redirect_uris)
+}
+
 /// Whether the client may use `grant`.
 pub fn has_grant(row: &ClientRow, grant: &str) -> bool {
     row.grant_types.split_whitespace().any(|g| g == grant)

@@ -453,3 +453,24 @@ pub async fn authorization_code(
         id_token,
     })
 }
+
+/// `POST /auth/oidc/revoke` (RFC 7009): the client authenticates as at the code exchange, then
+/// its access token `token` is revoked (see `logout::revoke_token`); anything else changes
+/// nothing and is answered alike.
+pub async fn revoke(
+    core: &Core,
+    (auth, token): (&ClientAuth, Option<&str>),
+    client: &Client,
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    per_address(core, client, now).await?;
+    let row = exchanging_client(core, auth, client, now).await?;
+    let Some(token) = token else {
+        return Err(refuse(
+            "invalid_request",
+            "The request names the token to revoke.",
+        ));
+    };
+    super::logout::revoke_token(core, &row, token, (client, now)).await?;
+    Ok(())
+}

@@ -24,3 +24,4 @@ pub mod claims;
 pub mod clients;
 pub mod consent;
 pub mod grants;
+pub mod logout;

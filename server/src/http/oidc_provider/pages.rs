@@ -18,6 +18,7 @@ use crate::domain::audit::Client;
 use crate::domain::mail::html_escape as escape;
 use crate::domain::oidc_provider::authorize::{self, Asked, Next, Pending, Refused};
 use crate::domain::oidc_provider::browser::{self, SignedIn};
+use crate::domain::oidc_provider::logout::{self, LogoutRefused};
 use crate::domain::{Random, Timestamp};
 use crate::http::extract::parameters;
 use crate::store::BrowserSessionRow;
@@ -635,4 +636,127 @@ pub(crate) async fn consent(
         (&client, None),
     )
     .await
+}
+
+/// After a logout: back to the app's registered page, or a page saying so.
+fn logged_out(then: Option<&str>) -> Response {
+    match then {
+        Some(url) => see_other(url, None),
+        None => page(
+            StatusCode::OK,
+            "Signed out",
+            "<p>You are signed out. You can close this page.</p>",
+        ),
+    }
+}
+
+/// `GET`/`POST /auth/oidc/end-session`: RP-initiated logout (see `domain::oidc_provider::logout`).
+/// With an `id_token_hint` for this browser's session, it signs out at once; otherwise the user
+/// confirms first.
+pub(crate) async fn end_session(
+    State(keyward): State<Keyward>,
+    client: Client,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    if let Some(off) = off(&keyward) {
+        return off;
+    }
+    // The parameters come in the query (GET) or a form (POST), not both.
+    let form = std::str::from_utf8(&body).ok().filter(|b| !b.is_empty());
+    let names = [
+        "id_token_hint",
+        "client_id",
+        "post_logout_redirect_uri",
+        "state",
+    ];
+    let Some([hint, client_id, post_logout, state]) = parameters(form.or(query.as_deref()), names)
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "A parameter is given more than once.",
+        );
+    };
+    let core = keyward.core();
+    let asked = (hint.as_deref(), client_id.as_deref());
+    let logout = match logout::check(core, asked, (post_logout.as_deref(), state.as_deref())).await
+    {
+        Ok(logout) => logout,
+        Err(LogoutRefused::Page(message)) => return error_page(StatusCode::BAD_REQUEST, message),
+        Err(LogoutRefused::Server(error)) => return server_error(&error),
+    };
+    let now = Timestamp::now();
+    let browser = match browser_session(&keyward, &headers, now).await {
+        Ok(browser) => browser,
+        Err(error) => return server_error(&error),
+    };
+    let Some(browser) = browser else {
+        return logged_out(logout.then.as_deref());
+    };
+    if logout.hinted == Some(browser.session_id) {
+        let client_row = logout.client.as_ref();
+        if let Err(error) = logout::sign_out(core, &browser, client_row, (&client, now)).await {
+            return server_error(&error);
+        }
+        return logged_out(logout.then.as_deref());
+    }
+    // Not shown to be this browser's own sign-in: the user confirms.
+    let then = logout.then.unwrap_or_default();
+    let csrf = authorize::csrf_token(core, "logout", cookie_of(&keyward, &headers), &then);
+    let who = logout
+        .client
+        .as_ref()
+        .map(|row| {
+            format!(
+                "<p><strong>{}</strong> asks to sign you out.</p>",
+                escape(&row.name)
+            )
+        })
+        .unwrap_or_default();
+    let body = format!(
+        "{who}<form method=\"post\" action=\"/auth/oidc/end-session/confirm\">\
+         <input type=\"hidden\" name=\"then\" value=\"{then}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <button type=\"submit\">Sign out</button></form>",
+        then = escape(&then),
+    );
+    page(StatusCode::OK, "Sign out?", &body)
+}
+
+/// `POST /auth/oidc/end-session/confirm`: the user confirmed the logout.
+pub(crate) async fn end_session_confirmed(
+    State(keyward): State<Keyward>,
+    client: Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(off) = off(&keyward) {
+        return off;
+    }
+    let core = keyward.core();
+    let cookie = cookie_of(&keyward, &headers);
+    let fields = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|body| parameters(Some(body), ["then", "csrf"]));
+    let Some([then, csrf]) = fields else {
+        return Stop::Forbidden.page();
+    };
+    let then = then.unwrap_or_default();
+    let genuine = same_origin(&keyward, &headers)
+        && authorize::csrf_matches(core, "logout", cookie, &then, &csrf.unwrap_or_default());
+    if !genuine {
+        return Stop::Forbidden.page();
+    }
+    let now = Timestamp::now();
+    match browser_session(&keyward, &headers, now).await {
+        Ok(Some(browser)) => {
+            if let Err(error) = logout::sign_out(core, &browser, None, (&client, now)).await {
+                return server_error(&error);
+            }
+        }
+        Ok(None) => {}
+        Err(error) => return server_error(&error),
+    }
+    logged_out(Some(then.as_str()).filter(|t| !t.is_empty()))
 }

@@ -54,6 +54,8 @@ struct TokenRequest {
     scope: Option<String>,
     auth: ClientAuth,
     exchange: CodeExchange,
+    /// For revocation: the token.
+    token: Option<String>,
 }
 
 impl TokenRequest {
@@ -82,6 +84,7 @@ impl TokenRequest {
             code,
             redirect_uri,
             code_verifier,
+            token,
         ] = parameters(
             Some(body),
             [
@@ -92,6 +95,7 @@ impl TokenRequest {
                 "code",
                 "redirect_uri",
                 "code_verifier",
+                "token",
             ],
         )
         .ok_or_else(|| refuse("invalid_request", "A parameter is given more than once."))?
@@ -133,6 +137,7 @@ impl TokenRequest {
                 redirect_uri,
                 code_verifier,
             },
+            token,
         })
     }
 }
@@ -268,6 +273,16 @@ fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// Whether the request tried HTTP Basic: RFC 6749 §5.2 challenges such a client with it, even
+/// when its header was malformed.
+fn tried_basic(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.get(..6))
+        .is_some_and(|v| v.eq_ignore_ascii_case("basic "))
+}
+
 /// The provider's endpoints answer only when it is on (setting `oidc_provider`).
 fn provider_off(keyward: &Keyward) -> Option<Response> {
     (!keyward.core().settings.oidc_provider).then(|| {
@@ -310,15 +325,9 @@ pub(crate) async fn token(
     if let Some(off) = provider_off(&keyward) {
         return off;
     }
-    // RFC 6749 §5.2: a client that tried Basic is challenged with it, even when the header was
-    // malformed.
-    let tried_basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.len() > 5 && v[..5].eq_ignore_ascii_case("basic"));
     let request = match (TokenRequest::read(&headers, &body), dpop) {
         (Ok(request), Ok(Dpop(dpop))) => (request, dpop),
-        (Err(refusal), _) => return protocol_error(refusal, tried_basic),
+        (Err(refusal), _) => return protocol_error(refusal, tried_basic(&headers)),
         (Ok(request), Err(error)) => {
             return protocol_error(Refusal::Keyward(error), request.auth.basic);
         }
@@ -477,6 +486,9 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "authorization_endpoint": at("/auth/oidc/authorize"),
         "token_endpoint": at("/auth/oidc/token"),
         "userinfo_endpoint": at("/auth/oidc/userinfo"),
+        "end_session_endpoint": at("/auth/oidc/end-session"),
+        "revocation_endpoint": at("/auth/oidc/revoke"),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "jwks_uri": at("/.well-known/jwks.json"),
         "scopes_supported": ["openid", "email", "profile"],
         "response_types_supported": ["code"],
@@ -498,4 +510,59 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         HeaderValue::from_static("public, max-age=300"),
     );
     response
+}
+
+/// The revocation endpoint's form (RFC 7009).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Read from the form by `parameters`; the struct documents it.
+pub(crate) struct RevokeForm {
+    /// The token: one of the client's access tokens.
+    token: String,
+    /// `access_token` (ignored: the token says what it is).
+    token_type_hint: Option<String>,
+    /// The client, when it does not authenticate with HTTP Basic.
+    client_id: Option<String>,
+    /// A confidential client's secret, with `client_id`.
+    client_secret: Option<String>,
+}
+
+/// Token revocation (RFC 7009): a client ends one of its own access tokens' grant (every token
+/// of it). A token that is not the client's, or not one at all, changes nothing and is answered
+/// the same 200.
+#[utoipa::path(
+    post,
+    path = "/auth/oidc/revoke",
+    tag = "openid provider",
+    security((), ("client_secret_basic" = [])),
+    request_body(content = RevokeForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or nothing to revoke."),
+        (status = 400, description = "`invalid_request`: not a form, a parameter twice, no token.", body = OAuthError),
+        (status = 401, description = "`invalid_client`: an unknown client, a wrong secret, a confidential client without it.", body = OAuthError),
+        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`.", body = OAuthError),
+    )
+)]
+pub(crate) async fn revoke(
+    State(keyward): State<Keyward>,
+    client: Client,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(off) = provider_off(&keyward) {
+        return off;
+    }
+    let request = match TokenRequest::read(&headers, &body) {
+        Ok(request) => request,
+        Err(refusal) => return protocol_error(refusal, tried_basic(&headers)),
+    };
+    let asked = (&request.auth, request.token.as_deref());
+    match grants::revoke(keyward.core(), asked, &client, Timestamp::now()).await {
+        Ok(()) => {
+            let mut response = StatusCode::OK.into_response();
+            no_store(response.headers_mut());
+            response
+        }
+        Err(refusal) => protocol_error(refusal, request.auth.basic),
+    }
 }
