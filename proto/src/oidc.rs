@@ -172,6 +172,10 @@ pub struct TokenResponse {
     /// The scopes granted, space-separated, when any were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A refresh token (`kwr_…`), for a client with the `refresh_token` grant: it rotates at
+    /// each use, and a used one presented again ends the grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     /// The ID token (a JWT about the user, for the client), when `openid` was granted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,

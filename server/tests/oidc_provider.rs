@@ -1962,3 +1962,94 @@ async fn an_app_signs_its_user_out_and_revokes_its_tokens() {
         [client_id.as_str()]
     );
 }
+
+#[tokio::test]
+async fn a_grant_refreshes_with_rotation_and_refresh_tokens_never_cross() {
+    let db = TestDb::new().await;
+    // No grace: a used refresh token presented again is reuse at once.
+    let (keyward, key) = with_admin_key(Settings {
+        oidc_provider: true,
+        refresh_grace: std::time::Duration::ZERO,
+        ..db.settings()
+    })
+    .await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let (other_id, other_secret) = web_client_with_logout(&keyward, &key).await;
+    let user = sign_up(&keyward, "grace@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let app = (client_id.as_str(), secret.as_str());
+    let tokens = signed_in_app(&keyward, &mut browser, app, "grace@example.com").await;
+    let first = tokens["refresh_token"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("kwr_"), "{tokens}");
+    let refresh_form = |token: &str| format!("grant_type=refresh_token&refresh_token={token}");
+
+    // A grant's refresh token is refused at the app's own refresh, and stays unspent.
+    let crossed = refresh(&keyward, &first).await;
+    assert_eq!(crossed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(crossed.code(), "invalid_refresh_token");
+    // A first-party refresh token is refused at the token endpoint; it still works at home.
+    let own = refresh_token(&user);
+    let reply = send(
+        &keyward,
+        token_request(&refresh_form(&own), Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant", "{:?}", reply.body);
+    assert_eq!(refresh(&keyward, &own).await.status, StatusCode::OK);
+    // Another client cannot use it either.
+    let reply = send(
+        &keyward,
+        token_request(
+            &refresh_form(&first),
+            Some((&other_id, &other_secret)),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_grant", "{:?}", reply.body);
+
+    // The client refreshes: new tokens, a rotated refresh token, an ID token without nonce.
+    let next = send(
+        &keyward,
+        token_request(&refresh_form(&first), Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    let second = next.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let id_token = next.body["id_token"].as_str().unwrap();
+    let claims = claims_of(id_token);
+    assert_eq!(claims["sub"], user["user"]["id"]);
+    assert!(claims.get("nonce").is_none());
+    let access_token = next.body["access_token"].as_str().unwrap().to_owned();
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::OK);
+
+    // The first refresh token again: reuse, and the grant ends with all its tokens.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let reused = send(
+        &keyward,
+        token_request(&refresh_form(&first), Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(reused.body["error"], "invalid_grant", "{:?}", reused.body);
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED);
+    let after = send(
+        &keyward,
+        token_request(&refresh_form(&second), Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(after.body["error"], "invalid_grant", "{:?}", after.body);
+    // The user's own session is untouched.
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&user))).await;
+    assert_eq!(me.status, StatusCode::OK);
+}

@@ -38,7 +38,7 @@ use super::tokens::{self, AccessClaims};
 use super::{Jkt, Random, SessionId, Timestamp, UserId, b64, sha256, unb64};
 use crate::Error;
 use crate::store::{
-    AuditRow, NewDevice, NewSession, RefreshRow, Revoke, SessionRow, UserRow, WayIn,
+    AuditRow, NewDevice, NewSession, RefreshLookup, RefreshRow, Revoke, SessionRow, UserRow, WayIn,
 };
 
 const REFRESH_PREFIX: &str = "kwr_";
@@ -49,7 +49,7 @@ pub struct RefreshToken(String);
 
 impl RefreshToken {
     /// A fresh random token.
-    fn generate(random: &Random) -> Self {
+    pub(crate) fn generate(random: &Random) -> Self {
         Self(format!("{REFRESH_PREFIX}{}", b64(&random.bytes::<32>())))
     }
 
@@ -62,8 +62,14 @@ impl RefreshToken {
     }
 
     /// What the database stores.
-    fn hash(&self) -> Vec<u8> {
+    pub(crate) fn hash(&self) -> Vec<u8> {
         sha256(self.0.as_bytes()).to_vec()
+    }
+
+    /// The token, as the client gets it.
+    #[cfg_attr(not(feature = "oidc-provider"), allow(dead_code))]
+    pub(crate) fn text(&self) -> &str {
+        &self.0
     }
 
     /// The token that follows this one.
@@ -203,6 +209,32 @@ pub async fn refresh(
     now: Timestamp,
     random: &Random,
 ) -> Result<Tokens, Error> {
+    let (found, successor) = rotate(core, token, Holder::FirstParty, request, client, now).await?;
+    issue(core, &found.session, successor, now, random)
+}
+
+/// Whose refresh token is being used: the app's own client's, or an OpenID Connect client's
+/// (a grant). Each is refused the other's tokens before anything is spent: a client's refresh
+/// token must never buy first-party tokens, nor the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder<'a> {
+    /// `POST /auth/refresh`.
+    FirstParty,
+    /// The token endpoint, for this client.
+    #[cfg_attr(not(feature = "oidc-provider"), allow(dead_code))]
+    Client(&'a str),
+}
+
+/// Uses refresh token `token` (see [`refresh`] for the rules: grace, reuse, possession): the
+/// session with what the lookup read, and the successor token.
+pub async fn rotate(
+    core: &Core,
+    token: &str,
+    holder: Holder<'_>,
+    request: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(RefreshLookup, RefreshToken), Error> {
     let settings = &core.settings;
     let unknown = || {
         Error::rejected(
@@ -224,6 +256,14 @@ pub async fn refresh(
         .refresh_token(&token.hash())
         .await?
         .ok_or_else(unknown)?;
+    let held_by_holder = match (holder, found.client_id.as_deref()) {
+        (Holder::FirstParty, None) => true,
+        (Holder::Client(asked), Some(owner)) => asked == owner,
+        _ => false,
+    };
+    if !held_by_holder {
+        return Err(unknown());
+    }
     let session = &found.session;
     if session.revoked_at.is_some() {
         return Err(Error::rejected(
@@ -295,7 +335,7 @@ pub async fn refresh(
             .rotate_refresh_token(&token.hash(), &row, session.device_id, &event)
             .await?;
     }
-    issue(core, session, successor, now, random)
+    Ok((found, successor))
 }
 
 /// How a refresh is answered: by rotating the token, or by handing out its successor again.

@@ -325,7 +325,7 @@ pub use orgs::{
 };
 pub use passkeys::{CeremonyRow, PasskeyRow, Removal};
 pub use server_keys::ServerKeyRow;
-pub use sessions::{NewDevice, NewSession, RefreshRow, Revoke, SessionRow, WayIn};
+pub use sessions::{NewDevice, NewSession, RefreshLookup, RefreshRow, Revoke, SessionRow, WayIn};
 pub use tickets::TicketRow;
 pub use users::{Deleted, UserRow};
 pub use webhooks::{DeliveryRow, EndpointRow};

@@ -243,6 +243,8 @@ pub struct NewGrant {
     pub parent_session_id: SessionId,
     /// The code exchanged.
     pub code_hash: Vec<u8>,
+    /// Its first refresh token, for a client with the `refresh_token` grant.
+    pub refresh: Option<super::RefreshRow>,
     /// The event that records it.
     pub audit: AuditRow,
 }
@@ -449,6 +451,17 @@ impl Store {
             .bind(new.parent_session_id)
             .execute(&mut *tx)
             .await?;
+            if let Some(refresh) = &new.refresh {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, session_id, issued_at) \
+                     VALUES ($1, $2, $3)",
+                )
+                .bind(&refresh.token_hash)
+                .bind(refresh.session_id)
+                .bind(refresh.issued_at)
+                .execute(&mut *tx)
+                .await?;
+            }
             insert_audit!(&mut *tx, &new.audit);
             tx.commit().await?;
             Ok(true)

@@ -76,6 +76,12 @@ pub struct RefreshLookup {
     /// The session.
     #[sqlx(flatten)]
     pub session: SessionRow,
+    /// For a grant to an OpenID Connect client: the client (`None`: a first-party session).
+    pub client_id: Option<String>,
+    /// For a grant: the scopes granted.
+    pub scope: Option<String>,
+    /// For a grant: the browser session it came from.
+    pub parent_session_id: Option<SessionId>,
 }
 
 /// Everything that makes a new session, written in one transaction.
@@ -284,7 +290,8 @@ impl Store {
         let row = on_pool!(self, pool => sqlx::query_as(
             "SELECT r.used_at, s.id, s.user_id, s.created_at, s.auth_time, s.last_used_at, \
              s.expires_at, s.revoked_at, s.revoke_reason, s.amr, s.user_agent, s.ip, s.device_id, \
-             s.jkt, m.org_id, m.role AS org_role, s.claims \
+             s.jkt, m.org_id, m.role AS org_role, s.claims, s.client_id, s.scope, \
+             s.parent_session_id \
              FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
              LEFT JOIN org_members m ON m.org_id = s.org_id AND m.user_id = s.user_id \
              WHERE r.token_hash = $1",

@@ -1,6 +1,7 @@
 //! The token endpoint's grants (`POST /auth/oidc/token`): `authorization_code` (a user's
 //! sign-in, for the client), and `client_credentials` (a confidential client's token for its own
-//! API, in its own name). Refresh for clients comes next.
+//! API, in its own name), and `refresh_token` (a grant's next tokens, rotated as first-party
+//! refresh tokens are, with reuse detection).
 //!
 //! A client authenticates with its secret (HTTP Basic or the form, never both). Each failure
 //! is audited; past ten from one address in ten minutes, failures from there are only counted
@@ -21,9 +22,10 @@ use super::{authorize, claims, clients};
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
+use crate::domain::sessions::{self, RefreshToken};
 use crate::domain::tokens::{self, Confirmation};
 use crate::domain::{Random, SessionId, Timestamp, b64, dpop, limits};
-use crate::store::{ClientRow, NewGrant, SessionRow};
+use crate::store::{ClientRow, NewGrant, RefreshRow, SessionRow};
 
 /// Why a token request is refused: an OAuth error (RFC 6749 §5.2), or one of Keyward's own on
 /// the way (a rate limit, a DPoP proof, the database), which the HTTP layer words as one.
@@ -267,6 +269,7 @@ pub async fn client_credentials(
         token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
         expires_in: settings.access_ttl.as_secs(),
         scope: claims.scope.map(str::to_owned),
+        refresh_token: None,
         id_token: None,
     })
 }
@@ -305,6 +308,26 @@ async fn exchanging_client(
     })
 }
 
+/// The client of a code exchange or a refresh (see [`exchanging_client`]), counted against the
+/// limits of its address and its own, when it is registered for `grant`.
+async fn client_with_grant(
+    core: &Core,
+    auth: &ClientAuth,
+    grant: &str,
+    (client, now): (&Client, Timestamp),
+) -> Result<ClientRow, Refusal> {
+    per_address(core, client, now).await?;
+    let row = exchanging_client(core, auth, client, now).await?;
+    per_client(core, &row, now).await?;
+    if !clients::has_grant(&row, grant) {
+        return Err(refuse(
+            "unauthorized_client",
+            format!("This client is not registered for the {grant} grant."),
+        ));
+    }
+    Ok(row)
+}
+
 /// A used code presented again: what its first exchange issued is revoked (RFC 6749 §4.1.2).
 async fn replayed(
     core: &Core,
@@ -320,7 +343,7 @@ async fn replayed(
         .detail(serde_json::json!({ "client": row.client_id }));
     if let Some(grant) = &row.grant_session_id {
         event = event.session(grant);
-        crate::domain::sessions::revoke(
+        sessions::revoke(
             core,
             &row.user_id,
             crate::store::Revoke::One(grant),
@@ -348,7 +371,6 @@ pub async fn authorization_code(
     random: &Random,
 ) -> Result<TokenResponse, Refusal> {
     let settings = &core.settings;
-    per_address(core, client, now).await?;
     if dpop.proof.is_some() {
         return Err(refuse(
             "invalid_request",
@@ -356,14 +378,7 @@ pub async fn authorization_code(
              with an authorization code.",
         ));
     }
-    let row = exchanging_client(core, auth, client, now).await?;
-    per_client(core, &row, now).await?;
-    if !clients::has_grant(&row, "authorization_code") {
-        return Err(refuse(
-            "unauthorized_client",
-            "This client is not registered for the authorization code flow.",
-        ));
-    }
+    let row = client_with_grant(core, auth, "authorization_code", (client, now)).await?;
     let (Some(code), Some(redirect_uri)) = (&exchange.code, &exchange.redirect_uri) else {
         return Err(refuse(
             "invalid_request",
@@ -393,14 +408,21 @@ pub async fn authorization_code(
     let Some(user) = core.store.user(&issued.user_id).await? else {
         return Err(refuse("invalid_grant", "The user is gone."));
     };
+    // With the refresh grant, the grant lives as a session does; else as its access token.
+    let refresh = clients::has_grant(&row, "refresh_token").then(|| RefreshToken::generate(random));
+    let lifetime = if refresh.is_some() {
+        settings.refresh_ttl
+    } else {
+        settings.access_ttl
+    };
+    let id = SessionId::new(now, random.bytes());
     let session = SessionRow {
-        id: SessionId::new(now, random.bytes()),
+        id,
         user_id: issued.user_id,
         created_at: now.millis(),
         auth_time: issued.auth_time,
         last_used_at: now.millis(),
-        // No refresh token yet: the grant lasts as long as its access token.
-        expires_at: now.plus(settings.access_ttl).millis(),
+        expires_at: now.plus(lifetime).millis(),
         revoked_at: None,
         revoke_reason: None,
         amr: issued.amr.clone(),
@@ -417,6 +439,11 @@ pub async fn authorization_code(
         scope: issued.scope.clone(),
         parent_session_id: issued.browser_session_id,
         code_hash,
+        refresh: refresh.as_ref().map(|token| RefreshRow {
+            token_hash: token.hash(),
+            session_id: id,
+            issued_at: now.millis(),
+        }),
         audit: audit::event(AuditKind::OidcGrantStarted, now, client)
             .user(&issued.user_id)
             .session(&session.id)
@@ -450,6 +477,72 @@ pub async fn authorization_code(
         token_type: "Bearer".to_owned(),
         expires_in: settings.access_ttl.as_secs(),
         scope: Some(issued.scope),
+        refresh_token: refresh.map(|token| token.text().to_owned()),
+        id_token,
+    })
+}
+
+/// `grant_type=refresh_token`: the grant's next tokens, its refresh token rotated (a used one
+/// presented again, past the grace window, ends the grant: `sessions::rotate`). Only the client
+/// the grant is for may use it, and a first-party refresh token is never taken here. A new ID
+/// token, without `nonce`, comes with `openid`. The scopes stay those granted.
+pub async fn refresh_token(
+    core: &Core,
+    (auth, token): (&ClientAuth, Option<&str>),
+    dpop: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+    random: &Random,
+) -> Result<TokenResponse, Refusal> {
+    let settings = &core.settings;
+    let row = client_with_grant(core, auth, "refresh_token", (client, now)).await?;
+    let Some(token) = token else {
+        return Err(refuse(
+            "invalid_request",
+            "The request names its refresh_token.",
+        ));
+    };
+    if dpop.proof.is_some() {
+        return Err(refuse(
+            "invalid_request",
+            "DPoP-bound tokens are issued to machine clients only, so far: send no DPoP proof \
+             with a refresh token.",
+        ));
+    }
+    let holder = sessions::Holder::Client(&row.id);
+    let (found, successor) = sessions::rotate(core, token, holder, dpop, client, now).await?;
+    let session = &found.session;
+    let (Some(scope), Some(parent)) = (found.scope.as_deref(), found.parent_session_id) else {
+        return Err(refuse(
+            "invalid_grant",
+            "The refresh token is not a grant's.",
+        ));
+    };
+    let Some(user) = core.store.user(&session.user_id).await? else {
+        return Err(refuse("invalid_grant", "The user is gone."));
+    };
+    let (access_token, id_token) = claims::tokens_for(
+        core,
+        &claims::Grant {
+            client_id: &row.id,
+            audience: row.audience.as_deref(),
+            user: &user,
+            scope,
+            grant: session.id,
+            browser: parent,
+            auth_time: session.auth_time,
+            amr: &session.amr,
+            nonce: None,
+        },
+        now,
+        b64(&random.bytes::<16>()),
+    )?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".to_owned(),
+        expires_in: settings.access_ttl.as_secs(),
+        scope: Some(scope.to_owned()),
+        refresh_token: Some(successor.text().to_owned()),
         id_token,
     })
 }

@@ -24,7 +24,7 @@ use crate::{Error, Keyward};
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // Read from the form by `parameters`; the struct documents it.
 pub(crate) struct TokenForm {
-    /// `authorization_code` or `client_credentials`.
+    /// `authorization_code`, `refresh_token` or `client_credentials`.
     grant_type: String,
     /// The scopes asked for, space-separated: the client's own API scopes [default: all of
     /// them].
@@ -39,6 +39,8 @@ pub(crate) struct TokenForm {
     redirect_uri: Option<String>,
     /// `authorization_code`: the PKCE verifier.
     code_verifier: Option<String>,
+    /// `refresh_token`: the grant's refresh token.
+    refresh_token: Option<String>,
 }
 
 fn refuse(error: &'static str, description: &'static str) -> Refusal {
@@ -56,6 +58,8 @@ struct TokenRequest {
     exchange: CodeExchange,
     /// For revocation: the token.
     token: Option<String>,
+    /// For `refresh_token`: the refresh token.
+    refresh_token: Option<String>,
 }
 
 impl TokenRequest {
@@ -85,6 +89,7 @@ impl TokenRequest {
             redirect_uri,
             code_verifier,
             token,
+            refresh_token,
         ] = parameters(
             Some(body),
             [
@@ -96,6 +101,7 @@ impl TokenRequest {
                 "redirect_uri",
                 "code_verifier",
                 "token",
+                "refresh_token",
             ],
         )
         .ok_or_else(|| refuse("invalid_request", "A parameter is given more than once."))?
@@ -138,6 +144,7 @@ impl TokenRequest {
                 code_verifier,
             },
             token,
+            refresh_token,
         })
     }
 }
@@ -221,6 +228,10 @@ fn protocol_error(refusal: Refusal, basic: bool) -> Response {
                 ErrorCode::InvalidDpopProof | ErrorCode::DpopRequired => {
                     (StatusCode::BAD_REQUEST, "invalid_dpop_proof")
                 }
+                ErrorCode::InvalidRefreshToken
+                | ErrorCode::RefreshTokenExpired
+                | ErrorCode::RefreshTokenReused
+                | ErrorCode::SessionRevoked => (StatusCode::BAD_REQUEST, "invalid_grant"),
                 _ => (StatusCode::BAD_REQUEST, "invalid_request"),
             };
             (status, error, message.into_owned())
@@ -356,9 +367,21 @@ pub(crate) async fn token(
             )
             .await
         }
+        Some("refresh_token") => {
+            grants::refresh_token(
+                keyward.core(),
+                (&request.auth, request.refresh_token.as_deref()),
+                &dpop,
+                &client,
+                Timestamp::now(),
+                &Random::os(),
+            )
+            .await
+        }
         Some(_) => Err(refuse(
             "unsupported_grant_type",
-            "This server issues tokens for grant_type=authorization_code and client_credentials.",
+            "This server issues tokens for grant_type=authorization_code, refresh_token and \
+             client_credentials.",
         )),
         None => Err(refuse("invalid_request", "The form names a grant_type.")),
     };
@@ -493,7 +516,7 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "scopes_supported": ["openid", "email", "profile"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "client_credentials"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
