@@ -2053,3 +2053,141 @@ async fn a_grant_refreshes_with_rotation_and_refresh_tokens_never_cross() {
     let me = send(&keyward, authed(Method::GET, "/auth/me", &access(&user))).await;
     assert_eq!(me.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn grants_end_with_their_sign_in_their_consent_and_their_revoked_refresh_token() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let user = sign_up(&keyward, "hana@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let app = (client_id.as_str(), secret.as_str());
+    let refresh_with = |token: &str, scope: Option<&str>| {
+        let form = match scope {
+            Some(scope) => format!("grant_type=refresh_token&refresh_token={token}&scope={scope}"),
+            None => format!("grant_type=refresh_token&refresh_token={token}"),
+        };
+        token_request(&form, Some((&client_id, &secret)), None)
+    };
+
+    // A refresh may ask for fewer scopes, never more.
+    let tokens = signed_in_app(&keyward, &mut browser, app, "hana@example.com").await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let wider = send(
+        &keyward,
+        refresh_with(&refresh_token, Some("openid%20admin")),
+    )
+    .await;
+    assert_eq!(wider.body["error"], "invalid_scope", "{:?}", wider.body);
+    let narrower = send(&keyward, refresh_with(&refresh_token, Some("openid"))).await;
+    assert_eq!(narrower.status, StatusCode::OK, "{:?}", narrower.body);
+    assert_eq!(narrower.body["scope"], "openid");
+    let refresh_token = narrower.body["refresh_token"].as_str().unwrap().to_owned();
+
+    // Revoking the refresh token (RFC 7009) ends the grant.
+    let revoke = Request::post("/auth/oidc/revoke")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            header::AUTHORIZATION,
+            format!("Basic {}", STANDARD.encode(format!("{client_id}:{secret}"))),
+        )
+        .body(Body::from(format!(
+            "token={refresh_token}&token_type_hint=refresh_token"
+        )))
+        .unwrap();
+    assert_eq!(send(&keyward, revoke).await.status, StatusCode::OK);
+    let after = send(&keyward, refresh_with(&refresh_token, None)).await;
+    assert_eq!(after.body["error"], "invalid_grant", "{:?}", after.body);
+
+    // The user ends the provider's session from their own session list: its grants end too.
+    let tokens = signed_in_app(&keyward, &mut browser, app, "hana@example.com").await;
+    let access_token = tokens["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let sessions = send(
+        &keyward,
+        authed(Method::GET, "/auth/sessions", &access(&user)),
+    )
+    .await;
+    let own = user["session_id"].as_str().unwrap();
+    let provider_session = sessions.body["data"]["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .find(|id| id != own)
+        .unwrap();
+    let ended = send(
+        &keyward,
+        authed(
+            Method::DELETE,
+            &format!("/auth/sessions/{provider_session}"),
+            &access(&user),
+        ),
+    )
+    .await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT);
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED);
+    let after = send(&keyward, refresh_with(&refresh_token, None)).await;
+    assert_eq!(after.body["error"], "invalid_grant", "{:?}", after.body);
+
+    // A code issued before the user took their consent back is void.
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    let back = sign_in_and_allow(&mut browser, &start.location.unwrap(), "hana@example.com").await;
+    let uri = format!("/auth/connected-apps/{client_id}");
+    let taken = send(&keyward, authed(Method::DELETE, &uri, &access(&user))).await;
+    assert_eq!(taken.status, StatusCode::NO_CONTENT);
+    let late = exchange(&keyward, app, &back).await;
+    assert_eq!(late.body["error"], "invalid_grant", "{:?}", late.body);
+}
+
+#[tokio::test]
+async fn first_party_apps_that_skip_consent_are_listed_and_can_be_disconnected() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let made = register(
+        &keyward,
+        &key,
+        &json!({
+            "name": "Reports <app>",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "skip_consent": true,
+        }),
+    )
+    .await;
+    let (client_id, secret) = id_and_secret(&made);
+    let user = sign_up(&keyward, "ivan@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let start = browser
+        .get(&authorize_uri(&client_id, "https://rp.example.com/cb", ""))
+        .await;
+    // No consent page: straight back after the sign-in.
+    let back = sign_in_and_allow(&mut browser, &start.location.unwrap(), "ivan@example.com").await;
+    let tokens = exchange(&keyward, (&client_id, &secret), &back).await;
+    let access_token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    let apps = send(
+        &keyward,
+        authed(Method::GET, "/auth/connected-apps", &access(&user)),
+    )
+    .await;
+    assert_eq!(
+        apps.body["data"]["apps"][0]["client_id"],
+        client_id.as_str()
+    );
+    let uri = format!("/auth/connected-apps/{client_id}");
+    let taken = send(&keyward, authed(Method::DELETE, &uri, &access(&user))).await;
+    assert_eq!(taken.status, StatusCode::NO_CONTENT);
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::UNAUTHORIZED);
+}

@@ -242,14 +242,17 @@ pub async fn rotate(
             "The refresh token is not valid. Sign in again.",
         )
     };
-    super::limits::check(
-        &core.store,
-        settings.rate_limits,
-        super::limits::REFRESH_PER_IP,
-        &client.ip_key(),
-        now,
-    )
-    .await?;
+    // A client's server refreshes for many users from one address: it has limits of its own.
+    if holder == Holder::FirstParty {
+        super::limits::check(
+            &core.store,
+            settings.rate_limits,
+            super::limits::REFRESH_PER_IP,
+            &client.ip_key(),
+            now,
+        )
+        .await?;
+    }
     let token = RefreshToken::parse(token).ok_or_else(unknown)?;
     let found = core
         .store

@@ -243,6 +243,8 @@ pub struct NewGrant {
     pub parent_session_id: SessionId,
     /// The code exchanged.
     pub code_hash: Vec<u8>,
+    /// Whether the client asks users to consent: then the user's consent must still be there.
+    pub needs_consent: bool,
     /// Its first refresh token, for a client with the `refresh_token` grant.
     pub refresh: Option<super::RefreshRow>,
     /// The event that records it.
@@ -428,7 +430,23 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if enabled == 0 || linked == 0 {
+            // The sign-in it came from is still on (not signed out since the code was issued),
+            // and, where the client asks for consent, the user has not taken it back.
+            let parent_live: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM sessions WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(new.parent_session_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let consented: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
+            )
+            .bind(s.user_id)
+            .bind(&new.client_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if enabled == 0 || linked == 0 || parent_live == 0 || (new.needs_consent && consented == 0)
+            {
                 tx.rollback().await?;
                 return Ok(false);
             }
@@ -466,6 +484,26 @@ impl Store {
             tx.commit().await?;
             Ok(true)
         })
+    }
+
+    /// Whether first-party session `session_id` is live at `now` (ms): not revoked, not past its
+    /// lifetime, used since `idle_cutoff`.
+    pub async fn session_live(
+        &self,
+        session_id: &SessionId,
+        now: i64,
+        idle_cutoff: i64,
+    ) -> Result<bool, Error> {
+        let live: Option<i64> = on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT created_at FROM sessions WHERE id = $1 AND revoked_at IS NULL \
+             AND expires_at > $2 AND last_used_at > $3",
+        )
+        .bind(session_id)
+        .bind(now)
+        .bind(idle_cutoff)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(live.is_some())
     }
 
     /// Whether grant `session_id` of client `client_id` is live at `now` (ms), its user there
@@ -583,6 +621,13 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(None);
             }
+            sqlx::query(
+                "DELETE FROM oidc_codes WHERE user_id = $1 AND client_id = $2 AND used_at IS NULL",
+            )
+            .bind(user_id)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await?;
             let ended: Vec<SessionId> = sqlx::query_scalar(
                 "UPDATE sessions SET revoked_at = $3, revoke_reason = 'consent_revoked' \
                  WHERE user_id = $1 AND client_id = $2 AND revoked_at IS NULL RETURNING id",
@@ -620,9 +665,14 @@ impl Store {
             .bind(now)
             .fetch_all(&mut *tx)
             .await?;
-            if !ended.is_empty() {
-                insert_audit!(&mut *tx, audit);
-            }
+            // Codes issued from that session and not yet exchanged are void.
+            sqlx::query(
+                "DELETE FROM oidc_codes WHERE browser_session_id = $1 AND used_at IS NULL",
+            )
+            .bind(parent)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(&mut *tx, audit);
             tx.commit().await?;
             Ok(ended)
         })

@@ -352,13 +352,29 @@ impl Store {
         };
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let revoked: Vec<SessionId> = sqlx::query_scalar(sql)
+            let mut revoked: Vec<SessionId> = sqlx::query_scalar(sql)
                 .bind(now)
                 .bind(reason)
                 .bind(user_id)
                 .bind(session)
                 .fetch_all(&mut *tx)
                 .await?;
+            // What OpenID Connect clients got from a session a user signed in with at the
+            // provider ends with it (all and all-but-one take grants with the rest anyway).
+            if let (Revoke::One(id), false) = (which, revoked.is_empty()) {
+                let grants: Vec<SessionId> = sqlx::query_scalar(
+                    "UPDATE sessions SET revoked_at = $1, revoke_reason = $2 \
+                     WHERE user_id = $3 AND parent_session_id = $4 AND client_id IS NOT NULL \
+                     AND revoked_at IS NULL RETURNING id",
+                )
+                .bind(now)
+                .bind(reason)
+                .bind(user_id)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await?;
+                revoked.extend(grants);
+            }
             if !revoked.is_empty() {
                 insert_audit!(&mut *tx, audit);
             }

@@ -485,7 +485,9 @@ pub async fn next(
             Next::Consent
         });
     }
-    if consented {
+    // A client that skips consent shows among the user's connected apps all the same, so the
+    // user can take it back (it signs them in again unasked: it is the operator's own app).
+    if consented || (row.skip_consent != 0 && !covered) {
         let mut scopes: Vec<&str> = consented_before
             .as_deref()
             .unwrap_or("")

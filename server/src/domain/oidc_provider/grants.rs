@@ -439,6 +439,7 @@ pub async fn authorization_code(
         scope: issued.scope.clone(),
         parent_session_id: issued.browser_session_id,
         code_hash,
+        needs_consent: row.skip_consent == 0,
         refresh: refresh.as_ref().map(|token| RefreshRow {
             token_hash: token.hash(),
             session_id: id,
@@ -453,7 +454,8 @@ pub async fn authorization_code(
     if !core.store.start_grant(&grant).await? {
         return Err(refuse(
             "invalid_grant",
-            "The code was presented twice, or the account is disabled.",
+            "The code was presented twice, the user signed out or took their consent back, or \
+             the account is disabled.",
         ));
     }
     let (access_token, id_token) = claims::tokens_for(
@@ -488,7 +490,7 @@ pub async fn authorization_code(
 /// token, without `nonce`, comes with `openid`. The scopes stay those granted.
 pub async fn refresh_token(
     core: &Core,
-    (auth, token): (&ClientAuth, Option<&str>),
+    (auth, token, asked): (&ClientAuth, Option<&str>, Option<&str>),
     dpop: &dpop::Request,
     client: &Client,
     now: Timestamp,
@@ -518,6 +520,46 @@ pub async fn refresh_token(
             "The refresh token is not a grant's.",
         ));
     };
+    // A grant lasts while the sign-in it came from does: signed out, expired or idle there, it
+    // ends too.
+    let idle_cutoff = now.minus(settings.session_idle_timeout).millis();
+    if !core
+        .store
+        .session_live(&parent, now.millis(), idle_cutoff)
+        .await?
+    {
+        let event = audit::event(AuditKind::SessionRevoked, now, client)
+            .user(&session.user_id)
+            .session(&session.id)
+            .detail(serde_json::json!({ "client": row.id, "reason": "sign-in ended" }));
+        let which = crate::store::Revoke::One(&session.id);
+        sessions::revoke(core, &session.user_id, which, "parent_ended", &event, now).await?;
+        return Err(refuse(
+            "invalid_grant",
+            "The sign-in this grant came from has ended.",
+        ));
+    }
+    // RFC 6749 §6: the scopes asked for, if any, no more than were granted.
+    let granted: Vec<&str> = scope.split_whitespace().collect();
+    let scope = match asked {
+        None => scope.to_owned(),
+        Some(asked) => {
+            let mut narrowed: Vec<&str> = Vec::new();
+            for wanted in asked.split(' ').filter(|s| !s.is_empty()) {
+                if !granted.contains(&wanted) {
+                    return Err(refuse(
+                        "invalid_scope",
+                        "A scope asked for was not granted.",
+                    ));
+                }
+                if !narrowed.contains(&wanted) {
+                    narrowed.push(wanted);
+                }
+            }
+            narrowed.join(" ")
+        }
+    };
+    let scope = scope.as_str();
     let Some(user) = core.store.user(&session.user_id).await? else {
         return Err(refuse("invalid_grant", "The user is gone."));
     };

@@ -8,9 +8,9 @@
 //!   `client_id`; otherwise it stays on a page saying it is signed out. Without a hint naming
 //!   the browser's own session, the user confirms on a page first (a cross-site GET alone never
 //!   signs anyone out).
-//! - **Revocation** of a client's access token ends its grant (every token of it); a token that
-//!   is not that client's, or not one at all, is answered 200 and changes nothing, as RFC 7009
-//!   §2.2 says.
+//! - **Revocation** of a client's access or refresh token ends its grant (every token of it); a
+//!   token that is not that client's, or not one at all, is answered 200 and changes nothing, as
+//!   RFC 7009 §2.2 says.
 
 use serde::Deserialize;
 
@@ -19,6 +19,7 @@ use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::domain::oidc_provider::claims::ClientAccessClaims;
+use crate::domain::sessions::RefreshToken;
 use crate::domain::{SessionId, Timestamp, UserId, sessions, tokens};
 use crate::store::{BrowserSessionRow, ClientRow, Revoke};
 
@@ -153,6 +154,23 @@ pub async fn revoke_token(
     token: &str,
     (client, now): (&Client, Timestamp),
 ) -> Result<(), Error> {
+    // A refresh token of one of this client's grants.
+    if let Some(refresh) = RefreshToken::parse(token) {
+        let Some(found) = core.store.refresh_token(&refresh.hash()).await? else {
+            return Ok(());
+        };
+        if found.client_id.as_deref() != Some(row.id.as_str()) {
+            return Ok(());
+        }
+        let session = &found.session;
+        let event = audit::event(AuditKind::OidcTokenRevoked, now, client)
+            .user(&session.user_id)
+            .session(&session.id)
+            .detail(serde_json::json!({ "client": row.id, "token": "refresh_token" }));
+        let which = Revoke::One(&session.id);
+        sessions::revoke(core, &session.user_id, which, "token_revoked", &event, now).await?;
+        return Ok(());
+    }
     let Some(claims) = tokens::verify_jws(&core.keys(), token, "at+jwt")
         .and_then(|payload| serde_json::from_slice::<ClientAccessClaims>(&payload).ok())
         .filter(|claims| claims.client_id == row.id && claims.iss == core.settings.issuer)

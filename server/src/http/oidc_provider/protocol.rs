@@ -370,7 +370,11 @@ pub(crate) async fn token(
         Some("refresh_token") => {
             grants::refresh_token(
                 keyward.core(),
-                (&request.auth, request.refresh_token.as_deref()),
+                (
+                    &request.auth,
+                    request.refresh_token.as_deref(),
+                    request.scope.as_deref(),
+                ),
                 &dpop,
                 &client,
                 Timestamp::now(),
