@@ -63,6 +63,11 @@ pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
     }
 }
 
+/// `Retry-After`'s whole seconds for `after`, rounded up (a client must not come back early).
+pub(crate) fn retry_after_seconds(after: std::time::Duration) -> u64 {
+    after.as_secs() + u64::from(after.subsec_nanos() > 0)
+}
+
 /// The `WWW-Authenticate` challenge for access-token failures (RFC 6750 §3, RFC 9449 §7.1).
 fn challenge(code: ErrorCode) -> Option<&'static str> {
     match code {
@@ -125,11 +130,10 @@ impl IntoResponse for Error {
         };
         let mut response = (status_of(code), Json(body)).into_response();
         let headers = response.headers_mut();
-        if let Some(after) = retry_after {
-            let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                headers.insert(header::RETRY_AFTER, value);
-            }
+        if let Some(after) = retry_after
+            && let Ok(value) = HeaderValue::from_str(&retry_after_seconds(after).to_string())
+        {
+            headers.insert(header::RETRY_AFTER, value);
         }
         if let Some(value) = challenge(code) {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(value));

@@ -645,27 +645,11 @@ impl Store {
 }
 
 impl Store {
-    /// Ends, at `now` (ms), the grants `user_id` gave from browser session `parent`, with
-    /// `audit` when there were any: the grants ended.
-    pub async fn end_grants_from(
-        &self,
-        (user_id, parent): (&UserId, &SessionId),
-        now: i64,
-        audit: &AuditRow,
-    ) -> Result<Vec<SessionId>, Error> {
+    /// Voids the codes issued from browser session `parent` and not yet exchanged, with
+    /// `audit` (its grants end with the session itself: `revoke_sessions`).
+    pub async fn void_codes_from(&self, parent: &SessionId, audit: &AuditRow) -> Result<(), Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
-            let ended: Vec<SessionId> = sqlx::query_scalar(
-                "UPDATE sessions SET revoked_at = $3, revoke_reason = 'sign_out' \
-                 WHERE user_id = $1 AND parent_session_id = $2 AND client_id IS NOT NULL \
-                 AND revoked_at IS NULL RETURNING id",
-            )
-            .bind(user_id)
-            .bind(parent)
-            .bind(now)
-            .fetch_all(&mut *tx)
-            .await?;
-            // Codes issued from that session and not yet exchanged are void.
             sqlx::query(
                 "DELETE FROM oidc_codes WHERE browser_session_id = $1 AND used_at IS NULL",
             )
@@ -674,7 +658,7 @@ impl Store {
             .await?;
             insert_audit!(&mut *tx, audit);
             tx.commit().await?;
-            Ok(ended)
+            Ok(())
         })
     }
 }

@@ -127,16 +127,10 @@ pub async fn sign_out(
         .user(&browser.user_id)
         .session(&browser.session_id)
         .detail(detail);
-    let grants = core
-        .store
-        .end_grants_from(
-            (&browser.user_id, &browser.session_id),
-            now.millis(),
-            &event,
-        )
+    core.store
+        .void_codes_from(&browser.session_id, &event)
         .await?;
-    core.revoked
-        .insert(grants.iter(), now, core.settings.access_ttl);
+    // Revoking the session ends the grants given from it too (`Store::revoke_sessions`).
     let event = audit::event(AuditKind::SignOut, now, client)
         .user(&browser.user_id)
         .session(&browser.session_id)

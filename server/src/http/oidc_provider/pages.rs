@@ -21,6 +21,7 @@ use crate::domain::oidc_provider::browser::{self, SignedIn};
 use crate::domain::oidc_provider::logout::{self, LogoutRefused};
 use crate::domain::{Random, Timestamp};
 use crate::http::extract::parameters;
+use crate::http::oidc_provider::protocol::provider_off as off;
 use crate::store::BrowserSessionRow;
 use crate::{Error, Keyward};
 
@@ -86,17 +87,6 @@ fn server_error(error: &Error) -> Response {
         StatusCode::INTERNAL_SERVER_ERROR,
         "Something went wrong on the server. Go back to the app and try again.",
     )
-}
-
-/// The provider's endpoints answer only when it is on (setting `oidc_provider`).
-fn off(keyward: &Keyward) -> Option<Response> {
-    (!keyward.core().settings.oidc_provider).then(|| {
-        Error::rejected(
-            ErrorCode::NotFound,
-            "This server is not an OpenID Connect provider (setting oidc_provider).",
-        )
-        .into_response()
-    })
 }
 
 /// The browser's provider cookie, if it sent one.

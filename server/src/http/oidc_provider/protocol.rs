@@ -218,7 +218,7 @@ fn protocol_error(refusal: Refusal, basic: bool) -> Response {
             retry_after,
         }) => {
             if let Some(after) = retry_after {
-                let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+                let seconds = crate::http::error::retry_after_seconds(after);
                 extra.push((header::RETRY_AFTER, seconds.to_string()));
             }
             let (status, error) = match code {
@@ -294,8 +294,9 @@ fn tried_basic(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("basic "))
 }
 
-/// The provider's endpoints answer only when it is on (setting `oidc_provider`).
-fn provider_off(keyward: &Keyward) -> Option<Response> {
+/// The provider's endpoints answer only when it is on (setting `oidc_provider`): `not_found`
+/// otherwise, as for a route that is not there.
+pub(super) fn provider_off(keyward: &Keyward) -> Option<Response> {
     (!keyward.core().settings.oidc_provider).then(|| {
         Error::rejected(
             ErrorCode::NotFound,
