@@ -5,6 +5,8 @@
 #![cfg(feature = "oidc-provider")]
 
 mod common;
+#[path = "oidc_provider/rp.rs"]
+mod rp;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -553,7 +555,7 @@ async fn verified(keyward: &Keyward, token: &str, audience: &str) -> Value {
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&["http://localhost:8787"]);
+    validation.set_issuer(&[&keyward.settings().issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     decode::<Value>(token, &key, &validation).unwrap().claims
@@ -983,6 +985,8 @@ async fn a_token_asked_for_with_a_dpop_proof_is_bound_to_its_key() {
 struct Browser {
     keyward: Keyward,
     cookie: Option<String>,
+    /// The `Origin` of its form posts: the provider's own.
+    origin: String,
 }
 
 /// An answer as it came: status, `Location`, body.
@@ -1010,6 +1014,7 @@ impl Browser {
         Self {
             keyward: keyward.clone(),
             cookie: None,
+            origin: keyward.settings().issuer.clone(),
         }
     }
 
@@ -1063,7 +1068,8 @@ impl Browser {
     }
 
     async fn post(&mut self, uri: &str, form: &[(&str, &str)]) -> Page {
-        self.post_from("http://localhost:8787", uri, form).await
+        let origin = self.origin.clone();
+        self.post_from(&origin, uri, form).await
     }
 }
 
@@ -1232,7 +1238,7 @@ async fn a_second_app_signs_a_user_in_with_a_code_and_pkce() {
     let jwk = jwks.find(header.kid.as_deref().unwrap()).unwrap();
     let verifying = DecodingKey::from_jwk(jwk).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_issuer(&["http://localhost:8787"]);
+    validation.set_issuer(&[&keyward.settings().issuer]);
     validation.set_audience(&[client_id.as_str()]);
     let claims = decode::<Value>(id_token, &verifying, &validation)
         .unwrap()
