@@ -104,18 +104,23 @@ async fn the_openidconnect_crate_signs_a_user_in_refreshes_and_signs_out() {
     )
     .set_redirect_uri(RedirectUrl::new(back_to.clone()).unwrap());
 
-    // The code flow with PKCE and a nonce.
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (authorize, state, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
-        .add_scope(Scope::new("email".into()))
-        .add_scope(Scope::new("profile".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+    // The code flow with PKCE and a nonce: an authorization request's URL, state, verifier
+    // and nonce.
+    let authorization = || {
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, state, nonce) = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("email".into()))
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge)
+            .url();
+        (url, state, verifier, nonce)
+    };
+    let (authorize, state, verifier, _) = authorization();
     let mut browser = Browser::new(&keyward);
     let back = through_the_browser(&mut browser, &authorize, "rp@example.com").await;
     assert!(back.as_str().starts_with(&back_to), "{back}");
@@ -132,33 +137,22 @@ async fn the_openidconnect_crate_signs_a_user_in_refreshes_and_signs_out() {
     let code = param(&back, "code").expect("a code");
 
     // A wrong verifier spends the code; the right one then gets nothing either.
-    let wrong = client
-        .exchange_code(AuthorizationCode::new(code.clone()))
-        .unwrap()
-        .set_pkce_verifier(PkceCodeChallenge::new_random_sha256().1)
-        .request_async(&http)
-        .await;
-    assert_oauth_error(wrong, CoreErrorResponseType::InvalidGrant);
-    // Another authorization request: its URL, verifier and nonce.
-    let authorization = || {
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _, nonce) = client
-            .authorize_url(
-                CoreAuthenticationFlow::AuthorizationCode,
-                CsrfToken::new_random,
-                Nonce::new_random,
-            )
-            .add_scope(Scope::new("email".into()))
-            .add_scope(Scope::new("profile".into()))
-            .set_pkce_challenge(challenge)
-            .url();
-        (url, verifier, nonce)
+    let with_verifier = |verifier| {
+        client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .unwrap()
+            .set_pkce_verifier(verifier)
+            .request_async(&http)
     };
+    let wrong = with_verifier(PkceCodeChallenge::new_random_sha256().1).await;
+    assert_oauth_error(wrong, CoreErrorResponseType::InvalidGrant);
+    let spent = with_verifier(verifier).await;
+    assert_oauth_error(spent, CoreErrorResponseType::InvalidGrant);
+
     // Signed in and consent remembered: straight back with a code.
-    let (url, verifier_2, nonce_2) = authorization();
+    let (url, _, verifier_2, nonce_2) = authorization();
     let again = through_the_browser(&mut browser, &url, "rp@example.com").await;
     let code = param(&again, "code").expect("a code");
-    drop((verifier, nonce));
 
     let tokens = client
         .exchange_code(AuthorizationCode::new(code))
@@ -238,7 +232,7 @@ async fn the_openidconnect_crate_signs_a_user_in_refreshes_and_signs_out() {
     assert_oauth_error(after, CoreErrorResponseType::InvalidGrant);
 
     // A new grant from the same sign-in, then RP-initiated logout with its ID token.
-    let (url, verifier_3, nonce_3) = authorization();
+    let (url, _, verifier_3, nonce_3) = authorization();
     let again = through_the_browser(&mut browser, &url, "rp@example.com").await;
     let code = param(&again, "code").expect("a code");
     let tokens = client
