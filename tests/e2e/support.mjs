@@ -43,9 +43,10 @@ export async function startServer({ env = {}, args = [], leptos = false, offline
     ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
     : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
   site ??= defaultSite;
+  const databaseUrl = `sqlite://${join(dir, "keyward.db")}`;
   const child = spawn(
     program,
-    [...first, "--bind", `127.0.0.1:${port}`, "--database-url", `sqlite://${join(dir, "keyward.db")}`,
+    [...first, "--bind", `127.0.0.1:${port}`, "--database-url", databaseUrl,
       "--static-dir", site, "--issuer", `http://localhost:${port}`, ...args],
     { env: { ...process.env, KEYWARD_LOG: "warn", ...env }, stdio: ["ignore", "inherit", "inherit"] },
   );
@@ -65,12 +66,26 @@ export async function startServer({ env = {}, args = [], leptos = false, offline
   }
   return {
     url,
+    databaseUrl,
     async stop() {
       child.kill("SIGTERM");
       await exited;
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs the `keyward` command line on `server`'s database: its standard output. */
+export async function keywardCli(server, args) {
+  const child = spawn(required("KEYWARD_BIN"), [...args, "--database-url", server.databaseUrl], {
+    env: { ...process.env, KEYWARD_LOG: "warn" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  let out = "";
+  child.stdout.on("data", (chunk) => (out += chunk));
+  const code = await new Promise((resolve) => child.once("exit", resolve));
+  if (code !== 0) throw new Error(`keyward ${args.join(" ")} exited with ${code}`);
+  return out;
 }
 
 /** Opens the demo app in `page` and waits until the client is ready. */

@@ -42,7 +42,10 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         (header::CONTENT_TYPE, "text/html; charset=utf-8"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` with the page's own form
+        // posts, which the same-origin check must refuse. `same-origin` keeps the sealed
+        // request in the address from every other site all the same.
+        (header::REFERRER_POLICY, "same-origin"),
         // No form-action: browsers apply it to the redirect after a form, which goes to the
         // client's site.
         (
