@@ -2197,3 +2197,227 @@ async fn first_party_apps_that_skip_consent_are_listed_and_can_be_disconnected()
     .await;
     assert_eq!(info.status, StatusCode::UNAUTHORIZED);
 }
+
+/// A new organization made by the user holding `token`: its id.
+async fn new_org(keyward: &Keyward, token: &str, name: &str) -> String {
+    let made = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/orgs",
+            Some(token),
+            &json!({ "name": name }),
+        ),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+    made.body["data"]["org"]["id"].as_str().unwrap().to_owned()
+}
+
+/// The organizations offered on a consent page, the checked one first.
+fn offered_orgs(page: &Page) -> Vec<String> {
+    let mut offered: Vec<(bool, String)> = page
+        .body
+        .split("<input type=\"radio\" name=\"org\" value=\"")
+        .skip(1)
+        .map(|rest| {
+            let (id, after) = rest.split_once('"').unwrap();
+            (after.starts_with(" checked"), id.to_owned())
+        })
+        .collect();
+    offered.sort_by_key(|(checked, _)| !checked);
+    offered.into_iter().map(|(_, id)| id).collect()
+}
+
+#[tokio::test]
+async fn the_user_chooses_the_organization_an_app_learns_and_it_follows_their_membership() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let made = register(
+        &keyward,
+        &key,
+        &json!({
+            "name": "Reports <app>",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "scopes": ["openid", "email", "org"],
+        }),
+    )
+    .await;
+    let app = id_and_secret(&made);
+    let user = sign_up(&keyward, "orgs@example.com").await;
+    let token = access(&user);
+    let acme = new_org(&keyward, &token, "Acme <Corp>").await;
+    let globex = new_org(&keyward, &token, "Globex").await;
+    let stranger = sign_up(&keyward, "stranger@example.com").await;
+    let theirs = new_org(&keyward, &access(&stranger), "Initech").await;
+    let with_org = "&scope=openid%20email%20org";
+    let authorize = authorize_uri(&app.0, "https://rp.example.com/cb", with_org);
+    let authorize = authorize.replace("&scope=openid%20email%20profile", "");
+
+    // Signed in, the consent page offers the user's two organizations, as text.
+    let mut browser = Browser::new(&keyward);
+    let start = browser.get(&authorize).await;
+    let form = browser.get(start.location.as_deref().unwrap()).await;
+    let signed = browser
+        .post(
+            "/auth/oidc/sign-in",
+            &[
+                ("req", &form.hidden("req")),
+                ("csrf", &form.hidden("csrf")),
+                ("email", "orgs@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    let consent_uri = signed.location.unwrap();
+    let consent = browser.get(&consent_uri).await;
+    assert_eq!(consent.status, StatusCode::OK, "{}", consent.body);
+    let offered = offered_orgs(&consent);
+    assert_eq!(offered.len(), 2, "{}", consent.body);
+    assert!(offered.contains(&acme) && offered.contains(&globex));
+    assert!(
+        consent.body.contains("Acme &lt;Corp&gt; (owner)"),
+        "{}",
+        consent.body
+    );
+    let (req, csrf) = (consent.hidden("req"), consent.hidden("csrf"));
+    let answer = |org: &str| {
+        vec![
+            ("req", req.clone()),
+            ("csrf", csrf.clone()),
+            ("decision", "allow".to_owned()),
+            ("org", org.to_owned()),
+        ]
+    };
+
+    // Another user's organization, or no organization id at all: refused, no code, no consent.
+    for forged in [theirs.as_str(), "not-an-org"] {
+        let form = answer(forged);
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let refused = browser.post("/auth/oidc/consent", &form).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+        assert!(refused.location.is_none());
+    }
+    assert!(
+        audited(&keyward, &key, "oidc_consent_granted")
+            .await
+            .is_empty()
+    );
+
+    // The user chooses Globex: the ID token, the access token and userinfo name it and the role.
+    let form = answer(&globex);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let back = browser.post("/auth/oidc/consent", &form).await;
+    let tokens = exchange(&keyward, (&app.0, &app.1), &back.location.unwrap()).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    let id_claims = claims_of(tokens.body["id_token"].as_str().unwrap());
+    assert_eq!(id_claims["org"], globex.as_str());
+    assert_eq!(id_claims["org_role"], "owner");
+    let access_token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    let access_claims = claims_of(&access_token);
+    assert_eq!(access_claims["org"], globex.as_str());
+    assert_eq!(access_claims["org_role"], "owner");
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.body["org"], globex.as_str(), "{:?}", info.body);
+    assert_eq!(info.body["org_role"], "owner");
+
+    // Remembered: the next sign-in goes straight back, with Globex, and the page offers it
+    // first when the app asks again.
+    let again = browser.get(&authorize).await;
+    let tokens = exchange(&keyward, (&app.0, &app.1), &again.location.unwrap()).await;
+    let id_claims = claims_of(tokens.body["id_token"].as_str().unwrap());
+    assert_eq!(id_claims["org"], globex.as_str());
+    let asked = browser.get(&format!("{authorize}&prompt=consent")).await;
+    let page = browser.get(&asked.location.unwrap()).await;
+    assert_eq!(offered_orgs(&page)[0], globex);
+
+    // Once Globex is gone, the grant's next tokens name no organization.
+    let refresh_form = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        tokens.body["refresh_token"].as_str().unwrap()
+    );
+    let deleted = send(
+        &keyward,
+        authed(Method::DELETE, &format!("/auth/orgs/{globex}"), &token),
+    )
+    .await;
+    assert!(deleted.status.is_success(), "{:?}", deleted.body);
+    let renewed = send(
+        &keyward,
+        token_request(&refresh_form, Some((&app.0, &app.1)), None),
+    )
+    .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    let id_claims = claims_of(renewed.body["id_token"].as_str().unwrap());
+    assert!(id_claims.get("org").is_none(), "{id_claims}");
+    assert!(
+        claims_of(renewed.body["access_token"].as_str().unwrap())
+            .get("org")
+            .is_none()
+    );
+
+    // An app without the `org` scope learns no organization, whatever was chosen.
+    let plain = authorize_uri(&app.0, "https://rp.example.com/cb", "").replace("%20profile", "");
+    let back = browser.get(&plain).await.location.unwrap();
+    let tokens = exchange(&keyward, (&app.0, &app.1), &back).await;
+    assert!(
+        claims_of(tokens.body["id_token"].as_str().unwrap())
+            .get("org")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn an_app_that_skips_consent_gets_the_users_only_organization() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let made = register(
+        &keyward,
+        &key,
+        &json!({
+            "name": "Console",
+            "type": "confidential",
+            "redirect_uris": ["https://rp.example.com/cb"],
+            "scopes": ["openid", "org"],
+            "skip_consent": true,
+        }),
+    )
+    .await;
+    let app = id_and_secret(&made);
+    let user = sign_up(&keyward, "solo@example.com").await;
+    let authorize = authorize_uri(&app.0, "https://rp.example.com/cb", "")
+        .replace("scope=openid%20email%20profile", "scope=openid%20org");
+    // In no organization: none.
+    let mut browser = Browser::new(&keyward);
+    let sign_in = browser.get(&authorize).await.location.unwrap();
+    let back = sign_in_and_allow(&mut browser, &sign_in, "solo@example.com").await;
+    let tokens = exchange(&keyward, (&app.0, &app.1), &back).await;
+    assert!(
+        claims_of(tokens.body["id_token"].as_str().unwrap())
+            .get("org")
+            .is_none()
+    );
+
+    // In exactly one: that one.
+    let org = new_org(&keyward, &access(&user), "Solo").await;
+    let back = browser.get(&authorize).await.location.unwrap();
+    let tokens = exchange(&keyward, (&app.0, &app.1), &back).await;
+    let claims = claims_of(tokens.body["id_token"].as_str().unwrap());
+    assert_eq!(claims["org"], org.as_str(), "{claims}");
+    assert_eq!(claims["org_role"], "owner");
+
+    // In two, none chosen: none, rather than a guess.
+    new_org(&keyward, &access(&user), "Second").await;
+    let back = browser.get(&authorize).await.location.unwrap();
+    let tokens = exchange(&keyward, (&app.0, &app.1), &back).await;
+    assert!(
+        claims_of(tokens.body["id_token"].as_str().unwrap())
+            .get("org")
+            .is_none()
+    );
+}

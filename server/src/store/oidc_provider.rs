@@ -1,7 +1,7 @@
 //! Keyward as an OpenID Connect provider: the clients (relying parties) registered with it.
 
 use super::{AuditRow, Error, Pool, SessionRow, Store};
-use crate::domain::{SessionId, UserId};
+use crate::domain::{OrgId, SessionId, UserId};
 
 /// A registered client as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -212,6 +212,8 @@ pub struct CodeRow {
     pub replayed_at: Option<i64>,
     /// The grant its exchange started.
     pub grant_session_id: Option<SessionId>,
+    /// The organization the user chose for the client (scope `org`).
+    pub org_id: Option<OrgId>,
 }
 
 /// A live browser session at the provider, with what its first-party session says of the
@@ -254,7 +256,8 @@ pub struct NewGrant {
 macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, browser_session_id, auth_time, amr, redirect_uri, scope, \
-         nonce, code_challenge, created_at, expires_at, used_at, replayed_at, grant_session_id"
+         nonce, code_challenge, created_at, expires_at, used_at, replayed_at, grant_session_id, \
+         org_id"
     };
 }
 
@@ -347,7 +350,7 @@ impl Store {
             sqlx::query(concat!(
                 "INSERT INTO oidc_codes (",
                 code_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, $13)"
             ))
             .bind(&row.code_hash)
             .bind(&row.client_id)
@@ -361,6 +364,7 @@ impl Store {
             .bind(row.code_challenge.as_deref())
             .bind(row.created_at)
             .bind(row.expires_at)
+            .bind(row.org_id)
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);
@@ -452,8 +456,8 @@ impl Store {
             }
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
-                 user_agent, ip, auth_time, client_id, scope, parent_session_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 user_agent, ip, auth_time, client_id, scope, parent_session_id, org_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(s.id)
             .bind(s.user_id)
@@ -467,6 +471,7 @@ impl Store {
             .bind(&new.client_id)
             .bind(&new.scope)
             .bind(new.parent_session_id)
+            .bind(s.org_id)
             .execute(&mut *tx)
             .await?;
             if let Some(refresh) = &new.refresh {
@@ -541,43 +546,55 @@ pub struct ConsentRow {
     pub granted_at: i64,
 }
 
+/// What a user allowed a client, as remembered.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct GivenConsent {
+    /// The scopes, space-separated.
+    pub scopes: String,
+    /// The organization they chose for it (scope `org`).
+    pub org_id: Option<OrgId>,
+}
+
 impl Store {
-    /// The scopes `user_id` allowed client `client_id`, if any.
+    /// What `user_id` allowed client `client_id`, if anything.
     pub async fn oidc_consent(
         &self,
         user_id: &UserId,
         client_id: &str,
-    ) -> Result<Option<String>, Error> {
-        let scopes = on_pool!(self, pool => sqlx::query_scalar(
-            "SELECT scopes FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
+    ) -> Result<Option<GivenConsent>, Error> {
+        let given = on_pool!(self, pool => sqlx::query_as(
+            "SELECT scopes, org_id FROM oidc_consents WHERE user_id = $1 AND client_id = $2",
         )
         .bind(user_id)
         .bind(client_id)
         .fetch_optional(pool)
         .await)?;
-        Ok(scopes)
+        Ok(given)
     }
 
-    /// Records that `user_id` allowed client `client_id` `scopes` (all it allowed so far) at
-    /// `now` (ms), with `audit`.
+    /// Records that `user_id` allowed client `client_id` `scopes` (all it allowed so far), for
+    /// organization `org_id` when they chose one (else the one chosen before stays), at `now`
+    /// (ms), with `audit`.
     pub async fn grant_oidc_consent(
         &self,
         (user_id, client_id): (&UserId, &str),
-        scopes: &str,
+        (scopes, org_id): (&str, Option<&OrgId>),
         now: i64,
         audit: &AuditRow,
     ) -> Result<(), Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO oidc_consents (user_id, client_id, scopes, granted_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (user_id, client_id) \
-                 DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at",
+                "INSERT INTO oidc_consents (user_id, client_id, scopes, granted_at, updated_at, \
+                 org_id) VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (user_id, client_id) \
+                 DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at, \
+                 org_id = COALESCE(excluded.org_id, oidc_consents.org_id)",
             )
             .bind(user_id)
             .bind(client_id)
             .bind(scopes)
             .bind(now)
+            .bind(org_id)
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);

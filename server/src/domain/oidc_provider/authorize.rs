@@ -13,6 +13,10 @@
 //!   than that many seconds when it came.
 //! - Consent is remembered per user and client, for the scopes given: asked again only for
 //!   more, after the user took it back (`consent`), or with `prompt=consent`.
+//! - **Organizations** (scope `org`): the user chooses one of theirs on the consent page; it is
+//!   remembered with the consent and carried by the code to the grant, whose tokens name it and
+//!   the user's role in it while they are in it. A client that skips consent gets the one chosen
+//!   before, else the user's only organization; none for a user in several until they choose.
 //! - Each step checks the client again: a request sealed before its client lost the redirect
 //!   URI (or was deleted) goes nowhere.
 
@@ -27,8 +31,9 @@ use super::clients;
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, Timestamp, constant_time_eq, limits};
+use crate::domain::{OrgId, Random, Timestamp, UserId, constant_time_eq, limits};
 use crate::store::{BrowserSessionRow, ClientRow, CodeRow};
+use keyward_proto::ErrorCode;
 
 /// How long a pending request (`req`) lasts: the time to sign in and consent.
 pub const REQUEST_LIFETIME: Duration = Duration::from_secs(600);
@@ -422,15 +427,66 @@ fn signed_in_enough(pending: &Pending, browser: &BrowserSessionRow) -> bool {
     browser.auth_time >= oldest
 }
 
-/// The step after this one for `pending`: sign in, consent (with `consented`, the user has just
+/// The user's answer on the consent page: they allow the client, for the organization they
+/// chose when it asked for `org`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// One of the user's organizations, or none.
+    pub org: Option<OrgId>,
+}
+
+/// Whether `scope` (space-separated) has `wanted`.
+fn has_scope(scope: &str, wanted: &str) -> bool {
+    scope.split_whitespace().any(|s| s == wanted)
+}
+
+/// The organization a code for `pending` carries: the one chosen on the consent page (which
+/// must be the user's), else the one chosen before, else, for a client that skips consent, the
+/// user's only one. None without the scope `org`.
+async fn org_for(
+    core: &Core,
+    (pending, user): (&Pending, &UserId),
+    allowed: Option<&Allowed>,
+    (before, skips_consent): (Option<OrgId>, bool),
+) -> Result<Option<OrgId>, Error> {
+    if !has_scope(&pending.scope, "org") {
+        return Ok(None);
+    }
+    let chosen = match allowed {
+        Some(allowed) => allowed.org,
+        None => before,
+    };
+    if let Some(org) = chosen {
+        let member = core.store.org_role(&org, user).await?.is_some();
+        return match (member, allowed.is_some()) {
+            (true, _) => Ok(Some(org)),
+            // A choice of one the user is not in: a forged form, or they just left it.
+            (false, true) => Err(Error::rejected(
+                ErrorCode::InvalidRequest,
+                "You are not a member of that organization.",
+            )),
+            (false, false) => Ok(None),
+        };
+    }
+    if allowed.is_none() && skips_consent {
+        let orgs = core.store.orgs_of(user).await?;
+        if let [only] = orgs.as_slice() {
+            return Ok(Some(only.id));
+        }
+    }
+    Ok(None)
+}
+
+/// The step after this one for `pending`: sign in, consent (with `allowed`, the user has just
 /// agreed on the consent page), or the code for the client.
 pub async fn next(
     core: &Core,
     pending: &Pending,
     browser: Option<&BrowserSessionRow>,
-    consented: bool,
+    allowed: Option<&Allowed>,
     (client, now, random): (&Client, Timestamp, &Random),
 ) -> Result<Next, Error> {
+    let consented = allowed.is_some();
     let limit = limits::OIDC_AUTHORIZE_PER_IP;
     limits::check(
         &core.store,
@@ -468,8 +524,8 @@ pub async fn next(
         .store
         .oidc_consent(&browser.user_id, &pending.client_id)
         .await?;
-    let covered = consented_before.as_deref().is_some_and(|given| {
-        let given: Vec<&str> = given.split_whitespace().collect();
+    let covered = consented_before.as_ref().is_some_and(|given| {
+        let given: Vec<&str> = given.scopes.split_whitespace().collect();
         pending.scope.split_whitespace().all(|s| given.contains(&s))
     });
     let asks_consent = prompts(pending, "consent") || (row.skip_consent == 0 && !covered);
@@ -487,10 +543,18 @@ pub async fn next(
     }
     // A client that skips consent shows among the user's connected apps all the same, so the
     // user can take it back (it signs them in again unasked: it is the operator's own app).
+    let before = consented_before.as_ref().and_then(|given| given.org_id);
+    let org = org_for(
+        core,
+        (pending, &browser.user_id),
+        allowed,
+        (before, row.skip_consent != 0),
+    )
+    .await?;
     if consented || (row.skip_consent != 0 && !covered) {
         let mut scopes: Vec<&str> = consented_before
-            .as_deref()
-            .unwrap_or("")
+            .as_ref()
+            .map_or("", |given| given.scopes.as_str())
             .split_whitespace()
             .collect();
         for scope in pending.scope.split_whitespace() {
@@ -499,13 +563,20 @@ pub async fn next(
             }
         }
         let scopes = scopes.join(" ");
+        let chosen = allowed.and_then(|allowed| allowed.org);
+        let detail = match chosen {
+            Some(org) => serde_json::json!({
+                "client": pending.client_id, "scopes": scopes, "org": org.to_string(),
+            }),
+            None => serde_json::json!({ "client": pending.client_id, "scopes": scopes }),
+        };
         let event = audit::event(AuditKind::OidcConsentGranted, now, client)
             .user(&browser.user_id)
-            .detail(serde_json::json!({ "client": pending.client_id, "scopes": scopes }));
+            .detail(detail);
         core.store
             .grant_oidc_consent(
                 (&browser.user_id, &pending.client_id),
-                &scopes,
+                (&scopes, chosen.as_ref()),
                 now.millis(),
                 &event,
             )
@@ -528,6 +599,7 @@ pub async fn next(
         used_at: None,
         replayed_at: None,
         grant_session_id: None,
+        org_id: org,
     };
     let event = audit::event(AuditKind::OidcCodeIssued, now, client)
         .user(&browser.user_id)

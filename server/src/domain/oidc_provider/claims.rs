@@ -1,6 +1,7 @@
 //! What Keyward tells a client about a user: the ID token, the client's access token, and
 //! userinfo, by the scopes granted (`openid`: who; `email`: the address and whether it is
-//! verified; `profile`: the name).
+//! verified; `profile`: the name; `org`: the organization the user chose for the client and
+//! their role in it, as `org` and `org_role`, the names of first-party tokens).
 //!
 //! A client's access token (`typ: at+jwt`) has an array `aud`: the client's own API (its
 //! `audience`) if it has one, and the userinfo endpoint when `openid` was granted. `sid` is the grant, so a revocation
@@ -48,6 +49,12 @@ pub struct ClientAccessClaims {
     pub auth_time: i64,
     /// How.
     pub amr: Vec<String>,
+    /// With `org`: the organization the user chose for the client, while they are in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Their role in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_role: Option<String>,
 }
 
 /// The claims of an ID token.
@@ -69,8 +76,12 @@ struct IdTokenClaims<'a> {
     about: serde_json::Map<String, serde_json::Value>,
 }
 
-/// What `scope` lets a client know of `user`.
-pub fn about(user: &UserRow, scope: &str) -> serde_json::Map<String, serde_json::Value> {
+/// What `scope` lets a client know of `user`, in organization `org` (id and role) if any.
+pub fn about(
+    user: &UserRow,
+    scope: &str,
+    org: Option<(&str, &str)>,
+) -> serde_json::Map<String, serde_json::Value> {
     let mut claims = serde_json::Map::new();
     for granted in scope.split_whitespace() {
         match granted {
@@ -84,6 +95,12 @@ pub fn about(user: &UserRow, scope: &str) -> serde_json::Map<String, serde_json:
             "profile" => {
                 if let Some(name) = &user.name {
                     claims.insert("name".into(), name.clone().into());
+                }
+            }
+            "org" => {
+                if let Some((id, role)) = org {
+                    claims.insert("org".into(), id.into());
+                    claims.insert("org_role".into(), role.into());
                 }
             }
             _ => {}
@@ -112,6 +129,8 @@ pub struct Grant<'a> {
     pub amr: &'a str,
     /// The authorization request's nonce.
     pub nonce: Option<&'a str>,
+    /// The organization the grant acts for and the user's role in it, if any.
+    pub org: Option<(&'a str, &'a str)>,
 }
 
 /// The access token and, with `openid`, the ID token of `grant`, issued at `now` with `jti`.
@@ -126,6 +145,9 @@ pub fn tokens_for(
     let amr: Vec<String> = grant.amr.split_whitespace().map(str::to_owned).collect();
     let auth_time = Timestamp::from_millis(grant.auth_time).seconds();
     let openid = grant.scope.split_whitespace().any(|s| s == "openid");
+    let org = grant
+        .org
+        .filter(|_| grant.scope.split_whitespace().any(|s| s == "org"));
     let mut aud: Vec<String> = grant.audience.map(str::to_owned).into_iter().collect();
     // Userinfo is OpenID Connect's: only a grant with `openid` may ask it.
     if openid {
@@ -143,6 +165,8 @@ pub fn tokens_for(
         sid: grant.grant.to_string(),
         auth_time,
         amr: amr.clone(),
+        org: org.map(|(id, _)| id.to_owned()),
+        org_role: org.map(|(_, role)| role.to_owned()),
     };
     let access_token = tokens::sign_jws(&ring, "at+jwt", &access)?;
     if !openid {
@@ -163,7 +187,7 @@ pub fn tokens_for(
         amr,
         sid: grant.browser.to_string(),
         at_hash,
-        about: about(grant.user, grant.scope),
+        about: about(grant.user, grant.scope, org),
     };
     let id_token = tokens::sign_jws(&ring, "JWT", &id)?;
     Ok((access_token, Some(id_token)))

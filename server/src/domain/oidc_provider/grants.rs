@@ -430,9 +430,18 @@ pub async fn authorization_code(
         ip: client.ip.clone(),
         device_id: None,
         jkt: None,
-        org_id: None,
+        org_id: issued.org_id,
         org_role: None,
         claims: None,
+    };
+    // The organization chosen, while the user is still in it.
+    let org = match issued.org_id {
+        Some(org) => core
+            .store
+            .org_role(&org, &issued.user_id)
+            .await?
+            .map(|row| (org.to_string(), row.role)),
+        None => None,
     };
     let grant = NewGrant {
         client_id: row.id.clone(),
@@ -470,6 +479,7 @@ pub async fn authorization_code(
             auth_time: issued.auth_time,
             amr: &issued.amr,
             nonce: issued.nonce.as_deref(),
+            org: org.as_ref().map(|(id, role)| (id.as_str(), role.as_str())),
         },
         now,
         b64(&random.bytes::<16>()),
@@ -560,6 +570,9 @@ pub async fn refresh_token(
         }
     };
     let scope = scope.as_str();
+    // Read with the session: the organization while the user is still in it.
+    let org_id = session.org_id.map(|org| org.to_string());
+    let org = org_id.as_deref().zip(session.org_role.as_deref());
     let Some(user) = core.store.user(&session.user_id).await? else {
         return Err(refuse("invalid_grant", "The user is gone."));
     };
@@ -575,6 +588,7 @@ pub async fn refresh_token(
             auth_time: session.auth_time,
             amr: &session.amr,
             nonce: None,
+            org,
         },
         now,
         b64(&random.bytes::<16>()),

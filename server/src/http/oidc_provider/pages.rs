@@ -16,10 +16,10 @@ use keyward_proto::ErrorCode;
 
 use crate::domain::audit::Client;
 use crate::domain::mail::html_escape as escape;
-use crate::domain::oidc_provider::authorize::{self, Asked, Next, Pending, Refused};
+use crate::domain::oidc_provider::authorize::{self, Allowed, Asked, Next, Pending, Refused};
 use crate::domain::oidc_provider::browser::{self, SignedIn};
 use crate::domain::oidc_provider::logout::{self, LogoutRefused};
-use crate::domain::{Random, Timestamp};
+use crate::domain::{OrgId, Random, Timestamp};
 use crate::http::extract::parameters;
 use crate::http::oidc_provider::protocol::provider_off as off;
 use crate::store::BrowserSessionRow;
@@ -131,7 +131,7 @@ async fn go_on(
     keyward: &Keyward,
     (req, pending): (&str, &Pending),
     browser: Option<&BrowserSessionRow>,
-    consented: bool,
+    allowed: Option<&Allowed>,
     (client, cookie): (&Client, Option<String>),
 ) -> Response {
     let now = Timestamp::now();
@@ -140,7 +140,7 @@ async fn go_on(
         core,
         pending,
         browser,
-        consented,
+        allowed,
         (client, now, &Random::os()),
     )
     .await
@@ -168,6 +168,10 @@ fn refused_page(error: &Error) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             "The service is briefly unavailable. Try again in a moment.",
         ),
+        Some(ErrorCode::InvalidRequest) => match error {
+            Error::Rejected { message, .. } => error_page(StatusCode::BAD_REQUEST, message),
+            _ => server_error(error),
+        },
         _ => server_error(error),
     }
 }
@@ -272,7 +276,7 @@ async fn authorize_with(
         keyward,
         (&req, &pending),
         browser.as_ref(),
-        false,
+        None,
         (client, None),
     )
     .await
@@ -443,7 +447,7 @@ async fn signed_in(
                 keyward,
                 (req, pending),
                 browser.as_ref(),
-                false,
+                None,
                 (client, Some(cookie)),
             )
             .await
@@ -552,8 +556,16 @@ pub(crate) async fn consent_page(
     let core = keyward.core();
     let signed_in = browser_session(&keyward, &headers, now).await;
     let client = core.store.oidc_client(&pending.client_id).await;
-    let (Ok(Some(_)), Ok(Some(client))) = (signed_in, client) else {
+    let (Ok(Some(browser)), Ok(Some(client))) = (signed_in, client) else {
         return see_other(&format!("/auth/oidc/sign-in?req={req}"), None);
+    };
+    let orgs = if pending.scope.split_whitespace().any(|s| s == "org") {
+        match org_choice(&keyward, &browser, &pending.client_id).await {
+            Ok(choice) => choice,
+            Err(error) => return refused_page(&error),
+        }
+    } else {
+        String::new()
     };
     let csrf = authorize::csrf_token(core, "consent", cookie_of(&keyward, &headers), &req);
     let asks: String = pending
@@ -574,13 +586,51 @@ pub(crate) async fn consent_page(
         "<p><strong>{name}</strong> asks to know:</p><ul>{asks}</ul>\
          <form method=\"post\" action=\"/auth/oidc/consent\">\
          <input type=\"hidden\" name=\"req\" value=\"{req}\">\
-         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{orgs}\
          <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
          <button type=\"submit\" name=\"decision\" value=\"deny\">Refuse</button></form>",
         name = escape(&client.name),
         req = escape(&req),
     );
     page(StatusCode::OK, "Allow access?", &body)
+}
+
+/// The consent form's choice of organization, for a client that asks for `org`: one radio
+/// button per organization of the user (the one chosen before, else the first, checked), or a
+/// line saying there is none to share.
+async fn org_choice(
+    keyward: &Keyward,
+    browser: &BrowserSessionRow,
+    client_id: &str,
+) -> Result<String, Error> {
+    let core = keyward.core();
+    let orgs = core.store.orgs_of(&browser.user_id).await?;
+    let Some(first) = orgs.first() else {
+        return Ok("<p>You are in no organization, so the app learns none.</p>".to_owned());
+    };
+    let before = core
+        .store
+        .oidc_consent(&browser.user_id, client_id)
+        .await?
+        .and_then(|given| given.org_id)
+        .filter(|org| orgs.iter().any(|row| row.id == *org));
+    let checked = before.unwrap_or(first.id);
+    let choices: String = orgs
+        .iter()
+        .map(|row| {
+            format!(
+                "<label><input type=\"radio\" name=\"org\" value=\"{id}\"{checked}> {name} \
+                 ({role})</label>",
+                id = row.id,
+                checked = if row.id == checked { " checked" } else { "" },
+                name = escape(&row.name),
+                role = escape(&row.role),
+            )
+        })
+        .collect();
+    Ok(format!(
+        "<fieldset><legend>For the organization</legend>{choices}</fieldset>"
+    ))
 }
 
 /// `POST /auth/oidc/consent`: the user's answer.
@@ -594,12 +644,12 @@ pub(crate) async fn consent(
         return off;
     }
     let cookie = cookie_of(&keyward, &headers).map(str::to_owned);
-    let (req, pending, [decision]) = match form_of(
+    let (req, pending, [decision, org]) = match form_of(
         &keyward,
         &headers,
         &body,
         ("consent", cookie.as_deref()),
-        ["decision"],
+        ["decision", "org"],
     ) {
         Ok(form) => form,
         Err(stop) => return stop.page(),
@@ -617,6 +667,11 @@ pub(crate) async fn consent(
         let url = authorize::error_url(core, &pending, "access_denied", "The user refused.");
         return see_other(&url, None);
     }
+    let org = match org.as_deref().map(OrgId::parse) {
+        None => None,
+        Some(Some(org)) => Some(org),
+        Some(None) => return error_page(StatusCode::BAD_REQUEST, "No such organization."),
+    };
     let browser = match browser_session(&keyward, &headers, Timestamp::now()).await {
         Ok(browser) => browser,
         Err(error) => return server_error(&error),
@@ -625,7 +680,7 @@ pub(crate) async fn consent(
         &keyward,
         (&req, &pending),
         browser.as_ref(),
-        true,
+        Some(&Allowed { org }),
         (&client, None),
     )
     .await

@@ -480,7 +480,8 @@ async fn userinfo_of(keyward: &Keyward, headers: &HeaderMap) -> Response {
         Ok(None) => return invalid_token("The user is gone."),
         Err(error) => return protocol_error(Refusal::Keyward(error.into()), false),
     };
-    let mut answer = claims::about(&user, &claims.scope);
+    let org = claims.org.as_deref().zip(claims.org_role.as_deref());
+    let mut answer = claims::about(&user, &claims.scope, org);
     answer.insert("sub".into(), claims.sub.into());
     let mut response = Json(answer).into_response();
     no_store(response.headers_mut());
@@ -518,7 +519,7 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "revocation_endpoint": at("/auth/oidc/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "jwks_uri": at("/.well-known/jwks.json"),
-        "scopes_supported": ["openid", "email", "profile"],
+        "scopes_supported": ["openid", "email", "profile", "org"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -527,7 +528,7 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login", "consent"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email", "email_verified", "name"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email", "email_verified", "name", "org", "org_role"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
