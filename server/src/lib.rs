@@ -265,7 +265,9 @@ impl Keyward {
     pub async fn verify_access_token(&self, token: &str) -> Result<Arc<AccessClaims>, Error> {
         let now = Timestamp::now();
         let claims = self.core.verify_access(token, now).await?;
-        self.core.check_binding(&claims, token, None, now).await?;
+        self.core
+            .check_binding(claims.cnf.as_ref(), token, None, now)
+            .await?;
         Ok(claims)
     }
 
@@ -290,7 +292,7 @@ impl Keyward {
             url: url.to_owned(),
         };
         self.core
-            .check_binding(&claims, token, Some(&request), now)
+            .check_binding(claims.cnf.as_ref(), token, Some(&request), now)
             .await?;
         Ok(claims)
     }

@@ -1141,6 +1141,19 @@ async fn sign_in_and_allow(browser: &mut Browser, sign_in: &str, email: &str) ->
     allow(browser, &next).await
 }
 
+/// The browser goes to `authorize` (a path on the provider) and is sent back to the app, signing
+/// in as `email` and allowing the app when asked: where it is sent back to.
+async fn through_the_pages(browser: &mut Browser, authorize: &str, email: &str) -> String {
+    let start = browser.get(authorize).await;
+    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+    let next = start.location.unwrap();
+    if next.starts_with("/auth/oidc/sign-in") {
+        sign_in_and_allow(browser, &next, email).await
+    } else {
+        next
+    }
+}
+
 /// Allows the client on the consent page at `consent_uri`: the URL the browser is sent back to.
 async fn allow(browser: &mut Browser, consent_uri: &str) -> String {
     let consent = browser.get(consent_uri).await;
@@ -1821,15 +1834,8 @@ async fn signed_in_app(
     (client_id, secret): (&str, &str),
     email: &str,
 ) -> Value {
-    let start = browser
-        .get(&authorize_uri(client_id, "https://rp.example.com/cb", ""))
-        .await;
-    let location = start.location.unwrap();
-    let back = if location.starts_with("/auth/oidc/sign-in") {
-        sign_in_and_allow(browser, &location, email).await
-    } else {
-        location
-    };
+    let authorize = authorize_uri(client_id, "https://rp.example.com/cb", "");
+    let back = through_the_pages(browser, &authorize, email).await;
     let tokens = exchange(keyward, (client_id, secret), &back).await;
     assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
     tokens.body
@@ -2419,5 +2425,158 @@ async fn an_app_that_skips_consent_gets_the_users_only_organization() {
         claims_of(tokens.body["id_token"].as_str().unwrap())
             .get("org")
             .is_none()
+    );
+}
+
+/// `GET /auth/oidc/userinfo` with `authorization` and, when given, a DPoP proof.
+fn userinfo_request(authorization: &str, proof: Option<&str>) -> Request<Body> {
+    let mut request =
+        Request::get("/auth/oidc/userinfo").header(header::AUTHORIZATION, authorization);
+    if let Some(proof) = proof {
+        request = request.header("dpop", proof);
+    }
+    request.body(Body::empty()).unwrap()
+}
+
+#[tokio::test]
+async fn a_code_exchanged_with_a_dpop_proof_binds_the_grant_to_the_clients_key() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let app = (client_id.as_str(), secret.as_str());
+    sign_up(&keyward, "bound@example.com").await;
+    let (device, thief) = (TestDevice::new(), TestDevice::new());
+    let token_proof = |device: &TestDevice| device.proof("POST", "/auth/oidc/token", None);
+    let mut browser = Browser::new(&keyward);
+    // A code for `dpop_jkt` (when given), and where the browser came back with it.
+    let code_for = async |browser: &mut Browser, jkt: Option<&str>| {
+        let extra = jkt
+            .map(|jkt| format!("&dpop_jkt={jkt}"))
+            .unwrap_or_default();
+        let authorize = authorize_uri(&client_id, "https://rp.example.com/cb", &extra);
+        through_the_pages(browser, &authorize, "bound@example.com").await
+    };
+    let exchange_with = |back: &str, proof: Option<String>| {
+        let code = query_of(back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+        let form = format!(
+            "grant_type=authorization_code&code={code}\
+             &redirect_uri=https%3A%2F%2Frp.example.com%2Fcb"
+        );
+        send(&keyward, token_request(&form, Some(app), proof.as_deref()))
+    };
+
+    // A malformed dpop_jkt goes back to the app as invalid_request.
+    let refused = code_for(&mut browser, Some("not-a-thumbprint")).await;
+    assert_eq!(
+        query_of(&refused, "error").as_deref(),
+        Some("invalid_request")
+    );
+
+    // A code bound to the device's key: no proof, or the thief's, is refused (and spends it).
+    let jkt = device.jkt();
+    for proof in [None, Some(token_proof(&thief))] {
+        let back = code_for(&mut browser, Some(&jkt)).await;
+        let reply = exchange_with(&back, proof).await;
+        assert_eq!(
+            reply.body["error"], "invalid_dpop_proof",
+            "{:?}",
+            reply.body
+        );
+        let again = exchange_with(&back, Some(token_proof(&device))).await;
+        assert_eq!(again.body["error"], "invalid_grant", "{:?}", again.body);
+    }
+
+    // With the device's proof: DPoP-bound tokens.
+    let back = code_for(&mut browser, Some(&jkt)).await;
+    let tokens = exchange_with(&back, Some(token_proof(&device))).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    assert_eq!(tokens.body["token_type"], "DPoP");
+    let access_token = tokens.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(claims_of(&access_token)["cnf"]["jkt"], jkt.as_str());
+
+    // Userinfo takes it only as DPoP, with a proof by that key for that request.
+    let at_userinfo =
+        |device: &TestDevice| device.proof("GET", "/auth/oidc/userinfo", Some(&access_token));
+    let bearer = format!("Bearer {access_token}");
+    let dpop = format!("DPoP {access_token}");
+    let refusals = [
+        (bearer.as_str(), None, "invalid_token"),
+        (dpop.as_str(), None, "invalid_dpop_proof"),
+        (
+            dpop.as_str(),
+            Some(at_userinfo(&thief)),
+            "invalid_dpop_proof",
+        ),
+        (
+            dpop.as_str(),
+            Some(device.proof("GET", "/auth/oidc/userinfo", None)),
+            "invalid_dpop_proof",
+        ),
+    ];
+    for (authorization, proof, error) in refusals {
+        let reply = send(&keyward, userinfo_request(authorization, proof.as_deref())).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{:?}", reply.body);
+        assert_eq!(reply.body["error"], error, "{:?}", reply.body);
+        let challenge = reply.headers[header::WWW_AUTHENTICATE].to_str().unwrap();
+        let scheme = authorization.split(' ').next().unwrap();
+        assert!(challenge.starts_with(scheme), "{challenge}");
+    }
+    let proof = at_userinfo(&device);
+    let reply = send(&keyward, userinfo_request(&dpop, Some(&proof))).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    // The same proof twice is a replay.
+    let reply = send(&keyward, userinfo_request(&dpop, Some(&proof))).await;
+    assert_eq!(reply.body["error"], "invalid_dpop_proof");
+
+    // Its refresh token needs a proof by the key: without one, or with the thief's, it is
+    // refused and not spent.
+    let refresh_token = tokens.body["refresh_token"].as_str().unwrap();
+    let form = format!("grant_type=refresh_token&refresh_token={refresh_token}");
+    for proof in [None, Some(token_proof(&thief))] {
+        let reply = send(&keyward, token_request(&form, Some(app), proof.as_deref())).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{:?}", reply.body);
+        assert_eq!(
+            reply.body["error"], "invalid_dpop_proof",
+            "{:?}",
+            reply.body
+        );
+    }
+    let renewed = send(
+        &keyward,
+        token_request(&form, Some(app), Some(&token_proof(&device))),
+    )
+    .await;
+    assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
+    assert_eq!(renewed.body["token_type"], "DPoP");
+    let renewed_access = renewed.body["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(renewed_access)["cnf"]["jkt"], jkt.as_str());
+
+    // A grant started without a proof: a proof at its refresh binds the new access token, and
+    // its refresh token stays usable without one.
+    let back = code_for(&mut browser, None).await;
+    let plain = exchange_with(&back, None).await;
+    assert_eq!(plain.body["token_type"], "Bearer", "{:?}", plain.body);
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        plain.body["refresh_token"].as_str().unwrap()
+    );
+    let bound = send(
+        &keyward,
+        token_request(&form, Some(app), Some(&token_proof(&device))),
+    )
+    .await;
+    assert_eq!(bound.body["token_type"], "DPoP", "{:?}", bound.body);
+    let form = format!(
+        "grant_type=refresh_token&refresh_token={}",
+        bound.body["refresh_token"].as_str().unwrap()
+    );
+    let unbound = send(&keyward, token_request(&form, Some(app), None)).await;
+    assert_eq!(unbound.body["token_type"], "Bearer", "{:?}", unbound.body);
+
+    // Discovery says so.
+    let discovered = send(&keyward, get("/.well-known/openid-configuration")).await;
+    assert_eq!(
+        discovered.body["dpop_signing_alg_values_supported"],
+        json!(["ES256"])
     );
 }

@@ -9,7 +9,7 @@ use super::keys::{self, KeyRing};
 use super::mail::Templates;
 use super::password::Hasher;
 use super::revocation::RevokedSessions;
-use super::tokens::{self, AccessClaims, Expected};
+use super::tokens::{self, AccessClaims, Confirmation, Expected};
 use super::verified::VerifiedTokens;
 use super::{Random, Timestamp};
 use crate::secrets::DerivedKeys;
@@ -213,12 +213,12 @@ impl Core {
     /// `invalid_dpop_proof` for another key's. A token without `cnf` passes as it is.
     pub async fn check_binding(
         &self,
-        claims: &AccessClaims,
+        cnf: Option<&Confirmation>,
         token: &str,
         request: Option<&dpop::Request>,
         now: Timestamp,
     ) -> Result<(), Error> {
-        let Some(cnf) = &claims.cnf else {
+        let Some(cnf) = cnf else {
             return Ok(());
         };
         let proof = match request {

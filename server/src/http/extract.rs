@@ -337,7 +337,7 @@ pub(crate) async fn verified<'h>(
             ));
         }
         (Scheme::DPoP, Some(_)) => {
-            core.check_binding(&claims, token, Some(&dpop()?), now)
+            core.check_binding(claims.cnf.as_ref(), token, Some(&dpop()?), now)
                 .await?;
         }
     }

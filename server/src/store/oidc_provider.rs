@@ -1,7 +1,7 @@
 //! Keyward as an OpenID Connect provider: the clients (relying parties) registered with it.
 
 use super::{AuditRow, Error, Pool, SessionRow, Store};
-use crate::domain::{OrgId, SessionId, UserId};
+use crate::domain::{Jkt, OrgId, SessionId, UserId};
 
 /// A registered client as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -214,6 +214,8 @@ pub struct CodeRow {
     pub grant_session_id: Option<SessionId>,
     /// The organization the user chose for the client (scope `org`).
     pub org_id: Option<OrgId>,
+    /// The DPoP key the request bound the code to (`dpop_jkt`).
+    pub dpop_jkt: Option<Jkt>,
 }
 
 /// A live browser session at the provider, with what its first-party session says of the
@@ -257,7 +259,7 @@ macro_rules! code_columns {
     () => {
         "code_hash, client_id, user_id, browser_session_id, auth_time, amr, redirect_uri, scope, \
          nonce, code_challenge, created_at, expires_at, used_at, replayed_at, grant_session_id, \
-         org_id"
+         org_id, dpop_jkt"
     };
 }
 
@@ -350,7 +352,7 @@ impl Store {
             sqlx::query(concat!(
                 "INSERT INTO oidc_codes (",
                 code_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, $13)"
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, NULL, $13, $14)"
             ))
             .bind(&row.code_hash)
             .bind(&row.client_id)
@@ -365,6 +367,7 @@ impl Store {
             .bind(row.created_at)
             .bind(row.expires_at)
             .bind(row.org_id)
+            .bind(row.dpop_jkt.as_ref())
             .execute(&mut *tx)
             .await?;
             insert_audit!(&mut *tx, audit);
@@ -456,8 +459,8 @@ impl Store {
             }
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
-                 user_agent, ip, auth_time, client_id, scope, parent_session_id, org_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 user_agent, ip, auth_time, client_id, scope, parent_session_id, org_id, jkt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             )
             .bind(s.id)
             .bind(s.user_id)
@@ -472,6 +475,7 @@ impl Store {
             .bind(&new.scope)
             .bind(new.parent_session_id)
             .bind(s.org_id)
+            .bind(s.jkt.as_ref())
             .execute(&mut *tx)
             .await?;
             if let Some(refresh) = &new.refresh {

@@ -54,14 +54,8 @@ fn http_client() -> reqwest::Client {
 /// The browser goes to `url` on the provider and comes back to the app: the URL it comes back
 /// to. It signs in and allows the app when asked.
 async fn through_the_browser(browser: &mut Browser, url: &url::Url, email: &str) -> url::Url {
-    let path = &url[url::Position::BeforePath..];
-    let start = browser.get(path).await;
-    assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
-    let mut next = start.location.unwrap();
-    if next.starts_with("/auth/oidc/sign-in") {
-        next = sign_in_and_allow(browser, &next, email).await;
-    }
-    url::Url::parse(&next).unwrap()
+    let back = through_the_pages(browser, &url[url::Position::BeforePath..], email).await;
+    url::Url::parse(&back).unwrap()
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@
 //!   back to the client as RFC 6749 §4.1.2.1 says, with `iss` (RFC 9207) and `state`.
 //! - **Code flow only**: `response_type=code`, answered in the query. PKCE is S256 only, and
 //!   required of public clients. No request objects.
-//! - **Codes** are 32 random bytes, single use, for 60 s; only their SHA-256 is stored.
+//! - **Codes** are 32 random bytes, single use, for 60 s; only their SHA-256 is stored. With
+//!   `dpop_jkt` (RFC 9449 §10) only a DPoP proof by that key exchanges the code.
 //! - `prompt=none` never shows a page (`login_required`, `consent_required`); `prompt=login`
 //!   (and `max_age=0`) ask for a sign-in made after the request came, `max_age` for one no older
 //!   than that many seconds when it came.
@@ -31,7 +32,7 @@ use super::clients;
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{OrgId, Random, Timestamp, UserId, constant_time_eq, limits};
+use crate::domain::{Jkt, OrgId, Random, Timestamp, UserId, constant_time_eq, limits};
 use crate::store::{BrowserSessionRow, ClientRow, CodeRow};
 use keyward_proto::ErrorCode;
 
@@ -65,6 +66,9 @@ pub struct Pending {
     /// The oldest sign-in accepted, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<u64>,
+    /// The DPoP key the code is bound to (RFC 9449 §10), a thumbprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
     /// When the request came (ms).
     pub issued_at: i64,
 }
@@ -96,6 +100,8 @@ pub struct Asked {
     pub request_object: bool,
     /// `response_mode`.
     pub response_mode: Option<String>,
+    /// `dpop_jkt`.
+    pub dpop_jkt: Option<String>,
 }
 
 /// Why an authorization request goes no further.
@@ -308,6 +314,15 @@ pub async fn check(
                 .map_err(|_| back("invalid_request", "max_age is a number of seconds."))?,
         ),
     };
+    let dpop_jkt = match asked.dpop_jkt.as_deref().filter(|j| !j.is_empty()) {
+        None => None,
+        Some(text) => Some(Jkt::parse(text).map(|jkt| jkt.to_string()).ok_or_else(|| {
+            back(
+                "invalid_request",
+                "dpop_jkt is the SHA-256 thumbprint of a JWK (RFC 7638), base64url.",
+            )
+        })?),
+    };
     Ok((
         Pending {
             client_id: client.id.clone(),
@@ -318,6 +333,7 @@ pub async fn check(
             code_challenge,
             prompt,
             max_age,
+            dpop_jkt,
             issued_at: now.millis(),
         },
         client,
@@ -600,6 +616,7 @@ pub async fn next(
         replayed_at: None,
         grant_session_id: None,
         org_id: org,
+        dpop_jkt: pending.dpop_jkt.as_deref().and_then(Jkt::parse),
     };
     let event = audit::event(AuditKind::OidcCodeIssued, now, client)
         .user(&browser.user_id)

@@ -3,7 +3,8 @@
 //! verified; `profile`: the name; `org`: the organization the user chose for the client and
 //! their role in it, as `org` and `org_role`, the names of first-party tokens).
 //!
-//! A client's access token (`typ: at+jwt`) has an array `aud`: the client's own API (its
+//! A client's access token (`typ: at+jwt`) is bound to the client's DPoP key (`cnf.jkt`) when
+//! it proved one at the token endpoint, and has an array `aud`: the client's own API (its
 //! `audience`) if it has one, and the userinfo endpoint when `openid` was granted. `sid` is the grant, so a revocation
 //! reaches it. It is never a user's token here (see `tokens::verify`).
 
@@ -12,8 +13,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::Error;
 use crate::domain::core::Core;
-use crate::domain::tokens;
-use crate::domain::{SessionId, Timestamp, UserId, b64};
+use crate::domain::tokens::{self, Confirmation};
+use crate::domain::{Jkt, SessionId, Timestamp, UserId, b64};
 use crate::store::UserRow;
 
 /// The userinfo endpoint's URL: every client access token for a user names it in `aud`.
@@ -55,6 +56,9 @@ pub struct ClientAccessClaims {
     /// Their role in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_role: Option<String>,
+    /// The DPoP key the token is bound to (RFC 9449 §6), when the client proved one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 /// The claims of an ID token.
@@ -131,6 +135,8 @@ pub struct Grant<'a> {
     pub nonce: Option<&'a str>,
     /// The organization the grant acts for and the user's role in it, if any.
     pub org: Option<(&'a str, &'a str)>,
+    /// The DPoP key the access token is bound to, if any.
+    pub jkt: Option<&'a Jkt>,
 }
 
 /// The access token and, with `openid`, the ID token of `grant`, issued at `now` with `jti`.
@@ -167,6 +173,7 @@ pub fn tokens_for(
         amr: amr.clone(),
         org: org.map(|(id, _)| id.to_owned()),
         org_role: org.map(|(_, role)| role.to_owned()),
+        cnf: grant.jkt.map(|jkt| Confirmation { jkt: jkt.clone() }),
     };
     let access_token = tokens::sign_jws(&ring, "at+jwt", &access)?;
     if !openid {

@@ -10,6 +10,10 @@
 //! and lives `access_ttl`; it is never a user's token (see `tokens::verify`). With a DPoP proof
 //! (RFC 9449 §5) it is bound to the proof's key (`cnf.jkt`, `token_type: DPoP`). No refresh
 //! token: the client asks again.
+//!
+//! A code exchanged with a DPoP proof starts a grant bound to the proof's key: its access
+//! tokens carry `cnf.jkt`, and its refresh needs a proof by the same key (for confidential
+//! clients too). A code whose request named `dpop_jkt` is exchanged only with that key.
 
 use std::borrow::Cow;
 
@@ -24,7 +28,7 @@ use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::domain::sessions::{self, RefreshToken};
 use crate::domain::tokens::{self, Confirmation};
-use crate::domain::{Random, SessionId, Timestamp, b64, dpop, limits};
+use crate::domain::{Jkt, Random, SessionId, Timestamp, b64, dpop, limits};
 use crate::store::{ClientRow, NewGrant, RefreshRow, SessionRow};
 
 /// Why a token request is refused: an OAuth error (RFC 6749 §5.2), or one of Keyward's own on
@@ -266,12 +270,17 @@ pub async fn client_credentials(
     core.store.insert_audit(&event).await?;
     Ok(TokenResponse {
         access_token,
-        token_type: if proof.is_some() { "DPoP" } else { "Bearer" }.to_owned(),
+        token_type: token_type(claims.cnf.as_ref().map(|cnf| &cnf.jkt)),
         expires_in: settings.access_ttl.as_secs(),
         scope: claims.scope.map(str::to_owned),
         refresh_token: None,
         id_token: None,
     })
+}
+
+/// `token_type` of an access token bound to `jkt`, if any.
+fn token_type(jkt: Option<&Jkt>) -> String {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned()
 }
 
 /// The parameters of a code exchange.
@@ -371,13 +380,8 @@ pub async fn authorization_code(
     random: &Random,
 ) -> Result<TokenResponse, Refusal> {
     let settings = &core.settings;
-    if dpop.proof.is_some() {
-        return Err(refuse(
-            "invalid_request",
-            "DPoP-bound tokens are issued to machine clients only, so far: send no DPoP proof \
-             with an authorization code.",
-        ));
-    }
+    // A malformed proof is refused before the code is spent.
+    let proof = core.check_dpop(dpop, None, now)?;
     let row = client_with_grant(core, auth, "authorization_code", (client, now)).await?;
     let (Some(code), Some(redirect_uri)) = (&exchange.code, &exchange.redirect_uri) else {
         return Err(refuse(
@@ -405,6 +409,19 @@ pub async fn authorization_code(
             "The code was not issued to this client, for this redirect_uri and code_verifier.",
         ));
     }
+    // RFC 9449 §10: a code bound to a key goes only with a proof by that key.
+    let proved = proof.as_ref().map(|proof| &proof.jkt);
+    if let Some(bound) = &issued.dpop_jkt
+        && proved != Some(bound)
+    {
+        return Err(refuse(
+            "invalid_dpop_proof",
+            "The code is bound to a DPoP key (dpop_jkt): exchange it with a proof by that key.",
+        ));
+    }
+    if let Some(proof) = &proof {
+        core.record_dpop(proof, now).await?;
+    }
     let Some(user) = core.store.user(&issued.user_id).await? else {
         return Err(refuse("invalid_grant", "The user is gone."));
     };
@@ -429,7 +446,9 @@ pub async fn authorization_code(
         user_agent: client.user_agent.clone(),
         ip: client.ip.clone(),
         device_id: None,
-        jkt: None,
+        // Bound to the proof's key: its refresh tokens need proofs by it too, for every client
+        // (RFC 9449 §5 asks it of public clients only; a confidential client loses nothing).
+        jkt: proof.map(|proof| proof.jkt),
         org_id: issued.org_id,
         org_role: None,
         claims: None,
@@ -480,13 +499,14 @@ pub async fn authorization_code(
             amr: &issued.amr,
             nonce: issued.nonce.as_deref(),
             org: org.as_ref().map(|(id, role)| (id.as_str(), role.as_str())),
+            jkt: grant.session.jkt.as_ref(),
         },
         now,
         b64(&random.bytes::<16>()),
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".to_owned(),
+        token_type: token_type(grant.session.jkt.as_ref()),
         expires_in: settings.access_ttl.as_secs(),
         scope: Some(issued.scope),
         refresh_token: refresh.map(|token| token.text().to_owned()),
@@ -514,16 +534,22 @@ pub async fn refresh_token(
             "The request names its refresh_token.",
         ));
     };
-    if dpop.proof.is_some() {
-        return Err(refuse(
-            "invalid_request",
-            "DPoP-bound tokens are issued to machine clients only, so far: send no DPoP proof \
-             with a refresh token.",
-        ));
-    }
+    // Checked before the token is spent; a bound grant's proof is checked again, and recorded,
+    // by the rotation.
+    let proof = core.check_dpop(dpop, None, now)?;
     let holder = sessions::Holder::Client(&row.id);
     let (found, successor) = sessions::rotate(core, token, holder, dpop, client, now).await?;
     let session = &found.session;
+    // A grant bound to a key stays bound to it; an unbound one's access token is bound to the
+    // key of a proof that comes with the refresh (RFC 9449 §5), its refresh token still not.
+    let jkt = match (&session.jkt, proof) {
+        (Some(bound), _) => Some(bound.clone()),
+        (None, Some(proof)) => {
+            core.record_dpop(&proof, now).await?;
+            Some(proof.jkt)
+        }
+        (None, None) => None,
+    };
     let (Some(scope), Some(parent)) = (found.scope.as_deref(), found.parent_session_id) else {
         return Err(refuse(
             "invalid_grant",
@@ -589,13 +615,14 @@ pub async fn refresh_token(
             amr: &session.amr,
             nonce: None,
             org,
+            jkt: jkt.as_ref(),
         },
         now,
         b64(&random.bytes::<16>()),
     )?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer".to_owned(),
+        token_type: token_type(jkt.as_ref()),
         expires_in: settings.access_ttl.as_secs(),
         scope: Some(scope.to_owned()),
         refresh_token: Some(successor.text().to_owned()),

@@ -224,6 +224,7 @@ async fn authorize_with(
         "request",
         "request_uri",
         "response_mode",
+        "dpop_jkt",
     ];
     let Some(found) = parameters(query, names) else {
         return error_page(
@@ -245,6 +246,7 @@ async fn authorize_with(
         request,
         request_uri,
         response_mode,
+        dpop_jkt,
     ] = found;
     let asked = Asked {
         client_id,
@@ -259,6 +261,7 @@ async fn authorize_with(
         max_age,
         request_object: request.is_some() || request_uri.is_some(),
         response_mode,
+        dpop_jkt,
     };
     let now = Timestamp::now();
     let pending = match authorize::check(keyward.core(), asked, now).await {

@@ -400,18 +400,35 @@ pub(crate) async fn token(
     }
 }
 
-/// What a userinfo refusal looks like (RFC 6750 §3): 401, the challenge, and the error.
+/// What a userinfo refusal looks like (RFC 6750 §3, RFC 9449 §7.1): 401, the challenge of the
+/// scheme the request used (`DPoP`, with the algorithm taken, or `Bearer`), and the error.
 fn invalid_token(description: &'static str) -> Response {
+    refused_at_userinfo(false, "invalid_token", description.into(), None)
+}
+
+fn refused_at_userinfo(
+    dpop: bool,
+    error: &'static str,
+    description: std::borrow::Cow<'static, str>,
+    nonce: Option<String>,
+) -> Response {
     let body = OAuthError {
-        error: "invalid_token".to_owned(),
-        error_description: Some(description.to_owned()),
+        error: error.to_owned(),
+        error_description: Some(description.into_owned()),
     };
     let mut response = (StatusCode::UNAUTHORIZED, Json(body)).into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(r#"Bearer realm="keyward", error="invalid_token""#),
-    );
+    let challenge = if dpop {
+        format!(r#"DPoP realm="keyward", error="{error}", algs="ES256""#)
+    } else {
+        format!(r#"Bearer realm="keyward", error="{error}""#)
+    };
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        headers.insert(header::WWW_AUTHENTICATE, value);
+    }
+    if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+        headers.insert(header::HeaderName::from_static("dpop-nonce"), value);
+    }
     no_store(headers);
     response
 }
@@ -426,12 +443,16 @@ fn invalid_token(description: &'static str) -> Response {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The claims.", body = Object),
-        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user (expired, revoked, a user's own token, a machine token).", body = OAuthError),
+        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user (expired, revoked, a user's own token, a machine token), or a DPoP-bound one sent as Bearer; `invalid_dpop_proof`: a bound token (`Authorization: DPoP`) without a proof by its key for this request; `use_dpop_nonce` (with `DPoP-Nonce`).", body = OAuthError),
         (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
     )
 )]
-pub(crate) async fn userinfo(State(keyward): State<Keyward>, headers: HeaderMap) -> Response {
-    userinfo_of(&keyward, &headers).await
+pub(crate) async fn userinfo(
+    State(keyward): State<Keyward>,
+    headers: HeaderMap,
+    dpop: Result<Dpop, Error>,
+) -> Response {
+    userinfo_of(&keyward, &headers, dpop).await
 }
 
 /// The userinfo endpoint by POST (OpenID Connect Core §5.3.1), the token in the header as with
@@ -443,34 +464,85 @@ pub(crate) async fn userinfo(State(keyward): State<Keyward>, headers: HeaderMap)
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The claims.", body = Object),
-        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user with `openid` (expired, revoked, a user's own token, a machine token).", body = OAuthError),
+        (status = 401, description = "`invalid_token`: no token, or not a live client access token for a user with `openid` (expired, revoked, a user's own token, a machine token), or a DPoP-bound one sent as Bearer; `invalid_dpop_proof`: a bound token (`Authorization: DPoP`) without a proof by its key for this request; `use_dpop_nonce` (with `DPoP-Nonce`).", body = OAuthError),
         (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
     )
 )]
-pub(crate) async fn userinfo_post(State(keyward): State<Keyward>, headers: HeaderMap) -> Response {
-    userinfo_of(&keyward, &headers).await
+pub(crate) async fn userinfo_post(
+    State(keyward): State<Keyward>,
+    headers: HeaderMap,
+    dpop: Result<Dpop, Error>,
+) -> Response {
+    userinfo_of(&keyward, &headers, dpop).await
 }
 
-async fn userinfo_of(keyward: &Keyward, headers: &HeaderMap) -> Response {
+async fn userinfo_of(
+    keyward: &Keyward,
+    headers: &HeaderMap,
+    dpop: Result<Dpop, Error>,
+) -> Response {
     if let Some(off) = provider_off(keyward) {
         return off;
     }
-    let Some(token) = headers
+    let Some((scheme, token)) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
+        .filter(|(scheme, _)| {
+            scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("dpop")
+        })
+        .map(|(scheme, token)| (scheme, token.trim()))
     else {
-        return invalid_token("The request carries no Bearer access token.");
+        return invalid_token("The request carries no Bearer or DPoP access token.");
+    };
+    let with_dpop = scheme.eq_ignore_ascii_case("dpop");
+    let refused = |error, description: &'static str| {
+        refused_at_userinfo(with_dpop, error, description.into(), None)
     };
     let core = keyward.core();
     let now = Timestamp::now();
     let claims = match claims::verify_client_access(core, token, now).await {
         Ok(Some(claims)) => claims,
-        Ok(None) => return invalid_token("The access token is not valid here."),
+        Ok(None) => return refused("invalid_token", "The access token is not valid here."),
         Err(error) => return protocol_error(Refusal::Keyward(error), false),
     };
+    // RFC 9449 §7: a bound token only as `DPoP`, with a proof by its key; an unbound one only
+    // as `Bearer`.
+    match (with_dpop, &claims.cnf) {
+        (false, None) => {}
+        (false, Some(_)) => {
+            return refused(
+                "invalid_token",
+                "This token is bound to a DPoP key: send it as `Authorization: DPoP` with a proof.",
+            );
+        }
+        (true, None) => {
+            return refused(
+                "invalid_token",
+                "This token is not bound to a DPoP key: send it as `Authorization: Bearer`.",
+            );
+        }
+        (true, Some(cnf)) => {
+            let checked = match dpop {
+                Ok(Dpop(request)) => {
+                    core.check_binding(Some(cnf), token, Some(&request), now)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            match checked {
+                Ok(()) => {}
+                Err(Error::UseDpopNonce { nonce }) => {
+                    let retry = "Retry with the nonce in the DPoP-Nonce header.";
+                    return refused_at_userinfo(true, "use_dpop_nonce", retry.into(), Some(nonce));
+                }
+                Err(Error::Rejected { message, .. }) => {
+                    return refused_at_userinfo(true, "invalid_dpop_proof", message, None);
+                }
+                Err(error) => return protocol_error(Refusal::Keyward(error), false),
+            }
+        }
+    }
     let user = match crate::domain::UserId::parse(&claims.sub) {
         Some(id) => core.store.user(&id).await,
         None => Ok(None),
@@ -530,6 +602,7 @@ pub(crate) async fn discovery(State(keyward): State<Keyward>) -> Response {
         "prompt_values_supported": ["none", "login", "consent"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "email", "email_verified", "name", "org", "org_role"],
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": ["ES256"],
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
     });
