@@ -2580,3 +2580,73 @@ async fn a_code_exchanged_with_a_dpop_proof_binds_the_grant_to_the_clients_key()
         json!(["ES256"])
     );
 }
+
+#[tokio::test]
+async fn browser_apps_on_any_site_may_fetch_the_protocol_endpoints_and_nothing_else() {
+    let db = TestDb::new().await;
+    let (keyward, _) = provider(&db).await;
+    let off = Keyward::start(db.settings()).await.unwrap();
+    let preflight = |path: &str, origin: &str| {
+        Request::builder()
+            .method(Method::OPTIONS)
+            .uri(path)
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(header::ACCESS_CONTROL_REQUEST_HEADERS, "content-type,dpop")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let allowed = |reply: &Reply| {
+        reply
+            .headers
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let spa = "https://spa.example.net";
+    for path in [
+        "/auth/oidc/token",
+        "/auth/oidc/userinfo",
+        "/auth/oidc/revoke",
+        "/.well-known/openid-configuration",
+        "/.well-known/jwks.json",
+    ] {
+        let reply = send(&keyward, preflight(path, spa)).await;
+        assert_eq!(allowed(&reply).as_deref(), Some(spa), "{path}");
+        assert!(
+            !reply
+                .headers
+                .contains_key(header::ACCESS_CONTROL_ALLOW_CREDENTIALS)
+        );
+        // Not while the provider is off, and never for `null`.
+        assert_eq!(
+            allowed(&send(&off, preflight(path, spa)).await),
+            None,
+            "{path}"
+        );
+        assert_eq!(
+            allowed(&send(&keyward, preflight(path, "null")).await),
+            None
+        );
+    }
+    // The answer itself, a refusal included, is readable there.
+    let mut request = token_request("grant_type=authorization_code", None, None);
+    request
+        .headers_mut()
+        .insert(header::ORIGIN, spa.parse().unwrap());
+    let reply = send(&keyward, request).await;
+    assert!(reply.status.is_client_error(), "{:?}", reply.body);
+    assert_eq!(allowed(&reply).as_deref(), Some(spa));
+    // Keyward's own API and the pages stay closed to other sites.
+    for path in [
+        "/auth/refresh",
+        "/auth/sign-in",
+        "/auth/connected-apps",
+        "/auth/oidc/authorize",
+        "/auth/oidc/sign-in",
+        "/auth/oidc/consent",
+        "/auth/admin/clients",
+    ] {
+        let reply = send(&keyward, preflight(path, spa)).await;
+        assert_eq!(allowed(&reply), None, "{path}");
+    }
+}

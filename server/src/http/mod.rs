@@ -325,7 +325,8 @@ pub(crate) fn router(keyward: Keyward) -> Router {
         ),
         None => routes.fallback(meta::not_found),
     };
-    let cors = cors(&keyward.core().settings.origins());
+    let settings = &keyward.core().settings;
+    let cors = cors(&settings.origins(), settings.oidc_provider);
     routes
         // Keyward's own routes: the app's request check is not theirs (`check`).
         .layer(axum::Extension(check::OwnRoute))
@@ -335,13 +336,37 @@ pub(crate) fn router(keyward: Keyward) -> Router {
         .with_state(keyward)
 }
 
-/// Browsers may call the API from the allowed origins only. No cookies are involved (tokens
-/// travel in headers), so credentials are not allowed either.
-fn cors(origins: &[String]) -> CorsLayer {
+/// The OpenID Connect provider's endpoints that browser-based apps on any site call with
+/// `fetch`: discovery, the keys, the token endpoint, userinfo, revocation. None reads a cookie
+/// (a client proves itself with a code and its verifier, a secret, or an access token), so
+/// letting every origin read their answers gives a page nothing it could not get from a server.
+/// The sign-in pages are navigations, not `fetch`: they stay closed.
+const OPEN_TO_EVERY_ORIGIN: [&str; 6] = [
+    "/.well-known/openid-configuration",
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/jwks.json",
+    "/auth/oidc/token",
+    "/auth/oidc/userinfo",
+    "/auth/oidc/revoke",
+];
+
+/// Browsers may call the API from the allowed origins only (and, with the OpenID Connect
+/// provider on, its fetch endpoints from any: [`OPEN_TO_EVERY_ORIGIN`]). No cookies are involved
+/// (tokens travel in headers), so credentials are not allowed either.
+fn cors(origins: &[String], provider: bool) -> CorsLayer {
     let allow_origin = if origins.iter().any(|o| o == "*") {
         AllowOrigin::any()
     } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+        let listed: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        AllowOrigin::predicate(move |origin, parts| {
+            listed.contains(origin)
+                || (provider
+                    && origin != "null"
+                    && OPEN_TO_EVERY_ORIGIN.contains(&parts.uri.path()))
+        })
     };
     CorsLayer::new()
         .allow_origin(allow_origin)
