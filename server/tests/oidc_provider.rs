@@ -1909,8 +1909,19 @@ async fn an_app_signs_its_user_out_and_revokes_its_tokens() {
         .get(&format!("/auth/oidc/end-session?client_id={client_id}"))
         .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-    let fields = [("then", page.hidden("then")), ("csrf", page.hidden("csrf"))];
+    let fields = [
+        ("then", page.hidden("then")),
+        ("client", page.hidden("client")),
+        ("csrf", page.hidden("csrf")),
+    ];
     let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The app named in the form is covered by its anti-forgery token.
+    let mut other_app = fields.clone();
+    other_app[1].1 = "kwc_AAAAAAAAAAAAAAAAAAAAAA";
+    let forged = browser
+        .post("/auth/oidc/end-session/confirm", &other_app)
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
     let cross = browser
         .post_from(
             "https://evil.example.com",
@@ -1925,6 +1936,11 @@ async fn an_app_signs_its_user_out_and_revokes_its_tokens() {
         .await;
     assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
     assert_eq!(userinfo(access_token).await, StatusCode::UNAUTHORIZED);
+    // Recorded with the app that asked.
+    assert_eq!(
+        audited(&keyward, &key, "oidc_logout").await,
+        [client_id.as_str(), client_id.as_str()]
+    );
 
     // Revocation (RFC 7009): the client ends its own token; anything else changes nothing.
     let tokens = signed_in_app(&keyward, &mut browser, app, "frank@example.com").await;
@@ -2020,6 +2036,16 @@ async fn a_grant_refreshes_with_rotation_and_refresh_tokens_never_cross() {
     .await;
     assert_eq!(reply.body["error"], "invalid_grant", "{:?}", reply.body);
 
+    // Asking for a scope that was not granted is refused, and spends nothing (without grace,
+    // a spent token shown again would end the grant).
+    let wider = format!("{}&scope=openid%20admin", refresh_form(&first));
+    let reply = send(
+        &keyward,
+        token_request(&wider, Some((&client_id, &secret)), None),
+    )
+    .await;
+    assert_eq!(reply.body["error"], "invalid_scope", "{:?}", reply.body);
+
     // The client refreshes: new tokens, a rotated refresh token, an ID token without nonce.
     let next = send(
         &keyward,
@@ -2049,6 +2075,10 @@ async fn a_grant_refreshes_with_rotation_and_refresh_tokens_never_cross() {
     )
     .await;
     assert_eq!(reused.body["error"], "invalid_grant", "{:?}", reused.body);
+    assert_eq!(
+        audited(&keyward, &key, "refresh_reuse_detected").await,
+        [client_id.as_str()]
+    );
     let info = send(
         &keyward,
         authed(Method::GET, "/auth/oidc/userinfo", &access_token),
@@ -2361,6 +2391,14 @@ async fn the_user_chooses_the_organization_an_app_learns_and_it_follows_their_me
     assert_eq!(renewed.status, StatusCode::OK, "{:?}", renewed.body);
     let id_claims = claims_of(renewed.body["id_token"].as_str().unwrap());
     assert!(id_claims.get("org").is_none(), "{id_claims}");
+    // Userinfo answers as things are now, whatever an older access token says.
+    let info = send(
+        &keyward,
+        authed(Method::GET, "/auth/oidc/userinfo", &access_token),
+    )
+    .await;
+    assert_eq!(info.status, StatusCode::OK, "{:?}", info.body);
+    assert!(info.body.get("org").is_none(), "{:?}", info.body);
     assert!(
         claims_of(renewed.body["access_token"].as_str().unwrap())
             .get("org")
@@ -2551,8 +2589,8 @@ async fn a_code_exchanged_with_a_dpop_proof_binds_the_grant_to_the_clients_key()
     let renewed_access = renewed.body["access_token"].as_str().unwrap();
     assert_eq!(claims_of(renewed_access)["cnf"]["jkt"], jkt.as_str());
 
-    // A grant started without a proof: a proof at its refresh binds the new access token, and
-    // its refresh token stays usable without one.
+    // A grant started without a proof stays unbound: a proof at its refresh (a thief binding it
+    // to a key of theirs) is refused before the token is spent.
     let back = code_for(&mut browser, None).await;
     let plain = exchange_with(&back, None).await;
     assert_eq!(plain.body["token_type"], "Bearer", "{:?}", plain.body);
@@ -2562,13 +2600,13 @@ async fn a_code_exchanged_with_a_dpop_proof_binds_the_grant_to_the_clients_key()
     );
     let bound = send(
         &keyward,
-        token_request(&form, Some(app), Some(&token_proof(&device))),
+        token_request(&form, Some(app), Some(&token_proof(&thief))),
     )
     .await;
-    assert_eq!(bound.body["token_type"], "DPoP", "{:?}", bound.body);
-    let form = format!(
-        "grant_type=refresh_token&refresh_token={}",
-        bound.body["refresh_token"].as_str().unwrap()
+    assert_eq!(
+        bound.body["error"], "invalid_dpop_proof",
+        "{:?}",
+        bound.body
     );
     let unbound = send(&keyward, token_request(&form, Some(app), None)).await;
     assert_eq!(unbound.body["token_type"], "Bearer", "{:?}", unbound.body);
@@ -2649,4 +2687,39 @@ async fn browser_apps_on_any_site_may_fetch_the_protocol_endpoints_and_nothing_e
         let reply = send(&keyward, preflight(path, spa)).await;
         assert_eq!(allowed(&reply), None, "{path}");
     }
+}
+
+#[tokio::test]
+async fn an_app_signing_a_user_in_again_and_again_keeps_twenty_live_grants() {
+    let db = TestDb::new().await;
+    let (keyward, key) = provider(&db).await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let app = (client_id.as_str(), secret.as_str());
+    sign_up(&keyward, "again@example.com").await;
+    let mut browser = Browser::new(&keyward);
+    let mut refresh_tokens = Vec::new();
+    for _ in 0..21 {
+        let tokens = signed_in_app(&keyward, &mut browser, app, "again@example.com").await;
+        refresh_tokens.push(tokens["refresh_token"].as_str().unwrap().to_owned());
+    }
+    let refreshed = |token: &str| {
+        let form = format!("grant_type=refresh_token&refresh_token={token}");
+        send(&keyward, token_request(&form, Some(app), None))
+    };
+    // The oldest grant ended when the 21st began; the next oldest lives on.
+    let oldest = refreshed(&refresh_tokens[0]).await;
+    assert_eq!(oldest.body["error"], "invalid_grant", "{:?}", oldest.body);
+    let next = refreshed(&refresh_tokens[1]).await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    let newest = refreshed(&refresh_tokens[20]).await;
+    assert_eq!(newest.status, StatusCode::OK, "{:?}", newest.body);
+    let reasons = send(
+        &keyward,
+        authed(Method::GET, "/auth/admin/audit?kind=session_revoked", &key),
+    )
+    .await;
+    let events = reasons.body["data"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["reason"], "evicted");
+    assert_eq!(events[0]["detail"]["client"], client_id.as_str());
 }

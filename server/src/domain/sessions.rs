@@ -235,6 +235,31 @@ pub async fn rotate(
     client: &Client,
     now: Timestamp,
 ) -> Result<(RefreshLookup, RefreshToken), Error> {
+    let presented = present(core, token, holder, request, client, now).await?;
+    spend(core, presented, client, now).await
+}
+
+/// A refresh token found, its holder's, live, and (for a bound session) proven: not yet used.
+pub struct Presented<'a> {
+    /// The token.
+    token: RefreshToken,
+    /// What the lookup read.
+    pub found: RefreshLookup,
+    /// Who presented it.
+    holder: Holder<'a>,
+}
+
+/// The checks of [`rotate`] that come before anything is spent: the token is known, its
+/// holder's, its session live and, when bound, proven by its key. A caller with checks of its
+/// own (a client's asked scopes) makes them between this and [`spend`].
+pub async fn present<'a>(
+    core: &Core,
+    token: &str,
+    holder: Holder<'a>,
+    request: &dpop::Request,
+    client: &Client,
+    now: Timestamp,
+) -> Result<Presented<'a>, Error> {
     let settings = &core.settings;
     let unknown = || {
         Error::rejected(
@@ -292,6 +317,27 @@ pub async fn rotate(
         core.store.insert_audit(&event).await?;
         return Err(refused);
     }
+    Ok(Presented {
+        token,
+        found,
+        holder,
+    })
+}
+
+/// Spends `presented`: the grace window, reuse detection, the session's budget, the rotation.
+pub async fn spend(
+    core: &Core,
+    presented: Presented<'_>,
+    client: &Client,
+    now: Timestamp,
+) -> Result<(RefreshLookup, RefreshToken), Error> {
+    let settings = &core.settings;
+    let Presented {
+        token,
+        found,
+        holder,
+    } = presented;
+    let session = &found.session;
     let successor = token.successor(core);
     let within_grace =
         |used_at: i64| now <= Timestamp::from_millis(used_at).plus(settings.refresh_grace);
@@ -310,7 +356,7 @@ pub async fn rotate(
             core.store.insert_audit(&event).await?;
             Accepted::Again
         }
-        Some(_) => return Err(reused(core, session, client, now).await?),
+        Some(_) => return Err(reused(core, (session, holder), client, now).await?),
     };
     // Only what is accepted counts against the session's budget: a thief's refused attempts
     // must not spend it, and a replay must be detected as reuse, not answered 429.
@@ -365,13 +411,18 @@ async fn successor_unused(
 /// refusal.
 async fn reused(
     core: &Core,
-    session: &SessionRow,
+    (session, holder): (&SessionRow, Holder<'_>),
     client: &Client,
     now: Timestamp,
 ) -> Result<Error, Error> {
     let event = audit::event(AuditKind::RefreshReuseDetected, now, client)
         .user(&session.user_id)
         .session(&session.id);
+    // A grant's reuse names its client, as every other event of a grant does.
+    let event = match holder {
+        Holder::Client(id) => event.detail(serde_json::json!({ "client": id })),
+        Holder::FirstParty => event,
+    };
     let revoked = core
         .store
         .revoke_sessions(

@@ -194,6 +194,27 @@ macro_rules! insert_audit {
     }};
 }
 
+/// Revokes the sessions `ids` (an iterator of `&SessionId`) as `evicted` at `at` (ms) in
+/// transaction `conn`, each with `eviction` (its session id filled in).
+macro_rules! evict {
+    ($conn:expr, $ids:expr, $at:expr, $eviction:expr) => {{
+        for id in $ids {
+            sqlx::query(
+                "UPDATE sessions SET revoked_at = $1, revoke_reason = 'evicted' WHERE id = $2",
+            )
+            .bind($at)
+            .bind(id)
+            .execute(&mut *$conn)
+            .await?;
+            let event = $crate::store::AuditRow {
+                session_id: Some(*id),
+                ..$eviction.clone()
+            };
+            insert_audit!($conn, &event);
+        }
+    }};
+}
+
 /// Inserts a new user (`&UserRow`) on `$conn` unless its address is taken: rows inserted, 1 or 0.
 macro_rules! insert_user {
     ($conn:expr, $user:expr) => {{

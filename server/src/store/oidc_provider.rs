@@ -253,6 +253,11 @@ pub struct NewGrant {
     pub refresh: Option<super::RefreshRow>,
     /// The event that records it.
     pub audit: AuditRow,
+    /// Live grants the user may have with the client; the oldest beyond this are revoked
+    /// (`evicted`).
+    pub max_live: i64,
+    /// The event that records each eviction (its session id filled in per grant).
+    pub eviction: AuditRow,
 }
 
 macro_rules! code_columns {
@@ -460,7 +465,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, amr, \
                  user_agent, ip, auth_time, client_id, scope, parent_session_id, org_id, jkt) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                 (SELECT org_id FROM org_members WHERE org_id = $13 AND user_id = $2), $14)",
             )
             .bind(s.id)
             .bind(s.user_id)
@@ -490,6 +496,17 @@ impl Store {
                 .await?;
             }
             insert_audit!(&mut *tx, &new.audit);
+            let live: Vec<SessionId> = sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE user_id = $1 AND client_id = $2 \
+                 AND revoked_at IS NULL AND expires_at > $3 ORDER BY created_at DESC, id DESC",
+            )
+            .bind(s.user_id)
+            .bind(&new.client_id)
+            .bind(s.created_at)
+            .fetch_all(&mut *tx)
+            .await?;
+            let keep = usize::try_from(new.max_live).unwrap_or(usize::MAX);
+            evict!(&mut *tx, live.iter().skip(keep), s.created_at, new.eviction);
             tx.commit().await?;
             Ok(true)
         })

@@ -266,20 +266,7 @@ impl Store {
             .await?;
             let keep = usize::try_from(new.max_per_user).unwrap_or(usize::MAX);
             let evicted: Vec<SessionId> = active.into_iter().skip(keep).collect();
-            for id in &evicted {
-                sqlx::query(
-                    "UPDATE sessions SET revoked_at = $1, revoke_reason = 'evicted' WHERE id = $2",
-                )
-                .bind(s.created_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                let event = AuditRow {
-                    session_id: Some(*id),
-                    ..new.eviction.clone()
-                };
-                insert_audit!(&mut *tx, &event);
-            }
+            evict!(&mut *tx, &evicted, s.created_at, new.eviction);
             tx.commit().await?;
             Ok(Some(Created { device_id, evicted }))
         })

@@ -457,8 +457,9 @@ fn has_scope(scope: &str, wanted: &str) -> bool {
 }
 
 /// The organization a code for `pending` carries: the one chosen on the consent page (which
-/// must be the user's), else the one chosen before, else, for a client that skips consent, the
-/// user's only one. None without the scope `org`.
+/// must be the user's), else the one chosen before while the user is in it, else, for a client
+/// that skips consent, the user's only one. None without the scope `org` (a choice sent anyway
+/// is ignored).
 async fn org_for(
     core: &Core,
     (pending, user): (&Pending, &UserId),
@@ -468,23 +469,26 @@ async fn org_for(
     if !has_scope(&pending.scope, "org") {
         return Ok(None);
     }
-    let chosen = match allowed {
-        Some(allowed) => allowed.org,
-        None => before,
+    let member = async |org: &OrgId| -> Result<bool, Error> {
+        Ok(core.store.org_role(org, user).await?.is_some())
     };
-    if let Some(org) = chosen {
-        let member = core.store.org_role(&org, user).await?.is_some();
-        return match (member, allowed.is_some()) {
-            (true, _) => Ok(Some(org)),
+    if let Some(allowed) = allowed {
+        return match allowed.org {
+            Some(org) if member(&org).await? => Ok(Some(org)),
             // A choice of one the user is not in: a forged form, or they just left it.
-            (false, true) => Err(Error::rejected(
+            Some(_) => Err(Error::rejected(
                 ErrorCode::InvalidRequest,
                 "You are not a member of that organization.",
             )),
-            (false, false) => Ok(None),
+            None => Ok(None),
         };
     }
-    if allowed.is_none() && skips_consent {
+    if let Some(org) = before
+        && member(&org).await?
+    {
+        return Ok(Some(org));
+    }
+    if skips_consent {
         let orgs = core.store.orgs_of(user).await?;
         if let [only] = orgs.as_slice() {
             return Ok(Some(only.id));
@@ -579,7 +583,8 @@ pub async fn next(
             }
         }
         let scopes = scopes.join(" ");
-        let chosen = allowed.and_then(|allowed| allowed.org);
+        // Only a choice made just now, and checked above.
+        let chosen = org.filter(|_| consented);
         let detail = match chosen {
             Some(org) => serde_json::json!({
                 "client": pending.client_id, "scopes": scopes, "org": org.to_string(),

@@ -278,6 +278,32 @@ pub async fn client_credentials(
     })
 }
 
+/// Live grants a user may have with one client: a client that signs them in again and again
+/// without ending its grants (a lost refresh token, an app reinstalled) cannot pile up sessions;
+/// the oldest beyond this end (`evicted`).
+pub const MAX_LIVE_GRANTS: i64 = 20;
+
+/// RFC 6749 §6: the scopes `asked` for at a refresh, if any, no more than were `granted`.
+fn narrowed(granted: &str, asked: Option<&str>) -> Result<String, Refusal> {
+    let Some(asked) = asked else {
+        return Ok(granted.to_owned());
+    };
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let mut narrowed: Vec<&str> = Vec::new();
+    for wanted in asked.split(' ').filter(|s| !s.is_empty()) {
+        if !granted.contains(&wanted) {
+            return Err(refuse(
+                "invalid_scope",
+                "A scope asked for was not granted.",
+            ));
+        }
+        if !narrowed.contains(&wanted) {
+            narrowed.push(wanted);
+        }
+    }
+    Ok(narrowed.join(" "))
+}
+
 /// `token_type` of an access token bound to `jkt`, if any.
 fn token_type(jkt: Option<&Jkt>) -> String {
     if jkt.is_some() { "DPoP" } else { "Bearer" }.to_owned()
@@ -380,9 +406,9 @@ pub async fn authorization_code(
     random: &Random,
 ) -> Result<TokenResponse, Refusal> {
     let settings = &core.settings;
+    let row = client_with_grant(core, auth, "authorization_code", (client, now)).await?;
     // A malformed proof is refused before the code is spent.
     let proof = core.check_dpop(dpop, None, now)?;
-    let row = client_with_grant(core, auth, "authorization_code", (client, now)).await?;
     let (Some(code), Some(redirect_uri)) = (&exchange.code, &exchange.redirect_uri) else {
         return Err(refuse(
             "invalid_request",
@@ -425,6 +451,15 @@ pub async fn authorization_code(
     let Some(user) = core.store.user(&issued.user_id).await? else {
         return Err(refuse("invalid_grant", "The user is gone."));
     };
+    // The organization chosen, while the user is still in it (`start_grant` checks again).
+    let org = match issued.org_id {
+        Some(org) => core
+            .store
+            .org_role(&org, &issued.user_id)
+            .await?
+            .map(|row| (org, row.role)),
+        None => None,
+    };
     // With the refresh grant, the grant lives as a session does; else as its access token.
     let refresh = clients::has_grant(&row, "refresh_token").then(|| RefreshToken::generate(random));
     let lifetime = if refresh.is_some() {
@@ -449,19 +484,11 @@ pub async fn authorization_code(
         // Bound to the proof's key: its refresh tokens need proofs by it too, for every client
         // (RFC 9449 §5 asks it of public clients only; a confidential client loses nothing).
         jkt: proof.map(|proof| proof.jkt),
-        org_id: issued.org_id,
+        org_id: org.as_ref().map(|(id, _)| *id),
         org_role: None,
         claims: None,
     };
-    // The organization chosen, while the user is still in it.
-    let org = match issued.org_id {
-        Some(org) => core
-            .store
-            .org_role(&org, &issued.user_id)
-            .await?
-            .map(|row| (org.to_string(), row.role)),
-        None => None,
-    };
+    let org = org.map(|(id, role)| (id.to_string(), role));
     let grant = NewGrant {
         client_id: row.id.clone(),
         scope: issued.scope.clone(),
@@ -477,6 +504,10 @@ pub async fn authorization_code(
             .user(&issued.user_id)
             .session(&session.id)
             .detail(serde_json::json!({ "client": row.id, "scope": issued.scope })),
+        max_live: MAX_LIVE_GRANTS,
+        eviction: audit::event(AuditKind::SessionRevoked, now, client)
+            .user(&issued.user_id)
+            .detail(serde_json::json!({ "client": row.id, "reason": "evicted" })),
         session,
     };
     if !core.store.start_grant(&grant).await? {
@@ -534,23 +565,22 @@ pub async fn refresh_token(
             "The request names its refresh_token.",
         ));
     };
-    // Checked before the token is spent; a bound grant's proof is checked again, and recorded,
-    // by the rotation.
-    let proof = core.check_dpop(dpop, None, now)?;
+    // Every check comes before the token is spent: a refused request never costs the grant.
     let holder = sessions::Holder::Client(&row.id);
-    let (found, successor) = sessions::rotate(core, token, holder, dpop, client, now).await?;
+    let presented = sessions::present(core, token, holder, dpop, client, now).await?;
+    let found = &presented.found;
     let session = &found.session;
-    // A grant bound to a key stays bound to it; an unbound one's access token is bound to the
-    // key of a proof that comes with the refresh (RFC 9449 §5), its refresh token still not.
-    let jkt = match (&session.jkt, proof) {
-        (Some(bound), _) => Some(bound.clone()),
-        (None, Some(proof)) => {
-            core.record_dpop(&proof, now).await?;
-            Some(proof.jkt)
-        }
-        (None, None) => None,
-    };
-    let (Some(scope), Some(parent)) = (found.scope.as_deref(), found.parent_session_id) else {
+    // The binding is decided when the grant starts: a bound grant refreshes only with its key's
+    // proof (checked by `present`), an unbound one only without a proof, so a thief with the
+    // token cannot bind the grant to a key of theirs.
+    if session.jkt.is_none() && dpop.proof.is_some() {
+        return Err(refuse(
+            "invalid_dpop_proof",
+            "This grant was started without DPoP: refresh it without a proof, or sign in again \
+             with one at the code exchange.",
+        ));
+    }
+    let (Some(scope), Some(parent)) = (found.scope.clone(), found.parent_session_id) else {
         return Err(refuse(
             "invalid_grant",
             "The refresh token is not a grant's.",
@@ -575,26 +605,10 @@ pub async fn refresh_token(
             "The sign-in this grant came from has ended.",
         ));
     }
-    // RFC 6749 §6: the scopes asked for, if any, no more than were granted.
-    let granted: Vec<&str> = scope.split_whitespace().collect();
-    let scope = match asked {
-        None => scope.to_owned(),
-        Some(asked) => {
-            let mut narrowed: Vec<&str> = Vec::new();
-            for wanted in asked.split(' ').filter(|s| !s.is_empty()) {
-                if !granted.contains(&wanted) {
-                    return Err(refuse(
-                        "invalid_scope",
-                        "A scope asked for was not granted.",
-                    ));
-                }
-                if !narrowed.contains(&wanted) {
-                    narrowed.push(wanted);
-                }
-            }
-            narrowed.join(" ")
-        }
-    };
+    let scope = narrowed(&scope, asked)?;
+    let (found, successor) = sessions::spend(core, presented, client, now).await?;
+    let session = &found.session;
+    let jkt = session.jkt.clone();
     let scope = scope.as_str();
     // Read with the session: the organization while the user is still in it.
     let org_id = session.org_id.map(|org| org.to_string());

@@ -689,6 +689,12 @@ pub(crate) async fn consent(
     .await
 }
 
+/// What the logout confirmation's anti-forgery token covers: the app that asked (its id, or
+/// empty) and where the browser goes after.
+fn logout_form(app: &str, then: &str) -> String {
+    format!("{app}\n{then}")
+}
+
 /// After a logout: back to the app's registered page, or a page saying so.
 fn logged_out(then: Option<&str>) -> Response {
     match then {
@@ -754,7 +760,13 @@ pub(crate) async fn end_session(
     }
     // Not shown to be this browser's own sign-in: the user confirms.
     let then = logout.then.unwrap_or_default();
-    let csrf = authorize::csrf_token(core, "logout", cookie_of(&keyward, &headers), &then);
+    let app = logout.client.as_ref().map_or("", |row| row.id.as_str());
+    let csrf = authorize::csrf_token(
+        core,
+        "logout",
+        cookie_of(&keyward, &headers),
+        &logout_form(app, &then),
+    );
     let who = logout
         .client
         .as_ref()
@@ -768,9 +780,11 @@ pub(crate) async fn end_session(
     let body = format!(
         "{who}<form method=\"post\" action=\"/auth/oidc/end-session/confirm\">\
          <input type=\"hidden\" name=\"then\" value=\"{then}\">\
+         <input type=\"hidden\" name=\"client\" value=\"{app}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
          <button type=\"submit\">Sign out</button></form>",
         then = escape(&then),
+        app = escape(app),
     );
     page(StatusCode::OK, "Sign out?", &body)
 }
@@ -789,20 +803,30 @@ pub(crate) async fn end_session_confirmed(
     let cookie = cookie_of(&keyward, &headers);
     let fields = std::str::from_utf8(&body)
         .ok()
-        .and_then(|body| parameters(Some(body), ["then", "csrf"]));
-    let Some([then, csrf]) = fields else {
+        .and_then(|body| parameters(Some(body), ["then", "client", "csrf"]));
+    let Some([then, app, csrf]) = fields else {
         return Stop::Forbidden.page();
     };
-    let then = then.unwrap_or_default();
+    let (then, app) = (then.unwrap_or_default(), app.unwrap_or_default());
+    let form = logout_form(&app, &then);
     let genuine = same_origin(&keyward, &headers)
-        && authorize::csrf_matches(core, "logout", cookie, &then, &csrf.unwrap_or_default());
+        && authorize::csrf_matches(core, "logout", cookie, &form, &csrf.unwrap_or_default());
     if !genuine {
         return Stop::Forbidden.page();
     }
     let now = Timestamp::now();
+    // The app that asked, for the record (it may be gone since).
+    let app = match crate::domain::oidc_provider::clients::well_formed_id(&app) {
+        Some(id) => match core.store.oidc_client(id).await {
+            Ok(row) => row,
+            Err(error) => return server_error(&error.into()),
+        },
+        None => None,
+    };
     match browser_session(&keyward, &headers, now).await {
         Ok(Some(browser)) => {
-            if let Err(error) = logout::sign_out(core, &browser, None, (&client, now)).await {
+            let signed_out = logout::sign_out(core, &browser, app.as_ref(), (&client, now)).await;
+            if let Err(error) = signed_out {
                 return server_error(&error);
             }
         }

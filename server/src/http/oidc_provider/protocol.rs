@@ -552,7 +552,15 @@ async fn userinfo_of(
         Ok(None) => return invalid_token("The user is gone."),
         Err(error) => return protocol_error(Refusal::Keyward(error.into()), false),
     };
-    let org = claims.org.as_deref().zip(claims.org_role.as_deref());
+    // The role as it is now: the token's may be up to `access_ttl` old.
+    let role = match claims.org.as_deref().and_then(crate::domain::OrgId::parse) {
+        Some(org) => match core.store.org_role(&org, &user.id).await {
+            Ok(row) => row.map(|row| row.role),
+            Err(error) => return protocol_error(Refusal::Keyward(error.into()), false),
+        },
+        None => None,
+    };
+    let org = claims.org.as_deref().zip(role.as_deref());
     let mut answer = claims::about(&user, &claims.scope, org);
     answer.insert("sub".into(), claims.sub.into());
     let mut response = Json(answer).into_response();
