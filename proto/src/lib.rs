@@ -59,8 +59,9 @@ pub use oauth::{
     OAuthProviderInfo, OAuthProviders,
 };
 pub use oidc::{
-    ClientChanges, ClientRegistered, ClientType, ConnectedApp, ConnectedApps, NewClient,
-    OAuthError, OidcClient, OidcClients, RotateClientSecret, TokenResponse,
+    BrowserSession, BrowserSessionStarted, ClientChanges, ClientRegistered, ClientType,
+    ConnectedApp, ConnectedApps, NewClient, OAuthError, OidcClient, OidcClients,
+    RotateClientSecret, TokenResponse,
 };
 pub use orgs::{
     ChangeRole, CreateOrg, Invitation, InvitationAnswer, InvitationList, Invite, Member,

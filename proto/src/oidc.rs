@@ -210,6 +210,25 @@ pub struct ConnectedApp {
     pub granted_at: String,
 }
 
+/// `POST /auth/oidc/browser-session`: the app's sign-in page, signed in, hands the pending
+/// authorization request back to Keyward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSession {
+    /// The `oidc_req` the page was opened with.
+    pub req: String,
+}
+
+/// The answer to `POST /auth/oidc/browser-session` (with the provider's cookie).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BrowserSessionStarted {
+    /// Where the browser goes next (consent, or back to the app that asked): a path on this
+    /// server.
+    pub continue_to: String,
+}
+
 /// `GET /auth/connected-apps`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -508,6 +508,10 @@ pub struct SettingsArgs {
     /// (`/auth/oidc/…`) [default: off].
     #[arg(long, env = "KEYWARD_OIDC_PROVIDER", value_enum)]
     pub oidc_provider: Option<Switch>,
+    /// Your app's sign-in page (a path on the issuer's origin) for users another app sends to
+    /// Keyward [default: Keyward's own page, password and authenticator code].
+    #[arg(long, env = "KEYWARD_OIDC_SIGN_IN_PAGE", value_name = "PATH")]
+    pub oidc_sign_in_page: Option<String>,
     /// The organization (id) whose members with `keyward:admin` may use the admin API with
     /// their sessions [default: none, admin keys only].
     #[arg(long, env = "KEYWARD_ADMIN_ORG", value_name = "ORG_ID")]
@@ -627,6 +631,7 @@ struct FileSettings {
     require_dpop: Option<Switch>,
     dpop_nonce: Option<Switch>,
     oidc_provider: Option<Switch>,
+    oidc_sign_in_page: Option<String>,
     admin_org: Option<String>,
     webhook_allow_private: Option<bool>,
     sign_in_hook_url: Option<String>,
@@ -787,6 +792,7 @@ impl SettingsArgs {
                 .oidc_provider
                 .or(file.oidc_provider)
                 .map_or(d.oidc_provider, |s| s == Switch::On),
+            oidc_sign_in_page: self.oidc_sign_in_page.or(file.oidc_sign_in_page),
             admin_org: match self.admin_org.or(file.admin_org) {
                 Some(id) if OrgId::parse(&id).is_none() => {
                     return Err(Error::Config {

@@ -64,6 +64,12 @@ pub struct Settings {
     /// Off by default; needs the cargo feature `oidc-provider` (on by default). Clients are
     /// registered either way.
     pub oidc_provider: bool,
+    /// The app's own page (a path on the issuer's origin, like `/sign-in`) where users sign in
+    /// when another app sends them to Keyward, with every way the app offers (passkeys, magic
+    /// links, providers). It receives `?oidc_req=…` and hands it to `POST
+    /// /auth/oidc/browser-session` once signed in (the Leptos `ContinueAuthorization` does).
+    /// None by default: Keyward's own page (password, then the authenticator code).
+    pub oidc_sign_in_page: Option<String>,
     /// The organization (its id) whose members with the permission `keyward:admin` (through
     /// their role there) may use the admin API with their own sessions, as admin keys do. None
     /// by default: only admin keys. A role in any other organization never grants it, whatever
@@ -307,6 +313,7 @@ impl Default for Settings {
             require_dpop: false,
             dpop_nonce: false,
             oidc_provider: false,
+            oidc_sign_in_page: None,
             admin_org: None,
             webhook_allow_private: false,
             webhooks: Vec::new(),
@@ -427,6 +434,18 @@ impl Settings {
             return refuse(
                 "oidc-provider",
                 "this server was built without the cargo feature `oidc-provider`",
+            );
+        }
+        if let Some(page) = &self.oidc_sign_in_page
+            && (!page.starts_with('/')
+                || page.starts_with("//")
+                || page.contains('#')
+                || page.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return refuse(
+                "oidc-sign-in-page",
+                "must be a path on the issuer's origin, like /sign-in (the browser's cookie for \
+                 the provider is set there)",
             );
         }
         if origin_of(&self.issuer).is_none() {

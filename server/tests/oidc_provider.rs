@@ -2723,3 +2723,146 @@ async fn an_app_signing_a_user_in_again_and_again_keeps_twenty_live_grants() {
     assert_eq!(events[0]["detail"]["reason"], "evicted");
     assert_eq!(events[0]["detail"]["client"], client_id.as_str());
 }
+
+/// `POST /auth/oidc/browser-session {req}` with the app session's `token`, from `origin`.
+fn browser_session_request(req: &str, token: Option<&str>, origin: Option<&str>) -> Request<Body> {
+    let mut request = json_request(
+        Method::POST,
+        "/auth/oidc/browser-session",
+        token,
+        &json!({ "req": req }),
+    );
+    if let Some(origin) = origin {
+        request
+            .headers_mut()
+            .insert(header::ORIGIN, origin.parse().unwrap());
+    }
+    request
+}
+
+#[tokio::test]
+async fn the_apps_own_sign_in_page_signs_users_in_for_other_apps() {
+    let db = TestDb::new().await;
+    let refused = Keyward::start(Settings {
+        oidc_provider: true,
+        oidc_sign_in_page: Some("https://elsewhere.example/sign-in".into()),
+        ..db.settings()
+    })
+    .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(keyward_server::Error::Config {
+                setting: "oidc-sign-in-page",
+                ..
+            })
+        ),
+        "{:?}",
+        refused.err()
+    );
+    let (keyward, key) = with_admin_key(Settings {
+        oidc_provider: true,
+        oidc_sign_in_page: Some("/sign-in".into()),
+        ..db.settings()
+    })
+    .await;
+    let (client_id, secret) = web_client(&keyward, &key).await;
+    let app = (client_id.as_str(), secret.as_str());
+    let user = sign_up(&keyward, "page@example.com").await;
+    let own = "http://localhost:8787";
+
+    // The authorization request goes to the app's page, with the sealed request.
+    let mut browser = Browser::new(&keyward);
+    let authorize = authorize_uri(&client_id, "https://rp.example.com/cb", "");
+    let start = browser.get(&authorize).await;
+    let page = start.location.unwrap();
+    assert!(page.starts_with("/sign-in?oidc_req="), "{page}");
+    let req = page.trim_start_matches("/sign-in?oidc_req=").to_owned();
+
+    // Signed in there (by any method the app has), the page hands the request back. Not
+    // without the session's token, not from another site, not with a forged request.
+    let token = access(&user);
+    let refusals = [
+        (
+            browser_session_request(&req, None, Some(own)),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            browser_session_request(&req, Some(&token), Some("https://evil.example")),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            browser_session_request(&req, Some(&token), None),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            browser_session_request("eyJmb3JnZWQiOnRydWV9.AAAA", Some(&token), Some(own)),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (request, status) in refusals {
+        let reply = browser.go(request).await;
+        assert_eq!(reply.status, status, "{}", reply.body);
+        assert!(browser.cookie.is_none(), "a refusal set a cookie");
+    }
+    let handed = browser
+        .go(browser_session_request(&req, Some(&token), Some(own)))
+        .await;
+    assert_eq!(handed.status, StatusCode::OK, "{}", handed.body);
+    assert!(browser.cookie.is_some());
+    let next: Value = serde_json::from_str(&handed.body).unwrap();
+    let continue_to = next["data"]["continue_to"].as_str().unwrap();
+    assert_eq!(continue_to, format!("/auth/oidc/continue?req={req}"));
+
+    // Then on: consent, the code, tokens for the same user and the same sign-in.
+    let consent = browser.get(continue_to).await.location.unwrap();
+    assert!(consent.starts_with("/auth/oidc/consent"), "{consent}");
+    let back = allow(&mut browser, &consent).await;
+    let tokens = exchange(&keyward, app, &back).await;
+    assert_eq!(tokens.status, StatusCode::OK, "{:?}", tokens.body);
+    let id_claims = claims_of(tokens.body["id_token"].as_str().unwrap());
+    assert_eq!(id_claims["sub"], user["user"]["id"]);
+    assert_eq!(id_claims["sid"], claims_of(&token)["sid"]);
+
+    // An app that asks for a fresh sign-in gets one: the session from before the request is
+    // not enough.
+    let fresh = browser.get(&format!("{authorize}&prompt=login")).await;
+    let page = fresh.location.unwrap();
+    let req = page.trim_start_matches("/sign-in?oidc_req=").to_owned();
+    let stale = browser
+        .go(browser_session_request(&req, Some(&token), Some(own)))
+        .await;
+    assert_eq!(stale.status, StatusCode::UNAUTHORIZED, "{}", stale.body);
+    assert!(
+        stale.body.contains("reauthentication_required"),
+        "{}",
+        stale.body
+    );
+    let again = sign_in(&keyward, "page@example.com").await;
+    let handed = browser
+        .go(browser_session_request(
+            &req,
+            Some(&access(&again)),
+            Some(own),
+        ))
+        .await;
+    assert_eq!(handed.status, StatusCode::OK, "{}", handed.body);
+    // The browser's previous sign-in here (the first session) ended with it.
+    let me = send(&keyward, authed(Method::GET, "/auth/me", &token)).await;
+    assert_eq!(me.status, StatusCode::UNAUTHORIZED);
+
+    // Signing out of the app signs out of the provider: the next request goes to the page.
+    let out = send(
+        &keyward,
+        json_request(
+            Method::POST,
+            "/auth/sign-out",
+            Some(&access(&again)),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert!(out.status.is_success(), "{:?}", out.body);
+    let start = browser.get(&authorize).await;
+    assert!(start.location.unwrap().starts_with("/sign-in?oidc_req="));
+}

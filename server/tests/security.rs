@@ -506,6 +506,16 @@ async fn no_endpoint_takes_a_redirect_target_unchecked() {
         collect_names(&form, &mut names);
         names.retain(|name| name.contains("uri"));
         assert_eq!(names, ["redirect_uri"]);
+        // `continue_to` is an answer, never taken: always `/auth/oidc/continue?req=…` on this
+        // server, for a request this server sealed (checked before anything is answered:
+        // `the_apps_own_sign_in_page_signs_users_in_for_other_apps`).
+        for schema in ["BrowserSessionStarted", "Envelope_BrowserSessionStarted"] {
+            let removed = schemas.remove(schema).unwrap();
+            let mut names = Vec::new();
+            collect_names(&removed, &mut names);
+            names.retain(|name| name.contains("continue"));
+            assert_eq!(names, ["continue_to"], "{schema}");
+        }
         for schema in [
             "ClientRegistered",
             "Envelope_ClientRegistered",

@@ -173,7 +173,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
     };
     #[cfg(feature = "oidc-provider")]
     let (router, mut doc) = {
-        use oidc_provider::{clients, connected, pages, protocol};
+        use oidc_provider::{clients, connected, pages, protocol, session};
         let (provider_router, provider_doc) = OpenApiRouter::new()
             .routes(routes!(clients::create_client, clients::list_clients))
             .routes(routes!(
@@ -184,6 +184,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
             .routes(routes!(clients::rotate_client_secret))
             .routes(routes!(connected::connected_apps))
             .routes(routes!(connected::disconnect_app))
+            .routes(routes!(session::browser_session))
             .routes(routes!(protocol::token))
             .routes(routes!(protocol::revoke))
             .routes(routes!(protocol::userinfo, protocol::userinfo_post))
@@ -202,6 +203,7 @@ fn api() -> (Router<Keyward>, OpenApiDoc) {
                 get(pages::sign_in_page).post(pages::sign_in),
             )
             .route("/auth/oidc/sign-in/mfa", post(pages::sign_in_mfa))
+            .route("/auth/oidc/continue", get(pages::continue_page))
             .route(
                 "/auth/oidc/end-session",
                 get(pages::end_session).post(pages::end_session),

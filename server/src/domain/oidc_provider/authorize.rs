@@ -429,10 +429,10 @@ fn prompts(pending: &Pending, prompt: &str) -> bool {
         .is_some_and(|p| p.split(' ').any(|p| p == prompt))
 }
 
-/// Whether the browser's sign-in is good for `pending`: with `prompt=login` (or `max_age=0`),
+/// Whether a sign-in at `auth_time` (ms) is good for `pending`: with `prompt=login` (or `max_age=0`),
 /// one made after the request came; with `max_age`, one no older than that when it came (so the
 /// time spent signing in and consenting does not count against it).
-fn signed_in_enough(pending: &Pending, browser: &BrowserSessionRow) -> bool {
+pub fn signed_in_enough(pending: &Pending, auth_time: i64) -> bool {
     let oldest = match pending.max_age {
         _ if prompts(pending, "login") => pending.issued_at,
         Some(max) => Timestamp::from_millis(pending.issued_at)
@@ -440,7 +440,7 @@ fn signed_in_enough(pending: &Pending, browser: &BrowserSessionRow) -> bool {
             .millis(),
         None => i64::MIN,
     };
-    browser.auth_time >= oldest
+    auth_time >= oldest
 }
 
 /// The user's answer on the consent page: they allow the client, for the organization they
@@ -526,7 +526,7 @@ pub async fn next(
         return Ok(Next::Stop);
     };
     let none = prompts(pending, "none");
-    let Some(browser) = browser.filter(|b| signed_in_enough(pending, b)) else {
+    let Some(browser) = browser.filter(|b| signed_in_enough(pending, b.auth_time)) else {
         return Ok(if none {
             Next::Back(error_url(
                 core,

@@ -11,16 +11,21 @@
 //!   timeout, not past its lifetime) and its user enabled: one sign-in state with the app. Its
 //!   use counts as the session's (noted at most once a minute). A new sign-in on the page ends
 //!   the session the browser's previous cookie pointed to.
+//! - **From the app's own sign-in page** (setting `oidc_sign_in_page`): the page signs in as the
+//!   app does (passkeys, magic links, providers, MFA), then hands the pending request to
+//!   [`from_app`] with the session's access token, from this origin only; the cookie then points
+//!   at that very session, so signing out of the app signs out of the provider too.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use keyward_proto::{ErrorCode, SignInAnswer, SignInRequest, TotpAnswer, VerifyMfa};
 use sha2::{Digest as _, Sha256};
 
+use super::authorize;
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, SessionId, Timestamp, accounts, dpop, mfa, sessions};
+use crate::domain::{Random, SessionId, Timestamp, UserId, accounts, dpop, mfa, sessions};
 use crate::store::{BrowserSessionRow, Revoke};
 
 /// The cookie's name: with the `__Host-` prefix on https, which browsers keep to this origin.
@@ -104,6 +109,51 @@ pub async fn attach(
         .insert_oidc_browser_session(&cookie_hash(&value), session, (now.millis(), until))
         .await?;
     Ok((value, lifetime.as_secs()))
+}
+
+/// `POST /auth/oidc/browser-session`: the app's sign-in page, signed in as session `sid` of
+/// `user`, hands back the pending request `req` at `now`: a cookie for that session (its value
+/// and lifetime, s). The browser's `previous` cookie, for another session, ends. A request that
+/// asked for a fresh sign-in (`prompt=login`, `max_age`) needs one made recently enough.
+pub async fn from_app(
+    core: &Core,
+    (user, sid): (&UserId, &SessionId),
+    (req, previous): (&str, Option<&str>),
+    (client, now, random): (&Client, Timestamp, &Random),
+) -> Result<(String, u64), Error> {
+    let Some(pending) = authorize::open(core, req, now) else {
+        return Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "This sign-in request is unknown or has expired: go back to the app and start again.",
+        ));
+    };
+    let idle_cutoff = now.minus(core.settings.session_idle_timeout).millis();
+    let session = core
+        .store
+        .live_sessions(user, now.millis(), idle_cutoff)
+        .await?
+        .into_iter()
+        .find(|session| session.id == *sid)
+        .ok_or_else(|| {
+            Error::rejected(
+                ErrorCode::SessionRevoked,
+                "This session has been signed out. Sign in again.",
+            )
+        })?;
+    if !authorize::signed_in_enough(&pending, session.auth_time) {
+        return Err(Error::rejected(
+            ErrorCode::ReauthenticationRequired,
+            "The app asks for a fresh sign-in: sign in again to continue.",
+        ));
+    }
+    if let Some(previous) = previous
+        && find(core, previous, now)
+            .await?
+            .is_some_and(|browser| browser.session_id != *sid)
+    {
+        end(core, previous, client, now).await?;
+    }
+    attach(core, sid, now, random).await
 }
 
 /// What a sign-in on the provider's page came to.

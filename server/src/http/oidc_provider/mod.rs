@@ -5,3 +5,4 @@ pub(crate) mod clients;
 pub(crate) mod connected;
 pub(crate) mod pages;
 pub(crate) mod protocol;
+pub(crate) mod session;

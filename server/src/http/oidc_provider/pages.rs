@@ -93,7 +93,7 @@ fn server_error(error: &Error) -> Response {
 }
 
 /// The browser's provider cookie, if it sent one.
-fn cookie_of<'a>(keyward: &Keyward, headers: &'a HeaderMap) -> Option<&'a str> {
+pub(super) fn cookie_of<'a>(keyward: &Keyward, headers: &'a HeaderMap) -> Option<&'a str> {
     let name = browser::cookie_name(keyward.core());
     headers
         .get_all(header::COOKIE)
@@ -116,8 +116,20 @@ async fn browser_session(
     }
 }
 
-/// Whether a form POST comes from this origin.
-fn same_origin(keyward: &Keyward, headers: &HeaderMap) -> bool {
+/// Where the browser signs in for `req`: the app's own page (setting `oidc_sign_in_page`), with
+/// `oidc_req`, or Keyward's.
+fn sign_in_url(keyward: &Keyward, req: &str) -> String {
+    match &keyward.core().settings.oidc_sign_in_page {
+        Some(page) => {
+            let joint = if page.contains('?') { '&' } else { '?' };
+            format!("{page}{joint}oidc_req={req}")
+        }
+        None => format!("/auth/oidc/sign-in?req={req}"),
+    }
+}
+
+/// Whether a form POST (or the app page's call) comes from this origin.
+pub(super) fn same_origin(keyward: &Keyward, headers: &HeaderMap) -> bool {
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match origin {
@@ -145,7 +157,7 @@ async fn go_on(
     )
     .await
     {
-        Ok(Next::SignIn) => see_other(&format!("/auth/oidc/sign-in?req={req}"), cookie),
+        Ok(Next::SignIn) => see_other(&sign_in_url(keyward, req), cookie),
         Ok(Next::Consent) => see_other(&format!("/auth/oidc/consent?req={req}"), cookie),
         Ok(Next::Back(url)) => see_other(&url, cookie),
         Ok(Next::Stop) => error_page(
@@ -315,6 +327,13 @@ fn pending_of(keyward: &Keyward, req: Option<&str>) -> Result<Pending, Stop> {
         .ok_or(Stop::Gone)
 }
 
+/// The pending request a page's address carries (`?req=…`): the sealed text and what it says.
+fn pending_in(keyward: &Keyward, query: Option<&str>) -> Result<(String, Pending), Stop> {
+    let req = parameters(query, ["req"]).and_then(|[req]| req);
+    let pending = pending_of(keyward, req.as_deref())?;
+    Ok((req.unwrap_or_default(), pending))
+}
+
 fn sign_in_form(keyward: &Keyward, req: &str, message: Option<&str>) -> String {
     let csrf = authorize::csrf_token(keyward.core(), "sign-in", None, req);
     format!(
@@ -357,11 +376,10 @@ pub(crate) async fn sign_in_page(
     if let Some(off) = off(&keyward) {
         return off;
     }
-    let req = parameters(query.as_deref(), ["req"]).and_then(|[req]| req);
-    if let Err(stop) = pending_of(&keyward, req.as_deref()) {
-        return stop.page();
-    }
-    let req = req.unwrap_or_default();
+    let req = match pending_in(&keyward, query.as_deref()) {
+        Ok((req, _)) => req,
+        Err(stop) => return stop.page(),
+    };
     page(
         StatusCode::OK,
         "Sign in",
@@ -540,6 +558,35 @@ pub(crate) async fn sign_in_mfa(
     }
 }
 
+/// `GET /auth/oidc/continue?req=…`: where the app's sign-in page sends the browser once it has
+/// its cookie (`POST /auth/oidc/browser-session`): consent, or back to the client.
+pub(crate) async fn continue_page(
+    State(keyward): State<Keyward>,
+    client: Client,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if let Some(off) = off(&keyward) {
+        return off;
+    }
+    let (req, pending) = match pending_in(&keyward, query.as_deref()) {
+        Ok(found) => found,
+        Err(stop) => return stop.page(),
+    };
+    let browser = match browser_session(&keyward, &headers, Timestamp::now()).await {
+        Ok(browser) => browser,
+        Err(error) => return server_error(&error),
+    };
+    go_on(
+        &keyward,
+        (&req, &pending),
+        browser.as_ref(),
+        None,
+        (&client, None),
+    )
+    .await
+}
+
 /// `GET /auth/oidc/consent?req=…`: what the client asks for, to allow or refuse.
 pub(crate) async fn consent_page(
     State(keyward): State<Keyward>,
@@ -549,18 +596,16 @@ pub(crate) async fn consent_page(
     if let Some(off) = off(&keyward) {
         return off;
     }
-    let req = parameters(query.as_deref(), ["req"]).and_then(|[req]| req);
-    let pending = match pending_of(&keyward, req.as_deref()) {
-        Ok(pending) => pending,
+    let (req, pending) = match pending_in(&keyward, query.as_deref()) {
+        Ok(found) => found,
         Err(stop) => return stop.page(),
     };
-    let req = req.unwrap_or_default();
     let now = Timestamp::now();
     let core = keyward.core();
     let signed_in = browser_session(&keyward, &headers, now).await;
     let client = core.store.oidc_client(&pending.client_id).await;
     let (Ok(Some(browser)), Ok(Some(client))) = (signed_in, client) else {
-        return see_other(&format!("/auth/oidc/sign-in?req={req}"), None);
+        return see_other(&sign_in_url(&keyward, &req), None);
     };
     let orgs = if pending.scope.split_whitespace().any(|s| s == "org") {
         match org_choice(&keyward, &browser, &pending.client_id).await {
