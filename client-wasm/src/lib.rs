@@ -36,6 +36,8 @@
 mod api;
 pub mod browser;
 mod client;
+#[cfg(feature = "typed")]
+mod connected;
 pub mod device_key;
 pub mod dpop;
 mod error;
@@ -61,7 +63,11 @@ pub use client::{
     AuthClient, AuthState, Change, Options, Passkey, SignOutReason, SignedIn, Snapshot,
     Subscription,
 };
+#[cfg(feature = "typed")]
+pub use connected::OIDC_REQUEST;
 pub use error::Error;
+#[cfg(feature = "typed")]
+pub use keyward_proto::ConnectedApp;
 pub use keyward_proto::{ErrorCode, Session, SignOutScope, TotpEnrolment, User};
 #[cfg(feature = "typed")]
 pub use keyward_proto::{Identity, OAuthProviderInfo};

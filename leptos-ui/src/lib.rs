@@ -42,6 +42,8 @@
 //! | [`MemberList`], [`InviteForm`] | the active organization's members (role change, remove, transfer, leave) and invitations (invite by email, resend, revoke) |
 //! | [`AcceptInvitation`] | joins from an invitation's link (`<EmailedLink/>` shows it) |
 //! | [`RequirePermission`], [`use_permission`] | its children, or a signal, by what the active organization's role grants (`todos:write`), from the session's token |
+//! | [`ContinueAuthorization`] | on the page other apps send users to when Keyward is their OpenID Connect provider (setting `oidc_sign_in_page`): once signed in by any form there, goes on to consent or back to that app |
+//! | [`ConnectedApps`] | the other apps the user let sign them in, with disconnect |
 //! | [`KeywardStyles`] | an optional stylesheet; without it everything is unstyled, with stable `kw-*` classes |
 //!
 //! The sign-in forms remember the last way this browser signed in, and the address (in
@@ -52,6 +54,7 @@ mod components;
 mod lifecycle;
 mod oauth;
 mod orgs;
+mod provider;
 mod remember;
 
 pub use auth::{Auth, AuthError, Feedback, use_auth};
@@ -69,4 +72,5 @@ pub use orgs::{
     AcceptInvitation, CreateOrgForm, InviteForm, MemberList, OrgSwitcher, RequirePermission,
     use_permission,
 };
+pub use provider::{ConnectedApps, ContinueAuthorization};
 pub use remember::{LastSignIn, Method as SignInMethod};

@@ -1,6 +1,8 @@
 // Keyward as an OpenID Connect provider for a second app: a Node app on another site, written
-// with `openid-client` (npm), signs its users in through Keyward's own sign-in and consent pages
-// in Chromium (password, then the authenticator code), refreshes, and signs them out again.
+// with `openid-client` (npm), signs its users in through Keyward in Chromium. First through
+// Keyward's own pages (password, then the authenticator code), with refresh and logout; then
+// through the Leptos app's own sign-in page (`--oidc-sign-in-page /`) with a passkey, and the
+// user disconnects the app from the app's security page.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -13,6 +15,7 @@ let server;
 let rp;
 let browser;
 let totpSecret;
+const extra = [];
 
 /** Keyward's JSON API, as the user's own app would call it: the `data` of the answer. */
 async function api(method, path, body, token) {
@@ -27,14 +30,7 @@ async function api(method, path, body, token) {
 before(async () => {
   server = await startServer({ args: ["--oidc-provider", "on"] });
   const rpPort = await freePort();
-  const rpBase = `http://127.0.0.1:${rpPort}`;
-  const made = await keywardCli(server, [
-    "clients", "create", "--type", "confidential", "--name", "Reports",
-    "--redirect-uri", `${rpBase}/callback`, "--post-logout-redirect-uri", `${rpBase}/bye`,
-  ]);
-  const clientId = made.split(/\s+/)[0];
-  const clientSecret = made.split("\n").find((line) => line.startsWith("kwcs_")).trim();
-  assert.match(clientId, /^kwc_/);
+  const { clientId, clientSecret } = await registerApp(server, rpPort);
   rp = await startRp({ issuer: server.url, clientId, clientSecret, port: rpPort });
 
   // The user has an account with an authenticator app.
@@ -49,11 +45,25 @@ after(async () => {
   await browser?.close();
   rp?.close();
   await server?.stop();
+  for (const stop of extra) await stop();
 });
 
+/** A confidential client of `keyward` for an app on `127.0.0.1:port`: its id and secret. */
+async function registerApp(keyward, port) {
+  const base = `http://127.0.0.1:${port}`;
+  const made = await keywardCli(keyward, [
+    "clients", "create", "--type", "confidential", "--name", "Reports",
+    "--redirect-uri", `${base}/callback`, "--post-logout-redirect-uri", `${base}/bye`,
+  ]);
+  const clientId = made.split(/\s+/)[0];
+  const clientSecret = made.split("\n").find((line) => line.startsWith("kwcs_")).trim();
+  assert.match(clientId, /^kwc_/);
+  return { clientId, clientSecret };
+}
+
 /** What the app's page at `path` says (it answers JSON). */
-async function appSays(page, path = "/") {
-  const res = await page.goto(`${rp.url}${path}`);
+async function appSays(page, path = "/", app = rp) {
+  const res = await page.goto(`${app.url}${path}`);
   return JSON.parse(await res.text());
 }
 
@@ -104,6 +114,63 @@ test("a second app signs its user in through Keyward, refreshes, and signs out",
   // Keyward signed the browser out too: the next sign-in asks for the password again.
   await page.goto(`${rp.url}/login`);
   assert.ok(page.url().startsWith(`${server.url}/auth/oidc/sign-in?`), page.url());
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the app's own sign-in page signs the user in with a passkey, and its security page disconnects the app", async () => {
+  const keyward = await startServer({ leptos: true, args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
+  extra.push(() => keyward.stop());
+  const port = await freePort();
+  const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
+  extra.push(async () => app.close());
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true,
+      isUserVerified: true, automaticPresenceSimulation: true },
+  });
+
+  // The user has an account in the Leptos app, with a passkey, and is signed out.
+  await page.goto(`${keyward.url}/#security`);
+  const signUp = page.locator(".kw-sign-up-form");
+  await signUp.waitFor({ timeout: 20_000 });
+  await signUp.locator("input[name=name]").fill("Grace");
+  await signUp.locator("input[name=email]").fill("grace@example.com");
+  await signUp.locator("input[name=password]").fill(PASSWORD);
+  await signUp.locator("button[type=submit]").click();
+  await page.locator(".kw-sessions .kw-current").waitFor({ timeout: 10_000 });
+  await page.click(".kw-security .kw-passkey-button");
+  await page.reload();
+  await page.locator(".kw-passkeys li").waitFor({ timeout: 10_000 });
+  await page.click(".kw-sign-out");
+  await page.locator(".kw-sign-up-form").waitFor();
+
+  // The second app sends the browser to Keyward, which sends it to the app's sign-in page; a
+  // passkey signs in there, and the page goes on to consent and back to the second app.
+  await page.goto(`${app.url}/login`);
+  await page.waitForURL((url) => url.searchParams.has("oidc_req"), { timeout: 10_000 });
+  assert.ok(page.url().startsWith(`${keyward.url}/?oidc_req=`), page.url());
+  await page.locator(".kw-continue-authorization").waitFor();
+  await page.locator(".kw-passkey-button", { hasText: "Sign in with a passkey" }).click();
+  await page.locator("button[value=allow]").waitFor({ timeout: 10_000 });
+  await page.click("button[value=allow]");
+  await page.waitForURL(`${app.url}/`, { timeout: 10_000 });
+  const me = JSON.parse(await page.textContent("body"));
+  assert.equal(me.email, "grace@example.com", JSON.stringify(me));
+  assert.deepEqual(me.claims.amr, ["passkey"]);
+
+  // The app's security page lists the second app; disconnecting it ends its sign-in at once.
+  await page.goto(`${keyward.url}/#security`);
+  const listed = page.locator(".kw-connected-apps li", { hasText: "Reports" });
+  await listed.waitFor({ timeout: 10_000 });
+  await listed.locator("button", { hasText: "Disconnect" }).click();
+  await listed.waitFor({ state: "detached", timeout: 10_000 });
+  assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -67,6 +67,9 @@ fn App() -> impl IntoView {
                 // A page opened from a mailed link: verification, reset, address change, magic
                 // link, invitation.
                 <EmailedLink/>
+                // Another app sent the user here to sign in (Keyward as its OpenID Connect
+                // provider, `--oidc-sign-in-page /`): once signed in, back to it.
+                <ContinueAuthorization/>
                 {move || match page.get() {
                     Page::Home => view! { <Home/> }.into_any(),
                     Page::Todos => view! {
@@ -91,6 +94,7 @@ fn App() -> impl IntoView {
                             <ChangeEmail/>
                             <SessionList/>
                             <LinkedAccounts/>
+                            <ConnectedApps/>
                         </RequireAuth>
                     }.into_any(),
                 }}
