@@ -692,6 +692,12 @@ async fn a_deleted_account_takes_its_data_and_its_tokens_are_refused_on_every_se
         (events[0]["user_id"].as_str(), &events[0]["detail"]["email"]),
         (Some(loner_id.as_str()), &json!("loner@example.com"))
     );
+    // So does the organization that went with them, as an owner's deletion of it is recorded.
+    let audit = admin_get(&keyward, &key, "/auth/admin/audit?kind=org_deleted").await;
+    let events = audit.body["data"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{}", audit.body);
+    assert_eq!(events[0]["detail"]["org"], own.as_str());
+    assert_eq!(events[0]["detail"]["reason"], "user_deleted");
     let missing = admin_call(
         &keyward,
         &key,

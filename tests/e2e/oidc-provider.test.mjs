@@ -144,7 +144,9 @@ test("the app's own sign-in page signs the user in with a passkey, and its secur
   await signUp.locator("input[name=password]").fill(PASSWORD);
   await signUp.locator("button[type=submit]").click();
   await page.locator(".kw-sessions .kw-current").waitFor({ timeout: 10_000 });
+  const registered = page.waitForResponse((res) => res.url().endsWith("/auth/passkeys/register/verify"));
   await page.click(".kw-security .kw-passkey-button");
+  assert.equal((await registered).status(), 200);
   await page.reload();
   await page.locator(".kw-passkeys li").waitFor({ timeout: 10_000 });
   await page.click(".kw-sign-out");

@@ -302,9 +302,19 @@ pub async fn delete(core: &Core, id: &str, act: &Acting<'_>) -> Result<(), Error
         }
         admin_event(AuditKind::MemberRemoved, &row.id, act).detail(detail)
     };
+    // An organization they were the only member of goes with them, recorded as an owner's
+    // deletion of it is.
+    let gone = |org: &OrgId| {
+        let mut detail = act.by.detail();
+        if let Some(fields) = detail.as_object_mut() {
+            fields.insert("org".into(), org.to_string().into());
+            fields.insert("reason".into(), "user_deleted".into());
+        }
+        admin_event(AuditKind::OrgDeleted, &row.id, act).detail(detail)
+    };
     match core
         .store
-        .delete_user(&row.id, now.millis(), &event, removed)
+        .delete_user(&row.id, now.millis(), &event, (removed, gone))
         .await?
     {
         Deleted::Done(sessions) => {

@@ -231,8 +231,8 @@ impl Store {
     /// Deletes `id` with everything that is theirs (sessions, devices, passkeys, linked
     /// providers, second factors, emailed links, mail to their address, failed sign-ins,
     /// invitations to their address, memberships, and the organizations they were the only
-    /// member of), appending `audit` and `removed(org)` for each membership that ends, in one
-    /// transaction. Their live sessions'
+    /// member of), appending `audit`, `removed(org)` for each membership that ends and `gone(org)`
+    /// for each organization that goes with them, in one transaction. Their live sessions'
     /// revocations are kept (`deleted_sessions`) for the other servers. Refused, with nothing
     /// deleted, while they are the last owner of an organization with other members. The audit
     /// log keeps its events (it is append-only; its retention purges them).
@@ -241,7 +241,7 @@ impl Store {
         id: &UserId,
         now: i64,
         audit: &AuditRow,
-        removed: impl Fn(&OrgId) -> AuditRow,
+        (removed, gone): (impl Fn(&OrgId) -> AuditRow, impl Fn(&OrgId) -> AuditRow),
     ) -> Result<Deleted, Error> {
         on_writer!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -330,6 +330,9 @@ impl Store {
             insert_audit!(&mut *tx, audit);
             for org in &theirs {
                 insert_audit!(&mut *tx, &removed(org));
+            }
+            for (org, _) in &owned {
+                insert_audit!(&mut *tx, &gone(org));
             }
             tx.commit().await?;
             Ok(Deleted::Done(sessions))
