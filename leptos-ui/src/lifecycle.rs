@@ -57,12 +57,23 @@ pub fn EmailedLink() -> impl IntoView {
 
 /// `type` and `token` of the address's query, removed from the address bar.
 fn take_link_from_address() -> Option<(String, String)> {
+    let [kind, token] = take_from_address(["type", "token"])?;
+    Some((kind, token))
+}
+
+/// The query parameters `names` of the page's address, taken out of the address bar (so they
+/// are neither bookmarked nor sent on), when all of them are there.
+pub(crate) fn take_from_address<const N: usize>(names: [&str; N]) -> Option<[String; N]> {
     let window = web_sys::window()?;
     let location = window.location();
     let params = web_sys::UrlSearchParams::new_with_str(&location.search().ok()?).ok()?;
-    let (kind, token) = (params.get("type")?, params.get("token")?);
-    params.delete("type");
-    params.delete("token");
+    let mut values = Vec::with_capacity(N);
+    for name in names {
+        values.push(params.get(name)?);
+    }
+    for name in names {
+        params.delete(name);
+    }
     let query = String::from(params.to_string());
     let query = if query.is_empty() {
         query
@@ -77,7 +88,7 @@ fn take_link_from_address() -> Option<(String, String)> {
     if let Ok(history) = window.history() {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&clean));
     }
-    Some((kind, token))
+    values.try_into().ok()
 }
 
 /// With `token` (from a verification link): a button that confirms the address (opened from the

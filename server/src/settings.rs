@@ -436,10 +436,11 @@ impl Settings {
                 "this server was built without the cargo feature `oidc-provider`",
             );
         }
+        // A browser reads `/\host` as `//host`, and a percent-encoding can hide either.
         if let Some(page) = &self.oidc_sign_in_page
             && (!page.starts_with('/')
                 || page.starts_with("//")
-                || page.contains('#')
+                || page.contains(['#', '\\', '%'])
                 || page.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             return refuse(
@@ -450,6 +451,18 @@ impl Settings {
         }
         if origin_of(&self.issuer).is_none() {
             return refuse("issuer", "must be an http:// or https:// URL with a host");
+        }
+        // The provider's pages send browsers to its own paths (`/auth/oidc/…`) from the root.
+        if self.oidc_provider
+            && !origin_of(&self.issuer).is_some_and(|origin| {
+                origin.eq_ignore_ascii_case(self.issuer.trim_end_matches('/'))
+            })
+        {
+            return refuse(
+                "issuer",
+                "as an OpenID Connect provider, the issuer is an origin without a path \
+                 (https://auth.example.com)",
+            );
         }
         for origin in &self.allowed_origins {
             if origin != "*" && origin_of(origin).as_deref() != Some(origin.trim_end_matches('/')) {

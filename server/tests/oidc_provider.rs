@@ -2743,23 +2743,51 @@ fn browser_session_request(req: &str, token: Option<&str>, origin: Option<&str>)
 #[tokio::test]
 async fn the_apps_own_sign_in_page_signs_users_in_for_other_apps() {
     let db = TestDb::new().await;
+    // Only a path on the issuer's origin: nothing a browser could read as another site.
+    let refused_config = |result: &Result<Keyward, keyward_server::Error>| match result {
+        Err(keyward_server::Error::Config { setting, .. }) => Some(*setting),
+        _ => None,
+    };
+    for page in [
+        "https://elsewhere.example/sign-in",
+        "//elsewhere.example/sign-in",
+        "/\\elsewhere.example/sign-in",
+        "/%5Celsewhere.example",
+        "sign-in",
+    ] {
+        let refused = Keyward::start(Settings {
+            oidc_provider: true,
+            oidc_sign_in_page: Some(page.into()),
+            ..db.settings()
+        })
+        .await;
+        assert_eq!(
+            refused_config(&refused),
+            Some("oidc-sign-in-page"),
+            "{page}"
+        );
+    }
+    // The provider's pages are at the root of its origin.
     let refused = Keyward::start(Settings {
         oidc_provider: true,
-        oidc_sign_in_page: Some("https://elsewhere.example/sign-in".into()),
+        issuer: "https://example.com/auth-server".into(),
         ..db.settings()
     })
     .await;
-    assert!(
-        matches!(
-            &refused,
-            Err(keyward_server::Error::Config {
-                setting: "oidc-sign-in-page",
-                ..
-            })
+    assert_eq!(refused_config(&refused), Some("issuer"));
+    // Without an app page, app sessions never become sign-ins at the provider.
+    let (plain, _) = provider(&db).await;
+    let someone = sign_up(&plain, "plain@example.com").await;
+    let reply = send(
+        &plain,
+        browser_session_request(
+            "x.y",
+            Some(&access(&someone)),
+            Some("http://localhost:8787"),
         ),
-        "{:?}",
-        refused.err()
-    );
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{:?}", reply.body);
     let (keyward, key) = with_admin_key(Settings {
         oidc_provider: true,
         oidc_sign_in_page: Some("/sign-in".into()),
@@ -2813,6 +2841,13 @@ async fn the_apps_own_sign_in_page_signs_users_in_for_other_apps() {
     let next: Value = serde_json::from_str(&handed.body).unwrap();
     let continue_to = next["data"]["continue_to"].as_str().unwrap();
     assert_eq!(continue_to, format!("/auth/oidc/continue?req={req}"));
+    // Handed back again with the same session: the same cookie stays, no new one is made.
+    let cookie = browser.cookie.clone();
+    let again = browser
+        .go(browser_session_request(&req, Some(&token), Some(own)))
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert_eq!(browser.cookie, cookie);
 
     // Then on: consent, the code, tokens for the same user and the same sign-in.
     let consent = browser.get(continue_to).await.location.unwrap();

@@ -146,7 +146,7 @@ test("the app's own sign-in page signs the user in with a passkey, and its secur
   await page.locator(".kw-sessions .kw-current").waitFor({ timeout: 10_000 });
   const registered = page.waitForResponse((res) => res.url().endsWith("/auth/passkeys/register/verify"));
   await page.click(".kw-security .kw-passkey-button");
-  assert.equal((await registered).status(), 200);
+  assert.equal((await registered).status(), 201);
   await page.reload();
   await page.locator(".kw-passkeys li").waitFor({ timeout: 10_000 });
   await page.click(".kw-sign-out");
@@ -173,6 +173,21 @@ test("the app's own sign-in page signs the user in with a passkey, and its secur
   await listed.locator("button", { hasText: "Disconnect" }).click();
   await listed.waitFor({ state: "detached", timeout: 10_000 });
   assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
+
+  // Signed in to the Leptos app already (its session is in IndexedDB) but not at Keyward (no
+  // cookie), the user is asked before anything goes on; the app's consent was taken back, so
+  // Keyward asks for it again.
+  await context.clearCookies();
+  await page.goto(`${app.url}/login`);
+  const asked = page.locator(".kw-continue-authorization .kw-continue");
+  await asked.waitFor({ timeout: 10_000 });
+  assert.ok(!page.url().includes("oidc_req"), `the request stayed in the address: ${page.url()}`);
+  assert.match(await page.textContent(".kw-continue-authorization"), /as grace@example\.com/);
+  await asked.click();
+  await page.locator("button[value=allow]").waitFor({ timeout: 10_000 });
+  await page.click("button[value=allow]");
+  await page.waitForURL(`${app.url}/`, { timeout: 10_000 });
+  assert.equal(JSON.parse(await page.textContent("body")).email, "grace@example.com");
   assert.deepEqual(errors, []);
   await context.close();
 });

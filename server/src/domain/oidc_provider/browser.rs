@@ -25,7 +25,7 @@ use super::authorize;
 use crate::Error;
 use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, SessionId, Timestamp, UserId, accounts, dpop, mfa, sessions};
+use crate::domain::{Random, SessionId, Timestamp, UserId, accounts, dpop, limits, mfa, sessions};
 use crate::store::{BrowserSessionRow, Revoke};
 
 /// The cookie's name: with the `__Host-` prefix on https, which browsers keep to this origin.
@@ -112,15 +112,24 @@ pub async fn attach(
 }
 
 /// `POST /auth/oidc/browser-session`: the app's sign-in page, signed in as session `sid` of
-/// `user`, hands back the pending request `req` at `now`: a cookie for that session (its value
-/// and lifetime, s). The browser's `previous` cookie, for another session, ends. A request that
-/// asked for a fresh sign-in (`prompt=login`, `max_age`) needs one made recently enough.
+/// `user`, hands back the pending request `req` at `now`: a new cookie for that session (its
+/// value and lifetime, s), or none when the browser's `previous` cookie already points at it.
+/// A previous cookie for another session ends. A request that asked for a fresh sign-in
+/// (`prompt=login`, `max_age`) needs one made recently enough.
 pub async fn from_app(
     core: &Core,
     (user, sid): (&UserId, &SessionId),
     (req, previous): (&str, Option<&str>),
     (client, now, random): (&Client, Timestamp, &Random),
-) -> Result<(String, u64), Error> {
+) -> Result<Option<(String, u64)>, Error> {
+    limits::check(
+        &core.store,
+        core.settings.rate_limits,
+        limits::OIDC_AUTHORIZE_PER_IP,
+        &client.ip_key(),
+        now,
+    )
+    .await?;
     let Some(pending) = authorize::open(core, req, now) else {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
@@ -146,14 +155,14 @@ pub async fn from_app(
             "The app asks for a fresh sign-in: sign in again to continue.",
         ));
     }
-    if let Some(previous) = previous
-        && find(core, previous, now)
-            .await?
-            .is_some_and(|browser| browser.session_id != *sid)
-    {
-        end(core, previous, client, now).await?;
+    if let Some(previous) = previous {
+        match find(core, previous, now).await? {
+            Some(browser) if browser.session_id == *sid => return Ok(None),
+            Some(_) => end(core, previous, client, now).await?,
+            None => {}
+        }
     }
-    attach(core, sid, now, random).await
+    attach(core, sid, now, random).await.map(Some)
 }
 
 /// What a sign-in on the provider's page came to.

@@ -30,7 +30,8 @@ use crate::{Error, Keyward};
         (status = 400, description = "`invalid_request`: the request is unknown or expired (start again from the app).", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired`, `session_revoked`; `reauthentication_required`: the app asked for a fresh sign-in.", body = ErrorEnvelope),
         (status = 403, description = "`forbidden`: not called from this server's own origin.", body = ErrorEnvelope),
-        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`).", body = ErrorEnvelope),
+        (status = 404, description = "`not_found`: this server is not an OpenID Connect provider (setting `oidc_provider`), or has no app sign-in page (setting `oidc_sign_in_page`).", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: too many from this address (with `Retry-After`).", body = ErrorEnvelope),
     )
 )]
 pub(crate) async fn browser_session(
@@ -40,8 +41,19 @@ pub(crate) async fn browser_session(
     headers: HeaderMap,
     ApiJson(body): ApiJson<BrowserSession>,
 ) -> Response {
+    // Only for an app that set its sign-in page: without one, Keyward's own page is the only
+    // way in, and app sessions do not count as sign-ins at the provider.
+    let page_set = keyward.core().settings.oidc_sign_in_page.is_some();
     if let Some(off) = provider_off(&keyward) {
         return off;
+    }
+    if !page_set {
+        return Error::rejected(
+            ErrorCode::NotFound,
+            "No app sign-in page is set for the OpenID Connect provider (setting \
+             oidc_sign_in_page).",
+        )
+        .into_response();
     }
     // The cookie is this origin's: another site must not plant its user's session here (a
     // login CSRF that would sign the victim into apps as someone else).
@@ -62,14 +74,15 @@ pub(crate) async fn browser_session(
         (&client, now, &Random::os()),
     )
     .await;
-    let (value, max_age) = match attached {
-        Ok(made) => made,
+    let cookie = match attached {
+        Ok(cookie) => cookie,
         Err(error) => return error.into_response(),
     };
     let continue_to = format!("/auth/oidc/continue?req={}", body.req);
     let mut response = Json(Envelope::new(BrowserSessionStarted { continue_to })).into_response();
     let headers = response.headers_mut();
-    if let Ok(cookie) = HeaderValue::from_str(&browser::set_cookie(core, &value, max_age)) {
+    let set = cookie.map(|(value, max_age)| browser::set_cookie(core, &value, max_age));
+    if let Some(cookie) = set.and_then(|set| HeaderValue::from_str(&set).ok()) {
         headers.insert(header::SET_COOKIE, cookie);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
