@@ -9,6 +9,7 @@ import { email } from "keyward/email";
 import { magicLink } from "keyward/magic-link";
 import { mfa } from "keyward/mfa";
 import { orgs, permits } from "keyward/orgs";
+import { apps } from "keyward/apps";
 import { password } from "keyward/password";
 import { passkeys } from "keyward/passkeys";
 import { sessions } from "keyward/sessions";
@@ -166,6 +167,19 @@ async function listSessions(manage = window.manage) {
   }
 }
 
+// Keyward as the OpenID Connect provider of other apps (keyward/apps), with this page as its
+// sign-in page (`keyward serve --oidc-sign-in-page /`): once signed in here, the user continues
+// to the app that asked.
+function wireOtherApps(auth) {
+  const others = apps(auth);
+  window.apps = others;
+  if (!others.pending()) return;
+  $("oidc-continue").hidden = false;
+  const button = $("oidc-continue-button");
+  auth.onChange(({ state }) => (button.disabled = state !== "signedIn"));
+  button.addEventListener("click", () => others.continue().catch(showError));
+}
+
 async function main() {
   checkServer();
   const auth = await createAuthClient({ serverUrl: `${location.origin}/auth` });
@@ -175,6 +189,7 @@ async function main() {
   window.keyward = keyward;
   window.manage = { sessions: sessions(auth), devices: devices(auth), passkeys: passkeys(auth) };
   wireTeams(auth);
+  wireOtherApps(auth);
   const clientStatus = $("client-status");
   clientStatus.textContent = `ready (keyward ${await version()})`;
   clientStatus.dataset.state = "ready";

@@ -2,7 +2,8 @@
 // with `openid-client` (npm), signs its users in through Keyward in Chromium. First through
 // Keyward's own pages (password, then the authenticator code), with refresh and logout; then
 // through the Leptos app's own sign-in page (`--oidc-sign-in-page /`) with a passkey, and the
-// user disconnects the app from the app's security page.
+// user disconnects the app from the app's security page; then through a page on the npm package
+// (`keyward/apps`).
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -188,6 +189,46 @@ test("the app's own sign-in page signs the user in with a passkey, and its secur
   await page.click("button[value=allow]");
   await page.waitForURL(`${app.url}/`, { timeout: 10_000 });
   assert.equal(JSON.parse(await page.textContent("body")).email, "grace@example.com");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a page on the npm package is the sign-in page, with keyward/apps", async () => {
+  const keyward = await startServer({ args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
+  extra.push(() => keyward.stop());
+  const port = await freePort();
+  const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
+  extra.push(async () => app.close());
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+
+  // Sent to the demo page, which offers to go on once signed in; signing up there does it.
+  await page.goto(`${app.url}/login`);
+  await page.locator("#client-status[data-state=ready]").waitFor({ timeout: 15_000 });
+  assert.ok(!page.url().includes("oidc_req"), `the request stayed in the address: ${page.url()}`);
+  await page.locator("#oidc-continue:not([hidden])").waitFor();
+  assert.equal(await page.isDisabled("#oidc-continue-button"), true);
+  await page.fill("#email", "lin@example.com");
+  await page.fill("#password", PASSWORD);
+  await page.click("#sign-up");
+  await page.locator("#oidc-continue-button:not([disabled])").waitFor({ timeout: 10_000 });
+  await page.click("#oidc-continue-button");
+  await page.locator("button[value=allow]").waitFor({ timeout: 10_000 });
+  await page.click("button[value=allow]");
+  await page.waitForURL(`${app.url}/`, { timeout: 10_000 });
+  assert.equal(JSON.parse(await page.textContent("body")).email, "lin@example.com");
+
+  // The page lists the app and disconnects it.
+  await page.goto(keyward.url);
+  await page.locator("#client-status[data-state=ready]").waitFor({ timeout: 15_000 });
+  await page.locator("#auth-state[data-state=signedIn]").waitFor({ timeout: 10_000 });
+  const listed = await page.evaluate(() => window.apps.list());
+  assert.deepEqual(listed.map((a) => [a.name, a.scopes]), [["Reports", ["openid", "email", "profile"]]]);
+  await page.evaluate((id) => window.apps.disconnect(id), listed[0].clientId);
+  assert.deepEqual(await page.evaluate(() => window.apps.list()), []);
+  assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -62,6 +62,8 @@ const SOURCES: &[&str] = &[
     "oauth.d.ts",
     "orgs.js",
     "orgs.d.ts",
+    "apps.js",
+    "apps.d.ts",
     "react.js",
     "react.d.ts",
 ];
