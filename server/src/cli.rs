@@ -1643,7 +1643,7 @@ async fn serve(settings: Settings) -> Result<(), Error> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    keyward.core().store.close().await;
+    keyward.shutdown().await;
     Ok(())
 }
 

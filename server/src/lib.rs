@@ -377,4 +377,16 @@ impl Keyward {
     pub(crate) fn core(&self) -> &Core {
         &self.core
     }
+
+    /// Stops this instance's background work and closes its database, once the HTTP server has
+    /// stopped (`keyward serve` calls it on SIGTERM or Ctrl-C). The webhook endpoints it was
+    /// sending to are given back first, so another server sharing the database takes them over
+    /// at once rather than when their hold runs out a minute later.
+    pub async fn shutdown(&self) {
+        self.core
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        runtime::webhooks::release_holds(&self.core).await;
+        self.core.store.close().await;
+    }
 }

@@ -365,6 +365,17 @@ async fn every_account_event_arrives_once_signed_and_a_failed_attempt_is_retried
     assert_eq!(filtered["events"], json!(["user.created"]));
 }
 
+/// The `webhook-id` of the first request to reach `receiver` (within 10 s), answered or not.
+async fn first_arrival(receiver: &Receiver) -> String {
+    for _ in 0..200 {
+        if let Some(first) = receiver.arrived().first() {
+            return first.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing arrived within 10 s");
+}
+
 /// An admin's redelivery of a delivery that is being sent: the attempt in flight must not
 /// record its outcome over the redelivery, which is sent again.
 #[tokio::test]
@@ -378,17 +389,7 @@ async fn a_delivery_redelivered_while_it_is_being_sent_is_sent_again() {
 
     sign_up(&keyward, "inflight@example.com").await;
     // The first attempt has arrived, and its answer is 3 s away.
-    for _ in 0..200 {
-        if !receiver.arrived().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        !receiver.arrived().is_empty(),
-        "nothing arrived within 10 s"
-    );
-    let msg = receiver.arrived()[0].clone();
+    let msg = first_arrival(&receiver).await;
     let log = log_once(&keyward, &key, &slow, |log| log.len() == 1).await;
     let redeliver = format!(
         "/auth/admin/webhooks/{slow}/deliveries/{}/redeliver",
@@ -412,6 +413,42 @@ async fn a_delivery_redelivered_while_it_is_being_sent_is_sent_again() {
         log.len() == 1 && log[0]["status"] == "delivered"
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_server_that_stops_mid_send_hands_its_endpoint_to_another_at_once() {
+    let db = TestDb::new().await;
+    let first = start(&db, true).await;
+    let (_, key) = first.create_admin_key("webhooks").await.unwrap();
+    let mut receiver = Receiver::start();
+    let only = Some(&["user.created"][..]);
+    let (_, secret) = add_endpoint(&first, &key, &receiver.url("/slow/handover"), only).await;
+    receiver.trust("/slow/handover", &secret);
+
+    sign_up(&first, "handover@example.com").await;
+    // The first server's attempt has arrived; its answer is 3 s away when the server stops.
+    let msg = first_arrival(&receiver).await;
+    first.shutdown().await;
+
+    // Another server takes the endpoint over at once (not when the first's minute-long hold
+    // would have run out) and sends the delivery again, with the same id.
+    let second = start(&db, true).await;
+    let mut again = 0;
+    for _ in 0..150 {
+        again = receiver.arrived().iter().filter(|id| **id == msg).count();
+        if again >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(again, 2, "the second server did not send it within 15 s");
+    let got = receiver
+        .wait_for(Duration::from_secs(20), |got| {
+            got.iter().filter(|r| r.id == msg).count() == 2
+        })
+        .await;
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+    drop(second);
 }
 
 #[tokio::test]

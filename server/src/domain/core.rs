@@ -1,5 +1,7 @@
 //! [`Core`]: everything a running Keyward holds, shared by every request.
 
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use super::password::Hasher;
 use super::revocation::RevokedSessions;
 use super::tokens::{self, AccessClaims, Confirmation, Expected};
 use super::verified::VerifiedTokens;
-use super::{Random, Timestamp};
+use super::{Random, Timestamp, WebhookId};
 use crate::secrets::DerivedKeys;
 use crate::store::Store;
 use crate::{Error, Settings};
@@ -41,6 +43,12 @@ pub struct Core {
     pub http_hook: Option<super::hooks::HttpHook>,
     /// The app's sign-in hook, once it registered one.
     sign_in_hook: RwLock<Option<super::hooks::SignInHook>>,
+    /// Set when this process stops ([`crate::Keyward::shutdown`]): the background senders take
+    /// no more work.
+    pub stopping: AtomicBool,
+    /// The webhook endpoints this process's sender holds, with their leases: released when it
+    /// stops, so another server takes them over at once rather than when the hold runs out.
+    pub webhook_holds: Mutex<HashMap<WebhookId, String>>,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -79,6 +87,8 @@ impl Core {
         Ok(Self {
             http_hook,
             sign_in_hook: RwLock::new(None),
+            stopping: AtomicBool::new(false),
+            webhook_holds: Mutex::default(),
             #[cfg(feature = "oauth")]
             oauth,
             roles,

@@ -23,6 +23,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -67,6 +68,9 @@ pub fn spawn(core: &Arc<Core>) -> Result<(), Error> {
         let mut sending: HashMap<WebhookId, tokio::task::JoinHandle<()>> = HashMap::new();
         loop {
             let Some(core) = weak.upgrade() else { break };
+            if core.stopping.load(Ordering::Relaxed) {
+                break;
+            }
             sending.retain(|_, task| !task.is_finished());
             match core
                 .store
@@ -96,6 +100,26 @@ pub fn spawn(core: &Arc<Core>) -> Result<(), Error> {
     Ok(())
 }
 
+/// The endpoints this process holds (their leases).
+fn held(core: &Core) -> std::sync::MutexGuard<'_, HashMap<WebhookId, String>> {
+    core.webhook_holds
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Gives back every endpoint this process holds, once it stops taking work: another server's
+/// sender takes them at its next look, not when the holds run out (a minute). A send still in
+/// flight here may then be sent again from there: deliveries are at least once, and receivers
+/// tell repeats by `webhook-id`.
+pub async fn release_holds(core: &Core) {
+    let holds: Vec<(WebhookId, String)> = held(core).drain().collect();
+    for (id, lease) in holds {
+        if let Err(err) = core.store.release_webhook_endpoint(&id, &lease).await {
+            tracing::warn!(%err, endpoint = %id, "a webhook endpoint's hold was not given back");
+        }
+    }
+}
+
 /// What an endpoint's task sends with.
 struct Sender {
     core: Weak<Core>,
@@ -114,11 +138,17 @@ impl Sender {
 
     async fn drain_or_fail(&self, id: &WebhookId) -> Result<(), Error> {
         let lease = b64(&Random::os().bytes::<16>());
+        if let Some(core) = self.core.upgrade() {
+            held(&core).insert(*id, lease.clone());
+        }
         let sent = self.send_due(id, &lease).await;
         // Let the next look (here or on another server) take the endpoint at once; a hold left
         // behind by a failure runs out by itself.
         let released = match self.core.upgrade() {
-            Some(core) => core.store.release_webhook_endpoint(id, &lease).await,
+            Some(core) => {
+                held(&core).remove(id);
+                core.store.release_webhook_endpoint(id, &lease).await
+            }
             None => Ok(()),
         };
         sent.and(released.map_err(Error::from))
@@ -130,6 +160,9 @@ impl Sender {
             let Some(core) = self.core.upgrade() else {
                 return Ok(());
             };
+            if core.stopping.load(Ordering::Relaxed) {
+                return Ok(());
+            }
             let now = Timestamp::now();
             let held = (now.millis(), now.plus(LEASE).millis());
             let Some(endpoint) = core.store.lease_webhook_endpoint(id, lease, held).await? else {

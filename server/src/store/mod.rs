@@ -430,7 +430,6 @@ impl Store {
         Ok(())
     }
 
-    #[cfg(any(feature = "cli", feature = "testing", test))]
     /// Closes every connection (waits for queries in flight).
     pub async fn close(&self) {
         match &self.pool {

@@ -93,7 +93,6 @@ impl SqlitePools {
         }
     }
 
-    #[cfg(any(feature = "cli", feature = "testing", test))]
     pub(super) async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
