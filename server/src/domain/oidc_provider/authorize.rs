@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use keyward_proto::ErrorCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -34,7 +35,6 @@ use crate::domain::audit::{self, AuditKind, Client, EventExt as _};
 use crate::domain::core::Core;
 use crate::domain::{Jkt, OrgId, Random, Timestamp, UserId, constant_time_eq, limits};
 use crate::store::{BrowserSessionRow, ClientRow, CodeRow};
-use keyward_proto::ErrorCode;
 
 /// How long a pending request (`req`) lasts: the time to sign in and consent.
 pub const REQUEST_LIFETIME: Duration = Duration::from_secs(600);
@@ -429,9 +429,9 @@ fn prompts(pending: &Pending, prompt: &str) -> bool {
         .is_some_and(|p| p.split(' ').any(|p| p == prompt))
 }
 
-/// Whether a sign-in at `auth_time` (ms) is good for `pending`: with `prompt=login` (or `max_age=0`),
-/// one made after the request came; with `max_age`, one no older than that when it came (so the
-/// time spent signing in and consenting does not count against it).
+/// Whether a sign-in at `auth_time` (ms) is good for `pending`: with `prompt=login` (or
+/// `max_age=0`), one made after the request came; with `max_age`, one no older than that when it
+/// came (so the time spent signing in and consenting does not count against it).
 pub fn signed_in_enough(pending: &Pending, auth_time: i64) -> bool {
     let oldest = match pending.max_age {
         _ if prompts(pending, "login") => pending.issued_at,
