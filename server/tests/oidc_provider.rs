@@ -2833,9 +2833,21 @@ async fn the_apps_own_sign_in_page_signs_users_in_for_other_apps() {
         assert_eq!(reply.status, status, "{}", reply.body);
         assert!(browser.cookie.is_none(), "a refusal set a cookie");
     }
-    let handed = browser
-        .go(browser_session_request(&req, Some(&token), Some(own)))
-        .await;
+    // A page whose own Referrer-Policy is `no-referrer` makes the browser send `Origin: null`;
+    // then the browser's `Sec-Fetch-Site` says where the call comes from.
+    let mut from_null = browser_session_request(&req, Some(&token), Some("null"));
+    let fetch_site = header::HeaderName::from_static("sec-fetch-site");
+    from_null
+        .headers_mut()
+        .insert(fetch_site.clone(), "cross-site".parse().unwrap());
+    let refused = browser.go(from_null).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(browser.cookie.is_none());
+    let mut from_null = browser_session_request(&req, Some(&token), Some("null"));
+    from_null
+        .headers_mut()
+        .insert(fetch_site, "same-origin".parse().unwrap());
+    let handed = browser.go(from_null).await;
     assert_eq!(handed.status, StatusCode::OK, "{}", handed.body);
     assert!(browser.cookie.is_some());
     let next: Value = serde_json::from_str(&handed.body).unwrap();

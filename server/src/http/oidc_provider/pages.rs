@@ -128,9 +128,15 @@ fn sign_in_url(keyward: &Keyward, req: &str) -> String {
     }
 }
 
-/// Whether a form POST (or the app page's call) comes from this origin.
+/// Whether a form POST (or the app page's call) comes from this origin. A page with
+/// `Referrer-Policy: no-referrer` (the app's may have it) makes browsers send `Origin: null` with
+/// its own posts: then, as with no `Origin`, the browser's `Sec-Fetch-Site` decides (a page of
+/// another site, sandboxed or not, is never `same-origin` there).
 pub(super) fn same_origin(keyward: &Keyward, headers: &HeaderMap) -> bool {
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|origin| *origin != "null");
     let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match origin {
         Some(origin) => origin == keyward.core().settings.public_origin(),
