@@ -3,7 +3,7 @@
 // (the request the page was opened with, taken out of the address bar and kept for the tab) and,
 // once the user is signed in, `.continue()` (on to consent, or back to the app that asked). On
 // a security page: `.list()` and `.disconnect(clientId)`.
-import { call, camel, seg } from "./internal.js";
+import { call, camel, dropFromAddress, seg } from "./internal.js";
 
 const KEPT = "keyward:oidc-req";
 const KEPT_FOR_MS = 10 * 60 * 1000;
@@ -15,8 +15,7 @@ function pending() {
   const req = url.searchParams.get("oidc_req");
   if (req) {
     sessionStorage.setItem(KEPT, `${Date.now()} ${req}`);
-    url.searchParams.delete("oidc_req");
-    history.replaceState(history.state, "", url.pathname + url.search + url.hash);
+    dropFromAddress(url, "oidc_req");
     return req;
   }
   const [at, kept] = (sessionStorage.getItem(KEPT) ?? "").split(" ");

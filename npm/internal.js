@@ -66,3 +66,10 @@ let first;
 /** The first client made: the one hooks use when given none. */
 export const setDefault = (auth) => ((first ??= auth), auth);
 export const defaultClient = () => first;
+
+/** Takes the query parameters `names` out of the address bar, when `url` is this page's address. */
+export const dropFromAddress = (url, ...names) => {
+  if (globalThis.location?.href != url.href) return;
+  for (const name of names) url.searchParams.delete(name);
+  history.replaceState(history.state, "", url);
+};

@@ -1,6 +1,6 @@
 // keyward/magic-link: sign in from a mail. `magicLink(auth).send(email, {redirectTo})`,
 // `.complete(url)` on the page the link opens, or `.complete({email, code})` with the mail's code.
-import { KeywardError, open, user } from "./internal.js";
+import { KeywardError, dropFromAddress, open, user } from "./internal.js";
 
 export function magicLink(auth) {
   return {
@@ -19,11 +19,7 @@ export function magicLink(auth) {
         if (url.searchParams.get("type") != "magic_link" || !token) {
           return Promise.reject(new KeywardError("invalid_link", "This address is not a magic link's"));
         }
-        if (globalThis.location?.href == url.href) {
-          url.searchParams.delete("token");
-          url.searchParams.delete("type");
-          history.replaceState(history.state, "", url);
-        }
+        dropFromAddress(url, "token", "type");
         body = { token };
       }
       return open(auth, "/magic-link/verify", body).then(user);

@@ -6,7 +6,7 @@
 // cannot sign it in to their account). A signed-in user links a provider with `.link(provider)`
 // (finished by `.complete(url)` too, by the same session), and lists and unlinks them with
 // `identities(auth).list()` / `.unlink(id)`.
-import { KeywardError, call, camel, open, seg, user } from "./internal.js";
+import { KeywardError, call, camel, dropFromAddress, open, seg, user } from "./internal.js";
 
 const messages = {
   invalid_state: "This sign-in expired or was started in another browser: start again.",
@@ -62,11 +62,7 @@ export function oauth(auth) {
       const url = new URL(input);
       const [codes, errors] = [url.searchParams.getAll("keyward_code"), url.searchParams.getAll("login_error")];
       if (!codes.length && !errors.length) return Promise.resolve(null);
-      if (globalThis.location?.href == url.href) {
-        url.searchParams.delete("keyward_code");
-        url.searchParams.delete("login_error");
-        history.replaceState(history.state, "", url);
-      }
+      dropFromAddress(url, "keyward_code", "login_error");
       const [kind, verifier] = (sessionStorage.getItem(KEY) ?? "").split(" ");
       sessionStorage.removeItem(KEY);
       if (codes.length + errors.length > 1 || !verifier) {

@@ -2234,6 +2234,20 @@ async fn first_party_apps_that_skip_consent_are_listed_and_can_be_disconnected()
     assert_eq!(info.status, StatusCode::UNAUTHORIZED);
 }
 
+/// A confidential web app returning to `https://rp.example.com/cb`, with `fields` added (or
+/// replacing those): its id and secret.
+async fn app_with(keyward: &Keyward, key: &str, fields: Value) -> (String, String) {
+    let mut body = json!({
+        "name": "Reports <app>",
+        "type": "confidential",
+        "redirect_uris": ["https://rp.example.com/cb"],
+    });
+    if let (Some(body), Value::Object(fields)) = (body.as_object_mut(), fields) {
+        body.extend(fields);
+    }
+    id_and_secret(&register(keyward, key, &body).await)
+}
+
 /// A new organization made by the user holding `token`: its id.
 async fn new_org(keyward: &Keyward, token: &str, name: &str) -> String {
     let made = send(
@@ -2269,18 +2283,12 @@ fn offered_orgs(page: &Page) -> Vec<String> {
 async fn the_user_chooses_the_organization_an_app_learns_and_it_follows_their_membership() {
     let db = TestDb::new().await;
     let (keyward, key) = provider(&db).await;
-    let made = register(
+    let app = app_with(
         &keyward,
         &key,
-        &json!({
-            "name": "Reports <app>",
-            "type": "confidential",
-            "redirect_uris": ["https://rp.example.com/cb"],
-            "scopes": ["openid", "email", "org"],
-        }),
+        json!({ "scopes": ["openid", "email", "org"] }),
     )
     .await;
-    let app = id_and_secret(&made);
     let user = sign_up(&keyward, "orgs@example.com").await;
     let token = access(&user);
     let acme = new_org(&keyward, &token, "Acme <Corp>").await;
@@ -2420,19 +2428,8 @@ async fn the_user_chooses_the_organization_an_app_learns_and_it_follows_their_me
 async fn an_app_that_skips_consent_gets_the_users_only_organization() {
     let db = TestDb::new().await;
     let (keyward, key) = provider(&db).await;
-    let made = register(
-        &keyward,
-        &key,
-        &json!({
-            "name": "Console",
-            "type": "confidential",
-            "redirect_uris": ["https://rp.example.com/cb"],
-            "scopes": ["openid", "org"],
-            "skip_consent": true,
-        }),
-    )
-    .await;
-    let app = id_and_secret(&made);
+    let fields = json!({ "name": "Console", "scopes": ["openid", "org"], "skip_consent": true });
+    let app = app_with(&keyward, &key, fields).await;
     let user = sign_up(&keyward, "solo@example.com").await;
     let authorize = authorize_uri(&app.0, "https://rp.example.com/cb", "")
         .replace("scope=openid%20email%20profile", "scope=openid%20org");

@@ -49,6 +49,19 @@ after(async () => {
   for (const stop of extra) await stop();
 });
 
+/**
+ * Keyward (`options` for `startServer`) as the provider of a second app, with the page at `/` as
+ * its sign-in page: both, stopped after the tests.
+ */
+async function providerWithApp(options) {
+  const keyward = await startServer({ ...options, args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
+  extra.push(() => keyward.stop());
+  const port = await freePort();
+  const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
+  extra.push(async () => app.close());
+  return [keyward, app];
+}
+
 /** A confidential client of `keyward` for an app on `127.0.0.1:port`: its id and secret. */
 async function registerApp(keyward, port) {
   const base = `http://127.0.0.1:${port}`;
@@ -120,11 +133,7 @@ test("a second app signs its user in through Keyward, refreshes, and signs out",
 });
 
 test("the app's own sign-in page signs the user in with a passkey, and its security page disconnects the app", async () => {
-  const keyward = await startServer({ leptos: true, args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
-  extra.push(() => keyward.stop());
-  const port = await freePort();
-  const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
-  extra.push(async () => app.close());
+  const [keyward, app] = await providerWithApp({ leptos: true });
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -194,11 +203,7 @@ test("the app's own sign-in page signs the user in with a passkey, and its secur
 });
 
 test("a page on the npm package is the sign-in page, with keyward/apps", async () => {
-  const keyward = await startServer({ args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
-  extra.push(() => keyward.stop());
-  const port = await freePort();
-  const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
-  extra.push(async () => app.close());
+  const [keyward, app] = await providerWithApp({});
   const context = await browser.newContext();
   const page = await context.newPage();
   const errors = [];
