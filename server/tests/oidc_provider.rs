@@ -272,6 +272,13 @@ async fn registrations_that_would_be_unsafe_are_refused_and_change_nothing() {
         body
     };
     let refused = [
+        // The consent page shows the name: a right-to-left override would make "Shop\u{202e}lave"
+        // read as another app's name there.
+        (
+            "an invisible override",
+            with("name", json!("Shop\u{202e}lave")),
+        ),
+        ("a blank name", with("name", json!(" "))),
         (
             "a fragment",
             with("redirect_uris", json!(["https://shop.example.com/cb#x"])),

@@ -299,6 +299,27 @@ async fn passkeys_can_be_renamed_and_removed_and_a_removed_one_no_longer_signs_i
     assert_eq!(send(&keyward, rename).await.status, StatusCode::NO_CONTENT);
     let list = send(&keyward, authed(Method::GET, "/auth/passkeys", &token)).await;
     assert_eq!(list.body["data"]["passkeys"][0]["name"], "Old phone");
+    // A control character is refused wherever it is, as the OpenAPI pattern says: a name of one
+    // vertical tab is not taken for a blank one (which would mean the default name).
+    for name in ["\u{b}", "\tOld phone"] {
+        let body = json!({ "name": name });
+        let rename = json_request(
+            Method::PATCH,
+            &format!("/auth/passkeys/{id}"),
+            Some(&token),
+            &body,
+        );
+        assert_eq!(send(&keyward, rename).await.code(), "invalid_request");
+        let options = json_request(
+            Method::POST,
+            "/auth/passkeys/register/options",
+            Some(&token),
+            &body,
+        );
+        assert_eq!(send(&keyward, options).await.code(), "invalid_request");
+    }
+    let list = send(&keyward, authed(Method::GET, "/auth/passkeys", &token)).await;
+    assert_eq!(list.body["data"]["passkeys"][0]["name"], "Old phone");
 
     let options = call(&keyward, "/auth/passkeys/sign-in/options", None, &json!({})).await;
     let assertion = phone.get(ORIGIN, &options.body["data"]).await;

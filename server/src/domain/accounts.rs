@@ -404,12 +404,11 @@ pub(crate) fn disabled() -> Error {
 /// none.
 pub fn parse_name(name: Option<String>) -> Result<Option<String>, Error> {
     let Some(name) = name else { return Ok(None) };
-    let name = name.trim();
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(super::unfit_for_names) {
+    let Some(name) = super::fit_name(&name, MAX_NAME_CHARS) else {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
             "The name must be at most 200 characters, without control or invisible formatting characters.",
         ));
-    }
+    };
     Ok((!name.is_empty()).then(|| name.to_owned()))
 }

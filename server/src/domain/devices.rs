@@ -51,13 +51,12 @@ pub async fn of_user(
 
 /// `PATCH /auth/devices/{id}`: a blank name gives the device its default name back.
 pub async fn rename(core: &Core, claims: &AccessClaims, id: &str, name: &str) -> Result<(), Error> {
-    let name = name.trim();
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(super::unfit_for_names) {
+    let Some(name) = super::fit_name(name, MAX_NAME_CHARS) else {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
             "A device name must be at most 100 characters, without control or invisible formatting characters.",
         ));
-    }
+    };
     let id = DeviceId::parse(id).ok_or_else(not_found)?;
     let name = if name.is_empty() {
         let devices = core.store.devices(&claims.sub).await?;

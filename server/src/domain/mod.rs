@@ -318,6 +318,14 @@ pub fn unfit_for_names(c: char) -> bool {
         )
 }
 
+/// A name people read, as sent, trimmed: `None` when it is longer than `max` characters or has a
+/// character [`unfit_for_names`] anywhere, even at an end trimming would take away (a name that is
+/// only a tab is refused, as the OpenAPI pattern says, not read as a blank one).
+pub fn fit_name(sent: &str, max: usize) -> Option<&str> {
+    let name = sent.trim();
+    (!sent.chars().any(unfit_for_names) && name.chars().count() <= max).then_some(name)
+}
+
 /// Whether `a` and `b` are equal, in a time that depends on their length only (codes and their
 /// keyed hashes).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -342,6 +350,20 @@ pub fn unb64(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_trimmed_but_an_unfit_character_anywhere_refuses_it() {
+        assert_eq!(fit_name("  Old phone ", 100), Some("Old phone"));
+        assert_eq!(fit_name(" ", 100), Some(""));
+        assert_eq!(
+            fit_name(&"é".repeat(100), 100),
+            Some("é".repeat(100).as_str())
+        );
+        assert_eq!(fit_name(&"é".repeat(101), 100), None);
+        for sent in ["\u{b}", "\tOld", "Old\n", "Acme\u{202e}cni", "\u{feff}Acme"] {
+            assert_eq!(fit_name(sent, 100), None, "{sent:?}");
+        }
+    }
 
     #[test]
     fn timestamps_print_as_rfc3339_utc() {

@@ -259,12 +259,11 @@ fn answer(row: &OrgRoleRow) -> OrgAnswer {
 }
 
 fn name_of(name: &str) -> Result<String, Error> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(super::unfit_for_names) {
+    let Some(name) = super::fit_name(name, 100).filter(|name| !name.is_empty()) else {
         return Err(invalid(
             "An organization's name is 1 to 100 characters, without control or invisible formatting characters.",
         ));
-    }
+    };
     Ok(name.to_owned())
 }
 

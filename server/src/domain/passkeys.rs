@@ -144,16 +144,13 @@ fn uuid_of(user_id: &UserId) -> Result<Uuid, Error> {
 }
 
 fn name_or_default(name: Option<String>, client: &Client) -> Result<String, Error> {
-    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    match name {
-        Some(name) if name.chars().count() > 100 || name.chars().any(super::unfit_for_names) => {
-            Err(Error::rejected(
-                ErrorCode::InvalidRequest,
-                "A passkey name must be at most 100 characters.",
-            ))
-        }
-        Some(name) => Ok(name),
-        None => Ok(format!(
+    match name.as_deref().map(|sent| super::fit_name(sent, 100)) {
+        Some(None) => Err(Error::rejected(
+            ErrorCode::InvalidRequest,
+            "A passkey name must be at most 100 characters, without control or invisible formatting characters.",
+        )),
+        Some(Some(name)) if !name.is_empty() => Ok(name.to_owned()),
+        _ => Ok(format!(
             "Passkey on {}",
             super::devices::name_from_user_agent(client.user_agent.as_deref())
         )),

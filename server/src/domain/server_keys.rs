@@ -117,13 +117,12 @@ pub async fn create(
     random: &Random,
     client: &Client,
 ) -> Result<(ServerKeyRow, String), Error> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(super::unfit_for_names) {
+    let Some(name) = super::fit_name(name, 100).filter(|name| !name.is_empty()) else {
         return Err(Error::rejected(
             ErrorCode::InvalidRequest,
             "A key's name is 1 to 100 characters, without control or invisible formatting characters.",
         ));
-    }
+    };
     let key = Key::generate(kind, random);
     let row = ServerKeyRow {
         id: ServerKeyId::new(now, random.bytes()),

@@ -1,7 +1,8 @@
 //! The clients (relying parties) registered with Keyward as an OpenID Connect provider.
 //!
 //! Registration rules, checked on every change as a whole:
-//! - a name of 1 to 100 characters, without control characters;
+//! - a name of 1 to 100 characters, without control or invisible formatting characters (the
+//!   consent page shows it);
 //! - redirect URIs (1 to 10, with the `authorization_code` grant only): absolute, `https`, or
 //!   `http` on a loopback address (anywhere outside production), without credentials, a fragment
 //!   or a wildcard, kept byte for byte as given; post-logout redirect URIs likewise (0 to 10);
@@ -24,7 +25,7 @@ use crate::Error;
 use crate::domain::admin::Acting;
 use crate::domain::audit::{self, AuditKind, EventExt as _};
 use crate::domain::core::Core;
-use crate::domain::{Random, Timestamp, constant_time_eq};
+use crate::domain::{Random, Timestamp, constant_time_eq, fit_name};
 use crate::store::ClientRow;
 
 /// The grants a client may have.
@@ -120,12 +121,12 @@ struct Registration {
 impl Registration {
     /// Checks every field, and how they go together, for a client of type `kind`.
     fn checked(self, core: &Core, kind: ClientType) -> Result<Self, Error> {
-        let name = self.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        let Some(name) = fit_name(&self.name, 100).filter(|name| !name.is_empty()) else {
             return Err(bad_request(
-                "`name` is 1 to 100 characters, without control characters.",
+                "`name` is 1 to 100 characters, without control or invisible formatting characters.",
             ));
-        }
+        };
+        let name = name.to_owned();
         let grant_types = unique(&self.grant_types);
         if grant_types.is_empty() {
             return Err(bad_request(format!(
