@@ -44,6 +44,7 @@
 //! | [`RequirePermission`], [`use_permission`] | its children, or a signal, by what the active organization's role grants (`todos:write`), from the session's token |
 //! | [`ContinueAuthorization`] | on the page other apps send users to when Keyward is their OpenID Connect provider (setting `oidc_sign_in_page`): once signed in by any form there, goes on to consent or back to that app |
 //! | [`ConnectedApps`] | the other apps the user let sign them in, with disconnect |
+//! | [`SignInChoices`], [`AccountSecurity`] | whole panels: every way to sign in (and a new account), every security setting |
 //! | [`KeywardStyles`] | an optional stylesheet; without it everything is unstyled, with stable `kw-*` classes |
 //!
 //! The sign-in forms remember the last way this browser signed in, and the address (in
@@ -54,6 +55,7 @@ mod components;
 mod lifecycle;
 mod oauth;
 mod orgs;
+mod panels;
 mod provider;
 mod remember;
 
@@ -72,5 +74,6 @@ pub use orgs::{
     AcceptInvitation, CreateOrgForm, InviteForm, MemberList, OrgSwitcher, RequirePermission,
     use_permission,
 };
+pub use panels::{AccountSecurity, SignInChoices};
 pub use provider::{ConnectedApps, ContinueAuthorization};
 pub use remember::{LastSignIn, Method as SignInMethod};

@@ -147,7 +147,7 @@ test("the account lifecycle through the Leptos components, with mail over SMTP",
   const other = await fresh.newPage();
   other.on("pageerror", (error) => errors.push(error.message));
   await other.goto(`${server.url}/#todos`);
-  await other.locator(".sign-in-by-mail summary").click({ timeout: 20_000 });
+  await other.locator(".kw-sign-in-by-mail summary").click({ timeout: 20_000 });
   await other.fill(".kw-magic-link-form input[name=email]", email);
   await other.click(".kw-magic-link-form button[type=submit]");
   const magic = await smtp.mail(email, 1, /sign-in link/);
@@ -164,7 +164,7 @@ test("the account lifecycle through the Leptos components, with mail over SMTP",
   const reset = await third.newPage();
   reset.on("pageerror", (error) => errors.push(error.message));
   await reset.goto(`${server.url}/#todos`);
-  await reset.locator(".forgot summary").click({ timeout: 20_000 });
+  await reset.locator(".kw-forgot summary").click({ timeout: 20_000 });
   await reset.fill(".kw-forgot-password input[name=email]", email);
   await reset.click(".kw-forgot-password button[type=submit]");
   await reset.locator(".kw-forgot-password .kw-notice", { hasText: "reset link" }).waitFor();

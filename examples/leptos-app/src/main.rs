@@ -73,28 +73,19 @@ fn App() -> impl IntoView {
                 {move || match page.get() {
                     Page::Home => view! { <Home/> }.into_any(),
                     Page::Todos => view! {
-                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                        <RequireAuth fallback=|| view! { <SignInChoices/> }>
                             <Todos/>
                         </RequireAuth>
                     }.into_any(),
                     Page::Team => view! {
-                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                        <RequireAuth fallback=|| view! { <SignInChoices/> }>
                             <Team/>
                         </RequireAuth>
                     }.into_any(),
                     Page::Security => view! {
-                        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+                        <RequireAuth fallback=|| view! { <SignInChoices/> }>
                             <h2>"Security"</h2>
-                            <VerifyEmail/>
-                            <h3>"Two-factor authentication"</h3>
-                            <MfaSetup/>
-                            <h3>"Password"</h3>
-                            <ChangePassword/>
-                            <h3>"Email address"</h3>
-                            <ChangeEmail/>
-                            <SessionList/>
-                            <LinkedAccounts/>
-                            <ConnectedApps/>
+                            <AccountSecurity/>
                         </RequireAuth>
                     }.into_any(),
                 }}
@@ -108,36 +99,9 @@ fn Home() -> impl IntoView {
     view! {
         <h1>"Authentication, in Rust from the browser to the database"</h1>
         <p>"Sign up, then visit the protected Todos page: it calls an API protected by Keyward's extractor, with a device-bound (DPoP) token."</p>
-        <RequireAuth fallback=|| view! { <SignInPanel/> }>
+        <RequireAuth fallback=|| view! { <SignInChoices/> }>
             <p class="welcome">"You are signed in. Try the " <a href="#todos">"Todos"</a> " page, or review your " <a href="#security">"sessions and devices"</a> "."</p>
         </RequireAuth>
-    }
-}
-
-#[component]
-fn SignInPanel() -> impl IntoView {
-    view! {
-        <div class="panels">
-            <section>
-                <h2>"Sign in"</h2>
-                <MfaChallenge/>
-                <SignInForm/>
-                <PasskeyButton/>
-                <OAuthButtons/>
-                <details class="sign-in-by-mail">
-                    <summary>"Sign in with a link by email"</summary>
-                    <MagicLinkForm/>
-                </details>
-                <details class="forgot">
-                    <summary>"Forgot your password?"</summary>
-                    <ForgotPassword/>
-                </details>
-            </section>
-            <section>
-                <h2>"Create an account"</h2>
-                <SignUpForm/>
-            </section>
-        </div>
     }
 }
 
