@@ -3,7 +3,8 @@
 // Keyward's own pages (password, then the authenticator code), with refresh and logout; then
 // through the Leptos app's own sign-in page (`--oidc-sign-in-page /`) with a passkey, and the
 // user disconnects the app from the app's security page; then through a page on the npm package
-// (`keyward/apps`).
+// (`keyward/apps`); then through the sign-in page Keyward ships, for a `keyward serve` with no
+// app of its own.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
@@ -18,11 +19,14 @@ let browser;
 let totpSecret;
 const extra = [];
 
-/** Keyward's JSON API, as the user's own app would call it: the `data` of the answer. */
-async function api(method, path, body, token) {
+/**
+ * Keyward's JSON API, as the user's own app would call it: the `data` of the answer (of `keyward`,
+ * the first server by default).
+ */
+async function api(method, path, body, token, keyward = server) {
   const headers = { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(`${server.url}${path}`, { method, headers, body: body && JSON.stringify(body) });
+  const res = await fetch(`${keyward.url}${path}`, { method, headers, body: body && JSON.stringify(body) });
   const text = await res.text();
   assert.ok(res.ok, `${method} ${path}: ${res.status} ${text}`);
   return text ? JSON.parse(text).data : undefined;
@@ -34,13 +38,18 @@ before(async () => {
   const { clientId, clientSecret } = await registerApp(server, rpPort);
   rp = await startRp({ issuer: server.url, clientId, clientSecret, port: rpPort });
 
-  // The user has an account with an authenticator app.
-  const signedUp = await api("POST", "/auth/sign-up", { email: EMAIL, password: PASSWORD });
-  const token = signedUp.tokens.access_token;
-  totpSecret = (await api("POST", "/auth/mfa/totp", {}, token)).secret;
-  await api("POST", "/auth/mfa/totp/confirm", { code: totp(totpSecret) }, token);
+  totpSecret = await userWithTotp(server, EMAIL);
   browser = await launchBrowser();
 });
+
+/** An account `email` on `keyward` with an authenticator app: the app's secret. */
+async function userWithTotp(keyward, email) {
+  const signedUp = await api("POST", "/auth/sign-up", { email, password: PASSWORD }, undefined, keyward);
+  const token = signedUp.tokens.access_token;
+  const { secret } = await api("POST", "/auth/mfa/totp", {}, token, keyward);
+  await api("POST", "/auth/mfa/totp/confirm", { code: totp(secret) }, token, keyward);
+  return secret;
+}
 
 after(async () => {
   await browser?.close();
@@ -233,6 +242,47 @@ test("a page on the npm package is the sign-in page, with keyward/apps", async (
   assert.deepEqual(listed.map((a) => [a.name, a.scopes]), [["Reports", ["openid", "email", "profile"]]]);
   await page.evaluate((id) => window.apps.disconnect(id), listed[0].clientId);
   assert.deepEqual(await page.evaluate(() => window.apps.list()), []);
+  assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("the sign-in page Keyward ships signs in with the password and the code, and disconnects the app", async () => {
+  const [keyward, app] = await providerWithApp({ site: process.env.KEYWARD_SIGN_IN_PAGE_DIR });
+  const secret = await userWithTotp(keyward, "ines@example.com");
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+
+  // Sent to Keyward's page, the user signs in with the password, then the authenticator's
+  // code; the page goes on to consent by itself, and back to the app.
+  await page.goto(`${app.url}/login`);
+  const notice = page.locator(".kw-continue-authorization", { hasText: "Another app asks you to sign in" });
+  await notice.waitFor({ timeout: 20_000 });
+  assert.ok(!page.url().includes("oidc_req"), `the request stayed in the address: ${page.url()}`);
+  const form = page.locator(".kw-sign-in-form");
+  await form.locator("input[name=email]").fill("ines@example.com");
+  await form.locator("input[name=password]").fill(PASSWORD);
+  await form.locator("button[type=submit]").click();
+  const code = page.locator(".kw-mfa-code-form");
+  await code.waitFor({ timeout: 10_000 });
+  await code.locator("input[name=code]").fill(totp(secret, 1));
+  await code.locator("button[type=submit]").click();
+  await page.locator("button[value=allow]").waitFor({ timeout: 10_000 });
+  assert.match(await page.textContent("body"), /Reports/);
+  await page.click("button[value=allow]");
+  await page.waitForURL(`${app.url}/`, { timeout: 10_000 });
+  const me = JSON.parse(await page.textContent("body"));
+  assert.equal(me.email, "ines@example.com", JSON.stringify(me));
+  assert.deepEqual(me.claims.amr, ["pwd", "otp"]);
+
+  // Opened by itself, the page is the account's: it lists the app, and disconnects it.
+  await page.goto(keyward.url);
+  const listed = page.locator(".kw-connected-apps li", { hasText: "Reports" });
+  await listed.waitFor({ timeout: 20_000 });
+  await listed.locator("button", { hasText: "Disconnect" }).click();
+  await listed.waitFor({ state: "detached", timeout: 10_000 });
   assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
   assert.deepEqual(errors, []);
   await context.close();

@@ -113,32 +113,83 @@ fn demo_provider() -> Option<(std::process::Child, String)> {
 /// Builds the Leptos demo app (`examples/leptos-app`) into `target/leptos-app/`.
 pub fn build_leptos_app() -> Result<PathBuf> {
     step("build the Leptos demo app (examples/leptos-app)");
+    build_leptos_site(
+        "example-leptos-app",
+        "app",
+        "examples/leptos-app/public",
+        "target/leptos-app",
+        false,
+    )
+}
+
+/// Builds the sign-in page Keyward ships (`sign-in-page`) into `target/sign-in-page/`: a debug
+/// build for the tests (it shares the demo app's dependencies), or `release` for operators
+/// (`cargo xtask sign-in-page`), size-optimised.
+pub fn build_sign_in_page(release: bool) -> Result<PathBuf> {
+    step("build the sign-in page Keyward ships (sign-in-page)");
+    build_leptos_site(
+        "keyward-sign-in-page",
+        "page",
+        "sign-in-page/public",
+        "target/sign-in-page",
+        release,
+    )
+}
+
+/// `cargo xtask sign-in-page`: the page, release-built, and how to serve it.
+pub fn sign_in_page() -> Result {
+    crate::setup::run()?;
+    let site = build_sign_in_page(true)?;
+    println!(
+        "\nthe sign-in page is in {}: serve it with\n  keyward serve --oidc-provider on \\\n    \
+         --static-dir {} --oidc-sign-in-page /",
+        site.display(),
+        site.display()
+    );
+    Ok(())
+}
+
+/// Builds the Leptos client-side app `package` for the browser, generates its JS glue as
+/// `{name}.js` and puts both with the files of `public` into `out` (relative to the root); returns
+/// that directory. `release` builds with the npm package's size profile and runs `wasm-opt`.
+fn build_leptos_site(
+    package: &str,
+    name: &str,
+    public: &str,
+    out: &str,
+    release: bool,
+) -> Result<PathBuf> {
     let root = root();
+    let profile = if release { crate::npm::PROFILE } else { "dev" };
     cmd::run(
-        cargo()
+        cmd::wasm_cargo()
             .args([
                 "build",
                 "-p",
-                "example-leptos-app",
+                package,
                 "--target",
                 crate::setup::WASM_TARGET,
             ])
+            .args(["--profile", profile])
             .current_dir(&root),
     )?;
-    let site = root.join("target/leptos-app");
+    let site = root.join(out);
     let _ = std::fs::remove_dir_all(&site);
-    cmd::run(
-        Command::new("wasm-bindgen")
-            .args(["--target", "web", "--out-name", "app", "--no-typescript"])
-            .arg("--out-dir")
-            .arg(&site)
-            .arg(
-                root.join("target")
-                    .join(crate::setup::WASM_TARGET)
-                    .join("debug/example-leptos-app.wasm"),
-            ),
-    )?;
-    let public = root.join("examples/leptos-app/public");
+    let built = root
+        .join(cmd::WASM_TARGET_DIR)
+        .join(crate::setup::WASM_TARGET)
+        .join(if release { profile } else { "debug" })
+        .join(format!("{package}.wasm"));
+    let mut bindgen = Command::new("wasm-bindgen");
+    bindgen.args(["--target", "web", "--out-name", name, "--no-typescript"]);
+    if release {
+        bindgen.args(["--remove-name-section", "--remove-producers-section"]);
+    }
+    cmd::run(bindgen.arg("--out-dir").arg(&site).arg(&built))?;
+    if release {
+        crate::npm::optimize(&root, &site.join(format!("{name}_bg.wasm")))?;
+    }
+    let public = root.join(public);
     for entry in
         std::fs::read_dir(&public).map_err(|e| format!("read {}: {e}", public.display()))?
     {

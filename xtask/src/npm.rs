@@ -8,7 +8,7 @@ use crate::setup::WASM_TARGET;
 use crate::{Result, root, step};
 
 /// The cargo profile the browser client is built with (size-optimised, see Cargo.toml).
-const PROFILE: &str = "wasm-release";
+pub const PROFILE: &str = "wasm-release";
 
 pub fn run() -> Result {
     crate::setup::run()?;

@@ -108,6 +108,7 @@ pub fn run() -> Result {
     crate::setup::run()?;
     let root = root();
     let mut tally = Tally::default();
+    let browser = BrowserBuilds::start();
 
     step("cargo fmt --check");
     tally.check(
@@ -154,38 +155,6 @@ pub fn run() -> Result {
             ),
         );
     }
-
-    step("clippy (wasm32: the browser crates)");
-    tally.check(
-        "clippy (wasm32)",
-        cmd::run(
-            cargo()
-                .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
-                .args([
-                    "-p",
-                    "keyward-client",
-                    "-p",
-                    "keyward-leptos",
-                    "-p",
-                    "example-leptos-app",
-                ])
-                .args(["--", "-D", "warnings"])
-                .current_dir(&root),
-        ),
-    );
-
-    // The npm package's face of the client: without serde, with the JS exports.
-    step("clippy (wasm32: the npm core)");
-    tally.check(
-        "clippy (wasm32, npm core)",
-        cmd::run(
-            cargo()
-                .args(["clippy", "--target", WASM_TARGET, "-p", "keyward-client"])
-                .args(["--no-default-features", "--features", "js"])
-                .args(["--", "-D", "warnings"])
-                .current_dir(&root),
-        ),
-    );
 
     step("native tests (server on SQLite)");
     tally.tests(
@@ -239,10 +208,13 @@ pub fn run() -> Result {
         }),
     );
 
+    step("the browser side's builds (made beside the stages above)");
+    let sites = browser.join(&mut tally);
+
     step("wasm tests in headless Chromium");
     tally.tests(
         "wasm tests (Chromium)",
-        cargo()
+        cmd::wasm_cargo()
             .args(["test", "--target", WASM_TARGET])
             .args(["-p", "keyward-client", "-p", "keyward-leptos"])
             .env("CHROMEDRIVER", chromedriver())
@@ -256,28 +228,23 @@ pub fn run() -> Result {
     );
 
     step("end-to-end tests (Playwright + Chromium + the real server)");
-    let e2e = crate::demo::build_app().and_then(|site| {
-        let react = crate::demo::build_react_app()?;
-        let leptos = crate::demo::build_leptos_app()?;
-        let offline = crate::demo::build_offline_sync_site()?;
-        let built = built.clone()?;
-        let server = built.binary("keyward")?;
-        let api = built.binary("example-axum-api")?;
-        let sync = built.binary("example-offline-sync")?;
-        Ok((site, react, leptos, server, api, (offline, sync)))
+    let binaries = built.and_then(|built| {
+        Ok([
+            ("KEYWARD_BIN", built.binary("keyward")?),
+            ("KEYWARD_API_BIN", built.binary("example-axum-api")?),
+            (
+                "KEYWARD_OFFLINE_SYNC_BIN",
+                built.binary("example-offline-sync")?,
+            ),
+        ])
     });
-    match e2e {
-        Ok((site, react, leptos, server, api, (offline, sync))) => {
+    match (binaries, sites) {
+        (Ok(binaries), Some(sites)) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
                 .arg("tests/e2e/")
-                .env("KEYWARD_BIN", server)
-                .env("KEYWARD_DEMO_DIR", site)
-                .env("KEYWARD_REACT_DIR", react)
-                .env("KEYWARD_API_BIN", api)
-                .env("KEYWARD_LEPTOS_DIR", leptos)
-                .env("KEYWARD_OFFLINE_SYNC_BIN", sync)
-                .env("KEYWARD_OFFLINE_SYNC_DIR", offline)
+                .envs(binaries)
+                .envs(sites)
                 .env(
                     "KEYWARD_CHROMIUM",
                     chromium_path().unwrap_or_else(|| "chromium".into()),
@@ -285,10 +252,11 @@ pub fn run() -> Result {
                 .current_dir(&root);
             tally.tests("end-to-end tests", &mut node);
         }
-        Err(message) => {
+        (Err(message), _) => {
             eprintln!("xtask: {message}");
             tally.fail("build for the end-to-end tests");
         }
+        (_, None) => tally.fail("build for the end-to-end tests"),
     }
 
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -302,6 +270,151 @@ pub fn run() -> Result {
         Ok(())
     } else {
         Err(format!("{} failed", tally.failed))
+    }
+}
+
+/// How the browser side's builds tell `test` what happened, in their output: a line `{STAGE}ok
+/// {name}` or `{STAGE}failed {name}` per stage, and `{SITE}{VARIABLE}={dir}` per site the
+/// end-to-end tests serve.
+const STAGE: &str = "xtask-stage ";
+const SITE: &str = "xtask-site ";
+
+/// A site's build: where it is.
+type SiteBuild = fn() -> Result<PathBuf>;
+
+/// The sites the end-to-end tests serve: the variable that names each, and its build.
+const SITES: [(&str, SiteBuild); 5] = [
+    ("KEYWARD_LEPTOS_DIR", crate::demo::build_leptos_app),
+    ("KEYWARD_SIGN_IN_PAGE_DIR", || {
+        crate::demo::build_sign_in_page(false)
+    }),
+    ("KEYWARD_DEMO_DIR", crate::demo::build_app),
+    ("KEYWARD_REACT_DIR", crate::demo::build_react_app),
+    (
+        "KEYWARD_OFFLINE_SYNC_DIR",
+        crate::demo::build_offline_sync_site,
+    ),
+];
+
+/// `cargo xtask browser-builds`, which `test` runs beside its native stages: the browser crates'
+/// clippy passes, the wasm tests' build and every site of the end-to-end tests. They build in
+/// target directories of their own ([`cmd::WASM_TARGET_DIR`], the npm package's), so they make
+/// use of what the native builds leave idle of the machine (one crate compiling alone, tests
+/// waiting on a database or a browser) instead of waiting for them. What runs in a browser runs
+/// afterwards, in `test` itself, with no build beside it.
+pub fn browser_builds() -> Result {
+    let root = root();
+    let report = |name: &str, outcome: Result| match outcome {
+        Ok(()) => println!("{STAGE}ok {name}"),
+        Err(message) => {
+            println!("xtask: {message}");
+            println!("{STAGE}failed {name}");
+        }
+    };
+
+    step("clippy (wasm32: the browser crates)");
+    report(
+        "clippy (wasm32)",
+        cmd::run(
+            cmd::wasm_cargo()
+                .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
+                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
+                .args(["-p", "example-leptos-app", "-p", "keyward-sign-in-page"])
+                .args(["--", "-D", "warnings"])
+                .current_dir(&root),
+        ),
+    );
+
+    // The npm package's face of the client: without serde, with the JS exports.
+    step("clippy (wasm32: the npm core)");
+    report(
+        "clippy (wasm32, npm core)",
+        cmd::run(
+            cmd::wasm_cargo()
+                .args(["clippy", "--target", WASM_TARGET, "-p", "keyward-client"])
+                .args(["--no-default-features", "--features", "js"])
+                .args(["--", "-D", "warnings"])
+                .current_dir(&root),
+        ),
+    );
+
+    step("build the wasm tests");
+    report(
+        "build of the wasm tests",
+        cmd::run(
+            cmd::wasm_cargo()
+                .args(["test", "--no-run", "--target", WASM_TARGET])
+                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
+                .current_dir(&root),
+        ),
+    );
+
+    let mut built = Ok(());
+    for (variable, build) in SITES {
+        match build() {
+            Ok(dir) => println!("{SITE}{variable}={}", dir.display()),
+            Err(message) => built = Err(format!("{variable}: {message}")),
+        }
+    }
+    report("build for the end-to-end tests", built);
+    Ok(())
+}
+
+/// The browser side's builds, running in a second xtask process ([`browser_builds`]) whose
+/// output goes to a file, printed whole when they are joined.
+struct BrowserBuilds {
+    child: std::io::Result<std::process::Child>,
+    log: PathBuf,
+}
+
+impl BrowserBuilds {
+    fn start() -> Self {
+        let log = root().join("target/xtask-browser-builds.log");
+        let child = std::fs::File::create(&log).and_then(|out| {
+            let err = out.try_clone()?;
+            Command::new(std::env::current_exe()?)
+                .arg("browser-builds")
+                .stdout(out)
+                .stderr(err)
+                .current_dir(root())
+                .spawn()
+        });
+        println!(
+            "the browser side builds beside the stages below: {}",
+            log.display()
+        );
+        Self { child, log }
+    }
+
+    /// Waits for the builds, prints what they printed and counts their stages. Returns the
+    /// sites' variables for the end-to-end tests, if every site was built.
+    fn join(self, tally: &mut Tally) -> Option<Vec<(String, String)>> {
+        let status = self.child.and_then(|mut child| child.wait());
+        let output = std::fs::read_to_string(&self.log).unwrap_or_default();
+        print!("{output}");
+        let mut sites = Vec::new();
+        let mut finished = false;
+        for line in output.lines() {
+            if let Some((outcome, name)) = line.strip_prefix(STAGE).and_then(|r| r.split_once(' '))
+            {
+                finished = name == "build for the end-to-end tests";
+                if outcome == "ok" {
+                    tally.check(name, Ok(()));
+                } else {
+                    tally.fail(name);
+                }
+            } else if let Some((variable, dir)) =
+                line.strip_prefix(SITE).and_then(|r| r.split_once('='))
+            {
+                sites.push((variable.to_owned(), dir.to_owned()));
+            }
+        }
+        if !finished || !matches!(status, Ok(status) if status.success()) {
+            eprintln!("xtask: the browser side's builds did not finish ({status:?})");
+            tally.fail("browser side's builds");
+            return None;
+        }
+        (sites.len() == SITES.len()).then_some(sites)
     }
 }
 
