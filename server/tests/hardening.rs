@@ -417,3 +417,39 @@ async fn a_challenge_answer_is_accepted_only_by_the_audience_it_was_issued_for()
     assert_eq!(right.status, StatusCode::OK, "{}", right.body);
     assert_eq!(right.body["data"]["device_id"], id.as_str());
 }
+
+/// A site Keyward serves (`static_dir`: the app, or the sign-in page Keyward ships, where other
+/// apps send users and where they disconnect them) is never framed by another site, which could
+/// otherwise trick a click on Continue or Disconnect, and its address (a pending request) is not
+/// sent to other sites. Headers the site sets itself are not this list's business: there are none
+/// here.
+#[tokio::test]
+async fn a_static_site_is_never_framed_and_keeps_its_address_to_itself() {
+    use tower::ServiceExt as _;
+    let db = TestDb::new().await;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(
+        site.path().join("index.html"),
+        "<!doctype html><title>page</title>",
+    )
+    .unwrap();
+    std::fs::write(site.path().join("page.js"), "export default 1;").unwrap();
+    let settings = keyward_server::Settings {
+        static_dir: Some(site.path().to_owned()),
+        ..db.settings()
+    };
+    let keyward = Keyward::start(settings).await.unwrap();
+    for path in ["/", "/?oidc_req=abc", "/index.html", "/page.js"] {
+        let response = keyward.router().oneshot(get(path)).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let header = |name: &str| response.headers()[name].to_str().unwrap().to_owned();
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(
+            header("content-security-policy"),
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(header("referrer-policy"), "same-origin", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+    }
+}

@@ -34,8 +34,10 @@ use axum::handler::HandlerWithoutStateExt;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -326,11 +328,30 @@ pub(crate) fn router(keyward: Keyward) -> Router {
         )
         .method_not_allowed_fallback(meta::method_not_allowed);
     let routes = match &keyward.core().settings.static_dir {
-        Some(dir) => routes.fallback_service(
-            ServeDir::new(dir)
-                .append_index_html_on_directories(true)
-                .not_found_service(meta::not_found.into_service()),
-        ),
+        // The app's files may be the page other apps send users to (the sign-in page Keyward
+        // ships, or the app's own): never framed by another site (a framed Continue or
+        // Disconnect can be clicked by trickery), their address (a pending request in it) kept
+        // from other sites, their types not sniffed. A header already set is left alone.
+        Some(dir) => {
+            let page_header = |name, value| {
+                SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+            };
+            routes.fallback_service(
+                ServiceBuilder::new()
+                    .layer(page_header(header::X_FRAME_OPTIONS, "DENY"))
+                    .layer(page_header(
+                        header::CONTENT_SECURITY_POLICY,
+                        "frame-ancestors 'none'",
+                    ))
+                    .layer(page_header(header::REFERRER_POLICY, "same-origin"))
+                    .layer(page_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                    .service(
+                        ServeDir::new(dir)
+                            .append_index_html_on_directories(true)
+                            .not_found_service(meta::not_found.into_service()),
+                    ),
+            )
+        }
         None => routes.fallback(meta::not_found),
     };
     let settings = &keyward.core().settings;
