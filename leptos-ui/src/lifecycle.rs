@@ -337,6 +337,18 @@ fn ConfirmEmailChange(token: String) -> impl IntoView {
     )
 }
 
+thread_local! {
+    /// Whether this page signed in, or began to, with a mailed link's token.
+    static BY_MAILED_LINK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this page signed in, or began to, with a mailed link's token. Anyone may hand out a
+/// link to their own account, beside whatever else they put in the address: such a sign-in is
+/// not by itself a choice to go on to another app.
+pub(crate) fn signed_in_by_mailed_link() -> bool {
+    BY_MAILED_LINK.get()
+}
+
 /// Signs in with a magic link's token.
 #[component]
 fn MagicLinkSignIn(token: String) -> impl IntoView {
@@ -346,6 +358,7 @@ fn MagicLinkSignIn(token: String) -> impl IntoView {
         "kw-magic-link-sign-in",
         "Sign in",
         move |client, token| async move {
+            BY_MAILED_LINK.set(true);
             let answer = client.complete_magic_link(&token).await;
             let email = client.user().map(|user| user.email).unwrap_or_default();
             first_factor(auth, answer, Method::MagicLink, &email).await?;

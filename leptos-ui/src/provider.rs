@@ -7,7 +7,7 @@ use leptos::prelude::*;
 
 use crate::auth::{Feedback, use_auth};
 use crate::components::ErrorMessage;
-use crate::lifecycle::take_from_address;
+use crate::lifecycle::{signed_in_by_mailed_link, take_from_address};
 
 /// Where this tab keeps the pending request while the user signs in (a magic link's code or a
 /// provider's sign-in may bring the page back without it in the address), with when it came:
@@ -51,8 +51,9 @@ fn pending_request() -> Option<String> {
 /// On the page Keyward sends users to when another app asks them to sign in (`?oidc_req=…`;
 /// setting `oidc_sign_in_page`). Once the user signs in here, by any form on the page, it hands
 /// the request back to Keyward and the browser goes on (to consent, or straight back to that
-/// app). A user who was signed in already is asked first ("Continue as …"): being signed in to
-/// this app is not by itself a choice to sign in to another. When that app asks for a fresh
+/// app). A user who was signed in already, or who signed in with a mailed link (anyone can hand
+/// out a link to their own account with a request beside it), is asked first ("Continue as …"):
+/// being signed in to this app is not by itself a choice to sign in to another. When that app asks for a fresh
 /// sign-in, the user is offered to sign in again; nothing ends by itself. Shows nothing on a
 /// page opened otherwise.
 #[component]
@@ -102,9 +103,10 @@ pub fn ContinueAuthorization() -> impl IntoView {
             }
         });
     };
+    // A sign-in by a mailed link (whoever's link it is) is asked about, as one from before.
     Effect::new(move |_| match auth.state().get() {
         AuthState::SignedOut => signed_in_here.set_value(true),
-        AuthState::SignedIn if signed_in_here.get_value() => go(),
+        AuthState::SignedIn if signed_in_here.get_value() && !signed_in_by_mailed_link() => go(),
         _ => {}
     });
     let sign_in_again = move |_| {

@@ -5,7 +5,8 @@
 //!
 //! Another app sends the user here (`/?oidc_req=…`); they sign in by any way the server offers
 //! (password and the authenticator code, a passkey, a provider, a link by email) and the page goes
-//! on to consent and back to that app. Mailed links open here too (`app_url` is this origin).
+//! on to consent and back to that app. Mailed links open here too when `app_url` is this origin
+//! (by default it is the first allowed origin: the issuer's, unless other apps are listed).
 //! Signed in, the page is the account's security page: sessions, passkeys, two-factor, and the
 //! apps the user let sign in, with disconnect.
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 
 import { startRp } from "./fixtures/oidc-rp.mjs";
-import { freePort, keywardCli, launchBrowser, startServer, totp } from "./support.mjs";
+import { freePort, keywardCli, launchBrowser, required, startServer, startSmtp, totp } from "./support.mjs";
 
 const EMAIL = "ada@example.com";
 const PASSWORD = "correct horse battery staple";
@@ -63,7 +63,8 @@ after(async () => {
  * its sign-in page: both, stopped after the tests.
  */
 async function providerWithApp(options) {
-  const keyward = await startServer({ ...options, args: ["--oidc-provider", "on", "--oidc-sign-in-page", "/"] });
+  const args = ["--oidc-provider", "on", "--oidc-sign-in-page", "/", ...(options.args ?? [])];
+  const keyward = await startServer({ ...options, args });
   extra.push(() => keyward.stop());
   const port = await freePort();
   const app = await startRp({ issuer: keyward.url, ...(await registerApp(keyward, port)), port });
@@ -248,7 +249,7 @@ test("a page on the npm package is the sign-in page, with keyward/apps", async (
 });
 
 test("the sign-in page Keyward ships signs in with the password and the code, and disconnects the app", async () => {
-  const [keyward, app] = await providerWithApp({ site: process.env.KEYWARD_SIGN_IN_PAGE_DIR });
+  const [keyward, app] = await providerWithApp({ site: required("KEYWARD_SIGN_IN_PAGE_DIR") });
   const secret = await userWithTotp(keyward, "ines@example.com");
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -284,6 +285,43 @@ test("the sign-in page Keyward ships signs in with the password and the code, an
   await listed.locator("button", { hasText: "Disconnect" }).click();
   await listed.waitFor({ state: "detached", timeout: 10_000 });
   assert.equal((await appSays(page, "/refresh", app)).error, "invalid_grant");
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test("a mailed link to someone else's account, with a request planted beside it, goes on only when the user says so", async () => {
+  const smtp = await startSmtp();
+  extra.push(() => smtp.stop());
+  const [keyward, app] = await providerWithApp({ site: required("KEYWARD_SIGN_IN_PAGE_DIR"), args: ["--smtp-url", smtp.url] });
+
+  // The attacker's own account, a sign-in link mailed to it, and an authorization request for
+  // the app made in the attacker's own browser.
+  await api("POST", "/auth/sign-up", { email: "mallory@example.com", password: PASSWORD }, undefined, keyward);
+  await api("POST", "/auth/magic-link", { email: "mallory@example.com" }, undefined, keyward);
+  const token = new URL((await smtp.mail("mallory@example.com", 1, /sign-in link/)).link).searchParams.get("token");
+  const toKeyward = (await fetch(`${app.url}/login`, { redirect: "manual" })).headers.get("location");
+  const toPage = (await fetch(toKeyward, { redirect: "manual" })).headers.get("location");
+  const req = new URL(toPage, keyward.url).searchParams.get("oidc_req");
+  assert.ok(req, toPage);
+
+  // The victim opens a link carrying both, and signs in: as the attacker, which the page says.
+  // It does not go on to the app by itself.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(error.message));
+  await page.goto(`${keyward.url}/?type=magic_link&token=${token}&oidc_req=${encodeURIComponent(req)}`);
+  await page.locator(".kw-magic-link-sign-in button").click({ timeout: 20_000 });
+  const asked = page.locator(".kw-continue-authorization .kw-continue");
+  await asked.waitFor({ timeout: 10_000 });
+  assert.match(await page.textContent(".kw-continue-authorization"), /as mallory@example\.com/);
+  await page.waitForLoadState("networkidle");
+  assert.ok(page.url().startsWith(`${keyward.url}/`) && !page.url().includes("/auth/oidc/"), page.url());
+  assert.equal(await page.locator("button[value=allow]").count(), 0);
+
+  // Told who they would be, a user who wants to go on may.
+  await asked.click();
+  await page.locator("button[value=allow]").waitFor({ timeout: 10_000 });
   assert.deepEqual(errors, []);
   await context.close();
 });

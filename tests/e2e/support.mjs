@@ -1,6 +1,8 @@
 // Helpers for the end-to-end tests: a real `keyward` server on a fresh SQLite database and a
 // free port, Debian's Chromium driven by playwright-core, and a real SMTP server. `cargo xtask test` sets
-// KEYWARD_BIN, KEYWARD_DEMO_DIR and KEYWARD_CHROMIUM.
+// KEYWARD_BIN, KEYWARD_API_BIN, KEYWARD_OFFLINE_SYNC_BIN, KEYWARD_CHROMIUM and each site's directory:
+// KEYWARD_DEMO_DIR, KEYWARD_REACT_DIR, KEYWARD_LEPTOS_DIR, KEYWARD_SIGN_IN_PAGE_DIR,
+// KEYWARD_OFFLINE_SYNC_DIR.
 import { createHmac } from "node:crypto";
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
@@ -12,7 +14,8 @@ import { chromium } from "playwright-core";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 
-function required(name) {
+/** The environment variable `name`, which `cargo xtask test` sets. */
+export function required(name) {
   const value = process.env[name];
   if (!value) throw new Error(`${name} is not set: run the end-to-end tests with \`cargo xtask test\``);
   return value;
