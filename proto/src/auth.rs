@@ -21,7 +21,7 @@ pub struct SignUpRequest {
         feature = "openapi",
         schema(
             max_length = 200,
-            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c\u180e\u2028\u2029\ufff9-\ufffb]*$"
         )
     )]
     pub name: Option<String>,
@@ -238,7 +238,7 @@ pub struct RenameDevice {
         feature = "openapi",
         schema(
             max_length = 100,
-            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c\u180e\u2028\u2029\ufff9-\ufffb]*$"
         )
     )]
     pub name: String,
@@ -363,7 +363,7 @@ pub struct PasskeyName {
         feature = "openapi",
         schema(
             max_length = 100,
-            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c\u180e\u2028\u2029\ufff9-\ufffb]*$"
         )
     )]
     pub name: Option<String>,
@@ -383,7 +383,7 @@ pub struct PasskeySignUp {
         feature = "openapi",
         schema(
             max_length = 200,
-            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]*$"
+            pattern = r"^[^\u0000-\u001f\u007f-\u009f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u061c\u180e\u2028\u2029\ufff9-\ufffb]*$"
         )
     )]
     pub name: Option<String>,

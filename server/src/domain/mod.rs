@@ -300,21 +300,26 @@ impl Random {
     }
 }
 
-/// Whether `c` has no place in a name people read: a control character, or an invisible
-/// formatting one (the soft hyphen, zero-width spaces and joiners, directional marks, embeddings,
-/// overrides and isolates, the byte order mark), which would let a name hide text or read as
-/// another (a right-to-left override turns "Acme\u{202e}cni" into "Acmeinc" on screen). The
-/// OpenAPI document's name patterns list the same characters.
+/// Whether `c` has no place in a name people read: a control character, a line or paragraph
+/// separator, or an invisible formatting one (the soft hyphen, the Arabic letter mark, the
+/// Mongolian vowel separator, zero-width spaces and joiners, directional marks, embeddings,
+/// overrides and isolates, the byte order mark, interlinear annotation marks), which would let a
+/// name hide text or read as another (a right-to-left override turns "Acme\u{202e}cni" into
+/// "Acmeinc" on screen). The OpenAPI document's name patterns list the same characters.
 pub fn unfit_for_names(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{ad}'
+                | '\u{61c}'
+                | '\u{180e}'
                 | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{2029}'
                 | '\u{202a}'..='\u{202e}'
                 | '\u{2060}'..='\u{2064}'
                 | '\u{2066}'..='\u{2069}'
                 | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
         )
 }
 
@@ -360,7 +365,16 @@ mod tests {
             Some("é".repeat(100).as_str())
         );
         assert_eq!(fit_name(&"é".repeat(101), 100), None);
-        for sent in ["\u{b}", "\tOld", "Old\n", "Acme\u{202e}cni", "\u{feff}Acme"] {
+        for sent in [
+            "\u{b}",
+            "\tOld",
+            "Old\n",
+            "Acme\u{202e}cni",
+            "\u{feff}Acme",
+            "Acme\u{61c}",
+            "Acme\u{2028}Inc",
+            "Acme\u{fff9}",
+        ] {
             assert_eq!(fit_name(sent, 100), None, "{sent:?}");
         }
     }

@@ -537,7 +537,12 @@ async fn finish(
                 issuer,
                 subject,
                 email: email.as_str().to_owned(),
-                name: name.and_then(|n| super::accounts::parse_name(Some(n)).ok().flatten()),
+                // Trimmed first: a provider's name with a trailing newline is still a name.
+                name: name.and_then(|n| {
+                    super::accounts::parse_name(Some(n.trim().to_owned()))
+                        .ok()
+                        .flatten()
+                }),
             })
         }
     };
