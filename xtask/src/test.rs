@@ -108,7 +108,6 @@ pub fn run() -> Result {
     crate::setup::run()?;
     let root = root();
     let mut tally = Tally::default();
-    let browser = BrowserBuilds::start();
 
     step("cargo fmt --check");
     tally.check(
@@ -132,6 +131,10 @@ pub fn run() -> Result {
                 .current_dir(&root),
         ),
     );
+
+    // From here on the native stages leave some of the machine idle (one large crate checking
+    // alone, tests waiting on a database or a socket); the first pass keeps every core busy.
+    let browser = BrowserBuilds::start();
 
     // The server library as apps get it: the workspace pass above builds it with its tests'
     // `testing` feature on. And an app that nests the router may turn the CLI off: the library
@@ -256,7 +259,8 @@ pub fn run() -> Result {
             eprintln!("xtask: {message}");
             tally.fail("build for the end-to-end tests");
         }
-        (_, None) => tally.fail("build for the end-to-end tests"),
+        // Counted where the browser side's builds were joined.
+        (_, None) => eprintln!("xtask: the end-to-end tests need every site; see above"),
     }
 
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -304,9 +308,13 @@ const SITES: [(&str, SiteBuild); 5] = [
 /// afterwards, in `test` itself, with no build beside it.
 pub fn browser_builds() -> Result {
     let root = root();
-    let report = |name: &str, outcome: Result| match outcome {
+    // Every stage runs even when one before it failed, as in `test`; the exit status says
+    // whether all passed.
+    let mut failed = 0;
+    let mut report = |name: &str, outcome: Result| match outcome {
         Ok(()) => println!("{STAGE}ok {name}"),
         Err(message) => {
+            failed += 1;
             println!("xtask: {message}");
             println!("{STAGE}failed {name}");
         }
@@ -349,47 +357,68 @@ pub fn browser_builds() -> Result {
         ),
     );
 
-    let mut built = Ok(());
+    let mut unbuilt = Vec::new();
     for (variable, build) in SITES {
         match build() {
             Ok(dir) => println!("{SITE}{variable}={}", dir.display()),
-            Err(message) => built = Err(format!("{variable}: {message}")),
+            Err(message) => unbuilt.push(format!("{variable}: {message}")),
         }
     }
-    report("build for the end-to-end tests", built);
-    Ok(())
+    report(
+        "build for the end-to-end tests",
+        if unbuilt.is_empty() {
+            Ok(())
+        } else {
+            Err(unbuilt.join("; "))
+        },
+    );
+    match failed {
+        0 => Ok(()),
+        n => Err(format!("{n} of the browser side's stages failed")),
+    }
 }
 
 /// The browser side's builds, running in a second xtask process ([`browser_builds`]) whose
-/// output goes to a file, printed whole when they are joined.
+/// output goes to a file, printed whole when they are joined. Dropped unjoined (a panic), it
+/// stops them.
 struct BrowserBuilds {
-    child: std::io::Result<std::process::Child>,
+    child: Option<std::io::Result<std::process::Child>>,
     log: PathBuf,
 }
 
 impl BrowserBuilds {
     fn start() -> Self {
         let log = root().join("target/xtask-browser-builds.log");
-        let child = std::fs::File::create(&log).and_then(|out| {
-            let err = out.try_clone()?;
-            Command::new(std::env::current_exe()?)
-                .arg("browser-builds")
-                .stdout(out)
-                .stderr(err)
-                .current_dir(root())
-                .spawn()
-        });
+        let child = log
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::File::create(&log))
+            .and_then(|out| {
+                let err = out.try_clone()?;
+                Command::new(std::env::current_exe()?)
+                    .arg("browser-builds")
+                    .stdout(out)
+                    .stderr(err)
+                    .current_dir(root())
+                    .spawn()
+            });
         println!(
             "the browser side builds beside the stages below: {}",
             log.display()
         );
-        Self { child, log }
+        Self {
+            child: Some(child),
+            log,
+        }
     }
 
     /// Waits for the builds, prints what they printed and counts their stages. Returns the
     /// sites' variables for the end-to-end tests, if every site was built.
-    fn join(self, tally: &mut Tally) -> Option<Vec<(String, String)>> {
-        let status = self.child.and_then(|mut child| child.wait());
+    fn join(mut self, tally: &mut Tally) -> Option<Vec<(String, String)>> {
+        let status = match self.child.take() {
+            Some(child) => child.and_then(|mut child| child.wait()),
+            None => return None,
+        };
         let output = std::fs::read_to_string(&self.log).unwrap_or_default();
         print!("{output}");
         let mut sites = Vec::new();
@@ -409,12 +438,22 @@ impl BrowserBuilds {
                 sites.push((variable.to_owned(), dir.to_owned()));
             }
         }
-        if !finished || !matches!(status, Ok(status) if status.success()) {
+        // A stage that failed makes the process fail too: it is counted above.
+        if !finished {
             eprintln!("xtask: the browser side's builds did not finish ({status:?})");
             tally.fail("browser side's builds");
             return None;
         }
         (sites.len() == SITES.len()).then_some(sites)
+    }
+}
+
+impl Drop for BrowserBuilds {
+    fn drop(&mut self) {
+        if let Some(Ok(mut child)) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
