@@ -73,19 +73,6 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Where the browser crates build (wasm clippy, the wasm tests, the Leptos sites), relative to
-/// the root: a target directory of their own, because cargo builds in one directory one command
-/// at a time, and `cargo xtask test` builds them beside the native crates. Only their host side
-/// (proc macros, build scripts) is built twice.
-pub const WASM_TARGET_DIR: &str = "target/wasm";
-
-/// `cargo` building in [`WASM_TARGET_DIR`].
-pub fn wasm_cargo() -> Command {
-    let mut command = cargo();
-    command.env("CARGO_TARGET_DIR", crate::root().join(WASM_TARGET_DIR));
-    command
-}
-
 /// Whether this process runs as root (apt and PostgreSQL's user switch depend on it).
 pub fn is_root() -> bool {
     output(Command::new("id").arg("-u")).as_deref() == Some("0")

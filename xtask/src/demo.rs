@@ -162,7 +162,7 @@ fn build_leptos_site(
     let root = root();
     let profile = if release { crate::npm::PROFILE } else { "dev" };
     cmd::run(
-        cmd::wasm_cargo()
+        cargo()
             .args([
                 "build",
                 "-p",
@@ -176,7 +176,7 @@ fn build_leptos_site(
     let site = root.join(out);
     let _ = std::fs::remove_dir_all(&site);
     let built = root
-        .join(cmd::WASM_TARGET_DIR)
+        .join("target")
         .join(crate::setup::WASM_TARGET)
         .join(if release { profile } else { "debug" })
         .join(format!("{package}.wasm"));

@@ -4,7 +4,6 @@
 //! - `demo`: build everything and serve the demo app with the server at http://localhost:8787.
 //! - `offline-sync`: build and serve the offline-first sync example at http://localhost:8787.
 //! - `test`: every check and test; ends with one line `N passed, N failed`.
-//! - `browser-builds`: what `test` builds for the browser, beside its native stages.
 //! - `sign-in-page`: build the sign-in page Keyward ships (release) into `target/sign-in-page/`.
 //! - `npm`: build the `keyward` npm package into `npm/pkg/` and pack it.
 //! - `bench`: Keyward and the two peers side by side; writes `BENCHMARKS.md`.
@@ -36,8 +35,6 @@ commands:
   offline-sync
           build and serve the offline-first sync example at http://localhost:8787
   test    fmt, clippy, native tests (SQLite and PostgreSQL), wasm tests in Chromium, e2e tests
-  browser-builds
-          what test builds for the browser (run by test beside its native stages)
   sign-in-page
           build the sign-in page Keyward ships into target/sign-in-page/ (release)
   npm     build the npm package into npm/pkg/ and pack it into npm/
@@ -52,7 +49,6 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(),
         Some("offline-sync") => demo::offline_sync(),
         Some("test") => test::run(),
-        Some("browser-builds") => test::browser_builds(),
         Some("sign-in-page") => demo::sign_in_page(),
         Some("npm") => npm::run(),
         Some("bench") => bench::run(),

@@ -132,10 +132,6 @@ pub fn run() -> Result {
         ),
     );
 
-    // From here on the native stages leave some of the machine idle (one large crate checking
-    // alone, tests waiting on a database or a socket); the first pass keeps every core busy.
-    let browser = BrowserBuilds::start();
-
     // The server library as apps get it: the workspace pass above builds it with its tests'
     // `testing` feature on. And an app that nests the router may turn the CLI off: the library
     // alone must build, warning free, without clap, toml and the log formatter.
@@ -158,6 +154,32 @@ pub fn run() -> Result {
             ),
         );
     }
+
+    step("clippy (wasm32: the browser crates)");
+    tally.check(
+        "clippy (wasm32)",
+        cmd::run(
+            cargo()
+                .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
+                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
+                .args(["-p", "example-leptos-app", "-p", "keyward-sign-in-page"])
+                .args(["--", "-D", "warnings"])
+                .current_dir(&root),
+        ),
+    );
+
+    // The npm package's face of the client: without serde, with the JS exports.
+    step("clippy (wasm32: the npm core)");
+    tally.check(
+        "clippy (wasm32, npm core)",
+        cmd::run(
+            cargo()
+                .args(["clippy", "--target", WASM_TARGET, "-p", "keyward-client"])
+                .args(["--no-default-features", "--features", "js"])
+                .args(["--", "-D", "warnings"])
+                .current_dir(&root),
+        ),
+    );
 
     step("native tests (server on SQLite)");
     tally.tests(
@@ -211,13 +233,10 @@ pub fn run() -> Result {
         }),
     );
 
-    step("the browser side's builds (made beside the stages above)");
-    let sites = browser.join(&mut tally);
-
     step("wasm tests in headless Chromium");
     tally.tests(
         "wasm tests (Chromium)",
-        cmd::wasm_cargo()
+        cargo()
             .args(["test", "--target", WASM_TARGET])
             .args(["-p", "keyward-client", "-p", "keyward-leptos"])
             .env("CHROMEDRIVER", chromedriver())
@@ -241,8 +260,12 @@ pub fn run() -> Result {
             ),
         ])
     });
-    match (binaries, sites) {
-        (Ok(binaries), Some(sites)) => {
+    let sites = SITES
+        .into_iter()
+        .map(|(variable, build)| Ok((variable, build()?)))
+        .collect::<Result<Vec<_>>>();
+    match binaries.and_then(|binaries| Ok((binaries, sites?))) {
+        Ok((binaries, sites)) => {
             let mut node = Command::new("node");
             node.args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
                 .arg("tests/e2e/")
@@ -255,12 +278,10 @@ pub fn run() -> Result {
                 .current_dir(&root);
             tally.tests("end-to-end tests", &mut node);
         }
-        (Err(message), _) => {
+        Err(message) => {
             eprintln!("xtask: {message}");
             tally.fail("build for the end-to-end tests");
         }
-        // Counted where the browser side's builds were joined.
-        (_, None) => eprintln!("xtask: the end-to-end tests need every site; see above"),
     }
 
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -276,12 +297,6 @@ pub fn run() -> Result {
         Err(format!("{} failed", tally.failed))
     }
 }
-
-/// How the browser side's builds tell `test` what happened, in their output: a line `{STAGE}ok
-/// {name}` or `{STAGE}failed {name}` per stage, and `{SITE}{VARIABLE}={dir}` per site the
-/// end-to-end tests serve.
-const STAGE: &str = "xtask-stage ";
-const SITE: &str = "xtask-site ";
 
 /// A site's build: where it is.
 type SiteBuild = fn() -> Result<PathBuf>;
@@ -299,163 +314,6 @@ const SITES: [(&str, SiteBuild); 5] = [
         crate::demo::build_offline_sync_site,
     ),
 ];
-
-/// `cargo xtask browser-builds`, which `test` runs beside its native stages: the browser crates'
-/// clippy passes, the wasm tests' build and every site of the end-to-end tests. They build in
-/// target directories of their own ([`cmd::WASM_TARGET_DIR`], the npm package's), so they make
-/// use of what the native builds leave idle of the machine (one crate compiling alone, tests
-/// waiting on a database or a browser) instead of waiting for them. What runs in a browser runs
-/// afterwards, in `test` itself, with no build beside it.
-pub fn browser_builds() -> Result {
-    let root = root();
-    // Every stage runs even when one before it failed, as in `test`; the exit status says
-    // whether all passed.
-    let mut failed = 0;
-    let mut report = |name: &str, outcome: Result| match outcome {
-        Ok(()) => println!("{STAGE}ok {name}"),
-        Err(message) => {
-            failed += 1;
-            println!("xtask: {message}");
-            println!("{STAGE}failed {name}");
-        }
-    };
-
-    step("clippy (wasm32: the browser crates)");
-    report(
-        "clippy (wasm32)",
-        cmd::run(
-            cmd::wasm_cargo()
-                .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
-                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
-                .args(["-p", "example-leptos-app", "-p", "keyward-sign-in-page"])
-                .args(["--", "-D", "warnings"])
-                .current_dir(&root),
-        ),
-    );
-
-    // The npm package's face of the client: without serde, with the JS exports.
-    step("clippy (wasm32: the npm core)");
-    report(
-        "clippy (wasm32, npm core)",
-        cmd::run(
-            cmd::wasm_cargo()
-                .args(["clippy", "--target", WASM_TARGET, "-p", "keyward-client"])
-                .args(["--no-default-features", "--features", "js"])
-                .args(["--", "-D", "warnings"])
-                .current_dir(&root),
-        ),
-    );
-
-    step("build the wasm tests");
-    report(
-        "build of the wasm tests",
-        cmd::run(
-            cmd::wasm_cargo()
-                .args(["test", "--no-run", "--target", WASM_TARGET])
-                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
-                .current_dir(&root),
-        ),
-    );
-
-    let mut unbuilt = Vec::new();
-    for (variable, build) in SITES {
-        match build() {
-            Ok(dir) => println!("{SITE}{variable}={}", dir.display()),
-            Err(message) => unbuilt.push(format!("{variable}: {message}")),
-        }
-    }
-    report(
-        "build for the end-to-end tests",
-        if unbuilt.is_empty() {
-            Ok(())
-        } else {
-            Err(unbuilt.join("; "))
-        },
-    );
-    match failed {
-        0 => Ok(()),
-        n => Err(format!("{n} of the browser side's stages failed")),
-    }
-}
-
-/// The browser side's builds, running in a second xtask process ([`browser_builds`]) whose
-/// output goes to a file, printed whole when they are joined. Dropped unjoined (a panic), it
-/// stops them.
-struct BrowserBuilds {
-    child: Option<std::io::Result<std::process::Child>>,
-    log: PathBuf,
-}
-
-impl BrowserBuilds {
-    fn start() -> Self {
-        let log = root().join("target/xtask-browser-builds.log");
-        let child = log
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| std::fs::File::create(&log))
-            .and_then(|out| {
-                let err = out.try_clone()?;
-                Command::new(std::env::current_exe()?)
-                    .arg("browser-builds")
-                    .stdout(out)
-                    .stderr(err)
-                    .current_dir(root())
-                    .spawn()
-            });
-        println!(
-            "the browser side builds beside the stages below: {}",
-            log.display()
-        );
-        Self {
-            child: Some(child),
-            log,
-        }
-    }
-
-    /// Waits for the builds, prints what they printed and counts their stages. Returns the
-    /// sites' variables for the end-to-end tests, if every site was built.
-    fn join(mut self, tally: &mut Tally) -> Option<Vec<(String, String)>> {
-        let status = match self.child.take() {
-            Some(child) => child.and_then(|mut child| child.wait()),
-            None => return None,
-        };
-        let output = std::fs::read_to_string(&self.log).unwrap_or_default();
-        print!("{output}");
-        let mut sites = Vec::new();
-        let mut finished = false;
-        for line in output.lines() {
-            if let Some((outcome, name)) = line.strip_prefix(STAGE).and_then(|r| r.split_once(' '))
-            {
-                finished = name == "build for the end-to-end tests";
-                if outcome == "ok" {
-                    tally.check(name, Ok(()));
-                } else {
-                    tally.fail(name);
-                }
-            } else if let Some((variable, dir)) =
-                line.strip_prefix(SITE).and_then(|r| r.split_once('='))
-            {
-                sites.push((variable.to_owned(), dir.to_owned()));
-            }
-        }
-        // A stage that failed makes the process fail too: it is counted above.
-        if !finished {
-            eprintln!("xtask: the browser side's builds did not finish ({status:?})");
-            tally.fail("browser side's builds");
-            return None;
-        }
-        (sites.len() == SITES.len()).then_some(sites)
-    }
-}
-
-impl Drop for BrowserBuilds {
-    fn drop(&mut self) {
-        if let Some(Ok(mut child)) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// What `cargo test --workspace --tests` builds: the test executables and the binaries, with
 /// the features unified over the whole workspace as the SQLite pass built them (so nothing is
