@@ -53,9 +53,9 @@ fn pending_request() -> Option<String> {
 /// the request back to Keyward and the browser goes on (to consent, or straight back to that
 /// app). A user who was signed in already, or who signed in with a mailed link (anyone can hand
 /// out a link to their own account with a request beside it), is asked first ("Continue as …"):
-/// being signed in to this app is not by itself a choice to sign in to another. When that app asks for a fresh
-/// sign-in, the user is offered to sign in again; nothing ends by itself. Shows nothing on a
-/// page opened otherwise.
+/// being signed in to this app is not by itself a choice to sign in to another. When that app
+/// asks for a fresh sign-in, the user is offered to sign in again; nothing ends by itself. Shows
+/// nothing on a page opened otherwise.
 #[component]
 pub fn ContinueAuthorization() -> impl IntoView {
     let auth = use_auth();
