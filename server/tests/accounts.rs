@@ -1,7 +1,7 @@
 //! Sign-up, sign-in, me, refresh, sign-out and the session list over HTTP, on the database the
 //! test run selects.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::*;

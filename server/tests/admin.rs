@@ -3,7 +3,7 @@
 //! and deleting accounts (their tokens refused at once, on every server), mailing a password
 //! reset, reading the audit log; and the keys that are refused.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! `forward_auth`, configured by the very block docs/gateways.md shows (the scenarios are in
 //! `common/gateway.rs`, shared with nginx's test).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

@@ -1,6 +1,6 @@
 //! The `keyward` binary: operator commands against a real database, and the production checks.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

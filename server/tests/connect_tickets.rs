@@ -3,7 +3,7 @@
 //! `Keyward::redeem_connect_ticket`. (Expiry, with a controlled clock, is in
 //! `src/domain/scenarios.rs`.)
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};

@@ -1,7 +1,7 @@
 //! Crash safety: `kill -9` of a real `keyward serve` under load, then a restart on the same
 //! database. Runs on SQLite and (in the PostgreSQL pass) on PostgreSQL.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,7 +1,7 @@
 //! Device-bound sessions (DPoP, RFC 9449) over HTTP: stolen refresh and access tokens are
 //! useless without the device key; devices can be listed, renamed, revoked and challenged.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use base64::Engine as _;

@@ -2,7 +2,7 @@
 //! with a server key, and forward auth for gateways, on active, expired, revoked and
 //! DPoP-bound tokens. (nginx in front of an app: `tests/nginx.rs`.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! `/healthz` and the error envelope, on the database the test run selects.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{TestDb, get, send};

@@ -2,7 +2,7 @@
 //! token is verified, with the user and the request; its refusal is `forbidden` with the app's
 //! reason; never run on Keyward's own routes, nor for a token that does not verify.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

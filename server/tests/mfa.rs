@@ -6,7 +6,7 @@
 // Tests stand outside the server: they read the clock as an authenticator app would.
 #![allow(clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::*;

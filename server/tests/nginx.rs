@@ -2,7 +2,7 @@
 //! `auth_request`, configured by the very block docs/gateways.md shows (the scenarios are in
 //! `common/gateway.rs`, shared with Caddy's test).
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 

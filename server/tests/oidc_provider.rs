@@ -4,8 +4,7 @@
 
 #![cfg(feature = "oidc-provider")]
 
-mod common;
-#[path = "oidc_provider/rp.rs"]
+use crate::common;
 mod rp;
 
 use axum::body::Body;

@@ -2,7 +2,7 @@
 //! another organization (table-driven); privilege escalation; the last owner, also under
 //! concurrent demotions. On SQLite, and on PostgreSQL under `cargo xtask test`.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::*;

@@ -1,9 +1,8 @@
 //! Real passkey ceremonies against the server, with a software authenticator (passkey-rs):
 //! register, sign in with and without an email, sign up with a passkey only, and every refusal.
 
-mod common;
-#[path = "common/passkeys.rs"]
-mod phone;
+use crate::common;
+use crate::common::passkeys as phone;
 
 use axum::http::{Method, StatusCode};
 use common::*;

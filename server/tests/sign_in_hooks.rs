@@ -3,7 +3,7 @@
 //! added claims ride in every token of the session; an HTTP hook that times out or fails refuses
 //! the sign-in unless the operator lets it through.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 // Tests stand outside the server: they read the clock as a client would.
 #![allow(clippy::disallowed_methods)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

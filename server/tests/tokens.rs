@@ -1,7 +1,7 @@
 //! Tokens as others see them: an independent JWT library verifies them from the JWKS alone;
 //! concurrent refreshes with one token agree; the OpenAPI document describes every route.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

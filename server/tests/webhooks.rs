@@ -3,9 +3,8 @@
 //! signed; a failed attempt is retried; nothing is lost across a `kill -9`; an endpoint that
 //! answers 410 is disabled; private addresses are refused; and the delivery log and redelivery.
 
-mod common;
-#[path = "common/passkeys.rs"]
-mod phone;
+use crate::common;
+use crate::common::passkeys as phone;
 
 use std::collections::{HashMap, HashSet};
 use std::process::Command;

@@ -10,6 +10,7 @@ pub mod testing;
 pub mod gateway;
 #[cfg(feature = "oauth")]
 pub mod oidc;
+pub mod passkeys;
 pub mod process;
 pub mod smtp;
 pub mod webhooks;

@@ -1,6 +1,5 @@
 //! A phone for the passkey tests: a software authenticator (passkey-rs) behind a WebAuthn client,
-//! and the ceremonies it goes through with the server. Included by the test files that use it
-//! (`#[path]`), so that the others do not compile passkey-rs.
+//! and the ceremonies it goes through with the server.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
