@@ -13,10 +13,8 @@ use std::process::{Command, Stdio};
 
 use crate::cmd::{self, cargo};
 use crate::server::{Server, sign_in, sign_up};
+use crate::setup::SCHEMATHESIS;
 use crate::{Result, root, step};
-
-/// Pinned, so that a new release's new checks do not change what a test run means.
-const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
 /// The `cargo fuzz` targets (fuzz/fuzz_targets/).
 const TARGETS: [&str; 4] = ["access_token", "dpop_proof", "webauthn", "settings"];
@@ -28,23 +26,10 @@ fn env_number(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The schemathesis command, installed into a virtualenv under `target/tools` when missing.
+/// The schemathesis command (installed by `cargo xtask setup`; here when missing).
 fn schemathesis() -> Result<PathBuf> {
-    let venv = root().join("target/tools/schemathesis");
-    let st = venv.join("bin/st");
-    let stamp = venv.join("installed");
-    if st.exists() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == SCHEMATHESIS) {
-        return Ok(st);
-    }
-    step(&format!("install {SCHEMATHESIS} into {}", venv.display()));
-    cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-    cmd::run(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .arg(SCHEMATHESIS),
-    )?;
-    std::fs::write(&stamp, SCHEMATHESIS).map_err(|e| format!("write {}: {e}", stamp.display()))?;
-    Ok(st)
+    crate::setup::python_tool("schemathesis", SCHEMATHESIS)?;
+    Ok(root().join("target/tools/schemathesis/bin/st"))
 }
 
 /// Fuzzes every operation of the `keyward` binary at `binary` (on a fresh SQLite database,

@@ -18,8 +18,7 @@ pub fn run() -> Result {
     nginx()?;
     caddy()?;
     npm_packages()?;
-    smtp_server()?;
-    webhook_verifier()?;
+    python_tools()?;
     postgres_bin_dir()?;
     println!("setup: everything is in place");
     Ok(())
@@ -165,16 +164,34 @@ pub const AIOSMTPD: &str = "aiosmtpd==1.4.6";
 /// implementation for Python (PyPI), pinned, in a virtualenv under `target/tools/standardwebhooks`.
 pub const STANDARDWEBHOOKS: &str = "standardwebhooks==1.3.0";
 
-fn smtp_server() -> Result {
-    python_tool("aiosmtpd", AIOSMTPD)
-}
+/// The API fuzzer (`cargo xtask test` runs a bounded pass, `cargo xtask fuzz` a longer one), in
+/// `target/tools/schemathesis`. Pinned, so that a new release's new checks do not change what a
+/// test run means.
+pub const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 
-fn webhook_verifier() -> Result {
-    python_tool("standardwebhooks", STANDARDWEBHOOKS)
+/// The Python tools, each in its virtualenv `target/tools/<name>`, installed side by side: an
+/// install is mostly waiting on PyPI.
+fn python_tools() -> Result {
+    let tools = [
+        ("aiosmtpd", AIOSMTPD),
+        ("standardwebhooks", STANDARDWEBHOOKS),
+        ("schemathesis", SCHEMATHESIS),
+    ];
+    std::thread::scope(|scope| {
+        let installs: Vec<_> = tools
+            .into_iter()
+            .map(|(dir, requirement)| scope.spawn(move || python_tool(dir, requirement)))
+            .collect();
+        installs.into_iter().try_for_each(|install| {
+            install
+                .join()
+                .unwrap_or_else(|_| Err("a Python tool's install panicked".into()))
+        })
+    })
 }
 
 /// `requirement` (pinned) from PyPI in its own virtualenv, `target/tools/<dir>`.
-fn python_tool(dir: &str, requirement: &str) -> Result {
+pub fn python_tool(dir: &str, requirement: &str) -> Result {
     let venv = root().join("target/tools").join(dir);
     let stamp = venv.join("installed");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirement) {

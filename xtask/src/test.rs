@@ -15,6 +15,24 @@ use crate::{Result, root, step};
 /// runs more).
 const API_FUZZ_EXAMPLES: u64 = 25;
 
+/// The crates made for the browser alone: linted and tested for wasm32, where they run. Natively
+/// they have nothing to test, and building them there would cost the native stages the Leptos
+/// and web-sys builds, and give the proc macros other features than the server's own passes
+/// below (so each side would build them again).
+const BROWSER_CRATES: [&str; 4] = [
+    "keyward-client",
+    "keyward-leptos",
+    "example-leptos-app",
+    "keyward-sign-in-page",
+];
+
+/// `command` over the workspace's native crates: all but [`BROWSER_CRATES`].
+fn native_workspace(command: &mut Command) -> &mut Command {
+    command
+        .arg("--workspace")
+        .args(BROWSER_CRATES.iter().flat_map(|name| ["--exclude", name]))
+}
+
 /// Tests run at once in each test executable. The server's tests spend most of their time
 /// waiting on sockets, processes, mail and the database: four at a time keep two cores busy
 /// (its integration tests took 80 s on two threads, 51 s on four and on eight).
@@ -124,15 +142,8 @@ pub fn run() -> Result {
     tally.check(
         "clippy (native)",
         cmd::run(
-            cargo()
-                .args([
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ])
+            native_workspace(cargo().arg("clippy"))
+                .args(["--all-targets", "--", "-D", "warnings"])
                 .current_dir(&root),
         ),
     );
@@ -166,8 +177,7 @@ pub fn run() -> Result {
         cmd::run(
             cargo()
                 .args(["clippy", "--target", WASM_TARGET, "--all-targets"])
-                .args(["-p", "keyward-client", "-p", "keyward-leptos"])
-                .args(["-p", "example-leptos-app", "-p", "keyward-sign-in-page"])
+                .args(BROWSER_CRATES.iter().flat_map(|name| ["-p", name]))
                 .args(["--", "-D", "warnings"])
                 .current_dir(&root),
         ),
@@ -189,8 +199,8 @@ pub fn run() -> Result {
     step("native tests (server on SQLite)");
     tally.tests(
         "native tests (SQLite)",
-        cargo()
-            .args(["test", "--workspace", "--", TEST_THREADS])
+        native_workspace(cargo().arg("test"))
+            .args(["--", TEST_THREADS])
             .env_remove("KEYWARD_TEST_DATABASE_URL")
             .current_dir(&root),
     );
@@ -357,8 +367,8 @@ impl WorkspaceBuild {
 
 fn workspace_build() -> Result<WorkspaceBuild> {
     let mut command = cargo();
-    command
-        .args(["test", "--workspace", "--tests", "--no-run"])
+    native_workspace(command.arg("test"))
+        .args(["--tests", "--no-run"])
         .args(["--message-format=json"])
         .current_dir(root());
     println!("$ {}", cmd::describe(&command));
