@@ -28,6 +28,16 @@ use sqlx::sqlite::{
 /// A handle on the store that does not keep it alive.
 type WeakQueue = tokio::sync::mpsc::WeakUnboundedSender<Pending<Rotation, bool>>;
 
+/// How many read-only connections: two per core, at most eight. A read takes tens of
+/// microseconds on a core of its own; each connection also keeps a page cache (2 MiB) on a
+/// thread of its own, whose allocations the C allocator keeps apart. Measured on two cores: with
+/// eight readers an admin searching 100,000 users left the server 48 MiB larger, with four 26
+/// MiB, at the same rate of searches.
+fn readers() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    u32::try_from(cores.saturating_mul(2).clamp(2, 8)).unwrap_or(8)
+}
+
 /// How often the background checkpoint runs.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
@@ -66,7 +76,7 @@ impl SqlitePools {
         // has nothing to checkpoint.
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
         let read = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(readers())
             .connect_with(options.clone().read_only(!in_memory))
             .await?;
         let checkpointer = if in_memory {
