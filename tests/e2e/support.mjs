@@ -37,7 +37,7 @@ export async function freePort() {
  * binary serving the Leptos demo app; with `offlineSync: true`, the offline sync example and its
  * page; or the directory `site`); resolves once /healthz answers.
  */
-export async function startServer({ env = {}, args = [], leptos = false, offlineSync = false, site, port } = {}) {
+export async function startServer({ env = {}, args = [], leptos = false, offlineSync = false, site, port, databaseUrl } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-e2e-"));
   port ??= await freePort();
   const [program, first, defaultSite] = offlineSync
@@ -46,7 +46,8 @@ export async function startServer({ env = {}, args = [], leptos = false, offline
     ? [required("KEYWARD_API_BIN"), [], required("KEYWARD_LEPTOS_DIR")]
     : [required("KEYWARD_BIN"), ["serve"], required("KEYWARD_DEMO_DIR")];
   site ??= defaultSite;
-  const databaseUrl = `sqlite://${join(dir, "keyward.db")}`;
+  // A database of its own, unless the test brings one (and keeps it across servers).
+  databaseUrl ??= `sqlite://${join(dir, "keyward.db")}`;
   const child = spawn(
     program,
     [...first, "--bind", `127.0.0.1:${port}`, "--database-url", databaseUrl,

@@ -31,6 +31,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
       "keyward/oauth": [join(pkg, "oauth.d.ts")],
       "keyward/orgs": [join(pkg, "orgs.d.ts")],
       "keyward/apps": [join(pkg, "apps.d.ts")],
+      "keyward/admin": [join(pkg, "admin.d.ts")],
       "keyward/react": [join(pkg, "react.d.ts")],
     },
     skipLibCheck: false,
@@ -40,7 +41,7 @@ test("a strict TypeScript compile of the quick start finds no error", () => {
 });
 
 test("the public declarations never say any", () => {
-  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "mfa", "oauth", "orgs", "apps", "react"];
+  const names = ["index", "sessions", "devices", "passkeys", "email", "password", "magic-link", "mfa", "oauth", "orgs", "apps", "admin", "react"];
   for (const name of names.map((n) => `${n}.d.ts`)) {
     const text = readFileSync(join(pkg, name), "utf8");
     const offending = text.split("\n").filter((line) => /\bany\b/.test(line.replace(/\/\*\*.*\*\/|\/\/.*$/g, "")));

@@ -64,6 +64,8 @@ const SOURCES: &[&str] = &[
     "orgs.d.ts",
     "apps.js",
     "apps.d.ts",
+    "admin.js",
+    "admin.d.ts",
     "react.js",
     "react.d.ts",
 ];

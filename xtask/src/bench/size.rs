@@ -61,6 +61,10 @@ const MODULES: &[(&str, &str)] = &[
         "import { magicLink } from \"PKG/magic-link.js\"; globalThis.m = magicLink;",
     ),
     (
+        "keyward/admin",
+        "import { admin } from \"PKG/admin.js\"; globalThis.m = admin;",
+    ),
+    (
         "keyward/react",
         "import { useAuth, useUser } from \"PKG/react.js\"; globalThis.m = [useAuth, useUser];",
     ),
