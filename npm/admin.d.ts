@@ -64,7 +64,7 @@ export interface AuditEvent {
   sessionId?: string;
   ip?: string;
   userAgent?: string;
-  /** Facts of this kind of event, such as who acted. */
+  /** Facts of this kind of event, such as who acted (`adminUser`, `adminKey`): its keys in camelCase too. */
   detail?: Record<string, unknown>;
 }
 

@@ -11,7 +11,8 @@ import { call, camel, seg } from "./internal.js";
 const query = (path, params = {}) => {
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v != null) q.set(k.replace(/[A-Z]/g, (c) => "_" + c.toLowerCase()), v);
-  return q.size ? path + "?" + q : path;
+  const text = String(q);
+  return text ? path + "?" + text : path;
 };
 
 export function admin(auth) {

@@ -149,18 +149,29 @@ test("an ordinary user's session is refused by every admin call, and changes not
   const page = await openConsole("ada5@example.com");
   const ada = await page.evaluate(() => window.auth.user);
   const refusals = await page.evaluate(async (id) => {
+    const hooks = window.admin.webhooks;
     const calls = [
       () => window.admin.users(),
       () => window.admin.user(id),
-      () => window.admin.disable(id),
       () => window.admin.endSessions(id),
+      () => window.admin.disable(id),
+      () => window.admin.enable(id),
       () => window.admin.remove(id),
+      () => window.admin.passwordReset(id),
       () => window.admin.audit(),
-      () => window.admin.webhooks.create({ url: "https://hooks.example.com/x" }),
+      () => hooks.create({ url: "https://hooks.example.com/x" }),
+      () => hooks.list(),
+      () => hooks.update("whe_x", { events: null }),
+      () => hooks.remove("whe_x"),
+      () => hooks.enable("whe_x"),
+      () => hooks.rotateSecret("whe_x"),
+      () => hooks.deliveries("whe_x"),
+      () => hooks.test("whe_x"),
+      () => hooks.redeliver("whe_x", 1),
     ];
     return Promise.all(calls.map((call) => call().then(() => "allowed", (e) => e.code)));
   }, ada.id);
-  assert.deepEqual(refusals, Array(7).fill("forbidden"));
+  assert.deepEqual(refusals, Array(17).fill("forbidden"));
   // Still signed in, still able to sign in.
   assert.equal(await page.evaluate(() => window.auth.state), "signedIn");
   assert.equal((await api(server.url, "POST", "/sign-in", { email: ada.email, password: PASSWORD })).status, 200);

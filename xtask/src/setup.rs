@@ -182,11 +182,21 @@ fn python_tools() -> Result {
             .into_iter()
             .map(|(dir, requirement)| scope.spawn(move || python_tool(dir, requirement)))
             .collect();
-        installs.into_iter().try_for_each(|install| {
-            install
-                .join()
-                .unwrap_or_else(|_| Err("a Python tool's install panicked".into()))
-        })
+        // Every install is waited for, and every failure named.
+        let failures: Vec<String> = installs
+            .into_iter()
+            .filter_map(|install| {
+                install
+                    .join()
+                    .unwrap_or_else(|_| Err("a Python tool's install panicked".into()))
+                    .err()
+            })
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     })
 }
 
