@@ -28,8 +28,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 /// The schemathesis command (installed by `cargo xtask setup`; here when missing).
 fn schemathesis() -> Result<PathBuf> {
-    crate::setup::python_tool("schemathesis", SCHEMATHESIS)?;
-    Ok(root().join("target/tools/schemathesis/bin/st"))
+    Ok(crate::setup::python_tool("schemathesis", SCHEMATHESIS)?.join("bin/st"))
 }
 
 /// Fuzzes every operation of the `keyward` binary at `binary` (on a fresh SQLite database,

@@ -180,7 +180,7 @@ fn python_tools() -> Result {
     std::thread::scope(|scope| {
         let installs: Vec<_> = tools
             .into_iter()
-            .map(|(dir, requirement)| scope.spawn(move || python_tool(dir, requirement)))
+            .map(|(dir, requirement)| scope.spawn(move || python_tool(dir, requirement).map(drop)))
             .collect();
         // Every install is waited for, and every failure named.
         let failures: Vec<String> = installs
@@ -200,13 +200,13 @@ fn python_tools() -> Result {
     })
 }
 
-/// `requirement` (pinned) from PyPI in its own virtualenv, `target/tools/<dir>`.
-pub fn python_tool(dir: &str, requirement: &str) -> Result {
+/// `requirement` (pinned) from PyPI in its own virtualenv, `target/tools/<dir>`: its path.
+pub fn python_tool(dir: &str, requirement: &str) -> Result<PathBuf> {
     let venv = root().join("target/tools").join(dir);
     let stamp = venv.join("installed");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == requirement) {
         println!("ok   {requirement}");
-        return Ok(());
+        return Ok(venv);
     }
     cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
     cmd::run(
@@ -214,7 +214,8 @@ pub fn python_tool(dir: &str, requirement: &str) -> Result {
             .args(["install", "--quiet", "--disable-pip-version-check"])
             .arg(requirement),
     )?;
-    std::fs::write(&stamp, requirement).map_err(|e| format!("write {}: {e}", stamp.display()))
+    std::fs::write(&stamp, requirement).map_err(|e| format!("write {}: {e}", stamp.display()))?;
+    Ok(venv)
 }
 
 /// `npm ci` at the workspace root (playwright-core for the e2e tests, binaryen for wasm-opt),
