@@ -17,7 +17,7 @@
 //!
 //! `keyward-bench ws-connect <base-url> <path> <connections> <warmup-s> <seconds>`: warms up as
 //! `ws` does, then asks for the window's tickets over `connections` keep-alive connections (for
-//! at most 12 s: a ticket lives 30 s), then keeps `connections` sync clients opening a new
+//! at most 16 s: a ticket lives 30 s), then keeps `connections` sync clients opening a new
 //! WebSocket with the next ticket and waiting for the server's first message. `rps` counts those
 //! connections per second; the tickets are asked for ahead as the proofs are signed ahead.
 //!
@@ -30,6 +30,7 @@
 //! The bench runs it at the start of each phase, so the report shows how fast the machine was
 //! while each system was measured.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -107,8 +108,8 @@ fn ath(token: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
-async fn connect(authority: &str) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(authority)
+async fn connect(addr: SocketAddr) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -119,9 +120,29 @@ async fn connect(authority: &str) -> Result<hyper::client::conn::http1::SendRequ
     Ok(sender)
 }
 
+/// The server's address, looked up once, as wrk does: looked up for every connection, the name
+/// cost the generator a thread of tokio's blocking pool and a read of `/etc/hosts` each time, on
+/// the cores the server is measured on (a tenth of them in `ws-bare`).
+async fn reach(authority: &str) -> Result<SocketAddr> {
+    let found = tokio::net::lookup_host(authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?;
+    for addr in found {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(addr);
+        }
+    }
+    Err(format!("nothing answers at {authority}"))
+}
+
 /// Signs up a fresh user with the device key; returns its DPoP-bound access token.
-async fn bound_token(base: &str, authority: &str, device: &Device) -> Result<String> {
-    let mut sender = connect(authority).await?;
+async fn bound_token(
+    base: &str,
+    authority: &str,
+    addr: SocketAddr,
+    device: &Device,
+) -> Result<String> {
+    let mut sender = connect(addr).await?;
     let url = format!("{base}/auth/sign-up");
     let email = format!(
         "dpop-{}@bench.test",
@@ -228,13 +249,14 @@ impl Proofs {
 
 async fn worker(
     authority: String,
+    addr: SocketAddr,
     url: Arc<str>,
     token: Arc<str>,
     device: Arc<Device>,
     proofs: Arc<Proofs>,
     window: Window,
 ) -> Result<Stats> {
-    let mut sender = connect(&authority).await?;
+    let mut sender = connect(addr).await?;
     let (authorization, ath) = (format!("DPoP {token}"), ath(&token));
     let mut stats = Stats::default();
     while Instant::now() < window.stop {
@@ -296,7 +318,7 @@ fn probe(seconds: u64) -> Result<f64> {
 /// before it upgrades; done when the server's first message (who the connection is) arrives, and
 /// closed. One such round is one authenticated connection.
 async fn ws_worker(asker: TicketAsker, proofs: Arc<Proofs>, window: Window) -> Result<Stats> {
-    let mut sender = connect(&asker.authority).await?;
+    let mut sender = connect(asker.addr).await?;
     let mut stats = Stats::default();
     while Instant::now() < window.stop {
         let began = Instant::now();
@@ -306,7 +328,7 @@ async fn ws_worker(asker: TicketAsker, proofs: Arc<Proofs>, window: Window) -> R
             Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?
         };
         let greeted = match asker.ask(&mut sender, proof).await? {
-            Some(ticket) => open(&asker.authority, &asker.ws_url, Some(&ticket)).await?,
+            Some(ticket) => open(asker.addr, &asker.ws_url, Some(&ticket)).await?,
             None => false,
         };
         if began >= window.start {
@@ -330,7 +352,7 @@ async fn connect_worker(
     while Instant::now() < window.stop {
         let began = Instant::now();
         let greeted = match &tickets {
-            None => open(&asker.authority, &asker.ws_url, None).await?,
+            None => open(asker.addr, &asker.ws_url, None).await?,
             Some(tickets) => {
                 let ticket = match tickets.take() {
                     Some(ticket) => Some(ticket),
@@ -338,14 +360,14 @@ async fn connect_worker(
                         tickets.late.fetch_add(1, Ordering::Relaxed);
                         let sender = match &mut sender {
                             Some(sender) => sender,
-                            None => sender.insert(connect(&asker.authority).await?),
+                            None => sender.insert(connect(asker.addr).await?),
                         };
                         let proof = Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?;
                         asker.ask(sender, proof).await?
                     }
                 };
                 match ticket {
-                    Some(ticket) => open(&asker.authority, &asker.ws_url, Some(&ticket)).await?,
+                    Some(ticket) => open(asker.addr, &asker.ws_url, Some(&ticket)).await?,
                     None => false,
                 }
             }
@@ -361,6 +383,7 @@ async fn connect_worker(
 #[derive(Clone)]
 struct TicketAsker {
     authority: String,
+    addr: SocketAddr,
     url: Arc<str>,
     ws_url: Arc<str>,
     authorization: Arc<str>,
@@ -403,11 +426,11 @@ impl TicketAsker {
 
 /// Opens a WebSocket at `ws_url` with `ticket`, if any, on a new TCP connection; whether the
 /// server's first message says who the connection is.
-async fn open(authority: &str, ws_url: &str, ticket: Option<&str>) -> Result<bool> {
+async fn open(addr: SocketAddr, ws_url: &str, ticket: Option<&str>) -> Result<bool> {
     use futures_util::StreamExt as _;
     use tokio_tungstenite::tungstenite::Message;
 
-    let stream = tokio::net::TcpStream::connect(authority)
+    let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| e.to_string())?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -428,8 +451,9 @@ async fn open(authority: &str, ws_url: &str, ticket: Option<&str>) -> Result<boo
 /// An upper bound on the rate of `ws-connect`, to size the tickets asked for ahead.
 const TICKETS_PER_SECOND: u64 = 25_000;
 
-/// How long `ws-connect` asks for tickets before its window, at most.
-const ASKING_AHEAD: Duration = Duration::from_secs(12);
+/// How long `ws-connect` asks for tickets before its window, at most (with a 10 s window, a
+/// ticket asked for first is 26 s old at its end).
+const ASKING_AHEAD: Duration = Duration::from_secs(16);
 
 /// How long a ticket lives (the server's `TICKET_TTL`), less a margin for the clock's sake.
 const TICKETS_LIVE: Duration = Duration::from_secs(27);
@@ -466,7 +490,7 @@ impl Tickets {
             .map(|_| {
                 let (asker, taken) = (asker.clone(), Arc::clone(&taken));
                 tokio::spawn(async move {
-                    let mut sender = connect(&asker.authority).await?;
+                    let mut sender = connect(asker.addr).await?;
                     let mut asked = Vec::new();
                     while Instant::now() < until && taken.fetch_add(1, Ordering::Relaxed) < count {
                         let proof = Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?;
@@ -538,10 +562,12 @@ async fn run(args: &[String]) -> Result<()> {
         .trim_end_matches('/')
         .to_owned();
     let device = Arc::new(Device::new()?);
-    let token: Arc<str> = bound_token(base, &authority, &device).await?.into();
+    let addr = reach(&authority).await?;
+    let token: Arc<str> = bound_token(base, &authority, addr, &device).await?.into();
     let count = usize::try_from(PRESIGNED_PER_SECOND * seconds).map_err(|e| e.to_string())?;
     let asker = TicketAsker {
         authority: authority.clone(),
+        addr,
         url: format!("{base}/auth/connect-ticket").into(),
         ws_url: format!("ws://{authority}{path}").into(),
         authorization: format!("DPoP {token}").into(),
@@ -571,6 +597,7 @@ async fn run(args: &[String]) -> Result<()> {
                     let (url, proofs) = (Arc::clone(&url), Arc::clone(&proofs));
                     tokio::spawn(worker(
                         authority.clone(),
+                        addr,
                         url,
                         token,
                         device,
@@ -650,7 +677,10 @@ async fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main(flavor = "current_thread")]
+/// Two threads, one per core: on one, the generator was what limited the WebSocket scenarios
+/// (each connection's TCP handshake and teardown cost it as much CPU as the server its own),
+/// and the machine stood idle a sixth of the time.
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args).await {
