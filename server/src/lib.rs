@@ -302,7 +302,9 @@ impl Keyward {
     /// `wss://sync.example.com/ws` (the query and fragment do not count). Call it before
     /// upgrading the connection. A ticket that is found is used up whatever the outcome, so of
     /// two redemptions of one ticket (even at once, on servers sharing a PostgreSQL) at most one
-    /// succeeds.
+    /// succeeds. On SQLite, which one server process serves, tickets are kept in the memory of
+    /// the process that issued them: only it redeems them, and a restart forgets those not yet
+    /// used.
     ///
     /// Refused with `invalid_ticket` (answered 401 by the error's `IntoResponse`) when the
     /// ticket is unknown, used, 30 seconds old, issued for another URL, or its session has

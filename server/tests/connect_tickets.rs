@@ -10,7 +10,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use keyward_proto::ErrorCode;
 
-use keyward_server::{Keyward, SessionId, TicketIdentity, TicketRow, UserId};
+use keyward_server::{DatabaseKind, Keyward, SessionId, TicketIdentity, TicketRow, UserId};
 use serde_json::{Value, json};
 
 const SYNC: &str = "wss://sync.example.com/ws";
@@ -236,6 +236,38 @@ async fn a_ticket_of_a_session_that_ended_is_refused() {
         refusal(keyward.redeem_connect_ticket(&user_deleted, SYNC).await),
         ErrorCode::InvalidTicket
     );
+}
+
+#[tokio::test]
+async fn on_postgresql_any_server_redeems_a_ticket_once_and_on_sqlite_the_one_that_issued_it() {
+    let db = TestDb::new().await;
+    let here = db.start().await;
+    let there = db.start().await;
+    let token = access(&sign_up(&here, "two-servers@example.com").await);
+    let issued = ticket(&here, &token, SYNC).await;
+    match db.kind {
+        // Tickets are rows: the other server redeems it, and then nobody.
+        DatabaseKind::Postgres => {
+            there.redeem_connect_ticket(&issued, SYNC).await.unwrap();
+            for server in [&here, &there] {
+                let again = server.redeem_connect_ticket(&issued, SYNC).await;
+                assert_eq!(refusal(again), ErrorCode::InvalidTicket);
+            }
+        }
+        // One process serves SQLite, and keeps its tickets in memory (as it keeps DPoP proof
+        // ids): another process on the file does not know the ticket, which stays good where
+        // it was issued; and a restart forgets the tickets not yet used.
+        DatabaseKind::Sqlite => {
+            let elsewhere = there.redeem_connect_ticket(&issued, SYNC).await;
+            assert_eq!(refusal(elsewhere), ErrorCode::InvalidTicket);
+            here.redeem_connect_ticket(&issued, SYNC).await.unwrap();
+            let unused = ticket(&here, &token, SYNC).await;
+            here.shutdown().await;
+            let restarted = db.start().await;
+            let after = restarted.redeem_connect_ticket(&unused, SYNC).await;
+            assert_eq!(refusal(after), ErrorCode::InvalidTicket);
+        }
+    }
 }
 
 #[tokio::test]

@@ -134,8 +134,10 @@ async fn a_revocation_on_one_server_closes_connections_held_by_another_within_th
     let there = db.start().await;
     let user = sign_up(&here, "grace@example.com").await;
     let token = access(&user);
+    // The ticket from the server that redeems it: on SQLite a ticket is kept by the process
+    // that issued it (tests/connect_tickets.rs).
     let connection = endpoint(&there)
-        .connect(Some(&ticket(&here, &token).await))
+        .connect(Some(&ticket(&there, &token).await))
         .await
         .unwrap();
     // `there` reads revocations every second: it ends the connection then (the limit leaves

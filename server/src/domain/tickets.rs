@@ -7,10 +7,13 @@
 //! (`?ticket=…`). The server behind the URL redeems it (in process:
 //! `Keyward::redeem_connect_ticket`) and learns who is connecting. A ticket is:
 //!
-//! - 256 random bits (`kwt_` + base64url); the database keeps only its SHA-256;
-//! - good once: redeeming deletes it, in one statement, so of two redemptions at once exactly
-//!   one succeeds; a redemption that is refused (another URL, too late) uses it up as well, so it
-//!   cannot be tried twice;
+//! - 256 random bits (`kwt_` + base64url); only its SHA-256 is kept: on PostgreSQL in the
+//!   database, so that any server process sharing it redeems the ticket; on SQLite, which one
+//!   server process serves, in that process's memory (a restart forgets the tickets not yet
+//!   used, and the client asks for another, as for one too old);
+//! - good once: redeeming deletes it (on PostgreSQL in one statement), so of two redemptions at
+//!   once exactly one succeeds; a redemption that is refused (another URL, too late) uses it up
+//!   as well, so it cannot be tried twice;
 //! - good for 30 seconds: long enough to open a connection, short enough that a ticket seen in a
 //!   log or a proxy's access line (it travels in a URL) is dead;
 //! - good at one URL: scheme, host, port and path, after normalisation (lower-case scheme and

@@ -143,6 +143,7 @@ pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(),
     }
     if tick.is_multiple_of(10) {
         core.store.forget_dpop_proofs(now.millis());
+        core.store.forget_connect_tickets(now.millis());
     }
     if tick.is_multiple_of(600) {
         let store = &core.store;

@@ -93,8 +93,14 @@ pub struct Store {
     issues: groups::Queue<TicketRow, bool>,
     /// Connect tickets, redeemed in groups.
     redemptions: groups::Queue<Vec<u8>, Option<tickets::RedeemedTicket>>,
+    /// Connect tickets on SQLite, where one process serves: in memory.
+    held: tickets::Memory,
+    /// The sessions of tickets issued and redeemed on SQLite, read in groups.
+    states: groups::Queue<crate::domain::SessionId, tickets::SessionState>,
     /// Devices seen (a connection opened), noted in groups.
     sightings: groups::Queue<tickets::Sighting, ()>,
+    /// When each device's sighting was last sent to `sightings`.
+    noted: std::sync::Arc<std::sync::Mutex<tickets::Noted>>,
 }
 
 #[derive(Clone, Debug)]
@@ -374,6 +380,7 @@ impl Store {
         let issues = tickets::start_issuing(&pool);
         let redemptions = tickets::start_redeeming(&pool);
         let sightings = tickets::start_noting(&pool);
+        let states = tickets::start_reading(&pool);
         Ok(Self {
             pool,
             rotations,
@@ -381,7 +388,10 @@ impl Store {
             seen: replays::Memory::default(),
             issues,
             redemptions,
+            held: tickets::Memory::default(),
+            states,
             sightings,
+            noted: std::sync::Arc::default(),
         })
     }
 

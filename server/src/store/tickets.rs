@@ -1,8 +1,16 @@
 //! Connect tickets: single-use stand-ins for the access token on a WebSocket or EventSource.
+//!
+//! On PostgreSQL they are rows, so that a ticket issued by one server process is redeemed once
+//! by any; stored and redeemed in groups (see [`super::groups`]). On SQLite, where one server
+//! process serves (as DPoP proof ids, see [`super::replays`]), they are kept in memory
+//! ([`Held`]): redeeming one writes nothing, and the session's state is read on a read
+//! connection beside the writer. Measured on two cores with 32 clients, each connecting with a
+//! ticket: with rows, every redemption queued for SQLite's single writer, and the server stood
+//! idle a quarter of the time while connections waited for it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use super::groups::{self, Queue, placeholders, text_for, texts};
 use super::{Error, Pool, Store};
@@ -51,28 +59,69 @@ pub struct RedeemedTicket {
 }
 
 impl Store {
-    /// Stores `ticket`, bound to its session's device (read from the session row in the same
-    /// statement). `false`, and nothing stored, when the session is revoked or gone. Tickets
-    /// asked for together are stored in one statement (see [`super::groups`]).
+    /// Stores `ticket`, bound to its session's device (read from the session row). `false`,
+    /// and nothing stored, when the session is revoked or gone. On PostgreSQL, tickets asked
+    /// for together are stored in one statement (see [`super::groups`]); on SQLite they are kept
+    /// in memory, at most [`MAX_HELD`] at a time (past that, `unavailable`).
     pub async fn insert_connect_ticket(&self, ticket: &TicketRow) -> Result<bool, Error> {
-        groups::submit(&self.issues, ticket.clone()).await
+        let Pool::Sqlite(_) = &self.pool else {
+            return groups::submit(&self.issues, ticket.clone()).await;
+        };
+        let state = groups::submit(&self.states, ticket.session_id).await?;
+        if state.live_user != Some(ticket.user_id) {
+            return Ok(false);
+        }
+        held(&self.held)?.hold(ticket, state.device_id)?;
+        Ok(true)
     }
 
-    /// Uses up the ticket with `hash`: deletes it and returns what it was, with its session's
-    /// state as of now. Redemptions that arrive together are one statement (see
-    /// [`super::groups`]); of two redemptions of one ticket, at once or not, exactly one gets
-    /// the row. `None` when there is no such ticket (never issued, used, or purged).
+    /// Uses up the ticket with `hash` and returns what it was, with its session's state as of
+    /// now; of two redemptions of one ticket, at once or not, exactly one gets it. `None` when
+    /// there is no such ticket (never issued, used, or purged). On PostgreSQL the row is
+    /// deleted, redemptions that arrive together in one statement (see [`super::groups`]).
     pub async fn redeem_connect_ticket(
         &self,
         hash: &[u8],
     ) -> Result<Option<RedeemedTicket>, Error> {
-        groups::submit(&self.redemptions, hash.to_vec()).await
+        let Pool::Sqlite(_) = &self.pool else {
+            return groups::submit(&self.redemptions, hash.to_vec()).await;
+        };
+        let Some(kept) = held(&self.held)?.take(hash) else {
+            return Ok(None);
+        };
+        let state = groups::submit(&self.states, kept.session_id).await?;
+        Ok(Some(RedeemedTicket {
+            session_id: kept.session_id,
+            user_id: kept.user_id,
+            device_id: kept.device_id,
+            url: kept.url,
+            expires_at: kept.expires_at,
+            live_user: state.live_user,
+            token_expires_at: Some(kept.token_expires_at),
+            org_id: state.org_id,
+            org_role: state.org_role,
+        }))
+    }
+
+    /// Forgets the tickets kept in memory (SQLite) that expired by `now` (ms), giving back the
+    /// memory a burst of them took.
+    pub fn forget_connect_tickets(&self, now: i64) {
+        if let Ok(mut held) = self.held.lock() {
+            held.forget(now);
+        }
     }
 
     /// Notes that `device_id` was seen at `now` (ms): a connection of its opened. Written in
     /// groups, at most once a minute per device, and without waiting: the device list is not a
     /// condition of anything, so a write that fails is logged and nothing else.
     pub fn note_device_seen(&self, device_id: &DeviceId, now: i64) {
+        if !self
+            .noted
+            .lock()
+            .is_ok_and(|mut noted| noted.note(device_id, now))
+        {
+            return;
+        }
         let (answer, _) = tokio::sync::oneshot::channel();
         if self.sightings.send(((*device_id, now), answer)).is_err() {
             tracing::warn!(device = %device_id, "the writer of device sightings has stopped");
@@ -89,6 +138,139 @@ impl Store {
         .await
         .map(|r| r.rows_affected()))?;
         Ok(purged)
+    }
+}
+
+/// How long a device's sighting is not written again, in ms.
+const SEEN_EVERY: i64 = 60_000;
+
+/// When this process last noted each device seen, so that it writes a sighting at most once a
+/// minute per device (the statement itself skips the rows noted within a minute, but on SQLite's
+/// single writer even a statement that changes nothing queues behind and ahead of the others).
+#[derive(Debug, Default)]
+pub(super) struct Noted {
+    at: HashMap<DeviceId, i64>,
+    /// How many devices may be kept before the ones noted over a minute ago are forgotten.
+    prune_at: usize,
+}
+
+impl Noted {
+    /// Whether `device` should be written as seen at `now` (ms): not noted within a minute.
+    fn note(&mut self, device: &DeviceId, now: i64) -> bool {
+        if self
+            .at
+            .get(device)
+            .is_some_and(|&at| (at..at + SEEN_EVERY).contains(&now))
+        {
+            return false;
+        }
+        self.at.insert(*device, now);
+        if self.at.len() > self.prune_at.max(SMALL) {
+            self.at.retain(|_, at| now - *at < SEEN_EVERY);
+            self.prune_at = 2 * self.at.len();
+        }
+        true
+    }
+}
+
+/// Connect tickets in memory (SQLite), shared by the store's clones.
+pub(super) type Memory = Arc<Mutex<Held>>;
+
+/// At most this many tickets are kept in memory at a time, about 50 MiB at most: a ticket is
+/// redeemed within seconds of being asked for, so only a client asking for tickets it never
+/// uses comes near it (they are forgotten 30 s after being asked for). Past it, tickets are
+/// refused until some are used or forgotten: reaching it takes 8,700 signed-in requests a
+/// second, kept up, which is more than two cores serve at all.
+pub(super) const MAX_HELD: usize = 1 << 18;
+
+/// Below this many tickets, the memory is not given back (it is small).
+const SMALL: usize = 1024;
+
+/// Tickets not yet redeemed, by hash, with their expiries in the order they were asked for:
+/// forgetting the expired ones costs nothing per ticket.
+#[derive(Debug, Default)]
+pub(super) struct Held {
+    tickets: HashMap<[u8; 32], Kept>,
+    expiry: VecDeque<(i64, [u8; 32])>,
+}
+
+/// A ticket kept in memory: what its row would hold.
+#[derive(Debug)]
+struct Kept {
+    session_id: SessionId,
+    user_id: UserId,
+    device_id: Option<DeviceId>,
+    url: String,
+    expires_at: i64,
+    token_expires_at: i64,
+}
+
+/// A ticket's session as of now: its user when it is live (not revoked, the user there), its
+/// device, organization and the user's role in it.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub(super) struct SessionState {
+    live_user: Option<UserId>,
+    device_id: Option<DeviceId>,
+    org_id: Option<OrgId>,
+    org_role: Option<String>,
+}
+
+/// The memory, locked.
+fn held(memory: &Memory) -> Result<std::sync::MutexGuard<'_, Held>, Error> {
+    memory
+        .lock()
+        .map_err(|_| Error::internal("the connect tickets' memory is poisoned"))
+}
+
+impl Held {
+    /// Keeps `ticket`, bound to `device_id`; `unavailable` when [`MAX_HELD`] are kept already.
+    fn hold(&mut self, ticket: &TicketRow, device_id: Option<DeviceId>) -> Result<(), Error> {
+        let hash: [u8; 32] = ticket
+            .hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::internal("a connect ticket's hash is not 32 bytes"))?;
+        if self.tickets.len() >= MAX_HELD {
+            return Err(crate::Error::Unavailable(
+                "Too many connect tickets are waiting to be used: try again in 30 seconds.".into(),
+            )
+            .into());
+        }
+        let kept = Kept {
+            session_id: ticket.session_id,
+            user_id: ticket.user_id,
+            device_id,
+            url: ticket.url.clone(),
+            expires_at: ticket.expires_at,
+            token_expires_at: ticket.token_expires_at,
+        };
+        // Tickets are asked for in the order of their expiry (a fixed lifetime), so the queue
+        // stays ordered; one out of order is forgotten a little late, never early.
+        self.tickets.insert(hash, kept);
+        self.expiry.push_back((ticket.expires_at, hash));
+        Ok(())
+    }
+
+    /// The ticket with `hash`, used up; `None` if there is none.
+    fn take(&mut self, hash: &[u8]) -> Option<Kept> {
+        let hash: &[u8; 32] = hash.try_into().ok()?;
+        self.tickets.remove(hash)
+    }
+
+    /// Forgets the tickets that expired by `now`; their entries in the expiry queue go with
+    /// them, whether or not they were redeemed.
+    fn forget(&mut self, now: i64) {
+        while let Some(&(at, hash)) = self.expiry.front()
+            && at <= now
+        {
+            self.tickets.remove(&hash);
+            self.expiry.pop_front();
+        }
+        let kept = self.expiry.len().max(SMALL);
+        if self.expiry.capacity() > 4 * kept {
+            self.tickets.shrink_to(2 * kept);
+            self.expiry.shrink_to(2 * kept);
+        }
     }
 }
 
@@ -116,6 +298,18 @@ pub(super) fn start_redeeming(pool: &Pool) -> Queue<Vec<u8>, Option<RedeemedTick
     groups::start(move |group| {
         let pool = pool.clone();
         async move { one_by_one_on_failure(&pool, &group, redeem_rows).await }
+    })
+}
+
+/// Starts the reader of tickets' sessions (SQLite, whose tickets are in memory), as they are
+/// issued and redeemed, in groups: each read on SQLite is a round trip to a connection's own
+/// thread, which cost as much as the rest of a connection's authentication; reads that arrive
+/// together share one.
+pub(super) fn start_reading(pool: &Pool) -> Queue<SessionId, SessionState> {
+    let pool = pool.clone();
+    groups::start(move |group| {
+        let pool = pool.clone();
+        async move { one_by_one_on_failure(&pool, &group, read_states).await }
     })
 }
 
@@ -218,6 +412,21 @@ static REDEEM: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     })
 });
 
+/// The state of sessions: whether each is live (not revoked, its user there), its device, its
+/// organization and the user's role in it.
+static STATES: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
+    texts(|n| {
+        format!(
+            "SELECT s.id AS session_id, u.id AS live_user, s.device_id, s.org_id, \
+             m.role AS org_role \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND s.revoked_at IS NULL \
+             LEFT JOIN org_members m ON m.org_id = s.org_id AND m.user_id = s.user_id \
+             WHERE s.id IN ({})",
+            placeholders(n, 1)
+        )
+    })
+});
+
 /// Notes devices seen at `$1`; one seen less than a minute ago is left as it is. On SQLite's
 /// single writer nothing else holds a row.
 static SEEN_SQLITE: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
@@ -287,6 +496,35 @@ async fn redeem_rows(
     Ok(hashes.iter().map(|hash| found.remove(hash)).collect())
 }
 
+/// A session's state, with its id.
+#[derive(sqlx::FromRow)]
+struct StateRow {
+    session_id: SessionId,
+    #[sqlx(flatten)]
+    state: SessionState,
+}
+
+/// Reads the state of `sessions` in one statement, in their order; a session that is gone reads
+/// as not live.
+async fn read_states(
+    pool: &Pool,
+    sessions: &[SessionId],
+) -> Result<Vec<SessionState>, sqlx::Error> {
+    let text = text_for(&STATES, sessions.len())?;
+    let rows: Vec<StateRow> = with_pool!(pool pool, read, pool => {
+        let query = sessions.iter().fold(sqlx::query_as(text), |q, id| q.bind(id));
+        query.fetch_all(pool).await?
+    });
+    let found: HashMap<SessionId, SessionState> = rows
+        .into_iter()
+        .map(|row| (row.session_id, row.state))
+        .collect();
+    Ok(sessions
+        .iter()
+        .map(|id| found.get(id).cloned().unwrap_or_default())
+        .collect())
+}
+
 /// Notes that `devices` were seen at `now` (ms), in one statement.
 async fn seen_rows(pool: &Pool, devices: &[&DeviceId], now: i64) -> Result<(), sqlx::Error> {
     if devices.is_empty() {
@@ -302,4 +540,95 @@ async fn seen_rows(pool: &Pool, devices: &[&DeviceId], now: i64) -> Result<(), s
         let query = devices.iter().fold(query, |q, device| q.bind(*device));
         query.execute(pool).await.map(drop)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Timestamp;
+    use keyward_proto::ErrorCode;
+
+    /// A ticket numbered `n` of one session, good until `expires_at` (ms).
+    fn ticket(n: u32, expires_at: i64) -> TicketRow {
+        let t = Timestamp::from_millis(1_000_000);
+        let mut hash = vec![0; 32];
+        hash[..4].copy_from_slice(&n.to_be_bytes());
+        TicketRow {
+            hash,
+            session_id: SessionId::new(t, [2; 10]),
+            user_id: UserId::new(t, [1; 10]),
+            url: "wss://sync.example.com/ws".into(),
+            expires_at,
+            token_expires_at: expires_at + 60_000,
+        }
+    }
+
+    #[test]
+    fn a_ticket_in_memory_is_taken_once_and_forgotten_when_it_expires() {
+        let mut held = Held::default();
+        let device = Some(DeviceId::new(Timestamp::from_millis(1), [4; 10]));
+        for n in 0..3 {
+            held.hold(&ticket(n, 30_000), device).unwrap();
+        }
+        held.hold(&ticket(3, 31_000), None).unwrap();
+        let first = held.take(&ticket(0, 0).hash).expect("held");
+        assert_eq!((first.device_id, first.expires_at), (device, 30_000));
+        assert_eq!(first.token_expires_at, 90_000);
+        assert!(held.take(&ticket(0, 0).hash).is_none(), "used up");
+        assert!(held.take(&[1, 2, 3]).is_none(), "not a hash");
+
+        held.forget(29_999);
+        assert!(
+            held.take(&ticket(1, 0).hash).is_some(),
+            "not before its time"
+        );
+        held.forget(30_000);
+        assert!(held.take(&ticket(2, 0).hash).is_none(), "expired");
+        assert!(held.take(&ticket(3, 0).hash).is_some(), "a later one stays");
+    }
+
+    #[test]
+    fn past_the_cap_a_ticket_is_refused_and_a_burst_gives_its_memory_back() {
+        let mut held = Held::default();
+        let cap = u32::try_from(MAX_HELD).unwrap();
+        for n in 0..cap {
+            held.hold(&ticket(n, 30_000), None).unwrap();
+        }
+        let refused = crate::Error::from(held.hold(&ticket(cap, 30_000), None).unwrap_err());
+        assert_eq!(refused.code(), Some(ErrorCode::Unavailable));
+        // One redeemed makes room for one.
+        assert!(held.take(&ticket(7, 0).hash).is_some());
+        held.hold(&ticket(cap, 30_000), None).unwrap();
+        assert!(held.tickets.capacity() >= MAX_HELD);
+
+        held.forget(30_000);
+        assert!(held.tickets.is_empty() && held.expiry.is_empty());
+        assert!(
+            held.tickets.capacity() <= 4 * SMALL,
+            "{}",
+            held.tickets.capacity()
+        );
+    }
+
+    #[test]
+    fn a_device_is_noted_seen_at_most_once_a_minute_and_old_notes_are_pruned() {
+        let mut noted = Noted::default();
+        let t = Timestamp::from_millis(1);
+        let device = DeviceId::new(t, [4; 10]);
+        assert!(noted.note(&device, 1_000));
+        assert!(!noted.note(&device, 1_000 + SEEN_EVERY - 1));
+        assert!(noted.note(&device, 1_000 + SEEN_EVERY));
+        // A clock set back is written again (the statement skips a row noted since).
+        assert!(noted.note(&device, 0));
+
+        let others = u32::try_from(SMALL).unwrap() + 1;
+        for n in 0..others {
+            let mut bytes = [0; 10];
+            bytes[..4].copy_from_slice(&n.to_be_bytes());
+            assert!(noted.note(&DeviceId::new(t, bytes), 100_000));
+        }
+        // Past the mark, the ones noted over a minute ago are forgotten.
+        assert_eq!(noted.at.len(), usize::try_from(others).unwrap());
+        assert!(!noted.at.contains_key(&device));
+    }
 }
