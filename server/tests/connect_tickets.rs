@@ -447,15 +447,15 @@ async fn tickets_asked_and_redeemed_at_once_each_count_once_for_their_own_sessio
     let revoke = "UPDATE sessions SET revoked_at = 1000 WHERE id = $1";
     let gone_session = session_of(&gone).to_string();
     assert_eq!(db.execute(revoke, &gone_session).await, 1);
-    // Tickets asked for together are stored in one statement: each still for its own session,
-    // and none for the revoked one.
+    // Tickets asked for together are stored together (one statement on PostgreSQL, one read of
+    // their sessions on SQLite): each still for its own session, and none for the revoked one.
     let ask = |who: &Value| {
         let (keyward, token) = (keyward.clone(), access(who));
         let request = json_request(Method::POST, PATH, Some(&token), &json!({ "url": SYNC }));
         tokio::spawn(async move { send(&keyward, request).await })
     };
     // The revoked session's tickets go straight to the store, as its token would once it passed
-    // this server's check, so that only the statement can refuse them.
+    // this server's check, so that only the store's own check can refuse them.
     let store_for_gone = |n: u8| {
         let keyward = keyward.clone();
         let row = TicketRow {
@@ -487,8 +487,8 @@ async fn tickets_asked_and_redeemed_at_once_each_count_once_for_their_own_sessio
     for task in refusing {
         assert!(!task.await.unwrap(), "no ticket for a revoked session");
     }
-    // Redemptions that arrive together share one statement too: each ticket goes to its own
-    // session, and one ticket sent eight times at once is good exactly once.
+    // Redemptions that arrive together are grouped too: each ticket goes to its own session,
+    // and one ticket sent eight times at once is good exactly once.
     let twice = ticket(&keyward, &access(&a), SYNC).await;
     let redeem = |ticket: &str| {
         let (keyward, ticket) = (keyward.clone(), ticket.to_owned());

@@ -80,7 +80,7 @@ impl Ticket {
             .then(|| Self(text.to_owned()))
     }
 
-    /// What the database stores.
+    /// What is kept of it (in the database, or on SQLite in memory).
     fn hash(&self) -> Vec<u8> {
         sha256(self.0.as_bytes()).to_vec()
     }
@@ -215,7 +215,7 @@ pub async fn issue(
         token_expires_at: claims.exp.saturating_mul(1000),
     };
     // The access token was good, but its session may have been revoked by another server a
-    // moment ago (revocations reach the others within a second): the row is then not written.
+    // moment ago (revocations reach the others within a second): the ticket is then not kept.
     if !core.store.insert_connect_ticket(&row).await? {
         return Err(Error::rejected(
             ErrorCode::SessionRevoked,
@@ -255,7 +255,7 @@ pub async fn redeem(
     let ticket = Ticket::parse(ticket).ok_or_else(refused)?;
     let redeemed = core
         .store
-        .redeem_connect_ticket(&ticket.hash())
+        .redeem_connect_ticket(&ticket.hash(), &url.0)
         .await?
         .ok_or_else(refused)?;
     let on_time = now < Timestamp::from_millis(redeemed.expires_at);

@@ -135,15 +135,16 @@ async fn listen_for_revocations(core: Weak<Core>) {
 /// One round of upkeep at `now`; `tick` counts the seconds since start.
 pub(crate) async fn upkeep(core: &Core, now: Timestamp, tick: u64) -> Result<(), Error> {
     let settings = &core.settings;
+    // In memory first: a database out of reach ends the round below.
+    if tick.is_multiple_of(10) {
+        core.store.forget_dpop_proofs(now.millis());
+        core.store.forget_connect_tickets(now.millis());
+    }
     core.revoked
         .sync(&core.store, now, settings.access_ttl)
         .await?;
     if tick.is_multiple_of(keys::RELOAD_INTERVAL.as_secs()) && tick > 0 {
         core.reload_keys(now).await?;
-    }
-    if tick.is_multiple_of(10) {
-        core.store.forget_dpop_proofs(now.millis());
-        core.store.forget_connect_tickets(now.millis());
     }
     if tick.is_multiple_of(600) {
         let store = &core.store;

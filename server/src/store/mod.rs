@@ -29,7 +29,8 @@ pub enum Error {
     /// The store's own invariant broke (a writer task gone, a poisoned lock).
     #[error("{0}")]
     Internal(std::borrow::Cow<'static, str>),
-    /// Not for the database at all (a bad URL): passed through as it is.
+    /// Not the database's own error (a bad URL, a limit of the store's, a group's failure
+    /// answered to each of its items): passed through as it is.
     #[error("{0}")]
     Keyward(crate::Error),
 }
@@ -89,9 +90,9 @@ pub struct Store {
     replays: groups::Queue<replays::Replay, bool>,
     /// DPoP proof ids on SQLite, where one process serves: in memory.
     seen: replays::Memory,
-    /// Connect tickets, stored in groups (see [`tickets`]).
+    /// Connect tickets on PostgreSQL, stored in groups (see [`tickets`]).
     issues: groups::Queue<TicketRow, bool>,
-    /// Connect tickets, redeemed in groups.
+    /// Connect tickets on PostgreSQL, redeemed in groups.
     redemptions: groups::Queue<Vec<u8>, Option<tickets::RedeemedTicket>>,
     /// Connect tickets on SQLite, where one process serves: in memory.
     held: tickets::Memory,

@@ -8,13 +8,13 @@
 //! ticket: with rows, every redemption queued for SQLite's single writer, and the server stood
 //! idle a quarter of the time while connections waited for it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use super::groups::{self, Queue, placeholders, text_for, texts};
 use super::{Error, Pool, Store};
-use crate::domain::{DeviceId, OrgId, SessionId, UserId};
+use crate::domain::{DeviceId, OrgId, SessionId, UserId, sha256};
 
 /// A connect ticket to store (only its hash).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,13 +75,16 @@ impl Store {
         Ok(true)
     }
 
-    /// Uses up the ticket with `hash` and returns what it was, with its session's state as of
-    /// now; of two redemptions of one ticket, at once or not, exactly one gets it. `None` when
-    /// there is no such ticket (never issued, used, or purged). On PostgreSQL the row is
-    /// deleted, redemptions that arrive together in one statement (see [`super::groups`]).
+    /// Uses up the ticket with `hash`, being redeemed `at` (a normalised URL), and returns what
+    /// it was, with its session's state as of now; of two redemptions of one ticket, at once or
+    /// not, exactly one gets it. `None` when there is no such ticket (never issued, used, or
+    /// purged). On PostgreSQL the row is deleted, redemptions that arrive together in one
+    /// statement (see [`super::groups`]). On SQLite, which keeps only a digest of the URL, the
+    /// answer's `url` is `at` when that is the ticket's, and empty otherwise.
     pub async fn redeem_connect_ticket(
         &self,
         hash: &[u8],
+        at: &str,
     ) -> Result<Option<RedeemedTicket>, Error> {
         let Pool::Sqlite(_) = &self.pool else {
             return groups::submit(&self.redemptions, hash.to_vec()).await;
@@ -90,11 +93,15 @@ impl Store {
             return Ok(None);
         };
         let state = groups::submit(&self.states, kept.session_id).await?;
+        let url = match sha256(at.as_bytes()) == kept.url {
+            true => at.to_owned(),
+            false => String::new(),
+        };
         Ok(Some(RedeemedTicket {
             session_id: kept.session_id,
             user_id: kept.user_id,
             device_id: kept.device_id,
-            url: kept.url,
+            url,
             expires_at: kept.expires_at,
             live_user: state.live_user,
             token_expires_at: Some(kept.token_expires_at),
@@ -115,13 +122,12 @@ impl Store {
     /// groups, at most once a minute per device, and without waiting: the device list is not a
     /// condition of anything, so a write that fails is logged and nothing else.
     pub fn note_device_seen(&self, device_id: &DeviceId, now: i64) {
-        if !self
-            .noted
-            .lock()
-            .is_ok_and(|mut noted| noted.note(device_id, now))
-        {
+        // Only a cache of what was written: a panic while it was held leaves nothing to fear.
+        let mut noted = self.noted.lock().unwrap_or_else(PoisonError::into_inner);
+        if !noted.note(device_id, now) {
             return;
         }
+        drop(noted);
         let (answer, _) = tokio::sync::oneshot::channel();
         if self.sightings.send(((*device_id, now), answer)).is_err() {
             tracing::warn!(device = %device_id, "the writer of device sightings has stopped");
@@ -176,31 +182,39 @@ impl Noted {
 /// Connect tickets in memory (SQLite), shared by the store's clones.
 pub(super) type Memory = Arc<Mutex<Held>>;
 
-/// At most this many tickets are kept in memory at a time, about 50 MiB at most: a ticket is
+/// At most this many tickets are kept in memory at a time, what a table of 2^18 buckets holds
+/// (about 36 MiB: a ticket's entry has a fixed size, its URL kept as a digest). A ticket is
 /// redeemed within seconds of being asked for, so only a client asking for tickets it never
-/// uses comes near it (they are forgotten 30 s after being asked for). Past it, tickets are
-/// refused until some are used or forgotten: reaching it takes 8,700 signed-in requests a
-/// second, kept up, which is more than two cores serve at all.
-pub(super) const MAX_HELD: usize = 1 << 18;
+/// uses comes near it (they are forgotten 30 to 40 s after being asked for). Past it, tickets
+/// are refused (`unavailable`) until some are used or forgotten: reaching it takes 5,700
+/// signed-in requests a second, kept up, more than two cores serve at all.
+pub(super) const MAX_HELD: usize = (1 << 18) / 8 * 7;
 
-/// Below this many tickets, the memory is not given back (it is small).
-const SMALL: usize = 1024;
+/// Up to this many tickets, the table grows as tables do; past it, it takes room for
+/// [`MAX_HELD`] at once (see [`Held`]), and goes back to small when they are fewer again.
+const SMALL: usize = 4096;
 
-/// Tickets not yet redeemed, by hash, with their expiries in the order they were asked for:
-/// forgetting the expired ones costs nothing per ticket.
+/// Tickets not yet redeemed, by hash. A burst of tickets (a fleet of clients reconnecting, or a
+/// benchmark asking for a hundred thousand ahead) takes one table with room for [`MAX_HELD`],
+/// about 36 MiB, allocated whole: the C allocator maps a block that large apart and unmaps it
+/// when it is freed, so once the burst is forgotten its memory goes back to the system. Grown
+/// step by step, each step's smaller table was freed into the allocator's pools instead, and
+/// kept there: measured, 70 MiB more resident after 150,000 tickets were asked for, used and
+/// forgotten.
 #[derive(Debug, Default)]
 pub(super) struct Held {
     tickets: HashMap<[u8; 32], Kept>,
-    expiry: VecDeque<(i64, [u8; 32])>,
 }
 
-/// A ticket kept in memory: what its row would hold.
+/// A ticket kept in memory: what its row would hold, the URL as its SHA-256. Nothing in it is
+/// allocated apart, so the memory of a burst of tickets goes back whole once they are
+/// forgotten.
 #[derive(Debug)]
 struct Kept {
     session_id: SessionId,
     user_id: UserId,
     device_id: Option<DeviceId>,
-    url: String,
+    url: [u8; 32],
     expires_at: i64,
     token_expires_at: i64,
 }
@@ -240,14 +254,15 @@ impl Held {
             session_id: ticket.session_id,
             user_id: ticket.user_id,
             device_id,
-            url: ticket.url.clone(),
+            url: sha256(ticket.url.as_bytes()),
             expires_at: ticket.expires_at,
             token_expires_at: ticket.token_expires_at,
         };
-        // Tickets are asked for in the order of their expiry (a fixed lifetime), so the queue
-        // stays ordered; one out of order is forgotten a little late, never early.
+        if self.tickets.len() == SMALL {
+            // Room for the most there may be, at once (see [`Held`]).
+            self.tickets.reserve(MAX_HELD - SMALL);
+        }
         self.tickets.insert(hash, kept);
-        self.expiry.push_back((ticket.expires_at, hash));
         Ok(())
     }
 
@@ -257,19 +272,12 @@ impl Held {
         self.tickets.remove(hash)
     }
 
-    /// Forgets the tickets that expired by `now`; their entries in the expiry queue go with
-    /// them, whether or not they were redeemed.
+    /// Forgets the tickets that expired by `now`, and gives back the room of a burst once they
+    /// are few again.
     fn forget(&mut self, now: i64) {
-        while let Some(&(at, hash)) = self.expiry.front()
-            && at <= now
-        {
-            self.tickets.remove(&hash);
-            self.expiry.pop_front();
-        }
-        let kept = self.expiry.len().max(SMALL);
-        if self.expiry.capacity() > 4 * kept {
-            self.tickets.shrink_to(2 * kept);
-            self.expiry.shrink_to(2 * kept);
+        self.tickets.retain(|_, kept| kept.expires_at > now);
+        if self.tickets.len() < SMALL / 2 && self.tickets.capacity() > SMALL {
+            self.tickets.shrink_to(SMALL);
         }
     }
 }
@@ -282,8 +290,8 @@ struct Redeemed {
     ticket: RedeemedTicket,
 }
 
-/// Starts the writer that stores tickets in groups: at a few thousand connections a second, a
-/// commit per ticket was most of what a connection cost on SQLite's single writer.
+/// Starts the writer that stores tickets in groups (PostgreSQL; SQLite keeps them in memory): at
+/// a few thousand connections a second, a commit per ticket was most of what a connection cost.
 pub(super) fn start_issuing(pool: &Pool) -> Queue<TicketRow, bool> {
     let pool = pool.clone();
     groups::start(move |group| {
@@ -292,7 +300,8 @@ pub(super) fn start_issuing(pool: &Pool) -> Queue<TicketRow, bool> {
     })
 }
 
-/// Starts the writer that redeems tickets in groups, as [`start_issuing`] stores them.
+/// Starts the writer that redeems tickets in groups, as [`start_issuing`] stores them
+/// (PostgreSQL).
 pub(super) fn start_redeeming(pool: &Pool) -> Queue<Vec<u8>, Option<RedeemedTicket>> {
     let pool = pool.clone();
     groups::start(move |group| {
@@ -307,9 +316,30 @@ pub(super) fn start_redeeming(pool: &Pool) -> Queue<Vec<u8>, Option<RedeemedTick
 /// together share one.
 pub(super) fn start_reading(pool: &Pool) -> Queue<SessionId, SessionState> {
     let pool = pool.clone();
-    groups::start(move |group| {
+    groups::start(move |group: Vec<SessionId>| {
         let pool = pool.clone();
-        async move { one_by_one_on_failure(&pool, &group, read_states).await }
+        async move {
+            match read_states(&pool, &group).await {
+                Ok(states) => states.into_iter().map(Ok).collect(),
+                // A read fails for the group, never for one of its items: each gets the error
+                // (the database out of reach is still 503).
+                Err(err) => {
+                    let why = err.to_string();
+                    let out_of_reach = matches!(
+                        crate::Error::from(Error::from(err)),
+                        crate::Error::Unavailable(_)
+                    );
+                    let failed = || match out_of_reach {
+                        true => crate::Error::Unavailable(why.clone()),
+                        false => crate::Error::Database(why.clone()),
+                    };
+                    group
+                        .iter()
+                        .map(|_| Err(Error::Keyward(failed())))
+                        .collect()
+                }
+            }
+        }
     })
 }
 
@@ -602,7 +632,7 @@ mod tests {
         assert!(held.tickets.capacity() >= MAX_HELD);
 
         held.forget(30_000);
-        assert!(held.tickets.is_empty() && held.expiry.is_empty());
+        assert!(held.tickets.is_empty());
         assert!(
             held.tickets.capacity() <= 4 * SMALL,
             "{}",
