@@ -60,19 +60,23 @@ impl From<crate::Error> for Error {
     }
 }
 
+/// The public error for a driver's error: the database out of reach (refused, reset, timed out
+/// waiting for a connection, the pool shut) is 503, try again; anything else a failure.
+pub(crate) fn described(err: &sqlx::Error) -> crate::Error {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => crate::Error::Unavailable(err.to_string()),
+        _ => crate::Error::Database(err.to_string()),
+    }
+}
+
 impl From<Error> for crate::Error {
     fn from(err: Error) -> Self {
         match err {
-            // Cannot reach the database (refused, reset, timed out waiting for a connection, the
-            // pool shut): 503, try again.
-            Error::Sqlx(
-                err @ (sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed),
-            ) => Self::Unavailable(err.to_string()),
-            Error::Sqlx(err) => Self::Database(err.to_string()),
+            Error::Sqlx(err) => described(&err),
             Error::Migrate(err) => Self::Database(format!("migration failed: {err}")),
             Error::Internal(what) => Self::Internal(what),
             Error::Keyward(err) => err,

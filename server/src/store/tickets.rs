@@ -323,21 +323,10 @@ pub(super) fn start_reading(pool: &Pool) -> Queue<SessionId, SessionState> {
                 Ok(states) => states.into_iter().map(Ok).collect(),
                 // A read fails for the group, never for one of its items: each gets the error
                 // (the database out of reach is still 503).
-                Err(err) => {
-                    let why = err.to_string();
-                    let out_of_reach = matches!(
-                        crate::Error::from(Error::from(err)),
-                        crate::Error::Unavailable(_)
-                    );
-                    let failed = || match out_of_reach {
-                        true => crate::Error::Unavailable(why.clone()),
-                        false => crate::Error::Database(why.clone()),
-                    };
-                    group
-                        .iter()
-                        .map(|_| Err(Error::Keyward(failed())))
-                        .collect()
-                }
+                Err(err) => group
+                    .iter()
+                    .map(|_| Err(Error::Keyward(super::described(&err))))
+                    .collect(),
             }
         }
     })
