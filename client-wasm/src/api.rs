@@ -18,6 +18,28 @@ pub const TIMEOUT_MS: i32 = 15_000;
 /// should reach the server within its 10 s grace window.
 pub const REFRESH_TIMEOUT_MS: i32 = 6_000;
 
+/// The URL of `path` on the auth server at `base`. A path is under the server's prefix
+/// (`/sessions`, never `@elsewhere.example`), and an id in it is one segment: `.` or `..` would
+/// not stay one (the browser resolves `/orgs/o1/members/..` to `/orgs/o1/`, another resource
+/// than the one named), so a path with such a segment is refused, and nothing is sent.
+pub fn server_url(base: &str, path: &str) -> Result<String, Error> {
+    if !path.starts_with('/') {
+        return Err(Error::OriginNotAllowed {
+            origin: "a path that does not start with /".into(),
+        });
+    }
+    let before_query = path.split(['?', '#']).next().unwrap_or(path);
+    if before_query
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return Err(Error::InvalidArgument {
+            what: "an id that is . or ..",
+        });
+    }
+    Ok([base, path].concat())
+}
+
 /// A request to `url` with `body` (JSON text) as its body, aborted by `signal` (the caller's).
 pub fn json_request(
     method: &str,

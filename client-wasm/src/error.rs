@@ -47,6 +47,11 @@ pub enum Error {
         /// The browser's own words (a `DOMException`'s name and message).
         message: String,
     },
+    /// The app passed a value the client cannot send (`invalid_request`). Nothing was sent.
+    InvalidArgument {
+        /// What was refused.
+        what: &'static str,
+    },
     /// Stored data (or a server's answer) is not what this client expects: another version, or
     /// tampering.
     Corrupt {
@@ -84,6 +89,7 @@ impl Error {
             Self::OriginNotAllowed { .. } => "origin_not_allowed",
             Self::Unsupported { .. } => "unsupported",
             Self::Browser { .. } => "browser",
+            Self::InvalidArgument { .. } => "invalid_request",
             Self::Corrupt { .. } => "corrupt",
         }
     }
@@ -104,6 +110,7 @@ impl Error {
             .concat(),
             Self::Unsupported { api } => [api, " is not available here"].concat(),
             Self::Browser { operation, message } => [operation, " failed: ", message].concat(),
+            Self::InvalidArgument { what } => [what, " cannot be sent"].concat(),
             Self::Corrupt { what } => ["stored ", what, " is unreadable"].concat(),
         }
     }

@@ -252,14 +252,10 @@ impl Core {
         Ok(url)
     }
 
-    /// A path under the auth server (`/sessions`, never `@elsewhere.example`) as a URL.
+    /// A path under the auth server (`/sessions`, never `@elsewhere.example`) as a URL; see
+    /// [`api::server_url`].
     pub fn url(&self, path: &str) -> Result<String, JsValue> {
-        if !path.starts_with('/') {
-            return Err(thrown_error(Error::OriginNotAllowed {
-                origin: "a path that does not start with /".into(),
-            }));
-        }
-        Ok([self.base.as_str(), path].concat())
+        api::server_url(&self.base, path).map_err(thrown_error)
     }
 
     /// What a request to `url` carries: `{authorization?, header?, claims?, hash?, nonce?,

@@ -54,6 +54,22 @@ test("a team is made, an invitation is mailed and accepted in another browser, a
   await owner.locator("#invite-form:not([hidden])").waitFor();
   assert.ok(await owner.locator("#team-writer").isVisible());
 
+  // An id that is "." or ".." would not stay one segment of the path: the browser resolves
+  // `/orgs/<id>/members/..` to `/orgs/<id>/`, one step from removing the team instead of a
+  // member. The client refuses such an id and sends nothing; the team is still there.
+  const refused = await owner.evaluate(async () => {
+    const { id } = await window.team.active();
+    const attempts = [
+      () => window.team.members(id).remove(".."),
+      () => window.team.revoke(id, ".."),
+      () => window.team.members(id).update(".", "viewer"),
+    ];
+    const codes = [];
+    for (const attempt of attempts) codes.push(await attempt().then(() => "done", (e) => e.code));
+    return { codes, name: (await window.team.get(id)).org.name };
+  });
+  assert.deepEqual(refused, { codes: ["invalid_request", "invalid_request", "invalid_request"], name: "Acme" });
+
   await owner.fill("#invite-email", bobEmail);
   await owner.selectOption("#invite-role", "member");
   await owner.click("#invite");

@@ -71,13 +71,7 @@ impl AuthClient {
         signal: Option<&AbortSignal>,
         timeout_ms: i32,
     ) -> Result<JsValue, Error> {
-        // A path is under the server's prefix: `/sessions`, never `@elsewhere.example`.
-        if !path.starts_with('/') {
-            return Err(Error::OriginNotAllowed {
-                origin: "a path that does not start with /".into(),
-            });
-        }
-        let url = [self.inner.base.as_str(), path].concat();
+        let url = api::server_url(&self.inner.base, path)?;
         let request = api::json_request(method, &url, body, signal)?;
         let response = self
             .dispatch(&request, authorized, Some(timeout_ms))
