@@ -418,6 +418,41 @@ async fn a_challenge_answer_is_accepted_only_by_the_audience_it_was_issued_for()
     assert_eq!(right.body["data"]["device_id"], id.as_str());
 }
 
+/// Beside a static site, a request no route takes still gets the error envelope with its stable
+/// code (the site's file server answered other methods than GET with a bare 405, which a client
+/// cannot tell from anything else), and the site's files are not served to it.
+#[tokio::test]
+async fn beside_a_static_site_an_unknown_route_is_not_found_with_its_code() {
+    use tower::ServiceExt as _;
+    let db = TestDb::new().await;
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "<!doctype html>").unwrap();
+    let settings = keyward_server::Settings {
+        static_dir: Some(site.path().to_owned()),
+        ..db.settings()
+    };
+    let keyward = Keyward::start(settings).await.unwrap();
+    for (method, path) in [
+        ("DELETE", "/auth/orgs/org_1/"),
+        ("PATCH", "/auth/nothing-here"),
+        ("POST", "/index.html"),
+        ("GET", "/auth/nothing-here"),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let response = keyward.router().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "not_found", "{method} {path}");
+    }
+}
+
 /// A site Keyward serves (`static_dir`: the app, or the sign-in page Keyward ships, where other
 /// apps send users and where they disconnect them) is never framed by another site, which could
 /// otherwise trick a click on Continue or Disconnect, and its address (a pending request) is not

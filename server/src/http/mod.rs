@@ -354,8 +354,11 @@ pub(crate) fn router(keyward: Keyward) -> Router {
                     .layer(page_header(header::REFERRER_POLICY, "same-origin"))
                     .layer(page_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
                     .service(
+                        // Another method than GET or HEAD: not a page, and answered as any
+                        // route nobody serves (404 with the error envelope, not a bare 405).
                         ServeDir::new(dir)
                             .append_index_html_on_directories(true)
+                            .call_fallback_on_method_not_allowed(true)
                             .not_found_service(meta::not_found.into_service()),
                     ),
             )
