@@ -119,6 +119,23 @@ async fn api_routes_need_a_keyward_token_and_see_its_user() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([{"title": "ship it"}]));
 
+    for (authorization, expected) in [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some(format!("Bearer {token}x")), StatusCode::UNAUTHORIZED),
+        (Some(format!("Bearer {token}")), StatusCode::OK),
+    ] {
+        let mut hello = Request::get("/api/hello/signed-in");
+        if let Some(authorization) = authorization {
+            hello = hello.header("authorization", authorization);
+        }
+        let response = app
+            .clone()
+            .oneshot(hello.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected);
+    }
+
     let whoami = Request::get("/api/whoami")
         .header("authorization", format!("Bearer {token}"))
         .body(Body::empty())

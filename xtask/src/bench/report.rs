@@ -178,7 +178,9 @@ pub(super) fn report(
                 _ => (None, Vec::new()),
             }
         };
-        let (measured, passes) = within("protected route (Bearer)", "bare route");
+        // The same handler, with and without the extractor (`/api/hello/signed-in` and
+        // `/api/hello`): the Bearer scenario's `/api/whoami` also builds a JSON answer.
+        let (measured, passes) = within("bare route, signed in (Bearer)", "bare route");
         line(
             "protected route, Bearer ÷ same route without auth",
             db,
