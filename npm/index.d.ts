@@ -126,7 +126,7 @@ export interface AuthClient extends EventTarget {
   readonly passkeys: PasskeyCeremonies;
 }
 
-/** The server's stable codes, and the client's own (`network`, `signed_out`, `cancelled`, `aborted`, `origin_not_allowed`, `unsupported`, `browser`, `corrupt`). */
+/** The server's stable codes, and the client's own (`network`, `signed_out`, `cancelled`, `aborted`, `origin_not_allowed`, `unsupported`, `browser`, `corrupt`; and `invalid_request`, without a `status`, for a value it cannot send). */
 export type ErrorCode =
   | "invalid_request" | "payload_too_large" | "unsupported_media_type" | "not_found"
   | "method_not_allowed" | "invalid_email" | "weak_password" | "password_too_long"

@@ -28,16 +28,46 @@ pub fn server_url(base: &str, path: &str) -> Result<String, Error> {
             origin: "a path that does not start with /".into(),
         });
     }
-    let before_query = path.split(['?', '#']).next().unwrap_or(path);
-    if before_query
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
-    {
+    if has_dot_segment(path) {
         return Err(Error::InvalidArgument {
             what: "an id that is . or ..",
         });
     }
     Ok([base, path].concat())
+}
+
+/// Whether `path`, before its query, has a segment the URL standard resolves away: `.` or
+/// `..`, either dot also as `%2e` in any case, once the tabs and newlines a URL parser drops
+/// are dropped; a backslash separates segments in an http URL as `/` does. (Byte by byte: with
+/// `str::split` and its patterns, the npm package's files measured 0.4 KB larger, gzipped.)
+fn has_dot_segment(path: &str) -> bool {
+    let mut bytes = path
+        .bytes()
+        .filter(|byte| !matches!(byte, b'\t' | b'\n' | b'\r'));
+    // The current segment's dots, or 3 once it has anything else.
+    let mut dots = 0u8;
+    loop {
+        let byte = bytes.next();
+        match byte {
+            Some(b'.') => dots = (dots + 1).min(3),
+            Some(b'%') => {
+                dots = match (bytes.next(), bytes.next()) {
+                    (Some(b'2'), Some(b'e' | b'E')) => (dots + 1).min(3),
+                    _ => 3,
+                }
+            }
+            None | Some(b'/' | b'\\' | b'?' | b'#') => {
+                if dots == 1 || dots == 2 {
+                    return true;
+                }
+                if !matches!(byte, Some(b'/' | b'\\')) {
+                    return false;
+                }
+                dots = 0;
+            }
+            Some(_) => dots = 3,
+        }
+    }
 }
 
 /// A request to `url` with `body` (JSON text) as its body, aborted by `signal` (the caller's).
@@ -150,5 +180,50 @@ impl Timer {
 impl Drop for Timer {
     fn drop(&mut self) {
         io::clear_timeout(self.id);
+    }
+}
+
+#[cfg(all(test, target_arch = "wasm32"))]
+mod tests {
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    use super::*;
+
+    wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+    #[wasm_bindgen_test]
+    fn only_paths_the_browser_keeps_as_written_are_sent() {
+        let base = "https://auth.example/auth";
+        for path in [
+            "/orgs/o1/members/u1",
+            "/orgs/o1.x/members/..u",
+            "/a/.../b",
+            "/a/%2e%2f",
+            "/a?b=..",
+            "/a#..",
+            "/",
+        ] {
+            assert_eq!(server_url(base, path), Ok([base, path].concat()), "{path}");
+        }
+        // Each of these resolves to another resource than the one named (the WHATWG URL
+        // parser drops tabs and newlines, reads `%2e` as a dot and `\` as `/` in http URLs).
+        for path in [
+            "/orgs/o1/members/..",
+            "/orgs/o1/members/.",
+            "/orgs/o1/members/%2e%2E",
+            "/orgs/o1/members/.%2e/x",
+            "/orgs/o1/members\\..",
+            "/orgs/o1/members/.\t.",
+            "/orgs/o1/members/..?x=1",
+        ] {
+            let refused = server_url(base, path).unwrap_err();
+            assert_eq!(refused.code(), "invalid_request", "{path}");
+            // Checked against what the browser makes of it.
+            let url = web_sys::Url::new(&[base, path].concat()).unwrap();
+            assert!(
+                !url.pathname().ends_with(path.split('?').next().unwrap()),
+                "{path}"
+            );
+        }
     }
 }

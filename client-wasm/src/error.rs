@@ -78,7 +78,8 @@ impl Error {
     }
 
     /// The stable code: the server's, or the client's own (`network`, `signed_out`,
-    /// `cancelled`, `aborted`, `origin_not_allowed`, `unsupported`, `browser`, `corrupt`).
+    /// `cancelled`, `aborted`, `origin_not_allowed`, `unsupported`, `browser`, `corrupt`, and
+    /// `invalid_request` for a value it cannot send).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Server { code, .. } => code.as_str(),
