@@ -259,9 +259,8 @@ pub async fn redeem(
         .await?
         .ok_or_else(refused)?;
     let on_time = now < Timestamp::from_millis(redeemed.expires_at);
-    let here = redeemed.url == url.0;
     let live = redeemed.live_user == Some(redeemed.user_id);
-    if !(on_time && here && live) {
+    if !(on_time && redeemed.here && live) {
         return Err(refused());
     }
     let (org, org_role) = match (redeemed.org_id, redeemed.org_role) {

@@ -5,11 +5,12 @@
 //! writes); only the migrations differ per backend.
 //!
 //! On SQLite, writes go through one connection and reads through a read-only pool (see
-//! [`sqlite`]); PostgreSQL uses one pool for both.
+//! [`sqlite`]); PostgreSQL uses one pool for both, and a small one for connect tickets (see
+//! [`tickets::pool`]).
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::DatabaseKind;
 
@@ -97,7 +98,7 @@ pub struct Store {
     /// Connect tickets on PostgreSQL, stored in groups (see [`tickets`]).
     issues: groups::Queue<TicketRow, bool>,
     /// Connect tickets on PostgreSQL, redeemed in groups.
-    redemptions: groups::Queue<Vec<u8>, Option<tickets::RedeemedTicket>>,
+    redemptions: groups::Queue<Vec<u8>, Option<tickets::Redeemed>>,
     /// Connect tickets on SQLite, where one process serves: in memory.
     held: tickets::Memory,
     /// The sessions of tickets issued and redeemed on SQLite, read in groups.
@@ -106,6 +107,9 @@ pub struct Store {
     sightings: groups::Queue<tickets::Sighting, ()>,
     /// When each device's sighting was last sent to `sightings`.
     noted: std::sync::Arc<std::sync::Mutex<tickets::Noted>>,
+    /// On PostgreSQL, the connections `issues` and `redemptions` run on (see
+    /// [`tickets::pool`]).
+    ticket_pool: Option<PgPool>,
 }
 
 #[derive(Clone, Debug)]
@@ -367,23 +371,31 @@ impl Store {
     /// when missing and runs in WAL mode with `synchronous=NORMAL`: durable across process
     /// crashes, and several thousand small write transactions per second.
     pub async fn connect(database_url: &str) -> Result<Self, Error> {
-        let pool = match DatabaseKind::from_url(database_url)? {
-            DatabaseKind::Sqlite => Pool::Sqlite(SqlitePools::connect(database_url).await?),
-            DatabaseKind::Postgres => Pool::Postgres(
-                PgPoolOptions::new()
+        let (pool, ticket_pool) = match DatabaseKind::from_url(database_url)? {
+            DatabaseKind::Sqlite => (
+                Pool::Sqlite(SqlitePools::connect(database_url).await?),
+                None,
+            ),
+            DatabaseKind::Postgres => {
+                let options: PgConnectOptions = database_url.parse()?;
+                let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
-                    .connect(database_url)
-                    .await?,
-            ),
+                    .connect_with(options.clone())
+                    .await?;
+                (Pool::Postgres(pool), Some(tickets::pool(options)))
+            }
         };
         let rotations = rotations::start(&pool);
         if let Pool::Sqlite(pools) = &pool {
             pools.start_checkpoints(rotations.downgrade());
         }
         let replays = replays::start(&pool);
-        let issues = tickets::start_issuing(&pool);
-        let redemptions = tickets::start_redeeming(&pool);
+        let tickets_on = ticket_pool
+            .clone()
+            .map_or_else(|| pool.clone(), Pool::Postgres);
+        let issues = tickets::start_issuing(&tickets_on);
+        let redemptions = tickets::start_redeeming(&tickets_on);
         let sightings = tickets::start_noting(&pool);
         let states = tickets::start_reading(&pool);
         Ok(Self {
@@ -397,6 +409,7 @@ impl Store {
             states,
             sightings,
             noted: std::sync::Arc::default(),
+            ticket_pool,
         })
     }
 
@@ -450,6 +463,9 @@ impl Store {
         match &self.pool {
             Pool::Sqlite(pools) => pools.close().await,
             Pool::Postgres(pool) => pool.close().await,
+        }
+        if let Some(pool) = &self.ticket_pool {
+            pool.close().await;
         }
     }
 }
