@@ -430,7 +430,9 @@ static INSERT: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     })
 });
 
-/// Uses up tickets, with their sessions' state.
+/// Uses up tickets, with their sessions' state. A join in place of the subqueries measured a
+/// quarter less of the database's time, but planned on an empty table it read the whole
+/// session index of the tickets instead of looking each one up (see the test of the plans).
 static REDEEM: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     texts(|n| {
         format!(
@@ -705,9 +707,11 @@ mod tests {
                 ordinary.contains("Seq Scan on connect_tickets"),
                 "{ordinary}"
             );
+            // Neither a sequential scan nor a whole other index read for the tickets.
             let plan = redemption_plan(tickets, n).await;
             assert!(!plan.contains("Seq Scan"), "{plan}");
             assert!(plan.contains("connect_tickets_pkey"), "{plan}");
+            assert!(!plan.contains("connect_tickets_by_"), "{plan}");
         }
         store.close().await;
     }
