@@ -112,6 +112,10 @@ pub struct Store {
     ticket_pool: Option<PgPool>,
 }
 
+/// How long a request waits for one of PostgreSQL's connections before it fails (the database
+/// is then taken as out of reach: 503).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 #[derive(Clone, Debug)]
 enum Pool {
     Sqlite(SqlitePools),
@@ -380,7 +384,7 @@ impl Store {
                 let options: PgConnectOptions = database_url.parse()?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(5))
+                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                     .connect_with(options.clone())
                     .await?;
                 (Pool::Postgres(pool), Some(tickets::pool(options)))

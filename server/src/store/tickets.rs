@@ -304,7 +304,7 @@ pub(super) struct Redeemed {
 pub(super) fn pool(options: PgConnectOptions) -> PgPool {
     PgPoolOptions::new()
         .max_connections(3)
-        .acquire_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(super::PG_ACQUIRE_TIMEOUT)
         .connect_lazy_with(options.options([("enable_seqscan", "off")]))
 }
 
