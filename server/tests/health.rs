@@ -66,6 +66,104 @@ async fn requests_that_need_the_database_answer_503_while_it_is_gone() {
     );
 }
 
+/// PostgreSQL ends the server's connections (a restart, a failover, an administrator): once
+/// they have been idle a moment, requests are served on new ones, without a failure. The server
+/// does not check a connection it used a moment ago (a round trip per statement), but one idle
+/// for a second it does, tickets' connections included.
+#[tokio::test]
+async fn on_postgresql_requests_after_the_database_ends_the_connections_are_served_again() {
+    let db = TestDb::new().await;
+    if db.kind != keyward_server::DatabaseKind::Postgres {
+        return;
+    }
+    let keyward = db.start().await;
+    let token = common::access(&common::sign_up(&keyward, "restart@example.com").await);
+    // The tickets' own connections open with their first use.
+    let url = "ws://sync.example.com/ws";
+    connect_ticket(&keyward, &token, url).await;
+
+    end_the_servers_connections(&db).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+
+    let sign_in = common::sign_in(&keyward, "restart@example.com").await;
+    let me = send(
+        &keyward,
+        common::authed(axum::http::Method::GET, "/auth/me", &token),
+    )
+    .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.body);
+    let ticket = connect_ticket(&keyward, &common::access(&sign_in), url).await;
+    keyward.redeem_connect_ticket(&ticket, url).await.unwrap();
+}
+
+/// The same, without the idle moment: a request that gets a connection PostgreSQL has just ended
+/// answers 503 `unavailable` (try again), not a failure of the server's own; the next is served.
+#[tokio::test]
+async fn on_postgresql_a_request_on_a_connection_just_ended_is_unavailable_not_a_failure() {
+    let db = TestDb::new().await;
+    if db.kind != keyward_server::DatabaseKind::Postgres {
+        return;
+    }
+    let keyward = db.start().await;
+    common::sign_up(&keyward, "ended@example.com").await;
+    end_the_servers_connections(&db).await;
+
+    let sign_in = || {
+        send(
+            &keyward,
+            common::post(
+                "/auth/sign-in",
+                &serde_json::json!({ "email": "ended@example.com", "password": common::PASSWORD }),
+            ),
+        )
+    };
+    let first = sign_in().await;
+    // Served if the connection it got had been idle long enough to be checked first.
+    if first.status != StatusCode::OK {
+        assert_eq!(
+            (first.status, first.code()),
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "{}",
+            first.body
+        );
+    }
+    let mut tries = 0;
+    while sign_in().await.status != StatusCode::OK {
+        tries += 1;
+        assert!(tries < 20, "the server never got a new connection");
+    }
+}
+
+/// Has PostgreSQL end every connection to the test's database but the one asking.
+async fn end_the_servers_connections(db: &TestDb) {
+    use sqlx::Connection as _;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!ended.is_empty(), "the server has connections");
+}
+
+/// A connect ticket for `url`, asked for with `token`.
+async fn connect_ticket(keyward: &keyward_server::Keyward, token: &str, url: &str) -> String {
+    let reply = send(
+        keyward,
+        common::json_request(
+            axum::http::Method::POST,
+            "/auth/connect-ticket",
+            Some(token),
+            &serde_json::json!({ "url": url }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_in_the_error_envelope() {
     let db = TestDb::new().await;

@@ -62,7 +62,8 @@ impl From<crate::Error> for Error {
 }
 
 /// The public error for a driver's error: the database out of reach (refused, reset, timed out
-/// waiting for a connection, the pool shut) is 503, try again; anything else a failure.
+/// waiting for a connection, the pool shut, the connection ended by PostgreSQL) is 503, try
+/// again; anything else a failure.
 pub(crate) fn described(err: &sqlx::Error) -> crate::Error {
     match err {
         sqlx::Error::Io(_)
@@ -70,8 +71,17 @@ pub(crate) fn described(err: &sqlx::Error) -> crate::Error {
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => crate::Error::Unavailable(err.to_string()),
+        sqlx::Error::Database(db) if db.code().is_some_and(|code| connection_ended(&code)) => {
+            crate::Error::Unavailable(err.to_string())
+        }
         _ => crate::Error::Database(err.to_string()),
     }
+}
+
+/// Whether PostgreSQL's SQLSTATE `code` says the connection is gone or refused for now: class
+/// 08 (connection exception), or an operator or a crash ending it (57P01 to 57P03).
+fn connection_ended(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
 }
 
 impl From<Error> for crate::Error {
@@ -115,6 +125,32 @@ pub struct Store {
 /// How long a request waits for one of PostgreSQL's connections before it fails (the database
 /// is then taken as out of reach: 503).
 const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A PostgreSQL connection idle for longer than this is checked (a round trip) before a request
+/// gets it.
+const PG_CHECK_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// The options of a PostgreSQL pool of at most `connections`. sqlx checks every connection it
+/// hands out with a round trip by default, and checks it again when it comes back: three round
+/// trips for one statement, each waking the server's backend. Here a connection is checked on
+/// the way out only after a second idle, when it may have gone with a restarted database or a
+/// dropped link; one in use moments ago is not (it was checked as it came back). After a
+/// restart, a connection used in the last second fails the one request that gets it (503, the
+/// session untouched), and is closed as it comes back.
+fn pg_pool_options(connections: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(PG_ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PG_CHECK_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
 
 #[derive(Clone, Debug)]
 enum Pool {
@@ -382,11 +418,7 @@ impl Store {
             ),
             DatabaseKind::Postgres => {
                 let options: PgConnectOptions = database_url.parse()?;
-                let pool = PgPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(PG_ACQUIRE_TIMEOUT)
-                    .connect_with(options.clone())
-                    .await?;
+                let pool = pg_pool_options(16).connect_with(options.clone()).await?;
                 (Pool::Postgres(pool), Some(tickets::pool(options)))
             }
         };

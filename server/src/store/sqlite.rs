@@ -52,6 +52,13 @@ pub(super) struct SqlitePools {
     checkpointer: Option<SqlitePool>,
 }
 
+/// A pool of connections to the database file. sqlx checks each connection it hands out with a
+/// round trip to the connection's own thread by default: that only asks whether the thread is
+/// still there, which it is as long as the pool is, and it cost as much as a short read.
+fn local_pool_options() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 impl SqlitePools {
     pub(super) async fn connect(database_url: &str) -> Result<Self, Error> {
         let options = SqliteConnectOptions::from_str(database_url)?
@@ -62,7 +69,7 @@ impl SqlitePools {
             .busy_timeout(Duration::from_secs(5));
         // The writer first: it creates the file and switches it to WAL. It checkpoints itself
         // past 4,000 pages (16 MiB) of WAL, which the background checkpoints rarely let happen.
-        let write = SqlitePoolOptions::new()
+        let write = local_pool_options()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(
@@ -75,14 +82,14 @@ impl SqlitePools {
         // An in-memory database lives in its connections: it cannot be opened read-only, and
         // has nothing to checkpoint.
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        let read = SqlitePoolOptions::new()
+        let read = local_pool_options()
             .max_connections(readers())
             .connect_with(options.clone().read_only(!in_memory))
             .await?;
         let checkpointer = if in_memory {
             None
         } else {
-            let pool = SqlitePoolOptions::new()
+            let pool = local_pool_options()
                 .max_connections(1)
                 .connect_with(options)
                 .await?;

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use super::groups::{self, Queue, placeholders, text_for, texts};
 use super::{Error, Pool, Store};
@@ -302,10 +302,7 @@ pub(super) struct Redeemed {
 /// instead of 0.16 ms by its key. Every statement on these connections finds its rows by a
 /// key, so no plan of theirs needs a sequential scan.
 pub(super) fn pool(options: PgConnectOptions) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(3)
-        .acquire_timeout(super::PG_ACQUIRE_TIMEOUT)
-        .connect_lazy_with(options.options([("enable_seqscan", "off")]))
+    super::pg_pool_options(3).connect_lazy_with(options.options([("enable_seqscan", "off")]))
 }
 
 /// Starts the writer that stores tickets in groups (PostgreSQL; SQLite keeps them in memory): at
