@@ -53,9 +53,11 @@ pub(super) struct SqlitePools {
 }
 
 /// A pool of connections to the database file. sqlx checks each connection it hands out with a
-/// round trip to the connection's own thread by default: that only asks whether the thread is
-/// still there, which it is as long as the pool is, and it cost as much as a short read.
-fn local_pool_options() -> SqlitePoolOptions {
+/// round trip to the connection's own thread by default, which only asks whether the thread is
+/// still there; it checks the same as the connection comes back (and waits there for anything
+/// left queued, a rollback), so the check on the way out only added a trip between threads to
+/// every statement.
+fn sqlite_pool_options() -> SqlitePoolOptions {
     SqlitePoolOptions::new().test_before_acquire(false)
 }
 
@@ -69,7 +71,7 @@ impl SqlitePools {
             .busy_timeout(Duration::from_secs(5));
         // The writer first: it creates the file and switches it to WAL. It checkpoints itself
         // past 4,000 pages (16 MiB) of WAL, which the background checkpoints rarely let happen.
-        let write = local_pool_options()
+        let write = sqlite_pool_options()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(
@@ -82,14 +84,14 @@ impl SqlitePools {
         // An in-memory database lives in its connections: it cannot be opened read-only, and
         // has nothing to checkpoint.
         let in_memory = database_url.contains(":memory:") || database_url.contains("mode=memory");
-        let read = local_pool_options()
+        let read = sqlite_pool_options()
             .max_connections(readers())
             .connect_with(options.clone().read_only(!in_memory))
             .await?;
         let checkpointer = if in_memory {
             None
         } else {
-            let pool = local_pool_options()
+            let pool = sqlite_pool_options()
                 .max_connections(1)
                 .connect_with(options)
                 .await?;
