@@ -161,7 +161,11 @@ pub fn LinkedAccounts(
             <ul class="kw-list kw-identities">
                 <For each=move || identities.get() key=|i| i.id.clone() let(identity)>
                     <li class="kw-item" data-identity-id=identity.id.clone() data-provider=identity.provider.clone()>
-                        <span class="kw-item-name">{name_of(&identity.provider)}</span>
+                        // Named once the providers' list is in, whichever arrives first.
+                        <span class="kw-item-name">{
+                            let provider = identity.provider.clone();
+                            move || name_of(&provider)
+                        }</span>
                         <span class="kw-item-detail">{identity.email.clone().map(|e| format!(" {e}"))}</span>
                         {
                             let id = identity.id.clone();

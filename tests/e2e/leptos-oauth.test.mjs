@@ -40,7 +40,9 @@ test("Continue with the provider makes an account whose only way in cannot be un
   await button.click();
 
   // Back on the security page, signed in, the provider listed; the code left the address.
-  const linked = page.locator(".kw-identities li[data-provider=test]");
+  // Named as the provider calls itself, whether the account's identities or the providers'
+  // list arrived first (the row kept the provider's id when the identities came first).
+  const linked = page.locator(".kw-identities li[data-provider=test]", { hasText: "Test provider" });
   await linked.waitFor({ timeout: 20_000 });
   assert.match(await linked.textContent(), /Test provider.*leo@example\.com/);
   assert.ok(page.url().endsWith("/#security"), page.url());
