@@ -403,8 +403,10 @@ where
 /// The values a ticket binds in [`INSERT`].
 const TICKET_COLUMNS: usize = 6;
 
-/// Stores tickets. A VALUES list's columns are `column1`, `column2`, … on SQLite and on
-/// PostgreSQL alike.
+/// Stores tickets whose session is live (PostgreSQL; SQLite keeps its tickets in memory). A
+/// VALUES list's columns are `column1`, `column2`, …. Each ticket's session is looked up on its own (`LATERAL …
+/// OFFSET 0`, which the planner keeps as a lookup per row): as a join, planned while the
+/// sessions were few, it read every live session for each group.
 static INSERT: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     texts(|n| {
         let rows: Vec<String> = (0..n)
@@ -419,30 +421,34 @@ static INSERT: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
             "INSERT INTO connect_tickets (ticket_hash, session_id, user_id, device_id, url, \
              expires_at, token_expires_at) \
              SELECT v.column1, s.id, s.user_id, s.device_id, v.column2, v.column3, v.column6 \
-             FROM (VALUES {}) AS v JOIN sessions s ON s.id = v.column4 \
-             AND s.user_id = v.column5 AND s.revoked_at IS NULL \
+             FROM (VALUES {}) AS v CROSS JOIN LATERAL (SELECT s.id, s.user_id, s.device_id \
+             FROM sessions s WHERE s.id = v.column4 AND s.user_id = v.column5 \
+             AND s.revoked_at IS NULL OFFSET 0) AS s \
              RETURNING ticket_hash",
             rows.join(", ")
         )
     })
 });
 
-/// Uses up tickets, with their sessions' state. A join in place of the subqueries measured a
-/// quarter less of the database's time, but planned on an empty table it read the whole
-/// session index of the tickets instead of looking each one up (see the test of the plans).
+/// Uses up tickets, with their sessions' state. Each value is a subquery that looks one row up
+/// by a key alone, so that the plan a connection keeps finds it by that key however few rows
+/// there were when it planned: a join (a quarter less of the database's time) or a subquery
+/// with two tables or a second condition was planned, on empty tables, into reading a whole
+/// index for each ticket (see the tests of the plans). The user is not read: deleting a user
+/// deletes their sessions, and so their tickets.
 static REDEEM: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     texts(|n| {
         format!(
             "DELETE FROM connect_tickets WHERE ticket_hash IN ({}) \
              RETURNING ticket_hash, session_id, user_id, device_id, url, expires_at, \
              token_expires_at, \
-             (SELECT s.user_id FROM sessions s JOIN users u ON u.id = s.user_id \
-              WHERE s.id = connect_tickets.session_id AND s.revoked_at IS NULL) AS live_user, \
+             (SELECT CASE WHEN s.revoked_at IS NULL THEN s.user_id END FROM sessions s \
+              WHERE s.id = connect_tickets.session_id) AS live_user, \
              (SELECT s.org_id FROM sessions s \
               WHERE s.id = connect_tickets.session_id) AS org_id, \
-             (SELECT m.role FROM sessions s JOIN org_members m \
-              ON m.org_id = s.org_id AND m.user_id = s.user_id \
-              WHERE s.id = connect_tickets.session_id) AS org_role",
+             (SELECT m.role FROM org_members m WHERE m.user_id = connect_tickets.user_id \
+              AND m.org_id = (SELECT s.org_id FROM sessions s \
+              WHERE s.id = connect_tickets.session_id)) AS org_role",
             placeholders(n, 1)
         )
     })
@@ -678,6 +684,108 @@ mod tests {
         lines.join("\n")
     }
 
+    /// A store on `db` if it is PostgreSQL, with `tables` emptied and vacuumed: the planner
+    /// knows they have no rows.
+    async fn vacuumed(db: &crate::testing::TestDb, tables: &str) -> Option<Store> {
+        if db.kind != crate::DatabaseKind::Postgres {
+            return None;
+        }
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let Pool::Postgres(shared) = &store.pool else {
+            panic!("a PostgreSQL store");
+        };
+        let vacuum = sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {tables}"));
+        sqlx::query(vacuum).execute(shared).await.unwrap();
+        Some(store)
+    }
+
+    /// How the tickets' connections would run `text` (with `params` of `types` per item, `n`
+    /// items) with the plan a connection keeps for it after a few runs, the generic one.
+    async fn kept_plan(
+        pool: &PgPool,
+        text: &str,
+        types: &[&str],
+        params: &[&str],
+        n: usize,
+    ) -> String {
+        use sqlx::Executor as _;
+        let mut conn = pool.acquire().await.unwrap();
+        let types = vec![types.join(", "); n].join(", ");
+        let params = vec![params.join(", "); n].join(", ");
+        let prepare = format!("PREPARE kept ({types}) AS {text}");
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+            .await
+            .unwrap();
+        conn.execute(sqlx::AssertSqlSafe(prepare)).await.unwrap();
+        let explain = sqlx::AssertSqlSafe(format!("EXPLAIN EXECUTE kept ({params})"));
+        let lines: Vec<String> = sqlx::query_scalar(explain)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+        conn.execute("DEALLOCATE kept; RESET plan_cache_mode")
+            .await
+            .unwrap();
+        lines.join("\n")
+    }
+
+    /// The indexes the tickets' statements may look rows up by; each is read from a key in its
+    /// leading column.
+    const BY_KEY: [&str; 6] = [
+        "connect_tickets_pkey",
+        "sessions_pkey",
+        "sessions_by_user",
+        "sessions_live_by_user",
+        "org_members_pkey",
+        "org_members_by_user",
+    ];
+
+    /// Whether every scan of `plan` looks its rows up by a key (an index of [`BY_KEY`], with a
+    /// condition on it), rather than reading a table or an index whole.
+    fn by_key_only(plan: &str) -> bool {
+        let lines: Vec<&str> = plan.lines().map(str::trim).collect();
+        lines.iter().enumerate().all(|(i, line)| {
+            if line.contains("Seq Scan") {
+                return false;
+            }
+            let Some((_, used)) = line.split_once(" Scan using ") else {
+                return true;
+            };
+            let index = used.split_whitespace().next().unwrap_or_default();
+            let cond = lines
+                .get(i + 1)
+                .is_some_and(|next| next.starts_with("Index Cond:"));
+            BY_KEY.contains(&index) && cond
+        })
+    }
+
+    /// A fresh installation: every table the tickets' statements read is empty when their
+    /// connections first plan them, and a connection keeps its plan. Once sessions are many,
+    /// each ticket stored or redeemed must still find its session (and membership) by key, not
+    /// read every live session: the plans kept look every row up by a key.
+    #[tokio::test]
+    async fn on_postgresql_ticket_statements_planned_on_empty_tables_look_every_row_up_by_key() {
+        let db = crate::testing::TestDb::new().await;
+        let Some(store) = vacuumed(&db, "connect_tickets, sessions, users, org_members").await
+        else {
+            return;
+        };
+        let Some(tickets) = &store.ticket_pool else {
+            panic!("a PostgreSQL store has a pool for its tickets");
+        };
+        for n in [1, 7, groups::MAX_GROUP] {
+            let text = text_for(&REDEEM, n).unwrap();
+            let plan = kept_plan(tickets, &text.0, &["bytea"], &["'\\x00'"], n).await;
+            assert!(by_key_only(&plan), "redeeming {n}:\n{plan}");
+            let text = text_for(&INSERT, n).unwrap();
+            let types = ["bytea", "text", "bigint", "text", "text", "bigint"];
+            let params = ["'\\x00'", "'url'", "0", "'session'", "'user'", "0"];
+            let plan = kept_plan(tickets, &text.0, &types, &params, n).await;
+            assert!(by_key_only(&plan), "storing {n}:\n{plan}");
+        }
+        store.close().await;
+    }
+
     /// A burst of tickets after a quiet spell (a fleet reconnecting after a deploy): planned
     /// while the table is empty, as a connection plans a statement once and keeps the plan, a
     /// redemption would read the whole table for each group once it is full. On the tickets'
@@ -685,19 +793,12 @@ mod tests {
     #[tokio::test]
     async fn on_postgresql_redemptions_planned_on_an_empty_table_still_go_by_the_key() {
         let db = crate::testing::TestDb::new().await;
-        if db.kind != crate::DatabaseKind::Postgres {
+        let Some(store) = vacuumed(&db, "connect_tickets").await else {
             return;
-        }
-        let store = Store::connect(&db.url).await.unwrap();
-        store.migrate().await.unwrap();
+        };
         let (Pool::Postgres(shared), Some(tickets)) = (&store.pool, &store.ticket_pool) else {
             panic!("a PostgreSQL store has a pool for its tickets");
         };
-        // Emptied and vacuumed: the planner knows it has no rows.
-        sqlx::query("VACUUM ANALYZE connect_tickets")
-            .execute(shared)
-            .await
-            .unwrap();
         for n in [1, 7, groups::MAX_GROUP] {
             let ordinary = redemption_plan(shared, n).await;
             assert!(
