@@ -10,7 +10,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use keyward_proto::ErrorCode;
 
-use keyward_server::{DatabaseKind, Keyward, SessionId, TicketIdentity, TicketRow, UserId};
+use keyward_server::{DatabaseKind, SessionId, TicketIdentity, TicketRow, UserId};
 use serde_json::{Value, json};
 
 const SYNC: &str = "wss://sync.example.com/ws";
@@ -26,17 +26,6 @@ fn bound_request(device: &TestDevice, token: &str, body: &Value) -> Request<Body
         Some(&proof),
         Some(body),
     )
-}
-
-/// A ticket for `url`, asked for with the unbound (Bearer) `token`.
-async fn ticket(keyward: &Keyward, token: &str, url: &str) -> String {
-    let reply = send(
-        keyward,
-        json_request(Method::POST, PATH, Some(token), &json!({ "url": url })),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
 }
 
 /// The code a redemption was refused with.
@@ -109,7 +98,7 @@ async fn a_bearer_session_gets_a_ticket_without_a_device() {
     let db = TestDb::new().await;
     let keyward = db.start().await;
     let signed = sign_up(&keyward, "bearer@example.com").await;
-    let issued = ticket(&keyward, &access(&signed), SYNC).await;
+    let issued = connect_ticket(&keyward, &access(&signed), SYNC).await;
 
     let identity = keyward.redeem_connect_ticket(&issued, SYNC).await.unwrap();
     assert_eq!(identity.user_id, user_of(&signed));
@@ -136,7 +125,7 @@ async fn a_ticket_is_refused_at_another_url_and_used_up_by_the_attempt() {
         "wss://sync.example.com/ws/",
         "wss://sync.example.com/WS",
     ] {
-        let tried = ticket(&keyward, &token, SYNC).await;
+        let tried = connect_ticket(&keyward, &token, SYNC).await;
         assert_eq!(
             refusal(keyward.redeem_connect_ticket(&tried, other).await),
             ErrorCode::InvalidTicket,
@@ -170,7 +159,7 @@ async fn only_the_query_and_fragment_may_differ_and_urls_compare_normalised() {
             "http://127.0.0.1:8787/events?since=5",
         ),
     ] {
-        let issued = ticket(&keyward, &token, issued_for).await;
+        let issued = connect_ticket(&keyward, &token, issued_for).await;
         assert!(
             keyward
                 .redeem_connect_ticket(&issued, redeemed_at)
@@ -188,7 +177,7 @@ async fn a_ticket_of_a_session_that_ended_is_refused() {
 
     // Signed out after the ticket was issued.
     let token = access(&sign_up(&keyward, "gone@example.com").await);
-    let signed_out = ticket(&keyward, &token, SYNC).await;
+    let signed_out = connect_ticket(&keyward, &token, SYNC).await;
     let out = send(&keyward, authed(Method::POST, "/auth/sign-out", &token)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT, "{}", out.body);
     assert_eq!(
@@ -224,7 +213,7 @@ async fn a_ticket_of_a_session_that_ended_is_refused() {
 
     // A user deleted (by an administrator, directly in the database here).
     let signed = sign_up(&keyward, "deleted@example.com").await;
-    let user_deleted = ticket(&keyward, &access(&signed), SYNC).await;
+    let user_deleted = connect_ticket(&keyward, &access(&signed), SYNC).await;
     let deleted = db
         .execute(
             "DELETE FROM users WHERE id = $1",
@@ -244,7 +233,7 @@ async fn on_postgresql_any_server_redeems_a_ticket_once_and_on_sqlite_the_one_th
     let here = db.start().await;
     let there = db.start().await;
     let token = access(&sign_up(&here, "two-servers@example.com").await);
-    let issued = ticket(&here, &token, SYNC).await;
+    let issued = connect_ticket(&here, &token, SYNC).await;
     match db.kind {
         // Tickets are rows: the other server redeems it, and then nobody.
         DatabaseKind::Postgres => {
@@ -261,7 +250,7 @@ async fn on_postgresql_any_server_redeems_a_ticket_once_and_on_sqlite_the_one_th
             let elsewhere = there.redeem_connect_ticket(&issued, SYNC).await;
             assert_eq!(refusal(elsewhere), ErrorCode::InvalidTicket);
             here.redeem_connect_ticket(&issued, SYNC).await.unwrap();
-            let unused = ticket(&here, &token, SYNC).await;
+            let unused = connect_ticket(&here, &token, SYNC).await;
             here.shutdown().await;
             let restarted = db.start().await;
             let after = restarted.redeem_connect_ticket(&unused, SYNC).await;
@@ -322,7 +311,7 @@ async fn a_bad_url_is_refused_with_invalid_request_and_no_ticket() {
     }
 
     // A server redeeming at a URL that is not one is told so, and the ticket stays good.
-    let unused = ticket(&keyward, &token, SYNC).await;
+    let unused = connect_ticket(&keyward, &token, SYNC).await;
     assert_eq!(
         refusal(keyward.redeem_connect_ticket(&unused, "not a url").await),
         ErrorCode::InvalidRequest
@@ -397,7 +386,7 @@ async fn two_redemptions_at_once_give_one_success() {
     let token = access(&sign_up(&keyward, "race@example.com").await);
 
     for _ in 0..5 {
-        let raced = ticket(&keyward, &token, SYNC).await;
+        let raced = connect_ticket(&keyward, &token, SYNC).await;
         let attempts: Vec<_> = (0..2)
             .map(|_| {
                 let keyward = keyward.clone();
@@ -489,7 +478,7 @@ async fn tickets_asked_and_redeemed_at_once_each_count_once_for_their_own_sessio
     }
     // Redemptions that arrive together are grouped too: each ticket goes to its own session,
     // and one ticket sent eight times at once is good exactly once.
-    let twice = ticket(&keyward, &access(&a), SYNC).await;
+    let twice = connect_ticket(&keyward, &access(&a), SYNC).await;
     let redeem = |ticket: &str| {
         let (keyward, ticket) = (keyward.clone(), ticket.to_owned());
         tokio::spawn(async move { keyward.redeem_connect_ticket(&ticket, SYNC).await })

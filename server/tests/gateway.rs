@@ -360,19 +360,7 @@ async fn a_ticket_is_redeemed_once_over_http_with_a_server_key() {
     let user = sign_up(&keyward, "sync@example.com").await;
     let token = access(&user);
     let url = "wss://sync.example.com/ws";
-    let issue = || async {
-        let reply = send(
-            &keyward,
-            json_request(
-                Method::POST,
-                "/auth/connect-ticket",
-                Some(&token),
-                &json!({ "url": url }),
-            ),
-        )
-        .await;
-        reply.body["data"]["ticket"].as_str().unwrap().to_owned()
-    };
+    let issue = || connect_ticket(&keyward, &token, url);
     let redeem = |ticket: String, url: &'static str| {
         json_request(
             Method::POST,

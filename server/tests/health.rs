@@ -80,7 +80,7 @@ async fn on_postgresql_requests_after_the_database_ends_the_connections_are_serv
     let token = common::access(&common::sign_up(&keyward, "restart@example.com").await);
     // The tickets' own connections open with their first use.
     let url = "ws://sync.example.com/ws";
-    connect_ticket(&keyward, &token, url).await;
+    common::connect_ticket(&keyward, &token, url).await;
 
     end_the_servers_connections(&db).await;
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
@@ -92,7 +92,7 @@ async fn on_postgresql_requests_after_the_database_ends_the_connections_are_serv
     )
     .await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
-    let ticket = connect_ticket(&keyward, &common::access(&sign_in), url).await;
+    let ticket = common::connect_ticket(&keyward, &common::access(&sign_in), url).await;
     keyward.redeem_connect_ticket(&ticket, url).await.unwrap();
 }
 
@@ -139,22 +139,6 @@ async fn end_the_servers_connections(db: &TestDb) {
     .await
     .unwrap();
     assert!(!ended.is_empty(), "the server has connections");
-}
-
-/// A connect ticket for `url`, asked for with `token`.
-async fn connect_ticket(keyward: &keyward_server::Keyward, token: &str, url: &str) -> String {
-    let reply = send(
-        keyward,
-        common::json_request(
-            axum::http::Method::POST,
-            "/auth/connect-ticket",
-            Some(token),
-            &serde_json::json!({ "url": url }),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

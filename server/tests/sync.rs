@@ -21,23 +21,7 @@ const SYNC: &str = "wss://sync.example.com/ws";
 
 /// A ticket for the sync endpoint, asked with `token`.
 async fn ticket(keyward: &Keyward, token: &str) -> String {
-    ticket_at(keyward, token, SYNC).await
-}
-
-/// A ticket for `url`, asked with `token`.
-async fn ticket_at(keyward: &Keyward, token: &str, url: &str) -> String {
-    let reply = send(
-        keyward,
-        json_request(
-            Method::POST,
-            "/auth/connect-ticket",
-            Some(token),
-            &json!({ "url": url }),
-        ),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
+    connect_ticket(keyward, token, SYNC).await
 }
 
 /// `POST /auth/connect-ticket` for the sync endpoint by `device`, with its bound `token`.
@@ -278,7 +262,8 @@ async fn a_connection_ends_with_its_token_unless_renewed_in_band_by_its_own_sess
     let foreign = ticket(&keyward, &access(&elsewhere)).await;
     let before = connection.identity().cloned();
     assert!(connection.renew(&foreign).await.is_err());
-    let for_elsewhere = ticket_at(&keyward, &access(&user), "wss://other.example.com/ws").await;
+    let for_elsewhere =
+        connect_ticket(&keyward, &access(&user), "wss://other.example.com/ws").await;
     assert!(connection.renew(&for_elsewhere).await.is_err());
     assert_eq!(connection.identity().cloned(), before);
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -160,6 +160,22 @@ pub async fn act_for_new_org(keyward: &Keyward, user: &Value, name: &str) -> (St
     (org, access(&renewed.body["data"]))
 }
 
+/// A connect ticket for `url`, asked for with the unbound (Bearer) `token`.
+pub async fn connect_ticket(keyward: &Keyward, token: &str, url: &str) -> String {
+    let reply = send(
+        keyward,
+        json_request(
+            Method::POST,
+            "/auth/connect-ticket",
+            Some(token),
+            &json!({ "url": url }),
+        ),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["data"]["ticket"].as_str().unwrap().to_owned()
+}
+
 /// The access token in an auth answer.
 pub fn access(data: &Value) -> String {
     data["tokens"]["access_token"].as_str().unwrap().to_owned()
