@@ -17,9 +17,10 @@
 //!
 //! `keyward-bench ws-connect <base-url> <path> <connections> <warmup-s> <seconds>`: warms up as
 //! `ws` does, then asks for the window's tickets over `connections` keep-alive connections (for
-//! at most 16 s: a ticket lives 30 s), then keeps `connections` sync clients opening a new
-//! WebSocket with the next ticket and waiting for the server's first message. `rps` counts those
-//! connections per second; the tickets are asked for ahead as the proofs are signed ahead.
+//! at most 25 s: a ticket lives 30 s), then keeps `connections` sync clients opening a new
+//! WebSocket with the next ticket, oldest first, and waiting for the server's first message.
+//! `rps` counts those connections per second; the tickets are asked for ahead as the proofs are
+//! signed ahead.
 //!
 //! `keyward-bench ws-bare <base-url> <path> <connections> <warmup-s> <seconds>`: the same
 //! connections without a ticket, to a WebSocket that needs none: the baseline `ws-connect` is
@@ -354,7 +355,7 @@ async fn connect_worker(
         let greeted = match &tickets {
             None => open(asker.addr, &asker.ws_url, None).await?,
             Some(tickets) => {
-                let ticket = match tickets.take() {
+                let ticket = match tickets.take(began) {
                     Some(ticket) => Some(ticket),
                     None => {
                         tickets.late.fetch_add(1, Ordering::Relaxed);
@@ -449,45 +450,40 @@ async fn open(addr: SocketAddr, ws_url: &str, ticket: Option<&str>) -> Result<bo
 }
 
 /// An upper bound on the rate of `ws-connect`, to size the tickets asked for ahead (measured:
-/// 10,500 a second; the server keeps the tickets it has issued until they are used or 30 s old,
+/// 13,300 a second; the server keeps the tickets it has issued until they are used or 30 s old,
 /// so asking for many more than the window uses would hold memory the later scenarios' figures
 /// would carry).
 const TICKETS_PER_SECOND: u64 = 15_000;
 
-/// How long `ws-connect` asks for tickets before its window, at most (with a 10 s window, a
-/// ticket asked for first is 26 s old at its end).
-const ASKING_AHEAD: Duration = Duration::from_secs(16);
-
 /// How long a ticket lives (the server's `TICKET_TTL`), less a margin for the clock's sake.
 const TICKETS_LIVE: Duration = Duration::from_secs(27);
 
-/// How long to ask for tickets ahead of a window of `seconds`, so that the first one asked for
-/// is still good at its end.
-fn asking_ahead(seconds: u64) -> Result<Duration> {
-    TICKETS_LIVE
-        .checked_sub(Duration::from_secs(seconds))
-        .filter(|left| !left.is_zero())
-        .map(|left| left.min(ASKING_AHEAD))
-        .ok_or_else(|| format!("a {seconds} s window outlives a connect ticket: at most 26 s"))
-}
+/// How long `ws-connect` asks for tickets before its window, at most. The window uses them in
+/// the order they were asked for, at least as fast as they were asked for (asking is a signed-in
+/// request and a write, connecting only a redemption), so the first one, used as the window
+/// opens, is about the oldest. Asked for 16 s at most and used in no order, PostgreSQL's
+/// tickets (asked for at 5,500 a second) ran out a second or two before the end of the window,
+/// and its last connections each asked for a ticket first: measured, a tenth of a pass's
+/// connections, at a third of the rate.
+const ASKING_AHEAD: Duration = Duration::from_secs(25);
 
-/// Tickets asked for before the measured window, one redeemed per connection in it.
+/// Tickets asked for before the measured window, one redeemed per connection in it, in the
+/// order they were asked for.
 struct Tickets {
-    asked: Vec<String>,
+    /// Each ticket with when it was asked for, earliest first.
+    asked: Vec<(Instant, String)>,
     next: AtomicUsize,
+    /// Asked for inside the window, when those asked for ahead ran out.
     late: AtomicU64,
+    /// Asked for ahead but skipped: too near the end of their life to be used.
+    stale: AtomicU64,
 }
 
 impl Tickets {
     /// Up to `count` tickets, asked for over `connections` keep-alive connections for at most
-    /// `ahead`.
-    async fn ask(
-        asker: &TicketAsker,
-        connections: u64,
-        count: usize,
-        ahead: Duration,
-    ) -> Result<Self> {
-        let until = Instant::now() + ahead;
+    /// [`ASKING_AHEAD`].
+    async fn ask(asker: &TicketAsker, connections: u64, count: usize) -> Result<Self> {
+        let until = Instant::now() + ASKING_AHEAD;
         let taken = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..connections)
             .map(|_| {
@@ -497,7 +493,11 @@ impl Tickets {
                     let mut asked = Vec::new();
                     while Instant::now() < until && taken.fetch_add(1, Ordering::Relaxed) < count {
                         let proof = Proofs::fresh(&asker.device, "POST", &asker.url, &asker.ath)?;
-                        asked.extend(asker.ask(&mut sender, proof).await?);
+                        // Before the request: the server starts the ticket's 30 s no earlier.
+                        let at = Instant::now();
+                        if let Some(ticket) = asker.ask(&mut sender, proof).await? {
+                            asked.push((at, ticket));
+                        }
                     }
                     Ok::<_, String>(asked)
                 })
@@ -507,17 +507,30 @@ impl Tickets {
         for task in tasks {
             asked.extend(task.await.map_err(|e| e.to_string())??);
         }
-        Ok(Self {
+        Ok(Self::in_order(asked))
+    }
+
+    /// `asked`, to be used earliest first.
+    fn in_order(mut asked: Vec<(Instant, String)>) -> Self {
+        asked.sort_unstable_by_key(|(at, _)| *at);
+        Self {
             asked,
             next: AtomicUsize::new(0),
             late: AtomicU64::new(0),
-        })
+            stale: AtomicU64::new(0),
+        }
     }
 
-    fn take(&self) -> Option<String> {
-        self.asked
-            .get(self.next.fetch_add(1, Ordering::Relaxed))
-            .cloned()
+    /// The earliest ticket not yet used that is still good at `now`; `None` once they are all
+    /// used.
+    fn take(&self, now: Instant) -> Option<String> {
+        loop {
+            let (at, ticket) = self.asked.get(self.next.fetch_add(1, Ordering::Relaxed))?;
+            if now.duration_since(*at) < TICKETS_LIVE {
+                return Some(ticket.clone());
+            }
+            self.stale.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -528,16 +541,22 @@ enum Late {
 }
 
 impl Late {
-    /// The result's field, and how many were made inside the window.
-    fn count(&self) -> (&'static str, u64) {
+    /// The result's fields saying how many were made inside the window (and, for tickets, how
+    /// many asked for ahead were too old to use), as JSON members.
+    fn fields(&self) -> String {
         match self {
-            Self::Proofs(proofs) => ("late_proofs", proofs.late.load(Ordering::Relaxed)),
-            Self::Tickets(tickets) => (
-                "late_tickets",
-                tickets
-                    .as_ref()
-                    .map_or(0, |t| t.late.load(Ordering::Relaxed)),
-            ),
+            Self::Proofs(proofs) => {
+                format!("\"late_proofs\":{}", proofs.late.load(Ordering::Relaxed))
+            }
+            Self::Tickets(tickets) => {
+                let (late, stale) = tickets.as_ref().map_or((0, 0), |t| {
+                    (
+                        t.late.load(Ordering::Relaxed),
+                        t.stale.load(Ordering::Relaxed),
+                    )
+                });
+                format!("\"late_tickets\":{late},\"stale_tickets\":{stale}")
+            }
         }
     }
 }
@@ -623,7 +642,6 @@ async fn run(args: &[String]) -> Result<()> {
         }
         "ws-connect" => {
             // Warm up with whole rounds, then ask for the window's tickets, then connect.
-            let ahead = asking_ahead(seconds)?;
             let none = Arc::new(Proofs::sign(&device, "POST", &asker.url, &asker.ath, 0)?);
             let warming = window(warmup);
             let warming = Window {
@@ -638,7 +656,7 @@ async fn run(args: &[String]) -> Result<()> {
             }
             let wanted =
                 usize::try_from(TICKETS_PER_SECOND * seconds).map_err(|e| e.to_string())?;
-            let tickets = Arc::new(Tickets::ask(&asker, connections, wanted, ahead).await?);
+            let tickets = Arc::new(Tickets::ask(&asker, connections, wanted).await?);
             let window = window(0);
             let tasks = (0..connections)
                 .map(|_| {
@@ -664,7 +682,7 @@ async fn run(args: &[String]) -> Result<()> {
         latencies.extend(stats.latencies_us);
         errors += stats.errors;
     }
-    let (late_name, late_count) = late.count();
+    let late = late.fields();
     latencies.sort_unstable();
     let pct = |p: f64| {
         let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
@@ -672,7 +690,7 @@ async fn run(args: &[String]) -> Result<()> {
     };
     let requests = latencies.len();
     println!(
-        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors},\"{late_name}\":{late_count}}}",
+        "RESULT {{\"requests\":{requests},\"seconds\":{seconds}.000,\"rps\":{:.1},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"err_status\":{errors},{late}}}",
         requests as f64 / seconds as f64,
         pct(0.50),
         pct(0.99),
@@ -692,5 +710,29 @@ async fn main() -> std::process::ExitCode {
             eprintln!("keyward-bench: {message}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_asked_ahead_are_used_earliest_first_and_an_old_one_is_skipped() {
+        let start = Instant::now();
+        let at = |s: u64| start + Duration::from_secs(s);
+        // As the asking tasks hand them back: each task's own tickets, one task after another.
+        let tickets = Tickets::in_order(vec![
+            (at(2), "two".into()),
+            (at(20), "twenty".into()),
+            (at(0), "zero".into()),
+            (at(5), "five".into()),
+        ]);
+        let now = at(28);
+        assert_eq!(tickets.take(now).as_deref(), Some("two"), "zero is too old");
+        assert_eq!(tickets.take(now).as_deref(), Some("five"));
+        assert_eq!(tickets.take(now).as_deref(), Some("twenty"));
+        assert_eq!(tickets.take(now), None);
+        assert_eq!(tickets.stale.load(Ordering::Relaxed), 1);
     }
 }

@@ -52,6 +52,9 @@ struct Row {
     /// Keyward's req/s in each pass (before and after the peers); `rps` is their mean. Empty
     /// for the peers, measured once.
     passes: Vec<f64>,
+    /// What `keyward-bench` had to make inside the measured window, over both passes: proofs
+    /// signed or tickets asked for when those made ahead ran out (0 for wrk's scenarios).
+    late: u64,
 }
 
 fn env_secs(name: &str, default: u64) -> u64 {
@@ -218,6 +221,7 @@ fn mean_of_passes(first: Vec<Row>, second: Option<Vec<Row>>) -> Vec<Row> {
                 row.p50_ms = (row.p50_ms + again.p50_ms) / 2.0;
                 row.p99_ms = (row.p99_ms + again.p99_ms) / 2.0;
                 row.errors += again.errors;
+                row.late += again.late;
             }
             row
         })

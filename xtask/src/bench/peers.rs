@@ -79,6 +79,7 @@ pub(super) fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Re
             p99_ms: p99,
             errors,
             passes: Vec::new(),
+            late: 0,
         });
     }
     Ok(rows)
