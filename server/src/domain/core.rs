@@ -49,6 +49,8 @@ pub struct Core {
     /// The webhook endpoints this process's sender holds, with their leases: released when it
     /// stops, so another server takes them over at once rather than when the hold runs out.
     pub webhook_holds: Mutex<HashMap<WebhookId, String>>,
+    /// Connect tickets asked for per session, counted in this process's memory.
+    pub ticket_counts: super::limits::LocalCounts<super::SessionId>,
     verified: VerifiedTokens,
     webauthn: webauthn_rs::Webauthn,
     secrets: DerivedKeys,
@@ -89,6 +91,7 @@ impl Core {
             sign_in_hook: RwLock::new(None),
             stopping: AtomicBool::new(false),
             webhook_holds: Mutex::default(),
+            ticket_counts: super::limits::LocalCounts::default(),
             #[cfg(feature = "oauth")]
             oauth,
             roles,

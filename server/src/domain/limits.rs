@@ -1,7 +1,9 @@
 //! Rate limits and sign-in lockout.
 //!
 //! Rate limits are fixed windows counted in the database (shared by every server on a
-//! PostgreSQL). `KEYWARD_RATE_LIMITS=off` turns them off for load tests; the lockout stays on.
+//! PostgreSQL), but for connect tickets, counted in each server process's memory (see
+//! [`LocalCounts`]). `KEYWARD_RATE_LIMITS=off` turns them off for load tests; the lockout stays
+//! on.
 //!
 //! | what | limit |
 //! |---|---|
@@ -10,6 +12,7 @@
 //! | sign-up, per IP | 30 per 10 minutes |
 //! | refresh, per session | 30 per minute |
 //! | refresh, per IP | 600 per minute |
+//! | connect tickets, per session (each server process) | 120 per minute |
 //! | OpenID Connect token endpoint, per IP | 600 per minute |
 //! | OpenID Connect token endpoint, per client | 300 tokens per minute |
 //! | OpenID Connect authorization requests and consents, per IP | 120 per minute |
@@ -21,6 +24,9 @@
 //! locking the owner out; the cap over every client stops guessing from many addresses at once,
 //! and takes at least three clients working together to reach.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use keyward_proto::ErrorCode;
@@ -68,6 +74,16 @@ pub const REFRESH_PER_SESSION: Limit = Limit {
 pub const REFRESH_PER_IP: Limit = Limit {
     name: "refresh:ip",
     max: 600,
+    window: Duration::from_secs(60),
+};
+
+/// Connect tickets per session. A sync client asks for one each time it connects (a few a
+/// minute when its network comes and goes, one per tab); each waits up to 30 s to be used, in a
+/// row or, on SQLite, in the server's memory, which every user's tickets share up to a cap. So
+/// that one session cannot fill it for everyone. Counted in memory ([`LocalCounts`]).
+pub const CONNECT_TICKETS_PER_SESSION: Limit = Limit {
+    name: "connect_ticket:session",
+    max: 120,
     window: Duration::from_secs(60),
 };
 
@@ -133,6 +149,12 @@ pub async fn check(
     }
     let (key, start) = counter(limit, subject, now);
     let hits = store.hit(&key, start).await?;
+    within(limit, hits, start, now)
+}
+
+/// `rate_limited` (with `Retry-After`, the rest of the window) when `hits` in the window that
+/// started at `start` (ms) are past `limit`.
+fn within(limit: Limit, hits: i64, start: i64, now: Timestamp) -> Result<(), Error> {
     if hits <= limit.max {
         return Ok(());
     }
@@ -142,6 +164,80 @@ pub async fn check(
         "Too many requests. Try again later.",
         retry_after.max(Duration::from_secs(1)),
     ))
+}
+
+/// Fixed-window counters in this process's memory, for a limit that guards the server's own
+/// room rather than an account. Counted in the database, each connect ticket cost a write of
+/// its own (a commit, on PostgreSQL flushed to disk), and all of a session's tickets queued on
+/// one row: measured, asking for a ticket and connecting ran at half the rate. The cost: each
+/// server process counts apart, so with several sharing a PostgreSQL a session may get the limit
+/// from each.
+#[derive(Debug)]
+pub struct LocalCounts<K> {
+    counts: Mutex<Counts<K>>,
+}
+
+#[derive(Debug)]
+struct Counts<K> {
+    /// Each subject's window start (ms) and hits in it.
+    by_subject: HashMap<K, (i64, i64)>,
+    /// How many subjects may be kept before those of past windows are forgotten.
+    prune_at: usize,
+}
+
+/// Subjects kept at least, before those of past windows are forgotten.
+const LOCAL_SUBJECTS: usize = 4096;
+
+impl<K> Default for LocalCounts<K> {
+    fn default() -> Self {
+        Self {
+            counts: Mutex::new(Counts {
+                by_subject: HashMap::new(),
+                prune_at: LOCAL_SUBJECTS,
+            }),
+        }
+    }
+}
+
+impl<K: Hash + Eq> LocalCounts<K> {
+    /// Counts a request against `limit` for `subject`; `rate_limited` (with `Retry-After`) past
+    /// the limit. Does nothing when rate limits are off.
+    pub fn check(
+        &self,
+        enabled: bool,
+        limit: Limit,
+        subject: K,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        if !enabled {
+            return Ok(());
+        }
+        let (_, start) = counter(limit, "", now);
+        // Only counts: a panic while they were held leaves nothing to fear.
+        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let counted = counts.by_subject.entry(subject).or_insert((start, 0));
+        if counted.0 != start {
+            *counted = (start, 0);
+        }
+        counted.1 += 1;
+        let hits = counted.1;
+        if counts.by_subject.len() > counts.prune_at {
+            counts.by_subject.retain(|_, (at, _)| *at == start);
+            counts.prune_at = (2 * counts.by_subject.len()).max(LOCAL_SUBJECTS);
+        }
+        drop(counts);
+        within(limit, hits, start, now)
+    }
+
+    /// How many subjects are kept.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.counts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_subject
+            .len()
+    }
 }
 
 /// Counts one event against `limit` for `subject`, refusing nothing (see [`exceeded`]). On
@@ -196,5 +292,65 @@ pub fn locked(locked_until: Option<i64>, now: Timestamp) -> Result<(), Error> {
             now.until(until).max(Duration::from_secs(1)),
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Limit = Limit {
+        name: "test",
+        max: 3,
+        window: Duration::from_secs(60),
+    };
+
+    fn refused(result: Result<(), Error>) -> (ErrorCode, Option<Duration>) {
+        match result {
+            Err(Error::Rejected {
+                code, retry_after, ..
+            }) => (code, retry_after),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn counts_in_memory_refuse_past_the_limit_until_the_next_window() {
+        let counts = LocalCounts::default();
+        let minute = Timestamp::from_millis(60_000 * 1000);
+        for n in 0..3 {
+            counts
+                .check(true, LIMIT, "a", minute.plus(Duration::from_secs(n)))
+                .unwrap();
+        }
+        let at = minute.plus(Duration::from_secs(20));
+        assert_eq!(
+            refused(counts.check(true, LIMIT, "a", at)),
+            (ErrorCode::RateLimited, Some(Duration::from_secs(40)))
+        );
+        counts.check(true, LIMIT, "b", at).unwrap();
+        counts
+            .check(true, LIMIT, "a", minute.plus(LIMIT.window))
+            .unwrap();
+        for _ in 0..10 {
+            counts.check(false, LIMIT, "c", at).unwrap();
+        }
+        for _ in 0..3 {
+            counts.check(true, LIMIT, "c", at).unwrap();
+        }
+    }
+
+    #[test]
+    fn counts_of_past_windows_are_forgotten_once_many_subjects_are_kept() {
+        let counts = LocalCounts::default();
+        let minute = Timestamp::from_millis(60_000 * 1000);
+        for n in 0..LOCAL_SUBJECTS {
+            counts.check(true, LIMIT, n, minute).unwrap();
+        }
+        let next = minute.plus(LIMIT.window);
+        counts.check(true, LIMIT, 0, next).unwrap();
+        assert_eq!(counts.kept(), LOCAL_SUBJECTS);
+        counts.check(true, LIMIT, LOCAL_SUBJECTS, next).unwrap();
+        assert_eq!(counts.kept(), 2, "only this window's subjects are kept");
     }
 }

@@ -882,6 +882,68 @@ async fn a_connect_ticket_is_good_for_thirty_seconds_and_purged_once_expired() {
         .unwrap();
 }
 
+/// One session gets at most 120 connect tickets a minute: past that `rate_limited`, with the time
+/// left in the minute; another session of the same user has its own count, and the next minute
+/// the first gets tickets again. Each ticket waits 30 s (in a row, or on SQLite in the server's
+/// memory, which every user's tickets share up to a cap): unlimited, one session could fill it.
+/// With rate limits off (load tests), nothing is refused. (Each server process counts in its
+/// own memory: see `limits::LocalCounts`.)
+#[tokio::test]
+async fn a_session_gets_at_most_120_connect_tickets_a_minute() {
+    let db = TestDb::new().await;
+    let unlimited = core(&db, |settings| settings.rate_limits = false).await;
+    let core = core(&db, |_| {}).await;
+    let minute = Timestamp::from_millis(Timestamp::now().millis() / 60_000 * 60_000);
+    let url = "wss://sync.example.com/ws";
+    let signed = sign_up(&core, "sockets@example.com", minute).await;
+    let claims = core
+        .verify_access(&signed.tokens.access_token, minute)
+        .await
+        .unwrap();
+    for n in 0..120 {
+        let at = minute.plus(Duration::from_millis(n * 100));
+        tickets::issue(&core, &claims, url, at, &RANDOM)
+            .await
+            .unwrap();
+    }
+    let at = minute.plus(Duration::from_secs(45));
+    let crate::Error::Rejected {
+        code: refused,
+        retry_after,
+        ..
+    } = tickets::issue(&core, &claims, url, at, &RANDOM)
+        .await
+        .unwrap_err()
+    else {
+        panic!("expected a refusal");
+    };
+    assert_eq!(
+        (refused, retry_after),
+        (ErrorCode::RateLimited, Some(Duration::from_secs(15)))
+    );
+
+    let other = sign_in(&core, "sockets@example.com", PASSWORD, "198.51.100.2", at)
+        .await
+        .unwrap();
+    let other = core
+        .verify_access(&other.tokens.access_token, at)
+        .await
+        .unwrap();
+    tickets::issue(&core, &other, url, at, &RANDOM)
+        .await
+        .unwrap();
+    tickets::issue(&core, &claims, url, minute.plus(MINUTE), &RANDOM)
+        .await
+        .unwrap();
+
+    let next = minute.plus(MINUTE).plus(Duration::from_secs(1));
+    for _ in 0..130 {
+        tickets::issue(&unlimited, &claims, url, next, &RANDOM)
+            .await
+            .unwrap();
+    }
+}
+
 /// An access token still good here whose session another server revoked a moment ago (this
 /// one learns of it within a second) gets no connect ticket: the session row decides.
 #[tokio::test]

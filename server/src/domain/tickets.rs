@@ -20,7 +20,10 @@
 //!   host, no default port), without the query and fragment, as DPoP compares a proof's `htu`;
 //!   a ticket for one server cannot be replayed to another;
 //! - good while its session is: a ticket of a session revoked since (sign-out, its device
-//!   revoked, reuse detected) or of a user deleted since is refused.
+//!   revoked, reuse detected) or of a user deleted since is refused;
+//! - asked for at most 120 times a minute per session from each server process (`rate_limited`
+//!   past that, while rate limits are on): each waits until used or 30 s old, so one session
+//!   cannot fill the room every user's tickets share.
 //!
 //! Every refusal at redemption is the same `invalid_ticket`, whichever check failed: the answer
 //! tells whoever holds a ticket nothing about it.
@@ -205,6 +208,12 @@ pub async fn issue(
              characters.",
         )
     })?;
+    core.ticket_counts.check(
+        core.settings.rate_limits,
+        super::limits::CONNECT_TICKETS_PER_SESSION,
+        claims.sid,
+        now,
+    )?;
     let ticket = Ticket::generate(random);
     let row = TicketRow {
         hash: ticket.hash(),

@@ -21,6 +21,7 @@ use crate::{Error, Keyward};
         (status = 200, description = "The ticket.", body = Envelope<ConnectTicket>),
         (status = 400, description = "`invalid_request`: the url is not a ws, wss, http or https URL with a host name or IPv4 address and visible ASCII only, has a user name or password, or is over 2048 characters.", body = ErrorEnvelope),
         (status = 401, description = "`unauthorized`, `invalid_token`, `token_expired` or `session_revoked`; for a device-bound token `dpop_required`, `invalid_dpop_proof` or `use_dpop_nonce`.", body = ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: this session asked this server for more than 120 tickets this minute; `Retry-After` says when to ask again.", body = ErrorEnvelope),
         (status = 503, description = "`unavailable`: on SQLite, where tickets wait in the server's memory, too many are waiting to be used (229,376); try again shortly.", body = ErrorEnvelope),
     )
 )]
