@@ -76,6 +76,7 @@ pub fn app(keyward: Keyward) -> Router {
         .route("/api/whoami", get(whoami))
         .route("/api/hello", get(hello))
         .route("/api/hello/signed-in", get(hello_signed_in))
+        .route("/api/hello/permitted", get(hello_permitted))
         .route("/ws", get(ws))
         .route("/ws/hello", get(ws_hello))
         .with_state(state)
@@ -90,6 +91,12 @@ async fn hello() -> &'static str {
 /// The same route behind authentication (the benchmarks' measure of what verifying a token
 /// costs: the handler is the same, so the difference is the extractor's).
 async fn hello_signed_in(_: AuthUser) -> &'static str {
+    "hello"
+}
+
+/// The same route behind a permission check (the benchmarks' measure of what checking the
+/// token's role costs over verifying it).
+async fn hello_permitted(_: RequirePermission<TodosRead>) -> &'static str {
     "hello"
 }
 

@@ -315,6 +315,10 @@ async fn a_team_route_is_open_to_the_roles_that_grant_its_permission_and_closes_
         StatusCode::FORBIDDEN,
         "no organization active: no permission"
     );
+    let (status, _) = owner
+        .call(&app, "GET", "/api/hello/permitted", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the benchmarks' route too");
     let (_, created) = owner
         .call(&app, "POST", "/auth/orgs", json!({ "name": "Team" }))
         .await;
@@ -329,6 +333,10 @@ async fn a_team_route_is_open_to_the_roles_that_grant_its_permission_and_closes_
         .await;
     assert_eq!(status, StatusCode::OK);
     owner.refresh(&app).await;
+    let (status, _) = owner
+        .call(&app, "GET", "/api/hello/permitted", Value::Null)
+        .await;
+    assert_eq!(status, StatusCode::OK);
     let (status, list) = owner
         .call(&app, "POST", "/api/team/todos", todo.clone())
         .await;

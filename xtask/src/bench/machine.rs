@@ -36,7 +36,7 @@ pub(super) struct Phase {
 }
 
 /// The machine's CPU time so far, in ticks, from the first line of /proc/stat.
-struct CpuTicks {
+pub(super) struct CpuTicks {
     total: u64,
     /// Idle and waiting for I/O.
     idle: u64,
@@ -45,7 +45,7 @@ struct CpuTicks {
 }
 
 impl CpuTicks {
-    fn now() -> Option<Self> {
+    pub(super) fn now() -> Option<Self> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         // user nice system idle iowait irq softirq steal (guest time is inside user already).
         let fields: Vec<u64> = stat
@@ -80,16 +80,21 @@ pub(super) fn phase<T>(
         });
     let before = CpuTicks::now();
     let value = body();
-    let steal_pct = before.zip(CpuTicks::now()).map(|(before, after)| {
-        let total = after.total.saturating_sub(before.total).max(1);
-        100.0 * after.steal.saturating_sub(before.steal) as f64 / total as f64
-    });
+    let steal_pct = steal_between(before.as_ref(), CpuTicks::now().as_ref());
     phases.push(Phase {
         name: name.to_owned(),
         probe,
         steal_pct,
     });
     value
+}
+
+/// The share of CPU time the hypervisor gave to other guests between `before` and `after`, in %.
+pub(super) fn steal_between(before: Option<&CpuTicks>, after: Option<&CpuTicks>) -> Option<f64> {
+    before.zip(after).map(|(before, after)| {
+        let total = after.total.saturating_sub(before.total).max(1);
+        100.0 * after.steal.saturating_sub(before.steal) as f64 / total as f64
+    })
 }
 
 pub(super) fn machine() -> String {

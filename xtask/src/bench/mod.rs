@@ -55,6 +55,8 @@ struct Row {
     /// What `keyward-bench` had to make inside the measured window, over both passes: proofs
     /// signed or tickets asked for when those made ahead ran out (0 for wrk's scenarios).
     late: u64,
+    /// The hypervisor's steal over the scenario in each pass, in % (empty for the peers).
+    steal: Vec<f64>,
 }
 
 fn env_secs(name: &str, default: u64) -> u64 {
@@ -222,6 +224,7 @@ fn mean_of_passes(first: Vec<Row>, second: Option<Vec<Row>>) -> Vec<Row> {
                 row.p99_ms = (row.p99_ms + again.p99_ms) / 2.0;
                 row.errors += again.errors;
                 row.late += again.late;
+                row.steal.extend(&again.steal);
             }
             row
         })

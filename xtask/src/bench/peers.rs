@@ -80,6 +80,7 @@ pub(super) fn run_peer(peer: &str, out: &Path, warmup: u64, duration: u64) -> Re
             errors,
             passes: Vec::new(),
             late: 0,
+            steal: Vec::new(),
         });
     }
     Ok(rows)
