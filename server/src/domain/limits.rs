@@ -212,7 +212,7 @@ impl<K: Hash + Eq> LocalCounts<K> {
         if !enabled {
             return Ok(());
         }
-        let (_, start) = counter(limit, "", now);
+        let start = window_start(limit, now);
         // Only counts: a panic while they were held leaves nothing to fear.
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let counted = counts.by_subject.entry(subject).or_insert((start, 0));
@@ -276,11 +276,18 @@ pub async fn exceeded(
 
 /// The counter of `limit` for `subject` at `now`: its database key and its window's start (ms).
 fn counter(limit: Limit, subject: &str, now: Timestamp) -> (String, i64) {
+    (
+        format!("{}:{subject}", limit.name),
+        window_start(limit, now),
+    )
+}
+
+/// The start (ms) of `limit`'s window that `now` is in.
+fn window_start(limit: Limit, now: Timestamp) -> i64 {
     let window = i64::try_from(limit.window.as_millis())
         .unwrap_or(i64::MAX)
         .max(1);
-    let start = now.millis() - now.millis().rem_euclid(window);
-    (format!("{}:{subject}", limit.name), start)
+    now.millis() - now.millis().rem_euclid(window)
 }
 
 /// `account_locked`, with the time left, when `locked_until` is still ahead of `now`.
