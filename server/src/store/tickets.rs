@@ -404,9 +404,9 @@ where
 const TICKET_COLUMNS: usize = 6;
 
 /// Stores tickets whose session is live (PostgreSQL; SQLite keeps its tickets in memory). A
-/// VALUES list's columns are `column1`, `column2`, …. Each ticket's session is looked up on its own (`LATERAL …
-/// OFFSET 0`, which the planner keeps as a lookup per row): as a join, planned while the
-/// sessions were few, it read every live session for each group.
+/// VALUES list's columns are `column1`, `column2`, …. Each ticket's session is looked up on its
+/// own (`LATERAL … OFFSET 0`, which the planner keeps as a lookup per row): as a join, planned
+/// while the sessions were few, it read every live session for each group.
 static INSERT: LazyLock<Vec<Arc<str>>> = LazyLock::new(|| {
     texts(|n| {
         let rows: Vec<String> = (0..n)

@@ -102,21 +102,11 @@ pub(super) fn measure_keyward(
         "bare route, permission check",
         get("permission", "/api/hello/permitted", Some(&team))?,
     );
-    let (figures, late) = keyward_bench(
-        release,
-        out,
-        &label("dpop"),
-        "dpop",
-        base,
-        "/api/whoami",
-        warmup,
-        duration,
-    )?;
-    made_late.push(("protected route (DPoP)", late));
-    record("protected route (DPoP)", figures);
-    // A sync client's connection: with a ticket asked for ahead (the budget's), to a WebSocket
+    // keyward-bench's scenarios: DPoP (a fresh proof per request, which wrk cannot sign), then a
+    // sync client's connection: with a ticket asked for ahead (the budget's), to a WebSocket
     // that needs none (the baseline), and the whole round of asking, then connecting.
     for (scenario, mode, path) in [
+        ("protected route (DPoP)", "dpop", "/api/whoami"),
         ("WebSocket connect (ticket)", "ws-connect", "/ws"),
         ("WebSocket connect (no auth)", "ws-bare", "/ws/hello"),
         ("WebSocket ticket, then connect", "ws", "/ws"),
