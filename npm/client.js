@@ -384,6 +384,11 @@ export class Client {
     return this.#dispatch(request, true);
   }
 
+  /** The URL of `path` on the auth server; refused (and nothing sent) for an id that is `.` or `..`. */
+  url(path) {
+    return this.#core.url(path);
+  }
+
   /** A token request (`body`: JSON text); a session in the answer becomes this client's. */
   async tokenRequest(path, body) {
     const data = await this.#server("POST", path, false, body);

@@ -6,7 +6,7 @@
 // cannot sign it in to their account). A signed-in user links a provider with `.link(provider)`
 // (finished by `.complete(url)` too, by the same session), and lists and unlinks them with
 // `identities(auth).list()` / `.unlink(id)`.
-import { KeywardError, call, camel, dropFromAddress, open, seg, user } from "./internal.js";
+import { KeywardError, address, call, camel, dropFromAddress, open, seg, user } from "./internal.js";
 
 const messages = {
   invalid_state: "This sign-in expired or was started in another browser: start again.",
@@ -22,11 +22,10 @@ const KEY = "keyward:oauth-verifier";
 const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 export function oauth(auth) {
-  const base = () => `${auth.serverUrl}/oauth/`;
   return {
     /** The providers the server signs in with: `[{id, name}]`. */
     async providers() {
-      const response = await fetch(`${base()}providers`).catch((e) => {
+      const response = await fetch(`${auth.serverUrl}/oauth/providers`).catch((e) => {
         throw new KeywardError("network", String(e?.message ?? e), 0, e);
       });
       if (!response.ok) throw new KeywardError("unavailable", `the server answered ${response.status}`, response.status);
@@ -34,7 +33,7 @@ export function oauth(auth) {
     },
     /** Leaves this page for `provider`; the browser comes back to `redirectTo` (this page by default). */
     async signIn(provider, options) {
-      const url = new URL(`${base()}${seg(provider)}/start`);
+      const url = new URL(await address(auth, `/oauth/${seg(provider)}/start`));
       url.searchParams.set("redirect_to", back(options));
       const [verifier, challenge] = await pair();
       url.searchParams.set("code_challenge", challenge);

@@ -65,6 +65,13 @@ test("a page on another origin signs in with the provider and gets a device-boun
   await page.locator("body[data-state=signedOut]").waitFor({ state: "attached", timeout: 15_000 });
   assert.deepEqual(await page.evaluate(() => window.oauth.providers()), [{ id: "test", name: "Test provider" }]);
 
+  // A provider id of ".." would not stay one segment: the browser would leave for the server's
+  // `/start` instead of a provider's. The client refuses it and the page stays.
+  const here = page.url();
+  const refused = await page.evaluate(() => window.oauth.signIn("..").then(() => "left", (e) => `${e.code} ${e.status ?? "unsent"}`));
+  assert.equal(refused, "invalid_request unsent");
+  assert.equal(page.url(), here);
+
   await page.evaluate(() => window.oauth.signIn("test")).catch(() => {}); // the page leaves
   await page.locator("body[data-state=signedIn]").waitFor({ state: "attached", timeout: 20_000 });
   const outcome = JSON.parse(await page.getAttribute("body", "data-outcome"));
