@@ -41,17 +41,28 @@ pub(super) fn report(
         md,
         "Every server figure comes from one run, side by side: wrk `-t1 -c32`, {warmup} s warm-up, {duration} s measured, server and load on the same cores, 127.0.0.1. Keyward runs as `examples/axum-api` (release) with rate limits off; the peers run their own `run.sh` with the same settings. Keyward's \"bare route\" is a handler answering `hello` (`/api/hello`); \"bare route, signed in (Bearer)\" is the same handler behind the extractor that verifies the access token, and \"bare route, permission check\" behind the one that also checks the token's organization role for a permission: set against each other, they are what verifying a token and checking a role cost. \"protected route (Bearer)\" (`/api/whoami`) also builds a JSON answer from the token. The DPoP scenario uses `keyward-bench` (same closed loop and concurrency; wrk cannot sign a proof per request): the proofs of its measured window are signed before the window, each with its own `jti` and a fresh `iat`, and the server verifies every one. Signing is the browser's work, on the user's device; signed during the window it took a fifth of the two cores the server is measured on. The WebSocket scenarios are `keyward-bench` too. `keyward-bench` runs on two threads and looks the server's address up once, as wrk does: on one thread, and looking the name up for each new connection, it was what limited the WebSocket scenarios (the server stood idle a sixth of the time). In \"WebSocket connect (ticket)\", the budget's, each of 32 clients in turn opens a new TCP connection and WebSocket to the example API's `/ws` with a connect ticket, which the server redeems (one use, its session live, its device noted) before it upgrades, and waits for the server's first message; the tickets were asked for in the 25 s before the window (a ticket lives 30 s) and are used in the order they were asked for, so none is used older than 27 s, as the proofs are signed before it: asking for one is a DPoP-authenticated request of its own, like the DPoP scenario's, and what the budget sets against the peers' session check is the connection's own authentication. \"WebSocket connect (no auth)\" is the same connection to `/ws/hello`, which needs no ticket: what authentication costs is the difference. \"WebSocket ticket, then connect\" is the whole round a reconnecting client makes, asking for the ticket (DPoP-bound token and proof, on a keep-alive connection) and then connecting; it has no budget.\n"
     );
-    let two_passes = rows.iter().any(|r| r.passes.len() > 1);
-    if two_passes {
+    let passes = rows.iter().map(|r| r.passes.len()).max().unwrap_or(0);
+    if passes > 1 {
         let _ = writeln!(
             md,
-            "Keyward is measured twice, before and after the peers, and its figure is the mean of the two passes: this machine's speed drifts by up to 25 % within minutes, and a mean that brackets the peers in time cancels a steady drift. Both passes are shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n"
+            "Keyward is measured {} times, before, between and after the peers, and each of its figures is the {}: this machine's speed drifts by up to 25 % within minutes, and passes set around the peers in time bracket the drift. Its hypervisor also takes, at times, a quarter or more of the CPU for a minute or two (the steal column): a pass it hit fell to half of the others. {} Every pass is shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n",
+            passes,
+            if passes % 2 == 1 {
+                "median of the passes"
+            } else {
+                "mean of the middle passes"
+            },
+            if passes >= 3 {
+                "The median is what one disturbed pass cannot move, whichever way it would move a figure or a ratio."
+            } else {
+                "With two passes, one disturbed pass moves the figure by half its loss."
+            },
         );
     }
     let _ = writeln!(md, "![throughput](bench/chart.svg)\n");
     let _ = writeln!(
         md,
-        "## Throughput\n\nSteal is the CPU time the hypervisor gave to other guests over each pass of a scenario (its warm-up and window): a pass far below the other with high steal was measured on a machine partly taken away.\n\n| system | db | scenario | req/s | before / after the peers | p50 ms | p99 ms | errors | steal % |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
+        "## Throughput\n\nSteal is the CPU time the hypervisor gave to other guests over each pass of a scenario (its warm-up and window): a pass far below the others with high steal was measured on a machine partly taken away.\n\n| system | db | scenario | req/s | each pass | p50 ms | p99 ms | errors | steal % |\n|---|---|---|---:|---:|---:|---:|---:|---:|"
     );
     let each = |values: &[f64], digits: usize| {
         if values.len() < 2 {
