@@ -187,17 +187,24 @@ pub(super) fn report(
             let (measured, passes) = against(scenario, theirs);
             line(name, db, measured, &passes, target, "×", true);
         }
-        // Both sides from the same server and pass, in %.
+        // Both sides from the same server and pass, in %: the median of each pass's ratio (the
+        // two medians may come from different passes, whose ratio no pass measured).
         let within = |ours: &str, base: &str| -> (Option<f64>, Vec<f64>) {
             match (keyward(ours), keyward(base)) {
-                (Some(ours), Some(base)) => (
-                    Some(ours.rps / base.rps * 100.0),
-                    ours.passes
+                (Some(ours), Some(base)) => {
+                    let passes: Vec<f64> = ours
+                        .passes
                         .iter()
                         .zip(&base.passes)
                         .map(|(a, b)| a / b * 100.0)
-                        .collect(),
-                ),
+                        .collect();
+                    let measured = if passes.is_empty() {
+                        ours.rps / base.rps * 100.0
+                    } else {
+                        super::median(passes.iter().copied())
+                    };
+                    (Some(measured), passes)
+                }
                 _ => (None, Vec::new()),
             }
         };
