@@ -53,7 +53,7 @@ struct Row {
     /// Keyward's req/s in each pass (before, between and after the peers); `rps` is their
     /// median. Empty for the peers, measured once.
     passes: Vec<f64>,
-    /// What `keyward-bench` had to make inside the measured window, over both passes: proofs
+    /// What `keyward-bench` had to make inside the measured window, over all passes: proofs
     /// signed or tickets asked for when those made ahead ran out (0 for wrk's scenarios).
     late: u64,
     /// The hypervisor's steal over the scenario in each pass, in % (empty for the peers).
@@ -100,8 +100,9 @@ pub fn run() -> Result {
     // around the peers in time bracket the drift. And its hypervisor at times takes a quarter or
     // more of the CPU for a minute or two (the steal column): a pass it hit fell to half of the
     // others (PostgreSQL's ticket connections, 5,814 a second at 31 % steal against 10,765 at
-    // 1 %), and with two passes, their mean let that one pass decide a budget. The median is what
-    // one disturbed pass cannot move, whichever way it would move the figure.
+    // 1 %), and with two passes, their mean let that one pass decide a budget. One disturbed pass
+    // moves a median at most to the nearer of the other two, whichever way it would move it. The
+    // peers are measured once (by their own scripts), so a disturbed peer phase still counts.
     let with_peers = std::env::var("SKIP_PEERS").as_deref() != Ok("1");
     let peers: &[&str] = if with_peers {
         &["better-auth", "better-auth-rs"]

@@ -45,18 +45,7 @@ pub(super) fn report(
     if passes > 1 {
         let _ = writeln!(
             md,
-            "Keyward is measured {} times, before, between and after the peers, and each of its figures is the {}: this machine's speed drifts by up to 25 % within minutes, and passes set around the peers in time bracket the drift. Its hypervisor also takes, at times, a quarter or more of the CPU for a minute or two (the steal column): a pass it hit fell to half of the others. {} Every pass is shown, and each phase starts with a fixed CPU probe (see \"The machine during the run\").\n",
-            passes,
-            if passes % 2 == 1 {
-                "median of the passes"
-            } else {
-                "mean of the middle passes"
-            },
-            if passes >= 3 {
-                "The median is what one disturbed pass cannot move, whichever way it would move a figure or a ratio."
-            } else {
-                "With two passes, one disturbed pass moves the figure by half its loss."
-            },
+            "Keyward is measured {passes} times, around and between the peers, and each of its figures is the median of its passes: this machine's speed drifts by up to 25 % within minutes, and passes set around the peers in time bracket the drift. Its hypervisor also takes, at times, a quarter or more of the CPU for a minute or two (the steal column): a pass it hit fell to half of the others. One disturbed Keyward pass moves a median at most to the nearer of the other passes; the peers are measured once, so a disturbed peer phase still moves a ratio against that peer (see \"The machine during the run\"). Every pass is shown, and each phase starts with a fixed CPU probe.\n"
         );
     }
     let _ = writeln!(md, "![throughput](bench/chart.svg)\n");
@@ -96,13 +85,13 @@ pub(super) fn report(
     for r in rows.iter().filter(|r| r.late > 0) {
         let _ = writeln!(
             md,
-            "\n**{} on {}: not a clean figure.** keyward-bench ran out of what it prepares before the window and made {} proofs or tickets inside it (over its passes), so the figure also counts that work.",
+            "\n**{} on {}: not a clean figure.** keyward-bench ran out of what it prepares before the window and made {} proofs or tickets inside it (over its passes), so the figure of a pass that did also counts that work.",
             r.scenario, r.db, r.late
         );
     }
     let _ = writeln!(
         md,
-        "\n## Budgets (DESIGN.md)\n\n| budget | db | measured | each pass | target | met |\n|---|---|---:|---:|---:|:---:|"
+        "\n## Budgets (DESIGN.md)\n\nA ratio against a peer is Keyward's median over the peer's one figure. A ratio within Keyward (Bearer ÷ bare route, webhooks ÷ sign-in, permission ÷ Bearer) is the median of each pass's own ratio, shown beside it, not the ratio of the two medians in the throughput table, which may come from different passes.\n\n| budget | db | measured | each pass | target | met |\n|---|---|---:|---:|---:|:---:|"
     );
     let mut line = |name: &str,
                     db: &str,
@@ -140,7 +129,7 @@ pub(super) fn report(
         let keyward = |s: &str| find(rows, "keyward", db, s);
         let session = best_peer(rows, db, "get-session").map(|p| p.0);
         let signin = best_peer(rows, db, "sign-in").map(|p| p.0);
-        // The mean's ratio, and each pass's ratio to the same denominator.
+        // The median's ratio, and each pass's ratio to the same denominator.
         let against = |s: &str, theirs: Option<f64>| -> (Option<f64>, Vec<f64>) {
             match (keyward(s), theirs) {
                 (Some(ours), Some(theirs)) => (
