@@ -2,9 +2,9 @@
 //! the same load tool (wrk, `-t1 -c32`, warm-up then a measured window), and the client measured
 //! in headless Chromium. Keyward is measured three times, before, between and after the peers,
 //! its figures the median of the three passes, and each phase starts with a fixed CPU probe,
-//! because this machine's speed drifts and its hypervisor at times takes a share of it. Writes `BENCHMARKS.md`
-//! (tables, ratios against every budget) and `bench/chart.svg`; raw output goes to
-//! `target/bench/<time>/`. Exits non-zero only when the run itself breaks, never for a missed
+//! because this machine's speed drifts and its hypervisor at times takes a share of it. Writes
+//! `BENCHMARKS.md` (tables, ratios against every budget) and `bench/chart.svg`; raw output goes
+//! to `target/bench/<time>/`. Exits non-zero only when the run itself breaks, never for a missed
 //! budget.
 //!
 //! Knobs (environment): `DURATION` (10), `WARMUP` (5), `SKIP_PEERS=1`, `SKIP_CLIENT=1`.
