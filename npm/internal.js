@@ -48,14 +48,7 @@ export const call = async (auth, method, path, body, signal) =>
 export const open = async (auth, path, body) => (await ready(auth)).tokenRequest(path, JSON.stringify(body)).catch(rethrow);
 
 /** The URL of `path` on the auth server, for a page the browser leaves for (checked like a call's). */
-export const address = async (auth, path) => {
-  const client = await ready(auth);
-  try {
-    return client.url(path);
-  } catch (e) {
-    rethrow(e);
-  }
-};
+export const address = (auth, path) => ready(auth).then((client) => client.url(path)).catch(rethrow);
 
 /** The user of a sign-in's answer, or `{mfaRequired, ticket}`; `null` for neither. */
 export const user = (data) =>

@@ -217,9 +217,10 @@ fn keyward_pass(
 
 /// Keyward's rows from every pass as one row per scenario: req/s, p50 and p99 the median of the
 /// passes (the mean of two), each pass's req/s and steal kept, errors and late work summed.
-fn median_of_passes(mut passes: Vec<Vec<Row>>) -> Vec<Row> {
-    let others = passes.split_off(1.min(passes.len()));
-    let first = passes.pop().unwrap_or_default();
+fn median_of_passes(passes: Vec<Vec<Row>>) -> Vec<Row> {
+    let mut passes = passes.into_iter();
+    let first = passes.next().unwrap_or_default();
+    let others: Vec<Vec<Row>> = passes.collect();
     first
         .into_iter()
         .map(|mut row| {
